@@ -1,0 +1,380 @@
+//! Equality and differences of DynamoDB items, with DynamoDB's own meaning of equal: numbers as
+//! decimals (`1.0` = `1`, `1E2` = `100`), sets without order, maps and lists recursively, binary as
+//! bytes.
+
+use std::cmp::Ordering;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::record::Item;
+
+/// A DynamoDB number in a canonical form: equal numbers have equal forms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CanonicalNumber {
+    negative: bool,
+    /// Significant digits, without leading or trailing zeros (empty for zero).
+    digits: String,
+    /// The value is `digits × 10^exponent`.
+    exponent: i64,
+}
+
+impl CanonicalNumber {
+    /// Parses what DynamoDB accepts as a number (`-12.50`, `1E+2`, `.5`); `None` for anything else.
+    pub fn parse(text: &str) -> Option<CanonicalNumber> {
+        let text = text.trim();
+        let (negative, unsigned) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+            Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+            None => (unsigned, None),
+        };
+        let (int_part, frac_part) = match mantissa.find('.') {
+            Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+            None => (mantissa, ""),
+        };
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part) {
+            return None;
+        }
+        let mut exponent: i64 = match exponent {
+            None => 0,
+            Some(e) => {
+                let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+                // DynamoDB's exponents stay within ±130; a longer one is not a DynamoDB number.
+                if digits.is_empty() || digits.len() > 9 || !all_digits(digits) {
+                    return None;
+                }
+                e.parse().ok()?
+            }
+        };
+        exponent -= frac_part.len() as i64;
+        let joined = format!("{int_part}{frac_part}");
+        let significant = joined.trim_start_matches('0');
+        let trimmed = significant.trim_end_matches('0');
+        if trimmed.is_empty() {
+            return Some(CanonicalNumber {
+                negative: false,
+                digits: String::new(),
+                exponent: 0,
+            });
+        }
+        exponent += (significant.len() - trimmed.len()) as i64;
+        Some(CanonicalNumber {
+            negative,
+            digits: trimmed.to_string(),
+            exponent,
+        })
+    }
+}
+
+/// Numbers compare as decimals; text that is not a number compares as text.
+pub fn numbers_equal(a: &str, b: &str) -> bool {
+    a == b
+        || match (CanonicalNumber::parse(a), CanonicalNumber::parse(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        }
+}
+
+/// The canonical text of a number (used for hashing and sorting keys); the text itself when it is
+/// not a number.
+pub fn canonical_number_text(text: &str) -> String {
+    match CanonicalNumber::parse(text) {
+        Some(n) if n.digits.is_empty() => "0".to_string(),
+        Some(n) => format!(
+            "{}{}e{}",
+            if n.negative { "-" } else { "" },
+            n.digits,
+            n.exponent
+        ),
+        None => text.to_string(),
+    }
+}
+
+fn sorted_by<T: Clone>(v: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort_by(cmp);
+    v
+}
+
+/// Equality of two attribute values as DynamoDB means it.
+pub fn values_equal(a: &AttributeValue, b: &AttributeValue) -> bool {
+    use AttributeValue as V;
+    match (a, b) {
+        (V::S(x), V::S(y)) => x == y,
+        (V::N(x), V::N(y)) => numbers_equal(x, y),
+        (V::B(x), V::B(y)) => x.as_ref() == y.as_ref(),
+        (V::Bool(x), V::Bool(y)) => x == y,
+        (V::Null(_), V::Null(_)) => true,
+        (V::Ss(x), V::Ss(y)) => x.len() == y.len() && sorted_by(x, Ord::cmp) == sorted_by(y, Ord::cmp),
+        (V::Ns(x), V::Ns(y)) => {
+            let canon = |v: &[String]| {
+                let mut c: Vec<String> = v.iter().map(|n| canonical_number_text(n)).collect();
+                c.sort();
+                c
+            };
+            x.len() == y.len() && canon(x) == canon(y)
+        }
+        (V::Bs(x), V::Bs(y)) => {
+            fn bytes(v: &[aws_sdk_dynamodb::primitives::Blob]) -> Vec<&[u8]> {
+                let mut b: Vec<&[u8]> = v.iter().map(|b| b.as_ref()).collect();
+                b.sort();
+                b
+            }
+            x.len() == y.len() && bytes(x) == bytes(y)
+        }
+        (V::L(x), V::L(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (V::M(x), V::M(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+        }
+        // Different types, or a type this SDK version does not know: never equal.
+        _ => false,
+    }
+}
+
+/// Where two items differ, by attribute path (`a`, `a.b` inside maps). Paths are sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// In the expected item (the source's change) but not on the other side.
+    pub only_in_source: Vec<String>,
+    /// On the other side but not in the expected item.
+    pub only_in_target: Vec<String>,
+    /// On both sides with different values (or types).
+    pub different: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.only_in_source.is_empty() && self.only_in_target.is_empty() && self.different.is_empty()
+    }
+
+    /// Every path in the diff, for a one-line log field.
+    pub fn attribute_names(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .only_in_source
+            .iter()
+            .chain(&self.only_in_target)
+            .chain(&self.different)
+            .map(String::as_str)
+            .collect();
+        all.sort_unstable();
+        all
+    }
+}
+
+impl std::fmt::Display for Diff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.only_in_source.is_empty() {
+            parts.push(format!("only in source: {}", self.only_in_source.join(", ")));
+        }
+        if !self.only_in_target.is_empty() {
+            parts.push(format!("only in target: {}", self.only_in_target.join(", ")));
+        }
+        if !self.different.is_empty() {
+            parts.push(format!("different: {}", self.different.join(", ")));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Differences between the item the source says should exist and the one found, skipping the
+/// top-level attributes in `ignore`.
+pub fn diff_items(expected: &Item, actual: &Item, ignore: &[String]) -> Diff {
+    let mut diff = Diff::default();
+    let ignored = |name: &str| ignore.iter().any(|i| i == name);
+    diff_maps(expected, actual, "", &ignored, &mut diff);
+    diff.only_in_source.sort();
+    diff.only_in_target.sort();
+    diff.different.sort();
+    diff
+}
+
+/// Whether two items are equal, skipping the top-level attributes in `ignore`.
+pub fn items_equal(expected: &Item, actual: &Item, ignore: &[String]) -> bool {
+    let ignored = |name: &String| ignore.contains(name);
+    expected
+        .iter()
+        .filter(|(k, _)| !ignored(k))
+        .all(|(k, v)| actual.get(k).is_some_and(|w| values_equal(v, w)))
+        && actual
+            .keys()
+            .filter(|k| !ignored(k))
+            .all(|k| expected.contains_key(k))
+}
+
+fn diff_maps(
+    expected: &Item,
+    actual: &Item,
+    prefix: &str,
+    ignored: &dyn Fn(&str) -> bool,
+    diff: &mut Diff,
+) {
+    let path = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
+    for (name, value) in expected {
+        if prefix.is_empty() && ignored(name) {
+            continue;
+        }
+        match actual.get(name) {
+            None => diff.only_in_source.push(path(name)),
+            Some(other) if values_equal(value, other) => {}
+            Some(other) => match (value, other) {
+                // Name the differing attribute inside a map rather than the whole map.
+                (AttributeValue::M(a), AttributeValue::M(b)) => {
+                    diff_maps(a, b, &path(name), &|_| false, diff)
+                }
+                _ => diff.different.push(path(name)),
+            },
+        }
+    }
+    for name in actual.keys() {
+        if !(prefix.is_empty() && ignored(name)) && !expected.contains_key(name) {
+            diff.only_in_target.push(path(name));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+    use AttributeValue as V;
+
+    fn n(s: &str) -> V {
+        V::N(s.to_string())
+    }
+    fn s(x: &str) -> V {
+        V::S(x.to_string())
+    }
+    fn item(pairs: &[(&str, V)]) -> Item {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn numbers_are_equal_across_notations() {
+        for (a, b) in [
+            ("1", "1.0"),
+            ("1E2", "100"),
+            ("1e+2", "100.000"),
+            ("0.5", ".5"),
+            ("-0", "0"),
+            ("0.000", "0E10"),
+            ("123.4500", "1.2345E2"),
+            ("-1.5e-3", "-0.0015"),
+            ("+7", "7"),
+            ("00012", "12"),
+            ("12345678901234567890123456789012345678", "1.2345678901234567890123456789012345678E37"),
+        ] {
+            assert!(numbers_equal(a, b), "{a} = {b}");
+            assert_eq!(canonical_number_text(a), canonical_number_text(b), "{a} ~ {b}");
+        }
+        for (a, b) in [
+            ("1", "-1"),
+            ("1", "10"),
+            ("0.1", "0.01"),
+            ("12345678901234567890123456789012345678", "12345678901234567890123456789012345679"),
+            ("1e2", "1e3"),
+        ] {
+            assert!(!numbers_equal(a, b), "{a} != {b}");
+        }
+    }
+
+    #[test]
+    fn malformed_numbers_are_rejected_not_misread() {
+        for bad in ["", "-", "1.2.3", "1e", "e5", "abc", "1e9999999999", "1,5", "0x10"] {
+            assert_eq!(CanonicalNumber::parse(bad), None, "{bad}");
+        }
+        assert!(numbers_equal("abc", "abc"));
+        assert!(!numbers_equal("abc", "abd"));
+    }
+
+    #[test]
+    fn sets_compare_without_order() {
+        let a = V::Ss(vec!["x".into(), "y".into()]);
+        let b = V::Ss(vec!["y".into(), "x".into()]);
+        assert!(values_equal(&a, &b));
+        assert!(values_equal(
+            &V::Ns(vec!["1".into(), "2.50".into()]),
+            &V::Ns(vec!["2.5".into(), "1.0".into()])
+        ));
+        assert!(!values_equal(
+            &V::Ns(vec!["1".into(), "2".into()]),
+            &V::Ns(vec!["1".into(), "3".into()])
+        ));
+        assert!(values_equal(
+            &V::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2, 3])]),
+            &V::Bs(vec![Blob::new(vec![2, 3]), Blob::new(vec![1])])
+        ));
+        assert!(!values_equal(&a, &V::Ss(vec!["x".into()])));
+    }
+
+    #[test]
+    fn lists_keep_order_and_maps_recurse() {
+        let l1 = V::L(vec![n("1"), s("a")]);
+        let l2 = V::L(vec![n("1.0"), s("a")]);
+        let l3 = V::L(vec![s("a"), n("1")]);
+        assert!(values_equal(&l1, &l2));
+        assert!(!values_equal(&l1, &l3));
+        let m1 = V::M(item(&[("a", n("1")), ("b", V::M(item(&[("c", l1.clone())])))]));
+        let m2 = V::M(item(&[("b", V::M(item(&[("c", l2)]))), ("a", n("1.00"))]));
+        let m3 = V::M(item(&[("b", V::M(item(&[("c", l3)]))), ("a", n("1.00"))]));
+        assert!(values_equal(&m1, &m2));
+        assert!(!values_equal(&m1, &m3));
+    }
+
+    #[test]
+    fn types_must_match() {
+        assert!(!values_equal(&n("1"), &s("1")));
+        assert!(!values_equal(&V::B(Blob::new(b"1".to_vec())), &s("1")));
+        assert!(values_equal(&V::Null(true), &V::Null(true)));
+        assert!(!values_equal(&V::Bool(true), &V::Bool(false)));
+    }
+
+    #[test]
+    fn diff_names_each_side_and_nested_paths() {
+        let expected = item(&[
+            ("pk", s("k")),
+            ("gone", s("x")),
+            ("same", n("1")),
+            ("changed", n("2")),
+            ("addr", V::M(item(&[("city", s("Oslo")), ("zip", s("1"))]))),
+            ("migrated_at", n("5")),
+        ]);
+        let actual = item(&[
+            ("pk", s("k")),
+            ("same", n("1.0")),
+            ("changed", n("3")),
+            ("extra", V::Bool(true)),
+            ("addr", V::M(item(&[("city", s("Bergen")), ("zip", s("1"))]))),
+            ("migrated_at", n("6")),
+        ]);
+        let ignore = vec!["migrated_at".to_string()];
+        let d = diff_items(&expected, &actual, &ignore);
+        assert_eq!(d.only_in_source, vec!["gone"]);
+        assert_eq!(d.only_in_target, vec!["extra"]);
+        assert_eq!(d.different, vec!["addr.city", "changed"]);
+        assert_eq!(d.to_string(), "only in source: gone; only in target: extra; different: addr.city, changed");
+        assert!(!items_equal(&expected, &actual, &ignore));
+
+        let d = diff_items(&expected, &expected, &[]);
+        assert!(d.is_empty());
+        // Ignored attributes are skipped on both sides.
+        let mut a2 = expected.clone();
+        a2.insert("migrated_at".into(), s("other"));
+        a2.insert("only_marker".into(), s("z"));
+        let ignore = vec!["migrated_at".to_string(), "only_marker".to_string()];
+        assert!(items_equal(&expected, &a2, &ignore));
+        assert!(diff_items(&expected, &a2, &ignore).is_empty());
+    }
+}

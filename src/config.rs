@@ -1,0 +1,371 @@
+//! Configuration, read once at start-up from environment variables into [`Config`].
+//!
+//! Every error names the variable and what it accepts, so a mis-set function fails its first
+//! invocation with a message an operator can act on.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Every variable the verifier reads (kept in one place so the template can be checked against it).
+pub const VARIABLES: &[&str] = &[
+    "VERIFY_TABLE_NAME",
+    "VERIFY_ROLE_ARN",
+    "VERIFY_ROLE_EXTERNAL_ID",
+    "VERIFY_PROFILE",
+    "VERIFY_REGION",
+    "SAMPLE_RATE",
+    "IGNORE_ATTRIBUTES",
+    "MAX_REPLICATION_LAG",
+    "DEADLINE_MARGIN",
+    "CONSISTENT_READ",
+    "RECHECK_SOURCE",
+    "MAX_CONCURRENCY",
+    "METRICS_NAMESPACE",
+    "LOG_ITEM_VALUES",
+];
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{variable} is required: {accepted}")]
+    Missing {
+        variable: &'static str,
+        accepted: &'static str,
+    },
+    #[error("{variable}={value:?} is not valid: expected {accepted}")]
+    Invalid {
+        variable: &'static str,
+        value: String,
+        accepted: &'static str,
+    },
+    #[error("{variable} is set but {requires} is not: {variable} needs {requires}")]
+    Requires {
+        variable: &'static str,
+        requires: &'static str,
+    },
+}
+
+/// The table the verifier reads on the other side: a name, or a full table ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    /// What is sent as `TableName` (DynamoDB accepts a table ARN there for cross-account access).
+    pub api_name: String,
+    /// The bare table name, used as the metrics dimension.
+    pub name: String,
+    /// The region, when the reference is an ARN.
+    pub region: Option<String>,
+}
+
+impl TableRef {
+    pub fn parse(value: &str) -> Option<TableRef> {
+        let value = value.trim();
+        if let Some(rest) = value.strip_prefix("arn:") {
+            // arn:partition:dynamodb:region:account:table/NAME
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            if parts.len() != 5 || parts[1] != "dynamodb" {
+                return None;
+            }
+            let name = parts[4].strip_prefix("table/")?.split('/').next()?;
+            if !valid_table_name(name) || parts[2].is_empty() {
+                return None;
+            }
+            return Some(TableRef {
+                api_name: value.to_string(),
+                name: name.to_string(),
+                region: Some(parts[2].to_string()),
+            });
+        }
+        valid_table_name(value).then(|| TableRef {
+            api_name: value.to_string(),
+            name: value.to_string(),
+            region: None,
+        })
+    }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Where the other account's credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetAccess {
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub target_table: TableRef,
+    pub target_access: TargetAccess,
+    pub sample_rate: f64,
+    pub ignore_attributes: Vec<String>,
+    pub max_replication_lag: Duration,
+    /// Time kept free before the Lambda deadline to answer with batch item failures.
+    pub deadline_margin: Duration,
+    pub consistent_read: bool,
+    pub recheck_source: bool,
+    pub max_concurrency: usize,
+    pub metrics_namespace: String,
+    pub log_item_values: bool,
+}
+
+impl Config {
+    /// Defaults for everything but the table: what tests and the demo start from.
+    pub fn new(target_table: TableRef) -> Config {
+        Config {
+            target_table,
+            target_access: TargetAccess::default(),
+            sample_rate: 1.0,
+            ignore_attributes: Vec::new(),
+            max_replication_lag: Duration::from_secs(30),
+            deadline_margin: Duration::from_secs(2),
+            consistent_read: true,
+            recheck_source: true,
+            max_concurrency: 5,
+            metrics_namespace: "DynamoDbMigrationVerifier".to_string(),
+            log_item_values: false,
+        }
+    }
+
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses from any lookup (the environment, or a map in tests). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        const TABLE_ACCEPTS: &str =
+            "a table name (3-255 of a-z A-Z 0-9 _ - .) or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)";
+        let table = get("VERIFY_TABLE_NAME").ok_or(ConfigError::Missing {
+            variable: "VERIFY_TABLE_NAME",
+            accepted: TABLE_ACCEPTS,
+        })?;
+        let target_table = TableRef::parse(&table).ok_or(ConfigError::Invalid {
+            variable: "VERIFY_TABLE_NAME",
+            value: table.clone(),
+            accepted: TABLE_ACCEPTS,
+        })?;
+        let mut config = Config::new(target_table);
+
+        config.target_access = TargetAccess {
+            role_arn: get("VERIFY_ROLE_ARN"),
+            external_id: get("VERIFY_ROLE_EXTERNAL_ID"),
+            profile: get("VERIFY_PROFILE"),
+            region: get("VERIFY_REGION").or_else(|| config.target_table.region.clone()),
+        };
+        if let Some(role) = &config.target_access.role_arn {
+            if !role.starts_with("arn:") || !role.contains(":role/") {
+                return Err(ConfigError::Invalid {
+                    variable: "VERIFY_ROLE_ARN",
+                    value: role.clone(),
+                    accepted: "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                });
+            }
+        }
+        if config.target_access.external_id.is_some() && config.target_access.role_arn.is_none() {
+            return Err(ConfigError::Requires {
+                variable: "VERIFY_ROLE_EXTERNAL_ID",
+                requires: "VERIFY_ROLE_ARN",
+            });
+        }
+
+        if let Some(v) = get("SAMPLE_RATE") {
+            config.sample_rate = match v.trim().parse::<f64>() {
+                Ok(r) if r > 0.0 && r <= 1.0 => r,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "SAMPLE_RATE",
+                        value: v,
+                        accepted: "a number r with 0 < r <= 1",
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("IGNORE_ATTRIBUTES") {
+            config.ignore_attributes = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = get("MAX_REPLICATION_LAG") {
+            config.max_replication_lag = parse_duration("MAX_REPLICATION_LAG", &v)?;
+        }
+        if let Some(v) = get("DEADLINE_MARGIN") {
+            config.deadline_margin = parse_duration("DEADLINE_MARGIN", &v)?;
+        }
+        if let Some(v) = get("CONSISTENT_READ") {
+            config.consistent_read = parse_bool("CONSISTENT_READ", &v)?;
+        }
+        if let Some(v) = get("RECHECK_SOURCE") {
+            config.recheck_source = parse_bool("RECHECK_SOURCE", &v)?;
+        }
+        if let Some(v) = get("MAX_CONCURRENCY") {
+            config.max_concurrency = match v.trim().parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "MAX_CONCURRENCY",
+                        value: v,
+                        accepted: "a whole number from 1 to 1000",
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("METRICS_NAMESPACE") {
+            let ok = v.len() <= 255 && !v.starts_with("AWS/") && !v.contains(':');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    variable: "METRICS_NAMESPACE",
+                    value: v,
+                    accepted: "a CloudWatch namespace (at most 255 characters, no ':', not starting with AWS/)",
+                });
+            }
+            config.metrics_namespace = v;
+        }
+        if let Some(v) = get("LOG_ITEM_VALUES") {
+            config.log_item_values = parse_bool("LOG_ITEM_VALUES", &v)?;
+        }
+        Ok(config)
+    }
+}
+
+const DURATION_ACCEPTS: &str = "a duration such as 500ms, 30s, 2m or 1h";
+const BOOL_ACCEPTS: &str = "true or false";
+
+fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            value: value.to_string(),
+            accepted: BOOL_ACCEPTS,
+        }),
+    }
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        variable,
+        value: value.to_string(),
+        accepted: DURATION_ACCEPTS,
+    };
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(invalid()),
+    };
+    if !seconds.is_finite() || !(0.0..=86_400.0).contains(&seconds) {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_table_is_set() {
+        let c = parse(&[("VERIFY_TABLE_NAME", "Orders")]).unwrap();
+        assert_eq!(c.target_table.name, "Orders");
+        assert_eq!(c.sample_rate, 1.0);
+        assert_eq!(c.max_replication_lag, Duration::from_secs(30));
+        assert!(c.consistent_read && c.recheck_source && !c.log_item_values);
+        assert_eq!(c.max_concurrency, 5);
+    }
+
+    #[test]
+    fn table_arn_gives_name_and_region() {
+        let c = parse(&[(
+            "VERIFY_TABLE_NAME",
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/Orders",
+        )])
+        .unwrap();
+        assert_eq!(c.target_table.name, "Orders");
+        assert_eq!(c.target_access.region.as_deref(), Some("eu-west-1"));
+        assert!(c.target_table.api_name.starts_with("arn:"));
+        // An explicit region wins over the ARN's.
+        let c = parse(&[
+            ("VERIFY_TABLE_NAME", "arn:aws:dynamodb:eu-west-1:1:table/Orders"),
+            ("VERIFY_REGION", "us-east-2"),
+        ])
+        .unwrap();
+        assert_eq!(c.target_access.region.as_deref(), Some("us-east-2"));
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "VERIFY_TABLE_NAME"),
+            (&[("VERIFY_TABLE_NAME", "a b")], "VERIFY_TABLE_NAME"),
+            (&[("VERIFY_TABLE_NAME", "arn:aws:s3:::bucket")], "VERIFY_TABLE_NAME"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "0")], "SAMPLE_RATE"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "1.5")], "SAMPLE_RATE"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "abc")], "SAMPLE_RATE"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_REPLICATION_LAG", "30 parsecs")], "MAX_REPLICATION_LAG"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("DEADLINE_MARGIN", "-1s")], "DEADLINE_MARGIN"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("CONSISTENT_READ", "maybe")], "CONSISTENT_READ"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("RECHECK_SOURCE", "2")], "RECHECK_SOURCE"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_CONCURRENCY", "0")], "MAX_CONCURRENCY"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("LOG_ITEM_VALUES", "y")], "LOG_ITEM_VALUES"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("METRICS_NAMESPACE", "AWS/DynamoDB")], "METRICS_NAMESPACE"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("VERIFY_ROLE_ARN", "my-role")], "VERIFY_ROLE_ARN"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("VERIFY_ROLE_EXTERNAL_ID", "x")], "VERIFY_ROLE_EXTERNAL_ID"),
+        ];
+        for (vars, variable) in cases {
+            let err = parse(vars).expect_err(variable).to_string();
+            assert!(err.starts_with(variable), "{err} should name {variable}");
+        }
+    }
+
+    #[test]
+    fn durations_accept_the_documented_forms() {
+        let d = |s| parse_duration("X", s).unwrap();
+        assert_eq!(d("500ms"), Duration::from_millis(500));
+        assert_eq!(d("30s"), Duration::from_secs(30));
+        assert_eq!(d("2m"), Duration::from_secs(120));
+        assert_eq!(d("1h"), Duration::from_secs(3600));
+        assert_eq!(d("1.5s"), Duration::from_millis(1500));
+        assert_eq!(d("7"), Duration::from_secs(7));
+        assert!(parse_duration("X", "").is_err());
+        assert!(parse_duration("X", "2d").is_err());
+    }
+
+    #[test]
+    fn ignore_attributes_is_a_trimmed_list() {
+        let c = parse(&[
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("IGNORE_ATTRIBUTES", " migrated_at, _ver ,,"),
+        ])
+        .unwrap();
+        assert_eq!(c.ignore_attributes, vec!["migrated_at", "_ver"]);
+    }
+}

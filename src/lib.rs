@@ -1,0 +1,23 @@
+//! Proves that a DynamoDB table's changes arrived in another account's table, record by record.
+//!
+//! Module map:
+//! - [`config`]: environment variables parsed once into a typed [`config::Config`].
+//! - [`record`]: the engine's own [`record::ChangeRecord`], built from Lambda stream records; canonical
+//!   keys for sampling and de-duplication.
+//! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
+//! - [`reader`]: the [`reader::TableReader`] seam: BatchGetItem on DynamoDB, or in memory.
+//! - [`engine`]: the [`engine::Verifier`]: verdicts, replication-lag waits, source re-checks, retries.
+//! - [`metrics`]: CloudWatch Embedded Metric Format documents.
+//! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
+//! - [`clients`]: AWS clients for the two accounts (profile, assumed role, region, endpoint).
+//!
+//! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
+
+pub mod clients;
+pub mod compare;
+pub mod config;
+pub mod engine;
+pub mod handler;
+pub mod metrics;
+pub mod reader;
+pub mod record;

@@ -1,0 +1,361 @@
+//! The engine's own view of a stream record ([`ChangeRecord`]), built from the records Lambda
+//! delivers, plus the canonical form of an item key used for sampling, de-duplication and matching
+//! lookup results.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::dynamodb::{EventRecord, StreamViewType};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::compare::canonical_number_text;
+
+/// An item (or a key) as the DynamoDB SDK represents it.
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "INSERT",
+            ChangeKind::Modify => "MODIFY",
+            ChangeKind::Remove => "REMOVE",
+        }
+    }
+}
+
+/// What the stream carries for each change (`StreamViewType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewType {
+    KeysOnly,
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+    /// The record did not say.
+    Unknown,
+}
+
+impl ViewType {
+    pub fn carries_new_image(self) -> bool {
+        matches!(self, ViewType::NewImage | ViewType::NewAndOldImages)
+    }
+}
+
+/// One change from a source table's stream, as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    pub event_id: String,
+    pub kind: ChangeKind,
+    pub keys: Item,
+    /// The item after the change, when the stream carries it.
+    pub new_image: Option<Item>,
+    pub sequence_number: String,
+    /// When the change was made (the stream's approximate creation time, to the second).
+    pub approximate_creation: Option<SystemTime>,
+    pub view_type: ViewType,
+    /// A delete by DynamoDB's Time to Live, not by a client.
+    pub ttl_delete: bool,
+    /// The table the change was made in (from `eventSourceARN`), for re-reading the source.
+    pub source_table: Option<String>,
+}
+
+/// A record that could not be turned into a [`ChangeRecord`]: it gets an UNVERIFIABLE verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRecord {
+    /// Position in the batch (0-based).
+    pub position: usize,
+    pub event_id: Option<String>,
+    pub sequence_number: Option<String>,
+    pub reason: String,
+}
+
+impl ChangeRecord {
+    /// Builds the engine's record from a Lambda stream record; the error is the reason it cannot.
+    pub fn from_lambda(record: EventRecord) -> Result<ChangeRecord, String> {
+        let kind = match record.event_name.as_str() {
+            "INSERT" => ChangeKind::Insert,
+            "MODIFY" => ChangeKind::Modify,
+            "REMOVE" => ChangeKind::Remove,
+            other => {
+                return Err(format!(
+                    "eventName {other:?} is not INSERT, MODIFY or REMOVE"
+                ))
+            }
+        };
+        let change = record.change;
+        let sequence_number = change
+            .sequence_number
+            .filter(|s| !s.is_empty())
+            .ok_or("record has no dynamodb.SequenceNumber")?;
+        if change.keys.is_empty() {
+            return Err("record has no dynamodb.Keys".to_string());
+        }
+        let keys: Item = change.keys.into();
+        if let Some((name, value)) = keys
+            .iter()
+            .find(|(_, v)| !matches!(v, AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)))
+        {
+            return Err(format!(
+                "key attribute {name:?} has type {}, but keys are S, N or B",
+                type_name(value)
+            ));
+        }
+        let view_type = match change.stream_view_type {
+            Some(StreamViewType::KeysOnly) => ViewType::KeysOnly,
+            Some(StreamViewType::NewImage) => ViewType::NewImage,
+            Some(StreamViewType::OldImage) => ViewType::OldImage,
+            Some(StreamViewType::NewAndOldImages) => ViewType::NewAndOldImages,
+            _ => ViewType::Unknown,
+        };
+        let new_image: Option<Item> =
+            (!change.new_image.is_empty()).then(|| change.new_image.into());
+        if kind != ChangeKind::Remove && new_image.is_none() && view_type.carries_new_image() {
+            return Err(format!(
+                "{} on a {} stream has no dynamodb.NewImage",
+                kind.as_str(),
+                change
+                    .stream_view_type
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            ));
+        }
+        let created_ms = change.approximate_creation_date_time.timestamp_millis();
+        let approximate_creation =
+            (created_ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(created_ms as u64));
+        let ttl_delete = kind == ChangeKind::Remove
+            && record
+                .user_identity
+                .as_ref()
+                .is_some_and(|u| u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com");
+        Ok(ChangeRecord {
+            event_id: record.event_id,
+            kind,
+            keys,
+            new_image,
+            sequence_number,
+            approximate_creation,
+            view_type,
+            ttl_delete,
+            source_table: record.event_source_arn.as_deref().and_then(table_name_from_arn),
+        })
+    }
+
+    pub fn item_key(&self) -> ItemKey {
+        ItemKey::of(&self.keys)
+    }
+}
+
+/// `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL` → `NAME`.
+pub fn table_name_from_arn(arn: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let name = resource.strip_prefix("table/")?.split('/').next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+pub fn type_name(value: &AttributeValue) -> &'static str {
+    match value {
+        AttributeValue::S(_) => "S",
+        AttributeValue::N(_) => "N",
+        AttributeValue::B(_) => "B",
+        AttributeValue::Bool(_) => "BOOL",
+        AttributeValue::Null(_) => "NULL",
+        AttributeValue::M(_) => "M",
+        AttributeValue::L(_) => "L",
+        AttributeValue::Ss(_) => "SS",
+        AttributeValue::Ns(_) => "NS",
+        AttributeValue::Bs(_) => "BS",
+        _ => "unknown",
+    }
+}
+
+/// Orders DynamoDB stream sequence numbers (decimal strings of up to 40 digits).
+pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// A key in canonical form: the same key always gives the same bytes, whatever the attribute order
+/// or number notation. Used to sample, to find several changes to one key, and to match lookups.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemKey(Vec<u8>);
+
+impl ItemKey {
+    /// The canonical key of `keys` (all of its attributes are taken as key attributes).
+    pub fn of(keys: &Item) -> ItemKey {
+        let mut names: Vec<&String> = keys.keys().collect();
+        names.sort();
+        ItemKey::from_attributes(names.into_iter().map(|n| (n.as_str(), keys.get(n))))
+    }
+
+    /// The canonical key of a whole item, projected on the given key attribute names (sorted).
+    pub fn project(item: &Item, sorted_key_names: &[String]) -> ItemKey {
+        ItemKey::from_attributes(sorted_key_names.iter().map(|n| (n.as_str(), item.get(n))))
+    }
+
+    fn from_attributes<'a>(attrs: impl Iterator<Item = (&'a str, Option<&'a AttributeValue>)>) -> ItemKey {
+        let mut bytes = Vec::with_capacity(64);
+        for (name, value) in attrs {
+            // Length-prefixed, so no name or value can run into the next one.
+            push_part(&mut bytes, name.as_bytes());
+            match value {
+                Some(AttributeValue::S(s)) => {
+                    bytes.push(b'S');
+                    push_part(&mut bytes, s.as_bytes());
+                }
+                Some(AttributeValue::N(n)) => {
+                    bytes.push(b'N');
+                    push_part(&mut bytes, canonical_number_text(n).as_bytes());
+                }
+                Some(AttributeValue::B(b)) => {
+                    bytes.push(b'B');
+                    push_part(&mut bytes, b.as_ref());
+                }
+                Some(_) => bytes.push(b'?'),
+                None => bytes.push(b'-'),
+            }
+        }
+        ItemKey(bytes)
+    }
+
+    /// A stable 64-bit hash (FNV-1a): the same on every machine and every release, so sampling
+    /// decisions never change under a running migration.
+    pub fn stable_hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in &self.0 {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // FNV's low bits mix poorly for short inputs; a final avalanche (from splitmix64) fixes that.
+        hash ^= hash >> 30;
+        hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        hash ^= hash >> 27;
+        hash = hash.wrapping_mul(0x94d0_49bb_1331_11eb);
+        hash ^ (hash >> 31)
+    }
+
+    /// Whether this key is verified at `rate` (0 < rate <= 1): always the same answer for a key.
+    pub fn is_sampled(&self, rate: f64) -> bool {
+        if rate >= 1.0 {
+            return true;
+        }
+        (self.stable_hash() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - rate
+    }
+}
+
+fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
+    bytes.extend_from_slice(&(part.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(part);
+}
+
+/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see README).
+pub fn describe_key(keys: &Item) -> String {
+    let mut names: Vec<&String> = keys.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let _ = match &keys[name] {
+            AttributeValue::S(s) => write!(out, "{name}={s:?}"),
+            AttributeValue::N(n) => write!(out, "{name}={n}"),
+            AttributeValue::B(b) => write!(out, "{name}=b64:{}", aws_smithy_types::base64::encode(b)),
+            other => write!(out, "{name}=<{}>", type_name(other)),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    fn key(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn item_key_ignores_number_notation_and_attribute_order() {
+        let a = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::N("10".into()))]);
+        let b = key(&[("sk", AttributeValue::N("1E1".into())), ("pk", AttributeValue::S("a".into()))]);
+        assert_eq!(ItemKey::of(&a), ItemKey::of(&b));
+        let c = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::N("11".into()))]);
+        assert_ne!(ItemKey::of(&a), ItemKey::of(&c));
+        // A string "10" and a number 10 are different keys.
+        let d = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::S("10".into()))]);
+        assert_ne!(ItemKey::of(&a), ItemKey::of(&d));
+        // Projection of a full item matches the key alone.
+        let mut full = a.clone();
+        full.insert("other".into(), AttributeValue::Bool(true));
+        assert_eq!(ItemKey::project(&full, &["pk".into(), "sk".into()]), ItemKey::of(&a));
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_close_to_the_rate() {
+        let keys: Vec<ItemKey> = (0..20_000)
+            .map(|i| ItemKey::of(&key(&[("id", AttributeValue::N(i.to_string()))])))
+            .collect();
+        for rate in [0.01, 0.1, 0.5, 0.9] {
+            let sampled = keys.iter().filter(|k| k.is_sampled(rate)).count();
+            let expected = rate * keys.len() as f64;
+            assert!(
+                (sampled as f64 - expected).abs() < expected * 0.1 + 30.0,
+                "rate {rate}: {sampled} of {}",
+                keys.len()
+            );
+            // Same answer every time, and a key sampled at a rate is sampled at every higher rate.
+            for k in keys.iter().take(500) {
+                assert_eq!(k.is_sampled(rate), k.is_sampled(rate));
+                if k.is_sampled(rate) {
+                    assert!(k.is_sampled((rate + 0.05).min(1.0)));
+                }
+            }
+        }
+        assert!(keys.iter().all(|k| k.is_sampled(1.0)));
+        // Pinned value: a change here would re-sample every running migration.
+        assert_eq!(
+            ItemKey::of(&key(&[("id", AttributeValue::S("user#1".into()))])).stable_hash(),
+            0x3333_56f3_5bbf_a130
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_order_numerically() {
+        assert_eq!(compare_sequence_numbers("9", "10"), Ordering::Less);
+        assert_eq!(compare_sequence_numbers("000100", "100"), Ordering::Equal);
+        assert_eq!(
+            compare_sequence_numbers("111111110000000000000000000001", "111111110000000000000000000002"),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn keys_are_described_without_other_attributes() {
+        let k = key(&[
+            ("pk", AttributeValue::S("user#1".into())),
+            ("n", AttributeValue::N("5".into())),
+            ("b", AttributeValue::B(Blob::new(vec![0, 1]))),
+        ]);
+        assert_eq!(describe_key(&k), "b=b64:AAE= n=5 pk=\"user#1\"");
+    }
+
+    #[test]
+    fn table_name_comes_from_a_stream_arn() {
+        assert_eq!(
+            table_name_from_arn("arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2024-01-01T00:00:00.000").as_deref(),
+            Some("Orders")
+        );
+        assert_eq!(table_name_from_arn("arn:aws:dynamodb:us-east-1:1:table/").as_deref(), None);
+        assert_eq!(table_name_from_arn("nonsense"), None);
+    }
+}
