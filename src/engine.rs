@@ -648,3 +648,346 @@ fn backoff(round: u32) -> Duration {
 fn jittered(d: Duration) -> Duration {
     d / 2 + d.mul_f64(fastrand::f64() / 2.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TableRef;
+    use crate::reader::{Fault, InMemoryTables};
+    use crate::record::ViewType;
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use std::sync::Arc;
+
+    const TARGET: &str = "Target";
+    const SOURCE: &str = "Source";
+
+    /// Readers are shared with the test through an Arc.
+    impl<T: TableReader> TableReader for Arc<T> {
+        fn batch_get(
+            &self,
+            table: &str,
+            keys: Vec<Item>,
+            consistent_read: bool,
+        ) -> impl std::future::Future<Output = Result<crate::reader::BatchGetOutput, LookupError>> + Send {
+            self.as_ref().batch_get(table, keys, consistent_read)
+        }
+    }
+
+    struct World {
+        target: Arc<InMemoryTables>,
+        source: Arc<InMemoryTables>,
+        verifier: Verifier<Arc<InMemoryTables>>,
+    }
+
+    fn world(adjust: impl FnOnce(&mut Config)) -> World {
+        let mut config = Config::new(TableRef::parse(TARGET).unwrap());
+        adjust(&mut config);
+        let target = Arc::new(InMemoryTables::new());
+        let source = Arc::new(InMemoryTables::new());
+        let verifier = Verifier::new(config, Arc::clone(&target), Arc::clone(&source));
+        World { target, source, verifier }
+    }
+
+    fn item(id: u32, status: &str) -> Item {
+        [
+            ("pk".to_string(), V::S(format!("order#{id}"))),
+            ("sk".to_string(), V::N(id.to_string())),
+            ("status".to_string(), V::S(status.to_string())),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn keys_of(item: &Item) -> Item {
+        item.iter()
+            .filter(|(k, _)| *k == "pk" || *k == "sk")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// A record made `age` ago.
+    fn record(kind: ChangeKind, image: &Item, seq: u64, age: Duration) -> ChangeRecord {
+        ChangeRecord {
+            event_id: format!("event-{seq}"),
+            kind,
+            keys: keys_of(image),
+            new_image: (kind != ChangeKind::Remove).then(|| image.clone()),
+            sequence_number: format!("{seq:030}"),
+            approximate_creation: Some(SystemTime::now() - age),
+            view_type: ViewType::NewImage,
+            ttl_delete: false,
+            source_table: Some(SOURCE.to_string()),
+        }
+    }
+
+    const OLD: Duration = Duration::from_secs(3600);
+
+    fn put(tables: &InMemoryTables, table: &str, item: Item) {
+        tables.put(table, &["pk", "sk"], item);
+    }
+
+    fn verdict(o: &Outcome) -> &Verdict {
+        match o {
+            Outcome::Verdict(v) => v,
+            other => panic!("expected a verdict, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_verdict_for_records_past_their_window() {
+        let w = world(|_| {});
+        // match
+        put(&w.target, TARGET, item(1, "new"));
+        // mismatch: target differs, source still as the record says
+        put(&w.target, TARGET, item(2, "stale"));
+        put(&w.source, SOURCE, item(2, "new"));
+        // missing: absent on target, source still has it
+        put(&w.source, SOURCE, item(3, "new"));
+        // delete not applied
+        put(&w.target, TARGET, item(4, "gone?"));
+        // delete applied
+        // superseded: target equals the source's current item, which moved on
+        put(&w.target, TARGET, item(6, "newer"));
+        put(&w.source, SOURCE, item(6, "newer"));
+        let records = vec![
+            record(ChangeKind::Insert, &item(1, "new"), 1, OLD),
+            record(ChangeKind::Modify, &item(2, "new"), 2, OLD),
+            record(ChangeKind::Insert, &item(3, "new"), 3, OLD),
+            record(ChangeKind::Remove, &item(4, "x"), 4, OLD),
+            record(ChangeKind::Remove, &item(5, "x"), 5, OLD),
+            record(ChangeKind::Modify, &item(6, "old"), 6, OLD),
+        ];
+        let report = w.verifier.verify(&records, None).await;
+        let names: Vec<&str> = report.outcomes.iter().map(|o| verdict(o).name()).collect();
+        assert_eq!(names, ["MATCH", "MISMATCH", "MISSING", "DELETE_NOT_APPLIED", "MATCH", "SUPERSEDED"]);
+        let Verdict::Mismatch { diff } = verdict(&report.outcomes[1]) else { unreachable!() };
+        assert_eq!(diff.different, vec!["status"]);
+        // One call for the six keys; the source re-read only for the non-matching ones.
+        assert_eq!(report.lookup_calls, 1);
+        assert_eq!(report.source_calls, 1);
+        assert_eq!(w.target.calls(), 1);
+        // Old records are not waited for.
+        assert!(report.duration < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn source_that_changed_since_supersedes_a_mismatch() {
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v3"));
+        let report = w.verifier.verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None).await;
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Superseded { by: Supersession::SourceChanged }
+        );
+        // Without the re-check the same state is a mismatch.
+        let w = world(|c| c.recheck_source = false);
+        put(&w.target, TARGET, item(1, "v1"));
+        let report = w.verifier.verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+        assert_eq!(w.source.calls(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn later_records_for_a_key_supersede_earlier_ones() {
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v3"));
+        let records = vec![
+            record(ChangeKind::Modify, &item(1, "v2"), 20, OLD),
+            record(ChangeKind::Modify, &item(1, "v3"), 100, OLD),
+            record(ChangeKind::Insert, &item(1, "v1"), 3, OLD),
+        ];
+        let report = w.verifier.verify(&records, None).await;
+        assert_eq!(verdict(&report.outcomes[1]).name(), "MATCH");
+        for i in [0, 2] {
+            assert_eq!(
+                verdict(&report.outcomes[i]),
+                &Verdict::Superseded {
+                    by: Supersession::LaterRecord { sequence_number: format!("{:030}", 100) }
+                }
+            );
+        }
+        assert_eq!(w.target.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_only_records_compare_with_the_source_or_say_why_not() {
+        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, OLD);
+        r.new_image = None;
+        r.view_type = ViewType::KeysOnly;
+
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v0"));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+
+        let w = world(|c| c.recheck_source = false);
+        put(&w.target, TARGET, item(1, "v1"));
+        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else { panic!() };
+        assert!(reason.contains("no new image"), "{reason}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_write_within_the_window_matches_with_its_lag() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
+        let target = Arc::clone(&w.target);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            put(&target, TARGET, item(1, "v1"));
+        });
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO)], None)
+            .await;
+        let Verdict::Match { lag } = verdict(&report.outcomes[0]) else { panic!("{:?}", report.outcomes) };
+        assert!(*lag >= Duration::from_secs(5) && *lag < Duration::from_secs(8), "{lag:?}");
+        assert!(report.lookup_calls > 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_never_arrives_is_missing_once_the_window_closes() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::from_secs(10))], None)
+            .await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let waited = started.elapsed();
+        // The record was 10 s old: the window closes 20 s later, and not much after.
+        assert!(waited >= Duration::from_secs(20) && waited < Duration::from_secs(23), "{waited:?}");
+        // Backoff, not a busy loop.
+        assert!(report.lookup_calls < 20, "{} calls", report.lookup_calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn undecided_records_go_back_before_the_deadline() {
+        let w = world(|c| {
+            c.max_replication_lag = Duration::from_secs(60);
+            c.deadline_margin = Duration::from_secs(2);
+        });
+        put(&w.target, TARGET, item(2, "v1"));
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        let records = [
+            record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO),
+            record(ChangeKind::Insert, &item(2, "v1"), 2, Duration::ZERO),
+        ];
+        let report = w.verifier.verify(&records, Some(deadline)).await;
+        assert_eq!(
+            report.outcomes[0],
+            Outcome::Retry(RetryReason::StillReplicating { provisional: "MISSING" })
+        );
+        assert_eq!(verdict(&report.outcomes[1]).name(), "MATCH");
+        let took = started.elapsed();
+        assert!(took <= Duration::from_secs(8), "{took:?}");
+        assert!(took >= Duration::from_secs(7), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_lookups_are_cut_at_the_deadline_margin() {
+        let w = world(|c| c.deadline_margin = Duration::from_secs(1));
+        w.target.set_latency(Duration::from_secs(60));
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], Some(started + Duration::from_secs(5)))
+            .await;
+        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: true, .. })));
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_lookups_are_retries_not_verdicts() {
+        let w = world(|_| {});
+        w.target.plan_faults([Fault::Fail { transient: true }]);
+        put(&w.target, TARGET, item(1, "v1"));
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
+            .await;
+        let Outcome::Retry(RetryReason::LookupFailed { transient, message }) = &report.outcomes[0] else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert!(*transient);
+        assert!(message.contains("simulated transient failure on table Target"), "{message}");
+        assert_eq!(report.lookup_errors, 1);
+
+        // A permanent error (say, access denied) is still not a verdict.
+        let w = world(|_| {});
+        w.target.plan_faults([Fault::Fail { transient: false }]);
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
+            .await;
+        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: false, .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unprocessed_keys_are_asked_again() {
+        let w = world(|_| {});
+        w.target.plan_faults([Fault::Unprocess(2), Fault::Unprocess(1)]);
+        let records: Vec<ChangeRecord> = (1..=3)
+            .map(|i| {
+                put(&w.target, TARGET, item(i, "v"));
+                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
+            })
+            .collect();
+        let report = w.verifier.verify(&records, None).await;
+        assert!(report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"));
+        assert_eq!(w.target.calls(), 3);
+        assert_eq!(report.lookup_calls, 3);
+
+        // Keys left unprocessed every time end as retries, not verdicts.
+        let w = world(|_| {});
+        w.target.plan_faults(std::iter::repeat_n(Fault::Unprocess(1), 50));
+        let report = w.verifier.verify(&records[..1], None).await;
+        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: true, .. })));
+        assert_eq!(w.target.calls(), UNPROCESSED_ATTEMPTS as usize);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_are_batched_by_100_under_the_concurrency_limit() {
+        let w = world(|c| c.max_concurrency = 2);
+        w.target.set_latency(Duration::from_millis(50));
+        let records: Vec<ChangeRecord> = (1..=450)
+            .map(|i| {
+                put(&w.target, TARGET, item(i, "v"));
+                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
+            })
+            .collect();
+        let report = w.verifier.verify(&records, None).await;
+        assert!(report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"));
+        assert_eq!(report.lookup_calls, 5);
+        assert_eq!(w.target.max_in_flight(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sampling_skips_whole_keys() {
+        let w = world(|c| c.sample_rate = 0.5);
+        let records: Vec<ChangeRecord> = (1..=200)
+            .flat_map(|i| {
+                put(&w.target, TARGET, item(i, "v"));
+                [
+                    record(ChangeKind::Insert, &item(i, "v"), 2 * i as u64, OLD),
+                    record(ChangeKind::Modify, &item(i, "v"), 2 * i as u64 + 1, OLD),
+                ]
+            })
+            .collect();
+        let report = w.verifier.verify(&records, None).await;
+        let not_sampled = report.outcomes.iter().filter(|o| **o == Outcome::NotSampled).count();
+        assert!((120..=280).contains(&not_sampled), "{not_sampled}");
+        for pair in report.outcomes.chunks(2) {
+            assert_eq!(pair[0] == Outcome::NotSampled, pair[1] == Outcome::NotSampled);
+        }
+    }
+}

@@ -143,6 +143,9 @@ pub struct InMemoryTables {
     tables: Mutex<HashMap<String, MemoryTable>>,
     faults: Mutex<VecDeque<Fault>>,
     calls: AtomicUsize,
+    latency: Mutex<std::time::Duration>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +184,16 @@ impl InMemoryTables {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// Every call takes this long (on tokio's clock).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.latency.lock().unwrap() = latency;
+    }
+
+    /// The most calls that were in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 impl TableReader for InMemoryTables {
@@ -192,6 +205,13 @@ impl TableReader for InMemoryTables {
     ) -> Result<BatchGetOutput, LookupError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         assert!(keys.len() <= 100, "BatchGetItem takes at most 100 keys, got {}", keys.len());
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let fault = self.faults.lock().unwrap().pop_front();
         let mut unprocessed = Vec::new();
         match fault {
