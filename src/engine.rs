@@ -321,35 +321,34 @@ impl<R: TableReader> Verifier<R> {
     /// Samples, and keeps the latest record per key; the rest get their outcome here.
     fn latest_sampled(&self, records: &[ChangeRecord], outcomes: &mut [Outcome]) -> Vec<Pending> {
         let mut latest: HashMap<(Option<&str>, ItemKey), usize> = HashMap::new();
+        let mut superseded: Vec<(usize, (Option<&str>, ItemKey))> = Vec::new();
         for (i, record) in records.iter().enumerate() {
             let key = record.item_key();
             if !key.is_sampled(self.config.sample_rate) {
                 continue;
             }
-            match latest.entry((record.source_table.as_deref(), key)) {
+            let group = (record.source_table.as_deref(), key);
+            match latest.entry(group.clone()) {
                 Entry::Vacant(e) => {
                     e.insert(i);
                 }
                 Entry::Occupied(mut e) => {
                     let kept = *e.get();
-                    let (older, newer) = if compare_sequence_numbers(
-                        &records[kept].sequence_number,
-                        &record.sequence_number,
-                    )
-                    .is_lt()
-                    {
+                    let newer = compare_sequence_numbers(&records[kept].sequence_number, &record.sequence_number).is_lt();
+                    if newer {
                         e.insert(i);
-                        (kept, i)
-                    } else {
-                        (i, kept)
-                    };
-                    outcomes[older] = Outcome::Verdict(Verdict::Superseded {
-                        by: Supersession::LaterRecord {
-                            sequence_number: records[newer].sequence_number.clone(),
-                        },
-                    });
+                    }
+                    superseded.push((if newer { kept } else { i }, group));
                 }
             }
+        }
+        // Name the record that is actually verified, not merely the next one.
+        for (index, group) in superseded {
+            outcomes[index] = Outcome::Verdict(Verdict::Superseded {
+                by: Supersession::LaterRecord {
+                    sequence_number: records[latest[&group]].sequence_number.clone(),
+                },
+            });
         }
         let mut pending: Vec<Pending> = latest
             .into_iter()
@@ -660,18 +659,6 @@ mod tests {
 
     const TARGET: &str = "Target";
     const SOURCE: &str = "Source";
-
-    /// Readers are shared with the test through an Arc.
-    impl<T: TableReader> TableReader for Arc<T> {
-        fn batch_get(
-            &self,
-            table: &str,
-            keys: Vec<Item>,
-            consistent_read: bool,
-        ) -> impl std::future::Future<Output = Result<crate::reader::BatchGetOutput, LookupError>> + Send {
-            self.as_ref().batch_get(table, keys, consistent_read)
-        }
-    }
 
     struct World {
         target: Arc<InMemoryTables>,

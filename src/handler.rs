@@ -242,3 +242,215 @@ impl<R: TableReader> StreamVerifier<R> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, TableRef};
+    use crate::engine::Supersession;
+    use crate::reader::{Fault, InMemoryTables};
+    use crate::record::Item;
+    use std::sync::Arc;
+
+    struct Setup {
+        target: Arc<InMemoryTables>,
+        source: Arc<InMemoryTables>,
+        handler: StreamVerifier<Arc<InMemoryTables>>,
+    }
+
+    fn setup(target_table: &str) -> Setup {
+        let config = Config::new(TableRef::parse(target_table).unwrap());
+        let target = Arc::new(InMemoryTables::new());
+        let source = Arc::new(InMemoryTables::new());
+        let handler = StreamVerifier::new(Verifier::new(config, Arc::clone(&target), Arc::clone(&source)));
+        Setup { target, source, handler }
+    }
+
+    fn event(json: &str) -> StreamEvent {
+        serde_json::from_str(json).expect("sample event parses")
+    }
+
+    /// The images of an event's records, as SDK items, in order (`None` for records without one).
+    fn images(json: &str) -> Vec<Option<Item>> {
+        let ev = event(json);
+        let (records, _) = parse_records(&ev);
+        records.into_iter().map(|r| r.new_image).collect()
+    }
+
+    fn names(inv: &Invocation) -> Vec<String> {
+        inv.records
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Verdict(v) => v.name().to_string(),
+                Outcome::Retry(_) => "RETRY".to_string(),
+                Outcome::NotSampled => "NOT_SAMPLED".to_string(),
+            })
+            .collect()
+    }
+
+    const ORDER_KEYS: &[&str] = &["customerId", "orderId"];
+    const INSERT: &str = include_str!("../events/insert.json");
+    const MODIFY: &str = include_str!("../events/modify.json");
+    const REMOVE: &str = include_str!("../events/remove.json");
+    const TTL_DELETE: &str = include_str!("../events/ttl-delete.json");
+    const MIXED_KEYS: &str = include_str!("../events/mixed-keys.json");
+    const SAME_KEY: &str = include_str!("../events/same-key-batch.json");
+    const KEYS_ONLY: &str = include_str!("../events/keys-only.json");
+    const MALFORMED: &str = include_str!("../events/malformed.json");
+
+    #[tokio::test(start_paused = true)]
+    async fn insert_matches_when_replicated_and_is_missing_when_not() {
+        let image = images(INSERT)[0].clone().unwrap();
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, image.clone());
+        let inv = s.handler.handle(&event(INSERT), None).await;
+        assert_eq!(names(&inv), ["MATCH"]);
+        assert_eq!(inv.records[0].key.as_deref(), Some("customerId=\"customer#1001\" orderId=1"));
+        assert_eq!(inv.metrics.matches, 1);
+        assert_eq!(inv.metrics.replication_lag_ms.len(), 1);
+
+        let s = setup("Orders");
+        s.source.put("Orders", ORDER_KEYS, image);
+        let inv = s.handler.handle(&event(INSERT), None).await;
+        assert_eq!(names(&inv), ["MISSING"]);
+        assert!(inv.response.batch_item_failures.is_empty());
+        assert_eq!(inv.metrics.missing, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn modify_not_applied_is_a_mismatch_naming_the_attribute() {
+        let new = images(MODIFY)[0].clone().unwrap();
+        let mut stale = new.clone();
+        stale.insert("status".into(), aws_sdk_dynamodb::types::AttributeValue::S("PLACED".into()));
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, stale);
+        s.source.put("Orders", ORDER_KEYS, new);
+        let inv = s.handler.handle(&event(MODIFY), None).await;
+        let Outcome::Verdict(Verdict::Mismatch { diff }) = &inv.records[0].outcome else {
+            panic!("{:?}", inv.records)
+        };
+        assert_eq!(diff.different, vec!["status"]);
+        assert!(diff.only_in_source.is_empty() && diff.only_in_target.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn removes_and_ttl_deletes() {
+        let ev = event(REMOVE);
+        let (records, _) = parse_records(&ev);
+        let mut still_there = records[0].keys.clone();
+        still_there.insert("status".into(), aws_sdk_dynamodb::types::AttributeValue::S("CANCELLED".into()));
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, still_there);
+        let inv = s.handler.handle(&ev, None).await;
+        assert_eq!(names(&inv), ["DELETE_NOT_APPLIED"]);
+        assert_eq!(inv.metrics.deletes_not_applied, 1);
+
+        let s = setup("Orders");
+        let inv = s.handler.handle(&event(TTL_DELETE), None).await;
+        assert_eq!(names(&inv), ["MATCH"]);
+        assert!(inv.records[0].ttl_delete);
+        assert!(!s.handler.handle(&ev, None).await.records[0].ttl_delete);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn binary_and_number_keys_match_across_notations() {
+        let s = setup("Devices");
+        let imgs = images(MIXED_KEYS);
+        for image in imgs.iter().take(3) {
+            let mut image = image.clone().unwrap();
+            // DynamoDB stores numbers normalised: the other side answers "150", not "1.5E2".
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) = image.get("value") {
+                if n == "1.5E2" {
+                    image.insert("value".into(), aws_sdk_dynamodb::types::AttributeValue::N("150".into()));
+                }
+            }
+            s.target.put("Devices", &["deviceId", "readingAt"], image);
+        }
+        let inv = s.handler.handle(&event(MIXED_KEYS), None).await;
+        assert_eq!(names(&inv), ["MATCH", "MATCH", "MATCH", "MATCH"]);
+        assert_eq!(inv.records[2].key.as_deref(), Some("deviceId=b64:/wD/AA== readingAt=1.79357772E9"));
+        assert_eq!(inv.metrics.lookup_calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_records_for_one_key_check_only_the_latest() {
+        let imgs = images(SAME_KEY);
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, imgs[3].clone().unwrap());
+        s.target.put("Orders", ORDER_KEYS, imgs[2].clone().unwrap());
+        let inv = s.handler.handle(&event(SAME_KEY), None).await;
+        assert_eq!(names(&inv), ["SUPERSEDED", "SUPERSEDED", "MATCH", "MATCH"]);
+        assert_eq!(
+            inv.records[0].outcome,
+            Outcome::Verdict(Verdict::Superseded {
+                by: Supersession::LaterRecord { sequence_number: "300000000000000000004".into() }
+            })
+        );
+        assert_eq!(inv.metrics.superseded, 2);
+        assert_eq!(s.target.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_only_records_are_compared_with_the_source_item() {
+        let image = images(INSERT)[0].clone().unwrap();
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, image.clone());
+        s.source.put("Orders", ORDER_KEYS, image);
+        let inv = s.handler.handle(&event(KEYS_ONLY), None).await;
+        assert_eq!(names(&inv), ["MATCH", "MATCH"]);
+        assert_eq!(inv.metrics.source_rechecks, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_records_get_unverifiable_with_a_reason_and_the_rest_is_verified() {
+        let s = setup("Orders");
+        let good = images(INSERT)[0].clone().unwrap();
+        s.target.put("Orders", ORDER_KEYS, good);
+        let inv = s.handler.handle(&event(MALFORMED), None).await;
+        assert_eq!(names(&inv), ["UNVERIFIABLE", "UNVERIFIABLE", "UNVERIFIABLE", "UNVERIFIABLE", "MATCH"]);
+        let reasons: Vec<String> = inv.records[..4]
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Verdict(Verdict::Unverifiable { reason }) => reason.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(reasons[0].contains("no dynamodb.Keys"), "{}", reasons[0]);
+        assert!(reasons[1].contains("does not parse"), "{}", reasons[1]);
+        assert!(reasons[2].contains("INSERT on a NEW_IMAGE stream has no dynamodb.NewImage"), "{}", reasons[2]);
+        assert!(reasons[3].contains("UPSERT"), "{}", reasons[3]);
+        // The salvaged identifiers name the records in the report.
+        assert_eq!(inv.records[1].event_id.as_deref(), Some("0badbad0000000000000000000000002"));
+        assert_eq!(inv.records[1].sequence_number.as_deref(), Some("400000000000000000002"));
+        assert!(inv.response.batch_item_failures.is_empty());
+        assert_eq!(inv.metrics.unverifiable, 4);
+        assert_eq!(inv.metrics.records_received, 5);
+        assert_eq!(inv.metrics.records_sampled, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_lookups_become_batch_item_failures_in_lambda_json() {
+        let s = setup("Orders");
+        s.target.plan_faults([Fault::Fail { transient: true }]);
+        let inv = s.handler.handle(&event(SAME_KEY), None).await;
+        assert_eq!(names(&inv), ["SUPERSEDED", "SUPERSEDED", "RETRY", "RETRY"]);
+        let json = serde_json::to_value(&inv.response).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"batchItemFailures": [
+                {"itemIdentifier": "300000000000000000003"},
+                {"itemIdentifier": "300000000000000000004"}
+            ]})
+        );
+        assert_eq!(inv.metrics.batch_item_failures, 2);
+        assert_eq!(inv.metrics.lookup_errors, 1);
+    }
+
+    #[test]
+    fn an_event_without_records_is_an_error_naming_the_field() {
+        let err = serde_json::from_str::<StreamEvent>(r#"{"records": []}"#).unwrap_err();
+        assert!(err.to_string().contains("Records"), "{err}");
+        let empty = event(r#"{"Records": []}"#);
+        assert!(parse_records(&empty).0.is_empty());
+    }
+}

@@ -83,6 +83,18 @@ pub trait TableReader: Send + Sync {
     ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send;
 }
 
+/// A shared reader reads like the reader itself (tests keep a handle to their in-memory tables).
+impl<T: TableReader> TableReader for std::sync::Arc<T> {
+    fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        consistent_read: bool,
+    ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send {
+        self.as_ref().batch_get(table, keys, consistent_read)
+    }
+}
+
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
 #[derive(Debug, Clone)]
 pub struct DynamoDbReader {
