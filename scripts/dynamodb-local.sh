@@ -59,8 +59,10 @@ free_port() {
 }
 
 start() {
+  if endpoint; then return; fi
+  # One starter at a time (parallel test binaries); the server itself must not inherit the lock.
   exec 9>"$home/.lock"
-  flock 9
+  flock -w 180 9 || { log "timed out waiting for $home/.lock"; exit 1; }
   if endpoint; then return; fi
   ensure_java
   install

@@ -17,6 +17,7 @@ pub const VARIABLES: &[&str] = &[
     "SAMPLE_RATE",
     "IGNORE_ATTRIBUTES",
     "MAX_REPLICATION_LAG",
+    "LAG_WINDOW_FROM",
     "DEADLINE_MARGIN",
     "CONSISTENT_READ",
     "RECHECK_SOURCE",
@@ -90,6 +91,17 @@ fn valid_table_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Where a record's replication window starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagWindowFrom {
+    /// The change's `ApproximateCreationDateTime` (DynamoDB's, to the second): the default.
+    Creation,
+    /// When the verifier received the record. For streams whose creation times do not follow the
+    /// writes (DynamoDB Local's stay fixed), and for readers far behind the stream that want every
+    /// record to get a full window after they see it.
+    Arrival,
+}
+
 /// Where the other account's credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TargetAccess {
@@ -106,6 +118,7 @@ pub struct Config {
     pub sample_rate: f64,
     pub ignore_attributes: Vec<String>,
     pub max_replication_lag: Duration,
+    pub lag_window_from: LagWindowFrom,
     /// Time kept free before the Lambda deadline to answer with batch item failures.
     pub deadline_margin: Duration,
     pub consistent_read: bool,
@@ -124,6 +137,7 @@ impl Config {
             sample_rate: 1.0,
             ignore_attributes: Vec::new(),
             max_replication_lag: Duration::from_secs(30),
+            lag_window_from: LagWindowFrom::Creation,
             deadline_margin: Duration::from_secs(2),
             consistent_read: true,
             recheck_source: true,
@@ -198,6 +212,19 @@ impl Config {
         }
         if let Some(v) = get("MAX_REPLICATION_LAG") {
             config.max_replication_lag = parse_duration("MAX_REPLICATION_LAG", &v)?;
+        }
+        if let Some(v) = get("LAG_WINDOW_FROM") {
+            config.lag_window_from = match v.trim().to_ascii_lowercase().as_str() {
+                "creation" => LagWindowFrom::Creation,
+                "arrival" => LagWindowFrom::Arrival,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "LAG_WINDOW_FROM",
+                        value: v,
+                        accepted: "creation or arrival",
+                    })
+                }
+            };
         }
         if let Some(v) = get("DEADLINE_MARGIN") {
             config.deadline_margin = parse_duration("DEADLINE_MARGIN", &v)?;
@@ -332,6 +359,7 @@ mod tests {
             (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "abc")], "SAMPLE_RATE"),
             (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_REPLICATION_LAG", "30 parsecs")], "MAX_REPLICATION_LAG"),
             (&[("VERIFY_TABLE_NAME", "T1x"), ("DEADLINE_MARGIN", "-1s")], "DEADLINE_MARGIN"),
+            (&[("VERIFY_TABLE_NAME", "T1x"), ("LAG_WINDOW_FROM", "now")], "LAG_WINDOW_FROM"),
             (&[("VERIFY_TABLE_NAME", "T1x"), ("CONSISTENT_READ", "maybe")], "CONSISTENT_READ"),
             (&[("VERIFY_TABLE_NAME", "T1x"), ("RECHECK_SOURCE", "2")], "RECHECK_SOURCE"),
             (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_CONCURRENCY", "0")], "MAX_CONCURRENCY"),

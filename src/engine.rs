@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::compare::{diff_items, items_equal, Diff};
-use crate::config::Config;
+use crate::config::{Config, LagWindowFrom};
 use crate::reader::{LookupError, TableReader};
 use crate::record::{compare_sequence_numbers, ChangeKind, ChangeRecord, Item, ItemKey};
 
@@ -37,7 +37,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// The other side holds what the record says (for a REMOVE: the item is gone).
-    /// `lag` is an upper bound of the replication lag: the record's age when it was seen matching.
+    /// `lag` is an upper bound of the replication lag: the record's age when it was seen matching
+    /// (measured from where its window starts, see `LAG_WINDOW_FROM`).
     Match { lag: Duration },
     /// INSERT/MODIFY, and the item is absent on the other side.
     Missing,
@@ -184,17 +185,24 @@ struct Pending {
 struct Clock {
     wall: SystemTime,
     instant: Instant,
+    from: LagWindowFrom,
 }
 
 impl Clock {
-    fn start() -> Clock {
+    fn start(from: LagWindowFrom) -> Clock {
         Clock {
             wall: SystemTime::now(),
             instant: Instant::now(),
+            from,
         }
     }
+    /// Where the record's replication window starts (and its lag is measured from).
     fn created(&self, record: &ChangeRecord) -> SystemTime {
-        record.approximate_creation.unwrap_or(self.wall)
+        match (self.from, record.approximate_creation) {
+            (LagWindowFrom::Creation, Some(created)) => created,
+            // Without a creation time, the record gets a full window from its arrival.
+            _ => self.wall,
+        }
     }
     fn age_at(&self, record: &ChangeRecord, at: Instant) -> Duration {
         let now = self.wall + (at - self.instant);
@@ -231,7 +239,7 @@ impl<R: TableReader> Verifier<R> {
     /// Gives every record an outcome. `deadline` is when the caller must have answered (the Lambda
     /// deadline); the engine stops `DEADLINE_MARGIN` before it.
     pub async fn verify(&self, records: &[ChangeRecord], deadline: Option<Instant>) -> BatchReport {
-        let clock = Clock::start();
+        let clock = Clock::start(self.config.lag_window_from);
         let stop_at = deadline.map(|d| {
             d.checked_sub(self.config.deadline_margin)
                 .unwrap_or(clock.instant)
@@ -429,7 +437,8 @@ impl<R: TableReader> Verifier<R> {
                 Some(Ok(source)) => {
                     self.judge_against_source(record, provisional, found.as_ref(), source.as_ref(), lag_passed, clock, read_at)
                 }
-                None if !lag_passed => None,
+                // Present without an image to compare: waiting would not change that.
+                None if !lag_passed && !matches!(provisional, Provisional::PresentUncompared) => None,
                 None => Some(match provisional {
                     Provisional::Missing => Verdict::Missing,
                     Provisional::Mismatch(diff) => Verdict::Mismatch { diff },
@@ -817,9 +826,14 @@ mod tests {
 
         let w = world(|c| c.recheck_source = false);
         put(&w.target, TARGET, item(1, "v1"));
-        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        let mut fresh = r.clone();
+        fresh.approximate_creation = Some(SystemTime::now());
+        let started = Instant::now();
+        let report = w.verifier.verify(std::slice::from_ref(&fresh), None).await;
         let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else { panic!() };
         assert!(reason.contains("no new image"), "{reason}");
+        // Known at the first read: no waiting for the window.
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
@@ -854,6 +868,20 @@ mod tests {
         assert!(waited >= Duration::from_secs(20) && waited < Duration::from_secs(23), "{waited:?}");
         // Backoff, not a busy loop.
         assert!(report.lookup_calls < 20, "{} calls", report.lookup_calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrival_windows_ignore_creation_times() {
+        let w = world(|c| {
+            c.max_replication_lag = Duration::from_secs(10);
+            c.lag_window_from = LagWindowFrom::Arrival;
+        });
+        put(&w.source, SOURCE, item(1, "v1"));
+        let started = Instant::now();
+        // An hour old by its creation time, yet it gets a full window from now.
+        let report = w.verifier.verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        assert!(started.elapsed() >= Duration::from_secs(10), "{:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

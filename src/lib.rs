@@ -10,6 +10,7 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format documents.
 //! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
 //! - [`clients`]: AWS clients for the two accounts (profile, assumed role, region, endpoint).
+//! - [`streams`]: reading a stream with GetRecords and shaping records as Lambda delivers them.
 //!
 //! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
 
@@ -21,3 +22,4 @@ pub mod handler;
 pub mod metrics;
 pub mod reader;
 pub mod record;
+pub mod streams;

@@ -1,0 +1,225 @@
+//! Test support: DynamoDB Local (found or started), two simulated accounts, tables, stream events.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::HashMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use ddb_verify::config::{Config, TableRef};
+use ddb_verify::engine::Verifier;
+use ddb_verify::handler::{StreamEvent, StreamVerifier};
+use ddb_verify::reader::DynamoDbReader;
+use ddb_verify::record::Item;
+
+pub const REGION: &str = "us-east-1";
+/// DynamoDB Local keeps one database per access key id: these stand for the two AWS accounts.
+pub const SOURCE_ACCOUNT: &str = "sourceaccount";
+pub const TARGET_ACCOUNT: &str = "targetaccount";
+
+const HOW_TO_START: &str = "start it with `scripts/dynamodb-local.sh start` (needs Java 17 and npm; it installs \
+DynamoDB Local 1.25.1 from the npm package amplify-dynamodb-simulator@2.9.30) or set DYNAMODB_LOCAL_ENDPOINT \
+to a running instance";
+
+fn reachable(endpoint: &str) -> bool {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    host.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+}
+
+fn find_or_start() -> Result<String, String> {
+    if let Ok(endpoint) = std::env::var("DYNAMODB_LOCAL_ENDPOINT") {
+        return if reachable(&endpoint) {
+            Ok(endpoint)
+        } else {
+            Err(format!("DYNAMODB_LOCAL_ENDPOINT={endpoint} does not answer"))
+        };
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dynamodb-local.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .output()
+        .map_err(|e| format!("could not run {script}: {e}"))?;
+    let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && reachable(&endpoint) {
+        Ok(endpoint)
+    } else {
+        Err(format!(
+            "{script} start failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The endpoint of a running DynamoDB Local; started when none runs. Fails the test, never skips it.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| match find_or_start() {
+        Ok(endpoint) => endpoint,
+        Err(why) => panic!("DynamoDB Local is needed by this test and is not reachable: {why}.\n{HOW_TO_START}"),
+    })
+}
+
+pub fn sdk_config(access_key: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new(access_key, "secret", None, None, "tests"),
+        ))
+        .build()
+}
+
+/// One simulated AWS account on DynamoDB Local.
+#[derive(Clone)]
+pub struct Account {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+}
+
+pub fn account(access_key: &str) -> Account {
+    let config = sdk_config(access_key);
+    Account {
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        streams: aws_sdk_dynamodbstreams::Client::new(&config),
+    }
+}
+
+/// A table name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", fastrand::u32(..))
+}
+
+/// Creates a table; returns its stream ARN when it has a stream.
+pub async fn create_table(
+    account: &Account,
+    name: &str,
+    keys: &[(&str, ScalarAttributeType)],
+    stream: Option<StreamViewType>,
+) -> Option<String> {
+    let mut request = account
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (i, (attribute, kind)) in keys.iter().enumerate() {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(*attribute)
+                    .attribute_type(kind.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(*attribute)
+                    .key_type(if i == 0 { KeyType::Hash } else { KeyType::Range })
+                    .build()
+                    .unwrap(),
+            );
+    }
+    if let Some(view) = stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(view)
+                .build()
+                .unwrap(),
+        );
+    }
+    let out = request.send().await.expect("create table");
+    out.table_description.and_then(|d| d.latest_stream_arn)
+}
+
+pub async fn put(account: &Account, table: &str, item: &Item) {
+    account
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item.clone()))
+        .send()
+        .await
+        .expect("put item");
+}
+
+pub async fn delete(account: &Account, table: &str, key: &Item) {
+    account
+        .dynamodb
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .send()
+        .await
+        .expect("delete item");
+}
+
+pub fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+pub fn n(v: &str) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The stream's records, as the event JSON Lambda would deliver (split into batches of `batch_size`).
+pub async fn stream_events(source: &Account, stream_arn: &str, batch_size: usize) -> Vec<serde_json::Value> {
+    let records = ddb_verify::streams::read_all(&source.streams, stream_arn)
+        .await
+        .expect("read stream");
+    records
+        .chunks(batch_size.max(1))
+        .map(|chunk| ddb_verify::streams::lambda_event_json(chunk, stream_arn))
+        .collect()
+}
+
+pub fn parse_event(json: &serde_json::Value) -> StreamEvent {
+    serde_json::from_value(json.clone()).expect("event parses")
+}
+
+/// The stream verifier wired as in Lambda, reading `table` in the target account.
+pub fn verifier(
+    table: &str,
+    source: &Account,
+    target: &Account,
+    adjust: impl FnOnce(&mut Config),
+) -> StreamVerifier<DynamoDbReader> {
+    let mut config = Config::new(TableRef::parse(table).unwrap());
+    adjust(&mut config);
+    StreamVerifier::new(Verifier::new(
+        config,
+        DynamoDbReader::new(target.dynamodb.clone()),
+        DynamoDbReader::new(source.dynamodb.clone()),
+    ))
+}
+
+/// Verdict names by event id.
+pub fn verdicts(inv: &ddb_verify::handler::Invocation) -> HashMap<String, String> {
+    inv.records
+        .iter()
+        .map(|r| {
+            let name = match &r.outcome {
+                ddb_verify::engine::Outcome::Verdict(v) => v.name().to_string(),
+                ddb_verify::engine::Outcome::Retry(_) => "RETRY".to_string(),
+                ddb_verify::engine::Outcome::NotSampled => "NOT_SAMPLED".to_string(),
+            };
+            (r.event_id.clone().unwrap_or_default(), name)
+        })
+        .collect()
+}
