@@ -55,12 +55,16 @@ pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig
     }
     let provider = role.build().await;
     base.into_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .build()
 }
 
 /// DynamoDB clients for (source account, other account).
-pub async fn dynamodb_clients(config: &Config) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodb::Client) {
+pub async fn dynamodb_clients(
+    config: &Config,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodb::Client) {
     let source = source_sdk_config().await;
     let target = target_sdk_config(config, &source).await;
     (

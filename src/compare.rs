@@ -36,7 +36,8 @@ impl CanonicalNumber {
             None => (mantissa, ""),
         };
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part) {
+        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part)
+        {
             return None;
         }
         let mut exponent: i64 = match exponent {
@@ -109,7 +110,9 @@ pub fn values_equal(a: &AttributeValue, b: &AttributeValue) -> bool {
         (V::B(x), V::B(y)) => x.as_ref() == y.as_ref(),
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Null(_), V::Null(_)) => true,
-        (V::Ss(x), V::Ss(y)) => x.len() == y.len() && sorted_by(x, Ord::cmp) == sorted_by(y, Ord::cmp),
+        (V::Ss(x), V::Ss(y)) => {
+            x.len() == y.len() && sorted_by(x, Ord::cmp) == sorted_by(y, Ord::cmp)
+        }
         (V::Ns(x), V::Ns(y)) => {
             let canon = |v: &[String]| {
                 let mut c: Vec<String> = v.iter().map(|n| canonical_number_text(n)).collect();
@@ -126,7 +129,9 @@ pub fn values_equal(a: &AttributeValue, b: &AttributeValue) -> bool {
             }
             x.len() == y.len() && bytes(x) == bytes(y)
         }
-        (V::L(x), V::L(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (V::L(x), V::L(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
         (V::M(x), V::M(y)) => {
             x.len() == y.len()
                 && x.iter()
@@ -150,7 +155,9 @@ pub struct Diff {
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
-        self.only_in_source.is_empty() && self.only_in_target.is_empty() && self.different.is_empty()
+        self.only_in_source.is_empty()
+            && self.only_in_target.is_empty()
+            && self.different.is_empty()
     }
 
     /// Every path in the diff, for a one-line log field.
@@ -171,10 +178,16 @@ impl std::fmt::Display for Diff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut parts = Vec::new();
         if !self.only_in_source.is_empty() {
-            parts.push(format!("only in source: {}", self.only_in_source.join(", ")));
+            parts.push(format!(
+                "only in source: {}",
+                self.only_in_source.join(", ")
+            ));
         }
         if !self.only_in_target.is_empty() {
-            parts.push(format!("only in target: {}", self.only_in_target.join(", ")));
+            parts.push(format!(
+                "only in target: {}",
+                self.only_in_target.join(", ")
+            ));
         }
         if !self.different.is_empty() {
             parts.push(format!("different: {}", self.different.join(", ")));
@@ -239,7 +252,8 @@ fn diff_maps(
         }
     }
     for name in actual.keys() {
-        if !(prefix.is_empty() && ignored(name)) && !expected.contains_key(name) {
+        let skipped = prefix.is_empty() && ignored(name);
+        if !skipped && !expected.contains_key(name) {
             diff.only_in_target.push(path(name));
         }
     }
@@ -258,7 +272,10 @@ mod tests {
         V::S(x.to_string())
     }
     fn item(pairs: &[(&str, V)]) -> Item {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -274,16 +291,26 @@ mod tests {
             ("-1.5e-3", "-0.0015"),
             ("+7", "7"),
             ("00012", "12"),
-            ("12345678901234567890123456789012345678", "1.2345678901234567890123456789012345678E37"),
+            (
+                "12345678901234567890123456789012345678",
+                "1.2345678901234567890123456789012345678E37",
+            ),
         ] {
             assert!(numbers_equal(a, b), "{a} = {b}");
-            assert_eq!(canonical_number_text(a), canonical_number_text(b), "{a} ~ {b}");
+            assert_eq!(
+                canonical_number_text(a),
+                canonical_number_text(b),
+                "{a} ~ {b}"
+            );
         }
         for (a, b) in [
             ("1", "-1"),
             ("1", "10"),
             ("0.1", "0.01"),
-            ("12345678901234567890123456789012345678", "12345678901234567890123456789012345679"),
+            (
+                "12345678901234567890123456789012345678",
+                "12345678901234567890123456789012345679",
+            ),
             ("1e2", "1e3"),
         ] {
             assert!(!numbers_equal(a, b), "{a} != {b}");
@@ -292,7 +319,17 @@ mod tests {
 
     #[test]
     fn malformed_numbers_are_rejected_not_misread() {
-        for bad in ["", "-", "1.2.3", "1e", "e5", "abc", "1e9999999999", "1,5", "0x10"] {
+        for bad in [
+            "",
+            "-",
+            "1.2.3",
+            "1e",
+            "e5",
+            "abc",
+            "1e9999999999",
+            "1,5",
+            "0x10",
+        ] {
             assert_eq!(CanonicalNumber::parse(bad), None, "{bad}");
         }
         assert!(numbers_equal("abc", "abc"));
@@ -326,7 +363,10 @@ mod tests {
         let l3 = V::L(vec![s("a"), n("1")]);
         assert!(values_equal(&l1, &l2));
         assert!(!values_equal(&l1, &l3));
-        let m1 = V::M(item(&[("a", n("1")), ("b", V::M(item(&[("c", l1.clone())])))]));
+        let m1 = V::M(item(&[
+            ("a", n("1")),
+            ("b", V::M(item(&[("c", l1.clone())]))),
+        ]));
         let m2 = V::M(item(&[("b", V::M(item(&[("c", l2)]))), ("a", n("1.00"))]));
         let m3 = V::M(item(&[("b", V::M(item(&[("c", l3)]))), ("a", n("1.00"))]));
         assert!(values_equal(&m1, &m2));
@@ -356,7 +396,10 @@ mod tests {
             ("same", n("1.0")),
             ("changed", n("3")),
             ("extra", V::Bool(true)),
-            ("addr", V::M(item(&[("city", s("Bergen")), ("zip", s("1"))]))),
+            (
+                "addr",
+                V::M(item(&[("city", s("Bergen")), ("zip", s("1"))])),
+            ),
             ("migrated_at", n("6")),
         ]);
         let ignore = vec!["migrated_at".to_string()];
@@ -364,7 +407,10 @@ mod tests {
         assert_eq!(d.only_in_source, vec!["gone"]);
         assert_eq!(d.only_in_target, vec!["extra"]);
         assert_eq!(d.different, vec!["addr.city", "changed"]);
-        assert_eq!(d.to_string(), "only in source: gone; only in target: extra; different: addr.city, changed");
+        assert_eq!(
+            d.to_string(),
+            "only in source: gone; only in target: extra; different: addr.city, changed"
+        );
         assert!(!items_equal(&expected, &actual, &ignore));
 
         let d = diff_items(&expected, &expected, &[]);

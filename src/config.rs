@@ -341,7 +341,10 @@ mod tests {
         assert!(c.target_table.api_name.starts_with("arn:"));
         // An explicit region wins over the ARN's.
         let c = parse(&[
-            ("VERIFY_TABLE_NAME", "arn:aws:dynamodb:eu-west-1:1:table/Orders"),
+            (
+                "VERIFY_TABLE_NAME",
+                "arn:aws:dynamodb:eu-west-1:1:table/Orders",
+            ),
             ("VERIFY_REGION", "us-east-2"),
         ])
         .unwrap();
@@ -353,20 +356,71 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[], "VERIFY_TABLE_NAME"),
             (&[("VERIFY_TABLE_NAME", "a b")], "VERIFY_TABLE_NAME"),
-            (&[("VERIFY_TABLE_NAME", "arn:aws:s3:::bucket")], "VERIFY_TABLE_NAME"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "0")], "SAMPLE_RATE"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "1.5")], "SAMPLE_RATE"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "abc")], "SAMPLE_RATE"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_REPLICATION_LAG", "30 parsecs")], "MAX_REPLICATION_LAG"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("DEADLINE_MARGIN", "-1s")], "DEADLINE_MARGIN"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("LAG_WINDOW_FROM", "now")], "LAG_WINDOW_FROM"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("CONSISTENT_READ", "maybe")], "CONSISTENT_READ"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("RECHECK_SOURCE", "2")], "RECHECK_SOURCE"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("MAX_CONCURRENCY", "0")], "MAX_CONCURRENCY"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("LOG_ITEM_VALUES", "y")], "LOG_ITEM_VALUES"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("METRICS_NAMESPACE", "AWS/DynamoDB")], "METRICS_NAMESPACE"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("VERIFY_ROLE_ARN", "my-role")], "VERIFY_ROLE_ARN"),
-            (&[("VERIFY_TABLE_NAME", "T1x"), ("VERIFY_ROLE_EXTERNAL_ID", "x")], "VERIFY_ROLE_EXTERNAL_ID"),
+            (
+                &[("VERIFY_TABLE_NAME", "arn:aws:s3:::bucket")],
+                "VERIFY_TABLE_NAME",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "0")],
+                "SAMPLE_RATE",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "1.5")],
+                "SAMPLE_RATE",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "abc")],
+                "SAMPLE_RATE",
+            ),
+            (
+                &[
+                    ("VERIFY_TABLE_NAME", "T1x"),
+                    ("MAX_REPLICATION_LAG", "30 parsecs"),
+                ],
+                "MAX_REPLICATION_LAG",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("DEADLINE_MARGIN", "-1s")],
+                "DEADLINE_MARGIN",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("LAG_WINDOW_FROM", "now")],
+                "LAG_WINDOW_FROM",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("CONSISTENT_READ", "maybe")],
+                "CONSISTENT_READ",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("RECHECK_SOURCE", "2")],
+                "RECHECK_SOURCE",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("MAX_CONCURRENCY", "0")],
+                "MAX_CONCURRENCY",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("LOG_ITEM_VALUES", "y")],
+                "LOG_ITEM_VALUES",
+            ),
+            (
+                &[
+                    ("VERIFY_TABLE_NAME", "T1x"),
+                    ("METRICS_NAMESPACE", "AWS/DynamoDB"),
+                ],
+                "METRICS_NAMESPACE",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("VERIFY_ROLE_ARN", "my-role")],
+                "VERIFY_ROLE_ARN",
+            ),
+            (
+                &[
+                    ("VERIFY_TABLE_NAME", "T1x"),
+                    ("VERIFY_ROLE_EXTERNAL_ID", "x"),
+                ],
+                "VERIFY_ROLE_EXTERNAL_ID",
+            ),
         ];
         for (vars, variable) in cases {
             let err = parse(vars).expect_err(variable).to_string();

@@ -56,7 +56,9 @@ pub enum Verdict {
 pub enum Supersession {
     /// A later record for the same key in this batch.
     LaterRecord { sequence_number: String },
-    /// The source item changed since this record (or the other side equals the source's current item).
+    /// The other side already equals the source's current item (changed or deleted since this record).
+    MatchesCurrentSource,
+    /// The source item changed since this record; the newer change is verified by its own record.
     SourceChanged,
 }
 
@@ -64,8 +66,14 @@ impl std::fmt::Display for Supersession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Supersession::LaterRecord { sequence_number } => {
-                write!(f, "later record {sequence_number} for the same key in this batch")
+                write!(
+                    f,
+                    "later record {sequence_number} for the same key in this batch"
+                )
             }
+            Supersession::MatchesCurrentSource => f.write_str(
+                "the other side equals the source's current item, which changed since this record",
+            ),
             Supersession::SourceChanged => f.write_str("the source item changed since this record"),
         }
     }
@@ -256,7 +264,15 @@ impl<R: TableReader> Verifier<R> {
         while !pending.is_empty() {
             let read_at = Instant::now();
             let targets = self
-                .lookup(&self.target, &self.config.target_table.api_name, records, &pending, stop_at, &mut report, false)
+                .lookup(
+                    &self.target,
+                    &self.config.target_table.api_name,
+                    records,
+                    &pending,
+                    stop_at,
+                    &mut report,
+                    false,
+                )
                 .await;
 
             let mut to_resolve: Vec<(Pending, Provisional, Option<Item>)> = Vec::new();
@@ -278,7 +294,8 @@ impl<R: TableReader> Verifier<R> {
                         })
                     }
                     Err(provisional) => {
-                        let lag_passed = clock.age_at(record, read_at) >= self.config.max_replication_lag;
+                        let lag_passed =
+                            clock.age_at(record, read_at) >= self.config.max_replication_lag;
                         let compare_now = matches!(provisional, Provisional::PresentUncompared);
                         p.provisional = provisional.name();
                         if lag_passed || compare_now {
@@ -289,7 +306,10 @@ impl<R: TableReader> Verifier<R> {
                     }
                 }
             }
-            waiting.extend(self.resolve(records, to_resolve, &clock, read_at, stop_at, &mut report).await);
+            waiting.extend(
+                self.resolve(records, to_resolve, &clock, read_at, stop_at, &mut report)
+                    .await,
+            );
             pending = waiting;
             if pending.is_empty() {
                 break;
@@ -342,7 +362,11 @@ impl<R: TableReader> Verifier<R> {
                 }
                 Entry::Occupied(mut e) => {
                     let kept = *e.get();
-                    let newer = compare_sequence_numbers(&records[kept].sequence_number, &record.sequence_number).is_lt();
+                    let newer = compare_sequence_numbers(
+                        &records[kept].sequence_number,
+                        &record.sequence_number,
+                    )
+                    .is_lt();
                     if newer {
                         e.insert(i);
                     }
@@ -378,7 +402,9 @@ impl<R: TableReader> Verifier<R> {
             (ChangeKind::Remove, Some(_), _) => Err(Provisional::DeleteNotApplied),
             (_, None, _) => Err(Provisional::Missing),
             (_, Some(found), Some(image)) if items_equal(image, found, ignore) => Ok(()),
-            (_, Some(found), Some(image)) => Err(Provisional::Mismatch(diff_items(image, found, ignore))),
+            (_, Some(found), Some(image)) => {
+                Err(Provisional::Mismatch(diff_items(image, found, ignore)))
+            }
             (_, Some(_), None) => Err(Provisional::PresentUncompared),
         }
     }
@@ -399,7 +425,9 @@ impl<R: TableReader> Verifier<R> {
         }
         let recheck: Vec<&Pending> = candidates
             .iter()
-            .filter(|(p, _, _)| self.config.recheck_source && records[p.index].source_table.is_some())
+            .filter(|(p, _, _)| {
+                self.config.recheck_source && records[p.index].source_table.is_some()
+            })
             .map(|(p, _, _)| p)
             .collect();
         let mut sources: Lookups = HashMap::new();
@@ -498,7 +526,7 @@ impl<R: TableReader> Verifier<R> {
                     lag: clock.age_at(record, read_at),
                 },
                 _ => Verdict::Superseded {
-                    by: Supersession::SourceChanged,
+                    by: Supersession::MatchesCurrentSource,
                 },
             });
         }
@@ -552,7 +580,10 @@ impl<R: TableReader> Verifier<R> {
             }
         }
         let calls = futures::future::join_all(chunks.iter().map(|(_, chunk)| {
-            let keys = chunk.iter().map(|p| records[p.index].keys.clone()).collect();
+            let keys = chunk
+                .iter()
+                .map(|p| records[p.index].keys.clone())
+                .collect();
             self.get_chunk(reader, table, keys, stop_at)
         }))
         .await;
@@ -564,7 +595,8 @@ impl<R: TableReader> Verifier<R> {
             } else {
                 report.lookup_calls += call.calls;
             }
-            let index_of: HashMap<&ItemKey, usize> = chunk.iter().map(|p| (&p.key, p.index)).collect();
+            let index_of: HashMap<&ItemKey, usize> =
+                chunk.iter().map(|p| (&p.key, p.index)).collect();
             for p in chunk.iter() {
                 results.insert(p.index, Ok(None));
             }
@@ -591,7 +623,13 @@ impl<R: TableReader> Verifier<R> {
     }
 
     /// One chunk of at most 100 keys, asking again for unprocessed keys.
-    async fn get_chunk(&self, reader: &R, table: &str, keys: Vec<Item>, stop_at: Option<Instant>) -> ChunkResult {
+    async fn get_chunk(
+        &self,
+        reader: &R,
+        table: &str,
+        keys: Vec<Item>,
+        stop_at: Option<Instant>,
+    ) -> ChunkResult {
         let mut result = ChunkResult::default();
         let mut remaining = keys;
         let mut attempt: u32 = 0;
@@ -605,11 +643,13 @@ impl<R: TableReader> Verifier<R> {
             };
             result.calls += 1;
             let outcome = match stop_at {
-                Some(stop) => tokio::time::timeout_at(stop, call).await.unwrap_or_else(|_| {
-                    Err(LookupError::Deadline {
-                        table: table.to_string(),
-                    })
-                }),
+                Some(stop) => tokio::time::timeout_at(stop, call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(LookupError::Deadline {
+                            table: table.to_string(),
+                        })
+                    }),
                 None => call.await,
             };
             let output = match outcome {
@@ -626,7 +666,9 @@ impl<R: TableReader> Verifier<R> {
             remaining = output.unprocessed;
             attempt += 1;
             let pause = jittered(Duration::from_millis(50) * 2u32.pow(attempt.min(5)));
-            if attempt >= UNPROCESSED_ATTEMPTS || stop_at.is_some_and(|s| Instant::now() + pause >= s) {
+            if attempt >= UNPROCESSED_ATTEMPTS
+                || stop_at.is_some_and(|s| Instant::now() + pause >= s)
+            {
                 result.failed = Some((
                     remaining,
                     LookupError::Unprocessed {
@@ -649,7 +691,9 @@ struct ChunkResult {
 }
 
 fn backoff(round: u32) -> Duration {
-    FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(round.min(8))).min(MAX_BACKOFF)
+    FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(round.min(8)))
+        .min(MAX_BACKOFF)
 }
 
 /// "Equal jitter": half fixed, half random, so retries spread without collapsing to zero.
@@ -681,7 +725,11 @@ mod tests {
         let target = Arc::new(InMemoryTables::new());
         let source = Arc::new(InMemoryTables::new());
         let verifier = Verifier::new(config, Arc::clone(&target), Arc::clone(&source));
-        World { target, source, verifier }
+        World {
+            target,
+            source,
+            verifier,
+        }
     }
 
     fn item(id: u32, status: &str) -> Item {
@@ -755,8 +803,20 @@ mod tests {
         ];
         let report = w.verifier.verify(&records, None).await;
         let names: Vec<&str> = report.outcomes.iter().map(|o| verdict(o).name()).collect();
-        assert_eq!(names, ["MATCH", "MISMATCH", "MISSING", "DELETE_NOT_APPLIED", "MATCH", "SUPERSEDED"]);
-        let Verdict::Mismatch { diff } = verdict(&report.outcomes[1]) else { unreachable!() };
+        assert_eq!(
+            names,
+            [
+                "MATCH",
+                "MISMATCH",
+                "MISSING",
+                "DELETE_NOT_APPLIED",
+                "MATCH",
+                "SUPERSEDED"
+            ]
+        );
+        let Verdict::Mismatch { diff } = verdict(&report.outcomes[1]) else {
+            unreachable!()
+        };
         assert_eq!(diff.different, vec!["status"]);
         // One call for the six keys; the source re-read only for the non-matching ones.
         assert_eq!(report.lookup_calls, 1);
@@ -771,15 +831,23 @@ mod tests {
         let w = world(|_| {});
         put(&w.target, TARGET, item(1, "v1"));
         put(&w.source, SOURCE, item(1, "v3"));
-        let report = w.verifier.verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None).await;
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
+            .await;
         assert_eq!(
             verdict(&report.outcomes[0]),
-            &Verdict::Superseded { by: Supersession::SourceChanged }
+            &Verdict::Superseded {
+                by: Supersession::SourceChanged
+            }
         );
         // Without the re-check the same state is a mismatch.
         let w = world(|c| c.recheck_source = false);
         put(&w.target, TARGET, item(1, "v1"));
-        let report = w.verifier.verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None).await;
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
+            .await;
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
         assert_eq!(w.source.calls(), 0);
     }
@@ -799,7 +867,9 @@ mod tests {
             assert_eq!(
                 verdict(&report.outcomes[i]),
                 &Verdict::Superseded {
-                    by: Supersession::LaterRecord { sequence_number: format!("{:030}", 100) }
+                    by: Supersession::LaterRecord {
+                        sequence_number: format!("{:030}", 100)
+                    }
                 }
             );
         }
@@ -830,7 +900,9 @@ mod tests {
         fresh.approximate_creation = Some(SystemTime::now());
         let started = Instant::now();
         let report = w.verifier.verify(std::slice::from_ref(&fresh), None).await;
-        let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else { panic!() };
+        let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else {
+            panic!()
+        };
         assert!(reason.contains("no new image"), "{reason}");
         // Known at the first read: no waiting for the window.
         assert_eq!(started.elapsed(), Duration::ZERO);
@@ -846,10 +918,23 @@ mod tests {
         });
         let report = w
             .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO)], None)
+            .verify(
+                &[record(
+                    ChangeKind::Insert,
+                    &item(1, "v1"),
+                    1,
+                    Duration::ZERO,
+                )],
+                None,
+            )
             .await;
-        let Verdict::Match { lag } = verdict(&report.outcomes[0]) else { panic!("{:?}", report.outcomes) };
-        assert!(*lag >= Duration::from_secs(5) && *lag < Duration::from_secs(8), "{lag:?}");
+        let Verdict::Match { lag } = verdict(&report.outcomes[0]) else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert!(
+            *lag >= Duration::from_secs(5) && *lag < Duration::from_secs(8),
+            "{lag:?}"
+        );
         assert!(report.lookup_calls > 1);
     }
 
@@ -860,12 +945,23 @@ mod tests {
         let started = Instant::now();
         let report = w
             .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::from_secs(10))], None)
+            .verify(
+                &[record(
+                    ChangeKind::Insert,
+                    &item(1, "v1"),
+                    1,
+                    Duration::from_secs(10),
+                )],
+                None,
+            )
             .await;
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
         let waited = started.elapsed();
         // The record was 10 s old: the window closes 20 s later, and not much after.
-        assert!(waited >= Duration::from_secs(20) && waited < Duration::from_secs(23), "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(20) && waited < Duration::from_secs(23),
+            "{waited:?}"
+        );
         // Backoff, not a busy loop.
         assert!(report.lookup_calls < 20, "{} calls", report.lookup_calls);
     }
@@ -879,9 +975,16 @@ mod tests {
         put(&w.source, SOURCE, item(1, "v1"));
         let started = Instant::now();
         // An hour old by its creation time, yet it gets a full window from now.
-        let report = w.verifier.verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None).await;
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
+            .await;
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
-        assert!(started.elapsed() >= Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -900,7 +1003,9 @@ mod tests {
         let report = w.verifier.verify(&records, Some(deadline)).await;
         assert_eq!(
             report.outcomes[0],
-            Outcome::Retry(RetryReason::StillReplicating { provisional: "MISSING" })
+            Outcome::Retry(RetryReason::StillReplicating {
+                provisional: "MISSING"
+            })
         );
         assert_eq!(verdict(&report.outcomes[1]).name(), "MATCH");
         let took = started.elapsed();
@@ -915,9 +1020,18 @@ mod tests {
         let started = Instant::now();
         let report = w
             .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], Some(started + Duration::from_secs(5)))
+            .verify(
+                &[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)],
+                Some(started + Duration::from_secs(5)),
+            )
             .await;
-        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: true, .. })));
+        assert!(matches!(
+            &report.outcomes[0],
+            Outcome::Retry(RetryReason::LookupFailed {
+                transient: true,
+                ..
+            })
+        ));
         assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
 
@@ -930,11 +1044,15 @@ mod tests {
             .verifier
             .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
             .await;
-        let Outcome::Retry(RetryReason::LookupFailed { transient, message }) = &report.outcomes[0] else {
+        let Outcome::Retry(RetryReason::LookupFailed { transient, message }) = &report.outcomes[0]
+        else {
             panic!("{:?}", report.outcomes)
         };
         assert!(*transient);
-        assert!(message.contains("simulated transient failure on table Target"), "{message}");
+        assert!(
+            message.contains("simulated transient failure on table Target"),
+            "{message}"
+        );
         assert_eq!(report.lookup_errors, 1);
 
         // A permanent error (say, access denied) is still not a verdict.
@@ -944,13 +1062,20 @@ mod tests {
             .verifier
             .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
             .await;
-        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: false, .. })));
+        assert!(matches!(
+            &report.outcomes[0],
+            Outcome::Retry(RetryReason::LookupFailed {
+                transient: false,
+                ..
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
     async fn unprocessed_keys_are_asked_again() {
         let w = world(|_| {});
-        w.target.plan_faults([Fault::Unprocess(2), Fault::Unprocess(1)]);
+        w.target
+            .plan_faults([Fault::Unprocess(2), Fault::Unprocess(1)]);
         let records: Vec<ChangeRecord> = (1..=3)
             .map(|i| {
                 put(&w.target, TARGET, item(i, "v"));
@@ -964,9 +1089,16 @@ mod tests {
 
         // Keys left unprocessed every time end as retries, not verdicts.
         let w = world(|_| {});
-        w.target.plan_faults(std::iter::repeat_n(Fault::Unprocess(1), 50));
+        w.target
+            .plan_faults(std::iter::repeat_n(Fault::Unprocess(1), 50));
         let report = w.verifier.verify(&records[..1], None).await;
-        assert!(matches!(&report.outcomes[0], Outcome::Retry(RetryReason::LookupFailed { transient: true, .. })));
+        assert!(matches!(
+            &report.outcomes[0],
+            Outcome::Retry(RetryReason::LookupFailed {
+                transient: true,
+                ..
+            })
+        ));
         assert_eq!(w.target.calls(), UNPROCESSED_ATTEMPTS as usize);
     }
 
@@ -999,10 +1131,17 @@ mod tests {
             })
             .collect();
         let report = w.verifier.verify(&records, None).await;
-        let not_sampled = report.outcomes.iter().filter(|o| **o == Outcome::NotSampled).count();
+        let not_sampled = report
+            .outcomes
+            .iter()
+            .filter(|o| **o == Outcome::NotSampled)
+            .count();
         assert!((120..=280).contains(&not_sampled), "{not_sampled}");
         for pair in report.outcomes.chunks(2) {
-            assert_eq!(pair[0] == Outcome::NotSampled, pair[1] == Outcome::NotSampled);
+            assert_eq!(
+                pair[0] == Outcome::NotSampled,
+                pair[1] == Outcome::NotSampled
+            );
         }
     }
 }

@@ -104,24 +104,35 @@ impl<R: TableReader> StreamVerifier<R> {
     }
 
     /// Handles an event and prints its metrics as EMF lines on stdout (what the Lambda binary does).
-    pub async fn handle_and_emit(&self, event: &StreamEvent, deadline: Option<Instant>) -> DynamoDbEventResponse {
+    pub async fn handle_and_emit(
+        &self,
+        event: &StreamEvent,
+        deadline: Option<Instant>,
+    ) -> DynamoDbEventResponse {
         let invocation = self.handle(event, deadline).await;
         let config = self.verifier.config();
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        for doc in invocation
-            .metrics
-            .emf_documents(&config.metrics_namespace, &config.target_table.name, timestamp_ms)
-        {
+        for doc in invocation.metrics.emf_documents(
+            &config.metrics_namespace,
+            &config.target_table.name,
+            timestamp_ms,
+        ) {
             println!("{doc}");
         }
         invocation.response
     }
 
-    fn assemble(&self, records: &[ChangeRecord], malformed: &[MalformedRecord], report: &BatchReport) -> Invocation {
-        let mut reports: Vec<(usize, RecordReport)> = Vec::with_capacity(records.len() + malformed.len());
+    fn assemble(
+        &self,
+        records: &[ChangeRecord],
+        malformed: &[MalformedRecord],
+        report: &BatchReport,
+    ) -> Invocation {
+        let mut reports: Vec<(usize, RecordReport)> =
+            Vec::with_capacity(records.len() + malformed.len());
         let mut failures = Vec::new();
         // Engine records come back in event order, with the malformed ones' positions left out.
         let mut is_malformed = vec![false; records.len() + malformed.len()];
@@ -176,7 +187,13 @@ impl<R: TableReader> StreamVerifier<R> {
 
     /// One WARN line per problem verdict and per retry; one INFO summary. Keys, attribute names and
     /// verdicts only: item values only with `LOG_ITEM_VALUES=true`.
-    fn log(&self, records: &[ChangeRecord], malformed: &[MalformedRecord], report: &BatchReport, invocation: &Invocation) {
+    fn log(
+        &self,
+        records: &[ChangeRecord],
+        malformed: &[MalformedRecord],
+        report: &BatchReport,
+        invocation: &Invocation,
+    ) {
         let log_values = self.verifier.config().log_item_values;
         for m in malformed {
             tracing::warn!(
@@ -193,7 +210,9 @@ impl<R: TableReader> StreamVerifier<R> {
             match outcome {
                 Outcome::Verdict(verdict) if verdict.is_problem() => {
                     let (attributes, detail) = match verdict {
-                        Verdict::Mismatch { diff } => (diff.attribute_names().join(","), diff.to_string()),
+                        Verdict::Mismatch { diff } => {
+                            (diff.attribute_names().join(","), diff.to_string())
+                        }
                         Verdict::Unverifiable { reason } => (String::new(), reason.clone()),
                         _ => (String::new(), String::new()),
                     };
@@ -262,8 +281,16 @@ mod tests {
         let config = Config::new(TableRef::parse(target_table).unwrap());
         let target = Arc::new(InMemoryTables::new());
         let source = Arc::new(InMemoryTables::new());
-        let handler = StreamVerifier::new(Verifier::new(config, Arc::clone(&target), Arc::clone(&source)));
-        Setup { target, source, handler }
+        let handler = StreamVerifier::new(Verifier::new(
+            config,
+            Arc::clone(&target),
+            Arc::clone(&source),
+        ));
+        Setup {
+            target,
+            source,
+            handler,
+        }
     }
 
     fn event(json: &str) -> StreamEvent {
@@ -305,7 +332,10 @@ mod tests {
         s.target.put("Orders", ORDER_KEYS, image.clone());
         let inv = s.handler.handle(&event(INSERT), None).await;
         assert_eq!(names(&inv), ["MATCH"]);
-        assert_eq!(inv.records[0].key.as_deref(), Some("customerId=\"customer#1001\" orderId=1"));
+        assert_eq!(
+            inv.records[0].key.as_deref(),
+            Some("customerId=\"customer#1001\" orderId=1")
+        );
         assert_eq!(inv.metrics.matches, 1);
         assert_eq!(inv.metrics.replication_lag_ms.len(), 1);
 
@@ -321,7 +351,10 @@ mod tests {
     async fn modify_not_applied_is_a_mismatch_naming_the_attribute() {
         let new = images(MODIFY)[0].clone().unwrap();
         let mut stale = new.clone();
-        stale.insert("status".into(), aws_sdk_dynamodb::types::AttributeValue::S("PLACED".into()));
+        stale.insert(
+            "status".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("PLACED".into()),
+        );
         let s = setup("Orders");
         s.target.put("Orders", ORDER_KEYS, stale);
         s.source.put("Orders", ORDER_KEYS, new);
@@ -338,7 +371,10 @@ mod tests {
         let ev = event(REMOVE);
         let (records, _) = parse_records(&ev);
         let mut still_there = records[0].keys.clone();
-        still_there.insert("status".into(), aws_sdk_dynamodb::types::AttributeValue::S("CANCELLED".into()));
+        still_there.insert(
+            "status".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("CANCELLED".into()),
+        );
         let s = setup("Orders");
         s.target.put("Orders", ORDER_KEYS, still_there);
         let inv = s.handler.handle(&ev, None).await;
@@ -361,14 +397,20 @@ mod tests {
             // DynamoDB stores numbers normalised: the other side answers "150", not "1.5E2".
             if let Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) = image.get("value") {
                 if n == "1.5E2" {
-                    image.insert("value".into(), aws_sdk_dynamodb::types::AttributeValue::N("150".into()));
+                    image.insert(
+                        "value".into(),
+                        aws_sdk_dynamodb::types::AttributeValue::N("150".into()),
+                    );
                 }
             }
             s.target.put("Devices", &["deviceId", "readingAt"], image);
         }
         let inv = s.handler.handle(&event(MIXED_KEYS), None).await;
         assert_eq!(names(&inv), ["MATCH", "MATCH", "MATCH", "MATCH"]);
-        assert_eq!(inv.records[2].key.as_deref(), Some("deviceId=b64:/wD/AA== readingAt=1.79357772E9"));
+        assert_eq!(
+            inv.records[2].key.as_deref(),
+            Some("deviceId=b64:/wD/AA== readingAt=1.79357772E9")
+        );
         assert_eq!(inv.metrics.lookup_calls, 1);
     }
 
@@ -383,7 +425,9 @@ mod tests {
         assert_eq!(
             inv.records[0].outcome,
             Outcome::Verdict(Verdict::Superseded {
-                by: Supersession::LaterRecord { sequence_number: "300000000000000000004".into() }
+                by: Supersession::LaterRecord {
+                    sequence_number: "300000000000000000004".into()
+                }
             })
         );
         assert_eq!(inv.metrics.superseded, 2);
@@ -407,7 +451,16 @@ mod tests {
         let good = images(INSERT)[0].clone().unwrap();
         s.target.put("Orders", ORDER_KEYS, good);
         let inv = s.handler.handle(&event(MALFORMED), None).await;
-        assert_eq!(names(&inv), ["UNVERIFIABLE", "UNVERIFIABLE", "UNVERIFIABLE", "UNVERIFIABLE", "MATCH"]);
+        assert_eq!(
+            names(&inv),
+            [
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "MATCH"
+            ]
+        );
         let reasons: Vec<String> = inv.records[..4]
             .iter()
             .map(|r| match &r.outcome {
@@ -417,11 +470,21 @@ mod tests {
             .collect();
         assert!(reasons[0].contains("no dynamodb.Keys"), "{}", reasons[0]);
         assert!(reasons[1].contains("does not parse"), "{}", reasons[1]);
-        assert!(reasons[2].contains("INSERT on a NEW_IMAGE stream has no dynamodb.NewImage"), "{}", reasons[2]);
+        assert!(
+            reasons[2].contains("INSERT on a NEW_IMAGE stream has no dynamodb.NewImage"),
+            "{}",
+            reasons[2]
+        );
         assert!(reasons[3].contains("UPSERT"), "{}", reasons[3]);
         // The salvaged identifiers name the records in the report.
-        assert_eq!(inv.records[1].event_id.as_deref(), Some("0badbad0000000000000000000000002"));
-        assert_eq!(inv.records[1].sequence_number.as_deref(), Some("400000000000000000002"));
+        assert_eq!(
+            inv.records[1].event_id.as_deref(),
+            Some("0badbad0000000000000000000000002")
+        );
+        assert_eq!(
+            inv.records[1].sequence_number.as_deref(),
+            Some("400000000000000000002")
+        );
         assert!(inv.response.batch_item_failures.is_empty());
         assert_eq!(inv.metrics.unverifiable, 4);
         assert_eq!(inv.metrics.records_received, 5);

@@ -179,8 +179,18 @@ impl InvocationMetrics {
         out
     }
 
-    pub fn emf_documents(&self, namespace: &str, verify_table: &str, timestamp_ms: u64) -> Vec<Value> {
-        emf_documents(namespace, &[("VerifyTable", verify_table)], timestamp_ms, &self.metrics())
+    pub fn emf_documents(
+        &self,
+        namespace: &str,
+        verify_table: &str,
+        timestamp_ms: u64,
+    ) -> Vec<Value> {
+        emf_documents(
+            namespace,
+            &[("VerifyTable", verify_table)],
+            timestamp_ms,
+            &self.metrics(),
+        )
     }
 }
 
@@ -210,7 +220,10 @@ mod tests {
             let dims = dims.as_array().unwrap();
             assert!(dims.len() <= 30);
             for dim in dims {
-                assert!(doc[dim.as_str().unwrap()].is_string(), "dimension {dim} needs a string value");
+                assert!(
+                    doc[dim.as_str().unwrap()].is_string(),
+                    "dimension {dim} needs a string value"
+                );
             }
         }
         for def in defs {
@@ -226,18 +239,31 @@ mod tests {
 
     #[test]
     fn small_sets_fit_one_document() {
-        let docs = emf_documents("NS", &[("VerifyTable", "T")], 1, &[metric("A", 1), metric("B", 3)]);
+        let docs = emf_documents(
+            "NS",
+            &[("VerifyTable", "T")],
+            1,
+            &[metric("A", 1), metric("B", 3)],
+        );
         assert_eq!(docs.len(), 1);
         assert_valid_emf(&docs[0]);
         assert_eq!(docs[0]["A"], json!(0.0));
         assert_eq!(docs[0]["B"], json!([0.0, 1.0, 2.0]));
         assert_eq!(docs[0]["VerifyTable"], "T");
-        assert_eq!(docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["VerifyTable"]]));
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["VerifyTable"]])
+        );
     }
 
     #[test]
     fn values_are_split_at_100_and_counted_once() {
-        let docs = emf_documents("NS", &[("VerifyTable", "T")], 1, &[metric("Count", 1), metric("Lag", 250)]);
+        let docs = emf_documents(
+            "NS",
+            &[("VerifyTable", "T")],
+            1,
+            &[metric("Count", 1), metric("Lag", 250)],
+        );
         assert_eq!(docs.len(), 3);
         for d in &docs {
             assert_valid_emf(d);
@@ -266,7 +292,10 @@ mod tests {
             .iter()
             .map(|d| {
                 assert_valid_emf(d);
-                d["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len()
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .len()
             })
             .sum();
         assert_eq!(defined, 150);

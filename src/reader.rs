@@ -54,7 +54,9 @@ impl LookupError {
     pub fn is_transient(&self) -> bool {
         match self {
             LookupError::BatchGetItem { source, .. } => match source.as_ref() {
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_) => true,
                 SdkError::ServiceError(e) => {
                     let err = e.err();
                     err.is_provisioned_throughput_exceeded_exception()
@@ -136,7 +138,10 @@ impl TableReader for DynamoDbReader {
         let mut unprocessed = output.unprocessed_keys.unwrap_or_default();
         Ok(BatchGetOutput {
             items: responses.remove(table).unwrap_or_default(),
-            unprocessed: unprocessed.remove(table).map(|k| k.keys).unwrap_or_default(),
+            unprocessed: unprocessed
+                .remove(table)
+                .map(|k| k.keys)
+                .unwrap_or_default(),
         })
     }
 }
@@ -144,7 +149,9 @@ impl TableReader for DynamoDbReader {
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    Fail { transient: bool },
+    Fail {
+        transient: bool,
+    },
     /// Leave this many of the requested keys unprocessed.
     Unprocess(usize),
 }
@@ -216,7 +223,11 @@ impl TableReader for InMemoryTables {
         _consistent_read: bool,
     ) -> Result<BatchGetOutput, LookupError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        assert!(keys.len() <= 100, "BatchGetItem takes at most 100 keys, got {}", keys.len());
+        assert!(
+            keys.len() <= 100,
+            "BatchGetItem takes at most 100 keys, got {}",
+            keys.len()
+        );
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let latency = *self.latency.lock().unwrap();

@@ -99,10 +99,12 @@ impl ChangeRecord {
             return Err("record has no dynamodb.Keys".to_string());
         }
         let keys: Item = change.keys.into();
-        if let Some((name, value)) = keys
-            .iter()
-            .find(|(_, v)| !matches!(v, AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)))
-        {
+        if let Some((name, value)) = keys.iter().find(|(_, v)| {
+            !matches!(
+                v,
+                AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+            )
+        }) {
             return Err(format!(
                 "key attribute {name:?} has type {}, but keys are S, N or B",
                 type_name(value)
@@ -131,10 +133,9 @@ impl ChangeRecord {
         let approximate_creation =
             (created_ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(created_ms as u64));
         let ttl_delete = kind == ChangeKind::Remove
-            && record
-                .user_identity
-                .as_ref()
-                .is_some_and(|u| u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com");
+            && record.user_identity.as_ref().is_some_and(|u| {
+                u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com"
+            });
         Ok(ChangeRecord {
             event_id: record.event_id,
             kind,
@@ -144,7 +145,10 @@ impl ChangeRecord {
             approximate_creation,
             view_type,
             ttl_delete,
-            source_table: record.event_source_arn.as_deref().and_then(table_name_from_arn),
+            source_table: record
+                .event_source_arn
+                .as_deref()
+                .and_then(table_name_from_arn),
         })
     }
 
@@ -201,7 +205,9 @@ impl ItemKey {
         ItemKey::from_attributes(sorted_key_names.iter().map(|n| (n.as_str(), item.get(n))))
     }
 
-    fn from_attributes<'a>(attrs: impl Iterator<Item = (&'a str, Option<&'a AttributeValue>)>) -> ItemKey {
+    fn from_attributes<'a>(
+        attrs: impl Iterator<Item = (&'a str, Option<&'a AttributeValue>)>,
+    ) -> ItemKey {
         let mut bytes = Vec::with_capacity(64);
         for (name, value) in attrs {
             // Length-prefixed, so no name or value can run into the next one.
@@ -268,7 +274,9 @@ pub fn describe_key(keys: &Item) -> String {
         let _ = match &keys[name] {
             AttributeValue::S(s) => write!(out, "{name}={s:?}"),
             AttributeValue::N(n) => write!(out, "{name}={n}"),
-            AttributeValue::B(b) => write!(out, "{name}=b64:{}", aws_smithy_types::base64::encode(b)),
+            AttributeValue::B(b) => {
+                write!(out, "{name}=b64:{}", aws_smithy_types::base64::encode(b))
+            }
             other => write!(out, "{name}=<{}>", type_name(other)),
         };
     }
@@ -281,23 +289,41 @@ mod tests {
     use aws_sdk_dynamodb::primitives::Blob;
 
     fn key(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn item_key_ignores_number_notation_and_attribute_order() {
-        let a = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::N("10".into()))]);
-        let b = key(&[("sk", AttributeValue::N("1E1".into())), ("pk", AttributeValue::S("a".into()))]);
+        let a = key(&[
+            ("pk", AttributeValue::S("a".into())),
+            ("sk", AttributeValue::N("10".into())),
+        ]);
+        let b = key(&[
+            ("sk", AttributeValue::N("1E1".into())),
+            ("pk", AttributeValue::S("a".into())),
+        ]);
         assert_eq!(ItemKey::of(&a), ItemKey::of(&b));
-        let c = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::N("11".into()))]);
+        let c = key(&[
+            ("pk", AttributeValue::S("a".into())),
+            ("sk", AttributeValue::N("11".into())),
+        ]);
         assert_ne!(ItemKey::of(&a), ItemKey::of(&c));
         // A string "10" and a number 10 are different keys.
-        let d = key(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::S("10".into()))]);
+        let d = key(&[
+            ("pk", AttributeValue::S("a".into())),
+            ("sk", AttributeValue::S("10".into())),
+        ]);
         assert_ne!(ItemKey::of(&a), ItemKey::of(&d));
         // Projection of a full item matches the key alone.
         let mut full = a.clone();
         full.insert("other".into(), AttributeValue::Bool(true));
-        assert_eq!(ItemKey::project(&full, &["pk".into(), "sk".into()]), ItemKey::of(&a));
+        assert_eq!(
+            ItemKey::project(&full, &["pk".into(), "sk".into()]),
+            ItemKey::of(&a)
+        );
     }
 
     #[test]
@@ -334,7 +360,10 @@ mod tests {
         assert_eq!(compare_sequence_numbers("9", "10"), Ordering::Less);
         assert_eq!(compare_sequence_numbers("000100", "100"), Ordering::Equal);
         assert_eq!(
-            compare_sequence_numbers("111111110000000000000000000001", "111111110000000000000000000002"),
+            compare_sequence_numbers(
+                "111111110000000000000000000001",
+                "111111110000000000000000000002"
+            ),
             Ordering::Less
         );
     }
@@ -355,7 +384,10 @@ mod tests {
             table_name_from_arn("arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2024-01-01T00:00:00.000").as_deref(),
             Some("Orders")
         );
-        assert_eq!(table_name_from_arn("arn:aws:dynamodb:us-east-1:1:table/").as_deref(), None);
+        assert_eq!(
+            table_name_from_arn("arn:aws:dynamodb:us-east-1:1:table/").as_deref(),
+            None
+        );
         assert_eq!(table_name_from_arn("nonsense"), None);
     }
 }

@@ -36,10 +36,11 @@ pub enum StreamReadError {
 /// Every record currently in the stream, shard by shard from TRIM_HORIZON, in stream order.
 /// Reads each shard until a page comes back empty (an open shard never ends).
 pub async fn read_all(client: &Client, stream_arn: &str) -> Result<Vec<Record>, StreamReadError> {
-    let describe_error = |e: aws_sdk_dynamodbstreams::error::SdkError<_, _>| StreamReadError::DescribeStream {
-        stream_arn: stream_arn.to_string(),
-        source: Box::new(aws_sdk_dynamodbstreams::Error::from(e)),
-    };
+    let describe_error =
+        |e: aws_sdk_dynamodbstreams::error::SdkError<_, _>| StreamReadError::DescribeStream {
+            stream_arn: stream_arn.to_string(),
+            source: Box::new(aws_sdk_dynamodbstreams::Error::from(e)),
+        };
     let mut shards = Vec::new();
     let mut start: Option<String> = None;
     loop {
@@ -51,7 +52,9 @@ pub async fn read_all(client: &Client, stream_arn: &str) -> Result<Vec<Record>, 
             .await
             .map_err(describe_error)?;
         let description = out.stream_description;
-        start = description.as_ref().and_then(|d| d.last_evaluated_shard_id.clone());
+        start = description
+            .as_ref()
+            .and_then(|d| d.last_evaluated_shard_id.clone());
         shards.extend(description.and_then(|d| d.shards).unwrap_or_default());
         if start.is_none() {
             break;
@@ -106,13 +109,20 @@ pub fn lambda_record_json(record: &Record, stream_arn: &str) -> Value {
             // Lambda sends epoch seconds as a number.
             dynamodb.insert("ApproximateCreationDateTime".into(), json!(t.secs()));
         }
-        for (name, image) in [("Keys", &change.keys), ("NewImage", &change.new_image), ("OldImage", &change.old_image)] {
+        for (name, image) in [
+            ("Keys", &change.keys),
+            ("NewImage", &change.new_image),
+            ("OldImage", &change.old_image),
+        ] {
             if let Some(v) = image_json(image) {
                 dynamodb.insert(name.into(), v);
             }
         }
         dynamodb.insert("SequenceNumber".into(), json!(change.sequence_number));
-        dynamodb.insert("SizeBytes".into(), json!(change.size_bytes.unwrap_or_default()));
+        dynamodb.insert(
+            "SizeBytes".into(),
+            json!(change.size_bytes.unwrap_or_default()),
+        );
         if let Some(view) = &change.stream_view_type {
             dynamodb.insert("StreamViewType".into(), json!(view.as_str()));
         }
@@ -127,7 +137,8 @@ pub fn lambda_record_json(record: &Record, stream_arn: &str) -> Value {
         "eventSourceARN": stream_arn,
     });
     if let Some(identity) = &record.user_identity {
-        out["userIdentity"] = json!({"type": identity.r#type, "principalId": identity.principal_id});
+        out["userIdentity"] =
+            json!({"type": identity.r#type, "principalId": identity.principal_id});
     }
     out
 }

@@ -25,8 +25,17 @@ fn order(customer: &str, id: &str, status: &str) -> ddb_verify::record::Item {
         ("orderId", n(id)),
         ("status", s(status)),
         ("total", n("19.90")),
-        ("lines", AttributeValue::L(vec![AttributeValue::M(item(&[("sku", s("A-1")), ("qty", n("2"))]))])),
-        ("tags", AttributeValue::Ss(vec!["gift".into(), "priority".into()])),
+        (
+            "lines",
+            AttributeValue::L(vec![AttributeValue::M(item(&[
+                ("sku", s("A-1")),
+                ("qty", n("2")),
+            ]))]),
+        ),
+        (
+            "tags",
+            AttributeValue::Ss(vec!["gift".into(), "priority".into()]),
+        ),
     ])
 }
 
@@ -68,9 +77,14 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     let target = account(TARGET_ACCOUNT);
     let table = unique("Orders");
     let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewAndOldImages))
-        .await
-        .expect("stream arn");
+    let stream = create_table(
+        &source,
+        &table,
+        &keys,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await
+    .expect("stream arn");
     create_table(&target, &table, &keys, None).await;
 
     // 1 replicated correctly
@@ -100,7 +114,9 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     assert_eq!(events[0]["Records"].as_array().unwrap().len(), 10);
     let event = parse_event(&events[0]);
 
-    let handler = verifier(&table, &source, &target, |c| local_windows(c, Duration::from_secs(5)));
+    let handler = verifier(&table, &source, &target, |c| {
+        local_windows(c, Duration::from_secs(5))
+    });
     let late = {
         let (target, table) = (target.clone(), table.clone());
         tokio::spawn(async move {
@@ -113,20 +129,39 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     let took = started.elapsed();
     late.await.unwrap();
 
-    assert_eq!(name(outcome(&inv, r#"customerId="c#1" orderId=1"#, "INSERT", 0)), "MATCH");
-    assert_eq!(name(outcome(&inv, r#"customerId="c#2" orderId=2"#, "INSERT", 0)), "MISSING");
-    let Outcome::Verdict(Verdict::Mismatch { diff }) = outcome(&inv, r#"customerId="c#3" orderId=3"#, "INSERT", 0) else {
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#1" orderId=1"#, "INSERT", 0)),
+        "MATCH"
+    );
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#2" orderId=2"#, "INSERT", 0)),
+        "MISSING"
+    );
+    let Outcome::Verdict(Verdict::Mismatch { diff }) =
+        outcome(&inv, r#"customerId="c#3" orderId=3"#, "INSERT", 0)
+    else {
         panic!("{:#?}", inv.records)
     };
     assert_eq!(diff.different, vec!["status"]);
     assert!(diff.only_in_source.is_empty() && diff.only_in_target.is_empty());
-    assert_eq!(name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "INSERT", 0)), "SUPERSEDED");
-    assert_eq!(name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "REMOVE", 0)), "DELETE_NOT_APPLIED");
-    let Outcome::Verdict(Verdict::Match { lag }) = outcome(&inv, r#"customerId="c#5" orderId=5"#, "INSERT", 0) else {
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "INSERT", 0)),
+        "SUPERSEDED"
+    );
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "REMOVE", 0)),
+        "DELETE_NOT_APPLIED"
+    );
+    let Outcome::Verdict(Verdict::Match { lag }) =
+        outcome(&inv, r#"customerId="c#5" orderId=5"#, "INSERT", 0)
+    else {
         panic!("{:#?}", inv.records)
     };
     // Written 1.5 s after the handler started.
-    assert!(*lag >= Duration::from_millis(1500) && *lag < Duration::from_secs(5), "{lag:?}");
+    assert!(
+        *lag >= Duration::from_millis(1500) && *lag < Duration::from_secs(5),
+        "{lag:?}"
+    );
     assert_eq!(
         outcome(&inv, r#"customerId="c#6" orderId=6"#, "INSERT", 0),
         &Outcome::Verdict(Verdict::Superseded {
@@ -134,18 +169,33 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
                 sequence_number: inv
                     .records
                     .iter()
-                    .find(|r| r.key.as_deref() == Some(r#"customerId="c#6" orderId=6"#) && r.event_name == Some("MODIFY"))
+                    .find(
+                        |r| r.key.as_deref() == Some(r#"customerId="c#6" orderId=6"#)
+                            && r.event_name == Some("MODIFY")
+                    )
                     .and_then(|r| r.sequence_number.clone())
                     .unwrap()
             }
         })
     );
-    assert_eq!(name(outcome(&inv, r#"customerId="c#6" orderId=6"#, "MODIFY", 0)), "MATCH");
-    assert_eq!(name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "INSERT", 0)), "SUPERSEDED");
-    assert_eq!(name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "REMOVE", 0)), "MATCH");
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#6" orderId=6"#, "MODIFY", 0)),
+        "MATCH"
+    );
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "INSERT", 0)),
+        "SUPERSEDED"
+    );
+    assert_eq!(
+        name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "REMOVE", 0)),
+        "MATCH"
+    );
     assert!(inv.response.batch_item_failures.is_empty());
     // The negative verdicts waited for the window (5 s), not much longer.
-    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(9), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
 
     // EMF figures, as CloudWatch would read them.
     let docs = inv.metrics.emf_documents("Verifier/Test", &table, 1);
@@ -171,7 +221,14 @@ async fn a_source_that_moved_on_supersedes_an_older_batch() {
     let target = account(TARGET_ACCOUNT);
     let table = unique("Orders");
     let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewAndOldImages)).await.unwrap();
+    let stream = create_table(
+        &source,
+        &table,
+        &keys,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await
+    .unwrap();
     create_table(&target, &table, &keys, None).await;
 
     put(&source, &table, &order("c#1", "1", "PLACED")).await;
@@ -182,11 +239,15 @@ async fn a_source_that_moved_on_supersedes_an_older_batch() {
     // Lambda with BatchSize 1: the first record arrives alone, when the item has moved on twice.
     let events = stream_events(&source, &stream, 1).await;
     assert_eq!(events.len(), 3);
-    let handler = verifier(&table, &source, &target, |c| local_windows(c, Duration::from_secs(1)));
+    let handler = verifier(&table, &source, &target, |c| {
+        local_windows(c, Duration::from_secs(1))
+    });
     let first = handler.handle(&parse_event(&events[0]), None).await;
     assert_eq!(
         first.records[0].outcome,
-        Outcome::Verdict(Verdict::Superseded { by: Supersession::SourceChanged })
+        Outcome::Verdict(Verdict::Superseded {
+            by: Supersession::MatchesCurrentSource
+        })
     );
     assert_eq!(first.metrics.source_rechecks, 1);
     let last = handler.handle(&parse_event(&events[2]), None).await;
@@ -207,14 +268,19 @@ async fn binary_keys_and_keys_only_streams() {
     let target = account(TARGET_ACCOUNT);
     let table = unique("Devices");
     let keys = [("deviceId", T::B)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::KeysOnly)).await.unwrap();
+    let stream = create_table(&source, &table, &keys, Some(StreamViewType::KeysOnly))
+        .await
+        .unwrap();
     create_table(&target, &table, &keys, None).await;
 
     let device = |id: &[u8], fw: &str| {
         item(&[
             ("deviceId", AttributeValue::B(Blob::new(id.to_vec()))),
             ("firmware", s(fw)),
-            ("readings", AttributeValue::Ns(vec!["1.50".into(), "2".into()])),
+            (
+                "readings",
+                AttributeValue::Ns(vec!["1.50".into(), "2".into()]),
+            ),
         ])
     };
     // Non-UTF-8 key bytes.
@@ -227,10 +293,17 @@ async fn binary_keys_and_keys_only_streams() {
     let event = parse_event(&events[0]);
 
     // Compared with the source item, since the stream carries no image.
-    let handler = verifier(&table, &source, &target, |c| local_windows(c, Duration::from_secs(1)));
+    let handler = verifier(&table, &source, &target, |c| {
+        local_windows(c, Duration::from_secs(1))
+    });
     let inv = handler.handle(&event, None).await;
-    assert_eq!(name(outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0)), "MATCH");
-    let Outcome::Verdict(Verdict::Mismatch { diff }) = outcome(&inv, "deviceId=b64:AQ==", "INSERT", 0) else {
+    assert_eq!(
+        name(outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0)),
+        "MATCH"
+    );
+    let Outcome::Verdict(Verdict::Mismatch { diff }) =
+        outcome(&inv, "deviceId=b64:AQ==", "INSERT", 0)
+    else {
         panic!("{:#?}", inv.records)
     };
     assert_eq!(diff.different, vec!["firmware"]);
@@ -238,7 +311,9 @@ async fn binary_keys_and_keys_only_streams() {
     // Without re-reading the source, the contents cannot be compared: UNVERIFIABLE, with the reason.
     let handler = verifier(&table, &source, &target, |c| c.recheck_source = false);
     let inv = handler.handle(&event, None).await;
-    let Outcome::Verdict(Verdict::Unverifiable { reason }) = outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0) else {
+    let Outcome::Verdict(Verdict::Unverifiable { reason }) =
+        outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0)
+    else {
         panic!("{:#?}", inv.records)
     };
     assert!(reason.contains("no new image"), "{reason}");
@@ -251,7 +326,9 @@ async fn a_missing_target_table_sends_every_record_back() {
     let target = account(TARGET_ACCOUNT);
     let table = unique("Orders");
     let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewImage)).await.unwrap();
+    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewImage))
+        .await
+        .unwrap();
     put(&source, &table, &order("c#1", "1", "PLACED")).await;
     put(&source, &table, &order("c#2", "2", "PLACED")).await;
     let events = stream_events(&source, &stream, 100).await;
@@ -265,7 +342,10 @@ async fn a_missing_target_table_sends_every_record_back() {
             panic!("{:#?}", inv.records)
         };
         assert!(!transient);
-        assert!(message.contains("ResourceNotFoundException") || message.contains("non-existent"), "{message}");
+        assert!(
+            message.contains("ResourceNotFoundException") || message.contains("non-existent"),
+            "{message}"
+        );
     }
     assert_eq!(inv.metrics.lookup_errors, 1);
     assert_eq!(inv.metrics.batch_item_failures, 2);
@@ -278,7 +358,14 @@ async fn a_thousand_record_batch_takes_ten_lookups() {
     let target = account(TARGET_ACCOUNT);
     let table = unique("Orders");
     let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewAndOldImages)).await.unwrap();
+    let stream = create_table(
+        &source,
+        &table,
+        &keys,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await
+    .unwrap();
     create_table(&target, &table, &keys, None).await;
     for i in 0..1000 {
         let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
@@ -295,6 +382,8 @@ async fn a_thousand_record_batch_takes_ten_lookups() {
     assert_eq!(inv.metrics.matches, 1000);
     assert_eq!(inv.metrics.lookup_calls, 10);
     assert_eq!(inv.metrics.source_rechecks, 0);
-    eprintln!("1,000-record batch: {} BatchGetItem calls, {took:?}", inv.metrics.lookup_calls);
+    eprintln!(
+        "1,000-record batch: {} BatchGetItem calls, {took:?}",
+        inv.metrics.lookup_calls
+    );
 }
-

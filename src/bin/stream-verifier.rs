@@ -15,14 +15,22 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let (source, target) = dynamodb_clients(&config).await;
-    let verifier = Verifier::new(config, DynamoDbReader::new(target), DynamoDbReader::new(source));
+    let verifier = Verifier::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source),
+    );
     let handler = Arc::new(StreamVerifier::new(verifier));
 
     run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let handler = Arc::clone(&handler);
         async move {
             let deadline = deadline_instant(event.context.deadline);
-            Ok::<_, Error>(handler.handle_and_emit(&event.payload, Some(deadline)).await)
+            Ok::<_, Error>(
+                handler
+                    .handle_and_emit(&event.payload, Some(deadline))
+                    .await,
+            )
         }
     }))
     .await

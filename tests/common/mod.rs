@@ -10,8 +10,8 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::engine::Verifier;
@@ -41,7 +41,9 @@ fn find_or_start() -> Result<String, String> {
         return if reachable(&endpoint) {
             Ok(endpoint)
         } else {
-            Err(format!("DYNAMODB_LOCAL_ENDPOINT={endpoint} does not answer"))
+            Err(format!(
+                "DYNAMODB_LOCAL_ENDPOINT={endpoint} does not answer"
+            ))
         };
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dynamodb-local.sh");
@@ -67,7 +69,9 @@ pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| match find_or_start() {
         Ok(endpoint) => endpoint,
-        Err(why) => panic!("DynamoDB Local is needed by this test and is not reachable: {why}.\n{HOW_TO_START}"),
+        Err(why) => panic!(
+            "DynamoDB Local is needed by this test and is not reachable: {why}.\n{HOW_TO_START}"
+        ),
     })
 }
 
@@ -76,9 +80,11 @@ pub fn sdk_config(access_key: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint())
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new(access_key, "secret", None, None, "tests"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                access_key, "secret", None, None, "tests",
+            )),
+        )
         .build()
 }
 
@@ -126,7 +132,11 @@ pub async fn create_table(
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(*attribute)
-                    .key_type(if i == 0 { KeyType::Hash } else { KeyType::Range })
+                    .key_type(if i == 0 {
+                        KeyType::Hash
+                    } else {
+                        KeyType::Range
+                    })
                     .build()
                     .unwrap(),
             );
@@ -167,7 +177,10 @@ pub async fn delete(account: &Account, table: &str, key: &Item) {
 }
 
 pub fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 pub fn s(v: &str) -> AttributeValue {
@@ -179,7 +192,11 @@ pub fn n(v: &str) -> AttributeValue {
 }
 
 /// The stream's records, as the event JSON Lambda would deliver (split into batches of `batch_size`).
-pub async fn stream_events(source: &Account, stream_arn: &str, batch_size: usize) -> Vec<serde_json::Value> {
+pub async fn stream_events(
+    source: &Account,
+    stream_arn: &str,
+    batch_size: usize,
+) -> Vec<serde_json::Value> {
     let records = ddb_verify::streams::read_all(&source.streams, stream_arn)
         .await
         .expect("read stream");
