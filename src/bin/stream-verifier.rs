@@ -13,7 +13,8 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     let (source, target) = dynamodb_clients(&config).await;
     let verifier = Verifier::new(
         config,
