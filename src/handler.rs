@@ -71,13 +71,21 @@ pub fn parse_records(event: &StreamEvent) -> (Vec<ChangeRecord>, Vec<MalformedRe
     (records, malformed)
 }
 
-/// The time left before a Lambda deadline (milliseconds since the epoch), as a tokio instant.
-pub fn deadline_instant(deadline_epoch_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
+/// The invocation's deadline as a tokio instant. Lambda sends it as epoch milliseconds;
+/// `cargo lambda watch` sends the time remaining instead (600000): a value that cannot be a current
+/// epoch time (before 2001) is read as that.
+pub fn deadline_instant(deadline_ms: u64) -> Instant {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    let remaining = if deadline_ms < YEAR_2001_MS {
+        deadline_ms
+    } else {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        deadline_ms.saturating_sub(now_ms)
+    };
+    Instant::now() + Duration::from_millis(remaining)
 }
 
 /// The stream verifier: the engine plus what Lambda needs around it.
@@ -507,6 +515,24 @@ mod tests {
         );
         assert_eq!(inv.metrics.batch_item_failures, 2);
         assert_eq!(inv.metrics.lookup_errors, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_as_lambda_and_cargo_lambda_send_them() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = deadline_instant(now_ms + 5_000) - Instant::now();
+        assert!(
+            left > Duration::from_millis(4_900) && left <= Duration::from_millis(5_000),
+            "{left:?}"
+        );
+        assert_eq!(
+            deadline_instant(600_000) - Instant::now(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(deadline_instant(now_ms - 1_000), Instant::now());
     }
 
     #[test]
