@@ -1,7 +1,16 @@
 # Quick start:  make demo   (the verifier over a local stream with drift)
-#               make test   (everything CI runs, against DynamoDB Local)
+#               make test   (unit and integration tests, against DynamoDB Local)
+# Lambda:       make watch, then make invoke EVENT=events/insert.json; make build; make deploy
 SHELL := /bin/bash
 DDB_LOCAL := scripts/dynamodb-local.sh
+# cargo-lambda (with zig), cfn-lint and the SAM CLI live in a project virtualenv, first on PATH
+# (sam build finds zig only through the python3 first on PATH).
+VENV := $(CURDIR)/.cache/venv
+export PATH := $(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+EVENT ?= events/insert.json
+TABLE ?= Orders
+DIST := target/lambda/dist
 
 # The demo's environment: the function's own account is the access key "sourceaccount"; the other
 # account is the profile "target-account" of scripts/local-aws-config (access key "targetaccount").
@@ -12,7 +21,7 @@ DEMO_ENV = AWS_ACCESS_KEY_ID=sourceaccount AWS_SECRET_ACCESS_KEY=local AWS_REGIO
 	VERIFY_TABLE_NAME=Orders VERIFY_PROFILE=target-account \
 	MAX_REPLICATION_LAG=3s LAG_WINDOW_FROM=arrival METRICS_NAMESPACE=DynamoDbMigrationVerifier/Demo
 
-.PHONY: demo test lint dynamodb-local stop-dynamodb-local clean
+.PHONY: demo test lint tools validate build build-x86 watch invoke smoke deploy dynamodb-local stop-dynamodb-local clean
 
 demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
@@ -23,6 +32,43 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+tools: $(VENV)/bin/cargo-lambda
+
+$(VENV)/bin/cargo-lambda:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda cfn-lint aws-sam-cli
+
+validate: tools
+	cfn-lint template.yaml templates/verify-role.yaml
+	sam validate --region us-east-1 --template-file template.yaml
+
+# Release artifacts as Lambda zips: arm64 (the template's default) needs the aarch64 standard library
+# (rustup target add aarch64-unknown-linux-gnu); x86_64 needs nothing more. Both link with zig.
+build: tools
+	cargo lambda build --release --arm64 --output-format zip --bin stream-verifier
+	mkdir -p $(DIST) && cp target/lambda/stream-verifier/bootstrap.zip $(DIST)/stream-verifier-arm64.zip
+	ls -l $(DIST)/stream-verifier-arm64.zip
+
+build-x86: tools
+	cargo lambda build --release --x86-64 --output-format zip --bin stream-verifier
+	mkdir -p $(DIST) && cp target/lambda/stream-verifier/bootstrap.zip $(DIST)/stream-verifier-x86_64.zip
+	ls -l $(DIST)/stream-verifier-x86_64.zip
+
+# The function under cargo lambda's Lambda emulator, against DynamoDB Local seeded for events/.
+watch: tools
+	python3 scripts/smoke_test.py prepare-watch $(TABLE) $(CURDIR)/.cache/watch.env
+	cargo lambda watch --env-file .cache/watch.env
+
+invoke: tools
+	cargo lambda invoke stream-verifier --data-file $(EVENT)
+
+smoke: tools
+	python3 scripts/smoke_test.py
+
+deploy: tools
+	sam build
+	if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
 
 dynamodb-local:
 	$(DDB_LOCAL) start

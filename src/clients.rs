@@ -19,13 +19,21 @@ pub async fn source_sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-/// The other account: `VERIFY_PROFILE`'s credentials if set (explicitly, so the function's own
-/// environment credentials do not win), then `VERIFY_ROLE_ARN` assumed on top of them if set, in
-/// `VERIFY_REGION` or else the function's region. Assumed-role credentials refresh by themselves.
-pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig {
-    let access = &config.target_access;
+/// Credentials and region for another account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountAccess<'a> {
+    pub profile: Option<&'a str>,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+/// An account's config: the profile's credentials if set (explicitly, so the function's own
+/// environment credentials do not win), then the role assumed on top of them if set, in the given
+/// region or else the function's. Assumed-role credentials refresh by themselves.
+pub async fn account_sdk_config(access: &AccountAccess<'_>, own: &SdkConfig) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(profile) = &access.profile {
+    if let Some(profile) = access.profile {
         loader = loader.profile_name(profile).credentials_provider(
             ProfileFileCredentialsProvider::builder()
                 .profile_name(profile)
@@ -34,20 +42,19 @@ pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig
     }
     let region = access
         .region
-        .clone()
-        .map(Region::new)
-        .or_else(|| source.region().cloned());
+        .map(|r| Region::new(r.to_string()))
+        .or_else(|| own.region().cloned());
     if let Some(region) = &region {
         loader = loader.region(region.clone());
     }
     let base = loader.load().await;
-    let Some(role_arn) = &access.role_arn else {
+    let Some(role_arn) = access.role_arn else {
         return base;
     };
     let mut role = AssumeRoleProvider::builder(role_arn)
         .session_name(ROLE_SESSION_NAME)
         .configure(&base);
-    if let Some(external_id) = &access.external_id {
+    if let Some(external_id) = access.external_id {
         role = role.external_id(external_id);
     }
     if let Some(region) = region {
@@ -59,6 +66,21 @@ pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),
         )
         .build()
+}
+
+/// The other account (`VERIFY_PROFILE`, `VERIFY_ROLE_ARN`, `VERIFY_ROLE_EXTERNAL_ID`, `VERIFY_REGION`).
+pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig {
+    let access = &config.target_access;
+    account_sdk_config(
+        &AccountAccess {
+            profile: access.profile.as_deref(),
+            role_arn: access.role_arn.as_deref(),
+            external_id: access.external_id.as_deref(),
+            region: access.region.as_deref(),
+        },
+        source,
+    )
+    .await
 }
 
 /// DynamoDB clients for (source account, other account).

@@ -26,6 +26,10 @@ pub const VARIABLES: &[&str] = &[
     "LOG_ITEM_VALUES",
 ];
 
+/// Variables for running outside Lambda only (a laptop's shared config files); the SAM template does
+/// not set them.
+pub const LOCAL_ONLY_VARIABLES: &[&str] = &["VERIFY_PROFILE"];
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{variable} is required: {accepted}")]

@@ -14,12 +14,15 @@
 //!
 //! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
 
+pub mod checkpoint;
 pub mod clients;
 pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod handler;
 pub mod metrics;
+pub mod poller;
 pub mod reader;
 pub mod record;
+pub mod shards;
 pub mod streams;

@@ -114,33 +114,50 @@ impl InvocationMetrics {
     pub fn from_report(report: &BatchReport, malformed: usize) -> InvocationMetrics {
         let mut m = InvocationMetrics {
             records_received: (report.outcomes.len() + malformed) as u64,
-            records_sampled: malformed as u64,
-            unverifiable: malformed as u64,
-            lookup_errors: report.lookup_errors as u64,
-            lookup_calls: report.lookup_calls as u64,
-            source_rechecks: report.source_calls as u64,
-            verify_duration_ms: report.duration.as_secs_f64() * 1000.0,
             ..InvocationMetrics::default()
         };
+        m.add_calls(report);
+        for _ in 0..malformed {
+            m.add_unverifiable();
+        }
         for outcome in &report.outcomes {
-            match outcome {
-                Outcome::NotSampled => continue,
-                Outcome::Retry(_) => m.batch_item_failures += 1,
-                Outcome::Verdict(v) => match v {
-                    Verdict::Match { lag } => {
-                        m.matches += 1;
-                        m.replication_lag_ms.push(lag.as_millis() as f64);
-                    }
-                    Verdict::Missing => m.missing += 1,
-                    Verdict::Mismatch { .. } => m.mismatches += 1,
-                    Verdict::DeleteNotApplied => m.deletes_not_applied += 1,
-                    Verdict::Superseded { .. } => m.superseded += 1,
-                    Verdict::Unverifiable { .. } => m.unverifiable += 1,
-                },
-            }
-            m.records_sampled += 1;
+            m.add_outcome(outcome);
         }
         m
+    }
+
+    /// A malformed record: sampled (it gets a verdict) and UNVERIFIABLE.
+    pub fn add_unverifiable(&mut self) {
+        self.records_sampled += 1;
+        self.unverifiable += 1;
+    }
+
+    /// Lookups and time of a report (not its outcomes).
+    pub fn add_calls(&mut self, report: &BatchReport) {
+        self.lookup_errors += report.lookup_errors as u64;
+        self.lookup_calls += report.lookup_calls as u64;
+        self.source_rechecks += report.source_calls as u64;
+        self.verify_duration_ms += report.duration.as_secs_f64() * 1000.0;
+    }
+
+    /// Counts one record's outcome.
+    pub fn add_outcome(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::NotSampled => return,
+            Outcome::Retry(_) => self.batch_item_failures += 1,
+            Outcome::Verdict(v) => match v {
+                Verdict::Match { lag } => {
+                    self.matches += 1;
+                    self.replication_lag_ms.push(lag.as_millis() as f64);
+                }
+                Verdict::Missing => self.missing += 1,
+                Verdict::Mismatch { .. } => self.mismatches += 1,
+                Verdict::DeleteNotApplied => self.deletes_not_applied += 1,
+                Verdict::Superseded { .. } => self.superseded += 1,
+                Verdict::Unverifiable { .. } => self.unverifiable += 1,
+            },
+        }
+        self.records_sampled += 1;
     }
 
     /// Every metric, zeros included, so alarms see 0 rather than missing data.

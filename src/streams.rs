@@ -6,10 +6,13 @@
 
 use std::collections::HashMap;
 
+use aws_lambda_events::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
+
+use crate::record::ChangeRecord;
 
 #[derive(Debug, Error)]
 pub enum StreamReadError {
@@ -96,7 +99,45 @@ pub async fn read_all(client: &Client, stream_arn: &str) -> Result<Vec<Record>, 
     Ok(records)
 }
 
+/// Whether an attribute (or anything inside it) has a type this SDK version does not know; serde_dynamo
+/// cannot convert those, so such records are reported as malformed instead.
+fn has_unknown_type(value: &AttributeValue) -> bool {
+    match value {
+        AttributeValue::M(m) => m.values().any(has_unknown_type),
+        AttributeValue::L(l) => l.iter().any(has_unknown_type),
+        AttributeValue::S(_)
+        | AttributeValue::N(_)
+        | AttributeValue::B(_)
+        | AttributeValue::Bool(_)
+        | AttributeValue::Null(_)
+        | AttributeValue::Ss(_)
+        | AttributeValue::Ns(_)
+        | AttributeValue::Bs(_) => false,
+        _ => true,
+    }
+}
+
+/// A stream record as the engine's [`ChangeRecord`], through the same checks as Lambda's records
+/// (the error is the reason it cannot be one).
+pub fn change_record(record: &Record, stream_arn: &str) -> Result<ChangeRecord, String> {
+    if let Some(change) = &record.dynamodb {
+        let images = [&change.keys, &change.new_image, &change.old_image];
+        if images
+            .iter()
+            .any(|i| i.as_ref().is_some_and(|m| m.values().any(has_unknown_type)))
+        {
+            return Err("record has an attribute of a type this version does not know".to_string());
+        }
+    }
+    let event: EventRecord = serde_json::from_value(lambda_record_json(record, stream_arn))
+        .map_err(|e| format!("record does not parse as a DynamoDB stream record: {e}"))?;
+    ChangeRecord::from_lambda(event)
+}
+
 fn image_json(image: &Option<HashMap<String, AttributeValue>>) -> Option<Value> {
+    if image.as_ref()?.values().any(has_unknown_type) {
+        return None;
+    }
     let item: serde_dynamo::Item = image.clone()?.into();
     serde_json::to_value(item).ok()
 }

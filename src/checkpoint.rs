@@ -1,0 +1,415 @@
+//! Checkpoints and leases of the shard poller, in a DynamoDB table ([`DynamoDbCheckpoints`]) or in
+//! memory ([`InMemoryCheckpoints`]).
+//!
+//! Table schema (one item per stream and shard):
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `streamArn` | S, partition key | the stream |
+//! | `shardId` | S, sort key | the shard |
+//! | `sequenceNumber` | S | last record whose verdict is final (reading resumes after it) |
+//! | `shardEnd` | BOOL | the shard is closed and every record of it has a final verdict |
+//! | `leaseOwner` | S | the invocation reading the shard now |
+//! | `leaseExpiresAt` | N | epoch milliseconds; after it another invocation may take the shard |
+//! | `updatedAt` | N | epoch milliseconds of the last write |
+//!
+//! Every write is conditional, so two overlapping invocations never read the same shard, and a crashed
+//! invocation's lease simply expires.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use thiserror::Error;
+
+/// Progress through one shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Last sequence number whose verdict is final.
+    pub sequence_number: Option<String>,
+    /// Closed, and read to its end.
+    pub shard_end: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("lease on shard {shard_id} was lost to another reader")]
+    LeaseLost { shard_id: String },
+    #[error("{operation} on checkpoint table {table} failed")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+}
+
+/// Stores checkpoints and leases.
+pub trait CheckpointStore: Send + Sync {
+    /// Every checkpoint of a stream, by shard id.
+    fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send;
+
+    /// Takes the shard's lease until `lease_until_ms` if it is free, expired or already ours; `None`
+    /// when another reader holds it.
+    fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send;
+
+    /// Records progress (and extends the lease), only while `owner` holds the lease.
+    fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+
+    /// Gives the lease up (best effort; an unreleased lease expires).
+    fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+}
+
+/// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
+#[derive(Debug, Clone)]
+pub struct DynamoDbCheckpoints {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoDbCheckpoints {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoDbCheckpoints {
+        DynamoDbCheckpoints {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> CheckpointError
+    where
+        aws_sdk_dynamodb::Error: From<
+            aws_sdk_dynamodb::error::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    {
+        CheckpointError::Dynamo {
+            operation,
+            table: self.table.clone(),
+            source: Box::new(err.into()),
+        }
+    }
+
+    fn key(stream_arn: &str, shard_id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                "streamArn".to_string(),
+                AttributeValue::S(stream_arn.to_string()),
+            ),
+            (
+                "shardId".to_string(),
+                AttributeValue::S(shard_id.to_string()),
+            ),
+        ])
+    }
+}
+
+fn checkpoint_of(item: &HashMap<String, AttributeValue>) -> Checkpoint {
+    Checkpoint {
+        sequence_number: item
+            .get("sequenceNumber")
+            .and_then(|v| v.as_s().ok())
+            .cloned(),
+        shard_end: item
+            .get("shardEnd")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    }
+}
+
+/// Creates the checkpoint table (on-demand billing), as the SAM template does.
+pub async fn create_checkpoint_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("streamArn"))
+        .attribute_definitions(attribute("shardId"))
+        .key_schema(key("streamArn", KeyType::Hash))
+        .key_schema(key("shardId", KeyType::Range))
+        .send()
+        .await?;
+    Ok(())
+}
+
+impl CheckpointStore for DynamoDbCheckpoints {
+    async fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
+        let mut out = HashMap::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("streamArn = :arn")
+                .expression_attribute_values(":arn", AttributeValue::S(stream_arn.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(shard) = item.get("shardId").and_then(|v| v.as_s().ok()) {
+                    out.insert(shard.clone(), checkpoint_of(&item));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .update_expression("SET leaseOwner = :me, leaseExpiresAt = :until, updatedAt = :now")
+            .condition_expression(
+                "attribute_not_exists(leaseOwner) OR leaseOwner = :me OR leaseExpiresAt < :now",
+            )
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(checkpoint_of(&out.attributes.unwrap_or_default()))),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .condition_expression("leaseOwner = :me")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
+            .expression_attribute_values(":end", AttributeValue::Bool(checkpoint.shard_end))
+            .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()));
+        request = match &checkpoint.sequence_number {
+            Some(seq) => request
+                .update_expression("SET sequenceNumber = :seq, shardEnd = :end, leaseExpiresAt = :until, updatedAt = :now")
+                .expression_attribute_values(":seq", AttributeValue::S(seq.clone())),
+            None => request.update_expression("SET shardEnd = :end, leaseExpiresAt = :until, updatedAt = :now"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(CheckpointError::LeaseLost {
+                    shard_id: shard_id.to_string(),
+                })
+            }
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> Result<(), CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .update_expression("REMOVE leaseOwner, leaseExpiresAt")
+            .condition_expression("leaseOwner = :me")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemoryEntry {
+    checkpoint: Checkpoint,
+    owner: Option<String>,
+    lease_until_ms: u64,
+}
+
+/// [`CheckpointStore`] in memory, with the same conditions as the DynamoDB one.
+#[derive(Debug, Default)]
+pub struct InMemoryCheckpoints {
+    entries: Mutex<HashMap<(String, String), MemoryEntry>>,
+}
+
+impl InMemoryCheckpoints {
+    pub fn new() -> InMemoryCheckpoints {
+        InMemoryCheckpoints::default()
+    }
+
+    pub fn get(&self, stream_arn: &str, shard_id: &str) -> Option<Checkpoint> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(&(stream_arn.to_string(), shard_id.to_string()))
+            .map(|e| e.checkpoint.clone())
+    }
+}
+
+impl CheckpointStore for InMemoryCheckpoints {
+    async fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((arn, _), _)| arn == stream_arn)
+            .map(|((_, shard), e)| (shard.clone(), e.checkpoint.clone()))
+            .collect())
+    }
+
+    async fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry((stream_arn.to_string(), shard_id.to_string()))
+            .or_default();
+        let free =
+            entry.owner.as_deref().is_none_or(|o| o == owner) || entry.lease_until_ms < now_ms;
+        if !free {
+            return Ok(None);
+        }
+        entry.owner = Some(owner.to_string());
+        entry.lease_until_ms = lease_until_ms;
+        Ok(Some(entry.checkpoint.clone()))
+    }
+
+    async fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        _now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry((stream_arn.to_string(), shard_id.to_string()))
+            .or_default();
+        if entry.owner.as_deref() != Some(owner) {
+            return Err(CheckpointError::LeaseLost {
+                shard_id: shard_id.to_string(),
+            });
+        }
+        if checkpoint.sequence_number.is_some() {
+            entry.checkpoint.sequence_number = checkpoint.sequence_number.clone();
+        }
+        entry.checkpoint.shard_end = checkpoint.shard_end;
+        entry.lease_until_ms = lease_until_ms;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> Result<(), CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        if let Some(entry) = entries.get_mut(&(stream_arn.to_string(), shard_id.to_string())) {
+            if entry.owner.as_deref() == Some(owner) {
+                entry.owner = None;
+                entry.lease_until_ms = 0;
+            }
+        }
+        Ok(())
+    }
+}
