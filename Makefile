@@ -23,8 +23,12 @@ DEMO_ENV = AWS_ACCESS_KEY_ID=sourceaccount AWS_SECRET_ACCESS_KEY=local AWS_REGIO
 
 .PHONY: demo test lint tools validate build build-x86 watch invoke smoke deploy dynamodb-local stop-dynamodb-local clean
 
+# The stream verifier over the stream's records as Lambda delivers them, then the shard poller
+# (the real binary, outside Lambda: one pass) reading the same stream by itself.
 demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
+	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints \
+		cargo run --quiet --bin shard-poller -- --once
 
 test:
 	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test --all-targets

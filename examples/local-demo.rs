@@ -205,8 +205,20 @@ async fn main() -> Result<(), Error> {
     let malformed: StreamEvent = serde_json::from_str(include_str!("../events/malformed.json"))?;
     let invocation = verifier.handle(&malformed, None).await;
     show(&invocation, &config);
+
+    // The shard poller (run next by `make demo`) keeps its checkpoints in its own account's table.
+    let _ = source
+        .delete_table()
+        .table_name(CHECKPOINT_TABLE)
+        .send()
+        .await;
+    ddb_verify::checkpoint::create_checkpoint_table(&source, CHECKPOINT_TABLE).await?;
+    println!("\n== Next: the shard poller reads the same stream itself (checkpoints in {CHECKPOINT_TABLE})");
     Ok(())
 }
+
+/// Must match CHECKPOINT_TABLE in the Makefile's demo target.
+const CHECKPOINT_TABLE: &str = "VerifierCheckpoints";
 
 fn show(invocation: &Invocation, config: &Config) {
     println!(

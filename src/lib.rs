@@ -10,7 +10,10 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format documents.
 //! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
 //! - [`clients`]: AWS clients for the two accounts (profile, assumed role, region, endpoint).
-//! - [`streams`]: reading a stream with GetRecords and shaping records as Lambda delivers them.
+//! - [`streams`]: stream records shaped as Lambda delivers them, and as [`record::ChangeRecord`]s.
+//! - [`shards`]: the [`shards::StreamSource`] seam: DynamoDB Streams, or an in-memory stream.
+//! - [`checkpoint`]: the poller's leases and checkpoints ([`checkpoint::CheckpointStore`]).
+//! - [`poller`]: the shard poller: discovery, lineage, leases, reading, verification, checkpoints.
 //!
 //! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
 

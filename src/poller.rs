@@ -706,9 +706,9 @@ fn log_problem(line: &RecordReport) {
     if let Outcome::Verdict(v) = &line.outcome {
         if v.is_problem() {
             tracing::warn!(
-                key = line.key.as_deref().unwrap_or("-"),
-                event_id = line.event_id.as_deref().unwrap_or("-"),
-                sequence_number = line.sequence_number.as_deref().unwrap_or("-"),
+                key = %line.key.as_deref().unwrap_or("-"),
+                event_id = %line.event_id.as_deref().unwrap_or("-"),
+                sequence_number = %line.sequence_number.as_deref().unwrap_or("-"),
                 verdict = v.name(),
                 detail = %match v {
                     crate::engine::Verdict::Mismatch { diff } => diff.to_string(),
