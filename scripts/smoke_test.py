@@ -71,7 +71,8 @@ def start_dynamodb_local():
 
 
 def seed(endpoint):
-    seed(endpoint)
+    env = dict(os.environ, **local_env("Orders", endpoint))
+    subprocess.run(["cargo", "run", "--quiet", "--example", "seed-sample-tables"], cwd=ROOT, env=env, check=True)
 
 
 def write_env_file(path, table, endpoint):

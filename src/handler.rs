@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::engine::{BatchReport, Outcome, Verdict, Verifier};
+use crate::engine::{BatchReport, Evidence, Outcome, Verdict, Verifier};
 use crate::metrics::InvocationMetrics;
 use crate::reader::TableReader;
 use crate::record::{describe_key, ChangeRecord, MalformedRecord};
@@ -34,6 +34,81 @@ pub struct RecordReport {
     pub key: Option<String>,
     pub ttl_delete: bool,
     pub outcome: Outcome,
+    /// Item values behind a MISMATCH, only with `LOG_ITEM_VALUES=true`.
+    pub evidence: Option<Evidence>,
+}
+
+impl RecordReport {
+    pub fn of(record: &ChangeRecord, outcome: Outcome) -> RecordReport {
+        RecordReport {
+            event_id: Some(record.event_id.clone()),
+            sequence_number: Some(record.sequence_number.clone()),
+            event_name: Some(record.kind.as_str()),
+            key: Some(describe_key(&record.keys)),
+            ttl_delete: record.ttl_delete,
+            outcome,
+            evidence: None,
+        }
+    }
+
+    /// A record that could not be read: UNVERIFIABLE with the reason.
+    pub fn malformed(m: &MalformedRecord) -> RecordReport {
+        RecordReport {
+            event_id: m.event_id.clone(),
+            sequence_number: m.sequence_number.clone(),
+            event_name: None,
+            key: None,
+            ttl_delete: false,
+            outcome: Outcome::Verdict(Verdict::Unverifiable {
+                reason: m.reason.clone(),
+            }),
+            evidence: None,
+        }
+    }
+
+    /// One WARN line for a problem verdict or a record to be verified again; nothing otherwise.
+    /// Keys, attribute names and verdicts only; item values only when evidence was kept
+    /// (`LOG_ITEM_VALUES=true`).
+    pub fn log(&self) {
+        let key = self.key.as_deref().unwrap_or("-");
+        let event_id = self.event_id.as_deref().unwrap_or("-");
+        let sequence_number = self.sequence_number.as_deref().unwrap_or("-");
+        match &self.outcome {
+            Outcome::Verdict(verdict) if verdict.is_problem() => {
+                let (attributes, detail) = match verdict {
+                    Verdict::Mismatch { diff } => {
+                        (diff.attribute_names().join(","), diff.to_string())
+                    }
+                    Verdict::Unverifiable { reason } => (String::new(), reason.clone()),
+                    _ => (String::new(), String::new()),
+                };
+                let values = self
+                    .evidence
+                    .as_ref()
+                    .map(|e| format!("expected={:?} found={:?}", e.expected, e.found));
+                tracing::warn!(
+                    key,
+                    event_id,
+                    sequence_number,
+                    event_name = self.event_name.unwrap_or("-"),
+                    ttl_delete = self.ttl_delete,
+                    verdict = verdict.name(),
+                    attributes = %attributes,
+                    detail = %detail,
+                    values = values.as_deref(),
+                    "replication problem"
+                );
+            }
+            Outcome::Retry(reason) => tracing::warn!(
+                key,
+                event_id,
+                sequence_number,
+                reason = %reason,
+                "not verified yet; the record will be delivered (or read) again"
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// What an invocation produced.
@@ -107,7 +182,7 @@ impl<R: TableReader> StreamVerifier<R> {
         let (records, malformed) = parse_records(event);
         let report = self.verifier.verify(&records, deadline).await;
         let invocation = self.assemble(&records, &malformed, &report);
-        self.log(&records, &malformed, &report, &invocation);
+        self.log(&invocation);
         invocation
     }
 
@@ -148,7 +223,7 @@ impl<R: TableReader> StreamVerifier<R> {
             is_malformed[m.position] = true;
         }
         let mut positions = (0..is_malformed.len()).filter(|p| !is_malformed[*p]);
-        for (record, outcome) in records.iter().zip(&report.outcomes) {
+        for (index, (record, outcome)) in records.iter().zip(&report.outcomes).enumerate() {
             let position = positions.next().unwrap_or_default();
             if matches!(outcome, Outcome::Retry(_)) {
                 // Both types are non-exhaustive: build from Default, then set the field.
@@ -156,32 +231,12 @@ impl<R: TableReader> StreamVerifier<R> {
                 failure.item_identifier = Some(record.sequence_number.clone());
                 failures.push(failure);
             }
-            reports.push((
-                position,
-                RecordReport {
-                    event_id: Some(record.event_id.clone()),
-                    sequence_number: Some(record.sequence_number.clone()),
-                    event_name: Some(record.kind.as_str()),
-                    key: Some(describe_key(&record.keys)),
-                    ttl_delete: record.ttl_delete,
-                    outcome: outcome.clone(),
-                },
-            ));
+            let mut line = RecordReport::of(record, outcome.clone());
+            line.evidence = report.evidence.get(&index).cloned();
+            reports.push((position, line));
         }
         for m in malformed {
-            reports.push((
-                m.position,
-                RecordReport {
-                    event_id: m.event_id.clone(),
-                    sequence_number: m.sequence_number.clone(),
-                    event_name: None,
-                    key: None,
-                    ttl_delete: false,
-                    outcome: Outcome::Verdict(Verdict::Unverifiable {
-                        reason: m.reason.clone(),
-                    }),
-                },
-            ));
+            reports.push((m.position, RecordReport::malformed(m)));
         }
         reports.sort_by_key(|(p, _)| *p);
         let mut response = DynamoDbEventResponse::default();
@@ -193,64 +248,10 @@ impl<R: TableReader> StreamVerifier<R> {
         }
     }
 
-    /// One WARN line per problem verdict and per retry; one INFO summary. Keys, attribute names and
-    /// verdicts only: item values only with `LOG_ITEM_VALUES=true`.
-    fn log(
-        &self,
-        records: &[ChangeRecord],
-        malformed: &[MalformedRecord],
-        report: &BatchReport,
-        invocation: &Invocation,
-    ) {
-        let log_values = self.verifier.config().log_item_values;
-        for m in malformed {
-            tracing::warn!(
-                position = m.position,
-                event_id = m.event_id.as_deref().unwrap_or("-"),
-                sequence_number = m.sequence_number.as_deref().unwrap_or("-"),
-                verdict = "UNVERIFIABLE",
-                reason = %m.reason,
-                "malformed record"
-            );
-        }
-        for (i, (record, outcome)) in records.iter().zip(&report.outcomes).enumerate() {
-            let key = describe_key(&record.keys);
-            match outcome {
-                Outcome::Verdict(verdict) if verdict.is_problem() => {
-                    let (attributes, detail) = match verdict {
-                        Verdict::Mismatch { diff } => {
-                            (diff.attribute_names().join(","), diff.to_string())
-                        }
-                        Verdict::Unverifiable { reason } => (String::new(), reason.clone()),
-                        _ => (String::new(), String::new()),
-                    };
-                    let evidence = report
-                        .evidence
-                        .get(&i)
-                        .filter(|_| log_values)
-                        .map(|e| format!("expected={:?} found={:?}", e.expected, e.found));
-                    tracing::warn!(
-                        key = %key,
-                        event_id = %record.event_id,
-                        sequence_number = %record.sequence_number,
-                        event_name = record.kind.as_str(),
-                        ttl_delete = record.ttl_delete,
-                        verdict = verdict.name(),
-                        attributes = %attributes,
-                        detail = %detail,
-                        values = evidence.as_deref(),
-                        "replication problem"
-                    );
-                }
-                Outcome::Retry(reason) => tracing::warn!(
-                    key = %key,
-                    event_id = %record.event_id,
-                    sequence_number = %record.sequence_number,
-                    reason = %reason,
-                    "not verified in this invocation; returned as a batch item failure"
-                ),
-                _ => {}
-            }
+    /// One WARN line per problem verdict and per retry (see [`RecordReport::log`]); one INFO summary.
+    fn log(&self, invocation: &Invocation) {
+        for line in &invocation.records {
+            line.log();
         }
         let m = &invocation.metrics;
         tracing::info!(

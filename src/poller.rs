@@ -21,7 +21,6 @@ use crate::engine::{Outcome, Verifier};
 use crate::handler::RecordReport;
 use crate::metrics::{emf_documents, InvocationMetrics, Metric, Unit};
 use crate::reader::TableReader;
-use crate::record::describe_key;
 use crate::shards::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
 
 /// The variables the poller reads besides the verifier's (`config::VARIABLES`).
@@ -653,71 +652,31 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         let mut outcomes = report.outcomes.into_iter();
         let mut complete = true;
         for record in &records {
-            let (outcome, report_line) = match record {
-                Ok(r) => {
-                    let outcome = outcomes.next().unwrap_or(Outcome::NotSampled);
-                    let line = RecordReport {
-                        event_id: Some(r.event_id.clone()),
-                        sequence_number: Some(r.sequence_number.clone()),
-                        event_name: Some(r.kind.as_str()),
-                        key: Some(describe_key(&r.keys)),
-                        ttl_delete: r.ttl_delete,
-                        outcome: outcome.clone(),
-                    };
-                    (outcome, line)
-                }
-                Err(m) => {
-                    tracing::warn!(event_id = m.event_id.as_deref().unwrap_or("-"), reason = %m.reason, verdict = "UNVERIFIABLE", "malformed record");
-                    let outcome = Outcome::Verdict(crate::engine::Verdict::Unverifiable {
-                        reason: m.reason.clone(),
-                    });
-                    let line = RecordReport {
-                        event_id: m.event_id.clone(),
-                        sequence_number: m.sequence_number.clone(),
-                        event_name: None,
-                        key: None,
-                        ttl_delete: false,
-                        outcome: outcome.clone(),
-                    };
-                    (outcome, line)
-                }
+            let line = match record {
+                Ok(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
+                Err(m) => RecordReport::malformed(m),
             };
+            let outcome = line.outcome.clone();
             if complete && matches!(outcome, Outcome::Retry(_)) {
                 complete = false;
             }
             if complete {
-                if let Some(seq) = &report_line.sequence_number {
+                line.log();
+                if let Some(seq) = &line.sequence_number {
                     position.sequence_number = Some(seq.clone());
                 }
-                log_problem(&report_line);
                 run.report.verification.add_outcome(&outcome);
-                run.report.records.push(report_line);
+                run.report.records.push(line);
             } else {
                 // Read again next run: counted as deferred (the poller's batch item failures).
+                if matches!(outcome, Outcome::Retry(_)) {
+                    line.log();
+                }
                 run.report.verification.batch_item_failures += 1;
             }
         }
         run.report.verification.records_received += records.len() as u64;
         complete
-    }
-}
-
-fn log_problem(line: &RecordReport) {
-    if let Outcome::Verdict(v) = &line.outcome {
-        if v.is_problem() {
-            tracing::warn!(
-                key = %line.key.as_deref().unwrap_or("-"),
-                event_id = %line.event_id.as_deref().unwrap_or("-"),
-                sequence_number = %line.sequence_number.as_deref().unwrap_or("-"),
-                verdict = v.name(),
-                detail = %match v {
-                    crate::engine::Verdict::Mismatch { diff } => diff.to_string(),
-                    crate::engine::Verdict::Unverifiable { reason } => reason.clone(),
-                    _ => String::new(),
-                },
-                "replication problem"
-            );
-        }
     }
 }
 

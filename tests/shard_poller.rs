@@ -31,29 +31,18 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Orders");
     let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream_arn = create_table(
-        &source,
-        &table,
-        &keys,
-        Some(StreamViewType::NewAndOldImages),
-    )
-    .await
-    .unwrap();
-    create_table(&target, &table, &keys, None).await;
+    let pair = table_pair("Orders", &keys, StreamViewType::NewAndOldImages, true).await;
     // The poller's own account keeps the checkpoints (here: the target account).
     let checkpoints = unique("Checkpoints");
-    create_checkpoint_table(&target.dynamodb, &checkpoints)
+    create_checkpoint_table(&pair.target.dynamodb, &checkpoints)
         .await
         .expect("checkpoint table");
     Setup {
-        source,
-        target,
-        table,
-        stream_arn,
+        source: pair.source,
+        target: pair.target,
+        table: pair.table,
+        stream_arn: pair.stream_arn,
         checkpoints,
     }
 }

@@ -73,19 +73,18 @@ fn emf_value(docs: &[serde_json::Value], metric: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_on_a_composite_key_table_with_drift() {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Orders");
-    let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(
-        &source,
-        &table,
-        &keys,
-        Some(StreamViewType::NewAndOldImages),
+    let TablePair {
+        source,
+        target,
+        table,
+        stream_arn: stream,
+    } = table_pair(
+        "Orders",
+        &[("customerId", T::S), ("orderId", T::N)],
+        StreamViewType::NewAndOldImages,
+        true,
     )
-    .await
-    .expect("stream arn");
-    create_table(&target, &table, &keys, None).await;
+    .await;
 
     // 1 replicated correctly
     put(&source, &table, &order("c#1", "1", "PLACED")).await;
@@ -217,19 +216,18 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_moved_on_supersedes_an_older_batch() {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Orders");
-    let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(
-        &source,
-        &table,
-        &keys,
-        Some(StreamViewType::NewAndOldImages),
+    let TablePair {
+        source,
+        target,
+        table,
+        stream_arn: stream,
+    } = table_pair(
+        "Orders",
+        &[("customerId", T::S), ("orderId", T::N)],
+        StreamViewType::NewAndOldImages,
+        true,
     )
-    .await
-    .unwrap();
-    create_table(&target, &table, &keys, None).await;
+    .await;
 
     put(&source, &table, &order("c#1", "1", "PLACED")).await;
     put(&source, &table, &order("c#1", "1", "PAID")).await;
@@ -264,14 +262,18 @@ async fn a_source_that_moved_on_supersedes_an_older_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_keys_and_keys_only_streams() {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Devices");
-    let keys = [("deviceId", T::B)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::KeysOnly))
-        .await
-        .unwrap();
-    create_table(&target, &table, &keys, None).await;
+    let TablePair {
+        source,
+        target,
+        table,
+        stream_arn: stream,
+    } = table_pair(
+        "Devices",
+        &[("deviceId", T::B)],
+        StreamViewType::KeysOnly,
+        true,
+    )
+    .await;
 
     let device = |id: &[u8], fw: &str| {
         item(&[
@@ -322,13 +324,18 @@ async fn binary_keys_and_keys_only_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_target_table_sends_every_record_back() {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Orders");
-    let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(&source, &table, &keys, Some(StreamViewType::NewImage))
-        .await
-        .unwrap();
+    let TablePair {
+        source,
+        target,
+        table,
+        stream_arn: stream,
+    } = table_pair(
+        "Orders",
+        &[("customerId", T::S), ("orderId", T::N)],
+        StreamViewType::NewImage,
+        false,
+    )
+    .await;
     put(&source, &table, &order("c#1", "1", "PLACED")).await;
     put(&source, &table, &order("c#2", "2", "PLACED")).await;
     let events = stream_events(&source, &stream, 100).await;
@@ -354,19 +361,18 @@ async fn a_missing_target_table_sends_every_record_back() {
 /// The closing note's figure: a 1,000-record batch against DynamoDB Local.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_record_batch_takes_ten_lookups() {
-    let source = account(SOURCE_ACCOUNT);
-    let target = account(TARGET_ACCOUNT);
-    let table = unique("Orders");
-    let keys = [("customerId", T::S), ("orderId", T::N)];
-    let stream = create_table(
-        &source,
-        &table,
-        &keys,
-        Some(StreamViewType::NewAndOldImages),
+    let TablePair {
+        source,
+        target,
+        table,
+        stream_arn: stream,
+    } = table_pair(
+        "Orders",
+        &[("customerId", T::S), ("orderId", T::N)],
+        StreamViewType::NewAndOldImages,
+        true,
     )
-    .await
-    .unwrap();
-    create_table(&target, &table, &keys, None).await;
+    .await;
     for i in 0..1000 {
         let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
         put(&source, &table, &o).await;

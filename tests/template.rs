@@ -16,15 +16,24 @@ fn function(t: &Value, name: &str) -> Value {
     t["Resources"][name]["Properties"].clone()
 }
 
+/// A function's environment variables: the Globals' and its own (SAM merges them).
+fn variables(t: &Value, name: &str) -> BTreeSet<String> {
+    let names = |v: &Value| -> Vec<String> {
+        v.as_mapping()
+            .map(|m| m.keys().map(|k| k.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let mut all: BTreeSet<String> = names(&t["Globals"]["Function"]["Environment"]["Variables"])
+        .into_iter()
+        .collect();
+    all.extend(names(&function(t, name)["Environment"]["Variables"]));
+    all
+}
+
 #[test]
 fn the_template_sets_exactly_the_variables_the_verifier_reads() {
     let t = template();
-    let set: BTreeSet<String> = function(&t, "StreamVerifierFunction")["Environment"]["Variables"]
-        .as_mapping()
-        .expect("Environment.Variables")
-        .keys()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect();
+    let set = variables(&t, "StreamVerifierFunction");
     let read: BTreeSet<String> = VARIABLES
         .iter()
         .filter(|v| !LOCAL_ONLY_VARIABLES.contains(v))
@@ -40,12 +49,7 @@ fn the_template_sets_exactly_the_variables_the_verifier_reads() {
 fn the_template_sets_exactly_the_variables_the_poller_reads() {
     use ddb_verify::poller::{POLLER_VARIABLES, POLLER_VARIABLES_NOT_IN_TEMPLATE};
     let t = template();
-    let set: BTreeSet<String> = function(&t, "ShardPollerFunction")["Environment"]["Variables"]
-        .as_mapping()
-        .expect("Environment.Variables")
-        .keys()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect();
+    let set = variables(&t, "ShardPollerFunction");
     let read: BTreeSet<String> = VARIABLES
         .iter()
         .chain(POLLER_VARIABLES)
@@ -98,7 +102,10 @@ fn the_stream_event_source_reports_failures_and_keeps_what_it_cannot_verify() {
     ] {
         assert!(!stream[key].is_null(), "{key} is set");
     }
-    assert_eq!(f["Runtime"], Value::from("provided.al2023"));
+    assert_eq!(
+        t["Globals"]["Function"]["Runtime"],
+        Value::from("provided.al2023")
+    );
     assert_eq!(
         t["Resources"]["StreamVerifierFunction"]["Metadata"]["BuildMethod"],
         Value::from("rust-cargolambda")

@@ -154,6 +154,39 @@ pub async fn create_table(
     out.table_description.and_then(|d| d.latest_stream_arn)
 }
 
+/// A table in both simulated accounts, the source's with a stream.
+pub struct TablePair {
+    pub source: Account,
+    pub target: Account,
+    pub table: String,
+    pub stream_arn: String,
+}
+
+/// Creates `prefix-<random>` in the source account with a stream of `view`, and (when `in_target`) in
+/// the target account.
+pub async fn table_pair(
+    prefix: &str,
+    keys: &[(&str, ScalarAttributeType)],
+    view: StreamViewType,
+    in_target: bool,
+) -> TablePair {
+    let source = account(SOURCE_ACCOUNT);
+    let target = account(TARGET_ACCOUNT);
+    let table = unique(prefix);
+    let stream_arn = create_table(&source, &table, keys, Some(view))
+        .await
+        .expect("a stream ARN");
+    if in_target {
+        create_table(&target, &table, keys, None).await;
+    }
+    TablePair {
+        source,
+        target,
+        table,
+        stream_arn,
+    }
+}
+
 pub async fn put(account: &Account, table: &str, item: &Item) {
     account
         .dynamodb
