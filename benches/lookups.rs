@@ -1,0 +1,378 @@
+//! Lookups and poller drain against DynamoDB Local (`DYNAMODB_LOCAL_ENDPOINT`, started by
+//! `make bench`): 10,000 items of ~1 KB in both accounts, the same keys and concurrency for each
+//! variant, several runs. Prints one JSON line per measurement (`scripts/bench.py` makes the table).
+//!
+//! - a: a raw BatchGetItem loop over the keys (the ceiling for this endpoint);
+//! - b: the verification engine verifying 10,000 records whose items all match;
+//! - c: the original tool's strategy: one eventually consistent GetItem per record, sequentially,
+//!   existence only (without its fixed 5 s and 2 s sleeps);
+//! - poller: one shard-poller run over the 10,000-record stream, against a raw GetRecords loop.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, PutRequest,
+    ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
+};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use ddb_verify::checkpoint::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::config::{Config, LagWindowFrom, TableRef};
+use ddb_verify::engine::Verifier;
+use ddb_verify::poller::{Poller, PollerConfig, StreamSelector};
+use ddb_verify::reader::DynamoDbReader;
+use ddb_verify::record::{ChangeRecord, Item};
+use ddb_verify::shards::{DynamoDbStreams, StartAt};
+use tokio::sync::Semaphore;
+
+const ITEMS: usize = 10_000;
+const CONCURRENCY: usize = 5;
+const RUNS: usize = 3;
+
+fn sdk(endpoint: &str, key: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                key, "secret", None, None, "bench",
+            )),
+        )
+        .build()
+}
+
+fn report(name: &str, records: usize, seconds: &[f64], calls: usize) {
+    let mut sorted = seconds.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rate = |s: f64| records as f64 / s;
+    println!(
+        "{}",
+        serde_json::json!({
+            "name": name, "records": records, "runs": seconds.len(),
+            "best_per_s": rate(sorted[0]), "median_per_s": rate(sorted[sorted.len() / 2]),
+            "calls": calls,
+        })
+    );
+}
+
+async fn create(client: &aws_sdk_dynamodb::Client, table: &str, stream: bool) {
+    let _ = client.delete_table().table_name(table).send().await;
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customerId")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("orderId")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customerId")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("orderId")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        );
+    if stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.expect("create table");
+}
+
+async fn load(client: &aws_sdk_dynamodb::Client, table: &str, items: &[Item]) {
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(i.clone()))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        client
+            .batch_write_item()
+            .request_items(table, writes)
+            .send()
+            .await
+            .expect("batch write");
+    }
+}
+
+fn key_of(item: &Item) -> Item {
+    item.iter()
+        .filter(|(k, _)| *k == "customerId" || *k == "orderId")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint = std::env::var("DYNAMODB_LOCAL_ENDPOINT")
+        .expect("DYNAMODB_LOCAL_ENDPOINT is not set: run `make bench`, or start DynamoDB Local with scripts/dynamodb-local.sh start");
+    let source_config = sdk(&endpoint, "benchsource");
+    let source = aws_sdk_dynamodb::Client::new(&source_config);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&source_config);
+    let target = aws_sdk_dynamodb::Client::new(&sdk(&endpoint, "benchtarget"));
+    let table = "BenchOrders";
+
+    // The same ~1 KB items in both accounts; the source's stream holds 10,000 INSERT records.
+    let items: Vec<Item> = (0..ITEMS)
+        .map(|i| {
+            let json = support::item_json(i);
+            let item: serde_dynamo::Item = serde_json::from_value(json).unwrap();
+            item.into()
+        })
+        .collect();
+    create(&source, table, true).await;
+    create(&target, table, false).await;
+    tokio::join!(load(&source, table, &items), load(&target, table, &items));
+    let keys: Vec<Item> = items.iter().map(key_of).collect();
+    let stream_arn = source
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .unwrap();
+    let stream_records = ddb_verify::streams::read_all(&streams, &stream_arn)
+        .await
+        .unwrap();
+    assert_eq!(stream_records.len(), ITEMS, "stream holds every write");
+    let records: Vec<ChangeRecord> = stream_records
+        .iter()
+        .map(|r| ddb_verify::streams::change_record(r, &stream_arn).unwrap())
+        .collect();
+
+    // a: raw BatchGetItem loop, 100 keys a call, CONCURRENCY calls in flight.
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for _ in 0..RUNS {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in keys.chunks(100) {
+            let (client, permits, mut chunk) = (target.clone(), permits.clone(), chunk.to_vec());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await.unwrap();
+                let mut made = 0;
+                let mut found = 0;
+                while !chunk.is_empty() {
+                    made += 1;
+                    let request = KeysAndAttributes::builder()
+                        .set_keys(Some(chunk))
+                        .consistent_read(true)
+                        .build()
+                        .unwrap();
+                    let out = client
+                        .batch_get_item()
+                        .request_items(table, request)
+                        .send()
+                        .await
+                        .unwrap();
+                    found += out
+                        .responses
+                        .and_then(|mut r| r.remove(table))
+                        .map(|v| v.len())
+                        .unwrap_or(0);
+                    chunk = out
+                        .unprocessed_keys
+                        .and_then(|mut u| u.remove(table))
+                        .map(|k| k.keys)
+                        .unwrap_or_default();
+                }
+                (made, found)
+            });
+        }
+        let (mut made, mut found) = (0, 0);
+        while let Some(r) = tasks.join_next().await {
+            let (m, f) = r.unwrap();
+            made += m;
+            found += f;
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(found, ITEMS);
+        calls = made;
+    }
+    report("a_raw_batch_get_item", ITEMS, &seconds, calls);
+
+    // b: the engine, every record matching.
+    let mut config = Config::new(TableRef::parse(table).unwrap());
+    config.max_concurrency = CONCURRENCY;
+    let verifier = Verifier::new(
+        config.clone(),
+        DynamoDbReader::new(target.clone()),
+        DynamoDbReader::new(source.clone()),
+    );
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let out = verifier.verify(&records, None).await;
+        seconds.push(started.elapsed().as_secs_f64());
+        let matched = out
+            .outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    ddb_verify::engine::Outcome::Verdict(ddb_verify::engine::Verdict::Match { .. })
+                )
+            })
+            .count();
+        assert_eq!(matched, ITEMS);
+        calls = out.lookup_calls + out.source_calls;
+    }
+    report("b_engine", ITEMS, &seconds, calls);
+
+    // c: the original tool: GetItem per record, sequential, eventually consistent, existence only.
+    let mut seconds = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let mut present = 0;
+        for key in &keys {
+            let out = target
+                .get_item()
+                .table_name(table)
+                .set_key(Some(key.clone()))
+                .send()
+                .await
+                .unwrap();
+            present += usize::from(out.item.is_some());
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(present, ITEMS);
+    }
+    report("c_original_get_item", ITEMS, &seconds, ITEMS);
+
+    // Poller drain: a raw GetRecords loop, then one poller run (fresh checkpoints each time).
+    let shard_id = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap()[0]
+        .shard_id
+        .clone()
+        .unwrap();
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let mut it = streams
+            .get_shard_iterator()
+            .stream_arn(&stream_arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        let (mut read, mut made) = (0, 0);
+        while let Some(i) = it {
+            made += 1;
+            let out = streams
+                .get_records()
+                .shard_iterator(i)
+                .limit(1000)
+                .send()
+                .await
+                .unwrap();
+            let n = out.records.map(|r| r.len()).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            read += n;
+            it = out.next_shard_iterator;
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(read, ITEMS);
+        calls = made;
+    }
+    report("poller_raw_get_records", ITEMS, &seconds, calls);
+
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for run in 0..RUNS {
+        let checkpoints = format!("BenchCheckpoints{run}");
+        let _ = source.delete_table().table_name(&checkpoints).send().await;
+        create_checkpoint_table(&source, &checkpoints)
+            .await
+            .unwrap();
+        let mut verify = config.clone();
+        verify.lag_window_from = LagWindowFrom::Arrival;
+        let poller_config = PollerConfig {
+            verify: verify.clone(),
+            stream: StreamSelector::Arn(stream_arn.clone()),
+            stream_role_arn: None,
+            stream_role_external_id: None,
+            checkpoint_table: checkpoints.clone(),
+            starting_position: StartAt::TrimHorizon,
+            get_records_limit: 1000,
+            lease_duration: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(300),
+        };
+        let poller = Poller::new(
+            DynamoDbStreams::new(streams.clone()),
+            DynamoDbCheckpoints::new(source.clone(), &checkpoints),
+            Verifier::new(
+                verify,
+                DynamoDbReader::new(target.clone()),
+                DynamoDbReader::new(source.clone()),
+            ),
+            poller_config,
+        );
+        let started = Instant::now();
+        let out = poller
+            .run(
+                &stream_arn,
+                tokio::time::Instant::now() + Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+        // The poller stops a caught-up shard after empty reads with backoff; count to the last record.
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(out.poller.records_read as usize, ITEMS);
+        assert_eq!(out.verification.matches as usize, ITEMS);
+        calls = out.poller.get_records_calls as usize;
+    }
+    report("poller_run", ITEMS, &seconds, calls);
+}

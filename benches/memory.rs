@@ -1,0 +1,63 @@
+//! Peak memory of the stream verifier's handler on a 10,000-record event with ~1 KB images (the
+//! event source mapping's largest batch), in process, reading the other side from DynamoDB Local
+//! (the `BenchOrders` table the lookups bench loads). `make bench` runs it under `/usr/bin/time -v`.
+//!
+//!     memory write FILE [RECORDS]   writes the event (a separate process, so generating it is not measured)
+//!     memory FILE                   runs the handler on it
+
+mod support;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use ddb_verify::config::{Config, TableRef};
+use ddb_verify::engine::Verifier;
+use ddb_verify::handler::{StreamEvent, StreamVerifier};
+use ddb_verify::reader::DynamoDbReader;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("write") {
+        let records: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+        std::fs::write(&args[2], support::event_json(records)).expect("write the event file");
+        return;
+    }
+    let path = args
+        .get(1)
+        .expect("usage: memory FILE | memory write FILE [RECORDS]");
+    let endpoint = std::env::var("DYNAMODB_LOCAL_ENDPOINT")
+        .expect("DYNAMODB_LOCAL_ENDPOINT is not set: run `make bench` (the lookups bench loads BenchOrders first)");
+    let client = |key: &str| {
+        aws_sdk_dynamodb::Client::new(
+            &SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .endpoint_url(&endpoint)
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        Credentials::new(key, "secret", None, None, "bench"),
+                    ),
+                )
+                .build(),
+        )
+    };
+    let verifier = Verifier::new(
+        Config::new(TableRef::parse("BenchOrders").unwrap()),
+        DynamoDbReader::new(client("benchtarget")),
+        DynamoDbReader::new(client("benchsource")),
+    );
+    let handler = StreamVerifier::new(verifier);
+    // As Lambda hands it over: the payload bytes, then the parsed event.
+    let payload = std::fs::read(path).expect("read the event file");
+    let event: StreamEvent = serde_json::from_slice(&payload).unwrap();
+    let invocation = handler.handle(&event, None).await;
+    let records = event.records.len();
+    assert_eq!(
+        invocation.metrics.matches as usize, records,
+        "every item is in BenchOrders"
+    );
+    println!(
+        "{}",
+        serde_json::json!({"name": "memory_event", "records": records, "payload_bytes": payload.len()})
+    );
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""`make bench`: every benchmark of BENCHMARKS.md in one run, printed as one table.
+
+CPU per record (criterion), lookups and poller drain against DynamoDB Local (benches/lookups.rs),
+peak memory of the handler on a 10,000-record event (benches/memory.rs under /usr/bin/time -v),
+start-up time of the release stream-verifier (process start to its first Runtime API request), and
+the release binary's size.
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd, env=None, capture=True):
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=capture, text=True)
+
+
+def bench_executable(name):
+    out = run(["cargo", "bench", "--no-run", "--bench", name, "--message-format=json"]).stdout
+    for line in out.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] == name:
+            return msg["executable"]
+    sys.exit(f"bench: no executable for {name}")
+
+
+def startup_ms(binary, env, runs=10):
+    """Milliseconds from spawning the binary to its first request to the Lambda Runtime API."""
+    times = []
+    for _ in range(runs):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        e = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}")
+        started = time.perf_counter()
+        proc = subprocess.Popen([binary], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server.settimeout(10)
+        conn, _ = server.accept()
+        times.append((time.perf_counter() - started) * 1000)
+        conn.close()
+        proc.kill()
+        proc.wait()
+        server.close()
+    return min(times), statistics.median(times)
+
+
+def main():
+    endpoint = run(["bash", "scripts/dynamodb-local.sh", "start"]).stdout.strip()
+    env = dict(os.environ, DYNAMODB_LOCAL_ENDPOINT=endpoint)
+    rows = []
+
+    print("bench: CPU per record (criterion)...", file=sys.stderr)
+    run(["cargo", "bench", "--bench", "cpu"], capture=False)
+    for case in ["event_json_to_records", "compare_1kb_item", "end_to_end"]:
+        for n in [1, 100, 10000]:
+            path = os.path.join(ROOT, "target", "criterion", "per_record", case, str(n), "new", "estimates.json")
+            est = json.load(open(path))
+            per = est["median"]["point_estimate"] / n / 1000
+            goal = "<= 5 us (end to end)" if case == "end_to_end" else ""
+            rows.append((f"cpu {case}, batch {n}", f"{per:.2f} us/record", goal))
+
+    print("bench: lookups and poller drain against DynamoDB Local...", file=sys.stderr)
+    results = {}
+    for line in run(["cargo", "bench", "--bench", "lookups"], env=env).stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            results[r["name"]] = r
+    a, b, c = results["a_raw_batch_get_item"], results["b_engine"], results["c_original_get_item"]
+    for r, label in [(a, "a raw BatchGetItem loop"), (b, "b verification engine"), (c, "c original tool: GetItem per record, no sleeps")]:
+        rows.append((f"lookups {label}", f"{r['best_per_s']:.0f} rec/s best, {r['median_per_s']:.0f} median",
+                     f"{r['calls'] * 100 / r['records']:.2f} calls/100 keys"))
+    rows.append(("ratio b/a (median)", f"{b['median_per_s'] / a['median_per_s']:.2f}", ">= 0.9"))
+    rows.append(("ratio b/c (median)", f"{b['median_per_s'] / c['median_per_s']:.1f}", ">= 20"))
+    rows.append(("API calls per 100 keys, b", f"{b['calls'] * 100 / b['records']:.2f}", "1"))
+    raw, poll = results["poller_raw_get_records"], results["poller_run"]
+    rows.append(("poller raw GetRecords loop", f"{raw['median_per_s']:.0f} rec/s median", f"{raw['calls']} calls"))
+    rows.append(("poller run (reads, verifies, checkpoints)", f"{poll['median_per_s']:.0f} rec/s median", f"{poll['calls']} GetRecords calls"))
+    rows.append(("ratio poller/raw (median)", f"{poll['median_per_s'] / raw['median_per_s']:.2f}", ">= 0.8"))
+
+    print("bench: memory...", file=sys.stderr)
+    exe = bench_executable("memory")
+    event_file = os.path.join(ROOT, "target", "bench-event-10000.json")
+    subprocess.run([exe, "write", event_file, "10000"], check=True)
+    peaks = []
+    for _ in range(3):
+        out = subprocess.run(["/usr/bin/time", "-v", exe, event_file], env=env, capture_output=True, text=True, check=True)
+        kb = next(int(l.split(":")[1]) for l in out.stderr.splitlines() if "Maximum resident set size" in l)
+        peaks.append(kb / 1024)
+    size_mb = os.path.getsize(event_file) / 1e6
+    rows.append((f"peak memory, 10,000-record event ({size_mb:.0f} MB, ~1 KB images)", f"{min(peaks):.1f} MB min, {statistics.median(peaks):.1f} median", "<= 64 MB"))
+
+    print("bench: start-up and size...", file=sys.stderr)
+    run(["cargo", "build", "--release", "--bin", "stream-verifier", "--bin", "shard-poller"])
+    binary = os.path.join(ROOT, "target", "release", "stream-verifier")
+    fn_env = dict(env, VERIFY_TABLE_NAME="Orders", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
+                  AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL_DYNAMODB=endpoint, AWS_LAMBDA_FUNCTION_NAME="bench",
+                  AWS_LAMBDA_FUNCTION_VERSION="1", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128")
+    best, median = startup_ms(binary, fn_env)
+    rows.append(("start-up to ready for events", f"{best:.1f} ms min, {median:.1f} median", "<= 50 ms"))
+    for name in ["stream-verifier", "shard-poller"]:
+        size = os.path.getsize(os.path.join(ROOT, "target", "release", name)) / 1e6
+        rows.append((f"release binary {name} (x86_64, host build)", f"{size:.1f} MB", "<= 15 MB"))
+    dist = os.path.join(ROOT, "target", "lambda", "dist")
+    if os.path.isdir(dist):
+        for f in sorted(os.listdir(dist)):
+            rows.append((f"artifact {f}", f"{os.path.getsize(os.path.join(dist, f)) / 1e6:.1f} MB zip", ""))
+
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'benchmark':<{width}}  {'figure':<34}  goal / note")
+    for name, figure, goal in rows:
+        print(f"{name:<{width}}  {figure:<34}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
