@@ -31,7 +31,7 @@ demo:
 		cargo run --quiet --bin shard-poller -- --once
 
 test:
-	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test --all-targets
+	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test
 
 # Benchmarks (release build; starts DynamoDB Local): one table, recorded in BENCHMARKS.md.
 bench:
