@@ -4,7 +4,7 @@
 //! Records are parsed one by one from the raw event, so one malformed record gets an UNVERIFIABLE
 //! verdict (with the reason) instead of failing the whole batch.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::engine::{BatchReport, Evidence, Outcome, Verdict, Verifier};
-use crate::metrics::InvocationMetrics;
+use crate::metrics::{epoch_ms, print_documents, InvocationMetrics};
 use crate::reader::TableReader;
 use crate::record::{describe_key, ChangeRecord, MalformedRecord};
 
@@ -154,11 +154,7 @@ pub fn deadline_instant(deadline_ms: u64) -> Instant {
     let remaining = if deadline_ms < YEAR_2001_MS {
         deadline_ms
     } else {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        deadline_ms.saturating_sub(now_ms)
+        deadline_ms.saturating_sub(epoch_ms())
     };
     Instant::now() + Duration::from_millis(remaining)
 }
@@ -194,17 +190,11 @@ impl<R: TableReader> StreamVerifier<R> {
     ) -> DynamoDbEventResponse {
         let invocation = self.handle(event, deadline).await;
         let config = self.verifier.config();
-        let timestamp_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        for doc in invocation.metrics.emf_documents(
+        print_documents(&invocation.metrics.emf_documents(
             &config.metrics_namespace,
             &config.target_table.name,
-            timestamp_ms,
-        ) {
-            println!("{doc}");
-        }
+            epoch_ms(),
+        ));
         invocation.response
     }
 
@@ -279,6 +269,7 @@ mod tests {
     use crate::reader::{Fault, InMemoryTables};
     use crate::record::Item;
     use std::sync::Arc;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     struct Setup {
         target: Arc<InMemoryTables>,

@@ -9,6 +9,21 @@ use serde_json::{json, Map, Value};
 
 use crate::engine::{BatchReport, Outcome, Verdict};
 
+/// Milliseconds since the epoch (EMF timestamps, deadlines, leases).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// Writes EMF documents to stdout, one per line, where Lambda's log agent picks them up.
+pub fn print_documents(documents: &[Value]) {
+    for doc in documents {
+        println!("{doc}");
+    }
+}
+
 /// EMF limits (CloudWatch specification).
 pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 pub const MAX_VALUES_PER_METRIC: usize = 100;

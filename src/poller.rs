@@ -9,7 +9,7 @@
 //! stream data is an ERROR log line and the `RecordsTrimmed` metric).
 
 use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
@@ -235,12 +235,7 @@ struct ShardRun {
     finished: bool,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
+use crate::metrics::epoch_ms as now_ms;
 
 pub struct Poller<S, C, R> {
     stream: S,
@@ -368,9 +363,11 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     ) -> Result<PollReport, PollerError> {
         let report = self.run(stream_arn, deadline).await?;
         let v = &self.config.verify;
-        for doc in report.emf_documents(&v.metrics_namespace, &v.target_table.name, now_ms()) {
-            println!("{doc}");
-        }
+        crate::metrics::print_documents(&report.emf_documents(
+            &v.metrics_namespace,
+            &v.target_table.name,
+            now_ms(),
+        ));
         let p = &report.poller;
         tracing::info!(
             stream_arn,
