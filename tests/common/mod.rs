@@ -1,6 +1,8 @@
 //! Test support: DynamoDB Local (found or started), two simulated accounts, tables, stream events.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::Command;
@@ -76,10 +78,15 @@ pub fn endpoint() -> &'static str {
 }
 
 pub fn sdk_config(access_key: &str) -> SdkConfig {
+    sdk_config_at(endpoint(), access_key)
+}
+
+/// An account's config with another endpoint (the fault proxy in front of DynamoDB Local).
+pub fn sdk_config_at(endpoint: &str, access_key: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
                 access_key, "secret", None, None, "tests",
