@@ -850,3 +850,42 @@ async fn a_killed_invocation_loses_nothing_and_its_lease_is_taken_over() {
          {RECORDS} verified again by the invocation that took the shard over, 0 skipped"
     );
 }
+
+/// Known problem, kept as a reproducer: `Poller::run` returns `Err` when a checkpoint write fails,
+/// and the run's `PollReport` goes with it, including the verdicts of pages it had already
+/// checkpointed. Those records are never read again, so their verdicts (here a MISSING) never reach
+/// the metrics, and the `Missing > 0` alarm never fires; only the WARN log line remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails until a failed checkpoint write keeps the report of what was checkpointed"]
+async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counted() {
+    const RECORDS: usize = 30;
+    // item 3 never reached the other side: one MISSING on the first page.
+    let s = PollerSetup::new("PollLost", RECORDS, |i| i != 3).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    // The second page's checkpoint write fails, once.
+    proxy.set_rules(vec![Rule::new(
+        UPDATE_ITEM,
+        1.0,
+        vec![Fault::InternalServerError],
+    )
+    .when_body_contains(&s.written[19].0)
+    .times(1)]);
+    let poller = s.poller(&proxy, Duration::from_secs(2), 10);
+    let mut counted = ddb_verify::metrics::InvocationMetrics::default();
+    for _ in 0..3 {
+        if let Ok(report) = poller
+            .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+            .await
+        {
+            counted.records_sampled += report.verification.records_sampled;
+            counted.missing += report.verification.missing;
+        }
+    }
+    assert_eq!(proxy.injected().failures(UPDATE_ITEM), 1);
+    assert_eq!(s.checkpoint().await, Some(s.written[RECORDS - 1].0.clone()));
+    assert_eq!(
+        counted.missing, 1,
+        "the MISSING verdict never reached the metrics"
+    );
+    assert_eq!(counted.records_sampled, RECORDS as u64);
+}
