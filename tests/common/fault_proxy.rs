@@ -33,7 +33,6 @@ use tokio::task::JoinSet;
 
 pub const BATCH_GET_ITEM: &str = "DynamoDB_20120810.BatchGetItem";
 pub const UPDATE_ITEM: &str = "DynamoDB_20120810.UpdateItem";
-pub const PUT_ITEM: &str = "DynamoDB_20120810.PutItem";
 pub const GET_RECORDS: &str = "DynamoDBStreams_20120810.GetRecords";
 
 /// What the proxy does instead of (or before) forwarding a request.
