@@ -169,7 +169,7 @@ async fn main() -> Result<(), Error> {
     let stream_event: StreamEvent = serde_json::from_value(
         ddb_verify::streams::lambda_event_json(&records, &stream_arn),
     )?;
-    println!("   {} records", stream_event.records.len());
+    println!("   {} records", stream_event.len());
 
     let verifier = StreamVerifier::new(Verifier::new(
         config.clone(),

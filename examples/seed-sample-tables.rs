@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use ddb_verify::clients::dynamodb_clients;
 use ddb_verify::config::Config;
-use ddb_verify::handler::{parse_records, StreamEvent};
+use ddb_verify::handler::StreamEvent;
 use ddb_verify::record::Item;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -19,8 +19,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The new images of a sample event's records, in order.
 fn images(json: &str) -> Result<Vec<Item>, Error> {
     let event: StreamEvent = serde_json::from_str(json)?;
-    Ok(parse_records(&event)
-        .0
+    Ok(event
+        .records
         .into_iter()
         .filter_map(|r| r.new_image)
         .collect())

@@ -6,22 +6,108 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::dynamodb::EventRecord;
+use std::fmt;
+
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::engine::{BatchReport, Evidence, Outcome, Verdict, Verifier};
+use crate::lambda_json::parse_record;
 use crate::metrics::{epoch_ms, print_documents, InvocationMetrics};
 use crate::reader::TableReader;
 use crate::record::{describe_key, ChangeRecord, MalformedRecord};
 
-/// A DynamoDB stream event as Lambda delivers it, records still unparsed.
-#[derive(Debug, Deserialize)]
+/// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read: the raw JSON of
+/// one record lives only while that record is parsed, so a 10,000-record event is never held twice.
+#[derive(Debug, Default)]
 pub struct StreamEvent {
-    #[serde(rename = "Records")]
-    pub records: Vec<Box<RawValue>>,
+    /// The records that parsed, in event order.
+    pub records: Vec<ChangeRecord>,
+    /// The records that did not, with their positions and reasons.
+    pub malformed: Vec<MalformedRecord>,
+}
+
+impl StreamEvent {
+    /// How many records the event held.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.malformed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parses one record (its JSON) into the event, or records why it is malformed.
+    fn push(&mut self, raw: &RawValue) {
+        let position = self.len();
+        match parse_record(raw.get()) {
+            Ok(record) => self.records.push(record),
+            Err(reason) => {
+                // Salvage what identifies the record, for the log line.
+                let loose: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
+                let text = |v: &serde_json::Value| v.as_str().map(String::from);
+                self.malformed.push(MalformedRecord {
+                    position,
+                    event_id: text(&loose["eventID"]),
+                    sequence_number: text(&loose["dynamodb"]["SequenceNumber"]),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StreamEvent, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = StreamEvent;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DynamoDB stream event ({\"Records\": [...]})")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamEvent, A::Error> {
+                let mut event = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "Records" {
+                        event = Some(map.next_value_seed(RecordsSeed)?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                event.ok_or_else(|| de::Error::missing_field("Records"))
+            }
+        }
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+struct RecordsSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed {
+    type Value = StreamEvent;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<StreamEvent, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed {
+    type Value = StreamEvent;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of stream records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StreamEvent, A::Error> {
+        let mut event = StreamEvent {
+            records: Vec::with_capacity(seq.size_hint().unwrap_or(0)),
+            malformed: Vec::new(),
+        };
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            event.push(&raw);
+        }
+        Ok(event)
+    }
 }
 
 /// One record's result, for logs, the demo's table and tests.
@@ -120,32 +206,6 @@ pub struct Invocation {
     pub metrics: InvocationMetrics,
 }
 
-/// Splits an event into engine records and malformed ones (with their reasons).
-pub fn parse_records(event: &StreamEvent) -> (Vec<ChangeRecord>, Vec<MalformedRecord>) {
-    let mut records = Vec::with_capacity(event.records.len());
-    let mut malformed = Vec::new();
-    for (position, raw) in event.records.iter().enumerate() {
-        let parsed = serde_json::from_str::<EventRecord>(raw.get())
-            .map_err(|e| format!("record does not parse as a DynamoDB stream record: {e}"))
-            .and_then(ChangeRecord::from_lambda);
-        match parsed {
-            Ok(record) => records.push(record),
-            Err(reason) => {
-                // Salvage what identifies the record, for the log line.
-                let loose: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
-                let text = |v: &serde_json::Value| v.as_str().map(String::from);
-                malformed.push(MalformedRecord {
-                    position,
-                    event_id: text(&loose["eventID"]),
-                    sequence_number: text(&loose["dynamodb"]["SequenceNumber"]),
-                    reason,
-                });
-            }
-        }
-    }
-    (records, malformed)
-}
-
 /// The invocation's deadline as a tokio instant. Lambda sends it as epoch milliseconds;
 /// `cargo lambda watch` sends the time remaining instead (600000): a value that cannot be a current
 /// epoch time (before 2001) is read as that.
@@ -175,9 +235,8 @@ impl<R: TableReader> StreamVerifier<R> {
 
     /// Verifies an event's records; never fails: what cannot be decided is a batch item failure.
     pub async fn handle(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
-        let (records, malformed) = parse_records(event);
-        let report = self.verifier.verify(&records, deadline).await;
-        let invocation = self.assemble(&records, &malformed, &report);
+        let report = self.verifier.verify(&event.records, deadline).await;
+        let invocation = self.assemble(&event.records, &event.malformed, &report);
         self.log(&invocation);
         invocation
     }
@@ -299,9 +358,11 @@ mod tests {
 
     /// The images of an event's records, as SDK items, in order (`None` for records without one).
     fn images(json: &str) -> Vec<Option<Item>> {
-        let ev = event(json);
-        let (records, _) = parse_records(&ev);
-        records.into_iter().map(|r| r.new_image).collect()
+        event(json)
+            .records
+            .into_iter()
+            .map(|r| r.new_image)
+            .collect()
     }
 
     fn names(inv: &Invocation) -> Vec<String> {
@@ -369,8 +430,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn removes_and_ttl_deletes() {
         let ev = event(REMOVE);
-        let (records, _) = parse_records(&ev);
-        let mut still_there = records[0].keys.clone();
+        let mut still_there = ev.records[0].keys.clone();
         still_there.insert(
             "status".into(),
             aws_sdk_dynamodb::types::AttributeValue::S("CANCELLED".into()),
@@ -532,6 +592,6 @@ mod tests {
         let err = serde_json::from_str::<StreamEvent>(r#"{"records": []}"#).unwrap_err();
         assert!(err.to_string().contains("Records"), "{err}");
         let empty = event(r#"{"Records": []}"#);
-        assert!(parse_records(&empty).0.is_empty());
+        assert!(empty.is_empty());
     }
 }

@@ -8,6 +8,7 @@
 //! - [`reader`]: the [`reader::TableReader`] seam: BatchGetItem on DynamoDB, or in memory.
 //! - [`engine`]: the [`engine::Verifier`]: verdicts, replication-lag waits, source re-checks, retries.
 //! - [`metrics`]: CloudWatch Embedded Metric Format documents.
+//! - [`lambda_json`]: DynamoDB JSON and Lambda stream records read straight into the SDK's types.
 //! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
 //! - [`clients`]: AWS clients for the two accounts (profile, assumed role, region, endpoint).
 //! - [`streams`]: stream records shaped as Lambda delivers them, and as [`record::ChangeRecord`]s.
@@ -23,6 +24,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod handler;
+pub mod lambda_json;
 pub mod metrics;
 pub mod poller;
 pub mod reader;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::dynamodb::{EventRecord, StreamViewType};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::compare::canonical_number_text;
@@ -77,10 +76,27 @@ pub struct MalformedRecord {
     pub reason: String,
 }
 
+/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda_json`]) or
+/// from the Streams API ([`crate::streams`]), both through the same checks.
+#[derive(Debug, Default)]
+pub struct RecordParts<'a> {
+    pub event_id: String,
+    pub event_name: Option<&'a str>,
+    pub keys: Option<Item>,
+    pub new_image: Option<Item>,
+    pub sequence_number: Option<String>,
+    pub view_type: Option<&'a str>,
+    pub created_epoch_seconds: Option<f64>,
+    /// The change was made by DynamoDB's Time to Live (`userIdentity` is the dynamodb service).
+    pub ttl_delete: bool,
+    pub source_arn: Option<&'a str>,
+}
+
 impl ChangeRecord {
-    /// Builds the engine's record from a Lambda stream record; the error is the reason it cannot.
-    pub fn from_lambda(record: EventRecord) -> Result<ChangeRecord, String> {
-        let kind = match record.event_name.as_str() {
+    /// Checks a stream record's parts and builds the engine's record; the error is the reason it
+    /// cannot be one.
+    pub fn from_parts(parts: RecordParts<'_>) -> Result<ChangeRecord, String> {
+        let kind = match parts.event_name.unwrap_or_default() {
             "INSERT" => ChangeKind::Insert,
             "MODIFY" => ChangeKind::Modify,
             "REMOVE" => ChangeKind::Remove,
@@ -90,15 +106,14 @@ impl ChangeRecord {
                 ))
             }
         };
-        let change = record.change;
-        let sequence_number = change
+        let sequence_number = parts
             .sequence_number
             .filter(|s| !s.is_empty())
             .ok_or("record has no dynamodb.SequenceNumber")?;
-        if change.keys.is_empty() {
-            return Err("record has no dynamodb.Keys".to_string());
-        }
-        let keys: Item = change.keys.into();
+        let keys = parts
+            .keys
+            .filter(|k| !k.is_empty())
+            .ok_or("record has no dynamodb.Keys")?;
         if let Some((name, value)) = keys.iter().find(|(_, v)| {
             !matches!(
                 v,
@@ -110,45 +125,35 @@ impl ChangeRecord {
                 type_name(value)
             ));
         }
-        let view_type = match change.stream_view_type {
-            Some(StreamViewType::KeysOnly) => ViewType::KeysOnly,
-            Some(StreamViewType::NewImage) => ViewType::NewImage,
-            Some(StreamViewType::OldImage) => ViewType::OldImage,
-            Some(StreamViewType::NewAndOldImages) => ViewType::NewAndOldImages,
+        let view_type = match parts.view_type {
+            Some("KEYS_ONLY") => ViewType::KeysOnly,
+            Some("NEW_IMAGE") => ViewType::NewImage,
+            Some("OLD_IMAGE") => ViewType::OldImage,
+            Some("NEW_AND_OLD_IMAGES") => ViewType::NewAndOldImages,
             _ => ViewType::Unknown,
         };
-        let new_image: Option<Item> =
-            (!change.new_image.is_empty()).then(|| change.new_image.into());
+        let new_image = parts.new_image.filter(|i| !i.is_empty());
         if kind != ChangeKind::Remove && new_image.is_none() && view_type.carries_new_image() {
             return Err(format!(
                 "{} on a {} stream has no dynamodb.NewImage",
                 kind.as_str(),
-                change
-                    .stream_view_type
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
+                parts.view_type.unwrap_or_default()
             ));
         }
-        let created_ms = change.approximate_creation_date_time.timestamp_millis();
-        let approximate_creation =
-            (created_ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(created_ms as u64));
-        let ttl_delete = kind == ChangeKind::Remove
-            && record.user_identity.as_ref().is_some_and(|u| {
-                u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com"
-            });
+        let approximate_creation = parts
+            .created_epoch_seconds
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| UNIX_EPOCH + Duration::from_millis((s * 1000.0).round() as u64));
         Ok(ChangeRecord {
-            event_id: record.event_id,
+            event_id: parts.event_id,
             kind,
             keys,
             new_image,
             sequence_number,
             approximate_creation,
             view_type,
-            ttl_delete,
-            source_table: record
-                .event_source_arn
-                .as_deref()
-                .and_then(table_name_from_arn),
+            ttl_delete: kind == ChangeKind::Remove && parts.ttl_delete,
+            source_table: parts.source_arn.and_then(table_name_from_arn),
         })
     }
 

@@ -1,0 +1,347 @@
+//! DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`, ...) read straight into the SDK's
+//! [`AttributeValue`], and Lambda's stream record JSON straight into a [`ChangeRecord`].
+//!
+//! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
+//! `Content`, then every image is converted again into the SDK's types; that cost about 25 µs per
+//! 1.7 KB record and several copies of it in memory (see BENCHMARKS.md). Here a record is read once,
+//! unknown fields (such as `OldImage`, which the engine never uses) are skipped without being built,
+//! and every error names the field, the attribute or the type.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::record::{type_name, ChangeRecord, Item, RecordParts};
+
+/// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`ChangeRecord`];
+/// the error is the reason it cannot be one.
+pub fn parse_record(json: &str) -> Result<ChangeRecord, String> {
+    let wire: WireRecord = serde_json::from_str(json)
+        .map_err(|e| format!("record does not parse as a DynamoDB stream record: {e}"))?;
+    let change = wire.dynamodb.unwrap_or_default();
+    ChangeRecord::from_parts(RecordParts {
+        event_id: wire.event_id.unwrap_or_default(),
+        event_name: wire.event_name.as_deref(),
+        keys: change.keys.map(|i| i.0),
+        new_image: change.new_image.map(|i| i.0),
+        sequence_number: change.sequence_number,
+        view_type: change.stream_view_type.as_deref(),
+        created_epoch_seconds: change.approximate_creation_date_time,
+        ttl_delete: wire.user_identity.is_some_and(|u| {
+            u.kind.as_deref() == Some("Service")
+                && u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
+        }),
+        source_arn: wire.event_source_arn.as_deref(),
+    })
+}
+
+/// An item in DynamoDB JSON (`{"id": {"S": "1"}, ...}`) as an SDK item.
+pub fn parse_item(json: &str) -> Result<Item, serde_json::Error> {
+    serde_json::from_str::<Image>(json).map(|i| i.0)
+}
+
+/// An SDK item as DynamoDB JSON, the inverse of [`parse_item`]; `None` if an attribute has a type
+/// this version does not know.
+pub fn item_json(item: &Item) -> Option<Value> {
+    item.iter()
+        .map(|(name, value)| Some((name.clone(), attribute_json(value)?)))
+        .collect::<Option<Map<String, Value>>>()
+        .map(Value::Object)
+}
+
+fn attribute_json(value: &AttributeValue) -> Option<Value> {
+    let b64 = |b: &Blob| Value::String(aws_smithy_types::base64::encode(b.as_ref()));
+    let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+    let inner = match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => Value::String(s.clone()),
+        AttributeValue::B(b) => b64(b),
+        AttributeValue::Bool(b) | AttributeValue::Null(b) => Value::Bool(*b),
+        AttributeValue::M(m) => item_json(m)?,
+        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_json).collect::<Option<_>>()?),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => strings(v),
+        AttributeValue::Bs(v) => Value::Array(v.iter().map(b64).collect()),
+        _ => return None,
+    };
+    let mut object = Map::with_capacity(1);
+    object.insert(type_name(value).to_string(), inner);
+    Some(Value::Object(object))
+}
+
+#[derive(Deserialize)]
+struct WireRecord {
+    #[serde(rename = "eventID")]
+    event_id: Option<String>,
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    #[serde(rename = "eventSourceARN")]
+    event_source_arn: Option<String>,
+    dynamodb: Option<WireChange>,
+    #[serde(rename = "userIdentity")]
+    user_identity: Option<WireIdentity>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct WireChange {
+    keys: Option<Image>,
+    new_image: Option<Image>,
+    sequence_number: Option<String>,
+    stream_view_type: Option<String>,
+    /// Epoch seconds (a number).
+    approximate_creation_date_time: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct WireIdentity {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "principalId")]
+    principal_id: Option<String>,
+}
+
+/// An image or a key: attribute name → value.
+struct Image(Item);
+
+impl<'de> Deserialize<'de> for Image {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Image, D::Error> {
+        deserializer.deserialize_map(ImageVisitor).map(Image)
+    }
+}
+
+struct ImageVisitor;
+
+impl<'de> Visitor<'de> for ImageVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of attribute names to DynamoDB JSON values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+        // Collected first, so the map is allocated once at its exact size: a map grown from a guess
+        // costs rehashing or, for the many small maps of nested items, several times its memory.
+        let mut attributes = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            // Name the attribute in the error (only on the error path: no cost otherwise).
+            let value = map
+                .next_value_seed(AttributeSeed)
+                .map_err(|e| de::Error::custom(format_args!("attribute {name:?}: {e}")))?;
+            attributes.push((name, value));
+        }
+        let mut item = HashMap::with_capacity(attributes.len());
+        item.extend(attributes);
+        Ok(item)
+    }
+}
+
+struct AttributeSeed;
+
+impl<'de> DeserializeSeed<'de> for AttributeSeed {
+    type Value = AttributeValue;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<AttributeValue, D::Error> {
+        deserializer.deserialize_map(AttributeVisitor)
+    }
+}
+
+/// The type descriptor of a DynamoDB JSON value: the single key of `{"S": "x"}`.
+enum TypeTag {
+    S,
+    N,
+    B,
+    Bool,
+    Null,
+    M,
+    L,
+    Ss,
+    Ns,
+    Bs,
+}
+
+impl<'de> Deserialize<'de> for TypeTag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TypeTag, D::Error> {
+        struct TagVisitor;
+        impl Visitor<'_> for TagVisitor {
+            type Value = TypeTag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DynamoDB type (S, N, B, BOOL, NULL, M, L, SS, NS or BS)")
+            }
+            fn visit_str<E: de::Error>(self, tag: &str) -> Result<TypeTag, E> {
+                Ok(match tag {
+                    "S" => TypeTag::S,
+                    "N" => TypeTag::N,
+                    "B" => TypeTag::B,
+                    "BOOL" => TypeTag::Bool,
+                    "NULL" => TypeTag::Null,
+                    "M" => TypeTag::M,
+                    "L" => TypeTag::L,
+                    "SS" => TypeTag::Ss,
+                    "NS" => TypeTag::Ns,
+                    "BS" => TypeTag::Bs,
+                    other => {
+                        return Err(E::custom(format_args!(
+                            "unknown attribute type {other:?} (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"
+                        )))
+                    }
+                })
+            }
+        }
+        deserializer.deserialize_str(TagVisitor)
+    }
+}
+
+struct AttributeVisitor;
+
+impl<'de> Visitor<'de> for AttributeVisitor {
+    type Value = AttributeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a DynamoDB JSON value such as {\"S\": \"text\"}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
+        let Some(tag) = map.next_key::<TypeTag>()? else {
+            return Err(de::Error::custom("attribute value has no type"));
+        };
+        let value = match tag {
+            TypeTag::S => AttributeValue::S(map.next_value()?),
+            TypeTag::N => AttributeValue::N(map.next_value()?),
+            TypeTag::B => {
+                AttributeValue::B(decode_base64::<A::Error>(&map.next_value::<String>()?)?)
+            }
+            TypeTag::Bool => AttributeValue::Bool(map.next_value()?),
+            TypeTag::Null => AttributeValue::Null(map.next_value()?),
+            TypeTag::M => AttributeValue::M(map.next_value::<Image>()?.0),
+            TypeTag::L => AttributeValue::L(map.next_value_seed(ListSeed)?),
+            TypeTag::Ss => AttributeValue::Ss(map.next_value()?),
+            TypeTag::Ns => AttributeValue::Ns(map.next_value()?),
+            TypeTag::Bs => AttributeValue::Bs(
+                map.next_value::<Vec<String>>()?
+                    .iter()
+                    .map(|s| decode_base64::<A::Error>(s))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        if map.next_key::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("attribute value has more than one type"));
+        }
+        Ok(value)
+    }
+}
+
+fn decode_base64<E: de::Error>(text: &str) -> Result<Blob, E> {
+    aws_smithy_types::base64::decode(text)
+        .map(Blob::new)
+        .map_err(|e| E::custom(format_args!("binary value is not base64: {e}")))
+}
+
+struct ListSeed;
+
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = Vec<AttributeValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = Vec<AttributeValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of DynamoDB JSON values")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(value) = seq.next_element_seed(AttributeSeed)? {
+            list.push(value);
+        }
+        Ok(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_reads_and_writes_back() {
+        let json = r#"{"s":{"S":"x"},"n":{"N":"1.5E2"},"b":{"B":"AAE="},"t":{"BOOL":true},
+            "z":{"NULL":true},"m":{"M":{"inner":{"L":[{"S":"a"},{"N":"1"}]}}},
+            "ss":{"SS":["a","b"]},"ns":{"NS":["1","2"]},"bs":{"BS":["AA==","AQ=="]}}"#;
+        let item = parse_item(json).unwrap();
+        assert_eq!(item["s"], AttributeValue::S("x".into()));
+        assert_eq!(item["n"], AttributeValue::N("1.5E2".into()));
+        assert_eq!(item["b"], AttributeValue::B(Blob::new(vec![0, 1])));
+        assert_eq!(item["t"], AttributeValue::Bool(true));
+        assert_eq!(item["z"], AttributeValue::Null(true));
+        assert_eq!(
+            item["m"],
+            AttributeValue::M(HashMap::from([(
+                "inner".to_string(),
+                AttributeValue::L(vec![
+                    AttributeValue::S("a".into()),
+                    AttributeValue::N("1".into())
+                ])
+            )]))
+        );
+        assert_eq!(
+            item["bs"],
+            AttributeValue::Bs(vec![Blob::new(vec![0]), Blob::new(vec![1])])
+        );
+        let back = item_json(&item).unwrap();
+        assert_eq!(parse_item(&back.to_string()).unwrap(), item);
+        let expected: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn errors_name_the_attribute_and_the_problem() {
+        let err = |json: &str| parse_item(json).unwrap_err().to_string();
+        let e = err(r#"{"a":{"M":{"deep":{"X":"1"}}}}"#);
+        assert!(
+            e.contains("attribute \"a\"") && e.contains("attribute \"deep\""),
+            "{e}"
+        );
+        assert!(e.contains("unknown attribute type \"X\""), "{e}");
+        assert!(err(r#"{"a":{}}"#).contains("no type"));
+        assert!(err(r#"{"a":{"S":"x","N":"1"}}"#).contains("more than one type"));
+        assert!(err(r#"{"a":{"B":"not base64!"}}"#).contains("not base64"));
+        assert!(err(r#"{"a":{"S":5}}"#).contains("attribute \"a\""));
+        assert!(err(r#"{"a":"plain"}"#).contains("attribute \"a\""));
+    }
+
+    #[test]
+    fn a_record_reads_into_the_engine_type() {
+        let record = parse_record(
+            r#"{"eventID":"e1","eventName":"REMOVE","eventSourceARN":"arn:aws:dynamodb:us-east-1:1:table/Orders/stream/x",
+            "userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"},
+            "dynamodb":{"Keys":{"id":{"N":"7"}},"OldImage":{"id":{"N":"7"},"weird":{"Q":1}},
+            "SequenceNumber":"12","StreamViewType":"NEW_AND_OLD_IMAGES","ApproximateCreationDateTime":1700000000.5,"SizeBytes":9}}"#,
+        )
+        .unwrap();
+        assert_eq!(record.event_id, "e1");
+        assert!(record.ttl_delete);
+        assert_eq!(record.source_table.as_deref(), Some("Orders"));
+        assert_eq!(record.keys["id"], AttributeValue::N("7".into()));
+        assert_eq!(
+            record.approximate_creation,
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500))
+        );
+        let e = parse_record(r#"{"eventName":"INSERT","dynamodb":{"Keys":{"id":{"N":"1"}},"NewImage":{"id":{"Q":"1"}},"SequenceNumber":"1"}}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("attribute \"id\": unknown attribute type \"Q\""),
+            "{e}"
+        );
+    }
+}
