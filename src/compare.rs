@@ -2,8 +2,6 @@
 //! decimals (`1.0` = `1`, `1E2` = `100`), sets without order, maps and lists recursively, binary as
 //! bytes.
 
-use std::cmp::Ordering;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::record::Item;
@@ -95,10 +93,21 @@ pub fn canonical_number_text(text: &str) -> String {
     }
 }
 
-fn sorted_by<T: Clone>(v: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
-    let mut v = v.to_vec();
-    v.sort_by(cmp);
-    v
+/// Set equality without order. Sets are usually written and read back in the same order, so that
+/// case costs one pass and no allocation.
+fn same_set<'a, T: PartialEq, K: Ord>(x: &'a [T], y: &'a [T], key: impl Fn(&'a T) -> K) -> bool {
+    if x.len() != y.len() {
+        return false;
+    }
+    if x == y {
+        return true;
+    }
+    let sorted = |v: &'a [T]| {
+        let mut keys: Vec<K> = v.iter().map(&key).collect();
+        keys.sort_unstable();
+        keys
+    };
+    sorted(x) == sorted(y)
 }
 
 /// Equality of two attribute values as DynamoDB means it.
@@ -110,25 +119,11 @@ pub fn values_equal(a: &AttributeValue, b: &AttributeValue) -> bool {
         (V::B(x), V::B(y)) => x.as_ref() == y.as_ref(),
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Null(_), V::Null(_)) => true,
-        (V::Ss(x), V::Ss(y)) => {
-            x.len() == y.len() && sorted_by(x, Ord::cmp) == sorted_by(y, Ord::cmp)
-        }
+        (V::Ss(x), V::Ss(y)) => same_set(x, y, |s| s.as_str()),
         (V::Ns(x), V::Ns(y)) => {
-            let canon = |v: &[String]| {
-                let mut c: Vec<String> = v.iter().map(|n| canonical_number_text(n)).collect();
-                c.sort();
-                c
-            };
-            x.len() == y.len() && canon(x) == canon(y)
+            same_set(x, y, |n| n.as_str()) || same_set(x, y, |n| canonical_number_text(n))
         }
-        (V::Bs(x), V::Bs(y)) => {
-            fn bytes(v: &[aws_sdk_dynamodb::primitives::Blob]) -> Vec<&[u8]> {
-                let mut b: Vec<&[u8]> = v.iter().map(|b| b.as_ref()).collect();
-                b.sort();
-                b
-            }
-            x.len() == y.len() && bytes(x) == bytes(y)
-        }
+        (V::Bs(x), V::Bs(y)) => same_set(x, y, |b| b.as_ref()),
         (V::L(x), V::L(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
         }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -226,7 +227,15 @@ impl Clock {
     }
 }
 
-type Lookups = HashMap<usize, Result<Option<Item>, RetryReason>>;
+/// Lookup results by record position: what was kept of the found item, or why it could not be read.
+type Lookups<T> = HashMap<usize, Result<T, RetryReason>>;
+
+/// The other side's answer for a record, as soon as it arrives: a match keeps nothing, so a batch
+/// of matching items never holds the items it read all at once.
+enum Looked {
+    Matches,
+    Differs(Provisional, Option<Item>),
+}
 
 impl<R: TableReader> Verifier<R> {
     /// `target` reads the other account's table; `source` reads the table the records come from.
@@ -263,7 +272,7 @@ impl<R: TableReader> Verifier<R> {
         let mut final_round = false;
         while !pending.is_empty() {
             let read_at = Instant::now();
-            let targets = self
+            let mut targets = self
                 .lookup(
                     &self.target,
                     &self.config.target_table.api_name,
@@ -272,6 +281,10 @@ impl<R: TableReader> Verifier<R> {
                     stop_at,
                     &mut report,
                     false,
+                    |index, found| match self.evaluate(&records[index], found.as_ref()) {
+                        Ok(()) => Looked::Matches,
+                        Err(provisional) => Looked::Differs(provisional, found),
+                    },
                 )
                 .await;
 
@@ -279,21 +292,24 @@ impl<R: TableReader> Verifier<R> {
             let mut waiting = Vec::new();
             for mut p in pending {
                 let record = &records[p.index];
-                let found = match targets.get(&p.index) {
-                    Some(Ok(found)) => found.clone(),
+                let looked = match targets.remove(&p.index) {
+                    Some(Ok(looked)) => looked,
                     Some(Err(reason)) => {
-                        report.outcomes[p.index] = Outcome::Retry(reason.clone());
+                        report.outcomes[p.index] = Outcome::Retry(reason);
                         continue;
                     }
-                    None => None,
+                    None => match self.evaluate(record, None) {
+                        Ok(()) => Looked::Matches,
+                        Err(provisional) => Looked::Differs(provisional, None),
+                    },
                 };
-                match self.evaluate(record, found.as_ref()) {
-                    Ok(()) => {
+                match looked {
+                    Looked::Matches => {
                         report.outcomes[p.index] = Outcome::Verdict(Verdict::Match {
                             lag: clock.age_at(record, read_at),
                         })
                     }
-                    Err(provisional) => {
+                    Looked::Differs(provisional, found) => {
                         let lag_passed =
                             clock.age_at(record, read_at) >= self.config.max_replication_lag;
                         let compare_now = matches!(provisional, Provisional::PresentUncompared);
@@ -430,7 +446,7 @@ impl<R: TableReader> Verifier<R> {
             })
             .map(|(p, _, _)| p)
             .collect();
-        let mut sources: Lookups = HashMap::new();
+        let mut sources: Lookups<Option<Item>> = HashMap::new();
         // Records of one batch may name different source tables (a poller reads one stream, Lambda
         // too, but the engine does not rely on it).
         let mut by_table: HashMap<&str, Vec<&Pending>> = HashMap::new();
@@ -448,8 +464,17 @@ impl<R: TableReader> Verifier<R> {
                 })
                 .collect();
             sources.extend(
-                self.lookup(&self.source, table, records, &group, stop_at, report, true)
-                    .await,
+                self.lookup(
+                    &self.source,
+                    table,
+                    records,
+                    &group,
+                    stop_at,
+                    report,
+                    true,
+                    |_, found| found,
+                )
+                .await,
             );
         }
 
@@ -554,9 +579,10 @@ impl<R: TableReader> Verifier<R> {
         })
     }
 
-    /// Looks up the keys of `pending` records in `table`: found item, absent, or why it failed.
+    /// Looks up the keys of `pending` records in `table`, and hands each record's answer (the found
+    /// item, or `None`) to `digest` as soon as its chunk arrives; or says why it could not be read.
     #[allow(clippy::too_many_arguments)]
-    async fn lookup(
+    async fn lookup<T>(
         &self,
         reader: &R,
         table: &str,
@@ -565,7 +591,8 @@ impl<R: TableReader> Verifier<R> {
         stop_at: Option<Instant>,
         report: &mut BatchReport,
         on_source: bool,
-    ) -> Lookups {
+        mut digest: impl FnMut(usize, Option<Item>) -> T,
+    ) -> Lookups<T> {
         // Keys with the same attribute names go together, so results can be matched to keys.
         let mut by_schema: HashMap<Vec<String>, Vec<&Pending>> = HashMap::new();
         for p in pending {
@@ -579,17 +606,22 @@ impl<R: TableReader> Verifier<R> {
                 chunks.push((names, chunk));
             }
         }
-        let calls = futures::future::join_all(chunks.iter().map(|(_, chunk)| {
-            let keys = chunk
-                .iter()
-                .map(|p| records[p.index].keys.clone())
-                .collect();
-            self.get_chunk(reader, table, keys, stop_at)
-        }))
-        .await;
+        // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
+        // completes, so only the chunks in flight hold items.
+        let mut calls: FuturesUnordered<_> = chunks
+            .iter()
+            .map(|(names, chunk)| {
+                let keys = chunk
+                    .iter()
+                    .map(|p| records[p.index].keys.clone())
+                    .collect();
+                let call = self.get_chunk(reader, table, keys, stop_at);
+                async move { (*names, *chunk, call.await) }
+            })
+            .collect();
 
-        let mut results: Lookups = HashMap::new();
-        for ((names, chunk), call) in chunks.iter().zip(calls) {
+        let mut results: Lookups<T> = HashMap::with_capacity(pending.len());
+        while let Some((names, chunk, call)) = calls.next().await {
             if on_source {
                 report.source_calls += call.calls;
             } else {
@@ -597,12 +629,9 @@ impl<R: TableReader> Verifier<R> {
             }
             let index_of: HashMap<&ItemKey, usize> =
                 chunk.iter().map(|p| (&p.key, p.index)).collect();
-            for p in chunk.iter() {
-                results.insert(p.index, Ok(None));
-            }
             for item in call.found {
                 if let Some(&i) = index_of.get(&ItemKey::project(&item, names)) {
-                    results.insert(i, Ok(Some(item)));
+                    results.insert(i, Ok(digest(i, Some(item))));
                 }
             }
             if let Some((failed, error)) = call.failed {
@@ -617,6 +646,12 @@ impl<R: TableReader> Verifier<R> {
                         results.insert(i, Err(reason.clone()));
                     }
                 }
+            }
+            // Neither found nor failed: absent.
+            for p in chunk {
+                results
+                    .entry(p.index)
+                    .or_insert_with(|| Ok(digest(p.index, None)));
             }
         }
         results
