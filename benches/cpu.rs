@@ -7,25 +7,35 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ddb_verify::compare::{diff_items, items_equal};
-use ddb_verify::handler::{parse_records, StreamEvent};
+use ddb_verify::handler::StreamEvent;
 
 fn parse_and_compare(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");
     for n in [1usize, 100, 10_000] {
         let json = support::event_json(n);
         group.throughput(Throughput::Elements(n as u64));
+        // Baselines for what serde_json alone costs on this machine: a pass that builds nothing,
+        // and a generic `serde_json::Value` tree.
+        group.bench_with_input(
+            BenchmarkId::new("baseline_skip_json", n),
+            &json,
+            |b, json| {
+                b.iter(|| black_box(serde_json::from_str::<serde::de::IgnoredAny>(json).unwrap()))
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("baseline_json_value", n),
+            &json,
+            |b, json| {
+                b.iter(|| black_box(serde_json::from_str::<serde_json::Value>(json).unwrap()))
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("event_json_to_records", n),
             &json,
-            |b, json| {
-                b.iter(|| {
-                    let event: StreamEvent = serde_json::from_str(json).unwrap();
-                    black_box(parse_records(&event))
-                })
-            },
+            |b, json| b.iter(|| black_box(serde_json::from_str::<StreamEvent>(json).unwrap())),
         );
-        let event: StreamEvent = serde_json::from_str(&json).unwrap();
-        let (records, _) = parse_records(&event);
+        let records = serde_json::from_str::<StreamEvent>(&json).unwrap().records;
         let images: Vec<_> = records
             .iter()
             .map(|r| r.new_image.clone().unwrap())
@@ -56,8 +66,7 @@ fn parse_and_compare(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("end_to_end", n), &json, |b, json| {
             b.iter(|| {
                 let event: StreamEvent = serde_json::from_str(json).unwrap();
-                let (records, _) = parse_records(&event);
-                for r in &records {
+                for r in &event.records {
                     let image = r.new_image.as_ref().unwrap();
                     black_box(items_equal(image, image, &[]));
                     black_box(r.item_key().is_sampled(1.0));
@@ -69,7 +78,7 @@ fn parse_and_compare(c: &mut Criterion) {
     // A differing item: the diff path.
     let json = support::event_json(1);
     let event: StreamEvent = serde_json::from_str(&json).unwrap();
-    let image = parse_records(&event).0[0].new_image.clone().unwrap();
+    let image = event.records[0].new_image.clone().unwrap();
     let mut other = image.clone();
     other.insert(
         "status".into(),

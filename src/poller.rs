@@ -11,6 +11,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
@@ -161,8 +162,16 @@ impl PollerConfig {
 pub enum PollerError {
     #[error("reading the stream failed")]
     Stream(#[from] StreamError),
-    #[error("reading checkpoints failed")]
+    #[error("checkpoint or lease operation failed")]
     Checkpoint(#[from] CheckpointError),
+    /// Shards failed during a run; the run's verdicts and metrics were still reported.
+    #[error("{failed} shard(s) failed in this run, the first {shard_id}")]
+    ShardsFailed {
+        failed: usize,
+        shard_id: String,
+        #[source]
+        source: Box<PollerError>,
+    },
 }
 
 /// The poller's own figures for one run.
@@ -179,6 +188,16 @@ pub struct PollerMetrics {
     /// Occurrences of trimmed stream data (each a gap of unknown size that could not be verified).
     pub records_trimmed: u64,
     pub get_records_calls: u64,
+    /// Shards whose reading failed in this run (errors after the SDK's retries).
+    pub shard_failures: u64,
+}
+
+/// A shard whose reading failed in a run. Its verdicts up to the failure are in the report; what
+/// was not checkpointed is read again by the next run.
+#[derive(Debug)]
+pub struct ShardFailure {
+    pub shard_id: String,
+    pub error: PollerError,
 }
 
 /// What one run did.
@@ -188,6 +207,11 @@ pub struct PollReport {
     pub verification: InvocationMetrics,
     /// Records whose outcome counts (in read order, per shard).
     pub records: Vec<RecordReport>,
+    /// Shards that failed; the other shards went on.
+    pub failures: Vec<ShardFailure>,
+    /// When the last checkpoint past new records was written: the end of the drain, before the run
+    /// confirmed its shards were caught up (empty reads with back-off).
+    pub last_progress_at: Option<Instant>,
 }
 
 impl PollReport {
@@ -218,6 +242,7 @@ impl PollReport {
             count("LeaseConflicts", p.lease_conflicts),
             count("RecordsTrimmed", p.records_trimmed),
             count("GetRecordsCalls", p.get_records_calls),
+            count("ShardFailures", p.shard_failures),
         ]);
         emf_documents(
             namespace,
@@ -233,6 +258,8 @@ impl PollReport {
 struct ShardRun {
     report: PollReport,
     finished: bool,
+    /// Why reading stopped early; `report` still holds everything done before.
+    error: Option<PollerError>,
 }
 
 use crate::metrics::epoch_ms as now_ms;
@@ -335,8 +362,20 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             let Some((shard, run)) = running.next().await else {
                 break;
             };
-            let run = run?;
             merge(&mut total, run.report);
+            if let Some(error) = run.error {
+                tracing::error!(
+                    shard_id = shard.shard_id,
+                    error = %DisplayErrorContext(&error),
+                    "reading the shard failed; its verdicts so far are reported, the rest is read again next run"
+                );
+                total.poller.shard_failures += 1;
+                total.failures.push(ShardFailure {
+                    shard_id: shard.shard_id.clone(),
+                    error,
+                });
+                continue;
+            }
             if run.finished {
                 finished.insert(shard.shard_id.clone());
                 // Its children are ready now (a closed shard's children are listed by the time it ends).
@@ -384,11 +423,25 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             delete_not_applied = report.verification.deletes_not_applied,
             unverifiable = report.verification.unverifiable,
             deferred = report.verification.batch_item_failures,
+            shard_failures = p.shard_failures,
             "poll run finished"
         );
+        // Reported and emitted first, then failed: the invocation shows as an error, and nothing
+        // verified before the failure is missing from the metrics.
+        let mut report = report;
+        let failed = report.failures.len();
+        if let Some(first) = std::mem::take(&mut report.failures).into_iter().next() {
+            return Err(PollerError::ShardsFailed {
+                failed,
+                shard_id: first.shard_id,
+                source: Box::new(first.error),
+            });
+        }
         Ok(report)
     }
 
+    /// Reads one shard under a lease. Never fails as a whole: an error ends the shard's reading and
+    /// is returned in the [`ShardRun`], beside the verdicts reached before it.
     async fn read_shard(
         &self,
         stream_arn: &str,
@@ -397,8 +450,30 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         owner: &str,
         deadline: Instant,
         stop_at: Instant,
-    ) -> Result<ShardRun, PollerError> {
+    ) -> ShardRun {
         let mut run = ShardRun::default();
+        if let Err(error) = self
+            .read_shard_into(
+                stream_arn, shard, checkpoint, owner, deadline, stop_at, &mut run,
+            )
+            .await
+        {
+            run.error = Some(error);
+        }
+        run
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn read_shard_into(
+        &self,
+        stream_arn: &str,
+        shard: &ShardInfo,
+        checkpoint: Checkpoint,
+        owner: &str,
+        deadline: Instant,
+        stop_at: Instant,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
         let lease_until = || now_ms() + self.config.lease_duration.as_millis() as u64;
         let shard_id = shard.shard_id.as_str();
         let Some(stored) = self
@@ -408,7 +483,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         else {
             tracing::info!(shard_id, "shard is leased by another reader");
             run.report.poller.lease_conflicts += 1;
-            return Ok(run);
+            return Ok(());
         };
         // The lease returns the freshest checkpoint (another run may have moved it since listing).
         let mut position = Checkpoint {
@@ -420,7 +495,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             self.checkpoints
                 .release(stream_arn, shard_id, owner)
                 .await?;
-            return Ok(run);
+            return Ok(());
         }
         run.report.poller.shards_read += 1;
         let result = self
@@ -431,13 +506,20 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 owner,
                 deadline,
                 stop_at,
-                &mut run,
+                run,
             )
             .await;
-        if !run.finished {
-            self.checkpoints
-                .release(stream_arn, shard_id, owner)
-                .await?;
+        let lease_lost = matches!(
+            result,
+            Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. }))
+        );
+        if !run.finished && !lease_lost {
+            // Also after an error, so the next run need not wait for the lease to expire. If this
+            // fails too, the lease expires by itself.
+            let released = self.checkpoints.release(stream_arn, shard_id, owner).await;
+            if result.is_ok() {
+                released?;
+            }
         }
         match result {
             Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. })) => {
@@ -446,10 +528,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     "lease lost to another reader; stopping this shard"
                 );
                 run.report.poller.lease_conflicts += 1;
-                Ok(run)
+                Ok(())
             }
-            Err(e) => Err(e),
-            Ok(()) => Ok(run),
+            other => other,
         }
     }
 
@@ -516,16 +597,22 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             .await?;
         let mut empty_reads: u32 = 0;
         let mut throttled: u32 = 0;
+        // The next page, read while the previous one was verified.
+        let mut prefetched = None;
         while let Some(it) = iterator.take() {
             if Instant::now() >= stop_at {
                 return Ok(());
             }
-            run.report.poller.get_records_calls += 1;
-            let page = match self
-                .stream
-                .get_records(stream_arn, &it, self.config.get_records_limit)
-                .await
-            {
+            let read = match prefetched.take() {
+                Some(read) => read,
+                None => {
+                    run.report.poller.get_records_calls += 1;
+                    self.stream
+                        .get_records(stream_arn, &it, self.config.get_records_limit)
+                        .await
+                }
+            };
+            let page = match read {
                 Ok(page) => page,
                 Err(StreamError::Throttled { code }) => {
                     throttled += 1;
@@ -593,9 +680,42 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         .as_millis() as u64;
                     run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
                 }
-                let complete = self
-                    .verify_page(page.records, position, deadline, run)
-                    .await;
+                // Reading the next page overlaps verifying this one: lookups and GetRecords hit
+                // different APIs. If this page is not complete, the prefetched one is dropped and
+                // read again by the next run.
+                // The page's verdicts count once its checkpoint is written: a page whose checkpoint
+                // fails is read, verified and counted again by the next run, never twice.
+                let mut verified = PollReport::default();
+                let complete = match &next {
+                    Some(next_iterator) => {
+                        run.report.poller.get_records_calls += 1;
+                        let fetch = self.stream.get_records(
+                            stream_arn,
+                            next_iterator,
+                            self.config.get_records_limit,
+                        );
+                        let verify = self.verify_page(
+                            page.records,
+                            position,
+                            deadline,
+                            &mut run.report,
+                            &mut verified,
+                        );
+                        let (complete, fetched) = tokio::join!(verify, fetch);
+                        prefetched = Some(fetched);
+                        complete
+                    }
+                    None => {
+                        self.verify_page(
+                            page.records,
+                            position,
+                            deadline,
+                            &mut run.report,
+                            &mut verified,
+                        )
+                        .await
+                    }
+                };
                 self.checkpoints
                     .save(
                         stream_arn,
@@ -607,6 +727,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     )
                     .await?;
                 run.report.poller.checkpoint_writes += 1;
+                merge(&mut run.report, verified);
+                run.report.last_progress_at = Some(Instant::now());
                 if !complete {
                     // A record without a final verdict: no reading past it (next run starts there).
                     return Ok(());
@@ -630,28 +752,42 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         Ok(())
     }
 
-    /// Verifies a page; moves `position` to the last record of the final-verdict prefix. Returns
-    /// whether every record of the page is final.
+    /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
+    /// are counted in `calls`, outcomes in `verified`. Returns whether every record of the page is
+    /// final.
     async fn verify_page(
         &self,
         records: Vec<PolledRecord>,
         position: &mut Checkpoint,
         deadline: Instant,
-        run: &mut ShardRun,
+        calls: &mut PollReport,
+        verified: &mut PollReport,
     ) -> bool {
-        let valid: Vec<_> = records
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .cloned()
-            .collect();
+        let received = records.len() as u64;
+        // The valid records go to the engine without a copy; `order` keeps the page's order.
+        let mut valid = Vec::with_capacity(records.len());
+        let mut order = Vec::with_capacity(records.len());
+        for record in records {
+            match record {
+                Ok(r) => {
+                    order.push(None);
+                    valid.push(r);
+                }
+                Err(m) => order.push(Some(m)),
+            }
+        }
         let report = self.verifier.verify(&valid, Some(deadline)).await;
-        run.report.verification.add_calls(&report);
+        calls.verification.add_calls(&report);
         let mut outcomes = report.outcomes.into_iter();
+        let mut valid = valid.iter();
         let mut complete = true;
-        for record in &records {
-            let line = match record {
-                Ok(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
-                Err(m) => RecordReport::malformed(m),
+        for slot in order {
+            let line = match slot {
+                Some(m) => RecordReport::malformed(&m),
+                None => match valid.next() {
+                    Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
+                    None => break,
+                },
             };
             let outcome = line.outcome.clone();
             if complete && matches!(outcome, Outcome::Retry(_)) {
@@ -662,17 +798,21 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 if let Some(seq) = &line.sequence_number {
                     position.sequence_number = Some(seq.clone());
                 }
-                run.report.verification.add_outcome(&outcome);
-                run.report.records.push(line);
+                verified.verification.add_outcome(&outcome);
+                verified.records.push(line);
             } else {
-                // Read again next run: counted as deferred (the poller's batch item failures).
+                // Read again next run: a sampled record counts as deferred (the poller's batch item
+                // failures), so RecordsSampled = verdicts + BatchItemFailures, as for the verifier.
                 if matches!(outcome, Outcome::Retry(_)) {
                     line.log();
                 }
-                run.report.verification.batch_item_failures += 1;
+                if !matches!(outcome, Outcome::NotSampled) {
+                    verified.verification.batch_item_failures += 1;
+                    verified.verification.records_sampled += 1;
+                }
             }
         }
-        run.report.verification.records_received += records.len() as u64;
+        verified.verification.records_received += received;
         complete
     }
 }
@@ -687,6 +827,7 @@ fn merge(total: &mut PollReport, part: PollReport) {
     t.lease_conflicts += p.lease_conflicts;
     t.records_trimmed += p.records_trimmed;
     t.get_records_calls += p.get_records_calls;
+    t.shard_failures += p.shard_failures;
     let (t, p) = (&mut total.verification, part.verification);
     t.records_received += p.records_received;
     t.records_sampled += p.records_sampled;
@@ -703,6 +844,8 @@ fn merge(total: &mut PollReport, part: PollReport) {
     t.replication_lag_ms.extend(p.replication_lag_ms);
     t.verify_duration_ms += p.verify_duration_ms;
     total.records.extend(part.records);
+    total.failures.extend(part.failures);
+    total.last_progress_at = total.last_progress_at.max(part.last_progress_at);
 }
 
 fn backoff(attempt: u32) -> Duration {
