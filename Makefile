@@ -21,7 +21,7 @@ DEMO_ENV = AWS_ACCESS_KEY_ID=sourceaccount AWS_SECRET_ACCESS_KEY=local AWS_REGIO
 	VERIFY_TABLE_NAME=Orders VERIFY_PROFILE=target-account \
 	MAX_REPLICATION_LAG=3s LAG_WINDOW_FROM=arrival METRICS_NAMESPACE=DynamoDbMigrationVerifier/Demo
 
-.PHONY: bench demo test lint tools validate build build-x86 watch invoke smoke deploy dynamodb-local stop-dynamodb-local clean
+.PHONY: bench demo test fuzz lint tools validate build build-x86 watch invoke smoke deploy dynamodb-local stop-dynamodb-local clean
 
 # The stream verifier over the stream's records as Lambda delivers them, then the shard poller
 # (the real binary, outside Lambda: one pass) reading the same stream by itself.
@@ -32,6 +32,12 @@ demo:
 
 test:
 	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test
+
+# Property tests of the parser and the comparator with many more cases than `make test` runs
+# (proptest's default is 256 per property); CI runs it too. FUZZ_CASES per property.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --test properties -- --nocapture
 
 # Benchmarks (release build; starts DynamoDB Local): one table, recorded in BENCHMARKS.md.
 bench:

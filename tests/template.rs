@@ -131,3 +131,132 @@ fn every_lag_window_gives_the_function_time_beyond_it() {
         assert!(timeout >= seconds + 2 + 10, "{lag}: timeout {timeout}");
     }
 }
+
+fn read_yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every policy statement of a template's functions and roles, with `!If` branches unfolded
+/// (both branches count: either may be deployed).
+fn statements(t: &Value) -> Vec<(String, Value)> {
+    fn unfold(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Tagged(tagged) if tagged.tag == "If" => {
+                if let Some(branches) = tagged.value.as_sequence() {
+                    for branch in branches.iter().skip(1) {
+                        unfold(branch, out);
+                    }
+                }
+            }
+            Value::Tagged(_) => {} // !Ref AWS::NoValue
+            Value::Mapping(_) => out.push(v.clone()),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap().to_string();
+        let properties = &resource["Properties"];
+        let mut documents: Vec<&Value> = Vec::new();
+        if let Some(policies) = properties["Policies"].as_sequence() {
+            for policy in policies {
+                // SAM inline policies are documents; IAM role policies wrap them.
+                documents.push(if policy.get("PolicyDocument").is_some() {
+                    &policy["PolicyDocument"]
+                } else {
+                    policy
+                });
+            }
+        }
+        for document in documents {
+            for statement in document["Statement"].as_sequence().into_iter().flatten() {
+                let mut unfolded = Vec::new();
+                unfold(statement, &mut unfolded);
+                all.extend(unfolded.into_iter().map(|s| (name.clone(), s)));
+            }
+        }
+    }
+    all
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Tagged(tagged) => strings(&tagged.value),
+        Value::Mapping(m) => m.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn iam_grants_name_their_actions_and_resources() {
+    // What the code calls (BatchGetItem; checkpoints: Query, UpdateItem; streams: DescribeStream,
+    // GetShardIterator, GetRecords), what the event source mapping needs with the function's role
+    // (the stream actions, ListStreams, SendMessage to the on-failure queue), and AssumeRole.
+    let allowed: BTreeSet<&str> = [
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetShardIterator",
+        "dynamodb:GetRecords",
+        "dynamodb:ListStreams",
+        "sqs:SendMessage",
+        "sts:AssumeRole",
+    ]
+    .into();
+    let mut checked = 0;
+    for path in ["template.yaml", "templates/verify-role.yaml"] {
+        let t = read_yaml(path);
+        let all = statements(&t);
+        assert!(!all.is_empty(), "{path}: no policy statements found");
+        for (owner, statement) in all {
+            let sid = statement["Sid"].as_str().unwrap_or("-").to_string();
+            let at = format!("{path} {owner} {sid}");
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{at}");
+            let actions = strings(&statement["Action"]);
+            assert!(!actions.is_empty(), "{at}: no action");
+            for action in &actions {
+                assert!(!action.contains('*'), "{at}: wildcard action {action}");
+                assert!(allowed.contains(action.as_str()), "{at}: {action} is not used by the code");
+            }
+            let resource = &statement["Resource"];
+            assert!(!resource.is_null(), "{at}: no resource");
+            for text in strings(resource) {
+                // ListStreams has no per-stream form: it is scoped to the one table's streams.
+                let table_streams = actions == ["dynamodb:ListStreams"] && text == "${SourceTableArn}/stream/*";
+                assert!(
+                    !text.contains('*') || table_streams,
+                    "{at}: wildcard resource {text:?}"
+                );
+            }
+            if actions.iter().any(|a| a == "sts:AssumeRole") {
+                assert_eq!(actions, ["sts:AssumeRole"], "{at}");
+                let Value::Tagged(tagged) = resource else {
+                    panic!("{at}: AssumeRole must name the configured role: {resource:?}")
+                };
+                assert_eq!(tagged.tag, "Ref", "{at}");
+                let parameter = tagged.value.as_str().unwrap();
+                assert!(
+                    ["VerifyRoleArn", "PollerStreamRoleArn"].contains(&parameter),
+                    "{at}: AssumeRole on {parameter}"
+                );
+            }
+            checked += 1;
+        }
+        // Roles others assume require the external id.
+        for (name, resource) in t["Resources"].as_mapping().unwrap() {
+            let trust = &resource["Properties"]["AssumeRolePolicyDocument"];
+            for statement in trust["Statement"].as_sequence().into_iter().flatten() {
+                assert!(
+                    !statement["Condition"]["StringEquals"]["sts:ExternalId"].is_null(),
+                    "{path} {name:?}: trust policy without sts:ExternalId"
+                );
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} statements checked");
+}
