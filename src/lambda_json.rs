@@ -6,6 +6,11 @@
 //! 1.7 KB record and several copies of it in memory (see BENCHMARKS.md). Here a record is read once,
 //! unknown fields (such as `OldImage`, which the engine never uses) are skipped without being built,
 //! and every error names the field, the attribute or the type.
+//!
+//! Errors never quote an item value: they become UNVERIFIABLE reasons, which are logged, and item
+//! values are logged only with `LOG_ITEM_VALUES=true`. serde's own type errors do quote the value
+//! they met (`invalid type: string "…"`), so the values here are read with `deserialize_any` and
+//! visitors whose errors name only the kind of value found (`reject!`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -104,12 +109,39 @@ struct WireIdentity {
     principal_id: Option<String>,
 }
 
+/// `visit_*` methods rejecting the scalar JSON values a visitor does not accept with an error that
+/// names the kind of value, never the value (serde's defaults quote it, and it is an item value).
+macro_rules! reject {
+    ($($kind:ident),+) => { $(reject!(@ $kind);)+ };
+    (@ boolean) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Other("a boolean"), &self))
+        }
+    };
+    (@ number) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+        }
+    };
+    (@ string) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::invalid_type(de::Unexpected::Other("a string"), &self))
+        }
+    };
+}
+
 /// An image or a key: attribute name → value.
 struct Image(Item);
 
 impl<'de> Deserialize<'de> for Image {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Image, D::Error> {
-        deserializer.deserialize_map(ImageVisitor).map(Image)
+        deserializer.deserialize_any(ImageVisitor).map(Image)
     }
 }
 
@@ -121,6 +153,8 @@ impl<'de> Visitor<'de> for ImageVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a map of attribute names to DynamoDB JSON values")
     }
+
+    reject!(boolean, number, string);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
         // Collected first, so the map is allocated once at its exact size: a map grown from a guess
@@ -148,7 +182,7 @@ impl<'de> DeserializeSeed<'de> for AttributeSeed {
         self,
         deserializer: D,
     ) -> Result<AttributeValue, D::Error> {
-        deserializer.deserialize_map(AttributeVisitor)
+        deserializer.deserialize_any(AttributeVisitor)
     }
 }
 
@@ -207,24 +241,26 @@ impl<'de> Visitor<'de> for AttributeVisitor {
         f.write_str("a DynamoDB JSON value such as {\"S\": \"text\"}")
     }
 
+    reject!(boolean, number, string);
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
         let Some(tag) = map.next_key::<TypeTag>()? else {
             return Err(de::Error::custom("attribute value has no type"));
         };
         let value = match tag {
-            TypeTag::S => AttributeValue::S(map.next_value()?),
-            TypeTag::N => AttributeValue::N(map.next_value()?),
+            TypeTag::S => AttributeValue::S(map.next_value_seed(Text)?),
+            TypeTag::N => AttributeValue::N(map.next_value_seed(Text)?),
             TypeTag::B => {
-                AttributeValue::B(decode_base64::<A::Error>(&map.next_value::<String>()?)?)
+                AttributeValue::B(decode_base64::<A::Error>(&map.next_value_seed(Text)?)?)
             }
-            TypeTag::Bool => AttributeValue::Bool(map.next_value()?),
-            TypeTag::Null => AttributeValue::Null(map.next_value()?),
+            TypeTag::Bool => AttributeValue::Bool(map.next_value_seed(Flag)?),
+            TypeTag::Null => AttributeValue::Null(map.next_value_seed(Flag)?),
             TypeTag::M => AttributeValue::M(map.next_value::<Image>()?.0),
             TypeTag::L => AttributeValue::L(map.next_value_seed(ListSeed)?),
-            TypeTag::Ss => AttributeValue::Ss(map.next_value()?),
-            TypeTag::Ns => AttributeValue::Ns(map.next_value()?),
+            TypeTag::Ss => AttributeValue::Ss(map.next_value_seed(Texts)?),
+            TypeTag::Ns => AttributeValue::Ns(map.next_value_seed(Texts)?),
             TypeTag::Bs => AttributeValue::Bs(
-                map.next_value::<Vec<String>>()?
+                map.next_value_seed(Texts)?
                     .iter()
                     .map(|s| decode_base64::<A::Error>(s))
                     .collect::<Result<_, _>>()?,
@@ -249,7 +285,7 @@ impl<'de> DeserializeSeed<'de> for ListSeed {
     type Value = Vec<AttributeValue>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -260,6 +296,8 @@ impl<'de> Visitor<'de> for ListSeed {
         f.write_str("a list of DynamoDB JSON values")
     }
 
+    reject!(boolean, number, string);
+
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(4));
         while let Some(value) = seq.next_element_seed(AttributeSeed)? {
@@ -267,6 +305,85 @@ impl<'de> Visitor<'de> for ListSeed {
         }
         Ok(list)
     }
+}
+
+/// The string of an S, N or B value.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_owned())
+    }
+
+    reject!(boolean, number);
+}
+
+/// The strings of an SS, NS or BS value.
+struct Texts;
+
+impl<'de> DeserializeSeed<'de> for Texts {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<String>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Texts {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut texts = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(text) = seq.next_element_seed(Text)? {
+            texts.push(text);
+        }
+        Ok(texts)
+    }
+
+    reject!(boolean, number, string);
+}
+
+/// The boolean of a BOOL or NULL value.
+struct Flag;
+
+impl<'de> DeserializeSeed<'de> for Flag {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Flag {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a boolean")
+    }
+
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<bool, E> {
+        Ok(flag)
+    }
+
+    reject!(number, string);
 }
 
 #[cfg(test)]
@@ -318,6 +435,54 @@ mod tests {
         assert!(err(r#"{"a":{"B":"not base64!"}}"#).contains("not base64"));
         assert!(err(r#"{"a":{"S":5}}"#).contains("attribute \"a\""));
         assert!(err(r#"{"a":"plain"}"#).contains("attribute \"a\""));
+    }
+
+    #[test]
+    fn errors_never_quote_a_value() {
+        for (json, says) in [
+            (
+                r#"{"a":{"BOOL":"hidden-1"}}"#,
+                "a string, expected a boolean",
+            ),
+            (r#"{"a":{"NULL":7}}"#, "a number, expected a boolean"),
+            (
+                r#"{"a":"hidden-2"}"#,
+                "a string, expected a DynamoDB JSON value",
+            ),
+            (r#"{"a":12345}"#, "a number, expected a DynamoDB JSON value"),
+            (r#"{"a":{"S":12345}}"#, "a number, expected a string"),
+            (r#"{"a":{"N":true}}"#, "a boolean, expected a string"),
+            (r#"{"a":{"B":1.5}}"#, "a number, expected a string"),
+            (
+                r#"{"a":{"SS":"hidden-3"}}"#,
+                "a string, expected a list of strings",
+            ),
+            (r#"{"a":{"NS":["1",12345]}}"#, "a number, expected a string"),
+            (
+                r#"{"a":{"L":"hidden-4"}}"#,
+                "a string, expected a list of DynamoDB JSON values",
+            ),
+            (
+                r#"{"a":{"M":"hidden-5"}}"#,
+                "a string, expected a map of attribute names",
+            ),
+            (
+                r#"{"a":{"M":{"b":{"L":[{"S":false}]}}}}"#,
+                "a boolean, expected a string",
+            ),
+        ] {
+            let e = parse_item(json).unwrap_err().to_string();
+            assert!(
+                e.contains("attribute \"a\"") && e.contains(says),
+                "{json}: {e}"
+            );
+            assert!(!e.contains("hidden") && !e.contains("12345"), "{json}: {e}");
+        }
+        let e = parse_record(
+            r#"{"eventName":"INSERT","dynamodb":{"Keys":{"id":{"N":"1"}},"NewImage":"hidden","SequenceNumber":"1"}}"#,
+        )
+        .unwrap_err();
+        assert!(!e.contains("hidden"), "{e}");
     }
 
     #[test]

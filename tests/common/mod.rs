@@ -1,6 +1,7 @@
 //! Test support: DynamoDB Local (found or started), two simulated accounts, tables, stream events.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod fake_aws;
 pub mod fault_proxy;
 
 use std::collections::HashMap;
