@@ -14,7 +14,8 @@ use ddb_verify::engine::{Outcome, Verdict};
 use ddb_verify::handler::{Invocation, StreamEvent};
 use serde_json::{json, Value};
 
-const ARN: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/Bad/stream/2026-01-01T00:00:00.000";
+const ARN: &str =
+    "arn:aws:dynamodb:us-east-1:000000000000:table/Bad/stream/2026-01-01T00:00:00.000";
 
 /// Verdicts at once (no replication wait), no source re-check: the records here have no source.
 fn immediate(c: &mut Config) {
@@ -82,15 +83,27 @@ async fn hostile_records_are_unverifiable_with_their_reason_and_the_rest_is_veri
         (json!(42), "does not parse"),
         (json!("a string"), "does not parse"),
         (
-            record(3, "INSERT", json!({"NewImage": key, "SequenceNumber": "3", "StreamViewType": "NEW_IMAGE"})),
+            record(
+                3,
+                "INSERT",
+                json!({"NewImage": key, "SequenceNumber": "3", "StreamViewType": "NEW_IMAGE"}),
+            ),
             "record has no dynamodb.Keys",
         ),
         (
-            record(4, "INSERT", json!({"Keys": key, "SequenceNumber": "4", "StreamViewType": "NEW_IMAGE"})),
+            record(
+                4,
+                "INSERT",
+                json!({"Keys": key, "SequenceNumber": "4", "StreamViewType": "NEW_IMAGE"}),
+            ),
             "INSERT on a NEW_IMAGE stream has no dynamodb.NewImage",
         ),
         (
-            insert(5, key.clone(), json!({"pk": {"S": "x"}, "when": {"DATE": "2026-01-01"}})),
+            insert(
+                5,
+                key.clone(),
+                json!({"pk": {"S": "x"}, "when": {"DATE": "2026-01-01"}}),
+            ),
             "attribute \"when\": unknown attribute type \"DATE\"",
         ),
         (
@@ -105,10 +118,20 @@ async fn hostile_records_are_unverifiable_with_their_reason_and_the_rest_is_veri
             insert(8, key.clone(), json!({"pk": {"S": "x"}, "deep": deep})),
             "recursion limit exceeded",
         ),
-        (record(9, "UPSERT", json!({"Keys": key, "SequenceNumber": "9"})), "eventName \"UPSERT\""),
-        (record(10, "INSERT", json!({"Keys": key, "NewImage": key})), "no dynamodb.SequenceNumber"),
         (
-            insert(11, key.clone(), json!({"pk": {"S": "x"}, "two": {"S": "a", "N": "1"}})),
+            record(9, "UPSERT", json!({"Keys": key, "SequenceNumber": "9"})),
+            "eventName \"UPSERT\"",
+        ),
+        (
+            record(10, "INSERT", json!({"Keys": key, "NewImage": key})),
+            "no dynamodb.SequenceNumber",
+        ),
+        (
+            insert(
+                11,
+                key.clone(),
+                json!({"pk": {"S": "x"}, "two": {"S": "a", "N": "1"}}),
+            ),
             "more than one type",
         ),
         (
@@ -118,14 +141,21 @@ async fn hostile_records_are_unverifiable_with_their_reason_and_the_rest_is_veri
     ];
     let count = cases.len();
     let mut records: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
-    records.push(insert(100, json!({"pk": {"S": "good"}}), json!({"pk": {"S": "good"}, "v": {"N": "1"}})));
+    records.push(insert(
+        100,
+        json!({"pk": {"S": "good"}}),
+        json!({"pk": {"S": "good"}, "v": {"N": "1"}}),
+    ));
     let handler = verifier(&table, &account(SOURCE_ACCOUNT), &target, immediate);
     let inv = handler.handle(&event(records), None).await;
 
     assert_eq!(inv.records.len(), count + 1, "one report per record");
     for (i, (_, expected)) in cases.iter().enumerate() {
         let why = reason(&inv, i);
-        assert!(why.contains(expected), "record {i}: {why:?} should contain {expected:?}");
+        assert!(
+            why.contains(expected),
+            "record {i}: {why:?} should contain {expected:?}"
+        );
     }
     assert_eq!(verdict(&inv, count), "MATCH");
     assert!(inv.response.batch_item_failures.is_empty());
@@ -147,8 +177,13 @@ fn a_malformed_event_is_an_error_naming_what_is_wrong() {
         (r#"{"Records": 5}"#, "a list of stream records"),
         (r#"{"Records": [{"eventID": "a"}"#, "EOF"),
     ] {
-        let err = serde_json::from_str::<StreamEvent>(text).unwrap_err().to_string();
-        assert!(err.contains(expected), "{text:?}: {err:?} should contain {expected:?}");
+        let err = serde_json::from_str::<StreamEvent>(text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "{text:?}: {err:?} should contain {expected:?}"
+        );
     }
 }
 
@@ -177,7 +212,10 @@ async fn a_10000_record_batch_gives_every_record_an_outcome_in_100_lookups() {
             WriteRequest::builder()
                 .put_request(
                     aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item(&[("pk", s(&format!("k{i}"))), ("v", n(&i.to_string()))])))
+                        .set_item(Some(item(&[
+                            ("pk", s(&format!("k{i}"))),
+                            ("v", n(&i.to_string())),
+                        ])))
                         .build()
                         .unwrap(),
                 )
@@ -222,11 +260,24 @@ async fn a_400_kb_item_is_compared_and_a_difference_named_without_its_value() {
     let (target, table) = target_table("Big", T::S).await;
     // DynamoDB's limit is 400 KB per item, names included.
     let big = "x".repeat(399 * 1024);
-    put(&target, &table, &item(&[("pk", s("big")), ("body", s(&big))])).await;
-    let same = insert(1, json!({"pk": {"S": "big"}}), json!({"pk": {"S": "big"}, "body": {"S": big}}));
+    put(
+        &target,
+        &table,
+        &item(&[("pk", s("big")), ("body", s(&big))]),
+    )
+    .await;
+    let same = insert(
+        1,
+        json!({"pk": {"S": "big"}}),
+        json!({"pk": {"S": "big"}, "body": {"S": big}}),
+    );
     let mut changed = big.clone();
     changed.replace_range(200_000..200_001, "y");
-    let different = insert(2, json!({"pk": {"S": "big"}}), json!({"pk": {"S": "big"}, "body": {"S": changed}}));
+    let different = insert(
+        2,
+        json!({"pk": {"S": "big"}}),
+        json!({"pk": {"S": "big"}, "body": {"S": changed}}),
+    );
     let handler = verifier(&table, &account(SOURCE_ACCOUNT), &target, immediate);
 
     let inv = handler.handle(&event(vec![same]), None).await;
@@ -249,12 +300,23 @@ async fn binary_keys_that_are_not_utf8_are_looked_up_and_logged_as_base64() {
     put(&target, &table, &stored).await;
     let b64 = aws_smithy_types::base64::encode(&bytes);
     let records = vec![
-        insert(1, json!({"pk": {"B": b64}}), json!({"pk": {"B": b64}, "v": {"N": "7"}})),
-        insert(2, json!({"pk": {"B": "AAE="}}), json!({"pk": {"B": "AAE="}, "v": {"N": "7"}})),
+        insert(
+            1,
+            json!({"pk": {"B": b64}}),
+            json!({"pk": {"B": b64}, "v": {"N": "7"}}),
+        ),
+        insert(
+            2,
+            json!({"pk": {"B": "AAE="}}),
+            json!({"pk": {"B": "AAE="}, "v": {"N": "7"}}),
+        ),
     ];
     let handler = verifier(&table, &account(SOURCE_ACCOUNT), &target, immediate);
     let inv = handler.handle(&event(records), None).await;
     assert_eq!(verdict(&inv, 0), "MATCH");
     assert_eq!(verdict(&inv, 1), "MISSING");
-    assert_eq!(inv.records[0].key.as_deref(), Some(format!("pk=b64:{b64}").as_str()));
+    assert_eq!(
+        inv.records[0].key.as_deref(),
+        Some(format!("pk=b64:{b64}").as_str())
+    );
 }

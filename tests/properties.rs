@@ -31,7 +31,10 @@ fn notations(negative: bool, digits: &str, exponent: i32) -> Vec<String> {
     ];
     if exponent >= 0 {
         out.push(format!("{sign}{digits}{}", "0".repeat(exponent as usize)));
-        out.push(format!("{sign}{digits}{}.000", "0".repeat(exponent as usize)));
+        out.push(format!(
+            "{sign}{digits}{}.000",
+            "0".repeat(exponent as usize)
+        ));
     } else if (-exponent as usize) < digits.len() {
         let at = digits.len() - (-exponent as usize);
         out.push(format!("{sign}{}.{}", &digits[..at], &digits[at..]));
@@ -89,8 +92,15 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
         any::<String>().prop_map(Value::String),
-        prop_oneof![Just("S"), Just("N"), Just("M"), Just("SS"), Just("INSERT"), Just("Keys")]
-            .prop_map(|s| json!(s)),
+        prop_oneof![
+            Just("S"),
+            Just("N"),
+            Just("M"),
+            Just("SS"),
+            Just("INSERT"),
+            Just("Keys")
+        ]
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
@@ -119,9 +129,11 @@ fn reorder_sets(value: &AttributeValue) -> AttributeValue {
         AttributeValue::Ns(v) => AttributeValue::Ns(v.iter().rev().cloned().collect()),
         AttributeValue::Bs(v) => AttributeValue::Bs(v.iter().rev().cloned().collect()),
         AttributeValue::L(l) => AttributeValue::L(l.iter().map(reorder_sets).collect()),
-        AttributeValue::M(m) => {
-            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), reorder_sets(v))).collect())
-        }
+        AttributeValue::M(m) => AttributeValue::M(
+            m.iter()
+                .map(|(k, v)| (k.clone(), reorder_sets(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }

@@ -221,13 +221,17 @@ fn iam_grants_name_their_actions_and_resources() {
             assert!(!actions.is_empty(), "{at}: no action");
             for action in &actions {
                 assert!(!action.contains('*'), "{at}: wildcard action {action}");
-                assert!(allowed.contains(action.as_str()), "{at}: {action} is not used by the code");
+                assert!(
+                    allowed.contains(action.as_str()),
+                    "{at}: {action} is not used by the code"
+                );
             }
             let resource = &statement["Resource"];
             assert!(!resource.is_null(), "{at}: no resource");
             for text in strings(resource) {
                 // ListStreams has no per-stream form: it is scoped to the one table's streams.
-                let table_streams = actions == ["dynamodb:ListStreams"] && text == "${SourceTableArn}/stream/*";
+                let table_streams =
+                    actions == ["dynamodb:ListStreams"] && text == "${SourceTableArn}/stream/*";
                 assert!(
                     !text.contains('*') || table_streams,
                     "{at}: wildcard resource {text:?}"
