@@ -272,6 +272,12 @@ impl<R: TableReader> Verifier<R> {
         let mut final_round = false;
         while !pending.is_empty() {
             let read_at = Instant::now();
+            let judge = |index: usize, found: Option<Item>| match self
+                .evaluate(&records[index], found.as_ref())
+            {
+                Ok(()) => Looked::Matches,
+                Err(provisional) => Looked::Differs(provisional, found),
+            };
             let mut targets = self
                 .lookup(
                     &self.target,
@@ -281,10 +287,7 @@ impl<R: TableReader> Verifier<R> {
                     stop_at,
                     &mut report,
                     false,
-                    |index, found| match self.evaluate(&records[index], found.as_ref()) {
-                        Ok(()) => Looked::Matches,
-                        Err(provisional) => Looked::Differs(provisional, found),
-                    },
+                    judge,
                 )
                 .await;
 
@@ -298,10 +301,7 @@ impl<R: TableReader> Verifier<R> {
                         report.outcomes[p.index] = Outcome::Retry(reason);
                         continue;
                     }
-                    None => match self.evaluate(record, None) {
-                        Ok(()) => Looked::Matches,
-                        Err(provisional) => Looked::Differs(provisional, None),
-                    },
+                    None => judge(p.index, None),
                 };
                 match looked {
                     Looked::Matches => {

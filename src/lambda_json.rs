@@ -173,6 +173,7 @@ impl<'de> Visitor<'de> for ImageVisitor {
     }
 }
 
+#[derive(Clone, Copy)]
 struct AttributeSeed;
 
 impl<'de> DeserializeSeed<'de> for AttributeSeed {
@@ -256,11 +257,11 @@ impl<'de> Visitor<'de> for AttributeVisitor {
             TypeTag::Bool => AttributeValue::Bool(map.next_value_seed(Flag)?),
             TypeTag::Null => AttributeValue::Null(map.next_value_seed(Flag)?),
             TypeTag::M => AttributeValue::M(map.next_value::<Image>()?.0),
-            TypeTag::L => AttributeValue::L(map.next_value_seed(ListSeed)?),
-            TypeTag::Ss => AttributeValue::Ss(map.next_value_seed(Texts)?),
-            TypeTag::Ns => AttributeValue::Ns(map.next_value_seed(Texts)?),
+            TypeTag::L => AttributeValue::L(map.next_value_seed(ATTRIBUTES)?),
+            TypeTag::Ss => AttributeValue::Ss(map.next_value_seed(TEXTS)?),
+            TypeTag::Ns => AttributeValue::Ns(map.next_value_seed(TEXTS)?),
             TypeTag::Bs => AttributeValue::Bs(
-                map.next_value_seed(Texts)?
+                map.next_value_seed(TEXTS)?
                     .iter()
                     .map(|s| decode_base64::<A::Error>(s))
                     .collect::<Result<_, _>>()?,
@@ -279,28 +280,43 @@ fn decode_base64<E: de::Error>(text: &str) -> Result<Blob, E> {
         .map_err(|e| E::custom(format_args!("binary value is not base64: {e}")))
 }
 
-struct ListSeed;
+/// A JSON list whose elements `element` reads (L: attribute values; SS, NS, BS: strings); `what`
+/// names it in errors.
+#[derive(Clone, Copy)]
+struct ListOf<S> {
+    element: S,
+    what: &'static str,
+}
 
-impl<'de> DeserializeSeed<'de> for ListSeed {
-    type Value = Vec<AttributeValue>;
+const ATTRIBUTES: ListOf<AttributeSeed> = ListOf {
+    element: AttributeSeed,
+    what: "a list of DynamoDB JSON values",
+};
+const TEXTS: ListOf<Text> = ListOf {
+    element: Text,
+    what: "a list of strings",
+};
+
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for ListOf<S> {
+    type Value = Vec<S::Value>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ListSeed {
-    type Value = Vec<AttributeValue>;
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for ListOf<S> {
+    type Value = Vec<S::Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of DynamoDB JSON values")
+        f.write_str(self.what)
     }
 
     reject!(boolean, number, string);
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(value) = seq.next_element_seed(AttributeSeed)? {
+        while let Some(value) = seq.next_element_seed(self.element)? {
             list.push(value);
         }
         Ok(list)
@@ -308,6 +324,7 @@ impl<'de> Visitor<'de> for ListSeed {
 }
 
 /// The string of an S, N or B value.
+#[derive(Clone, Copy)]
 struct Text;
 
 impl<'de> DeserializeSeed<'de> for Text {
@@ -330,35 +347,6 @@ impl Visitor<'_> for Text {
     }
 
     reject!(boolean, number);
-}
-
-/// The strings of an SS, NS or BS value.
-struct Texts;
-
-impl<'de> DeserializeSeed<'de> for Texts {
-    type Value = Vec<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<String>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Texts {
-    type Value = Vec<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of strings")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-        let mut texts = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(text) = seq.next_element_seed(Text)? {
-            texts.push(text);
-        }
-        Ok(texts)
-    }
-
-    reject!(boolean, number, string);
 }
 
 /// The boolean of a BOOL or NULL value.

@@ -353,9 +353,15 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     .unwrap_or_default();
                 let owner = owner.as_str();
                 running.push(async move {
-                    let run = self
-                        .read_shard(stream_arn, &shard, start, owner, deadline, stop_at)
-                        .await;
+                    let mut run = ShardRun::default();
+                    if let Err(error) = self
+                        .read_shard(
+                            stream_arn, &shard, start, owner, deadline, stop_at, &mut run,
+                        )
+                        .await
+                    {
+                        run.error = Some(error);
+                    }
                     (shard, run)
                 });
             }
@@ -400,7 +406,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         stream_arn: &str,
         deadline: Instant,
     ) -> Result<PollReport, PollerError> {
-        let report = self.run(stream_arn, deadline).await?;
+        let mut report = self.run(stream_arn, deadline).await?;
         let v = &self.config.verify;
         crate::metrics::print_documents(&report.emf_documents(
             &v.metrics_namespace,
@@ -428,7 +434,6 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         );
         // Reported and emitted first, then failed: the invocation shows as an error, and nothing
         // verified before the failure is missing from the metrics.
-        let mut report = report;
         let failed = report.failures.len();
         if let Some(first) = std::mem::take(&mut report.failures).into_iter().next() {
             return Err(PollerError::ShardsFailed {
@@ -440,31 +445,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         Ok(report)
     }
 
-    /// Reads one shard under a lease. Never fails as a whole: an error ends the shard's reading and
-    /// is returned in the [`ShardRun`], beside the verdicts reached before it.
-    async fn read_shard(
-        &self,
-        stream_arn: &str,
-        shard: &ShardInfo,
-        checkpoint: Checkpoint,
-        owner: &str,
-        deadline: Instant,
-        stop_at: Instant,
-    ) -> ShardRun {
-        let mut run = ShardRun::default();
-        if let Err(error) = self
-            .read_shard_into(
-                stream_arn, shard, checkpoint, owner, deadline, stop_at, &mut run,
-            )
-            .await
-        {
-            run.error = Some(error);
-        }
-        run
-    }
-
+    /// Reads one shard under a lease, recording what it did in `run`; an error ends the shard's
+    /// reading, and `run` keeps the verdicts reached before it.
     #[allow(clippy::too_many_arguments)]
-    async fn read_shard_into(
+    async fn read_shard(
         &self,
         stream_arn: &str,
         shard: &ShardInfo,

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T};
 use common::*;
 use ddb_verify::config::{Config, LagWindowFrom};
 use ddb_verify::engine::{Outcome, Verdict};
@@ -206,32 +206,11 @@ async fn a_10000_record_batch_gives_every_record_an_outcome_in_100_lookups() {
     const RECORDS: usize = 10_000;
     let (target, table) = target_table("Large", T::S).await;
     // Every other item reached the other side.
-    let present: Vec<WriteRequest> = (0..RECORDS)
+    let present: Vec<_> = (0..RECORDS)
         .step_by(2)
-        .map(|i| {
-            WriteRequest::builder()
-                .put_request(
-                    aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item(&[
-                            ("pk", s(&format!("k{i}"))),
-                            ("v", n(&i.to_string())),
-                        ])))
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        })
+        .map(|i| item(&[("pk", s(&format!("k{i}"))), ("v", n(&i.to_string()))]))
         .collect();
-    for chunk in present.chunks(25) {
-        let out = target
-            .dynamodb
-            .batch_write_item()
-            .request_items(&table, chunk.to_vec())
-            .send()
-            .await
-            .expect("batch write");
-        assert!(out.unprocessed_items.unwrap_or_default().is_empty());
-    }
+    write_items(&target, &table, &present).await;
     let records = (0..RECORDS)
         .map(|i| {
             insert(

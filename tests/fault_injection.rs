@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ScalarAttributeType as T, StreamViewType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::fault_proxy::{
     mix, Fault, FaultKind, FaultProxy, Injected, Rule, BATCH_GET_ITEM, GET_RECORDS, UPDATE_ITEM,
 };
@@ -57,36 +55,6 @@ fn row(i: usize) -> Item {
         ("n", n(&i.to_string())),
         ("payload", s(&format!("payload of item {i}"))),
     ])
-}
-
-/// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
-async fn write_items(account: &Account, table: &str, items: &[Item]) {
-    for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        let out = account
-            .dynamodb
-            .batch_write_item()
-            .request_items(table, writes)
-            .send()
-            .await
-            .expect("batch write");
-        assert!(
-            out.unprocessed_items.unwrap_or_default().is_empty(),
-            "DynamoDB Local left writes unprocessed"
-        );
-    }
 }
 
 fn text<'a>(record: &'a Value, pointer: &str) -> &'a str {

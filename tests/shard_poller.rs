@@ -5,9 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ScalarAttributeType as T, StreamViewType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::*;
 use ddb_verify::checkpoint::{
     create_checkpoint_table, Checkpoint, CheckpointError, CheckpointStore, DynamoDbCheckpoints,
@@ -268,28 +266,7 @@ async fn ten_thousand_records_in_one_run() {
         .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
         .collect();
     for account in [&s.source, &s.target] {
-        for chunk in items.chunks(25) {
-            let writes = chunk
-                .iter()
-                .map(|i| {
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(i.clone()))
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                })
-                .collect();
-            account
-                .dynamodb
-                .batch_write_item()
-                .request_items(&s.table, writes)
-                .send()
-                .await
-                .unwrap();
-        }
+        write_items(account, &s.table, &items).await;
     }
     let p = poller(&s, Duration::from_secs(1));
     let started = std::time::Instant::now();

@@ -13,8 +13,8 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
 };
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::engine::Verifier;
@@ -204,6 +204,36 @@ pub async fn put(account: &Account, table: &str, item: &Item) {
         .send()
         .await
         .expect("put item");
+}
+
+/// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
+pub async fn write_items(account: &Account, table: &str, items: &[Item]) {
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(i.clone()))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = account
+            .dynamodb
+            .batch_write_item()
+            .request_items(table, writes)
+            .send()
+            .await
+            .expect("batch write");
+        assert!(
+            out.unprocessed_items.unwrap_or_default().is_empty(),
+            "DynamoDB Local left writes unprocessed"
+        );
+    }
 }
 
 pub async fn delete(account: &Account, table: &str, key: &Item) {
