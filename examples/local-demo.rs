@@ -231,10 +231,12 @@ fn show(invocation: &Invocation, config: &Config) {
                 v.name().to_string(),
                 match v {
                     Verdict::Match { lag } => format!("lag {} ms", lag.as_millis()),
-                    Verdict::Mismatch { diff } => diff.to_string(),
+                    Verdict::Mismatch { diff, proof } => format!("{diff} ({})", proof.name()),
+                    Verdict::Missing { proof } | Verdict::DeleteNotApplied { proof } => {
+                        proof.name().to_string()
+                    }
                     Verdict::Superseded { by } => by.to_string(),
                     Verdict::Unverifiable { reason } => reason.clone(),
-                    _ => String::new(),
                 },
             ),
             Outcome::Retry(reason) => ("RETRY".to_string(), reason.to_string()),

@@ -254,6 +254,34 @@ fn diff_maps(
     }
 }
 
+/// The path of the first attribute whose type this SDK version does not know (`AttributeValue::
+/// Unknown`, nested in maps and lists too): such an item can be neither equal nor different.
+pub fn unknown_attribute(item: &Item) -> Option<String> {
+    fn has(value: &AttributeValue) -> bool {
+        match value {
+            AttributeValue::M(m) => m.values().any(has),
+            AttributeValue::L(l) => l.iter().any(has),
+            other => other.is_unknown(),
+        }
+    }
+    // The path is built only on the rare way out: this runs on every item read.
+    fn path(value: &AttributeValue, at: String) -> String {
+        match value {
+            AttributeValue::M(m) => match m.iter().find(|(_, v)| has(v)) {
+                Some((k, v)) => path(v, format!("{at}.{k}")),
+                None => at,
+            },
+            AttributeValue::L(l) => match l.iter().position(has) {
+                Some(i) => path(&l[i], format!("{at}[{i}]")),
+                None => at,
+            },
+            _ => at,
+        }
+    }
+    let (name, value) = item.iter().find(|(_, v)| has(v))?;
+    Some(path(value, name.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,36 +3,49 @@
 //!
 //! It knows nothing of Lambda. Per batch it:
 //! 1. samples by key (deterministic: a key is always or never sampled at a given rate);
-//! 2. keeps the latest record per key (by sequence number); earlier ones are SUPERSEDED;
-//! 3. looks the keys up on the other side with BatchGetItem (100 keys a call, at most
-//!    `MAX_CONCURRENCY` calls in flight, unprocessed keys retried with jittered backoff);
+//! 2. keeps the latest record per key (by sequence number); earlier ones are SUPERSEDED, and their
+//!    images stay at hand to show the other side behind;
+//! 3. looks the keys up on the other side with BatchGetItem (each key once, 100 keys a call, at
+//!    most `MAX_CONCURRENCY` calls in flight, unprocessed keys retried with jittered backoff, a
+//!    request the service rejects as invalid narrowed down to the key that made it so);
 //! 4. re-reads what does not match yet with backoff until the record is older than
 //!    `MAX_REPLICATION_LAG`, never past the deadline minus its margin;
-//! 5. before a negative verdict, re-reads the source item (`RECHECK_SOURCE`): if the other side
-//!    equals the source's current item, or the key changed again since this record, the record is
-//!    SUPERSEDED (the newer change has its own stream record and is verified by it);
+//! 5. once the window has passed (at once for records without a new image), re-reads the source
+//!    item with a consistent read (`RECHECK_SOURCE`) and gives a verdict only on proof (see
+//!    [`Proof`]): SUPERSEDED only when the other side shows it kept up, a negative verdict only when
+//!    it is provably behind; a state in between is read again, both sides;
 //! 6. what is still undecided at the deadline, or could not be looked up, is returned as a retry.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::compare::{diff_items, items_equal, Diff};
+use crate::compare::{diff_items, items_equal, unknown_attribute, Diff};
 use crate::config::{Config, LagWindowFrom};
 use crate::reader::{LookupError, TableReader};
-use crate::record::{compare_sequence_numbers, ChangeKind, ChangeRecord, Item, ItemKey};
+use crate::record::{
+    compare_sequence_numbers, describe_key, ChangeKind, ChangeRecord, Item, ItemKey,
+};
 
 /// BatchGetItem's limit of keys per request.
 pub const MAX_KEYS_PER_CALL: usize = 100;
 const UNPROCESSED_ATTEMPTS: u32 = 10;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A creation time further ahead of this function's clock than this is not a creation time (a
+/// value in ms or µs read as seconds): the record's window starts at its arrival instead.
+const CREATION_CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// Without a deadline, a record whose other side is neither caught up nor provably behind is read
+/// again for at most this many replication windows.
+const UNSETTLED_WINDOWS: u32 = 10;
+/// Source states kept per record while it is read again (oldest dropped first).
+const SOURCE_STATES_KEPT: usize = 16;
 
 /// The final word on one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,15 +55,64 @@ pub enum Verdict {
     /// (measured from where its window starts, see `LAG_WINDOW_FROM`).
     Match { lag: Duration },
     /// INSERT/MODIFY, and the item is absent on the other side.
-    Missing,
+    Missing { proof: Proof },
     /// The item is present on the other side and different.
-    Mismatch { diff: Diff },
+    Mismatch { diff: Diff, proof: Proof },
     /// REMOVE, and the item is still present on the other side.
-    DeleteNotApplied,
-    /// A newer change to the key exists, so this record's image is no longer the truth.
+    DeleteNotApplied { proof: Proof },
+    /// A newer change to the key exists and the other side shows it kept up with it.
     Superseded { by: Supersession },
     /// The record cannot be checked; the reason says why.
     Unverifiable { reason: String },
+}
+
+/// What makes a negative verdict certain: which state the other side was found in, against what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// Judged against the record alone (`RECHECK_SOURCE=false`, or no source table known), once
+    /// the record was older than the window.
+    RecordAlone,
+    /// The source still holds what the record says (its image, or no item after a REMOVE), and
+    /// the record is older than the window.
+    SourceAsRecorded,
+    /// The other side still holds the record's old image: a state this change, older than the
+    /// window, replaced.
+    HoldsReplacedState,
+    /// The other side still holds an earlier image of the key from this batch, which this change,
+    /// older than the window, replaced.
+    HoldsEarlierImage { sequence_number: String },
+    /// The other side has no item, while the source has had one since this change, older than the
+    /// window.
+    AbsentWhileSourceHasItem,
+    /// The other side differs from the source's item, which stayed as read for the window.
+    SourceUnchangedForWindow,
+}
+
+impl Proof {
+    /// A short name for log fields and metrics-free tooling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Proof::RecordAlone => "record_alone",
+            Proof::SourceAsRecorded => "source_as_recorded",
+            Proof::HoldsReplacedState => "holds_replaced_state",
+            Proof::HoldsEarlierImage { .. } => "holds_earlier_image",
+            Proof::AbsentWhileSourceHasItem => "absent_while_source_has_item",
+            Proof::SourceUnchangedForWindow => "source_unchanged_for_window",
+        }
+    }
+}
+
+impl std::fmt::Display for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proof::RecordAlone => f.write_str("judged against the record alone (no source re-check), after the replication window"),
+            Proof::SourceAsRecorded => f.write_str("the source still holds what this record says, and the record is older than the replication window"),
+            Proof::HoldsReplacedState => f.write_str("the other side still holds this record's old image, a state the change replaced longer ago than the replication window"),
+            Proof::HoldsEarlierImage { sequence_number } => write!(f, "the other side still holds the image of earlier record {sequence_number} in this batch, replaced longer ago than the replication window"),
+            Proof::AbsentWhileSourceHasItem => f.write_str("the other side has no item while the source has had one since this record, older than the replication window"),
+            Proof::SourceUnchangedForWindow => f.write_str("the other side differs from the source's item, which stayed unchanged for the replication window"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +121,8 @@ pub enum Supersession {
     LaterRecord { sequence_number: String },
     /// The other side already equals the source's current item (changed or deleted since this record).
     MatchesCurrentSource,
-    /// The source item changed since this record; the newer change is verified by its own record.
-    SourceChanged,
+    /// The other side equals a state the source had after this record (seen while reading again).
+    MatchesNewerSourceState,
 }
 
 impl std::fmt::Display for Supersession {
@@ -75,7 +137,9 @@ impl std::fmt::Display for Supersession {
             Supersession::MatchesCurrentSource => f.write_str(
                 "the other side equals the source's current item, which changed since this record",
             ),
-            Supersession::SourceChanged => f.write_str("the source item changed since this record"),
+            Supersession::MatchesNewerSourceState => {
+                f.write_str("the other side equals a state the source had after this record")
+            }
         }
     }
 }
@@ -84,9 +148,9 @@ impl Verdict {
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Match { .. } => "MATCH",
-            Verdict::Missing => "MISSING",
+            Verdict::Missing { .. } => "MISSING",
             Verdict::Mismatch { .. } => "MISMATCH",
-            Verdict::DeleteNotApplied => "DELETE_NOT_APPLIED",
+            Verdict::DeleteNotApplied { .. } => "DELETE_NOT_APPLIED",
             Verdict::Superseded { .. } => "SUPERSEDED",
             Verdict::Unverifiable { .. } => "UNVERIFIABLE",
         }
@@ -95,6 +159,16 @@ impl Verdict {
     /// Whether the verdict says replication went wrong (or could not be shown right).
     pub fn is_problem(&self) -> bool {
         !matches!(self, Verdict::Match { .. } | Verdict::Superseded { .. })
+    }
+
+    /// What proves a negative verdict.
+    pub fn proof(&self) -> Option<&Proof> {
+        match self {
+            Verdict::Missing { proof }
+            | Verdict::Mismatch { proof, .. }
+            | Verdict::DeleteNotApplied { proof } => Some(proof),
+            _ => None,
+        }
     }
 }
 
@@ -105,6 +179,11 @@ pub enum RetryReason {
     LookupFailed { message: String, transient: bool },
     /// Still not as the record says, within the replication window, when time ran out.
     StillReplicating { provisional: &'static str },
+    /// Past the window, the other side held a state the verifier never saw on the source, which
+    /// changed since this record: neither caught up nor provably behind when time ran out.
+    Unsettled,
+    /// The deadline margin was reached before the record could be read at all.
+    OutOfTime,
 }
 
 impl std::fmt::Display for RetryReason {
@@ -119,6 +198,12 @@ impl std::fmt::Display for RetryReason {
                 f,
                 "{provisional} so far, still within the replication window at the deadline"
             ),
+            RetryReason::Unsettled => f.write_str(
+                "the other side holds a state not seen on the source, which changed since this record: neither caught up nor provably behind at the deadline",
+            ),
+            RetryReason::OutOfTime => {
+                f.write_str("not read: the deadline margin was reached first")
+            }
         }
     }
 }
@@ -161,32 +246,39 @@ pub struct Verifier<R> {
     permits: Arc<Semaphore>,
 }
 
-/// What a record looks like on the other side so far.
-#[derive(Debug, Clone)]
-enum Provisional {
-    Missing,
-    Mismatch(Diff),
-    DeleteNotApplied,
-    /// Present, but the record has no image to compare with.
-    PresentUncompared,
+/// A record still being verified.
+struct Pending {
+    index: usize,
+    /// Earlier records of the same key in this batch: their images show the other side behind.
+    earlier: Vec<usize>,
+    /// What the other side looked like at the last read, for the retry message.
+    state: Waiting,
+    /// The source states seen by re-reads, oldest first.
+    seen: Vec<SourceState>,
 }
 
-impl Provisional {
-    fn name(&self) -> &'static str {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Unread,
+    /// Within the window: the provisional verdict so far.
+    Provisional(&'static str),
+    /// Past the window, neither caught up nor provably behind.
+    Unsettled,
+}
+
+impl Waiting {
+    fn retry(self) -> RetryReason {
         match self {
-            Provisional::Missing => "MISSING",
-            Provisional::Mismatch(_) => "MISMATCH",
-            Provisional::DeleteNotApplied => "DELETE_NOT_APPLIED",
-            Provisional::PresentUncompared => "PRESENT_UNCOMPARED",
+            Waiting::Unread => RetryReason::OutOfTime,
+            Waiting::Provisional(provisional) => RetryReason::StillReplicating { provisional },
+            Waiting::Unsettled => RetryReason::Unsettled,
         }
     }
 }
 
-struct Pending {
-    index: usize,
-    key: ItemKey,
-    /// Last provisional verdict, for the retry message.
-    provisional: &'static str,
+struct SourceState {
+    item: Option<Item>,
+    first_seen: Instant,
 }
 
 /// Maps tokio's (pausable) clock to wall-clock time, so record ages follow `tokio::time::pause()`.
@@ -205,21 +297,58 @@ impl Clock {
             from,
         }
     }
-    /// Where the record's replication window starts (and its lag is measured from).
-    fn created(&self, record: &ChangeRecord) -> SystemTime {
+
+    fn wall_at(&self, at: Instant) -> SystemTime {
+        self.wall + (at - self.instant)
+    }
+
+    /// The record's creation time when the window is measured from it and it is believable.
+    fn creation(&self, record: &ChangeRecord) -> Option<SystemTime> {
         match (self.from, record.approximate_creation) {
-            (LagWindowFrom::Creation, Some(created)) => created,
-            // Without a creation time, the record gets a full window from its arrival.
-            _ => self.wall,
+            (LagWindowFrom::Creation, Some(created))
+                if created <= self.wall + CREATION_CLOCK_SKEW =>
+            {
+                Some(created)
+            }
+            _ => None,
         }
     }
-    fn age_at(&self, record: &ChangeRecord, at: Instant) -> Duration {
-        let now = self.wall + (at - self.instant);
-        now.duration_since(self.created(record)).unwrap_or_default()
+
+    /// Where the record's replication window starts. DynamoDB rounds creation times down to the
+    /// second, so a whole second counts as its end: the change may have been made up to 1 s later.
+    fn window_start(&self, record: &ChangeRecord) -> SystemTime {
+        match self.creation(record) {
+            Some(created) => {
+                let whole = created
+                    .duration_since(UNIX_EPOCH)
+                    .is_ok_and(|d| d.subsec_nanos() == 0);
+                if whole {
+                    created + Duration::from_secs(1)
+                } else {
+                    created
+                }
+            }
+            // Without a creation time, the record gets a full window from its arrival.
+            None => self.wall,
+        }
     }
-    /// When the record's age reaches `lag`.
-    fn instant_of_age(&self, record: &ChangeRecord, lag: Duration) -> Instant {
-        let due = self.created(record) + lag;
+
+    /// The replication lag bound of a record seen matching at `at`: from the rounded-down
+    /// creation time, so it stays an upper bound.
+    fn lag_at(&self, record: &ChangeRecord, at: Instant) -> Duration {
+        let from = self.creation(record).unwrap_or(self.wall);
+        self.wall_at(at).duration_since(from).unwrap_or_default()
+    }
+
+    fn window_passed(&self, record: &ChangeRecord, lag: Duration, at: Instant) -> bool {
+        self.wall_at(at)
+            .duration_since(self.window_start(record))
+            .is_ok_and(|age| age >= lag)
+    }
+
+    /// When the record's window closes.
+    fn window_end(&self, record: &ChangeRecord, lag: Duration) -> Instant {
+        let due = self.window_start(record) + lag;
         match due.duration_since(self.wall) {
             Ok(ahead) => self.instant + ahead,
             Err(_) => self.instant,
@@ -227,14 +356,57 @@ impl Clock {
     }
 }
 
-/// Lookup results by record position: what was kept of the found item, or why it could not be read.
-type Lookups<T> = HashMap<usize, Result<T, RetryReason>>;
+/// Why a key's lookup gave no answer.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Read again later (`deadline`: cut by the deadline margin).
+    Retry { reason: RetryReason, deadline: bool },
+    /// The service rejects this key for this table: asking again will not help.
+    InvalidKey(String),
+}
+
+/// Lookup results by record position.
+type Lookups<T> = HashMap<usize, Result<T, Failure>>;
+
+/// One distinct key to look up: its canonical form, the key, and the records that want it.
+type Wanted<'a> = (ItemKey, &'a Item, Vec<usize>);
 
 /// The other side's answer for a record, as soon as it arrives: a match keeps nothing, so a batch
 /// of matching items never holds the items it read all at once.
 enum Looked {
     Matches,
-    Differs(Provisional, Option<Item>),
+    Differs(Option<Item>),
+    /// The item has an attribute of a type this SDK does not know (its path).
+    UnknownType(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Target,
+    Source,
+}
+
+/// One lookup: which account, which table, until when.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    side: Side,
+    table: &'a str,
+    stop_at: Option<Instant>,
+}
+
+/// The decision for a record after a read.
+enum Judged {
+    Verdict(Verdict),
+    Wait(Waiting),
+}
+
+/// What a record is judged with after a read.
+struct Reading<'a> {
+    record: &'a ChangeRecord,
+    pending: &'a Pending,
+    found: Option<&'a Item>,
+    read_at: Instant,
+    window_passed: bool,
 }
 
 impl<R: TableReader> Verifier<R> {
@@ -257,6 +429,7 @@ impl<R: TableReader> Verifier<R> {
     /// deadline); the engine stops `DEADLINE_MARGIN` before it.
     pub async fn verify(&self, records: &[ChangeRecord], deadline: Option<Instant>) -> BatchReport {
         let clock = Clock::start(self.config.lag_window_from);
+        let lag = self.config.max_replication_lag;
         let stop_at = deadline.map(|d| {
             d.checked_sub(self.config.deadline_margin)
                 .unwrap_or(clock.instant)
@@ -267,170 +440,268 @@ impl<R: TableReader> Verifier<R> {
             ..BatchReport::default()
         };
         let mut pending = self.latest_sampled(records, &mut report.outcomes);
+        warn_future_creation_times(&clock, records, &pending);
+        // Without a deadline, unsettled records are read again for a bounded time.
+        let give_up_at = stop_at.unwrap_or(clock.instant + lag * (UNSETTLED_WINDOWS + 1));
 
         let mut round: u32 = 0;
         let mut final_round = false;
         while !pending.is_empty() {
+            if stop_at.is_some_and(|s| Instant::now() >= s) {
+                break;
+            }
             let read_at = Instant::now();
-            let judge = |index: usize, found: Option<Item>| match self
-                .evaluate(&records[index], found.as_ref())
-            {
-                Ok(()) => Looked::Matches,
-                Err(provisional) => Looked::Differs(provisional, found),
+            let target = Request {
+                side: Side::Target,
+                table: &self.config.target_table.api_name,
+                stop_at,
             };
-            let mut targets = self
-                .lookup(
-                    &self.target,
-                    &self.config.target_table.api_name,
-                    records,
-                    &pending,
-                    stop_at,
-                    &mut report,
-                    false,
-                    judge,
-                )
+            let wanted: Vec<(usize, &Item)> = pending
+                .iter()
+                .map(|p| (p.index, &records[p.index].keys))
+                .collect();
+            let mut answers = self
+                .lookup(target, &wanted, &mut report, |index, found| {
+                    self.first_look(&records[index], found)
+                })
                 .await;
 
-            let mut to_resolve: Vec<(Pending, Provisional, Option<Item>)> = Vec::new();
+            let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
             let mut waiting = Vec::new();
             for mut p in pending {
                 let record = &records[p.index];
-                let looked = match targets.remove(&p.index) {
+                let looked = match answers.remove(&p.index) {
                     Some(Ok(looked)) => looked,
-                    Some(Err(reason)) => {
-                        report.outcomes[p.index] = Outcome::Retry(reason);
+                    Some(Err(failure)) => {
+                        report.outcomes[p.index] = failure_outcome(failure, p.state);
                         continue;
                     }
-                    None => judge(p.index, None),
+                    // Every wanted key gets an answer; a missing one is a defect, not "absent".
+                    None => {
+                        report.outcomes[p.index] = Outcome::Retry(RetryReason::LookupFailed {
+                            message: "the lookup gave no answer for this key".into(),
+                            transient: true,
+                        });
+                        continue;
+                    }
                 };
-                match looked {
+                let found = match looked {
                     Looked::Matches => {
                         report.outcomes[p.index] = Outcome::Verdict(Verdict::Match {
-                            lag: clock.age_at(record, read_at),
-                        })
+                            lag: clock.lag_at(record, read_at),
+                        });
+                        continue;
                     }
-                    Looked::Differs(provisional, found) => {
-                        let lag_passed =
-                            clock.age_at(record, read_at) >= self.config.max_replication_lag;
-                        let compare_now = matches!(provisional, Provisional::PresentUncompared);
-                        p.provisional = provisional.name();
-                        if lag_passed || compare_now {
-                            to_resolve.push((p, provisional, found));
-                        } else {
-                            waiting.push(p);
-                        }
+                    Looked::UnknownType(path) => {
+                        report.outcomes[p.index] =
+                            Outcome::Verdict(unknown_type(&path, "other side's"));
+                        continue;
                     }
+                    Looked::Differs(found) => found,
+                };
+                let window_passed = clock.window_passed(record, lag, read_at);
+                let uncompared = record.new_image.is_none()
+                    && record.kind != ChangeKind::Remove
+                    && found.is_some();
+                if self.rechecks(record) && (window_passed || uncompared) {
+                    to_check.push((p, found));
+                } else if !window_passed && !uncompared {
+                    p.state = Waiting::Provisional(provisional_name(record, found.as_ref()));
+                    waiting.push(p);
+                } else {
+                    let verdict = self.judge_alone(records, &p, found.as_ref());
+                    self.keep_evidence(
+                        &mut report,
+                        p.index,
+                        &verdict,
+                        record.new_image.as_ref(),
+                        found,
+                    );
+                    report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
             }
             waiting.extend(
-                self.resolve(records, to_resolve, &clock, read_at, stop_at, &mut report)
+                self.check_source(records, to_check, &clock, read_at, stop_at, &mut report)
                     .await,
             );
             pending = waiting;
             if pending.is_empty() {
                 break;
             }
-            if final_round || stop_at.is_some_and(|s| Instant::now() >= s) {
-                for p in &pending {
-                    report.outcomes[p.index] = Outcome::Retry(RetryReason::StillReplicating {
-                        provisional: p.provisional,
-                    });
-                }
-                break;
-            }
 
-            // Next read: backoff, but no later than the moment a record's window closes.
+            // Next read: backoff, but no later than the moment a record's window (or the window of
+            // the source state it is compared with) closes.
             let now = Instant::now();
             let mut wake = now + jittered(backoff(round));
-            if let Some(due) = pending
+            let due = pending
                 .iter()
-                .map(|p| clock.instant_of_age(&records[p.index], self.config.max_replication_lag))
-                .min()
-            {
+                .map(|p| match p.seen.last() {
+                    Some(state) if clock.window_passed(&records[p.index], lag, now) => {
+                        state.first_seen + lag
+                    }
+                    _ => clock.window_end(&records[p.index], lag),
+                })
+                .min();
+            if let Some(due) = due {
                 wake = wake.min(due.max(now));
             }
+            // No lookup starts at or after the stop time, nor so close to it that it would be cut:
+            // one last read where the previous round's time still fits, then what is left goes
+            // back as it stands.
             if let Some(stop) = stop_at {
-                if wake >= stop {
-                    wake = stop;
+                let need = read_at.elapsed().max(Duration::from_millis(10)) * 2;
+                if wake + need >= stop {
+                    let last_chance = stop.checked_sub(need).unwrap_or(now);
+                    if final_round || last_chance <= now {
+                        break;
+                    }
+                    wake = last_chance;
                     final_round = true;
                 }
             }
+            if stop_at.is_none() && wake >= give_up_at {
+                break;
+            }
             tokio::time::sleep_until(wake).await;
             round += 1;
+        }
+        for p in &pending {
+            report.outcomes[p.index] = Outcome::Retry(p.state.retry());
         }
         report.duration = clock.instant.elapsed();
         report
     }
 
+    /// Whether a record's source item is read again before a verdict.
+    fn rechecks(&self, record: &ChangeRecord) -> bool {
+        self.config.recheck_source && record.source_table.is_some()
+    }
+
     /// Samples, and keeps the latest record per key; the rest get their outcome here.
     fn latest_sampled(&self, records: &[ChangeRecord], outcomes: &mut [Outcome]) -> Vec<Pending> {
-        let mut latest: HashMap<(Option<&str>, ItemKey), usize> = HashMap::new();
-        let mut superseded: Vec<(usize, (Option<&str>, ItemKey))> = Vec::new();
+        let mut latest: HashMap<(Option<&str>, ItemKey), Vec<usize>> = HashMap::new();
         for (i, record) in records.iter().enumerate() {
             let key = record.item_key();
             if !key.is_sampled(self.config.sample_rate) {
                 continue;
             }
-            let group = (record.source_table.as_deref(), key);
-            match latest.entry(group.clone()) {
+            match latest.entry((record.source_table.as_deref(), key)) {
                 Entry::Vacant(e) => {
-                    e.insert(i);
+                    e.insert(vec![i]);
                 }
-                Entry::Occupied(mut e) => {
-                    let kept = *e.get();
-                    let newer = compare_sequence_numbers(
-                        &records[kept].sequence_number,
-                        &record.sequence_number,
-                    )
-                    .is_lt();
-                    if newer {
-                        e.insert(i);
-                    }
-                    superseded.push((if newer { kept } else { i }, group));
-                }
+                Entry::Occupied(mut e) => e.get_mut().push(i),
             }
         }
-        // Name the record that is actually verified, not merely the next one.
-        for (index, group) in superseded {
-            outcomes[index] = Outcome::Verdict(Verdict::Superseded {
-                by: Supersession::LaterRecord {
-                    sequence_number: records[latest[&group]].sequence_number.clone(),
-                },
-            });
-        }
         let mut pending: Vec<Pending> = latest
-            .into_iter()
-            .map(|((_, key), index)| Pending {
-                index,
-                key,
-                provisional: "UNREAD",
+            .into_values()
+            .map(|mut group| {
+                // Oldest first by sequence number; the last one is verified.
+                group.sort_by(|&a, &b| {
+                    compare_sequence_numbers(
+                        &records[a].sequence_number,
+                        &records[b].sequence_number,
+                    )
+                    .then(a.cmp(&b))
+                });
+                let index = group.pop().unwrap_or_default();
+                for &earlier in &group {
+                    // Name the record that is actually verified, not merely the next one.
+                    outcomes[earlier] = Outcome::Verdict(Verdict::Superseded {
+                        by: Supersession::LaterRecord {
+                            sequence_number: records[index].sequence_number.clone(),
+                        },
+                    });
+                }
+                Pending {
+                    index,
+                    earlier: group,
+                    state: Waiting::Unread,
+                    seen: Vec::new(),
+                }
             })
             .collect();
         pending.sort_by_key(|p| p.index);
         pending
     }
 
-    /// Compares the record with what the other side holds: `Ok` is a match.
-    fn evaluate(&self, record: &ChangeRecord, found: Option<&Item>) -> Result<(), Provisional> {
+    /// The other side's item against the record: a match, a difference, or an item that cannot be
+    /// compared.
+    fn first_look(&self, record: &ChangeRecord, found: Option<Item>) -> Looked {
         let ignore = &self.config.ignore_attributes;
-        match (record.kind, found, &record.new_image) {
-            (ChangeKind::Remove, None, _) => Ok(()),
-            (ChangeKind::Remove, Some(_), _) => Err(Provisional::DeleteNotApplied),
-            (_, None, _) => Err(Provisional::Missing),
-            (_, Some(found), Some(image)) if items_equal(image, found, ignore) => Ok(()),
-            (_, Some(found), Some(image)) => {
-                Err(Provisional::Mismatch(diff_items(image, found, ignore)))
+        let matches = match (record.kind, &found, &record.new_image) {
+            // Present is a DELETE_NOT_APPLIED whatever the item holds.
+            (ChangeKind::Remove, found, _) => found.is_none(),
+            (_, Some(found), _) if unknown_attribute(found).is_some() => {
+                return Looked::UnknownType(unknown_attribute(found).unwrap_or_default());
             }
-            (_, Some(_), None) => Err(Provisional::PresentUncompared),
+            (_, Some(found), Some(image)) => items_equal(image, found, ignore),
+            _ => false,
+        };
+        if matches {
+            Looked::Matches
+        } else {
+            Looked::Differs(found)
         }
     }
 
-    /// Turns provisional verdicts into final ones (re-reading the source when configured); returns
-    /// the records that must keep waiting.
-    async fn resolve(
+    /// Past the window without a source re-check: the record alone decides.
+    fn judge_alone(&self, records: &[ChangeRecord], p: &Pending, found: Option<&Item>) -> Verdict {
+        let record = &records[p.index];
+        let ignore = &self.config.ignore_attributes;
+        let proof = found
+            .and_then(|t| self.behind(records, p, t))
+            .unwrap_or(Proof::RecordAlone);
+        match (record.kind, found, &record.new_image) {
+            (ChangeKind::Remove, _, _) => Verdict::DeleteNotApplied { proof },
+            (_, None, _) => Verdict::Missing { proof },
+            (_, Some(found), Some(image)) => Verdict::Mismatch {
+                diff: diff_items(image, found, ignore),
+                proof,
+            },
+            (_, Some(_), None) => Verdict::Unverifiable {
+                reason: format!(
+                    "the stream ({:?}) carries no new image: the item exists on the other side but its contents were not compared (RECHECK_SOURCE=true compares it with the source item)",
+                    record.view_type
+                ),
+            },
+        }
+    }
+
+    /// Whether the other side's item `t` is a state that this change (or an earlier one of the
+    /// batch, all older than the window) replaced.
+    fn behind(&self, records: &[ChangeRecord], p: &Pending, t: &Item) -> Option<Proof> {
+        let ignore = &self.config.ignore_attributes;
+        let record = &records[p.index];
+        let holds_old = |r: &ChangeRecord| match r.old_image.as_ref().map(|o| o.item()) {
+            Some(Ok(old)) => items_equal(&old, t, ignore),
+            Some(Err(reason)) => {
+                tracing::warn!(key = %describe_key(&r.keys), sequence_number = r.sequence_number, reason, "old image not usable");
+                false
+            }
+            None => false,
+        };
+        if holds_old(record) {
+            return Some(Proof::HoldsReplacedState);
+        }
+        p.earlier.iter().rev().find_map(|&j| {
+            let earlier = &records[j];
+            let holds = earlier
+                .new_image
+                .as_ref()
+                .is_some_and(|image| items_equal(image, t, ignore))
+                || holds_old(earlier);
+            holds.then(|| Proof::HoldsEarlierImage {
+                sequence_number: earlier.sequence_number.clone(),
+            })
+        })
+    }
+
+    /// Reads the source items of `candidates` (consistently) and judges each; returns the records
+    /// that must be read again.
+    async fn check_source(
         &self,
         records: &[ChangeRecord],
-        candidates: Vec<(Pending, Provisional, Option<Item>)>,
+        candidates: Vec<(Pending, Option<Item>)>,
         clock: &Clock,
         read_at: Instant,
         stop_at: Option<Instant>,
@@ -439,290 +710,479 @@ impl<R: TableReader> Verifier<R> {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let recheck: Vec<&Pending> = candidates
-            .iter()
-            .filter(|(p, _, _)| {
-                self.config.recheck_source && records[p.index].source_table.is_some()
-            })
-            .map(|(p, _, _)| p)
-            .collect();
-        let mut sources: Lookups<Option<Item>> = HashMap::new();
         // Records of one batch may name different source tables (a poller reads one stream, Lambda
         // too, but the engine does not rely on it).
-        let mut by_table: HashMap<&str, Vec<&Pending>> = HashMap::new();
-        for p in recheck {
-            let table = records[p.index].source_table.as_deref().unwrap_or_default();
-            by_table.entry(table).or_default().push(p);
+        let mut by_table: HashMap<&str, Vec<(usize, &Item)>> = HashMap::new();
+        for (p, _) in &candidates {
+            let record = &records[p.index];
+            let table = record.source_table.as_deref().unwrap_or_default();
+            by_table
+                .entry(table)
+                .or_default()
+                .push((p.index, &record.keys));
         }
-        for (table, group) in by_table {
-            let group: Vec<Pending> = group
-                .into_iter()
-                .map(|p| Pending {
-                    index: p.index,
-                    key: p.key.clone(),
-                    provisional: p.provisional,
-                })
-                .collect();
+        let mut sources: Lookups<Option<Item>> = HashMap::new();
+        for (table, wanted) in by_table {
+            let request = Request {
+                side: Side::Source,
+                table,
+                stop_at,
+            };
             sources.extend(
-                self.lookup(
-                    &self.source,
-                    table,
-                    records,
-                    &group,
-                    stop_at,
-                    report,
-                    true,
-                    |_, found| found,
-                )
-                .await,
+                self.lookup(request, &wanted, report, |_, found| found)
+                    .await,
             );
         }
 
         let mut waiting = Vec::new();
-        for (p, provisional, found) in candidates {
+        for (mut p, found) in candidates {
             let record = &records[p.index];
-            let lag_passed = clock.age_at(record, read_at) >= self.config.max_replication_lag;
-            let verdict = match sources.remove(&p.index) {
-                Some(Err(reason)) => {
-                    report.outcomes[p.index] = Outcome::Retry(reason);
+            let source = match sources.remove(&p.index) {
+                Some(Ok(source)) => source,
+                Some(Err(failure)) => {
+                    report.outcomes[p.index] = failure_outcome(failure, p.state);
                     continue;
                 }
-                Some(Ok(source)) => {
-                    self.judge_against_source(record, provisional, found.as_ref(), source.as_ref(), lag_passed, clock, read_at)
+                None => {
+                    report.outcomes[p.index] = Outcome::Retry(RetryReason::LookupFailed {
+                        message: "the source lookup gave no answer for this key".into(),
+                        transient: true,
+                    });
+                    continue;
                 }
-                // Present without an image to compare: waiting would not change that.
-                None if !lag_passed && !matches!(provisional, Provisional::PresentUncompared) => None,
-                None => Some(match provisional {
-                    Provisional::Missing => Verdict::Missing,
-                    Provisional::Mismatch(diff) => Verdict::Mismatch { diff },
-                    Provisional::DeleteNotApplied => Verdict::DeleteNotApplied,
-                    Provisional::PresentUncompared => Verdict::Unverifiable {
-                        reason: format!(
-                            "the stream ({:?}) carries no new image: the item exists on the other side but its contents were not compared (RECHECK_SOURCE=true compares it with the source item)",
-                            record.view_type
-                        ),
-                    },
-                }),
             };
-            match verdict {
-                Some(verdict) => {
-                    if let (Verdict::Mismatch { .. }, true, Some(found)) =
-                        (&verdict, self.config.log_item_values, &found)
-                    {
-                        let expected = record.new_image.clone().unwrap_or_default();
-                        report.evidence.insert(
-                            p.index,
-                            Evidence {
-                                expected,
-                                found: found.clone(),
-                            },
-                        );
-                    }
+            if let Some(path) = source.as_ref().and_then(unknown_attribute) {
+                report.outcomes[p.index] = Outcome::Verdict(unknown_type(&path, "source"));
+                continue;
+            }
+            let ignore = &self.config.ignore_attributes;
+            let same = |a: &Option<Item>, b: &Option<Item>| match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => items_equal(a, b, ignore),
+                _ => false,
+            };
+            let unchanged = p.seen.last().is_some_and(|last| same(&last.item, &source));
+            if !unchanged {
+                if p.seen.len() == SOURCE_STATES_KEPT {
+                    p.seen.remove(0);
+                }
+                p.seen.push(SourceState {
+                    item: source,
+                    first_seen: read_at,
+                });
+            }
+            let reading = Reading {
+                record,
+                pending: &p,
+                found: found.as_ref(),
+                read_at,
+                window_passed: clock.window_passed(
+                    record,
+                    self.config.max_replication_lag,
+                    read_at,
+                ),
+            };
+            match self.judge_with_source(records, &reading, clock) {
+                Judged::Verdict(verdict) => {
+                    let expected = record
+                        .new_image
+                        .as_ref()
+                        .or(p.seen.last().and_then(|s| s.item.as_ref()));
+                    self.keep_evidence(report, p.index, &verdict, expected, found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
-                None => waiting.push(p),
+                Judged::Wait(state) => {
+                    p.state = state;
+                    waiting.push(p);
+                }
             }
         }
         waiting
     }
 
-    /// The verdict once the source's current item is known; `None` to keep waiting.
-    #[allow(clippy::too_many_arguments)]
-    fn judge_against_source(
+    /// The verdict once the source's current item is known, on proof only (README, Verdicts).
+    fn judge_with_source(
         &self,
-        record: &ChangeRecord,
-        provisional: Provisional,
-        target: Option<&Item>,
-        source: Option<&Item>,
-        lag_passed: bool,
+        records: &[ChangeRecord],
+        r: &Reading<'_>,
         clock: &Clock,
-        read_at: Instant,
-    ) -> Option<Verdict> {
+    ) -> Judged {
         let ignore = &self.config.ignore_attributes;
-        let target_equals_source = match (target, source) {
+        let record = r.record;
+        let Some(current) = r.pending.seen.last() else {
+            return Judged::Wait(Waiting::Unsettled);
+        };
+        let source = current.item.as_ref();
+        let no_image = record.new_image.is_none();
+        let equal = |a: Option<&Item>, b: Option<&Item>| match (a, b) {
             (None, None) => true,
-            (Some(t), Some(s)) => items_equal(s, t, ignore),
+            (Some(a), Some(b)) => items_equal(a, b, ignore),
             _ => false,
         };
-        if target_equals_source {
-            return Some(match provisional {
-                // A KEYS_ONLY record: the other side equals the source item, which is the check.
-                Provisional::PresentUncompared => Verdict::Match {
-                    lag: clock.age_at(record, read_at),
-                },
-                _ => Verdict::Superseded {
-                    by: Supersession::MatchesCurrentSource,
-                },
-            });
-        }
-        let record_still_current = match (record.kind, &record.new_image, source) {
-            (ChangeKind::Remove, _, source) => source.is_none(),
-            (_, Some(image), Some(source)) => items_equal(image, source, ignore),
-            (_, Some(_), None) => false,
-            (_, None, source) => source.is_some(),
+        // Caught up: the other side holds the source's current state, or a state the source had
+        // after this record. For a record without an image that is the check itself.
+        let kept_up = if equal(r.found, source) {
+            Some(Supersession::MatchesCurrentSource)
+        } else if r.pending.seen[..r.pending.seen.len() - 1]
+            .iter()
+            .any(|s| equal(r.found, s.item.as_ref()))
+        {
+            Some(Supersession::MatchesNewerSourceState)
+        } else {
+            None
         };
-        if !record_still_current {
-            return Some(Verdict::Superseded {
-                by: Supersession::SourceChanged,
+        if let Some(by) = kept_up {
+            return Judged::Verdict(match (no_image, r.found) {
+                (true, Some(_)) => Verdict::Match {
+                    lag: clock.lag_at(record, r.read_at),
+                },
+                _ => Verdict::Superseded { by },
             });
         }
-        if !lag_passed {
-            return None;
+        if !r.window_passed {
+            return Judged::Wait(Waiting::Provisional(provisional_name(record, r.found)));
         }
-        Some(match provisional {
-            Provisional::Missing => Verdict::Missing,
-            Provisional::Mismatch(diff) => Verdict::Mismatch { diff },
-            Provisional::DeleteNotApplied => Verdict::DeleteNotApplied,
-            Provisional::PresentUncompared => Verdict::Mismatch {
-                diff: diff_items(source?, target?, ignore),
+        let remove = record.kind == ChangeKind::Remove;
+        let mismatch = |expected: Option<&Item>, found: &Item, proof: Proof| Verdict::Mismatch {
+            diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
+            proof,
+        };
+        // Behind: the other side still holds a state that a change older than the window replaced.
+        if let Some(proof) = r.found.and_then(|t| self.behind(records, r.pending, t)) {
+            return Judged::Verdict(match r.found {
+                Some(_) if remove => Verdict::DeleteNotApplied { proof },
+                Some(found) => mismatch(record.new_image.as_ref().or(source), found, proof),
+                None => Verdict::Missing { proof },
+            });
+        }
+        let verdict = match (r.found, source) {
+            (None, Some(_)) if !remove => Verdict::Missing {
+                proof: Proof::AbsentWhileSourceHasItem,
             },
-        })
+            (Some(_), None) if remove => Verdict::DeleteNotApplied {
+                proof: Proof::SourceAsRecorded,
+            },
+            (Some(found), Some(source))
+                if record
+                    .new_image
+                    .as_ref()
+                    .is_some_and(|image| items_equal(image, source, ignore)) =>
+            {
+                mismatch(Some(source), found, Proof::SourceAsRecorded)
+            }
+            // The source's state has its own window, from when it was first read.
+            (found, source)
+                if r.read_at >= current.first_seen + self.config.max_replication_lag =>
+            {
+                let proof = Proof::SourceUnchangedForWindow;
+                match (found, source) {
+                    (None, _) => Verdict::Missing { proof },
+                    (Some(_), None) => Verdict::DeleteNotApplied { proof },
+                    (Some(found), Some(source)) => mismatch(Some(source), found, proof),
+                }
+            }
+            _ => return Judged::Wait(Waiting::Unsettled),
+        };
+        Judged::Verdict(verdict)
     }
 
-    /// Looks up the keys of `pending` records in `table`, and hands each record's answer (the found
+    fn keep_evidence(
+        &self,
+        report: &mut BatchReport,
+        index: usize,
+        verdict: &Verdict,
+        expected: Option<&Item>,
+        found: Option<Item>,
+    ) {
+        if let (Verdict::Mismatch { .. }, true, Some(found)) =
+            (verdict, self.config.log_item_values, found)
+        {
+            report.evidence.insert(
+                index,
+                Evidence {
+                    expected: expected.cloned().unwrap_or_default(),
+                    found,
+                },
+            );
+        }
+    }
+
+    /// Looks up `wanted` keys (record position, key) and hands each record's answer (the found
     /// item, or `None`) to `digest` as soon as its chunk arrives; or says why it could not be read.
-    #[allow(clippy::too_many_arguments)]
+    /// A key wanted by several records is asked once.
     async fn lookup<T>(
         &self,
-        reader: &R,
-        table: &str,
-        records: &[ChangeRecord],
-        pending: &[Pending],
-        stop_at: Option<Instant>,
+        request: Request<'_>,
+        wanted: &[(usize, &Item)],
         report: &mut BatchReport,
-        on_source: bool,
         mut digest: impl FnMut(usize, Option<Item>) -> T,
     ) -> Lookups<T> {
-        // Keys with the same attribute names go together, so results can be matched to keys.
-        let mut by_schema: HashMap<Vec<String>, Vec<&Pending>> = HashMap::new();
-        for p in pending {
-            let mut names: Vec<String> = records[p.index].keys.keys().cloned().collect();
-            names.sort();
-            by_schema.entry(names).or_default().push(p);
+        // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
+        // attribute names so that results can be matched to keys.
+        let mut by_key: HashMap<ItemKey, (&Item, Vec<usize>)> = HashMap::new();
+        for &(index, keys) in wanted {
+            by_key
+                .entry(ItemKey::of(keys))
+                .or_insert_with(|| (keys, Vec::new()))
+                .1
+                .push(index);
+        }
+        let mut by_schema: HashMap<Vec<&str>, Vec<Wanted>> = HashMap::new();
+        for (key, (keys, indices)) in by_key {
+            let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            by_schema
+                .entry(names)
+                .or_default()
+                .push((key, keys, indices));
         }
         let mut chunks = Vec::new();
-        for (names, group) in &by_schema {
-            for chunk in group.chunks(MAX_KEYS_PER_CALL) {
-                chunks.push((names, chunk));
+        for (names, mut group) in by_schema {
+            while !group.is_empty() {
+                let rest = group.split_off(group.len().min(MAX_KEYS_PER_CALL));
+                chunks.push((names.clone(), std::mem::replace(&mut group, rest)));
             }
         }
         // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
         // completes, so only the chunks in flight hold items.
         let mut calls: FuturesUnordered<_> = chunks
-            .iter()
+            .into_iter()
             .map(|(names, chunk)| {
-                let keys = chunk
-                    .iter()
-                    .map(|p| records[p.index].keys.clone())
-                    .collect();
-                let call = self.get_chunk(reader, table, keys, stop_at);
-                async move { (*names, *chunk, call.await) }
+                let keys = chunk.iter().map(|(_, keys, _)| (*keys).clone()).collect();
+                let call = self.get_chunk(request, keys);
+                async move { (names, chunk, call.await) }
             })
             .collect();
 
-        let mut results: Lookups<T> = HashMap::with_capacity(pending.len());
+        let mut results: Lookups<T> = HashMap::with_capacity(wanted.len());
         while let Some((names, chunk, call)) = calls.next().await {
-            if on_source {
-                report.source_calls += call.calls;
-            } else {
-                report.lookup_calls += call.calls;
+            match request.side {
+                Side::Target => report.lookup_calls += call.calls,
+                Side::Source => report.source_calls += call.calls,
             }
-            let index_of: HashMap<&ItemKey, usize> =
-                chunk.iter().map(|p| (&p.key, p.index)).collect();
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let position: HashMap<&ItemKey, usize> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _, _))| (k, i))
+                .collect();
+            let mut answers: Vec<Option<Result<Option<Item>, Failure>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            let mut unmatched = None;
             for item in call.found {
-                if let Some(&i) = index_of.get(&ItemKey::project(&item, names)) {
-                    results.insert(i, Ok(digest(i, Some(item))));
+                match position.get(&ItemKey::project(&item, &names)) {
+                    Some(&i) => answers[i] = Some(Ok(Some(item))),
+                    None => unmatched = Some("an item"),
                 }
             }
-            if let Some((failed, error)) = call.failed {
+            for (keys, error) in call.failed {
+                // A read cut by the deadline margin is counted (the service was slower than the
+                // time left), but a record read before goes back as it stood.
                 report.lookup_errors += 1;
+                let deadline = matches!(error, LookupError::Deadline { .. });
+                tracing::warn!(table = request.table, keys = keys.len(), error = %DisplayErrorContext(&error), "lookup failed; records go back for retry");
                 let reason = RetryReason::LookupFailed {
                     message: format!("{}", DisplayErrorContext(&error)),
                     transient: error.is_transient(),
                 };
-                tracing::warn!(table, keys = failed.len(), error = %DisplayErrorContext(&error), "lookup failed; records go back for retry");
-                for key in failed {
-                    if let Some(&i) = index_of.get(&ItemKey::of(&key)) {
-                        results.insert(i, Err(reason.clone()));
+                for key in keys {
+                    match position.get(&ItemKey::of(&key)) {
+                        Some(&i) => {
+                            answers[i] = Some(Err(Failure::Retry {
+                                reason: reason.clone(),
+                                deadline,
+                            }))
+                        }
+                        None => unmatched = Some("a key"),
                     }
                 }
             }
-            // Neither found nor failed: absent.
-            for p in chunk {
-                results
-                    .entry(p.index)
-                    .or_insert_with(|| Ok(digest(p.index, None)));
+            for (key, message) in call.invalid {
+                match position.get(&ItemKey::of(&key)) {
+                    Some(&i) => answers[i] = Some(Err(Failure::InvalidKey(message))),
+                    None => unmatched = Some("a key"),
+                }
+            }
+            if let Some(what) = unmatched {
+                // Fail closed: an answer that matches no key asked is never read as "absent".
+                report.lookup_errors += 1;
+                let error = LookupError::Unmatched {
+                    table: request.table.to_string(),
+                    what: what.to_string(),
+                };
+                tracing::warn!(table = request.table, error = %error, "lookup answer does not match the request; records go back for retry");
+                let failure = Failure::Retry {
+                    reason: RetryReason::LookupFailed {
+                        message: error.to_string(),
+                        transient: true,
+                    },
+                    deadline: false,
+                };
+                answers
+                    .iter_mut()
+                    .for_each(|a| *a = Some(Err(failure.clone())));
+            }
+            for ((_, _, mut indices), answer) in chunk.into_iter().zip(answers) {
+                // Neither found nor failed: absent.
+                match answer.unwrap_or(Ok(None)) {
+                    Ok(found) => {
+                        // The same key for several records: each gets its copy, the last the item.
+                        let last = indices.pop().unwrap_or_default();
+                        for index in indices {
+                            results.insert(index, Ok(digest(index, found.clone())));
+                        }
+                        results.insert(last, Ok(digest(last, found)));
+                    }
+                    Err(failure) => {
+                        for index in indices {
+                            results.insert(index, Err(failure.clone()));
+                        }
+                    }
+                }
             }
         }
         results
     }
 
-    /// One chunk of at most 100 keys, asking again for unprocessed keys.
-    async fn get_chunk(
-        &self,
-        reader: &R,
-        table: &str,
-        keys: Vec<Item>,
-        stop_at: Option<Instant>,
-    ) -> ChunkResult {
+    /// One chunk of at most 100 keys: unprocessed keys are asked again, and a request the service
+    /// rejects as invalid is split until the key that made it so is alone.
+    async fn get_chunk(&self, request: Request<'_>, keys: Vec<Item>) -> ChunkResult {
+        let (reader, consistent) = match request.side {
+            Side::Target => (&self.target, self.config.consistent_read),
+            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
+            Side::Source => (&self.source, true),
+        };
+        let table = request.table;
         let mut result = ChunkResult::default();
-        let mut remaining = keys;
-        let mut attempt: u32 = 0;
-        loop {
+        // Key sets still to ask, with the unprocessed-keys attempts they have had.
+        let mut work: Vec<(Vec<Item>, u32)> = vec![(keys, 0)];
+        while let Some((mut remaining, attempt)) = work.pop() {
+            if request.stop_at.is_some_and(|s| Instant::now() >= s) {
+                result.failed.push((
+                    remaining,
+                    LookupError::Deadline {
+                        table: table.into(),
+                    },
+                ));
+                continue;
+            }
             let call = async {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = self.permits.acquire().await.ok();
-                reader
-                    .batch_get(table, remaining.clone(), self.config.consistent_read)
-                    .await
+                reader.batch_get(table, remaining.clone(), consistent).await
             };
             result.calls += 1;
-            let outcome = match stop_at {
+            let outcome = match request.stop_at {
                 Some(stop) => tokio::time::timeout_at(stop, call)
                     .await
                     .unwrap_or_else(|_| {
                         Err(LookupError::Deadline {
-                            table: table.to_string(),
+                            table: table.into(),
                         })
                     }),
                 None => call.await,
             };
             let output = match outcome {
                 Ok(output) => output,
+                Err(error) if error.is_validation() && remaining.len() > 1 => {
+                    let half = remaining.split_off(remaining.len() / 2);
+                    work.push((half, attempt));
+                    work.push((remaining, attempt));
+                    continue;
+                }
+                Err(error) if error.is_validation() => {
+                    let message = format!("{}", DisplayErrorContext(&error));
+                    result
+                        .invalid
+                        .extend(remaining.into_iter().map(|k| (k, message.clone())));
+                    continue;
+                }
                 Err(error) => {
-                    result.failed = Some((remaining, error));
-                    return result;
+                    result.failed.push((remaining, error));
+                    continue;
                 }
             };
             result.found.extend(output.items);
             if output.unprocessed.is_empty() {
-                return result;
+                continue;
             }
-            remaining = output.unprocessed;
-            attempt += 1;
+            let attempt = attempt + 1;
             let pause = jittered(Duration::from_millis(50) * 2u32.pow(attempt.min(5)));
             if attempt >= UNPROCESSED_ATTEMPTS
-                || stop_at.is_some_and(|s| Instant::now() + pause >= s)
+                || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
             {
-                result.failed = Some((
-                    remaining,
+                result.failed.push((
+                    output.unprocessed,
                     LookupError::Unprocessed {
                         table: table.to_string(),
                         attempts: attempt,
                     },
                 ));
-                return result;
+                continue;
             }
             tokio::time::sleep(pause).await;
+            work.push((output.unprocessed, attempt));
         }
+        result
     }
 }
 
 #[derive(Default)]
 struct ChunkResult {
     found: Vec<Item>,
-    failed: Option<(Vec<Item>, LookupError)>,
+    failed: Vec<(Vec<Item>, LookupError)>,
+    /// Keys the service rejects for this table, with its message.
+    invalid: Vec<(Item, String)>,
     calls: usize,
+}
+
+/// A lookup failure as the record's outcome. A read cut by the deadline margin, for a record read
+/// before, leaves it as it stood (still replicating), not as a lookup error.
+fn failure_outcome(failure: Failure, state: Waiting) -> Outcome {
+    match failure {
+        Failure::Retry { deadline: true, .. } if state != Waiting::Unread => {
+            Outcome::Retry(state.retry())
+        }
+        Failure::Retry { reason, .. } => Outcome::Retry(reason),
+        Failure::InvalidKey(message) => Outcome::Verdict(Verdict::Unverifiable {
+            reason: format!("the key does not fit the table it is looked up in: {message}"),
+        }),
+    }
+}
+
+fn unknown_type(path: &str, side: &str) -> Verdict {
+    Verdict::Unverifiable {
+        reason: format!(
+            "the {side} item's attribute {path:?} has a type this version does not know: it can be neither compared nor called different"
+        ),
+    }
+}
+
+/// The provisional verdict's name while a record waits for its window.
+fn provisional_name(record: &ChangeRecord, found: Option<&Item>) -> &'static str {
+    match (record.kind, found, &record.new_image) {
+        (ChangeKind::Remove, _, _) => "DELETE_NOT_APPLIED",
+        (_, None, _) => "MISSING",
+        (_, Some(_), Some(_)) => "MISMATCH",
+        (_, Some(_), None) => "PRESENT_UNCOMPARED",
+    }
+}
+
+/// A creation time in the future is not believed (see [`CREATION_CLOCK_SKEW`]): one WARN per record.
+fn warn_future_creation_times(clock: &Clock, records: &[ChangeRecord], pending: &[Pending]) {
+    if clock.from != LagWindowFrom::Creation {
+        return;
+    }
+    for p in pending {
+        let record = &records[p.index];
+        if record.approximate_creation.is_some() && clock.creation(record).is_none() {
+            tracing::warn!(
+                key = %describe_key(&record.keys),
+                sequence_number = record.sequence_number,
+                "ApproximateCreationDateTime is in the future (not epoch seconds?): the replication window starts at arrival"
+            );
+        }
+    }
 }
 
 fn backoff(round: u32) -> Duration {
@@ -791,6 +1251,7 @@ mod tests {
             kind,
             keys: keys_of(image),
             new_image: (kind != ChangeKind::Remove).then(|| image.clone()),
+            old_image: None,
             sequence_number: format!("{seq:030}"),
             approximate_creation: Some(SystemTime::now() - age),
             view_type: ViewType::NewImage,
@@ -849,7 +1310,7 @@ mod tests {
                 "SUPERSEDED"
             ]
         );
-        let Verdict::Mismatch { diff } = verdict(&report.outcomes[1]) else {
+        let Verdict::Mismatch { diff, .. } = verdict(&report.outcomes[1]) else {
             unreachable!()
         };
         assert_eq!(diff.different, vec!["status"]);
@@ -862,9 +1323,10 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn source_that_changed_since_supersedes_a_mismatch() {
+    async fn a_source_that_changed_since_supersedes_only_when_the_other_side_kept_up() {
+        // The other side holds the source's newer state: it kept up.
         let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.target, TARGET, item(1, "v3"));
         put(&w.source, SOURCE, item(1, "v3"));
         let report = w
             .verifier
@@ -873,18 +1335,407 @@ mod tests {
         assert_eq!(
             verdict(&report.outcomes[0]),
             &Verdict::Superseded {
-                by: Supersession::SourceChanged
+                by: Supersession::MatchesCurrentSource
             }
         );
-        // Without the re-check the same state is a mismatch.
+        // It holds a state never seen on the source: not SUPERSEDED on a guess. Read again until
+        // the source's own state has been there for the window, then a mismatch against it.
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(10));
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v3"));
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
+            .await;
+        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert_eq!(proof, &Proof::SourceUnchangedForWindow);
+        assert_eq!(diff.different, vec!["status"]);
+        assert!(started.elapsed() >= Duration::from_secs(10));
+        // Without the re-check the same state is a mismatch at once.
         let w = world(|c| c.recheck_source = false);
         put(&w.target, TARGET, item(1, "v1"));
         let report = w
             .verifier
             .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
             .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Mismatch {
+                diff: diff_items(&item(1, "v2"), &item(1, "v1"), &[]),
+                proof: Proof::RecordAlone
+            }
+        );
         assert_eq!(w.source.calls(), 0);
+    }
+
+    /// Writes a new version of the source item every `every`, like a counter or an `updatedAt`.
+    fn hot_source(w: &World, every: Duration) -> tokio::task::JoinHandle<()> {
+        let source = Arc::clone(&w.source);
+        tokio::spawn(async move {
+            for version in 100.. {
+                put(&source, SOURCE, item(1, &format!("v{version}")));
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    fn with_old(mut r: ChangeRecord, old: &Item) -> ChangeRecord {
+        r.old_image = Some(crate::record::OldImage::Item(old.clone()));
+        r
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hot_key_that_never_arrives_is_missing_not_superseded_for_ever() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        let writer = hot_source(&w, Duration::from_millis(100));
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(
+                &[record(
+                    ChangeKind::Modify,
+                    &item(1, "v1"),
+                    1,
+                    Duration::from_secs(2),
+                )],
+                Some(started + Duration::from_secs(30)),
+            )
+            .await;
+        writer.abort();
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Missing {
+                proof: Proof::AbsentWhileSourceHasItem
+            }
+        );
+        // In the same invocation, on the first read past the window.
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hot_key_whose_other_side_holds_a_replaced_state_is_a_mismatch() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        put(&w.target, TARGET, item(1, "v0"));
+        let writer = hot_source(&w, Duration::from_millis(100));
+        tokio::task::yield_now().await;
+        // This record's own old image.
+        let r = with_old(
+            record(
+                ChangeKind::Modify,
+                &item(1, "v1"),
+                1,
+                Duration::from_secs(5),
+            ),
+            &item(1, "v0"),
+        );
+        let report = w.verifier.verify(&[r], None).await;
+        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert_eq!(proof, &Proof::HoldsReplacedState);
+        assert_eq!(diff.different, vec!["status"]);
+        // An earlier image of the key in the batch (a NEW_IMAGE stream: no old images).
+        let records = [
+            record(
+                ChangeKind::Insert,
+                &item(1, "v0"),
+                1,
+                Duration::from_secs(9),
+            ),
+            record(
+                ChangeKind::Modify,
+                &item(1, "v1"),
+                2,
+                Duration::from_secs(5),
+            ),
+        ];
+        let report = w.verifier.verify(&records, None).await;
+        writer.abort();
+        assert_eq!(
+            verdict(&report.outcomes[1]),
+            &Verdict::Mismatch {
+                diff: diff_items(&item(1, "v1"), &item(1, "v0"), &[]),
+                proof: Proof::HoldsEarlierImage {
+                    sequence_number: format!("{:030}", 1)
+                }
+            }
+        );
+        // A delete that never arrived, with the item's last state still there.
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        put(&w.target, TARGET, item(1, "v0"));
+        let writer = hot_source(&w, Duration::from_millis(100));
+        tokio::task::yield_now().await;
+        let r = with_old(
+            record(
+                ChangeKind::Remove,
+                &item(1, "v0"),
+                1,
+                Duration::from_secs(5),
+            ),
+            &item(1, "v0"),
+        );
+        let report = w.verifier.verify(&[r], None).await;
+        writer.abort();
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::DeleteNotApplied {
+                proof: Proof::HoldsReplacedState
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_never_seen_on_a_changing_source_is_read_again_never_guessed() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        put(&w.target, TARGET, item(1, "something else"));
+        let writer = hot_source(&w, Duration::from_millis(100));
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(
+                &[record(
+                    ChangeKind::Modify,
+                    &item(1, "v1"),
+                    1,
+                    Duration::from_secs(5),
+                )],
+                Some(started + Duration::from_secs(12)),
+            )
+            .await;
+        writer.abort();
+        assert_eq!(report.outcomes[0], Outcome::Retry(RetryReason::Unsettled));
+        // Read again, both sides, until the deadline margin.
+        assert!(
+            report.lookup_calls > 3 && report.source_calls > 3,
+            "{report:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_other_side_that_reaches_a_state_seen_on_the_source_is_superseded() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        put(&w.target, TARGET, item(1, "lagging"));
+        put(&w.source, SOURCE, item(1, "v3"));
+        let (target, source) = (Arc::clone(&w.target), Arc::clone(&w.source));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // The other side reaches the state the verifier saw; the source has moved on.
+            put(&target, TARGET, item(1, "v3"));
+            put(&source, SOURCE, item(1, "v4"));
+        });
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
+            .await;
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Superseded {
+                by: Supersession::MatchesNewerSourceState
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keys_only_record_gives_the_source_state_its_own_window() {
+        let mut r = record(ChangeKind::Modify, &item(1, "v1"), 1, OLD);
+        r.new_image = None;
+        r.view_type = ViewType::KeysOnly;
+        // The source changed moments ago; the other side gets it 5 s later: a match, not a
+        // mismatch although the record is an hour old.
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v2"));
+        let target = Arc::clone(&w.target);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            put(&target, TARGET, item(1, "v2"));
+        });
+        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+        // Never arriving: a mismatch once the source's state has had its window.
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v2"));
+        let started = Instant::now();
+        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Mismatch {
+                diff: diff_items(&item(1, "v2"), &item(1, "v1"), &[]),
+                proof: Proof::SourceUnchangedForWindow
+            }
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(30) && waited < Duration::from_secs(33),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn source_rechecks_are_consistent_reads_whatever_consistent_read_says() {
+        let w = world(|c| c.consistent_read = false);
+        put(&w.target, TARGET, item(1, "stale"));
+        put(&w.source, SOURCE, item(1, "new"));
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Modify, &item(1, "new"), 1, OLD)], None)
+            .await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+        assert_eq!(w.target.consistent_reads(), vec![false]);
+        assert_eq!(w.source.consistent_reads(), vec![true]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_creation_time_rounded_down_gets_its_second_back() {
+        let w = world(|c| c.max_replication_lag = Duration::from_millis(200));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let now = SystemTime::now();
+        let whole =
+            UNIX_EPOCH + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap().as_secs());
+        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
+        r.approximate_creation = Some(whole);
+        let started = Instant::now();
+        let report = w.verifier.verify(&[r], None).await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        // The change may have been made up to 1 s after the whole second it is stamped with.
+        let since_stamp = started.elapsed() + now.duration_since(whole).unwrap();
+        assert!(
+            since_stamp >= Duration::from_millis(1200),
+            "{since_stamp:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_creation_time_in_the_future_gives_a_window_from_arrival() {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(2));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
+        // Milliseconds read as seconds: tens of thousands of years ahead.
+        r.approximate_creation = Some(UNIX_EPOCH + Duration::from_secs(1_764_000_000_000));
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(&[r], Some(started + Duration::from_secs(20)))
+            .await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_lookup_starts_at_the_deadline_so_waiting_records_are_still_replicating() {
+        let w = world(|c| {
+            c.max_replication_lag = Duration::from_secs(60);
+            c.deadline_margin = Duration::from_secs(2);
+        });
+        // A reader that answers after a delay (the in-memory one otherwise answers at once).
+        w.target.set_latency(Duration::from_millis(300));
+        let started = Instant::now();
+        let report = w
+            .verifier
+            .verify(
+                &[record(
+                    ChangeKind::Insert,
+                    &item(1, "v1"),
+                    1,
+                    Duration::ZERO,
+                )],
+                Some(started + Duration::from_secs(10)),
+            )
+            .await;
+        assert_eq!(
+            report.outcomes[0],
+            Outcome::Retry(RetryReason::StillReplicating {
+                provisional: "MISSING"
+            })
+        );
+        assert_eq!(report.lookup_errors, 0);
+        assert!(started.elapsed() <= Duration::from_secs(8));
+        // A deadline already passed: nothing is read, and the record says so.
+        let report = w
+            .verifier
+            .verify(
+                &[record(
+                    ChangeKind::Insert,
+                    &item(1, "v1"),
+                    1,
+                    Duration::ZERO,
+                )],
+                Some(Instant::now() + Duration::from_secs(1)),
+            )
+            .await;
+        assert_eq!(report.outcomes[0], Outcome::Retry(RetryReason::OutOfTime));
+        assert_eq!(report.lookup_calls, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_matches_no_key_asked_fails_closed() {
+        let w = world(|_| {});
+        w.target.plan_faults([Fault::ForeignItem]);
+        put(&w.source, SOURCE, item(1, "v1"));
+        let report = w
+            .verifier
+            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
+            .await;
+        let Outcome::Retry(RetryReason::LookupFailed { message, .. }) = &report.outcomes[0] else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert!(message.contains("matches no key"), "{message}");
+        assert_eq!(report.lookup_errors, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_the_table_rejects_is_narrowed_down_and_the_others_get_verdicts() {
+        let w = world(|_| {});
+        let records: Vec<ChangeRecord> = (1..=150)
+            .map(|i| {
+                put(&w.target, TARGET, item(i, "v"));
+                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
+            })
+            .collect();
+        w.target.reject_key(&keys_of(&item(77, "v")));
+        let report = w.verifier.verify(&records, None).await;
+        for (i, outcome) in report.outcomes.iter().enumerate() {
+            let v = verdict(outcome);
+            if i == 76 {
+                let Verdict::Unverifiable { reason } = v else {
+                    panic!("{v:?}")
+                };
+                assert!(reason.contains("does not match the schema"), "{reason}");
+            } else {
+                assert_eq!(v.name(), "MATCH", "record {i}");
+            }
+        }
+        // Halving, not one call per key.
+        assert!(report.lookup_calls < 20, "{} calls", report.lookup_calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_key_from_two_streams_is_asked_once() {
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v1"));
+        let from_a = record(ChangeKind::Insert, &item(1, "v1"), 1, OLD);
+        let mut from_b = record(ChangeKind::Insert, &item(1, "v1"), 2, OLD);
+        from_b.source_table = Some("OtherSource".into());
+        let mut unknown = record(ChangeKind::Insert, &item(1, "v1"), 3, OLD);
+        unknown.source_table = None;
+        let report = w.verifier.verify(&[from_a, from_b, unknown], None).await;
+        assert!(
+            report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"),
+            "{:?}",
+            report.outcomes
+        );
+        assert_eq!(w.target.calls(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::engine::{BatchReport, Evidence, Outcome, Verdict, Verifier};
+use crate::engine::{BatchReport, Evidence, Outcome, Proof, Verdict, Verifier};
 use crate::lambda_json::parse_record;
 use crate::metrics::{epoch_ms, print_documents, InvocationMetrics};
 use crate::reader::TableReader;
@@ -161,9 +161,13 @@ impl RecordReport {
         let sequence_number = self.sequence_number.as_deref().unwrap_or("-");
         match &self.outcome {
             Outcome::Verdict(verdict) if verdict.is_problem() => {
+                // The detail says which case proved the verdict (`Proof`), after the diff.
                 let (attributes, detail) = match verdict {
-                    Verdict::Mismatch { diff } => {
-                        (diff.attribute_names().join(","), diff.to_string())
+                    Verdict::Mismatch { diff, proof } => {
+                        (diff.attribute_names().join(","), format!("{diff}; {proof}"))
+                    }
+                    Verdict::Missing { proof } | Verdict::DeleteNotApplied { proof } => {
+                        (String::new(), proof.to_string())
                     }
                     Verdict::Unverifiable { reason } => (String::new(), reason.clone()),
                     _ => (String::new(), String::new()),
@@ -179,6 +183,7 @@ impl RecordReport {
                     event_name = self.event_name.unwrap_or("-"),
                     ttl_delete = self.ttl_delete,
                     verdict = verdict.name(),
+                    proof = verdict.proof().map(Proof::name),
                     attributes = %attributes,
                     detail = %detail,
                     values = values.as_deref(),
@@ -420,7 +425,7 @@ mod tests {
         s.target.put("Orders", ORDER_KEYS, stale);
         s.source.put("Orders", ORDER_KEYS, new);
         let inv = s.handler.handle(&event(MODIFY), None).await;
-        let Outcome::Verdict(Verdict::Mismatch { diff }) = &inv.records[0].outcome else {
+        let Outcome::Verdict(Verdict::Mismatch { diff, .. }) = &inv.records[0].outcome else {
             panic!("{:?}", inv.records)
         };
         assert_eq!(diff.different, vec!["status"]);

@@ -4,8 +4,8 @@
 //! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
 //! `Content`, then every image is converted again into the SDK's types; that cost about 25 µs per
 //! 1.7 KB record and several copies of it in memory (see BENCHMARKS.md). Here a record is read once,
-//! unknown fields (such as `OldImage`, which the engine never uses) are skipped without being built,
-//! and every error names the field, the attribute or the type.
+//! unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only when
+//! a verdict depends on it), and every error names the field, the attribute or the type.
 //!
 //! Errors never quote an item value: they become UNVERIFIABLE reasons, which are logged, and item
 //! values are logged only with `LOG_ITEM_VALUES=true`. serde's own type errors do quote the value
@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::record::{type_name, ChangeRecord, Item, RecordParts};
+use crate::record::{type_name, ChangeRecord, Item, OldImage, RecordParts};
 
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`ChangeRecord`];
 /// the error is the reason it cannot be one.
@@ -34,6 +34,7 @@ pub fn parse_record(json: &str) -> Result<ChangeRecord, String> {
         event_name: wire.event_name.as_deref(),
         keys: change.keys.map(|i| i.0),
         new_image: change.new_image.map(|i| i.0),
+        old_image: change.old_image.map(OldImage::Json),
         sequence_number: change.sequence_number,
         view_type: change.stream_view_type.as_deref(),
         created_epoch_seconds: change.approximate_creation_date_time,
@@ -95,6 +96,8 @@ struct WireRecord {
 struct WireChange {
     keys: Option<Image>,
     new_image: Option<Image>,
+    /// Validated, not built: most records never need it.
+    old_image: Option<Box<serde_json::value::RawValue>>,
     sequence_number: Option<String>,
     stream_view_type: Option<String>,
     /// Epoch seconds (a number).

@@ -165,9 +165,9 @@ impl InvocationMetrics {
                     self.matches += 1;
                     self.replication_lag_ms.push(lag.as_millis() as f64);
                 }
-                Verdict::Missing => self.missing += 1,
+                Verdict::Missing { .. } => self.missing += 1,
                 Verdict::Mismatch { .. } => self.mismatches += 1,
-                Verdict::DeleteNotApplied => self.deletes_not_applied += 1,
+                Verdict::DeleteNotApplied { .. } => self.deletes_not_applied += 1,
                 Verdict::Superseded { .. } => self.superseded += 1,
                 Verdict::Unverifiable { .. } => self.unverifiable += 1,
             },

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use thiserror::Error;
 
 use crate::record::{Item, ItemKey};
@@ -42,9 +43,16 @@ pub enum LookupError {
     Unprocessed { table: String, attempts: u32 },
     #[error("lookup on table {table} did not finish before the invocation's deadline margin")]
     Deadline { table: String },
+    /// The answer holds something the request did not ask for (a table or a key): it is not read
+    /// as "absent", the records go back to be verified again.
+    #[error("BatchGetItem on table {table} answered with {what}, which matches no key or table of the request")]
+    Unmatched { table: String, what: String },
     /// Raised by [`InMemoryTables`] to simulate a failing service.
     #[error("simulated {} failure on table {table}", if *.transient { "transient" } else { "permanent" })]
     Simulated { table: String, transient: bool },
+    /// Raised by [`InMemoryTables`] as DynamoDB does for a key that does not fit the table.
+    #[error("simulated ValidationException on table {table}: {message}")]
+    SimulatedValidation { table: String, message: String },
 }
 
 impl LookupError {
@@ -67,9 +75,23 @@ impl LookupError {
                 }
                 _ => false,
             },
-            LookupError::Request { .. } => false,
-            LookupError::Unprocessed { .. } | LookupError::Deadline { .. } => true,
+            LookupError::Request { .. } | LookupError::SimulatedValidation { .. } => false,
+            LookupError::Unprocessed { .. }
+            | LookupError::Deadline { .. }
+            | LookupError::Unmatched { .. } => true,
             LookupError::Simulated { transient, .. } => *transient,
+        }
+    }
+
+    /// Whether the service rejected the request as invalid (a key that does not fit the table's
+    /// schema, duplicate keys): the whole request fails for one bad key, so the caller narrows it.
+    pub fn is_validation(&self) -> bool {
+        match self {
+            LookupError::BatchGetItem { source, .. } => {
+                matches!(source.as_ref(), SdkError::ServiceError(e) if e.err().code() == Some("ValidationException"))
+            }
+            LookupError::SimulatedValidation { .. } => true,
+            _ => false,
         }
     }
 }
@@ -134,14 +156,40 @@ impl TableReader for DynamoDbReader {
                 table: table.to_string(),
                 source: Box::new(source),
             })?;
-        let mut responses = output.responses.unwrap_or_default();
-        let mut unprocessed = output.unprocessed_keys.unwrap_or_default();
-        Ok(BatchGetOutput {
-            items: responses.remove(table).unwrap_or_default(),
-            unprocessed: unprocessed
-                .remove(table)
-                .map(|k| k.keys)
-                .unwrap_or_default(),
+        let mut out = BatchGetOutput::default();
+        // Fail closed: an answer under a table key this request did not use is an error, never
+        // an absent item.
+        for (answered, items) in output.responses.unwrap_or_default() {
+            check_table(table, &answered)?;
+            out.items.extend(items);
+        }
+        for (answered, keys) in output.unprocessed_keys.unwrap_or_default() {
+            check_table(table, &answered)?;
+            out.unprocessed.extend(keys.keys);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether an answer's table key is the requested table: the same text, or the same table named
+/// once by its name and once by its ARN (`arn:...:table/NAME`).
+fn check_table(requested: &str, answered: &str) -> Result<(), LookupError> {
+    let name = |t: &str| match t.strip_prefix("arn:") {
+        Some(_) => t
+            .split_once(":table/")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_string()),
+        None => Some(t.to_string()),
+    };
+    let same = requested == answered
+        || (name(requested).is_some() && name(requested) == name(answered)
+            // Two different ARNs of one name (another account or region) are different tables.
+            && !(requested.starts_with("arn:") && answered.starts_with("arn:")));
+    if same {
+        Ok(())
+    } else {
+        Err(LookupError::Unmatched {
+            table: requested.to_string(),
+            what: format!("table key {answered:?}"),
         })
     }
 }
@@ -154,6 +202,9 @@ pub enum Fault {
     },
     /// Leave this many of the requested keys unprocessed.
     Unprocess(usize),
+    /// Answer with an item of a key that was not asked for (a service answer that cannot be
+    /// matched to the request).
+    ForeignItem,
 }
 
 /// In-memory tables that behave like BatchGetItem, with faults planned call by call.
@@ -165,6 +216,10 @@ pub struct InMemoryTables {
     latency: Mutex<std::time::Duration>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// `ConsistentRead` of every call, in order.
+    consistent_reads: Mutex<Vec<bool>>,
+    /// Keys that make any request holding them fail validation (a key that does not fit).
+    rejected: Mutex<std::collections::HashSet<ItemKey>>,
 }
 
 #[derive(Debug, Default)]
@@ -195,6 +250,12 @@ impl InMemoryTables {
         }
     }
 
+    /// Every request holding this key fails with a ValidationException, as DynamoDB fails a whole
+    /// BatchGetItem for one key whose type does not fit the table.
+    pub fn reject_key(&self, keys: &Item) {
+        self.rejected.lock().unwrap().insert(ItemKey::of(keys));
+    }
+
     pub fn plan_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.faults.lock().unwrap().extend(faults);
     }
@@ -209,6 +270,11 @@ impl InMemoryTables {
         *self.latency.lock().unwrap() = latency;
     }
 
+    /// `ConsistentRead` of every call so far, in order.
+    pub fn consistent_reads(&self) -> Vec<bool> {
+        self.consistent_reads.lock().unwrap().clone()
+    }
+
     /// The most calls that were in progress at once.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
@@ -220,9 +286,10 @@ impl TableReader for InMemoryTables {
         &self,
         table: &str,
         mut keys: Vec<Item>,
-        _consistent_read: bool,
+        consistent_read: bool,
     ) -> Result<BatchGetOutput, LookupError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.consistent_reads.lock().unwrap().push(consistent_read);
         assert!(
             keys.len() <= 100,
             "BatchGetItem takes at most 100 keys, got {}",
@@ -245,16 +312,53 @@ impl TableReader for InMemoryTables {
                 })
             }
             Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
-            None => {}
+            Some(Fault::ForeignItem) | None => {}
         }
         let tables = self.tables.lock().unwrap();
-        let items = match tables.get(table) {
+        // As DynamoDB: the whole request is rejected for one key that does not fit the schema, or
+        // for a key asked twice.
+        let mut asked = std::collections::HashSet::new();
+        let rejected = self.rejected.lock().unwrap();
+        for k in &keys {
+            if rejected.contains(&ItemKey::of(k)) {
+                return Err(LookupError::SimulatedValidation {
+                    table: table.to_string(),
+                    message: "The provided key element does not match the schema".into(),
+                });
+            }
+            if !asked.insert(ItemKey::of(k)) {
+                return Err(LookupError::SimulatedValidation {
+                    table: table.to_string(),
+                    message: "Provided list of item keys contains duplicates".into(),
+                });
+            }
+            if let Some(t) = tables.get(table) {
+                let mut names: Vec<&String> = k.keys().collect();
+                names.sort();
+                if names.len() != t.key_names.len()
+                    || names.iter().zip(&t.key_names).any(|(a, b)| *a != b)
+                {
+                    return Err(LookupError::SimulatedValidation {
+                        table: table.to_string(),
+                        message: "The provided key element does not match the schema".into(),
+                    });
+                }
+            }
+        }
+        let mut items: Vec<Item> = match tables.get(table) {
             Some(t) => keys
                 .iter()
                 .filter_map(|k| t.items.get(&ItemKey::of(k)).cloned())
                 .collect(),
             None => Vec::new(),
         };
+        if fault == Some(Fault::ForeignItem) {
+            let mut stray = keys.first().cloned().unwrap_or_default();
+            for v in stray.values_mut() {
+                *v = aws_sdk_dynamodb::types::AttributeValue::S("not-asked-for".into());
+            }
+            items.push(stray);
+        }
         Ok(BatchGetOutput { items, unprocessed })
     }
 }

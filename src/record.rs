@@ -8,8 +8,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::value::RawValue;
 
-use crate::compare::canonical_number_text;
+use crate::compare::{canonical_number_text, CanonicalNumber};
 
 /// An item (or a key) as the DynamoDB SDK represents it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -56,6 +57,9 @@ pub struct ChangeRecord {
     pub keys: Item,
     /// The item after the change, when the stream carries it.
     pub new_image: Option<Item>,
+    /// The item before the change (`NEW_AND_OLD_IMAGES`, `OLD_IMAGE`): read only to prove that the
+    /// other side still holds a replaced state.
+    pub old_image: Option<OldImage>,
     pub sequence_number: String,
     /// When the change was made (the stream's approximate creation time, to the second).
     pub approximate_creation: Option<SystemTime>,
@@ -84,6 +88,7 @@ pub struct RecordParts<'a> {
     pub event_name: Option<&'a str>,
     pub keys: Option<Item>,
     pub new_image: Option<Item>,
+    pub old_image: Option<OldImage>,
     pub sequence_number: Option<String>,
     pub view_type: Option<&'a str>,
     pub created_epoch_seconds: Option<f64>,
@@ -114,17 +119,7 @@ impl ChangeRecord {
             .keys
             .filter(|k| !k.is_empty())
             .ok_or("record has no dynamodb.Keys")?;
-        if let Some((name, value)) = keys.iter().find(|(_, v)| {
-            !matches!(
-                v,
-                AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
-            )
-        }) {
-            return Err(format!(
-                "key attribute {name:?} has type {}, but keys are S, N or B",
-                type_name(value)
-            ));
-        }
+        check_key(&keys)?;
         let view_type = match parts.view_type {
             Some("KEYS_ONLY") => ViewType::KeysOnly,
             Some("NEW_IMAGE") => ViewType::NewImage,
@@ -149,6 +144,7 @@ impl ChangeRecord {
             kind,
             keys,
             new_image,
+            old_image: parts.old_image,
             sequence_number,
             approximate_creation,
             view_type,
@@ -159,6 +155,65 @@ impl ChangeRecord {
 
     pub fn item_key(&self) -> ItemKey {
         ItemKey::of(&self.keys)
+    }
+}
+
+/// What BatchGetItem would reject for the whole request (so for up to 99 other records): a key
+/// of more than two attributes, a type other than S/N/B, an empty S or B, an N that is not a
+/// DynamoDB number. Checked before any lookup; the reason names the attribute, never its value.
+pub fn check_key(keys: &Item) -> Result<(), String> {
+    if keys.len() > 2 {
+        return Err(format!(
+            "dynamodb.Keys has {} attributes, but a DynamoDB key has one or two",
+            keys.len()
+        ));
+    }
+    for (name, value) in keys {
+        let problem = match value {
+            AttributeValue::S(s) if s.is_empty() => "is an empty string",
+            AttributeValue::B(b) if b.as_ref().is_empty() => "is an empty binary",
+            AttributeValue::N(n) if CanonicalNumber::parse(n).is_none() => {
+                "is not a DynamoDB number"
+            }
+            AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_) => continue,
+            other => {
+                return Err(format!(
+                    "key attribute {name:?} has type {}, but keys are S, N or B",
+                    type_name(other)
+                ))
+            }
+        };
+        return Err(format!("key attribute {name:?} {problem}"));
+    }
+    Ok(())
+}
+
+/// A record's old image, kept as the event's JSON (Lambda) or as the SDK item (the poller): most
+/// records never need it, so Lambda's are parsed only when a verdict depends on them.
+#[derive(Debug, Clone)]
+pub enum OldImage {
+    Json(Box<RawValue>),
+    Item(Item),
+}
+
+impl OldImage {
+    /// The image as an item; `None` (with the reason) if its JSON is not a DynamoDB image.
+    pub fn item(&self) -> Result<std::borrow::Cow<'_, Item>, String> {
+        match self {
+            OldImage::Item(item) => Ok(std::borrow::Cow::Borrowed(item)),
+            OldImage::Json(json) => crate::lambda_json::parse_item(json.get())
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("dynamodb.OldImage: {e}")),
+        }
+    }
+}
+
+impl PartialEq for OldImage {
+    fn eq(&self, other: &OldImage) -> bool {
+        match (self.item(), other.item()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -371,6 +426,39 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn keys_that_batch_get_item_would_reject_are_refused_before_any_lookup() {
+        let parts = |keys: Item| RecordParts {
+            event_id: "e1".into(),
+            event_name: Some("INSERT"),
+            keys: Some(keys),
+            sequence_number: Some("1".into()),
+            view_type: Some("KEYS_ONLY"),
+            ..RecordParts::default()
+        };
+        let reason = |keys: Item| ChangeRecord::from_parts(parts(keys)).unwrap_err();
+        let e = reason(key(&[("pk", AttributeValue::N("12abc".into()))]));
+        assert_eq!(e, "key attribute \"pk\" is not a DynamoDB number");
+        let e = reason(key(&[("pk", AttributeValue::S(String::new()))]));
+        assert_eq!(e, "key attribute \"pk\" is an empty string");
+        let e = reason(key(&[("pk", AttributeValue::B(Blob::new(vec![])))]));
+        assert_eq!(e, "key attribute \"pk\" is an empty binary");
+        let e = reason(key(&[
+            ("a", AttributeValue::S("1".into())),
+            ("b", AttributeValue::S("2".into())),
+            ("c", AttributeValue::S("3".into())),
+        ]));
+        assert!(e.contains("has 3 attributes"), "{e}");
+        let e = reason(key(&[("pk", AttributeValue::Bool(true))]));
+        assert!(e.contains("has type BOOL"), "{e}");
+        // Good keys pass, numbers in any notation.
+        assert!(ChangeRecord::from_parts(parts(key(&[
+            ("pk", AttributeValue::S("x".into())),
+            ("sk", AttributeValue::N("-1.5E3".into())),
+        ])))
+        .is_ok());
     }
 
     #[test]

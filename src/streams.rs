@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 use crate::lambda_json::item_json;
-use crate::record::{ChangeRecord, Item, RecordParts};
+use crate::record::{ChangeRecord, Item, OldImage, RecordParts};
 
 #[derive(Debug, Error)]
 pub enum StreamReadError {
@@ -143,6 +143,8 @@ pub fn change_record(record: &Record, stream_arn: &str) -> Result<ChangeRecord, 
         event_name: record.event_name.as_ref().map(|n| n.as_str()),
         keys: image(change.and_then(|c| c.keys.as_ref()), "Keys")?,
         new_image: image(change.and_then(|c| c.new_image.as_ref()), "NewImage")?,
+        old_image: image(change.and_then(|c| c.old_image.as_ref()), "OldImage")?
+            .map(OldImage::Item),
         sequence_number: change.and_then(|c| c.sequence_number.clone()),
         view_type: change
             .and_then(|c| c.stream_view_type.as_ref())

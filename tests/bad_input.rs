@@ -262,7 +262,7 @@ async fn a_400_kb_item_is_compared_and_a_difference_named_without_its_value() {
     let inv = handler.handle(&event(vec![same]), None).await;
     assert_eq!(verdict(&inv, 0), "MATCH");
     let inv = handler.handle(&event(vec![different]), None).await;
-    let Outcome::Verdict(Verdict::Mismatch { diff }) = &inv.records[0].outcome else {
+    let Outcome::Verdict(Verdict::Mismatch { diff, .. }) = &inv.records[0].outcome else {
         panic!("{:?}", inv.records[0].outcome)
     };
     assert_eq!(diff.different, ["body"]);

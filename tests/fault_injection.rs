@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::fault_proxy::{
     mix, Fault, FaultKind, FaultProxy, Injected, Rule, BATCH_GET_ITEM, GET_RECORDS, UPDATE_ITEM,
@@ -32,22 +31,6 @@ use tokio::time::Instant;
 
 /// Fixed, so a run injects the same faults as the last one (for the same order of requests).
 const SEED: u64 = 0x0610_55e5;
-
-/// An account's clients through the proxy. One attempt per call: the SDK's standard retries (three
-/// attempts with backoff) would absorb nearly every injected fault before our code saw it, and
-/// slowly. What is under test is what our code does with a call that failed after the SDK's
-/// retries, so every injected failure must reach it (production keeps the SDK's retries: fewer
-/// failures reach the code, none of another kind).
-fn account_through(proxy: &FaultProxy, access_key: &str) -> Account {
-    let config = sdk_config_at(proxy.endpoint(), access_key)
-        .into_builder()
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .build();
-    Account {
-        dynamodb: aws_sdk_dynamodb::Client::new(&config),
-        streams: aws_sdk_dynamodbstreams::Client::new(&config),
-    }
-}
 
 fn row(i: usize) -> Item {
     item(&[

@@ -136,7 +136,7 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
         name(outcome(&inv, r#"customerId="c#2" orderId=2"#, "INSERT", 0)),
         "MISSING"
     );
-    let Outcome::Verdict(Verdict::Mismatch { diff }) =
+    let Outcome::Verdict(Verdict::Mismatch { diff, .. }) =
         outcome(&inv, r#"customerId="c#3" orderId=3"#, "INSERT", 0)
     else {
         panic!("{:#?}", inv.records)
@@ -303,7 +303,7 @@ async fn binary_keys_and_keys_only_streams() {
         name(outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0)),
         "MATCH"
     );
-    let Outcome::Verdict(Verdict::Mismatch { diff }) =
+    let Outcome::Verdict(Verdict::Mismatch { diff, .. }) =
         outcome(&inv, "deviceId=b64:AQ==", "INSERT", 0)
     else {
         panic!("{:#?}", inv.records)

@@ -48,6 +48,12 @@ pub enum Fault {
     Reset,
     /// The request is forwarded after this long (a slow service).
     Delay(Duration),
+    /// The request is forwarded and `from` is replaced by `to` in the answer: a service answer
+    /// DynamoDB Local does not give (another table key, an attribute type this SDK does not know).
+    Rewrite {
+        from: &'static str,
+        to: &'static str,
+    },
 }
 
 /// A fault's kind, for counting (delays of any length are one kind).
@@ -58,9 +64,11 @@ pub enum FaultKind {
     InternalServerError,
     Reset,
     Delay,
+    Rewrite,
 }
 
 impl FaultKind {
+    /// The kinds of the usual mix ([`mix`]); rewrites are asked for one by one.
     pub const ALL: [FaultKind; 5] = [
         FaultKind::ProvisionedThroughputExceeded,
         FaultKind::Throttling,
@@ -69,9 +77,9 @@ impl FaultKind {
         FaultKind::Delay,
     ];
 
-    /// Whether the request fails (a delay only slows it down).
+    /// Whether the request fails (a delay only slows it down; a rewrite answers).
     pub fn fails(self) -> bool {
-        self != FaultKind::Delay
+        !matches!(self, FaultKind::Delay | FaultKind::Rewrite)
     }
 }
 
@@ -83,6 +91,7 @@ impl Fault {
             Fault::InternalServerError => FaultKind::InternalServerError,
             Fault::Reset => FaultKind::Reset,
             Fault::Delay(_) => FaultKind::Delay,
+            Fault::Rewrite { .. } => FaultKind::Rewrite,
         }
     }
 
@@ -101,7 +110,7 @@ impl Fault {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
             ),
-            Fault::Reset | Fault::Delay(_) => return None,
+            Fault::Reset | Fault::Delay(_) | Fault::Rewrite { .. } => return None,
         })
     }
 }
@@ -423,6 +432,20 @@ async fn handle(
         match fault {
             Fault::Reset => return Err(ResetConnection),
             Fault::Delay(d) => tokio::time::sleep(d).await,
+            Fault::Rewrite { from, to } => {
+                let answer = forward(&state, parts, body).await;
+                let (parts, body) = answer.into_parts();
+                let text = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&text).replace(from, to);
+                // The SDK checks DynamoDB's CRC32 of the body when it is given: drop it.
+                let mut parts = parts;
+                parts.headers.remove("x-amz-crc32");
+                return Ok(Response::from_parts(parts, Full::new(Bytes::from(text))));
+            }
             _ => unreachable!("error answers returned above"),
         }
     }

@@ -111,6 +111,22 @@ pub fn account(access_key: &str) -> Account {
     }
 }
 
+/// An account's clients through the proxy. One attempt per call: the SDK's standard retries (three
+/// attempts with backoff) would absorb nearly every injected fault before our code saw it, and
+/// slowly. What is under test is what our code does with a call that failed after the SDK's
+/// retries, so every injected failure must reach it (production keeps the SDK's retries: fewer
+/// failures reach the code, none of another kind).
+pub fn account_through(proxy: &fault_proxy::FaultProxy, access_key: &str) -> Account {
+    let config = sdk_config_at(proxy.endpoint(), access_key)
+        .into_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    Account {
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        streams: aws_sdk_dynamodbstreams::Client::new(&config),
+    }
+}
+
 /// A table name no other test uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", fastrand::u32(..))
