@@ -9,6 +9,7 @@
 //! | `shardId` | S, sort key | the shard |
 //! | `sequenceNumber` | S | last record whose verdict is final (reading resumes after it) |
 //! | `shardEnd` | BOOL | the shard is closed and every record of it has a final verdict |
+//! | `startedAt` | N | epoch milliseconds at which the poller first read the shard (or an ancestor) at `LATEST`; later runs read it from `TRIM_HORIZON` and skip what was created before |
 //! | `leaseOwner` | S | the invocation reading the shard now |
 //! | `leaseExpiresAt` | N | epoch milliseconds; after it another invocation may take the shard |
 //! | `updatedAt` | N | epoch milliseconds of the last write |
@@ -34,6 +35,10 @@ pub struct Checkpoint {
     pub sequence_number: Option<String>,
     /// Closed, and read to its end.
     pub shard_end: bool,
+    /// Epoch milliseconds at which the shard (or an ancestor, for a child) was first read at
+    /// `LATEST` (`STARTING_POSITION`): kept so that later runs still start there, not at the latest
+    /// record of their own time.
+    pub started_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Error)]
@@ -151,6 +156,10 @@ fn checkpoint_of(item: &HashMap<String, AttributeValue>) -> Checkpoint {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        started_at_ms: item
+            .get("startedAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
     }
 }
 
@@ -266,12 +275,22 @@ impl CheckpointStore for DynamoDbCheckpoints {
             .expression_attribute_values(":end", AttributeValue::Bool(checkpoint.shard_end))
             .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()));
-        request = match &checkpoint.sequence_number {
-            Some(seq) => request
-                .update_expression("SET sequenceNumber = :seq, shardEnd = :end, leaseExpiresAt = :until, updatedAt = :now")
-                .expression_attribute_values(":seq", AttributeValue::S(seq.clone())),
-            None => request.update_expression("SET shardEnd = :end, leaseExpiresAt = :until, updatedAt = :now"),
-        };
+        let mut set = vec![
+            "shardEnd = :end",
+            "leaseExpiresAt = :until",
+            "updatedAt = :now",
+        ];
+        if let Some(seq) = &checkpoint.sequence_number {
+            set.push("sequenceNumber = :seq");
+            request = request.expression_attribute_values(":seq", AttributeValue::S(seq.clone()));
+        }
+        if let Some(started) = checkpoint.started_at_ms {
+            // The first start stays: a later write never moves it.
+            set.push("startedAt = if_not_exists(startedAt, :started)");
+            request = request
+                .expression_attribute_values(":started", AttributeValue::N(started.to_string()));
+        }
+        request = request.update_expression(format!("SET {}", set.join(", ")));
         match request.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
@@ -391,6 +410,9 @@ impl CheckpointStore for InMemoryCheckpoints {
         }
         if checkpoint.sequence_number.is_some() {
             entry.checkpoint.sequence_number = checkpoint.sequence_number.clone();
+        }
+        if entry.checkpoint.started_at_ms.is_none() {
+            entry.checkpoint.started_at_ms = checkpoint.started_at_ms;
         }
         entry.checkpoint.shard_end = checkpoint.shard_end;
         entry.lease_until_ms = lease_until_ms;

@@ -14,6 +14,8 @@ pub const VARIABLES: &[&str] = &[
     "VERIFY_ROLE_EXTERNAL_ID",
     "VERIFY_PROFILE",
     "VERIFY_REGION",
+    "SOURCE_ROLE_ARN",
+    "SOURCE_ROLE_EXTERNAL_ID",
     "SAMPLE_RATE",
     "IGNORE_ATTRIBUTES",
     "MAX_REPLICATION_LAG",
@@ -29,6 +31,10 @@ pub const VARIABLES: &[&str] = &[
 /// Variables for running outside Lambda only (a laptop's shared config files); the SAM template does
 /// not set them.
 pub const LOCAL_ONLY_VARIABLES: &[&str] = &["VERIFY_PROFILE"];
+
+/// Variables of the stream verifier alone: the shard poller reaches the source account through
+/// `STREAM_ROLE_ARN` instead.
+pub const VERIFIER_ONLY_VARIABLES: &[&str] = &["SOURCE_ROLE_ARN", "SOURCE_ROLE_EXTERNAL_ID"];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -70,7 +76,9 @@ impl TableRef {
             if parts.len() != 5 || parts[1] != "dynamodb" {
                 return None;
             }
-            let name = parts[4].strip_prefix("table/")?.split('/').next()?;
+            // Nothing after the name: `table/NAME/stream/LABEL` is the table's stream, and
+            // `table/NAME/index/INDEX` an index, neither of which a lookup can read.
+            let name = parts[4].strip_prefix("table/")?;
             if !valid_table_name(name) || parts[2].is_empty() {
                 return None;
             }
@@ -115,10 +123,19 @@ pub struct TargetAccess {
     pub region: Option<String>,
 }
 
+/// How the source table is re-read (`RECHECK_SOURCE`): with the function's own credentials, or,
+/// for a verifier deployed in the other account, through a role in the source account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceAccess {
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub target_table: TableRef,
     pub target_access: TargetAccess,
+    pub source_access: SourceAccess,
     pub sample_rate: f64,
     pub ignore_attributes: Vec<String>,
     pub max_replication_lag: Duration,
@@ -138,6 +155,7 @@ impl Config {
         Config {
             target_table,
             target_access: TargetAccess::default(),
+            source_access: SourceAccess::default(),
             sample_rate: 1.0,
             ignore_attributes: Vec::new(),
             max_replication_lag: Duration::from_secs(30),
@@ -168,7 +186,12 @@ impl Config {
         let target_table = TableRef::parse(&table).ok_or(ConfigError::Invalid {
             variable: "VERIFY_TABLE_NAME",
             value: table.clone(),
-            accepted: TABLE_ACCEPTS,
+            // A stream ARN is an easy mistake next to the stream settings: say so.
+            accepted: if table.contains("/stream/") {
+                "a table name or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME), not a stream ARN"
+            } else {
+                TABLE_ACCEPTS
+            },
         })?;
         let mut config = Config::new(target_table);
 
@@ -191,6 +214,25 @@ impl Config {
             return Err(ConfigError::Requires {
                 variable: "VERIFY_ROLE_EXTERNAL_ID",
                 requires: "VERIFY_ROLE_ARN",
+            });
+        }
+        config.source_access = SourceAccess {
+            role_arn: get("SOURCE_ROLE_ARN"),
+            external_id: get("SOURCE_ROLE_EXTERNAL_ID"),
+        };
+        if let Some(role) = &config.source_access.role_arn {
+            if !role.starts_with("arn:") || !role.contains(":role/") {
+                return Err(ConfigError::Invalid {
+                    variable: "SOURCE_ROLE_ARN",
+                    value: role.clone(),
+                    accepted: "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                });
+            }
+        }
+        if config.source_access.external_id.is_some() && config.source_access.role_arn.is_none() {
+            return Err(ConfigError::Requires {
+                variable: "SOURCE_ROLE_EXTERNAL_ID",
+                requires: "SOURCE_ROLE_ARN",
             });
         }
 
@@ -365,6 +407,13 @@ mod tests {
                 "VERIFY_TABLE_NAME",
             ),
             (
+                &[(
+                    "VERIFY_TABLE_NAME",
+                    "arn:aws:dynamodb:eu-west-1:123456789012:table/Orders/stream/2026-01-01T00:00:00.000",
+                )],
+                "VERIFY_TABLE_NAME",
+            ),
+            (
                 &[("VERIFY_TABLE_NAME", "T1x"), ("SAMPLE_RATE", "0")],
                 "SAMPLE_RATE",
             ),
@@ -425,11 +474,29 @@ mod tests {
                 ],
                 "VERIFY_ROLE_EXTERNAL_ID",
             ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("SOURCE_ROLE_ARN", "source-role")],
+                "SOURCE_ROLE_ARN",
+            ),
+            (
+                &[
+                    ("VERIFY_TABLE_NAME", "T1x"),
+                    ("SOURCE_ROLE_EXTERNAL_ID", "x"),
+                ],
+                "SOURCE_ROLE_EXTERNAL_ID",
+            ),
         ];
         for (vars, variable) in cases {
             let err = parse(vars).expect_err(variable).to_string();
             assert!(err.starts_with(variable), "{err} should name {variable}");
         }
+        let err = parse(&[(
+            "VERIFY_TABLE_NAME",
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/Orders/stream/2026-01-01T00:00:00.000",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not a stream ARN"), "{err}");
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! still undecided when time runs out is read again next run), nothing skipped silently (trimmed
 //! stream data is an ERROR log line and the `RecordsTrimmed` metric).
 
-use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, SystemTime};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -17,11 +17,12 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::{parse_duration, Config, ConfigError};
+use crate::config::{parse_duration, Config, ConfigError, LagWindowFrom};
 use crate::engine::{Outcome, Verifier};
 use crate::handler::RecordReport;
 use crate::metrics::{emf_documents, InvocationMetrics, Metric, Unit};
 use crate::reader::TableReader;
+use crate::record::MalformedRecord;
 use crate::shards::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
 
 /// The variables the poller reads besides the verifier's (`config::VARIABLES`).
@@ -138,11 +139,11 @@ impl PollerConfig {
         };
         let lease_duration = match get("LEASE_DURATION") {
             None => Duration::from_secs(300),
-            Some(v) => parse_duration("LEASE_DURATION", &v)?,
+            Some(v) => positive_duration("LEASE_DURATION", &v)?,
         };
         let poll_interval = match get("POLL_INTERVAL") {
             None => Duration::from_secs(60),
-            Some(v) => parse_duration("POLL_INTERVAL", &v)?,
+            Some(v) => positive_duration("POLL_INTERVAL", &v)?,
         };
         Ok(PollerConfig {
             verify,
@@ -156,6 +157,20 @@ impl PollerConfig {
             poll_interval,
         })
     }
+}
+
+/// A duration that must not be zero: a lease of 0 expires as it is taken (two runs would read the
+/// same shard), and a polling cycle of 0 never waits between runs.
+fn positive_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration(variable, value)?;
+    if d.is_zero() {
+        return Err(ConfigError::Invalid {
+            variable,
+            value: value.to_string(),
+            accepted: "a duration greater than zero such as 30s, 5m or 1h",
+        });
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Error)]
@@ -185,8 +200,12 @@ pub struct PollerMetrics {
     pub iterator_age_ms: u64,
     pub checkpoint_writes: u64,
     pub lease_conflicts: u64,
-    /// Occurrences of trimmed stream data (each a gap of unknown size that could not be verified).
+    /// Occurrences of trimmed stream data (each a gap of unknown size that could not be verified),
+    /// parents trimmed before they were finished included.
     pub records_trimmed: u64,
+    /// Records created before the shard's first read at `LATEST`, read again from TRIM_HORIZON by a
+    /// later run: skipped (not verified) and checkpointed past.
+    pub records_before_start: u64,
     pub get_records_calls: u64,
     /// Shards whose reading failed in this run (errors after the SDK's retries).
     pub shard_failures: u64,
@@ -241,6 +260,7 @@ impl PollReport {
             count("CheckpointWrites", p.checkpoint_writes),
             count("LeaseConflicts", p.lease_conflicts),
             count("RecordsTrimmed", p.records_trimmed),
+            count("RecordsBeforeStart", p.records_before_start),
             count("GetRecordsCalls", p.get_records_calls),
             count("ShardFailures", p.shard_failures),
         ]);
@@ -260,6 +280,41 @@ struct ShardRun {
     finished: bool,
     /// Why reading stopped early; `report` still holds everything done before.
     error: Option<PollerError>,
+    /// The shard's first read at LATEST, which its children inherit.
+    started_at_ms: Option<u64>,
+}
+
+/// Where a shard without a checkpoint starts.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Its parent is unknown to the poller: reading the stream begins here, at `STARTING_POSITION`.
+    Root,
+    /// Its parent is listed or was read: TRIM_HORIZON whatever `STARTING_POSITION`, as the KCL does
+    /// (everything in it came after its parent). When the parent was first read at LATEST, its
+    /// start is inherited: records created before it are skipped, in the child as in the parent,
+    /// so that LATEST keeps its meaning down the lineage (shards roll over every few hours).
+    Child { started_at_ms: Option<u64> },
+}
+
+/// Where a shard's reading starts, as known when it is queued.
+struct ShardStart {
+    /// As loaded at the start of the run (the lease returns a fresher one).
+    checkpoint: Checkpoint,
+    origin: Origin,
+}
+
+/// The checkpoint has reached the closed shard's ending sequence number: nothing is left to read.
+fn reached_end(shard: &ShardInfo, position: &Checkpoint) -> bool {
+    match (&shard.ending_sequence_number, &position.sequence_number) {
+        (Some(end), Some(seq)) => sequence_at_or_after(seq, end),
+        _ => false,
+    }
+}
+
+/// Compares two sequence numbers (decimal digits, of any length) as numbers.
+fn sequence_at_or_after(seq: &str, end: &str) -> bool {
+    let (seq, end) = (seq.trim_start_matches('0'), end.trim_start_matches('0'));
+    (seq.len(), seq) >= (end.len(), end)
 }
 
 use crate::metrics::epoch_ms as now_ms;
@@ -325,6 +380,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             .filter(|(_, c)| c.shard_end)
             .map(|(id, _)| id.clone())
             .collect();
+        self.report_trimmed_parents(stream_arn, &shards, &listed, &checkpoints, &mut total);
         // Ready: not finished, and its parent finished or no longer in the stream (trimmed).
         let ready = |shard: &ShardInfo, finished: &HashSet<String>| {
             !finished.contains(&shard.shard_id)
@@ -333,18 +389,24 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     .as_deref()
                     .is_none_or(|p| finished.contains(p) || !listed.contains(p))
         };
-        let mut queue: VecDeque<ShardInfo> = shards
+        let origin = |shard: &ShardInfo| match shard.parent_shard_id.as_deref() {
+            Some(p) if listed.contains(p) || checkpoints.contains_key(p) => Origin::Child {
+                started_at_ms: checkpoints.get(p).and_then(|c| c.started_at_ms),
+            },
+            _ => Origin::Root,
+        };
+        let mut queue: VecDeque<(ShardInfo, Origin)> = shards
             .iter()
             .filter(|s| ready(s, &finished))
-            .cloned()
+            .map(|s| (s.clone(), origin(s)))
             .collect();
-        let mut queued: HashSet<String> = queue.iter().map(|s| s.shard_id.clone()).collect();
+        let mut queued: HashSet<String> = queue.iter().map(|(s, _)| s.shard_id.clone()).collect();
         let limit = self.config.verify.max_concurrency;
 
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < limit && Instant::now() < stop_at {
-                let Some(shard) = queue.pop_front() else {
+                let Some((shard, origin)) = queue.pop_front() else {
                     break;
                 };
                 let start = checkpoints
@@ -354,10 +416,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 let owner = owner.as_str();
                 running.push(async move {
                     let mut run = ShardRun::default();
+                    let at = ShardStart {
+                        checkpoint: start,
+                        origin,
+                    };
                     if let Err(error) = self
-                        .read_shard(
-                            stream_arn, &shard, start, owner, deadline, stop_at, &mut run,
-                        )
+                        .read_shard(stream_arn, &shard, at, owner, deadline, stop_at, &mut run)
                         .await
                     {
                         run.error = Some(error);
@@ -385,19 +449,90 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             if run.finished {
                 finished.insert(shard.shard_id.clone());
                 // Its children are ready now (a closed shard's children are listed by the time it ends).
-                let children = self
-                    .stream
-                    .child_shards(stream_arn, &shard.shard_id)
-                    .await?;
+                let children = match self.stream.child_shards(stream_arn, &shard.shard_id).await {
+                    Ok(children) => children,
+                    Err(error) => {
+                        // A failure of this shard's like any other: the shards already read keep
+                        // their verdicts and metrics, and the run fails once they are reported.
+                        // The children listed at the start are still read; the next run lists any
+                        // others (their parent is finished now).
+                        let error = PollerError::from(error);
+                        tracing::error!(
+                            shard_id = shard.shard_id,
+                            error = %DisplayErrorContext(&error),
+                            "finding the children of a finished shard failed; the children not listed at the start of the run are read next run"
+                        );
+                        total.poller.shard_failures += 1;
+                        total.failures.push(ShardFailure {
+                            shard_id: shard.shard_id.clone(),
+                            error,
+                        });
+                        shards
+                            .iter()
+                            .filter(|s| s.parent_shard_id.as_deref() == Some(&shard.shard_id))
+                            .cloned()
+                            .collect()
+                    }
+                };
                 for child in children {
                     if !finished.contains(&child.shard_id) && queued.insert(child.shard_id.clone())
                     {
-                        queue.push_back(child);
+                        let origin = Origin::Child {
+                            started_at_ms: run.started_at_ms,
+                        };
+                        queue.push_back((child, origin));
                     }
                 }
             }
         }
         Ok(total)
+    }
+
+    /// A listed shard's parent that is gone from the stream (trimmed, 24 hours after it closed)
+    /// while its checkpoint is not at its end: the parent's tail was never verified. Reported once
+    /// (ERROR line, `RecordsTrimmed`), by the run that starts its children; the children are then
+    /// read as usual.
+    ///
+    /// A gone parent without any checkpoint is not reported: the checkpoint table cannot tell one
+    /// trimmed before the poller first read the stream (every open shard of a stream older than
+    /// 24 hours has one: normal on a first run) from one trimmed while the poller was stopped for
+    /// more than a day, and reporting it would raise the `RecordsTrimmed` alarm on every new
+    /// deployment.
+    fn report_trimmed_parents(
+        &self,
+        stream_arn: &str,
+        shards: &[ShardInfo],
+        listed: &HashSet<&str>,
+        checkpoints: &HashMap<String, Checkpoint>,
+        total: &mut PollReport,
+    ) {
+        let mut reported = HashSet::new();
+        for parent in shards.iter().filter_map(|s| s.parent_shard_id.as_deref()) {
+            if listed.contains(parent) || reported.contains(parent) {
+                continue;
+            }
+            let Some(checkpoint) = checkpoints.get(parent).filter(|c| !c.shard_end) else {
+                continue;
+            };
+            // A child with a checkpoint was started by an earlier run, which reported the parent.
+            let children_started = shards.iter().any(|s| {
+                s.parent_shard_id.as_deref() == Some(parent)
+                    && checkpoints.contains_key(&s.shard_id)
+            });
+            if children_started {
+                continue;
+            }
+            reported.insert(parent);
+            tracing::error!(
+                stream_arn,
+                parent_shard_id = parent,
+                last_checkpoint_sequence_number =
+                    checkpoint.sequence_number.as_deref().unwrap_or("none"),
+                "a parent shard was trimmed before it was read to its end: its records after the \
+                 last checkpoint were never verified; reading its children"
+            );
+            total.poller.records_trimmed += 1;
+        }
     }
 
     /// Runs once and prints the EMF documents (what the Lambda binary does).
@@ -423,6 +558,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             checkpoint_writes = p.checkpoint_writes,
             lease_conflicts = p.lease_conflicts,
             records_trimmed = p.records_trimmed,
+            records_before_start = p.records_before_start,
             matched = report.verification.matches,
             missing = report.verification.missing,
             mismatched = report.verification.mismatches,
@@ -452,7 +588,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         &self,
         stream_arn: &str,
         shard: &ShardInfo,
-        checkpoint: Checkpoint,
+        start: ShardStart,
         owner: &str,
         deadline: Instant,
         stop_at: Instant,
@@ -470,12 +606,19 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             return Ok(());
         };
         // The lease returns the freshest checkpoint (another run may have moved it since listing).
+        let listed = start.checkpoint;
+        let (child, inherited) = match start.origin {
+            Origin::Root => (false, None),
+            Origin::Child { started_at_ms } => (true, started_at_ms),
+        };
         let mut position = Checkpoint {
-            sequence_number: stored.sequence_number.or(checkpoint.sequence_number),
-            shard_end: stored.shard_end || checkpoint.shard_end,
+            sequence_number: stored.sequence_number.or(listed.sequence_number),
+            shard_end: stored.shard_end || listed.shard_end,
+            started_at_ms: stored.started_at_ms.or(listed.started_at_ms).or(inherited),
         };
         if position.shard_end {
             run.finished = true;
+            run.started_at_ms = position.started_at_ms;
             self.checkpoints
                 .release(stream_arn, shard_id, owner)
                 .await?;
@@ -485,7 +628,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         let result = self
             .read_leased_shard(
                 stream_arn,
-                shard_id,
+                shard,
+                child,
                 &mut position,
                 owner,
                 deadline,
@@ -493,6 +637,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 run,
             )
             .await;
+        run.started_at_ms = position.started_at_ms;
         let lease_lost = matches!(
             result,
             Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. }))
@@ -518,24 +663,43 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         }
     }
 
-    fn start_of(&self, position: &Checkpoint) -> StartAt {
+    /// Where reading resumes: after the checkpoint; else at TRIM_HORIZON for a child or a shard
+    /// first read at LATEST by an earlier run (`started_at_ms`, records before it are skipped);
+    /// else `STARTING_POSITION`.
+    fn start_of(&self, position: &Checkpoint, child: bool) -> StartAt {
         match &position.sequence_number {
             Some(seq) => StartAt::AfterSequenceNumber(seq.clone()),
+            None if child || position.started_at_ms.is_some() => StartAt::TrimHorizon,
             None => self.config.starting_position.clone(),
         }
     }
 
-    /// A new iterator from the checkpoint; trimmed data there means continuing from TRIM_HORIZON.
-    async fn iterator_from(
+    /// Records created before this are skipped (`RecordsBeforeStart`): those of a shard first read
+    /// at LATEST, when a later run reads it from TRIM_HORIZON. Creation times are rounded down to
+    /// the second, so only records of earlier seconds are skipped; and none when creation times
+    /// are not trusted (`LAG_WINDOW_FROM=arrival`: DynamoDB Local's are rounded to the minute),
+    /// where verifying a few records too many is better than skipping one too many.
+    fn skip_before(&self, position: &Checkpoint) -> Option<SystemTime> {
+        if self.config.verify.lag_window_from != LagWindowFrom::Creation {
+            return None;
+        }
+        position
+            .started_at_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
+    }
+
+    /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
+    async fn iterator_at(
         &self,
         stream_arn: &str,
         shard_id: &str,
+        start: &StartAt,
         position: &Checkpoint,
         run: &mut ShardRun,
     ) -> Result<Option<String>, PollerError> {
         match self
             .stream
-            .shard_iterator(stream_arn, shard_id, &self.start_of(position))
+            .shard_iterator(stream_arn, shard_id, start)
             .await
         {
             Err(StreamError::TrimmedData) => {
@@ -565,19 +729,70 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         run.report.poller.records_trimmed += 1;
     }
 
+    /// Marks the shard read to its end, and gives its lease up.
+    async fn finish_shard(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        position: &mut Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        position.shard_end = true;
+        self.checkpoints
+            .save(stream_arn, shard_id, owner, position, now_ms(), now_ms())
+            .await?;
+        run.report.poller.checkpoint_writes += 1;
+        self.checkpoints
+            .release(stream_arn, shard_id, owner)
+            .await?;
+        run.report.poller.shards_finished += 1;
+        run.finished = true;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn read_leased_shard(
         &self,
         stream_arn: &str,
-        shard_id: &str,
+        shard: &ShardInfo,
+        child: bool,
         position: &mut Checkpoint,
         owner: &str,
         deadline: Instant,
         stop_at: Instant,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
+        let shard_id = shard.shard_id.as_str();
+        // A closed shard is read to its end: its children wait for it.
+        let closed = shard.ending_sequence_number.is_some();
+        if reached_end(shard, position) {
+            // Checkpointed at its last record by a run that stopped before marking it finished.
+            return self
+                .finish_shard(stream_arn, shard_id, owner, position, run)
+                .await;
+        }
+        let first = self.start_of(position, child);
+        if first == StartAt::Latest {
+            // LATEST applies to the first read only. Its time is saved before reading, so that an
+            // empty read, or a first record without a final verdict, still leaves the next run a
+            // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
+            position.started_at_ms = Some(now_ms());
+            self.checkpoints
+                .save(
+                    stream_arn,
+                    shard_id,
+                    owner,
+                    position,
+                    now_ms(),
+                    now_ms() + self.config.lease_duration.as_millis() as u64,
+                )
+                .await?;
+            run.report.poller.checkpoint_writes += 1;
+        }
+        let skip_before = self.skip_before(position);
         let mut iterator = self
-            .iterator_from(stream_arn, shard_id, position, run)
+            .iterator_at(stream_arn, shard_id, &first, position, run)
             .await?;
         let mut empty_reads: u32 = 0;
         let mut throttled: u32 = 0;
@@ -619,8 +834,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         shard_id,
                         "shard iterator expired; a new one from the checkpoint"
                     );
+                    let start = self.start_of(position, child);
                     iterator = self
-                        .iterator_from(stream_arn, shard_id, position, run)
+                        .iterator_at(stream_arn, shard_id, &start, position, run)
                         .await?;
                     continue;
                 }
@@ -640,10 +856,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             if page.records.is_empty() {
                 if next.is_some() {
                     empty_reads += 1;
-                    if empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
+                    // An open shard is caught up after a few empty pages. A closed one is not: the
+                    // service may answer with empty pages before its records, so it is read until
+                    // it has no next iterator (or time runs out).
+                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
                         return Ok(());
                     }
-                    let pause = backoff(empty_reads);
+                    let pause = backoff(if closed { 1 } else { empty_reads });
                     if Instant::now() + pause >= stop_at {
                         return Ok(());
                     }
@@ -652,10 +871,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             } else {
                 empty_reads = 0;
                 run.report.poller.records_read += page.records.len() as u64;
+                // Records skipped as older than the start do not count: they would raise the
+                // IteratorAge alarm for records nobody asked to verify.
                 if let Some(created) = page
                     .records
                     .iter()
                     .filter_map(|r| r.as_ref().ok().and_then(|r| r.approximate_creation))
+                    .filter(|created| skip_before.is_none_or(|start| *created >= start))
                     .max()
                 {
                     let age = read_at
@@ -681,6 +903,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         let verify = self.verify_page(
                             page.records,
                             position,
+                            skip_before,
                             deadline,
                             &mut run.report,
                             &mut verified,
@@ -693,6 +916,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         self.verify_page(
                             page.records,
                             position,
+                            skip_before,
                             deadline,
                             &mut run.report,
                             &mut verified,
@@ -718,18 +942,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     return Ok(());
                 }
             }
-            if next.is_none() {
-                position.shard_end = true;
-                self.checkpoints
-                    .save(stream_arn, shard_id, owner, position, now_ms(), now_ms())
-                    .await?;
-                self.checkpoints
-                    .release(stream_arn, shard_id, owner)
-                    .await?;
-                run.report.poller.checkpoint_writes += 1;
-                run.report.poller.shards_finished += 1;
-                run.finished = true;
-                return Ok(());
+            if next.is_none() || reached_end(shard, position) {
+                return self
+                    .finish_shard(stream_arn, shard_id, owner, position, run)
+                    .await;
             }
             iterator = next;
         }
@@ -737,27 +953,36 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     }
 
     /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
-    /// are counted in `calls`, outcomes in `verified`. Returns whether every record of the page is
-    /// final.
+    /// are counted in `calls`, outcomes in `verified`. Records created before `skip_before` are not
+    /// verified (and final). Returns whether every record of the page is final.
     async fn verify_page(
         &self,
         records: Vec<PolledRecord>,
         position: &mut Checkpoint,
+        skip_before: Option<SystemTime>,
         deadline: Instant,
         calls: &mut PollReport,
         verified: &mut PollReport,
     ) -> bool {
-        let received = records.len() as u64;
+        let mut received = records.len() as u64;
         // The valid records go to the engine without a copy; `order` keeps the page's order.
         let mut valid = Vec::with_capacity(records.len());
         let mut order = Vec::with_capacity(records.len());
         for record in records {
             match record {
+                Ok(r)
+                    if skip_before
+                        .zip(r.approximate_creation)
+                        .is_some_and(|(start, created)| created < start) =>
+                {
+                    received -= 1;
+                    order.push(Slot::BeforeStart(r.sequence_number));
+                }
                 Ok(r) => {
-                    order.push(None);
+                    order.push(Slot::Verify);
                     valid.push(r);
                 }
-                Err(m) => order.push(Some(m)),
+                Err(m) => order.push(Slot::Malformed(m)),
             }
         }
         let report = self.verifier.verify(&valid, Some(deadline)).await;
@@ -767,8 +992,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         let mut complete = true;
         for slot in order {
             let line = match slot {
-                Some(m) => RecordReport::malformed(&m),
-                None => match valid.next() {
+                Slot::BeforeStart(seq) => {
+                    // Final: checkpointed past, unless a record before it is read again anyway.
+                    if complete {
+                        position.sequence_number = Some(seq);
+                        verified.poller.records_before_start += 1;
+                    }
+                    continue;
+                }
+                Slot::Malformed(m) => RecordReport::malformed(&m),
+                Slot::Verify => match valid.next() {
                     Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
                     None => break,
                 },
@@ -801,6 +1034,15 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     }
 }
 
+/// A record of a page, in the page's order.
+enum Slot {
+    /// Goes to the engine.
+    Verify,
+    Malformed(MalformedRecord),
+    /// Created before the shard's first read at LATEST: skipped (its sequence number).
+    BeforeStart(String),
+}
+
 fn merge(total: &mut PollReport, part: PollReport) {
     let (t, p) = (&mut total.poller, part.poller);
     t.shards_read += p.shards_read;
@@ -810,6 +1052,7 @@ fn merge(total: &mut PollReport, part: PollReport) {
     t.checkpoint_writes += p.checkpoint_writes;
     t.lease_conflicts += p.lease_conflicts;
     t.records_trimmed += p.records_trimmed;
+    t.records_before_start += p.records_before_start;
     t.get_records_calls += p.get_records_calls;
     t.shard_failures += p.shard_failures;
     let (t, p) = (&mut total.verification, part.verification);
@@ -961,6 +1204,11 @@ mod tests {
     }
 
     fn world(limit: i32) -> World {
+        world_from(limit, StartAt::TrimHorizon)
+    }
+
+    /// A world whose poller starts shards without a checkpoint at `starting_position`.
+    fn world_from(limit: i32, starting_position: StartAt) -> World {
         let mut verify = Config::new(TableRef::parse("Target").unwrap());
         verify.max_concurrency = 3;
         let config = PollerConfig {
@@ -969,7 +1217,7 @@ mod tests {
             stream_role_arn: None,
             stream_role_external_id: None,
             checkpoint_table: "Checkpoints".into(),
-            starting_position: StartAt::TrimHorizon,
+            starting_position,
             get_records_limit: limit,
             lease_duration: Duration::from_secs(60),
             poll_interval: Duration::from_secs(60),
@@ -1011,6 +1259,7 @@ mod tests {
             kind: ChangeKind::Insert,
             keys: [("pk".to_string(), V::N(id.to_string()))].into(),
             new_image: Some(item(id)),
+            old_image: None,
             sequence_number: format!("{id:021}"),
             approximate_creation: Some(SystemTime::now() - Duration::from_secs(3600)),
             view_type: ViewType::NewImage,
@@ -1024,6 +1273,53 @@ mod tests {
             let r = record(w, id, true);
             w.stream.push(shard, r);
         }
+    }
+
+    /// Like `fill`, with records created after the poller's start (`fill`'s were created an hour
+    /// ago): a second ahead of the clock, so that a second boundary between writing them and the
+    /// start of a run does not make them older than it.
+    fn fill_now(w: &World, shard: &str, ids: std::ops::Range<u64>) {
+        for id in ids {
+            let mut r = record(w, id, true);
+            r.approximate_creation = Some(SystemTime::now() + Duration::from_secs(1));
+            w.stream.push(shard, r);
+        }
+    }
+
+    /// A checkpoint left by an earlier run (its lease given up).
+    async fn checkpointed(w: &World, shard: &str, checkpoint: Checkpoint) {
+        let c = &w.checkpoints;
+        c.acquire(ARN, shard, "earlier-run", 0, 1).await.unwrap();
+        c.save(ARN, shard, "earlier-run", &checkpoint, 0, 1)
+            .await
+            .unwrap();
+        c.release(ARN, shard, "earlier-run").await.unwrap();
+    }
+
+    /// Collects the JSON log lines of what `f` does (on this thread: the tests' runtime has one).
+    async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = lambda_runtime::tracing::subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        let out = f.await;
+        drop(guard);
+        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+        (out, text)
     }
 
     fn ids(report: &PollReport) -> Vec<u64> {
@@ -1123,7 +1419,7 @@ mod tests {
                 "earlier-run",
                 &Checkpoint {
                     sequence_number: Some(format!("{:021}", 11)),
-                    shard_end: false,
+                    ..Checkpoint::default()
                 },
                 0,
                 1,
@@ -1221,6 +1517,272 @@ mod tests {
         assert_eq!(report.verification.matches, 3);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn latest_applies_to_the_first_read_only_and_what_is_written_between_runs_is_verified() {
+        // Pages of 3: the old records make a page of their own.
+        let w = world_from(3, StartAt::Latest);
+        w.stream.add_shard("s", None);
+        // Created an hour before the poller first reads the stream.
+        fill(&w, "s", 1..4);
+        let first = run(&w).await;
+        assert_eq!(first.poller.records_read, 0);
+        let saved = w.checkpoints.get(ARN, "s").unwrap();
+        assert!(
+            saved.started_at_ms.is_some(),
+            "an empty first read is remembered: {saved:?}"
+        );
+        assert_eq!(saved.sequence_number, None);
+
+        // Written between runs: the next run reads them (from TRIM_HORIZON), not its own LATEST.
+        fill_now(&w, "s", 4..7);
+        let second = run(&w).await;
+        assert_eq!(ids(&second), vec![4, 5, 6]);
+        assert_eq!(second.verification.matches, 3);
+        assert_eq!(second.verification.records_received, 3);
+        assert_eq!(
+            second.poller.records_before_start, 3,
+            "skipped, not verified"
+        );
+        assert!(
+            second.poller.iterator_age_ms < 60_000,
+            "the skipped records' age does not count: {}",
+            second.poller.iterator_age_ms
+        );
+        let docs = second.emf_documents("Verifier/Test", "Target", 1);
+        assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
+        let saved = w.checkpoints.get(ARN, "s").unwrap();
+        assert_eq!(saved.sequence_number, Some(format!("{:021}", 6)));
+
+        fill_now(&w, "s", 7..8);
+        let third = run(&w).await;
+        assert_eq!(ids(&third), vec![7]);
+        assert_eq!(third.poller.records_before_start, 0);
+        assert_eq!(
+            w.stream.records_read("s"),
+            7,
+            "the old records read once, to skip them"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deferred_first_record_under_latest_is_read_again_next_run() {
+        let w = world_from(1000, StartAt::Latest);
+        w.stream.add_shard("s", None);
+        fill(&w, "s", 1..4);
+        w.target.plan_faults([Fault::Fail { transient: true }]);
+        let (first, ()) = tokio::join!(run(&w), async {
+            // Written while the first read, at LATEST, waits after its empty page.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fill_now(&w, "s", 10..12);
+        });
+        assert_eq!(first.poller.records_read, 2, "read at LATEST");
+        assert_eq!(first.records.len(), 0);
+        assert_eq!(first.verification.batch_item_failures, 2);
+        assert_eq!(w.checkpoints.get(ARN, "s").unwrap().sequence_number, None);
+
+        let second = run(&w).await;
+        assert_eq!(ids(&second), vec![10, 11]);
+        assert_eq!(second.verification.matches, 2);
+        assert_eq!(second.poller.records_before_start, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn children_start_at_trim_horizon_even_when_the_stream_is_read_from_latest() {
+        // A split found in the run: the child is read from its first record, and what it got
+        // before its parent's first read (at LATEST) is skipped as in the parent.
+        let w = world_from(1000, StartAt::Latest);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..13);
+        fill_now(&w, "child", 13..16);
+        let report = run(&w).await;
+        assert_eq!(ids(&report), vec![13, 14, 15], "the parent from LATEST");
+        assert_eq!(report.poller.records_before_start, 3);
+        let parent = w.checkpoints.get(ARN, "parent").unwrap();
+        assert!(parent.shard_end);
+        let child = w.checkpoints.get(ARN, "child").unwrap();
+        assert_eq!(child.started_at_ms, parent.started_at_ms, "inherited");
+        assert_eq!(child.sequence_number, Some(format!("{:021}", 15)));
+
+        // A child listed when the run starts, its parent finished by an earlier run that read it
+        // from TRIM_HORIZON: read whole.
+        let w = world_from(1000, StartAt::Latest);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        checkpointed(
+            &w,
+            "parent",
+            Checkpoint {
+                sequence_number: Some(format!("{:021}", 3)),
+                shard_end: true,
+                started_at_ms: None,
+            },
+        )
+        .await;
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..13);
+        assert_eq!(ids(&run(&w).await), vec![10, 11, 12]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parent_trimmed_before_its_checkpoint_finished_is_reported() {
+        let w = world(1000);
+        // An earlier run read the parent up to 3; it split, and was trimmed before being finished.
+        checkpointed(
+            &w,
+            "parent",
+            Checkpoint {
+                sequence_number: Some(format!("{:021}", 3)),
+                ..Checkpoint::default()
+            },
+        )
+        .await;
+        w.stream.add_shard("child-a", Some("parent"));
+        w.stream.add_shard("child-b", Some("parent"));
+        fill(&w, "child-a", 10..13);
+        fill(&w, "child-b", 20..22);
+        // A parent the poller never read (older than its first run) is not reported.
+        w.stream.add_shard("other", Some("never-read"));
+        fill(&w, "other", 30..31);
+        let (report, logs) = logged(run(&w)).await;
+        assert_eq!(report.poller.records_trimmed, 1, "once, not per child");
+        let mut read = ids(&report);
+        read.sort();
+        assert_eq!(read, vec![10, 11, 12, 20, 21, 30], "the children are read");
+        let line = logs
+            .lines()
+            .find(|l| l.contains(r#""parent_shard_id":"parent""#))
+            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
+        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        assert!(line.contains(&format!("{:021}", 3)), "{line}");
+        assert!(!logs.contains("never-read"), "{logs}");
+
+        // Reported by the run that started the children, not again.
+        fill(&w, "child-a", 13..14);
+        let again = run(&w).await;
+        assert_eq!(ids(&again), vec![13]);
+        assert_eq!(again.poller.records_trimmed, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_shard_is_read_past_empty_pages_to_its_end_before_its_children() {
+        let w = world(1000);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..12);
+        // More empty pages than an open shard gets before it counts as caught up.
+        w.stream.plan_faults([StreamFault::EmptyPage; 6]);
+        let report = run(&w).await;
+        assert_eq!(ids(&report), vec![1, 2, 3, 10, 11]);
+        assert!(w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert_eq!(report.poller.shards_finished, 1);
+
+        // A closed shard that never gives its records is read until the run's time is up.
+        let w = world(1000);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..12);
+        w.stream.plan_faults([StreamFault::EmptyPage; 10_000]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        let report = w.poller.run(ARN, deadline).await.unwrap();
+        assert!(Instant::now() <= deadline, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_secs(7),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(report.poller.records_read, 0);
+        assert_eq!(report.poller.shards_finished, 0);
+        assert!(!w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_shard_checkpointed_at_its_ending_sequence_number_is_finished_without_a_read()
+    {
+        let w = world(1000);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..12);
+        // Closed too, so that its reading is one GetRecords call.
+        w.stream.close("child");
+        // An earlier run checkpointed the last record, and stopped before marking the shard ended.
+        checkpointed(
+            &w,
+            "parent",
+            Checkpoint {
+                sequence_number: Some(format!("{:021}", 3)),
+                ..Checkpoint::default()
+            },
+        )
+        .await;
+        let report = run(&w).await;
+        assert_eq!(ids(&report), vec![10, 11]);
+        assert!(w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert_eq!(report.poller.shards_finished, 2);
+        assert_eq!(
+            w.stream.get_records_calls(),
+            1,
+            "one GetRecords call, the child's"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_child_shard_lookup_fails_that_shard_only_and_keeps_the_runs_metrics() {
+        let w = world(1000);
+        w.stream.add_shard("parent", None);
+        fill(&w, "parent", 1..4);
+        w.stream.close("parent");
+        w.stream.add_shard("child", Some("parent"));
+        fill(&w, "child", 10..12);
+        w.stream.add_shard("other", None);
+        fill(&w, "other", 20..22);
+        w.stream.fail_child_shard_lookups(1);
+        let (report, logs) = logged(run(&w)).await;
+        assert_eq!(report.poller.shard_failures, 1);
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].shard_id, "parent");
+        let mut read = ids(&report);
+        read.sort();
+        assert_eq!(
+            read,
+            vec![1, 2, 3, 10, 11, 20, 21],
+            "the shards read keep their verdicts; the listed child is still read"
+        );
+        assert_eq!(report.verification.matches, 7);
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(r#""level":"ERROR""#) && l.contains(r#""shard_id":"parent""#)),
+            "{logs}"
+        );
+
+        // What the binary does: the metrics are printed, then the run fails naming the shard.
+        let w2 = world(1000);
+        w2.stream.add_shard("parent", None);
+        fill(&w2, "parent", 1..3);
+        w2.stream.close("parent");
+        w2.stream.fail_child_shard_lookups(1);
+        let err = w2
+            .poller
+            .run_and_emit(ARN, Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PollerError::ShardsFailed { failed: 1, shard_id, .. } if shard_id == "parent"),
+            "{err:?}"
+        );
+        assert!(w2.checkpoints.get(ARN, "parent").unwrap().shard_end);
+    }
+
     #[test]
     fn configuration_errors_name_the_variable() {
         let base = |extra: &[(&str, &str)]| {
@@ -1243,7 +1805,11 @@ mod tests {
             ("STARTING_POSITION", "AT_TIMESTAMP"),
             ("GET_RECORDS_LIMIT", "5000"),
             ("LEASE_DURATION", "forever"),
+            ("LEASE_DURATION", "0"),
+            ("LEASE_DURATION", "0s"),
             ("POLL_INTERVAL", "x"),
+            ("POLL_INTERVAL", "0"),
+            ("POLL_INTERVAL", "0ms"),
             ("STREAM_ROLE_EXTERNAL_ID", "id"),
         ] {
             let err = base(&[(var, value)]).unwrap_err().to_string();

@@ -298,6 +298,9 @@ pub enum StreamFault {
     Pass,
     Throttle,
     ExpireIterator,
+    /// An empty page whose next iterator is the one given: the service may answer so before a
+    /// shard's records, even on a closed shard.
+    EmptyPage,
 }
 
 #[derive(Debug, Clone)]
@@ -314,6 +317,8 @@ struct MemoryShard {
 pub struct InMemoryStream {
     shards: Mutex<Vec<MemoryShard>>,
     faults: Mutex<VecDeque<StreamFault>>,
+    /// How many of the next child-shard lookups fail.
+    child_shard_faults: AtomicUsize,
     get_records_calls: AtomicUsize,
     reads_per_shard: Mutex<HashMap<String, usize>>,
 }
@@ -390,6 +395,11 @@ impl InMemoryStream {
         self.faults.lock().unwrap().extend(faults);
     }
 
+    /// Makes the next `n` child-shard lookups (DescribeStream with CHILD_SHARDS) fail.
+    pub fn fail_child_shard_lookups(&self, n: usize) {
+        self.child_shard_faults.store(n, Ordering::SeqCst);
+    }
+
     pub fn get_records_calls(&self) -> usize {
         self.get_records_calls.load(Ordering::SeqCst)
     }
@@ -445,6 +455,14 @@ impl StreamSource for InMemoryStream {
         _stream_arn: &str,
         shard_id: &str,
     ) -> Result<Vec<ShardInfo>, StreamError> {
+        let failing =
+            self.child_shard_faults
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return Err(StreamError::Throttled {
+                code: "InternalServerError".into(),
+            });
+        }
         Ok(self
             .shards
             .lock()
@@ -501,6 +519,12 @@ impl StreamSource for InMemoryStream {
                 })
             }
             Some(StreamFault::ExpireIterator) => return Err(StreamError::ExpiredIterator),
+            Some(StreamFault::EmptyPage) => {
+                return Ok(RecordsPage {
+                    records: Vec::new(),
+                    next_iterator: Some(iterator.to_string()),
+                })
+            }
             Some(StreamFault::Pass) | None => {}
         }
         let (shard_id, position) =

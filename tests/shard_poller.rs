@@ -46,6 +46,11 @@ async fn setup() -> Setup {
 }
 
 fn poller(s: &Setup, lag: Duration) -> LocalPoller {
+    poller_from(s, lag, StartAt::TrimHorizon)
+}
+
+/// A poller that starts shards without a checkpoint at `starting_position`.
+fn poller_from(s: &Setup, lag: Duration, starting_position: StartAt) -> LocalPoller {
     let mut verify = Config::new(TableRef::parse(&s.table).unwrap());
     // DynamoDB Local's ApproximateCreationDateTime does not follow the writes.
     verify.lag_window_from = LagWindowFrom::Arrival;
@@ -56,7 +61,7 @@ fn poller(s: &Setup, lag: Duration) -> LocalPoller {
         stream_role_arn: None,
         stream_role_external_id: None,
         checkpoint_table: s.checkpoints.clone(),
-        starting_position: StartAt::TrimHorizon,
+        starting_position,
         get_records_limit: 1000,
         lease_duration: Duration::from_secs(60),
         poll_interval: Duration::from_secs(60),
@@ -123,7 +128,7 @@ async fn checkpoint_leases_are_conditional() {
     );
     let progress = Checkpoint {
         sequence_number: Some("000000000000000000042".into()),
-        shard_end: false,
+        ..Checkpoint::default()
     };
     assert!(matches!(
         store
@@ -230,6 +235,48 @@ async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
 
 fn s_(v: &str) -> AttributeValue {
     s(v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
+    let s = setup().await;
+    let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
+    put(src, t, &order("c#0", "0", "PLACED")).await;
+    put(dst, t, &order("c#0", "0", "PLACED")).await;
+    let p = poller_from(&s, Duration::from_secs(2), StartAt::Latest);
+    let first = run(&p, &s).await;
+    assert_eq!(first.poller.records_read, 0, "{:#?}", first.records);
+    let store = DynamoDbCheckpoints::new(s.target.dynamodb.clone(), &s.checkpoints);
+    let saved = store.load_all(&s.stream_arn).await.unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let started = saved.values().next().unwrap().started_at_ms;
+    assert!(started.is_some(), "the empty first read is remembered");
+
+    // Written between runs: the next run starts where the first did, not at its own LATEST.
+    put(src, t, &order("c#1", "1", "PLACED")).await;
+    put(dst, t, &order("c#1", "1", "PLACED")).await;
+    let second = run(&p, &s).await;
+    assert_eq!(
+        verdict_of(&second, r#"customerId="c#1" orderId=1"#, "INSERT"),
+        "MATCH"
+    );
+    // DynamoDB Local's creation times are rounded to the minute (LAG_WINDOW_FROM=arrival): nothing
+    // is skipped as older than the start; c#0 is verified too.
+    assert_eq!(second.poller.records_before_start, 0);
+    assert_eq!(second.verification.matches, 2);
+    let saved = store.load_all(&s.stream_arn).await.unwrap();
+    let checkpoint = saved.values().next().unwrap();
+    assert_eq!(checkpoint.started_at_ms, started, "the start never moves");
+    assert!(checkpoint.sequence_number.is_some());
+
+    put(src, t, &order("c#2", "2", "PLACED")).await;
+    put(dst, t, &order("c#2", "2", "PLACED")).await;
+    let third = run(&p, &s).await;
+    assert_eq!(third.poller.records_read, 1, "{:#?}", third.records);
+    assert_eq!(
+        verdict_of(&third, r#"customerId="c#2" orderId=2"#, "INSERT"),
+        "MATCH"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
