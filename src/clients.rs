@@ -83,12 +83,27 @@ pub async fn target_sdk_config(config: &Config, source: &SdkConfig) -> SdkConfig
     .await
 }
 
-/// DynamoDB clients for (source account, other account).
+/// DynamoDB clients for (source account, other account). The source is read with the function's
+/// own credentials, or through `SOURCE_ROLE_ARN` when the function runs in the other account.
 pub async fn dynamodb_clients(
     config: &Config,
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodb::Client) {
-    let source = source_sdk_config().await;
-    let target = target_sdk_config(config, &source).await;
+    let own = source_sdk_config().await;
+    let target = target_sdk_config(config, &own).await;
+    let source = match &config.source_access.role_arn {
+        Some(role_arn) => {
+            account_sdk_config(
+                &AccountAccess {
+                    role_arn: Some(role_arn),
+                    external_id: config.source_access.external_id.as_deref(),
+                    ..AccountAccess::default()
+                },
+                &own,
+            )
+            .await
+        }
+        None => own,
+    };
     (
         aws_sdk_dynamodb::Client::new(&source),
         aws_sdk_dynamodb::Client::new(&target),

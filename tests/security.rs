@@ -233,6 +233,99 @@ async fn assume_role_sends_the_external_id_and_its_credentials_read_the_other_ac
     assert_eq!(failures(&run_elsewhere), vec![sequence_number]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_in_the_other_account_re_reads_the_source_through_source_role_arn() {
+    const SOURCE_ROLE: &str = "arn:aws:iam::111111111111:role/verifier-source-read";
+    let source = account(SOURCE_ACCOUNT);
+    let target = account(TARGET_ACCOUNT);
+    let source_table = unique("SecSrcRole");
+    let target_table = unique("SecSrcRoleDst");
+    let keys = [("pk", ScalarAttributeType::S)];
+    let stream = create_table(
+        &source,
+        &source_table,
+        &keys,
+        Some(StreamViewType::NewImage),
+    )
+    .await
+    .expect("stream");
+    create_table(&target, &target_table, &keys, None).await;
+    put(
+        &source,
+        &source_table,
+        &item(&[("pk", s("order-1")), ("status", s("SHIPPED"))]),
+    )
+    .await;
+    put(
+        &target,
+        &target_table,
+        &item(&[("pk", s("order-1")), ("status", s("PLACED"))]),
+    )
+    .await;
+    let event = stream_events(&source, &stream, 100).await.remove(0);
+
+    // The function's own credentials are the other (target) account's; STS hands out the source
+    // account's key for the source role.
+    let env = |sts: &FakeSts, role: bool| {
+        let mut env = vec![
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", TARGET_ACCOUNT.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SOURCE_SECRET.to_string()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint().to_string()),
+            ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
+            ("VERIFY_TABLE_NAME", target_table.clone()),
+            ("LAG_WINDOW_FROM", "arrival".to_string()),
+            ("MAX_REPLICATION_LAG", "200ms".to_string()),
+        ];
+        if role {
+            env.push(("SOURCE_ROLE_ARN", SOURCE_ROLE.to_string()));
+            env.push(("SOURCE_ROLE_EXTERNAL_ID", EXTERNAL_ID.to_string()));
+        }
+        env
+    };
+    let (with_role, without_role) = (
+        FakeSts::start(issued(SOURCE_ACCOUNT)).await,
+        FakeSts::start(issued(SOURCE_ACCOUNT)).await,
+    );
+    let (env_with, env_without) = (env(&with_role, true), env(&without_role, false));
+    let (run_with, run_without) = tokio::join!(
+        run_stream_verifier(BINARY, &env_with, &event),
+        run_stream_verifier(BINARY, &env_without, &event),
+    );
+    // Through the role the source still holds what the record says: a proven MISMATCH.
+    let calls = with_role.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}\n{}", run_with.everything());
+    assert_eq!(
+        calls[0].params.get("RoleArn").map(String::as_str),
+        Some(SOURCE_ROLE)
+    );
+    assert_eq!(
+        calls[0].params.get("ExternalId").map(String::as_str),
+        Some(EXTERNAL_ID)
+    );
+    assert_eq!(calls[0].signed_by.as_deref(), Some(TARGET_ACCOUNT));
+    assert_eq!(
+        metric(&run_with, "Mismatch"),
+        1.0,
+        "{}",
+        run_with.everything()
+    );
+    assert!(run_with.everything().contains("source_as_recorded"));
+    // With its own credentials the function cannot see the source table: no verdict on a guess.
+    assert!(without_role.calls().is_empty());
+    assert_eq!(
+        metric(&run_without, "Mismatch"),
+        0.0,
+        "{}",
+        run_without.everything()
+    );
+    assert_eq!(metric(&run_without, "LookupErrors"), 1.0);
+    assert_eq!(failures(&run_without).len(), 1);
+}
+
 /// In every item value of the scenario below; never in a key or an attribute name.
 const MARKER: &str = "SECRET-VALUE-7f3a";
 /// A number value (a card number, say) in a malformed record.

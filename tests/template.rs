@@ -1,9 +1,12 @@
 //! The SAM template against the code: the variables the function reads are exactly the ones the
-//! template sets, and the stream event source keeps records rather than dropping them.
+//! template sets, and the stream event source keeps records rather than dropping them. Both places
+//! the verifier can run in (`DeployIn`) are deployed here on paper: the template's conditions,
+//! intrinsic functions and rules evaluated for given parameters, and the resulting grants checked
+//! one by one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ddb_verify::config::{LOCAL_ONLY_VARIABLES, VARIABLES};
+use ddb_verify::config::{LOCAL_ONLY_VARIABLES, VARIABLES, VERIFIER_ONLY_VARIABLES};
 use serde_yaml::Value;
 
 fn template() -> Value {
@@ -54,7 +57,9 @@ fn the_template_sets_exactly_the_variables_the_poller_reads() {
         .iter()
         .chain(POLLER_VARIABLES)
         .filter(|v| {
-            !LOCAL_ONLY_VARIABLES.contains(v) && !POLLER_VARIABLES_NOT_IN_TEMPLATE.contains(v)
+            !LOCAL_ONLY_VARIABLES.contains(v)
+                && !POLLER_VARIABLES_NOT_IN_TEMPLATE.contains(v)
+                && !VERIFIER_ONLY_VARIABLES.contains(v)
         })
         .map(|v| v.to_string())
         .collect();
@@ -78,22 +83,32 @@ fn the_template_sets_exactly_the_variables_the_poller_reads() {
 fn the_stream_event_source_reports_failures_and_keeps_what_it_cannot_verify() {
     let t = template();
     let f = function(&t, "StreamVerifierFunction");
-    let events = f["Events"].as_mapping().expect("Events");
-    let stream = events
-        .values()
-        .find(|e| e["Type"] == "DynamoDB")
-        .expect("a DynamoDB stream event")["Properties"]
-        .clone();
+    // The mapping is a resource of its own (created only once it can read the stream), not a SAM
+    // event: SAM would also attach its managed stream policy in every account.
+    assert!(
+        f["Events"].is_null(),
+        "the verifier has SAM events: {:?}",
+        f["Events"]
+    );
+    let mapping = &t["Resources"]["StreamVerifierFunctionSourceStream"];
+    assert_eq!(
+        mapping["Type"],
+        Value::from("AWS::Lambda::EventSourceMapping")
+    );
+    let stream = mapping["Properties"].clone();
+    assert_eq!(strings(&stream["FunctionName"]), ["StreamVerifierFunction"]);
+    assert_eq!(strings(&stream["EventSourceArn"]), ["SourceStreamArn"]);
     assert_eq!(
         stream["FunctionResponseTypes"],
         serde_yaml::from_str::<Value>("[ReportBatchItemFailures]").unwrap()
     );
     assert_eq!(stream["BisectBatchOnFunctionError"], Value::from(true));
     assert_eq!(
-        stream["DestinationConfig"]["OnFailure"]["Type"],
-        Value::from("SQS")
+        strings(&stream["DestinationConfig"]["OnFailure"]["Destination"]),
+        ["FailureQueue.Arn"]
     );
     for key in [
+        "Enabled",
         "StartingPosition",
         "BatchSize",
         "MaximumBatchingWindowInSeconds",
@@ -245,7 +260,7 @@ fn iam_grants_name_their_actions_and_resources() {
                 assert_eq!(tagged.tag, "Ref", "{at}");
                 let parameter = tagged.value.as_str().unwrap();
                 assert!(
-                    ["VerifyRoleArn", "PollerStreamRoleArn"].contains(&parameter),
+                    ["VerifyRoleArn", "PollerStreamRoleArn", "SourceRoleArn"].contains(&parameter),
                     "{at}: AssumeRole on {parameter}"
                 );
             }
@@ -263,4 +278,568 @@ fn iam_grants_name_their_actions_and_resources() {
         }
     }
     assert!(checked >= 10, "only {checked} statements checked");
+}
+
+/// The stream's resource-based policy for `DeployIn=TargetAccount` (put in the source account with
+/// `aws dynamodb put-resource-policy`): the three stream read actions, for exactly the verifier's
+/// role, on exactly the stream; and the stack's `SourceStreamPolicy` output is the same document,
+/// filled in.
+#[test]
+fn the_source_stream_policy_lets_only_the_verifier_read_only_the_stream() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/source-stream-policy.json"
+    );
+    let text = std::fs::read_to_string(path).expect("templates/source-stream-policy.json");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("the policy is JSON");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let statements = policy["Statement"].as_array().expect("Statement");
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(
+        statement["Principal"],
+        serde_json::json!({ "AWS": "VERIFIER_ROLE_ARN" })
+    );
+    assert_eq!(
+        statement["Action"],
+        serde_json::json!([
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator"
+        ])
+    );
+    assert_eq!(statement["Resource"], "SOURCE_STREAM_ARN");
+    assert!(!text.contains('*'), "wildcard in the stream policy");
+
+    let t = template();
+    let d = Deployment::new(&t, &target_account(&[]));
+    let output = d
+        .resolve(&t["Outputs"]["SourceStreamPolicy"]["Value"])
+        .expect("SourceStreamPolicy output");
+    let filled = text
+        .replace("VERIFIER_ROLE_ARN", "GetAtt:StreamVerifierFunctionRole.Arn")
+        .replace("SOURCE_STREAM_ARN", SOURCE_STREAM);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(output.as_str().unwrap()).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&filled).unwrap(),
+        "the SourceStreamPolicy output and templates/source-stream-policy.json differ"
+    );
+    let source = Deployment::new(&t, &source_account(&[]));
+    assert!(!source.condition(
+        t["Outputs"]["SourceStreamPolicy"]["Condition"]
+            .as_str()
+            .unwrap()
+    ));
+}
+
+// One deployment of the template on paper: the parameters (defaults, then the given values) and
+// pseudo parameters, with which conditions, intrinsic functions and rules are evaluated.
+
+const SOURCE_STREAM: &str =
+    "arn:aws:dynamodb:us-east-1:111111111111:table/Orders/stream/2026-01-20T10:00:00.000";
+const SOURCE_TABLE: &str = "arn:aws:dynamodb:us-east-1:111111111111:table/Orders";
+const SOURCE_ROLE: &str = "arn:aws:iam::111111111111:role/verifier-source-read";
+/// The account the stack is deployed in.
+const THIS_ACCOUNT: &str = "222222222222";
+const OTHER_TABLE: &str = "arn:aws:dynamodb:us-east-1:333333333333:table/Orders";
+const VERIFY_ROLE: &str = "arn:aws:iam::333333333333:role/verifier-read";
+
+fn source_account(more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("SourceStreamArn", SOURCE_STREAM),
+        ("VerifyTableName", "Orders"),
+        ("VerifyRoleArn", VERIFY_ROLE),
+        ("VerifyRoleExternalId", "x1"),
+    ];
+    p.extend_from_slice(more);
+    p.into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn target_account(more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("DeployIn", "TargetAccount"),
+        ("SourceStreamArn", SOURCE_STREAM),
+        ("VerifyTableName", "Orders"),
+        ("SourceRoleArn", SOURCE_ROLE),
+        ("SourceRoleExternalId", "x2"),
+    ];
+    p.extend_from_slice(more);
+    p.into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A policy statement's actions and resources, each sorted.
+type Grant = (Vec<String>, Vec<String>);
+
+struct Deployment<'t> {
+    t: &'t Value,
+    values: BTreeMap<String, String>,
+}
+
+fn tag_args(tagged: &serde_yaml::value::TaggedValue) -> Vec<Value> {
+    match &tagged.value {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+impl<'t> Deployment<'t> {
+    fn new(t: &'t Value, given: &[(String, String)]) -> Deployment<'t> {
+        let mut values = BTreeMap::new();
+        for (name, parameter) in t["Parameters"].as_mapping().unwrap() {
+            let default = match &parameter["Default"] {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            if let Some(default) = default {
+                values.insert(name.as_str().unwrap().to_string(), default);
+            }
+        }
+        for (name, value) in given {
+            assert!(
+                !t["Parameters"][name.as_str()].is_null(),
+                "no parameter {name}"
+            );
+            values.insert(name.clone(), value.clone());
+        }
+        for (name, value) in [
+            ("AWS::Partition", "aws"),
+            ("AWS::Region", "us-east-1"),
+            ("AWS::AccountId", THIS_ACCOUNT),
+            ("AWS::StackName", "verifier"),
+        ] {
+            values.insert(name.to_string(), value.to_string());
+        }
+        Deployment { t, values }
+    }
+
+    /// A reference: a parameter's value, or a placeholder naming the resource.
+    fn reference(&self, name: &str) -> String {
+        match self.values.get(name) {
+            Some(value) => value.clone(),
+            None if name.contains('.') => format!("GetAtt:{name}"),
+            None => {
+                assert!(
+                    !self.t["Resources"][name].is_null(),
+                    "reference to {name}, neither a parameter nor a resource"
+                );
+                format!("Ref:{name}")
+            }
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let c = &self.t["Conditions"][name];
+        assert!(!c.is_null(), "no condition {name}");
+        self.truth(c)
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        let Value::Tagged(tagged) = v else {
+            panic!("not a condition: {v:?}")
+        };
+        let args = tag_args(tagged);
+        if tagged.tag == "Equals" {
+            self.resolve(&args[0]) == self.resolve(&args[1])
+        } else if tagged.tag == "Not" {
+            !self.truth(&args[0])
+        } else if tagged.tag == "Or" {
+            args.iter().any(|a| self.truth(a))
+        } else if tagged.tag == "And" {
+            args.iter().all(|a| self.truth(a))
+        } else if tagged.tag == "Condition" {
+            self.condition(args[0].as_str().unwrap())
+        } else {
+            panic!("condition function {:?}", tagged.tag)
+        }
+    }
+
+    /// A value with every intrinsic function evaluated; None for `AWS::NoValue`.
+    fn resolve(&self, v: &Value) -> Option<Value> {
+        match v {
+            Value::Tagged(tagged) => {
+                let args = tag_args(tagged);
+                let text = |v: &Value| -> String {
+                    match self.resolve(v) {
+                        Some(Value::String(s)) => s,
+                        other => panic!("not a string: {other:?}"),
+                    }
+                };
+                if tagged.tag == "Ref" {
+                    let name = args[0].as_str().unwrap();
+                    (name != "AWS::NoValue").then(|| Value::from(self.reference(name)))
+                } else if tagged.tag == "GetAtt" {
+                    Some(Value::from(format!(
+                        "GetAtt:{}",
+                        strings(&tagged.value).join(".")
+                    )))
+                } else if tagged.tag == "If" {
+                    let branch = if self.condition(args[0].as_str().unwrap()) {
+                        1
+                    } else {
+                        2
+                    };
+                    self.resolve(&args[branch])
+                } else if tagged.tag == "Select" {
+                    let index = args[0].as_u64().unwrap() as usize;
+                    let list = self.resolve(&args[1]).unwrap();
+                    Some(list.as_sequence().unwrap()[index].clone())
+                } else if tagged.tag == "Split" {
+                    let delimiter = text(&args[0]);
+                    let whole = text(&args[1]);
+                    Some(Value::Sequence(
+                        whole.split(delimiter.as_str()).map(Value::from).collect(),
+                    ))
+                } else if tagged.tag == "FindInMap" {
+                    let keys: Vec<String> = args.iter().map(text).collect();
+                    self.resolve(
+                        &self.t["Mappings"][keys[0].as_str()][keys[1].as_str()][keys[2].as_str()],
+                    )
+                } else if tagged.tag == "Sub" {
+                    let mut out = text(&args[0]);
+                    let mut locals = BTreeMap::new();
+                    if let Some(vars) = args.get(1).and_then(|v| v.as_mapping()) {
+                        for (name, value) in vars {
+                            locals.insert(name.as_str().unwrap().to_string(), text(value));
+                        }
+                    }
+                    while let Some(start) = out.find("${") {
+                        let end = start + out[start..].find('}').expect("unclosed ${");
+                        let name = &out[start + 2..end];
+                        let value = locals
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| self.reference(name));
+                        out.replace_range(start..=end, &value);
+                    }
+                    Some(Value::from(out))
+                } else {
+                    panic!("intrinsic function {:?} not evaluated here", tagged.tag)
+                }
+            }
+            Value::Mapping(m) => {
+                let mut out = serde_yaml::Mapping::new();
+                for (k, v) in m {
+                    if let Some(v) = self.resolve(v) {
+                        out.insert(k.clone(), v);
+                    }
+                }
+                Some(Value::Mapping(out))
+            }
+            Value::Sequence(items) => Some(Value::Sequence(
+                items.iter().filter_map(|v| self.resolve(v)).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+
+    /// Whether the stack would have this resource.
+    fn has(&self, resource: &str) -> bool {
+        let r = &self.t["Resources"][resource];
+        assert!(!r.is_null(), "no resource {resource}");
+        r["Condition"].as_str().is_none_or(|c| self.condition(c))
+    }
+
+    /// A function's grants, as (actions, resources) with both sorted, and its managed policies.
+    fn grants(&self, function: &str) -> (BTreeSet<Grant>, Vec<String>) {
+        let policies = self
+            .resolve(&self.t["Resources"][function]["Properties"]["Policies"])
+            .unwrap();
+        let mut grants = BTreeSet::new();
+        let mut managed = Vec::new();
+        for policy in policies.as_sequence().unwrap() {
+            if let Some(arn) = policy.as_str() {
+                managed.push(arn.to_string());
+                continue;
+            }
+            for statement in policy["Statement"].as_sequence().unwrap() {
+                assert_eq!(statement["Effect"], Value::from("Allow"));
+                let mut actions = strings(&statement["Action"]);
+                let mut resources = strings(&statement["Resource"]);
+                actions.sort();
+                resources.sort();
+                grants.insert((actions, resources));
+            }
+        }
+        (grants, managed)
+    }
+
+    fn variable(&self, function: &str, name: &str) -> Option<String> {
+        let own = &self.t["Resources"][function]["Properties"]["Environment"]["Variables"][name];
+        let global = &self.t["Globals"]["Function"]["Environment"]["Variables"][name];
+        let v = if own.is_null() { global } else { own };
+        self.resolve(v).and_then(|v| v.as_str().map(str::to_string))
+    }
+
+    /// The descriptions of the rules whose assertions fail (CloudFormation refuses the stack).
+    fn rule_failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        for (name, rule) in self.t["Rules"].as_mapping().unwrap() {
+            let applies = rule.get("RuleCondition").is_none_or(|c| self.truth(c));
+            if !applies {
+                continue;
+            }
+            for assertion in rule["Assertions"].as_sequence().unwrap() {
+                if !self.truth(&assertion["Assert"]) {
+                    failures.push(format!(
+                        "{}: {}",
+                        name.as_str().unwrap(),
+                        assertion["AssertDescription"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        failures
+    }
+}
+
+fn grant(actions: &[&str], resources: &[&str]) -> Grant {
+    let mut a: Vec<String> = actions.iter().map(|s| s.to_string()).collect();
+    let mut r: Vec<String> = resources.iter().map(|s| s.to_string()).collect();
+    a.sort();
+    r.sort();
+    (a, r)
+}
+
+const STREAM_READS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+];
+
+#[test]
+fn in_the_source_account_the_verifier_is_deployed_as_before() {
+    let t = template();
+    for enable in ["true", "false"] {
+        let d = Deployment::new(&t, &source_account(&[("EnableStream", enable)]));
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        let (grants, managed) = d.grants("StreamVerifierFunction");
+        let expected: BTreeSet<_> = [
+            grant(STREAM_READS, &[SOURCE_STREAM]),
+            grant(
+                &["dynamodb:ListStreams"],
+                &[format!("{SOURCE_TABLE}/stream/*").as_str()],
+            ),
+            grant(&["dynamodb:BatchGetItem"], &[SOURCE_TABLE]),
+            grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
+            grant(&["sts:AssumeRole"], &[VERIFY_ROLE]),
+        ]
+        .into();
+        assert_eq!(grants, expected);
+        // What SAM's DynamoDB event attached before the mapping became a resource of its own.
+        assert_eq!(
+            managed,
+            ["arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"]
+        );
+        // The mapping exists either way (disabled until EnableStream=true), on this account's
+        // stream.
+        assert!(d.has("StreamVerifierFunctionSourceStream"));
+        let mapping = d
+            .resolve(&t["Resources"]["StreamVerifierFunctionSourceStream"]["Properties"])
+            .unwrap();
+        assert_eq!(mapping["EventSourceArn"], Value::from(SOURCE_STREAM));
+        assert_eq!(mapping["Enabled"], Value::from(enable));
+        assert_eq!(
+            d.variable("StreamVerifierFunction", "SOURCE_ROLE_ARN")
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            d.variable("StreamVerifierFunction", "VERIFY_ROLE_ARN")
+                .as_deref(),
+            Some(VERIFY_ROLE)
+        );
+    }
+    // Without a role: the other table read directly (its ARN, shared by a resource-based policy).
+    let d = Deployment::new(
+        &t,
+        &source_account(&[("VerifyRoleArn", ""), ("VerifyTableName", OTHER_TABLE)]),
+    );
+    let (grants, _) = d.grants("StreamVerifierFunction");
+    assert!(grants.contains(&grant(&["dynamodb:BatchGetItem"], &[OTHER_TABLE])));
+    assert!(!grants.iter().any(|(a, _)| a == &["sts:AssumeRole"]));
+}
+
+#[test]
+fn in_the_target_account_the_verifier_reads_the_source_stream_across_accounts() {
+    let t = template();
+    let own_table = format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/Orders");
+    for enable in ["true", "false"] {
+        let d = Deployment::new(&t, &target_account(&[("EnableStream", enable)]));
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        let (grants, managed) = d.grants("StreamVerifierFunction");
+        // The stream actions on exactly the source stream (its policy names this role), items of
+        // exactly this account's table, the source table only through the source account's role; no
+        // ListStreams (it has no resource-level form, so the stream's policy cannot grant it; the
+        // mapping does not need it) and no managed policy.
+        let expected: BTreeSet<_> = [
+            grant(STREAM_READS, &[SOURCE_STREAM]),
+            grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]),
+            grant(&["sts:AssumeRole"], &[SOURCE_ROLE]),
+            grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
+        ]
+        .into();
+        assert_eq!(grants, expected);
+        assert!(managed.is_empty(), "managed policies {managed:?}");
+        // The mapping is created only when it can read the stream: once the stream's policy names
+        // the role.
+        assert_eq!(
+            d.has("StreamVerifierFunctionSourceStream"),
+            enable == "true"
+        );
+        if enable == "true" {
+            let mapping = d
+                .resolve(&t["Resources"]["StreamVerifierFunctionSourceStream"]["Properties"])
+                .unwrap();
+            assert_eq!(mapping["EventSourceArn"], Value::from(SOURCE_STREAM));
+            assert_eq!(mapping["Enabled"], Value::from("true"));
+        }
+        for (variable, value) in [
+            ("SOURCE_ROLE_ARN", SOURCE_ROLE),
+            ("SOURCE_ROLE_EXTERNAL_ID", "x2"),
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("VERIFY_ROLE_ARN", ""),
+            ("VERIFY_REGION", "us-east-1"),
+            ("RECHECK_SOURCE", "true"),
+        ] {
+            assert_eq!(
+                d.variable("StreamVerifierFunction", variable).as_deref(),
+                Some(value),
+                "{variable}"
+            );
+        }
+    }
+    // Without the source re-check no role is needed, and of the source account only its stream is
+    // granted.
+    let d = Deployment::new(
+        &t,
+        &target_account(&[
+            ("RecheckSource", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    );
+    assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+    let (grants, _) = d.grants("StreamVerifierFunction");
+    let expected: BTreeSet<_> = [
+        grant(STREAM_READS, &[SOURCE_STREAM]),
+        grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]),
+        grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
+    ]
+    .into();
+    assert_eq!(grants, expected);
+}
+
+#[test]
+fn the_rules_refuse_deployments_that_would_read_the_wrong_table() {
+    let t = template();
+    let fails = |given: Vec<(String, String)>, rule: &str| {
+        let failures = Deployment::new(&t, &given).rule_failures();
+        assert!(
+            failures.iter().any(|f| f.starts_with(rule)),
+            "{given:?}: expected {rule}, got {failures:?}"
+        );
+    };
+    // In the target account a re-check by table name would read that account's table: it needs the
+    // role.
+    fails(
+        target_account(&[("SourceRoleArn", ""), ("SourceRoleExternalId", "")]),
+        "TargetAccountRecheckNeedsSourceRole",
+    );
+    fails(
+        target_account(&[("SourceRoleExternalId", "")]),
+        "TargetAccountRecheckNeedsSourceRole",
+    );
+    // Before the mapping exists (the first deployment, step 1 in the README) the role may not exist
+    // yet.
+    let first = Deployment::new(
+        &t,
+        &target_account(&[
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    );
+    assert!(
+        first.rule_failures().is_empty(),
+        "{:?}",
+        first.rule_failures()
+    );
+    fails(
+        source_account(&[("SourceRoleArn", SOURCE_ROLE)]),
+        "SourceRoleOnlyInTargetAccount",
+    );
+    assert!(Deployment::new(&t, &source_account(&[]))
+        .rule_failures()
+        .is_empty());
+}
+
+#[test]
+fn in_the_target_account_the_poller_reads_the_source_account_only_through_its_role() {
+    let t = template();
+    let stream_role = "arn:aws:iam::111111111111:role/verifier-stream-read";
+    let own_table = format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/Orders");
+    let checkpoints = grant(
+        &["dynamodb:Query", "dynamodb:UpdateItem"],
+        &["GetAtt:CheckpointTable.Arn"],
+    );
+    let verified = grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]);
+    // Until the stream's account has its role (which trusts the poller's role), the poller reads
+    // nothing of that account: its own credentials would re-read source items from this account.
+    let first = Deployment::new(
+        &t,
+        &target_account(&[("EnableStream", "false"), ("DeployPoller", "true")]),
+    );
+    assert!(first.has("ShardPollerFunction"));
+    assert!(!first.has("StreamVerifierFunctionSourceStream"));
+    let (grants, managed) = first.grants("ShardPollerFunction");
+    assert_eq!(grants, [checkpoints.clone(), verified.clone()].into());
+    assert!(managed.is_empty());
+    let with_role = Deployment::new(
+        &t,
+        &target_account(&[
+            ("EnableStream", "false"),
+            ("DeployPoller", "true"),
+            ("PollerStreamRoleArn", stream_role),
+            ("PollerStreamRoleExternalId", "x3"),
+        ]),
+    );
+    assert!(
+        with_role.rule_failures().is_empty(),
+        "{:?}",
+        with_role.rule_failures()
+    );
+    let (grants, _) = with_role.grants("ShardPollerFunction");
+    assert_eq!(
+        grants,
+        [
+            checkpoints,
+            verified,
+            grant(&["sts:AssumeRole"], &[stream_role])
+        ]
+        .into()
+    );
+    assert_eq!(
+        with_role
+            .variable("ShardPollerFunction", "STREAM_ARN")
+            .as_deref(),
+        Some(SOURCE_STREAM)
+    );
+    // In the source account the poller reads its own account's stream and table with its own role.
+    let source = Deployment::new(&t, &source_account(&[("DeployPoller", "true")]));
+    let (grants, _) = source.grants("ShardPollerFunction");
+    assert!(grants.contains(&grant(
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator"
+        ],
+        &[SOURCE_STREAM, SOURCE_TABLE]
+    )));
 }
