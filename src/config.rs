@@ -195,46 +195,18 @@ impl Config {
         })?;
         let mut config = Config::new(target_table);
 
+        let (role_arn, external_id) = role(get, "VERIFY_ROLE_ARN", "VERIFY_ROLE_EXTERNAL_ID")?;
         config.target_access = TargetAccess {
-            role_arn: get("VERIFY_ROLE_ARN"),
-            external_id: get("VERIFY_ROLE_EXTERNAL_ID"),
+            role_arn,
+            external_id,
             profile: get("VERIFY_PROFILE"),
             region: get("VERIFY_REGION").or_else(|| config.target_table.region.clone()),
         };
-        if let Some(role) = &config.target_access.role_arn {
-            if !role.starts_with("arn:") || !role.contains(":role/") {
-                return Err(ConfigError::Invalid {
-                    variable: "VERIFY_ROLE_ARN",
-                    value: role.clone(),
-                    accepted: "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
-                });
-            }
-        }
-        if config.target_access.external_id.is_some() && config.target_access.role_arn.is_none() {
-            return Err(ConfigError::Requires {
-                variable: "VERIFY_ROLE_EXTERNAL_ID",
-                requires: "VERIFY_ROLE_ARN",
-            });
-        }
+        let (role_arn, external_id) = role(get, "SOURCE_ROLE_ARN", "SOURCE_ROLE_EXTERNAL_ID")?;
         config.source_access = SourceAccess {
-            role_arn: get("SOURCE_ROLE_ARN"),
-            external_id: get("SOURCE_ROLE_EXTERNAL_ID"),
+            role_arn,
+            external_id,
         };
-        if let Some(role) = &config.source_access.role_arn {
-            if !role.starts_with("arn:") || !role.contains(":role/") {
-                return Err(ConfigError::Invalid {
-                    variable: "SOURCE_ROLE_ARN",
-                    value: role.clone(),
-                    accepted: "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
-                });
-            }
-        }
-        if config.source_access.external_id.is_some() && config.source_access.role_arn.is_none() {
-            return Err(ConfigError::Requires {
-                variable: "SOURCE_ROLE_EXTERNAL_ID",
-                requires: "SOURCE_ROLE_ARN",
-            });
-        }
 
         if let Some(v) = get("SAMPLE_RATE") {
             config.sample_rate = match v.trim().parse::<f64>() {
@@ -309,6 +281,32 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// A role to assume and its external id, from two variables: the role must be a role ARN, and the
+/// external id needs the role.
+pub(crate) fn role(
+    get: impl Fn(&str) -> Option<String>,
+    role_variable: &'static str,
+    external_id_variable: &'static str,
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let (role_arn, external_id) = (get(role_variable), get(external_id_variable));
+    if let Some(role) = &role_arn {
+        if !role.starts_with("arn:") || !role.contains(":role/") {
+            return Err(ConfigError::Invalid {
+                variable: role_variable,
+                value: role.clone(),
+                accepted: "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+            });
+        }
+    }
+    if external_id.is_some() && role_arn.is_none() {
+        return Err(ConfigError::Requires {
+            variable: external_id_variable,
+            requires: role_variable,
+        });
+    }
+    Ok((role_arn, external_id))
 }
 
 const DURATION_ACCEPTS: &str = "a duration such as 500ms, 30s, 2m or 1h";

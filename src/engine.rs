@@ -470,18 +470,10 @@ impl<R: TableReader> Verifier<R> {
             let mut waiting = Vec::new();
             for mut p in pending {
                 let record = &records[p.index];
-                let looked = match answers.remove(&p.index) {
-                    Some(Ok(looked)) => looked,
-                    Some(Err(failure)) => {
-                        report.outcomes[p.index] = failure_outcome(failure, p.state);
-                        continue;
-                    }
-                    // Every wanted key gets an answer; a missing one is a defect, not "absent".
-                    None => {
-                        report.outcomes[p.index] = Outcome::Retry(RetryReason::LookupFailed {
-                            message: "the lookup gave no answer for this key".into(),
-                            transient: true,
-                        });
+                let looked = match answer(&mut answers, &p) {
+                    Ok(looked) => looked,
+                    Err(outcome) => {
+                        report.outcomes[p.index] = outcome;
                         continue;
                     }
                 };
@@ -737,17 +729,10 @@ impl<R: TableReader> Verifier<R> {
         let mut waiting = Vec::new();
         for (mut p, found) in candidates {
             let record = &records[p.index];
-            let source = match sources.remove(&p.index) {
-                Some(Ok(source)) => source,
-                Some(Err(failure)) => {
-                    report.outcomes[p.index] = failure_outcome(failure, p.state);
-                    continue;
-                }
-                None => {
-                    report.outcomes[p.index] = Outcome::Retry(RetryReason::LookupFailed {
-                        message: "the source lookup gave no answer for this key".into(),
-                        transient: true,
-                    });
+            let source = match answer(&mut sources, &p) {
+                Ok(source) => source,
+                Err(outcome) => {
+                    report.outcomes[p.index] = outcome;
                     continue;
                 }
             };
@@ -1136,6 +1121,19 @@ struct ChunkResult {
     calls: usize,
 }
 
+/// A record's answer from a lookup, or the outcome it gets without one.
+fn answer<T>(lookups: &mut Lookups<T>, p: &Pending) -> Result<T, Outcome> {
+    match lookups.remove(&p.index) {
+        Some(Ok(answer)) => Ok(answer),
+        Some(Err(failure)) => Err(failure_outcome(failure, p.state)),
+        // Every wanted key gets an answer; a missing one is a defect, never "absent".
+        None => Err(Outcome::Retry(RetryReason::LookupFailed {
+            message: "the lookup gave no answer for this key".into(),
+            transient: true,
+        })),
+    }
+}
+
 /// A lookup failure as the record's outcome. A read cut by the deadline margin, for a record read
 /// before, leaves it as it stood (still replicating), not as a lookup error.
 fn failure_outcome(failure: Failure, state: Waiting) -> Outcome {
@@ -1371,41 +1369,52 @@ mod tests {
         assert_eq!(w.source.calls(), 0);
     }
 
-    /// Writes a new version of the source item every `every`, like a counter or an `updatedAt`.
-    fn hot_source(w: &World, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// A world (1 s window) whose other side holds `target`, while a task writes a new version of
+    /// the source item every 100 ms, like a counter or an `updatedAt`; abort the task when done.
+    async fn hot_world(target: Option<Item>) -> (World, tokio::task::JoinHandle<()>) {
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
+        if let Some(target) = target {
+            put(&w.target, TARGET, target);
+        }
         let source = Arc::clone(&w.source);
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             for version in 100.. {
                 put(&source, SOURCE, item(1, &format!("v{version}")));
-                tokio::time::sleep(every).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        })
+        });
+        tokio::task::yield_now().await;
+        (w, writer)
     }
 
-    fn with_old(mut r: ChangeRecord, old: &Item) -> ChangeRecord {
-        r.old_image = Some(crate::record::OldImage::Item(old.clone()));
+    /// A record of key 1 made 5 s ago (past the 1 s window), with an old image when given.
+    fn aged(kind: ChangeKind, image: &Item, old: Option<&Item>) -> ChangeRecord {
+        let mut r = record(kind, image, 1, Duration::from_secs(5));
+        r.old_image = old.map(|o| crate::record::OldImage::Item(o.clone()));
         r
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_hot_key_that_never_arrives_is_missing_not_superseded_for_ever() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
-        let writer = hot_source(&w, Duration::from_millis(100));
-        tokio::task::yield_now().await;
+    /// Verifies a 5 s old MODIFY of a hot key whose other side holds `target`; also how long it took.
+    async fn verify_hot_modify(
+        target: Option<Item>,
+        deadline: Duration,
+    ) -> (BatchReport, Duration) {
+        let (w, writer) = hot_world(target).await;
         let started = Instant::now();
         let report = w
             .verifier
             .verify(
-                &[record(
-                    ChangeKind::Modify,
-                    &item(1, "v1"),
-                    1,
-                    Duration::from_secs(2),
-                )],
-                Some(started + Duration::from_secs(30)),
+                &[aged(ChangeKind::Modify, &item(1, "v1"), None)],
+                Some(started + deadline),
             )
             .await;
         writer.abort();
+        (report, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hot_key_that_never_arrives_is_missing_not_superseded_for_ever() {
+        let (report, took) = verify_hot_modify(None, Duration::from_secs(30)).await;
         assert_eq!(
             verdict(&report.outcomes[0]),
             &Verdict::Missing {
@@ -1413,25 +1422,14 @@ mod tests {
             }
         );
         // In the same invocation, on the first read past the window.
-        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(took < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_hot_key_whose_other_side_holds_a_replaced_state_is_a_mismatch() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
-        put(&w.target, TARGET, item(1, "v0"));
-        let writer = hot_source(&w, Duration::from_millis(100));
-        tokio::task::yield_now().await;
+        let (w, writer) = hot_world(Some(item(1, "v0"))).await;
         // This record's own old image.
-        let r = with_old(
-            record(
-                ChangeKind::Modify,
-                &item(1, "v1"),
-                1,
-                Duration::from_secs(5),
-            ),
-            &item(1, "v0"),
-        );
+        let r = aged(ChangeKind::Modify, &item(1, "v1"), Some(&item(1, "v0")));
         let report = w.verifier.verify(&[r], None).await;
         let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
             panic!("{:?}", report.outcomes)
@@ -1454,6 +1452,9 @@ mod tests {
             ),
         ];
         let report = w.verifier.verify(&records, None).await;
+        // A delete that never arrived, with the item's last state still there.
+        let r = aged(ChangeKind::Remove, &item(1, "v0"), Some(&item(1, "v0")));
+        let remove = w.verifier.verify(&[r], None).await;
         writer.abort();
         assert_eq!(
             verdict(&report.outcomes[1]),
@@ -1464,24 +1465,8 @@ mod tests {
                 }
             }
         );
-        // A delete that never arrived, with the item's last state still there.
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
-        put(&w.target, TARGET, item(1, "v0"));
-        let writer = hot_source(&w, Duration::from_millis(100));
-        tokio::task::yield_now().await;
-        let r = with_old(
-            record(
-                ChangeKind::Remove,
-                &item(1, "v0"),
-                1,
-                Duration::from_secs(5),
-            ),
-            &item(1, "v0"),
-        );
-        let report = w.verifier.verify(&[r], None).await;
-        writer.abort();
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            verdict(&remove.outcomes[0]),
             &Verdict::DeleteNotApplied {
                 proof: Proof::HoldsReplacedState
             }
@@ -1490,31 +1475,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_state_never_seen_on_a_changing_source_is_read_again_never_guessed() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
-        put(&w.target, TARGET, item(1, "something else"));
-        let writer = hot_source(&w, Duration::from_millis(100));
-        tokio::task::yield_now().await;
-        let started = Instant::now();
-        let report = w
-            .verifier
-            .verify(
-                &[record(
-                    ChangeKind::Modify,
-                    &item(1, "v1"),
-                    1,
-                    Duration::from_secs(5),
-                )],
-                Some(started + Duration::from_secs(12)),
-            )
-            .await;
-        writer.abort();
+        let (report, took) =
+            verify_hot_modify(Some(item(1, "something else")), Duration::from_secs(12)).await;
         assert_eq!(report.outcomes[0], Outcome::Retry(RetryReason::Unsettled));
         // Read again, both sides, until the deadline margin.
         assert!(
             report.lookup_calls > 3 && report.source_calls > 3,
             "{report:?}"
         );
-        assert!(started.elapsed() >= Duration::from_secs(8));
+        assert!(took >= Duration::from_secs(8));
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::config::{parse_duration, Config, ConfigError, LagWindowFrom};
+use crate::config::{parse_duration, role, Config, ConfigError, LagWindowFrom};
 use crate::engine::{Outcome, Verifier};
 use crate::handler::RecordReport;
 use crate::metrics::{emf_documents, InvocationMetrics, Metric, Unit};
@@ -101,14 +101,8 @@ impl PollerConfig {
                 })
             }
         };
-        let stream_role_arn = get("STREAM_ROLE_ARN");
-        let stream_role_external_id = get("STREAM_ROLE_EXTERNAL_ID");
-        if stream_role_external_id.is_some() && stream_role_arn.is_none() {
-            return Err(ConfigError::Requires {
-                variable: "STREAM_ROLE_EXTERNAL_ID",
-                requires: "STREAM_ROLE_ARN",
-            });
-        }
+        let (stream_role_arn, stream_role_external_id) =
+            role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
         let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
             variable: "CHECKPOINT_TABLE",
             accepted: "the name of the poller's checkpoint table",
@@ -729,6 +723,23 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         run.report.poller.records_trimmed += 1;
     }
 
+    /// Saves the position and extends the lease.
+    async fn save_progress(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        position: &Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        let lease_until = now_ms() + self.config.lease_duration.as_millis() as u64;
+        self.checkpoints
+            .save(stream_arn, shard_id, owner, position, now_ms(), lease_until)
+            .await?;
+        run.report.poller.checkpoint_writes += 1;
+        Ok(())
+    }
+
     /// Marks the shard read to its end, and gives its lease up.
     async fn finish_shard(
         &self,
@@ -778,17 +789,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             // empty read, or a first record without a final verdict, still leaves the next run a
             // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
             position.started_at_ms = Some(now_ms());
-            self.checkpoints
-                .save(
-                    stream_arn,
-                    shard_id,
-                    owner,
-                    position,
-                    now_ms(),
-                    now_ms() + self.config.lease_duration.as_millis() as u64,
-                )
+            self.save_progress(stream_arn, shard_id, owner, position, run)
                 .await?;
-            run.report.poller.checkpoint_writes += 1;
         }
         let skip_before = self.skip_before(position);
         let mut iterator = self
@@ -924,17 +926,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         .await
                     }
                 };
-                self.checkpoints
-                    .save(
-                        stream_arn,
-                        shard_id,
-                        owner,
-                        position,
-                        now_ms(),
-                        now_ms() + self.config.lease_duration.as_millis() as u64,
-                    )
+                self.save_progress(stream_arn, shard_id, owner, position, run)
                     .await?;
-                run.report.poller.checkpoint_writes += 1;
                 merge(&mut run.report, verified);
                 run.report.last_progress_at = Some(Instant::now());
                 if !complete {
