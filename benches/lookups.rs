@@ -20,13 +20,14 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use ddb_verify::checkpoint::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::engine::Verifier;
 use ddb_verify::poller::{Poller, PollerConfig, StreamSelector};
-use ddb_verify::reader::DynamoDbReader;
 use ddb_verify::record::{ChangeRecord, Item};
-use ddb_verify::shards::{DynamoDbStreams, StartAt};
+use ddb_verify::source::stream::StartAt;
 use tokio::sync::Semaphore;
 
 const ITEMS: usize = 10_000;
@@ -165,13 +166,13 @@ async fn main() {
         .unwrap()
         .latest_stream_arn
         .unwrap();
-    let stream_records = ddb_verify::streams::read_all(&streams, &stream_arn)
+    let stream_records = ddb_verify::testkit::events::read_all(&streams, &stream_arn)
         .await
         .unwrap();
     assert_eq!(stream_records.len(), ITEMS, "stream holds every write");
     let records: Vec<ChangeRecord> = stream_records
         .iter()
-        .map(|r| ddb_verify::streams::change_record(r, &stream_arn).unwrap())
+        .map(|r| ddb_verify::aws::streams::change_record(r, &stream_arn).unwrap())
         .collect();
 
     // a: raw BatchGetItem loop, 100 keys a call, CONCURRENCY calls in flight.

@@ -9,10 +9,10 @@ mod support;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::engine::Verifier;
 use ddb_verify::handler::{StreamEvent, StreamVerifier};
-use ddb_verify::reader::DynamoDbReader;
 
 #[tokio::main]
 async fn main() {

@@ -13,11 +13,11 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
-use ddb_verify::clients::{dynamodb_clients, source_sdk_config};
+use ddb_verify::aws::clients::{dynamodb_clients, source_sdk_config};
+use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::Config;
 use ddb_verify::engine::{Outcome, Verdict, Verifier};
 use ddb_verify::handler::{Invocation, StreamEvent, StreamVerifier};
-use ddb_verify::reader::DynamoDbReader;
 use ddb_verify::record::Item;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -165,9 +165,9 @@ async fn main() -> Result<(), Error> {
     println!(
         "== Reading the source stream with GetRecords, as Lambda's event source mapping would"
     );
-    let records = ddb_verify::streams::read_all(&streams, &stream_arn).await?;
+    let records = ddb_verify::testkit::events::read_all(&streams, &stream_arn).await?;
     let stream_event: StreamEvent = serde_json::from_value(
-        ddb_verify::streams::lambda_event_json(&records, &stream_arn),
+        ddb_verify::testkit::events::lambda_event_json(&records, &stream_arn),
     )?;
     println!("   {} records", stream_event.len());
 
@@ -212,7 +212,7 @@ async fn main() -> Result<(), Error> {
         .table_name(CHECKPOINT_TABLE)
         .send()
         .await;
-    ddb_verify::checkpoint::create_checkpoint_table(&source, CHECKPOINT_TABLE).await?;
+    ddb_verify::aws::checkpoints::create_checkpoint_table(&source, CHECKPOINT_TABLE).await?;
     println!("\n== Next: the shard poller reads the same stream itself (checkpoints in {CHECKPOINT_TABLE})");
     Ok(())
 }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType as T, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
-use ddb_verify::clients::dynamodb_clients;
+use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
 use ddb_verify::handler::StreamEvent;
 use ddb_verify::record::Item;

@@ -28,10 +28,10 @@ use tokio::time::Instant;
 
 use crate::compare::{diff_items, items_equal, unknown_attribute, Diff};
 use crate::config::{Config, LagWindowFrom};
-use crate::reader::{LookupError, TableReader};
 use crate::record::{
     compare_sequence_numbers, describe_key, ChangeKind, ChangeRecord, Item, ItemKey,
 };
+use crate::source::table::{LookupError, TableReader};
 
 /// BatchGetItem's limit of keys per request.
 pub const MAX_KEYS_PER_CALL: usize = 100;
@@ -1198,8 +1198,8 @@ fn jittered(d: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::config::TableRef;
-    use crate::reader::{Fault, InMemoryTables};
     use crate::record::ViewType;
+    use crate::testkit::{Fault, InMemoryTables};
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::sync::Arc;
 

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use crate::engine::{BatchReport, Evidence, Outcome, Proof, Verdict, Verifier};
 use crate::lambda_json::parse_record;
 use crate::metrics::{epoch_ms, print_documents, InvocationMetrics};
-use crate::reader::TableReader;
 use crate::record::{describe_key, ChangeRecord, MalformedRecord};
+use crate::source::table::TableReader;
 
 /// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read: the raw JSON of
 /// one record lives only while that record is parsed, so a 10,000-record event is never held twice.
@@ -330,8 +330,8 @@ mod tests {
     use super::*;
     use crate::config::{Config, TableRef};
     use crate::engine::Supersession;
-    use crate::reader::{Fault, InMemoryTables};
     use crate::record::Item;
+    use crate::testkit::{Fault, InMemoryTables};
     use std::sync::Arc;
     use std::time::{SystemTime, UNIX_EPOCH};
 

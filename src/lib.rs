@@ -5,21 +5,19 @@
 //! - [`record`]: the engine's own [`record::ChangeRecord`], built from Lambda stream records; canonical
 //!   keys for sampling and de-duplication.
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
-//! - [`reader`]: the [`reader::TableReader`] seam: BatchGetItem on DynamoDB, or in memory.
+//! - [`source`]: the read seams (ports): [`source::table::TableReader`],
+//!   [`source::stream::StreamSource`], [`source::checkpoint::CheckpointStore`].
+//! - [`aws`]: every SDK call: clients for the two accounts and the DynamoDB adapters of the seams.
 //! - [`engine`]: the [`engine::Verifier`]: verdicts, replication-lag waits, source re-checks, retries.
 //! - [`metrics`]: CloudWatch Embedded Metric Format documents.
 //! - [`lambda_json`]: DynamoDB JSON and Lambda stream records read straight into the SDK's types.
 //! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
-//! - [`clients`]: AWS clients for the two accounts (profile, assumed role, region, endpoint).
-//! - [`streams`]: stream records shaped as Lambda delivers them, and as [`record::ChangeRecord`]s.
-//! - [`shards`]: the [`shards::StreamSource`] seam: DynamoDB Streams, or an in-memory stream.
-//! - [`checkpoint`]: the poller's leases and checkpoints ([`checkpoint::CheckpointStore`]).
 //! - [`poller`]: the shard poller: discovery, lineage, leases, reading, verification, checkpoints.
+//! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers.
 //!
 //! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
 
-pub mod checkpoint;
-pub mod clients;
+pub mod aws;
 pub mod compare;
 pub mod config;
 pub mod engine;
@@ -27,7 +25,7 @@ pub mod handler;
 pub mod lambda_json;
 pub mod metrics;
 pub mod poller;
-pub mod reader;
 pub mod record;
-pub mod shards;
-pub mod streams;
+pub mod source;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

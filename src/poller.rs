@@ -16,14 +16,14 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use crate::config::{parse_duration, role, Config, ConfigError, LagWindowFrom};
 use crate::engine::{Outcome, Verifier};
 use crate::handler::RecordReport;
 use crate::metrics::{emf_documents, InvocationMetrics, Metric, Unit};
-use crate::reader::TableReader;
 use crate::record::MalformedRecord;
-use crate::shards::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::stream::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
+use crate::source::table::TableReader;
 
 /// The variables the poller reads besides the verifier's (`config::VARIABLES`).
 pub const POLLER_VARIABLES: &[&str] = &[
@@ -1102,11 +1102,11 @@ pub async fn latest_stream_arn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::InMemoryCheckpoints;
     use crate::config::TableRef;
-    use crate::reader::{Fault, InMemoryTables};
     use crate::record::{ChangeKind, ChangeRecord, Item, ViewType};
-    use crate::shards::{InMemoryStream, StreamFault};
+    use crate::testkit::InMemoryCheckpoints;
+    use crate::testkit::{Fault, InMemoryTables};
+    use crate::testkit::{InMemoryStream, StreamFault};
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -1119,81 +1119,6 @@ mod tests {
         checkpoints: Arc<InMemoryCheckpoints>,
         target: Arc<InMemoryTables>,
         poller: Poller<Arc<InMemoryStream>, Arc<InMemoryCheckpoints>, Arc<InMemoryTables>>,
-    }
-
-    impl<T: StreamSource> StreamSource for Arc<T> {
-        fn list_shards(
-            &self,
-            a: &str,
-            s: Option<String>,
-        ) -> impl std::future::Future<Output = Result<crate::shards::ShardPage, StreamError>> + Send
-        {
-            self.as_ref().list_shards(a, s)
-        }
-        fn child_shards(
-            &self,
-            a: &str,
-            s: &str,
-        ) -> impl std::future::Future<Output = Result<Vec<ShardInfo>, StreamError>> + Send {
-            self.as_ref().child_shards(a, s)
-        }
-        fn shard_iterator(
-            &self,
-            a: &str,
-            s: &str,
-            at: &StartAt,
-        ) -> impl std::future::Future<Output = Result<Option<String>, StreamError>> + Send {
-            self.as_ref().shard_iterator(a, s, at)
-        }
-        fn get_records(
-            &self,
-            a: &str,
-            it: &str,
-            l: i32,
-        ) -> impl std::future::Future<Output = Result<crate::shards::RecordsPage, StreamError>> + Send
-        {
-            self.as_ref().get_records(a, it, l)
-        }
-    }
-
-    impl<T: CheckpointStore> CheckpointStore for Arc<T> {
-        fn load_all(
-            &self,
-            a: &str,
-        ) -> impl std::future::Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send
-        {
-            self.as_ref().load_all(a)
-        }
-        fn acquire(
-            &self,
-            a: &str,
-            s: &str,
-            o: &str,
-            n: u64,
-            u: u64,
-        ) -> impl std::future::Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send
-        {
-            self.as_ref().acquire(a, s, o, n, u)
-        }
-        fn save(
-            &self,
-            a: &str,
-            s: &str,
-            o: &str,
-            c: &Checkpoint,
-            n: u64,
-            u: u64,
-        ) -> impl std::future::Future<Output = Result<(), CheckpointError>> + Send {
-            self.as_ref().save(a, s, o, c, n, u)
-        }
-        fn release(
-            &self,
-            a: &str,
-            s: &str,
-            o: &str,
-        ) -> impl std::future::Future<Output = Result<(), CheckpointError>> + Send {
-            self.as_ref().release(a, s, o)
-        }
     }
 
     fn world(limit: i32) -> World {

@@ -81,7 +81,7 @@ pub struct MalformedRecord {
 }
 
 /// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda_json`]) or
-/// from the Streams API ([`crate::streams`]), both through the same checks.
+/// from the Streams API (`aws::streams`), both through the same checks.
 #[derive(Debug, Default)]
 pub struct RecordParts<'a> {
     pub event_id: String,

@@ -17,15 +17,18 @@ use common::fault_proxy::{
     mix, Fault, FaultKind, FaultProxy, Injected, Rule, BATCH_GET_ITEM, GET_RECORDS, UPDATE_ITEM,
 };
 use common::*;
-use ddb_verify::checkpoint::{create_checkpoint_table, CheckpointStore, DynamoDbCheckpoints};
+use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::engine::{Outcome, RetryReason, Verifier};
 use ddb_verify::handler::Invocation;
 use ddb_verify::metrics::epoch_ms;
 use ddb_verify::poller::{PollReport, Poller, PollerConfig, StreamSelector};
-use ddb_verify::reader::{BatchGetOutput, DynamoDbReader, LookupError, TableReader};
 use ddb_verify::record::{compare_sequence_numbers, Item};
-use ddb_verify::shards::{DynamoDbStreams, StartAt};
+use ddb_verify::source::checkpoint::CheckpointStore;
+use ddb_verify::source::stream::StartAt;
+use ddb_verify::source::table::{BatchGetOutput, LookupError, TableReader};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -434,7 +437,7 @@ impl PollerSetup {
         write_items(&pair.source, &pair.table, &items).await;
         let copies: Vec<Item> = (0..records).filter(|i| replicated(*i)).map(row).collect();
         write_items(&pair.target, &pair.table, &copies).await;
-        let written = ddb_verify::streams::read_all(&pair.source.streams, &pair.stream_arn)
+        let written = ddb_verify::testkit::events::read_all(&pair.source.streams, &pair.stream_arn)
             .await
             .expect("read stream")
             .into_iter()

@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamViewType};
-use ddb_verify::clients::dynamodb_clients;
+use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
 
 #[test]

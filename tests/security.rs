@@ -181,7 +181,7 @@ async fn assume_role_sends_the_external_id_and_its_credentials_read_the_other_ac
     );
     assert_eq!(
         call.params.get("RoleSessionName").map(String::as_str),
-        Some(ddb_verify::clients::ROLE_SESSION_NAME)
+        Some(ddb_verify::aws::clients::ROLE_SESSION_NAME)
     );
     assert_eq!(
         call.params.get("ExternalId").map(String::as_str),

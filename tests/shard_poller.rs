@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::*;
-use ddb_verify::checkpoint::{
-    create_checkpoint_table, Checkpoint, CheckpointError, CheckpointStore, DynamoDbCheckpoints,
-};
+use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::engine::{Outcome, Verifier};
 use ddb_verify::poller::{PollReport, Poller, PollerConfig, StreamSelector};
-use ddb_verify::reader::DynamoDbReader;
 use ddb_verify::record::Item;
-use ddb_verify::shards::{DynamoDbStreams, StartAt};
+use ddb_verify::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use ddb_verify::source::stream::StartAt;
 use tokio::time::Instant;
 
 type LocalPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, DynamoDbReader>;

@@ -3,14 +3,14 @@
 //! engine. In Lambda (an EventBridge schedule) each invocation reads until its deadline; elsewhere it
 //! polls every `POLL_INTERVAL` until interrupted (`--once` for a single pass).
 
-use ddb_verify::checkpoint::DynamoDbCheckpoints;
-use ddb_verify::clients::{
+use ddb_verify::aws::checkpoints::DynamoDbCheckpoints;
+use ddb_verify::aws::clients::{
     account_sdk_config, source_sdk_config, target_sdk_config, AccountAccess,
 };
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::engine::Verifier;
 use ddb_verify::poller::{latest_stream_arn, Poller, PollerConfig, StreamSelector};
-use ddb_verify::reader::DynamoDbReader;
-use ddb_verify::shards::DynamoDbStreams;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use tokio::time::Instant;
 

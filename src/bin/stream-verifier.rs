@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use ddb_verify::clients::dynamodb_clients;
+use ddb_verify::aws::clients::dynamodb_clients;
+use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::Config;
 use ddb_verify::engine::Verifier;
 use ddb_verify::handler::{deadline_instant, StreamEvent, StreamVerifier};
-use ddb_verify::reader::DynamoDbReader;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]

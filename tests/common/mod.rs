@@ -16,10 +16,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
 };
+use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::engine::Verifier;
 use ddb_verify::handler::{StreamEvent, StreamVerifier};
-use ddb_verify::reader::DynamoDbReader;
 use ddb_verify::record::Item;
 
 pub const REGION: &str = "us-east-1";
@@ -284,12 +284,12 @@ pub async fn stream_events(
     stream_arn: &str,
     batch_size: usize,
 ) -> Vec<serde_json::Value> {
-    let records = ddb_verify::streams::read_all(&source.streams, stream_arn)
+    let records = ddb_verify::testkit::events::read_all(&source.streams, stream_arn)
         .await
         .expect("read stream");
     records
         .chunks(batch_size.max(1))
-        .map(|chunk| ddb_verify::streams::lambda_event_json(chunk, stream_arn))
+        .map(|chunk| ddb_verify::testkit::events::lambda_event_json(chunk, stream_arn))
         .collect()
 }
 

@@ -2,19 +2,17 @@
 //!
 //! The demo and the integration tests read a real stream (DynamoDB Local's) with GetRecords and turn
 //! the records into the exact event JSON an event source mapping would send, so the handler is
-//! exercised on what Lambda gives it. Images are converted
-//! between the Streams SDK's and the DynamoDB SDK's twin attribute types directly.
+//! exercised on what Lambda gives it.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue as TableAttribute;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+use crate::aws::streams::to_item;
 use crate::lambda_json::item_json;
-use crate::record::{ChangeRecord, Item, OldImage, RecordParts};
 
 #[derive(Debug, Error)]
 pub enum StreamReadError {
@@ -99,65 +97,6 @@ pub async fn read_all(client: &Client, stream_arn: &str) -> Result<Vec<Record>, 
         }
     }
     Ok(records)
-}
-
-/// A Streams API attribute value as the DynamoDB SDK's (the two crates have twin types); `None` for a
-/// type this SDK version does not know.
-pub fn to_table_attribute(value: &AttributeValue) -> Option<TableAttribute> {
-    Some(match value {
-        AttributeValue::S(s) => TableAttribute::S(s.clone()),
-        AttributeValue::N(n) => TableAttribute::N(n.clone()),
-        AttributeValue::B(b) => TableAttribute::B(b.clone()),
-        AttributeValue::Bool(b) => TableAttribute::Bool(*b),
-        AttributeValue::Null(b) => TableAttribute::Null(*b),
-        AttributeValue::M(m) => TableAttribute::M(to_item(m)?),
-        AttributeValue::L(l) => {
-            TableAttribute::L(l.iter().map(to_table_attribute).collect::<Option<_>>()?)
-        }
-        AttributeValue::Ss(v) => TableAttribute::Ss(v.clone()),
-        AttributeValue::Ns(v) => TableAttribute::Ns(v.clone()),
-        AttributeValue::Bs(v) => TableAttribute::Bs(v.clone()),
-        _ => return None,
-    })
-}
-
-fn to_item(image: &HashMap<String, AttributeValue>) -> Option<Item> {
-    image
-        .iter()
-        .map(|(name, value)| Some((name.clone(), to_table_attribute(value)?)))
-        .collect()
-}
-
-/// A stream record as the engine's [`ChangeRecord`], through the same checks as Lambda's records
-/// (the error is the reason it cannot be one).
-pub fn change_record(record: &Record, stream_arn: &str) -> Result<ChangeRecord, String> {
-    let change = record.dynamodb.as_ref();
-    let image = |image: Option<&HashMap<String, AttributeValue>>, field: &str| match image {
-        None => Ok(None),
-        Some(image) => to_item(image).map(Some).ok_or_else(|| {
-            format!("dynamodb.{field} has an attribute of a type this version does not know")
-        }),
-    };
-    ChangeRecord::from_parts(RecordParts {
-        event_id: record.event_id.clone().unwrap_or_default(),
-        event_name: record.event_name.as_ref().map(|n| n.as_str()),
-        keys: image(change.and_then(|c| c.keys.as_ref()), "Keys")?,
-        new_image: image(change.and_then(|c| c.new_image.as_ref()), "NewImage")?,
-        old_image: image(change.and_then(|c| c.old_image.as_ref()), "OldImage")?
-            .map(OldImage::Item),
-        sequence_number: change.and_then(|c| c.sequence_number.clone()),
-        view_type: change
-            .and_then(|c| c.stream_view_type.as_ref())
-            .map(|v| v.as_str()),
-        created_epoch_seconds: change
-            .and_then(|c| c.approximate_creation_date_time)
-            .map(|t| t.as_secs_f64()),
-        ttl_delete: record.user_identity.as_ref().is_some_and(|u| {
-            u.r#type.as_deref() == Some("Service")
-                && u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
-        }),
-        source_arn: Some(stream_arn),
-    })
 }
 
 fn image_json(image: &Option<HashMap<String, AttributeValue>>) -> Option<Value> {

@@ -1,0 +1,139 @@
+//! Checkpoints and leases of the shard poller: the [`CheckpointStore`] port. Adapters:
+//! `aws::checkpoints::DynamoDbCheckpoints` (a table, schema below); in tests, the test kit's
+//! `InMemoryCheckpoints`.
+//!
+//! Table schema (one item per stream and shard):
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `streamArn` | S, partition key | the stream |
+//! | `shardId` | S, sort key | the shard |
+//! | `sequenceNumber` | S | last record whose verdict is final (reading resumes after it) |
+//! | `shardEnd` | BOOL | the shard is closed and every record of it has a final verdict |
+//! | `startedAt` | N | epoch milliseconds at which the poller first read the shard (or an ancestor) at `LATEST`; later runs read it from `TRIM_HORIZON` and skip what was created before |
+//! | `leaseOwner` | S | the invocation reading the shard now |
+//! | `leaseExpiresAt` | N | epoch milliseconds; after it another invocation may take the shard |
+//! | `updatedAt` | N | epoch milliseconds of the last write |
+//!
+//! Every write is conditional, so two overlapping invocations never read the same shard, and a crashed
+//! invocation's lease simply expires.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use thiserror::Error;
+
+/// Progress through one shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Last sequence number whose verdict is final.
+    pub sequence_number: Option<String>,
+    /// Closed, and read to its end.
+    pub shard_end: bool,
+    /// Epoch milliseconds at which the shard (or an ancestor, for a child) was first read at
+    /// `LATEST` (`STARTING_POSITION`): kept so that later runs still start there, not at the latest
+    /// record of their own time.
+    pub started_at_ms: Option<u64>,
+}
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("lease on shard {shard_id} was lost to another reader")]
+    LeaseLost { shard_id: String },
+    #[error("{operation} on checkpoint table {table} failed")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+}
+
+/// Stores checkpoints and leases.
+pub trait CheckpointStore: Send + Sync {
+    /// Every checkpoint of a stream, by shard id.
+    fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send;
+
+    /// Takes the shard's lease until `lease_until_ms` if it is free, expired or already ours; `None`
+    /// when another reader holds it.
+    fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send;
+
+    /// Records progress (and extends the lease), only while `owner` holds the lease.
+    fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+
+    /// Gives the lease up (best effort; an unreleased lease expires).
+    fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+}
+
+/// A shared store stores like the store itself (tests keep a handle to their in-memory store).
+impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
+    fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send {
+        self.as_ref().load_all(stream_arn)
+    }
+
+    fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send {
+        self.as_ref()
+            .acquire(stream_arn, shard_id, owner, now_ms, lease_until_ms)
+    }
+
+    fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
+        self.as_ref().save(
+            stream_arn,
+            shard_id,
+            owner,
+            checkpoint,
+            now_ms,
+            lease_until_ms,
+        )
+    }
+
+    fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
+        self.as_ref().release(stream_arn, shard_id, owner)
+    }
+}

@@ -1,0 +1,121 @@
+//! Reading items by key: the [`TableReader`] port (one BatchGetItem-like call) and its error.
+//! Adapters: `aws::reader::DynamoDbReader`; in tests, the test kit's `InMemoryTables`.
+
+use std::future::Future;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use thiserror::Error;
+
+use crate::record::Item;
+
+/// What one BatchGetItem-like call returned.
+#[derive(Debug, Default)]
+pub struct BatchGetOutput {
+    /// Items found (whole items; the caller matches them to keys).
+    pub items: Vec<Item>,
+    /// Keys the service did not get to (to be asked again).
+    pub unprocessed: Vec<Item>,
+}
+
+#[derive(Debug, Error)]
+pub enum LookupError {
+    #[error("BatchGetItem on table {table} failed")]
+    BatchGetItem {
+        table: String,
+        #[source]
+        source: Box<SdkError<BatchGetItemError, HttpResponse>>,
+    },
+    #[error("BatchGetItem request for table {table} could not be built")]
+    Request {
+        table: String,
+        #[source]
+        source: aws_sdk_dynamodb::error::BuildError,
+    },
+    #[error("table {table} left keys unprocessed after {attempts} attempts")]
+    Unprocessed { table: String, attempts: u32 },
+    #[error("lookup on table {table} did not finish before the invocation's deadline margin")]
+    Deadline { table: String },
+    /// The answer holds something the request did not ask for (a table or a key): it is not read
+    /// as "absent", the records go back to be verified again.
+    #[error("BatchGetItem on table {table} answered with {what}, which matches no key or table of the request")]
+    Unmatched { table: String, what: String },
+    /// Raised by the test kit's in-memory tables to simulate a failing service.
+    #[cfg(any(test, feature = "testkit"))]
+    #[error("simulated {} failure on table {table}", if *.transient { "transient" } else { "permanent" })]
+    Simulated { table: String, transient: bool },
+    /// Raised by the test kit's in-memory tables as DynamoDB does for a key that does not fit.
+    #[cfg(any(test, feature = "testkit"))]
+    #[error("simulated ValidationException on table {table}: {message}")]
+    SimulatedValidation { table: String, message: String },
+}
+
+impl LookupError {
+    /// Whether asking again later may succeed (throttling, 5xx, time-outs, network). Permanent errors
+    /// (no such table, access denied, a key that does not fit the table's schema) will not go away by
+    /// retrying, but the records still go back to Lambda rather than get a verdict they did not earn.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LookupError::BatchGetItem { source, .. } => match source.as_ref() {
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_) => true,
+                SdkError::ServiceError(e) => {
+                    let err = e.err();
+                    err.is_provisioned_throughput_exceeded_exception()
+                        || err.is_request_limit_exceeded()
+                        || err.is_internal_server_error()
+                        || err.is_throttling_exception()
+                        || e.raw().status().as_u16() >= 500
+                }
+                _ => false,
+            },
+            LookupError::Request { .. } => false,
+            #[cfg(any(test, feature = "testkit"))]
+            LookupError::SimulatedValidation { .. } => false,
+            LookupError::Unprocessed { .. }
+            | LookupError::Deadline { .. }
+            | LookupError::Unmatched { .. } => true,
+            #[cfg(any(test, feature = "testkit"))]
+            LookupError::Simulated { transient, .. } => *transient,
+        }
+    }
+
+    /// Whether the service rejected the request as invalid (a key that does not fit the table's
+    /// schema, duplicate keys): the whole request fails for one bad key, so the caller narrows it.
+    pub fn is_validation(&self) -> bool {
+        match self {
+            LookupError::BatchGetItem { source, .. } => {
+                matches!(source.as_ref(), SdkError::ServiceError(e) if e.err().code() == Some("ValidationException"))
+            }
+            #[cfg(any(test, feature = "testkit"))]
+            LookupError::SimulatedValidation { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Reads items by key from one account's tables.
+pub trait TableReader: Send + Sync {
+    /// One BatchGetItem-like call: at most 100 distinct keys of one table.
+    fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        consistent_read: bool,
+    ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send;
+}
+
+/// A shared reader reads like the reader itself (tests keep a handle to their in-memory tables).
+impl<T: TableReader> TableReader for std::sync::Arc<T> {
+    fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        consistent_read: bool,
+    ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send {
+        self.as_ref().batch_get(table, keys, consistent_read)
+    }
+}

@@ -1,0 +1,116 @@
+//! Checkpoints and leases in memory, with the same conditions as the DynamoDB store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+
+#[derive(Debug, Clone, Default)]
+struct MemoryEntry {
+    checkpoint: Checkpoint,
+    owner: Option<String>,
+    lease_until_ms: u64,
+}
+
+/// [`CheckpointStore`] in memory, with the same conditions as the DynamoDB one.
+#[derive(Debug, Default)]
+pub struct InMemoryCheckpoints {
+    entries: Mutex<HashMap<(String, String), MemoryEntry>>,
+}
+
+impl InMemoryCheckpoints {
+    pub fn new() -> InMemoryCheckpoints {
+        InMemoryCheckpoints::default()
+    }
+
+    pub fn get(&self, stream_arn: &str, shard_id: &str) -> Option<Checkpoint> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(&(stream_arn.to_string(), shard_id.to_string()))
+            .map(|e| e.checkpoint.clone())
+    }
+}
+
+impl CheckpointStore for InMemoryCheckpoints {
+    async fn load_all(
+        &self,
+        stream_arn: &str,
+    ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((arn, _), _)| arn == stream_arn)
+            .map(|((_, shard), e)| (shard.clone(), e.checkpoint.clone()))
+            .collect())
+    }
+
+    async fn acquire(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry((stream_arn.to_string(), shard_id.to_string()))
+            .or_default();
+        let free =
+            entry.owner.as_deref().is_none_or(|o| o == owner) || entry.lease_until_ms < now_ms;
+        if !free {
+            return Ok(None);
+        }
+        entry.owner = Some(owner.to_string());
+        entry.lease_until_ms = lease_until_ms;
+        Ok(Some(entry.checkpoint.clone()))
+    }
+
+    async fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        checkpoint: &Checkpoint,
+        _now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        let entry = entries
+            .entry((stream_arn.to_string(), shard_id.to_string()))
+            .or_default();
+        if entry.owner.as_deref() != Some(owner) {
+            return Err(CheckpointError::LeaseLost {
+                shard_id: shard_id.to_string(),
+            });
+        }
+        if checkpoint.sequence_number.is_some() {
+            entry.checkpoint.sequence_number = checkpoint.sequence_number.clone();
+        }
+        if entry.checkpoint.started_at_ms.is_none() {
+            entry.checkpoint.started_at_ms = checkpoint.started_at_ms;
+        }
+        entry.checkpoint.shard_end = checkpoint.shard_end;
+        entry.lease_until_ms = lease_until_ms;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+    ) -> Result<(), CheckpointError> {
+        let mut entries = self.entries.lock().unwrap();
+        if let Some(entry) = entries.get_mut(&(stream_arn.to_string(), shard_id.to_string())) {
+            if entry.owner.as_deref() == Some(owner) {
+                entry.owner = None;
+                entry.lease_until_ms = 0;
+            }
+        }
+        Ok(())
+    }
+}

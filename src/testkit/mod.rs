@@ -1,0 +1,11 @@
+//! Test support, behind the `testkit` feature (and in unit tests), never in the production API:
+//! in-memory seams that misbehave on demand, and stream records turned into Lambda's events.
+
+pub mod checkpoints;
+pub mod events;
+pub mod stream;
+pub mod tables;
+
+pub use checkpoints::InMemoryCheckpoints;
+pub use stream::{InMemoryStream, StreamFault};
+pub use tables::{Fault, InMemoryTables};

@@ -1,0 +1,178 @@
+//! In-memory tables behind the [`TableReader`] port, for what DynamoDB Local cannot produce
+//! (throttling, unprocessed keys, answers that match no key, latency, validation errors).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::record::{Item, ItemKey};
+use crate::source::table::{BatchGetOutput, LookupError, TableReader};
+
+/// A planned misbehaviour of [`InMemoryTables`] for its next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Fail {
+        transient: bool,
+    },
+    /// Leave this many of the requested keys unprocessed.
+    Unprocess(usize),
+    /// Answer with an item of a key that was not asked for (a service answer that cannot be
+    /// matched to the request).
+    ForeignItem,
+}
+
+/// In-memory tables that behave like BatchGetItem, with faults planned call by call.
+#[derive(Debug, Default)]
+pub struct InMemoryTables {
+    tables: Mutex<HashMap<String, MemoryTable>>,
+    faults: Mutex<VecDeque<Fault>>,
+    calls: AtomicUsize,
+    latency: Mutex<std::time::Duration>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// `ConsistentRead` of every call, in order.
+    consistent_reads: Mutex<Vec<bool>>,
+    /// Keys that make any request holding them fail validation (a key that does not fit).
+    rejected: Mutex<std::collections::HashSet<ItemKey>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryTable {
+    key_names: Vec<String>,
+    items: HashMap<ItemKey, Item>,
+}
+
+impl InMemoryTables {
+    pub fn new() -> InMemoryTables {
+        InMemoryTables::default()
+    }
+
+    pub fn put(&self, table: &str, key_names: &[&str], item: Item) {
+        let mut tables = self.tables.lock().unwrap();
+        let t = tables.entry(table.to_string()).or_default();
+        if t.key_names.is_empty() {
+            t.key_names = key_names.iter().map(|s| s.to_string()).collect();
+            t.key_names.sort();
+        }
+        let key = ItemKey::project(&item, &t.key_names);
+        t.items.insert(key, item);
+    }
+
+    pub fn delete(&self, table: &str, keys: &Item) {
+        if let Some(t) = self.tables.lock().unwrap().get_mut(table) {
+            t.items.remove(&ItemKey::of(keys));
+        }
+    }
+
+    /// Every request holding this key fails with a ValidationException, as DynamoDB fails a whole
+    /// BatchGetItem for one key whose type does not fit the table.
+    pub fn reject_key(&self, keys: &Item) {
+        self.rejected.lock().unwrap().insert(ItemKey::of(keys));
+    }
+
+    pub fn plan_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.faults.lock().unwrap().extend(faults);
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every call takes this long (on tokio's clock).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.latency.lock().unwrap() = latency;
+    }
+
+    /// `ConsistentRead` of every call so far, in order.
+    pub fn consistent_reads(&self) -> Vec<bool> {
+        self.consistent_reads.lock().unwrap().clone()
+    }
+
+    /// The most calls that were in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl TableReader for InMemoryTables {
+    async fn batch_get(
+        &self,
+        table: &str,
+        mut keys: Vec<Item>,
+        consistent_read: bool,
+    ) -> Result<BatchGetOutput, LookupError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.consistent_reads.lock().unwrap().push(consistent_read);
+        assert!(
+            keys.len() <= 100,
+            "BatchGetItem takes at most 100 keys, got {}",
+            keys.len()
+        );
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let fault = self.faults.lock().unwrap().pop_front();
+        let mut unprocessed = Vec::new();
+        match fault {
+            Some(Fault::Fail { transient }) => {
+                return Err(LookupError::Simulated {
+                    table: table.to_string(),
+                    transient,
+                })
+            }
+            Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
+            Some(Fault::ForeignItem) | None => {}
+        }
+        let tables = self.tables.lock().unwrap();
+        // As DynamoDB: the whole request is rejected for one key that does not fit the schema, or
+        // for a key asked twice.
+        let mut asked = std::collections::HashSet::new();
+        let rejected = self.rejected.lock().unwrap();
+        for k in &keys {
+            if rejected.contains(&ItemKey::of(k)) {
+                return Err(LookupError::SimulatedValidation {
+                    table: table.to_string(),
+                    message: "The provided key element does not match the schema".into(),
+                });
+            }
+            if !asked.insert(ItemKey::of(k)) {
+                return Err(LookupError::SimulatedValidation {
+                    table: table.to_string(),
+                    message: "Provided list of item keys contains duplicates".into(),
+                });
+            }
+            if let Some(t) = tables.get(table) {
+                let mut names: Vec<&String> = k.keys().collect();
+                names.sort();
+                if names.len() != t.key_names.len()
+                    || names.iter().zip(&t.key_names).any(|(a, b)| *a != b)
+                {
+                    return Err(LookupError::SimulatedValidation {
+                        table: table.to_string(),
+                        message: "The provided key element does not match the schema".into(),
+                    });
+                }
+            }
+        }
+        let mut items: Vec<Item> = match tables.get(table) {
+            Some(t) => keys
+                .iter()
+                .filter_map(|k| t.items.get(&ItemKey::of(k)).cloned())
+                .collect(),
+            None => Vec::new(),
+        };
+        if fault == Some(Fault::ForeignItem) {
+            let mut stray = keys.first().cloned().unwrap_or_default();
+            for v in stray.values_mut() {
+                *v = aws_sdk_dynamodb::types::AttributeValue::S("not-asked-for".into());
+            }
+            items.push(stray);
+        }
+        Ok(BatchGetOutput { items, unprocessed })
+    }
+}
