@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ddb_verify::compare::{diff_items, items_equal};
-use ddb_verify::handler::StreamEvent;
+use ddb_verify::lambda::event::StreamEvent;
 
 fn parse_and_compare(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");

@@ -24,10 +24,11 @@ use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints}
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::engine::Verifier;
-use ddb_verify::poller::{Poller, PollerConfig, StreamSelector};
+use ddb_verify::config::{PollerConfig, StreamSelector};
+use ddb_verify::poller::Poller;
 use ddb_verify::record::{ChangeRecord, Item};
 use ddb_verify::source::stream::StartAt;
+use ddb_verify::verify::Verifier;
 use tokio::sync::Semaphore;
 
 const ITEMS: usize = 10_000;
@@ -150,7 +151,7 @@ async fn main() {
 
     // The same ~1 KB items in both accounts; the source's stream holds 10,000 INSERT records.
     let items: Vec<Item> = (0..ITEMS)
-        .map(|i| ddb_verify::lambda_json::parse_item(&support::item_json(i).to_string()).unwrap())
+        .map(|i| ddb_verify::lambda::json::parse_item(&support::item_json(i).to_string()).unwrap())
         .collect();
     create(&source, table, true).await;
     create(&target, table, false).await;
@@ -247,7 +248,7 @@ async fn main() {
             .filter(|o| {
                 matches!(
                     o,
-                    ddb_verify::engine::Outcome::Verdict(ddb_verify::engine::Verdict::Match { .. })
+                    ddb_verify::verify::Outcome::Verdict(ddb_verify::verify::Verdict::Match { .. })
                 )
             })
             .count();

@@ -11,8 +11,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
-use ddb_verify::engine::Verifier;
-use ddb_verify::handler::{StreamEvent, StreamVerifier};
+use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::StreamVerifier;
+use ddb_verify::verify::Verifier;
 
 #[tokio::main]
 async fn main() {

@@ -16,9 +16,10 @@ use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::{dynamodb_clients, source_sdk_config};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::Config;
-use ddb_verify::engine::{Outcome, Verdict, Verifier};
-use ddb_verify::handler::{Invocation, StreamEvent, StreamVerifier};
+use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
 use ddb_verify::record::Item;
+use ddb_verify::verify::{Outcome, Verdict, Verifier};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 /// A write in one account: put the item, or (without one) delete the key.

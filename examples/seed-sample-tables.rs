@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
-use ddb_verify::handler::StreamEvent;
+use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::record::Item;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -1,4 +1,5 @@
-//! Configuration, read once at start-up from environment variables into [`Config`].
+//! Configuration, read once at start-up from environment variables: [`Config`] (the verifier, and
+//! the engine everywhere) and [`PollerConfig`] (the shard poller: the verifier's plus its own).
 //!
 //! Every error names the variable and what it accepts, so a mis-set function fails its first
 //! invocation with a message an operator can act on.
@@ -6,6 +7,8 @@
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::source::stream::StartAt;
 
 /// Every variable the verifier reads (kept in one place so the template can be checked against it).
 pub const VARIABLES: &[&str] = &[
@@ -254,16 +257,7 @@ impl Config {
             config.recheck_source = parse_bool("RECHECK_SOURCE", &v)?;
         }
         if let Some(v) = get("MAX_CONCURRENCY") {
-            config.max_concurrency = match v.trim().parse::<usize>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "MAX_CONCURRENCY",
-                        value: v,
-                        accepted: "a whole number from 1 to 1000",
-                    })
-                }
-            };
+            config.max_concurrency = up_to_1000("MAX_CONCURRENCY", &v)?;
         }
         if let Some(v) = get("METRICS_NAMESPACE") {
             let ok = v.len() <= 255 && !v.starts_with("AWS/") && !v.contains(':');
@@ -283,9 +277,151 @@ impl Config {
     }
 }
 
+/// The variables the poller reads besides the verifier's (`config::VARIABLES`).
+pub const POLLER_VARIABLES: &[&str] = &[
+    "STREAM_ARN",
+    "SOURCE_TABLE_NAME",
+    "STREAM_ROLE_ARN",
+    "STREAM_ROLE_EXTERNAL_ID",
+    "CHECKPOINT_TABLE",
+    "STARTING_POSITION",
+    "GET_RECORDS_LIMIT",
+    "LEASE_DURATION",
+    "POLL_INTERVAL",
+];
+
+/// Poller variables the SAM template does not set: `SOURCE_TABLE_NAME` is the alternative to
+/// `STREAM_ARN` for running by hand, `POLL_INTERVAL` applies outside Lambda only.
+pub const POLLER_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SOURCE_TABLE_NAME", "POLL_INTERVAL"];
+
+/// Which stream to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamSelector {
+    Arn(String),
+    /// The table's current stream (`LatestStreamArn`), looked up every run: a stream disabled and
+    /// enabled again gets a new ARN.
+    SourceTable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollerConfig {
+    pub verify: Config,
+    pub stream: StreamSelector,
+    pub stream_role_arn: Option<String>,
+    pub stream_role_external_id: Option<String>,
+    pub checkpoint_table: String,
+    /// For shards without a checkpoint.
+    pub starting_position: StartAt,
+    pub get_records_limit: i32,
+    /// How long a shard's lease lasts without being renewed (each checkpoint renews it).
+    pub lease_duration: Duration,
+    /// Outside Lambda: the time of one polling cycle.
+    pub poll_interval: Duration,
+}
+
+impl PollerConfig {
+    pub fn from_env() -> Result<PollerConfig, ConfigError> {
+        PollerConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<PollerConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let verify = Config::from_lookup(&lookup)?;
+        let stream = match (get("STREAM_ARN"), get("SOURCE_TABLE_NAME")) {
+            (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
+                StreamSelector::Arn(arn)
+            }
+            (Some(arn), _) => {
+                return Err(ConfigError::Invalid {
+                    variable: "STREAM_ARN",
+                    value: arn,
+                    accepted:
+                        "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
+                })
+            }
+            (None, Some(table)) => StreamSelector::SourceTable(table),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    variable: "STREAM_ARN",
+                    accepted:
+                        "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
+                })
+            }
+        };
+        let (stream_role_arn, stream_role_external_id) =
+            role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
+        let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
+            variable: "CHECKPOINT_TABLE",
+            accepted: "the name of the poller's checkpoint table",
+        })?;
+        let starting_position = match get("STARTING_POSITION").as_deref().map(str::trim) {
+            None | Some("TRIM_HORIZON") => StartAt::TrimHorizon,
+            Some("LATEST") => StartAt::Latest,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    variable: "STARTING_POSITION",
+                    value: other.to_string(),
+                    accepted: "TRIM_HORIZON or LATEST",
+                })
+            }
+        };
+        let get_records_limit = match get("GET_RECORDS_LIMIT") {
+            None => 1000,
+            Some(v) => up_to_1000("GET_RECORDS_LIMIT", &v)? as i32,
+        };
+        let lease_duration = match get("LEASE_DURATION") {
+            None => Duration::from_secs(300),
+            Some(v) => positive_duration("LEASE_DURATION", &v)?,
+        };
+        let poll_interval = match get("POLL_INTERVAL") {
+            None => Duration::from_secs(60),
+            Some(v) => positive_duration("POLL_INTERVAL", &v)?,
+        };
+        Ok(PollerConfig {
+            verify,
+            stream,
+            stream_role_arn,
+            stream_role_external_id,
+            checkpoint_table,
+            starting_position,
+            get_records_limit,
+            lease_duration,
+            poll_interval,
+        })
+    }
+}
+
+/// A duration that must not be zero: a lease of 0 expires as it is taken (two runs would read the
+/// same shard), and a polling cycle of 0 never waits between runs.
+fn positive_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let d = parse_duration(variable, value)?;
+    if d.is_zero() {
+        return Err(ConfigError::Invalid {
+            variable,
+            value: value.to_string(),
+            accepted: "a duration greater than zero such as 30s, 5m or 1h",
+        });
+    }
+    Ok(d)
+}
+
+/// A whole number from 1 to 1000 (`MAX_CONCURRENCY`, `GET_RECORDS_LIMIT`).
+fn up_to_1000(variable: &'static str, value: &str) -> Result<usize, ConfigError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            value: value.to_string(),
+            accepted: "a whole number from 1 to 1000",
+        }),
+    }
+}
+
 /// A role to assume and its external id, from two variables: the role must be a role ARN, and the
 /// external id needs the role.
-pub(crate) fn role(
+fn role(
     get: impl Fn(&str) -> Option<String>,
     role_variable: &'static str,
     external_id_variable: &'static str,

@@ -8,10 +8,11 @@
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::stream::StreamSource`], [`source::checkpoint::CheckpointStore`].
 //! - [`aws`]: every SDK call: clients for the two accounts and the DynamoDB adapters of the seams.
-//! - [`engine`]: the [`engine::Verifier`]: verdicts, replication-lag waits, source re-checks, retries.
-//! - [`metrics`]: CloudWatch Embedded Metric Format documents.
-//! - [`lambda_json`]: DynamoDB JSON and Lambda stream records read straight into the SDK's types.
-//! - [`handler`]: the Lambda side: stream event in, batch item failures and metrics out.
+//! - [`verify`]: the engine, [`verify::Verifier`]: verdicts, replication-lag waits, source
+//!   re-checks, retries; [`verify::timing`]: the window's clock, backoff, deadlines.
+//! - [`report`]: one verdict path: [`report::RecordReport`] into the [`report::OutcomeSink`] (logs
+//!   and metrics), counters that add up, EMF documents.
+//! - [`lambda`]: the stream event as Lambda delivers it, and the handler.
 //! - [`poller`]: the shard poller: discovery, lineage, leases, reading, verification, checkpoints.
 //! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers.
 //!
@@ -20,12 +21,11 @@
 pub mod aws;
 pub mod compare;
 pub mod config;
-pub mod engine;
-pub mod handler;
-pub mod lambda_json;
-pub mod metrics;
+pub mod lambda;
 pub mod poller;
 pub mod record;
+pub mod report;
 pub mod source;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod verify;

@@ -80,7 +80,7 @@ pub struct MalformedRecord {
     pub reason: String,
 }
 
-/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda_json`]) or
+/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda::json`]) or
 /// from the Streams API (`aws::streams`), both through the same checks.
 #[derive(Debug, Default)]
 pub struct RecordParts<'a> {
@@ -201,7 +201,7 @@ impl OldImage {
     pub fn item(&self) -> Result<std::borrow::Cow<'_, Item>, String> {
         match self {
             OldImage::Item(item) => Ok(std::borrow::Cow::Borrowed(item)),
-            OldImage::Json(json) => crate::lambda_json::parse_item(json.get())
+            OldImage::Json(json) => crate::lambda::json::parse_item(json.get())
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| format!("dynamodb.OldImage: {e}")),
         }

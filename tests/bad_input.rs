@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T};
 use common::*;
 use ddb_verify::config::{Config, LagWindowFrom};
-use ddb_verify::engine::{Outcome, Verdict};
-use ddb_verify::handler::{Invocation, StreamEvent};
+use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::Invocation;
+use ddb_verify::verify::{Outcome, Verdict};
 use serde_json::{json, Value};
 
 const ARN: &str =

@@ -13,9 +13,9 @@ use common::fault_proxy::{Fault, FaultProxy, Rule, BATCH_GET_ITEM};
 use common::*;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::engine::{Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
-use ddb_verify::handler::{Invocation, StreamVerifier};
+use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
 use ddb_verify::record::Item;
+use ddb_verify::verify::{Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -259,7 +259,7 @@ async fn a_keys_only_change_is_compared_with_the_source_state_after_its_own_wind
     put(&pair.target, &pair.table, &version(1)).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     // The change is a minute old: its own window has long passed.
-    let a_minute_ago = ddb_verify::metrics::epoch_ms() / 1000 - 60;
+    let a_minute_ago = ddb_verify::verify::timing::epoch_ms() / 1000 - 60;
     events[0]["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = a_minute_ago.into();
     let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         c.max_replication_lag = Duration::from_secs(3);

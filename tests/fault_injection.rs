@@ -21,14 +21,15 @@ use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints}
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::engine::{Outcome, RetryReason, Verifier};
-use ddb_verify::handler::Invocation;
-use ddb_verify::metrics::epoch_ms;
-use ddb_verify::poller::{PollReport, Poller, PollerConfig, StreamSelector};
+use ddb_verify::config::{PollerConfig, StreamSelector};
+use ddb_verify::lambda::handler::Invocation;
+use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::source::checkpoint::CheckpointStore;
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::source::table::{BatchGetOutput, LookupError, TableReader};
+use ddb_verify::verify::timing::epoch_ms;
+use ddb_verify::verify::{Outcome, RetryReason, Verifier};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -815,7 +816,7 @@ async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counte
     .when_body_contains(&s.written[19].0)
     .times(1)]);
     let poller = s.poller(&proxy, Duration::from_secs(2), 10);
-    let mut counted = ddb_verify::metrics::InvocationMetrics::default();
+    let mut counted = ddb_verify::report::metrics::InvocationMetrics::default();
     let mut shard_failures = 0;
     for _ in 0..3 {
         let report = poller

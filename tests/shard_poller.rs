@@ -11,11 +11,12 @@ use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints}
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::engine::{Outcome, Verifier};
-use ddb_verify::poller::{PollReport, Poller, PollerConfig, StreamSelector};
+use ddb_verify::config::{PollerConfig, StreamSelector};
+use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::Item;
 use ddb_verify::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 use ddb_verify::source::stream::StartAt;
+use ddb_verify::verify::{Outcome, Verifier};
 use tokio::time::Instant;
 
 type LocalPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, DynamoDbReader>;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::*;
-use ddb_verify::engine::{Outcome, RetryReason, Supersession, Verdict};
-use ddb_verify::handler::Invocation;
+use ddb_verify::lambda::handler::Invocation;
+use ddb_verify::verify::{Outcome, RetryReason, Supersession, Verdict};
 
 /// DynamoDB Local's ApproximateCreationDateTime does not follow the writes (it stays at one value),
 /// so replication windows here start when the verifier receives a record.

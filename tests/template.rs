@@ -50,7 +50,7 @@ fn the_template_sets_exactly_the_variables_the_verifier_reads() {
 
 #[test]
 fn the_template_sets_exactly_the_variables_the_poller_reads() {
-    use ddb_verify::poller::{POLLER_VARIABLES, POLLER_VARIABLES_NOT_IN_TEMPLATE};
+    use ddb_verify::config::{POLLER_VARIABLES, POLLER_VARIABLES_NOT_IN_TEMPLATE};
     let t = template();
     let set = variables(&t, "ShardPollerFunction");
     let read: BTreeSet<String> = VARIABLES

@@ -9,7 +9,7 @@ use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::config::Config;
+use crate::config::{Config, PollerConfig, StreamSelector};
 
 /// Session name the verifier uses when it assumes `VERIFY_ROLE_ARN` (visible in CloudTrail).
 pub const ROLE_SESSION_NAME: &str = "dynamodb-migration-verifier";
@@ -108,4 +108,35 @@ pub async fn dynamodb_clients(
         aws_sdk_dynamodb::Client::new(&source),
         aws_sdk_dynamodb::Client::new(&target),
     )
+}
+
+/// The shard poller's clients: the stream's account (`STREAM_ROLE_ARN`: its stream, and its table
+/// for `RECHECK_SOURCE`), the other account's table, and the checkpoint table in its own account.
+pub struct PollerClients {
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub source: aws_sdk_dynamodb::Client,
+    pub target: aws_sdk_dynamodb::Client,
+    pub own: aws_sdk_dynamodb::Client,
+}
+
+pub async fn poller_clients(config: &PollerConfig) -> PollerClients {
+    let own = source_sdk_config().await;
+    // A stream ARN names its region; a table name is in the function's own.
+    let stream_region = match &config.stream {
+        StreamSelector::Arn(arn) => arn.split(':').nth(3),
+        StreamSelector::SourceTable(_) => None,
+    };
+    let access = AccountAccess {
+        role_arn: config.stream_role_arn.as_deref(),
+        external_id: config.stream_role_external_id.as_deref(),
+        region: stream_region,
+        ..Default::default()
+    };
+    let stream_account = account_sdk_config(&access, &own).await;
+    PollerClients {
+        streams: aws_sdk_dynamodbstreams::Client::new(&stream_account),
+        source: aws_sdk_dynamodb::Client::new(&stream_account),
+        target: aws_sdk_dynamodb::Client::new(&target_sdk_config(&config.verify, &own).await),
+        own: aws_sdk_dynamodb::Client::new(&own),
+    }
 }

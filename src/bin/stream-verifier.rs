@@ -6,8 +6,10 @@ use std::sync::Arc;
 use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::Config;
-use ddb_verify::engine::Verifier;
-use ddb_verify::handler::{deadline_instant, StreamEvent, StreamVerifier};
+use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::StreamVerifier;
+use ddb_verify::verify::timing::deadline_instant;
+use ddb_verify::verify::Verifier;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]

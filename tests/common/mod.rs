@@ -18,9 +18,10 @@ use aws_sdk_dynamodb::types::{
 };
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
-use ddb_verify::engine::Verifier;
-use ddb_verify::handler::{StreamEvent, StreamVerifier};
+use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
+use ddb_verify::verify::Verifier;
 
 pub const REGION: &str = "us-east-1";
 /// DynamoDB Local keeps one database per access key id: these stand for the two AWS accounts.
@@ -314,14 +315,14 @@ pub fn verifier(
 }
 
 /// Verdict names by event id.
-pub fn verdicts(inv: &ddb_verify::handler::Invocation) -> HashMap<String, String> {
+pub fn verdicts(inv: &ddb_verify::lambda::handler::Invocation) -> HashMap<String, String> {
     inv.records
         .iter()
         .map(|r| {
             let name = match &r.outcome {
-                ddb_verify::engine::Outcome::Verdict(v) => v.name().to_string(),
-                ddb_verify::engine::Outcome::Retry(_) => "RETRY".to_string(),
-                ddb_verify::engine::Outcome::NotSampled => "NOT_SAMPLED".to_string(),
+                ddb_verify::verify::Outcome::Verdict(v) => v.name().to_string(),
+                ddb_verify::verify::Outcome::Retry(_) => "RETRY".to_string(),
+                ddb_verify::verify::Outcome::NotSampled => "NOT_SAMPLED".to_string(),
             };
             (r.event_id.clone().unwrap_or_default(), name)
         })

@@ -1,4 +1,5 @@
-//! The shard poller: for when the stream cannot be attached to the function. Each run discovers the
+//! The shard poller (here: discovery, lineage and the run; in [`shard`]: a shard's read loop, its
+//! lease and checkpoints): for when the stream cannot be attached to the function. Each run discovers the
 //! stream's shards (DescribeStream paged to the end), reads the shards that are ready — a child only
 //! after its parent is finished or gone — at most `MAX_CONCURRENCY` at once, verifies what it reads
 //! with the same engine and verdicts as the stream verifier, and checkpoints after each batch whose
@@ -8,164 +9,24 @@
 //! still undecided when time runs out is read again next run), nothing skipped silently (trimmed
 //! stream data is an ERROR log line and the `RecordsTrimmed` metric).
 
+mod shard;
+
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::config::{parse_duration, role, Config, ConfigError, LagWindowFrom};
-use crate::engine::{Outcome, Verifier};
-use crate::handler::RecordReport;
-use crate::metrics::{emf_documents, InvocationMetrics, Metric, Unit};
-use crate::record::MalformedRecord;
+use crate::config::PollerConfig;
+use crate::report::emf::{self, table_documents};
+use crate::report::metrics::{InvocationMetrics, PollerMetrics};
+use crate::report::{log_summary, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::source::stream::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
+use crate::source::stream::{ShardInfo, StreamError, StreamSource};
 use crate::source::table::TableReader;
-
-/// The variables the poller reads besides the verifier's (`config::VARIABLES`).
-pub const POLLER_VARIABLES: &[&str] = &[
-    "STREAM_ARN",
-    "SOURCE_TABLE_NAME",
-    "STREAM_ROLE_ARN",
-    "STREAM_ROLE_EXTERNAL_ID",
-    "CHECKPOINT_TABLE",
-    "STARTING_POSITION",
-    "GET_RECORDS_LIMIT",
-    "LEASE_DURATION",
-    "POLL_INTERVAL",
-];
-
-/// Poller variables the SAM template does not set: `SOURCE_TABLE_NAME` is the alternative to
-/// `STREAM_ARN` for running by hand, `POLL_INTERVAL` applies outside Lambda only.
-pub const POLLER_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SOURCE_TABLE_NAME", "POLL_INTERVAL"];
-
-/// Consecutive empty pages after which a shard counts as caught up for this run.
-const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
-
-/// Which stream to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamSelector {
-    Arn(String),
-    /// The table's current stream (`LatestStreamArn`), looked up every run: a stream disabled and
-    /// enabled again gets a new ARN.
-    SourceTable(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PollerConfig {
-    pub verify: Config,
-    pub stream: StreamSelector,
-    pub stream_role_arn: Option<String>,
-    pub stream_role_external_id: Option<String>,
-    pub checkpoint_table: String,
-    /// For shards without a checkpoint.
-    pub starting_position: StartAt,
-    pub get_records_limit: i32,
-    /// How long a shard's lease lasts without being renewed (each checkpoint renews it).
-    pub lease_duration: Duration,
-    /// Outside Lambda: the time of one polling cycle.
-    pub poll_interval: Duration,
-}
-
-impl PollerConfig {
-    pub fn from_env() -> Result<PollerConfig, ConfigError> {
-        PollerConfig::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<PollerConfig, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let verify = Config::from_lookup(&lookup)?;
-        let stream = match (get("STREAM_ARN"), get("SOURCE_TABLE_NAME")) {
-            (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
-                StreamSelector::Arn(arn)
-            }
-            (Some(arn), _) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STREAM_ARN",
-                    value: arn,
-                    accepted:
-                        "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
-                })
-            }
-            (None, Some(table)) => StreamSelector::SourceTable(table),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    variable: "STREAM_ARN",
-                    accepted:
-                        "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
-                })
-            }
-        };
-        let (stream_role_arn, stream_role_external_id) =
-            role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
-        let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
-            variable: "CHECKPOINT_TABLE",
-            accepted: "the name of the poller's checkpoint table",
-        })?;
-        let starting_position = match get("STARTING_POSITION").as_deref().map(str::trim) {
-            None | Some("TRIM_HORIZON") => StartAt::TrimHorizon,
-            Some("LATEST") => StartAt::Latest,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STARTING_POSITION",
-                    value: other.to_string(),
-                    accepted: "TRIM_HORIZON or LATEST",
-                })
-            }
-        };
-        let get_records_limit = match get("GET_RECORDS_LIMIT") {
-            None => 1000,
-            Some(v) => match v.trim().parse::<i32>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "GET_RECORDS_LIMIT",
-                        value: v,
-                        accepted: "a whole number from 1 to 1000",
-                    })
-                }
-            },
-        };
-        let lease_duration = match get("LEASE_DURATION") {
-            None => Duration::from_secs(300),
-            Some(v) => positive_duration("LEASE_DURATION", &v)?,
-        };
-        let poll_interval = match get("POLL_INTERVAL") {
-            None => Duration::from_secs(60),
-            Some(v) => positive_duration("POLL_INTERVAL", &v)?,
-        };
-        Ok(PollerConfig {
-            verify,
-            stream,
-            stream_role_arn,
-            stream_role_external_id,
-            checkpoint_table,
-            starting_position,
-            get_records_limit,
-            lease_duration,
-            poll_interval,
-        })
-    }
-}
-
-/// A duration that must not be zero: a lease of 0 expires as it is taken (two runs would read the
-/// same shard), and a polling cycle of 0 never waits between runs.
-fn positive_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    let d = parse_duration(variable, value)?;
-    if d.is_zero() {
-        return Err(ConfigError::Invalid {
-            variable,
-            value: value.to_string(),
-            accepted: "a duration greater than zero such as 30s, 5m or 1h",
-        });
-    }
-    Ok(d)
-}
+use crate::verify::Verifier;
+use shard::{Origin, ShardRead, ShardRun, ShardStart};
 
 #[derive(Debug, Error)]
 pub enum PollerError {
@@ -181,28 +42,6 @@ pub enum PollerError {
         #[source]
         source: Box<PollerError>,
     },
-}
-
-/// The poller's own figures for one run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PollerMetrics {
-    pub shards_discovered: u64,
-    pub shards_read: u64,
-    pub shards_finished: u64,
-    pub records_read: u64,
-    /// Milliseconds between the newest record read and the end of its read.
-    pub iterator_age_ms: u64,
-    pub checkpoint_writes: u64,
-    pub lease_conflicts: u64,
-    /// Occurrences of trimmed stream data (each a gap of unknown size that could not be verified),
-    /// parents trimmed before they were finished included.
-    pub records_trimmed: u64,
-    /// Records created before the shard's first read at `LATEST`, read again from TRIM_HORIZON by a
-    /// later run: skipped (not verified) and checkpointed past.
-    pub records_before_start: u64,
-    pub get_records_calls: u64,
-    /// Shards whose reading failed in this run (errors after the SDK's retries).
-    pub shard_failures: u64,
 }
 
 /// A shard whose reading failed in a run. Its verdicts up to the failure are in the report; what
@@ -234,84 +73,11 @@ impl PollReport {
         verify_table: &str,
         timestamp_ms: u64,
     ) -> Vec<serde_json::Value> {
-        let p = &self.poller;
-        let count = |name, v: u64| Metric {
-            name,
-            unit: Unit::Count,
-            values: vec![v as f64],
-        };
         let mut metrics = self.verification.metrics();
-        metrics.extend([
-            count("ShardsDiscovered", p.shards_discovered),
-            count("ShardsRead", p.shards_read),
-            count("ShardsFinished", p.shards_finished),
-            count("RecordsRead", p.records_read),
-            Metric {
-                name: "IteratorAge",
-                unit: Unit::Milliseconds,
-                values: vec![p.iterator_age_ms as f64],
-            },
-            count("CheckpointWrites", p.checkpoint_writes),
-            count("LeaseConflicts", p.lease_conflicts),
-            count("RecordsTrimmed", p.records_trimmed),
-            count("RecordsBeforeStart", p.records_before_start),
-            count("GetRecordsCalls", p.get_records_calls),
-            count("ShardFailures", p.shard_failures),
-        ]);
-        emf_documents(
-            namespace,
-            &[("VerifyTable", verify_table)],
-            timestamp_ms,
-            &metrics,
-        )
+        metrics.extend(self.poller.metrics());
+        table_documents(namespace, verify_table, timestamp_ms, &metrics)
     }
 }
-
-/// What reading one shard did.
-#[derive(Default)]
-struct ShardRun {
-    report: PollReport,
-    finished: bool,
-    /// Why reading stopped early; `report` still holds everything done before.
-    error: Option<PollerError>,
-    /// The shard's first read at LATEST, which its children inherit.
-    started_at_ms: Option<u64>,
-}
-
-/// Where a shard without a checkpoint starts.
-#[derive(Debug, Clone, Copy)]
-enum Origin {
-    /// Its parent is unknown to the poller: reading the stream begins here, at `STARTING_POSITION`.
-    Root,
-    /// Its parent is listed or was read: TRIM_HORIZON whatever `STARTING_POSITION`, as the KCL does
-    /// (everything in it came after its parent). When the parent was first read at LATEST, its
-    /// start is inherited: records created before it are skipped, in the child as in the parent,
-    /// so that LATEST keeps its meaning down the lineage (shards roll over every few hours).
-    Child { started_at_ms: Option<u64> },
-}
-
-/// Where a shard's reading starts, as known when it is queued.
-struct ShardStart {
-    /// As loaded at the start of the run (the lease returns a fresher one).
-    checkpoint: Checkpoint,
-    origin: Origin,
-}
-
-/// The checkpoint has reached the closed shard's ending sequence number: nothing is left to read.
-fn reached_end(shard: &ShardInfo, position: &Checkpoint) -> bool {
-    match (&shard.ending_sequence_number, &position.sequence_number) {
-        (Some(end), Some(seq)) => sequence_at_or_after(seq, end),
-        _ => false,
-    }
-}
-
-/// Compares two sequence numbers (decimal digits, of any length) as numbers.
-fn sequence_at_or_after(seq: &str, end: &str) -> bool {
-    let (seq, end) = (seq.trim_start_matches('0'), end.trim_start_matches('0'));
-    (seq.len(), seq) >= (end.len(), end)
-}
-
-use crate::metrics::epoch_ms as now_ms;
 
 pub struct Poller<S, C, R> {
     stream: S,
@@ -414,10 +180,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         checkpoint: start,
                         origin,
                     };
-                    if let Err(error) = self
-                        .read_shard(stream_arn, &shard, at, owner, deadline, stop_at, &mut run)
-                        .await
-                    {
+                    let read = ShardRead {
+                        stream_arn,
+                        shard: &shard,
+                        owner,
+                        deadline,
+                        stop_at,
+                    };
+                    if let Err(error) = self.read_shard(&read, at, &mut run).await {
                         run.error = Some(error);
                     }
                     (shard, run)
@@ -426,7 +196,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             let Some((shard, run)) = running.next().await else {
                 break;
             };
-            merge(&mut total, run.report);
+            total += run.report;
             if let Some(error) = run.error {
                 tracing::error!(
                     shard_id = shard.shard_id,
@@ -536,31 +306,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         deadline: Instant,
     ) -> Result<PollReport, PollerError> {
         let mut report = self.run(stream_arn, deadline).await?;
-        let v = &self.config.verify;
-        crate::metrics::print_documents(&report.emf_documents(
-            &v.metrics_namespace,
-            &v.target_table.name,
-            now_ms(),
-        ));
-        let p = &report.poller;
-        tracing::info!(
-            stream_arn,
-            shards_discovered = p.shards_discovered,
-            shards_read = p.shards_read,
-            shards_finished = p.shards_finished,
-            records_read = p.records_read,
-            checkpoint_writes = p.checkpoint_writes,
-            lease_conflicts = p.lease_conflicts,
-            records_trimmed = p.records_trimmed,
-            records_before_start = p.records_before_start,
-            matched = report.verification.matches,
-            missing = report.verification.missing,
-            mismatched = report.verification.mismatches,
-            delete_not_applied = report.verification.deletes_not_applied,
-            unverifiable = report.verification.unverifiable,
-            deferred = report.verification.batch_item_failures,
-            shard_failures = p.shard_failures,
-            "poll run finished"
+        let mut metrics = report.verification.metrics();
+        metrics.extend(report.poller.metrics());
+        emf::emit(&self.config.verify, &metrics);
+        log_summary(
+            "poll run finished",
+            &report.verification,
+            Some((stream_arn, &report.poller)),
         );
         // Reported and emitted first, then failed: the invocation shows as an error, and nothing
         // verified before the failure is missing from the metrics.
@@ -574,542 +326,33 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         }
         Ok(report)
     }
-
-    /// Reads one shard under a lease, recording what it did in `run`; an error ends the shard's
-    /// reading, and `run` keeps the verdicts reached before it.
-    #[allow(clippy::too_many_arguments)]
-    async fn read_shard(
-        &self,
-        stream_arn: &str,
-        shard: &ShardInfo,
-        start: ShardStart,
-        owner: &str,
-        deadline: Instant,
-        stop_at: Instant,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        let lease_until = || now_ms() + self.config.lease_duration.as_millis() as u64;
-        let shard_id = shard.shard_id.as_str();
-        let Some(stored) = self
-            .checkpoints
-            .acquire(stream_arn, shard_id, owner, now_ms(), lease_until())
-            .await?
-        else {
-            tracing::info!(shard_id, "shard is leased by another reader");
-            run.report.poller.lease_conflicts += 1;
-            return Ok(());
-        };
-        // The lease returns the freshest checkpoint (another run may have moved it since listing).
-        let listed = start.checkpoint;
-        let (child, inherited) = match start.origin {
-            Origin::Root => (false, None),
-            Origin::Child { started_at_ms } => (true, started_at_ms),
-        };
-        let mut position = Checkpoint {
-            sequence_number: stored.sequence_number.or(listed.sequence_number),
-            shard_end: stored.shard_end || listed.shard_end,
-            started_at_ms: stored.started_at_ms.or(listed.started_at_ms).or(inherited),
-        };
-        if position.shard_end {
-            run.finished = true;
-            run.started_at_ms = position.started_at_ms;
-            self.checkpoints
-                .release(stream_arn, shard_id, owner)
-                .await?;
-            return Ok(());
-        }
-        run.report.poller.shards_read += 1;
-        let result = self
-            .read_leased_shard(
-                stream_arn,
-                shard,
-                child,
-                &mut position,
-                owner,
-                deadline,
-                stop_at,
-                run,
-            )
-            .await;
-        run.started_at_ms = position.started_at_ms;
-        let lease_lost = matches!(
-            result,
-            Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. }))
-        );
-        if !run.finished && !lease_lost {
-            // Also after an error, so the next run need not wait for the lease to expire. If this
-            // fails too, the lease expires by itself.
-            let released = self.checkpoints.release(stream_arn, shard_id, owner).await;
-            if result.is_ok() {
-                released?;
-            }
-        }
-        match result {
-            Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. })) => {
-                tracing::warn!(
-                    shard_id,
-                    "lease lost to another reader; stopping this shard"
-                );
-                run.report.poller.lease_conflicts += 1;
-                Ok(())
-            }
-            other => other,
-        }
-    }
-
-    /// Where reading resumes: after the checkpoint; else at TRIM_HORIZON for a child or a shard
-    /// first read at LATEST by an earlier run (`started_at_ms`, records before it are skipped);
-    /// else `STARTING_POSITION`.
-    fn start_of(&self, position: &Checkpoint, child: bool) -> StartAt {
-        match &position.sequence_number {
-            Some(seq) => StartAt::AfterSequenceNumber(seq.clone()),
-            None if child || position.started_at_ms.is_some() => StartAt::TrimHorizon,
-            None => self.config.starting_position.clone(),
-        }
-    }
-
-    /// Records created before this are skipped (`RecordsBeforeStart`): those of a shard first read
-    /// at LATEST, when a later run reads it from TRIM_HORIZON. Creation times are rounded down to
-    /// the second, so only records of earlier seconds are skipped; and none when creation times
-    /// are not trusted (`LAG_WINDOW_FROM=arrival`: DynamoDB Local's are rounded to the minute),
-    /// where verifying a few records too many is better than skipping one too many.
-    fn skip_before(&self, position: &Checkpoint) -> Option<SystemTime> {
-        if self.config.verify.lag_window_from != LagWindowFrom::Creation {
-            return None;
-        }
-        position
-            .started_at_ms
-            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
-    }
-
-    /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
-    async fn iterator_at(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        start: &StartAt,
-        position: &Checkpoint,
-        run: &mut ShardRun,
-    ) -> Result<Option<String>, PollerError> {
-        match self
-            .stream
-            .shard_iterator(stream_arn, shard_id, start)
-            .await
-        {
-            Err(StreamError::TrimmedData) => {
-                self.report_trimmed(stream_arn, shard_id, position, run);
-                Ok(self
-                    .stream
-                    .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
-                    .await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    fn report_trimmed(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        position: &Checkpoint,
-        run: &mut ShardRun,
-    ) {
-        tracing::error!(
-            stream_arn,
-            shard_id,
-            after_sequence_number = position.sequence_number.as_deref().unwrap_or("-"),
-            "stream records were trimmed before they could be verified; continuing from TRIM_HORIZON"
-        );
-        run.report.poller.records_trimmed += 1;
-    }
-
-    /// Saves the position and extends the lease.
-    async fn save_progress(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-        position: &Checkpoint,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        let lease_until = now_ms() + self.config.lease_duration.as_millis() as u64;
-        self.checkpoints
-            .save(stream_arn, shard_id, owner, position, now_ms(), lease_until)
-            .await?;
-        run.report.poller.checkpoint_writes += 1;
-        Ok(())
-    }
-
-    /// Marks the shard read to its end, and gives its lease up.
-    async fn finish_shard(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-        position: &mut Checkpoint,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        position.shard_end = true;
-        self.checkpoints
-            .save(stream_arn, shard_id, owner, position, now_ms(), now_ms())
-            .await?;
-        run.report.poller.checkpoint_writes += 1;
-        self.checkpoints
-            .release(stream_arn, shard_id, owner)
-            .await?;
-        run.report.poller.shards_finished += 1;
-        run.finished = true;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn read_leased_shard(
-        &self,
-        stream_arn: &str,
-        shard: &ShardInfo,
-        child: bool,
-        position: &mut Checkpoint,
-        owner: &str,
-        deadline: Instant,
-        stop_at: Instant,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        let shard_id = shard.shard_id.as_str();
-        // A closed shard is read to its end: its children wait for it.
-        let closed = shard.ending_sequence_number.is_some();
-        if reached_end(shard, position) {
-            // Checkpointed at its last record by a run that stopped before marking it finished.
-            return self
-                .finish_shard(stream_arn, shard_id, owner, position, run)
-                .await;
-        }
-        let first = self.start_of(position, child);
-        if first == StartAt::Latest {
-            // LATEST applies to the first read only. Its time is saved before reading, so that an
-            // empty read, or a first record without a final verdict, still leaves the next run a
-            // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
-            position.started_at_ms = Some(now_ms());
-            self.save_progress(stream_arn, shard_id, owner, position, run)
-                .await?;
-        }
-        let skip_before = self.skip_before(position);
-        let mut iterator = self
-            .iterator_at(stream_arn, shard_id, &first, position, run)
-            .await?;
-        let mut empty_reads: u32 = 0;
-        let mut throttled: u32 = 0;
-        // The next page, read while the previous one was verified.
-        let mut prefetched = None;
-        while let Some(it) = iterator.take() {
-            if Instant::now() >= stop_at {
-                return Ok(());
-            }
-            let read = match prefetched.take() {
-                Some(read) => read,
-                None => {
-                    run.report.poller.get_records_calls += 1;
-                    self.stream
-                        .get_records(stream_arn, &it, self.config.get_records_limit)
-                        .await
-                }
-            };
-            let page = match read {
-                Ok(page) => page,
-                Err(StreamError::Throttled { code }) => {
-                    throttled += 1;
-                    let pause = backoff(throttled);
-                    tracing::warn!(
-                        shard_id,
-                        code,
-                        pause_ms = pause.as_millis() as u64,
-                        "GetRecords throttled; backing off"
-                    );
-                    if Instant::now() + pause >= stop_at {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(pause).await;
-                    iterator = Some(it);
-                    continue;
-                }
-                Err(StreamError::ExpiredIterator) => {
-                    tracing::info!(
-                        shard_id,
-                        "shard iterator expired; a new one from the checkpoint"
-                    );
-                    let start = self.start_of(position, child);
-                    iterator = self
-                        .iterator_at(stream_arn, shard_id, &start, position, run)
-                        .await?;
-                    continue;
-                }
-                Err(StreamError::TrimmedData) => {
-                    self.report_trimmed(stream_arn, shard_id, position, run);
-                    iterator = self
-                        .stream
-                        .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
-                        .await?;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            throttled = 0;
-            let read_at = SystemTime::now();
-            let next = page.next_iterator;
-            if page.records.is_empty() {
-                if next.is_some() {
-                    empty_reads += 1;
-                    // An open shard is caught up after a few empty pages. A closed one is not: the
-                    // service may answer with empty pages before its records, so it is read until
-                    // it has no next iterator (or time runs out).
-                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
-                        return Ok(());
-                    }
-                    let pause = backoff(if closed { 1 } else { empty_reads });
-                    if Instant::now() + pause >= stop_at {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-            } else {
-                empty_reads = 0;
-                run.report.poller.records_read += page.records.len() as u64;
-                // Records skipped as older than the start do not count: they would raise the
-                // IteratorAge alarm for records nobody asked to verify.
-                if let Some(created) = page
-                    .records
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.approximate_creation))
-                    .filter(|created| skip_before.is_none_or(|start| *created >= start))
-                    .max()
-                {
-                    let age = read_at
-                        .duration_since(created)
-                        .unwrap_or_default()
-                        .as_millis() as u64;
-                    run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
-                }
-                // Reading the next page overlaps verifying this one: lookups and GetRecords hit
-                // different APIs. If this page is not complete, the prefetched one is dropped and
-                // read again by the next run.
-                // The page's verdicts count once its checkpoint is written: a page whose checkpoint
-                // fails is read, verified and counted again by the next run, never twice.
-                let mut verified = PollReport::default();
-                let complete = match &next {
-                    Some(next_iterator) => {
-                        run.report.poller.get_records_calls += 1;
-                        let fetch = self.stream.get_records(
-                            stream_arn,
-                            next_iterator,
-                            self.config.get_records_limit,
-                        );
-                        let verify = self.verify_page(
-                            page.records,
-                            position,
-                            skip_before,
-                            deadline,
-                            &mut run.report,
-                            &mut verified,
-                        );
-                        let (complete, fetched) = tokio::join!(verify, fetch);
-                        prefetched = Some(fetched);
-                        complete
-                    }
-                    None => {
-                        self.verify_page(
-                            page.records,
-                            position,
-                            skip_before,
-                            deadline,
-                            &mut run.report,
-                            &mut verified,
-                        )
-                        .await
-                    }
-                };
-                self.save_progress(stream_arn, shard_id, owner, position, run)
-                    .await?;
-                merge(&mut run.report, verified);
-                run.report.last_progress_at = Some(Instant::now());
-                if !complete {
-                    // A record without a final verdict: no reading past it (next run starts there).
-                    return Ok(());
-                }
-            }
-            if next.is_none() || reached_end(shard, position) {
-                return self
-                    .finish_shard(stream_arn, shard_id, owner, position, run)
-                    .await;
-            }
-            iterator = next;
-        }
-        Ok(())
-    }
-
-    /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
-    /// are counted in `calls`, outcomes in `verified`. Records created before `skip_before` are not
-    /// verified (and final). Returns whether every record of the page is final.
-    async fn verify_page(
-        &self,
-        records: Vec<PolledRecord>,
-        position: &mut Checkpoint,
-        skip_before: Option<SystemTime>,
-        deadline: Instant,
-        calls: &mut PollReport,
-        verified: &mut PollReport,
-    ) -> bool {
-        let mut received = records.len() as u64;
-        // The valid records go to the engine without a copy; `order` keeps the page's order.
-        let mut valid = Vec::with_capacity(records.len());
-        let mut order = Vec::with_capacity(records.len());
-        for record in records {
-            match record {
-                Ok(r)
-                    if skip_before
-                        .zip(r.approximate_creation)
-                        .is_some_and(|(start, created)| created < start) =>
-                {
-                    received -= 1;
-                    order.push(Slot::BeforeStart(r.sequence_number));
-                }
-                Ok(r) => {
-                    order.push(Slot::Verify);
-                    valid.push(r);
-                }
-                Err(m) => order.push(Slot::Malformed(m)),
-            }
-        }
-        let report = self.verifier.verify(&valid, Some(deadline)).await;
-        calls.verification.add_calls(&report);
-        let mut outcomes = report.outcomes.into_iter();
-        let mut valid = valid.iter();
-        let mut complete = true;
-        for slot in order {
-            let line = match slot {
-                Slot::BeforeStart(seq) => {
-                    // Final: checkpointed past, unless a record before it is read again anyway.
-                    if complete {
-                        position.sequence_number = Some(seq);
-                        verified.poller.records_before_start += 1;
-                    }
-                    continue;
-                }
-                Slot::Malformed(m) => RecordReport::malformed(&m),
-                Slot::Verify => match valid.next() {
-                    Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
-                    None => break,
-                },
-            };
-            let outcome = line.outcome.clone();
-            if complete && matches!(outcome, Outcome::Retry(_)) {
-                complete = false;
-            }
-            if complete {
-                line.log();
-                if let Some(seq) = &line.sequence_number {
-                    position.sequence_number = Some(seq.clone());
-                }
-                verified.verification.add_outcome(&outcome);
-                verified.records.push(line);
-            } else {
-                // Read again next run: a sampled record counts as deferred (the poller's batch item
-                // failures), so RecordsSampled = verdicts + BatchItemFailures, as for the verifier.
-                if matches!(outcome, Outcome::Retry(_)) {
-                    line.log();
-                }
-                if !matches!(outcome, Outcome::NotSampled) {
-                    verified.verification.batch_item_failures += 1;
-                    verified.verification.records_sampled += 1;
-                }
-            }
-        }
-        verified.verification.records_received += received;
-        complete
-    }
 }
 
-/// A record of a page, in the page's order.
-enum Slot {
-    /// Goes to the engine.
-    Verify,
-    Malformed(MalformedRecord),
-    /// Created before the shard's first read at LATEST: skipped (its sequence number).
-    BeforeStart(String),
-}
-
-fn merge(total: &mut PollReport, part: PollReport) {
-    let (t, p) = (&mut total.poller, part.poller);
-    t.shards_read += p.shards_read;
-    t.shards_finished += p.shards_finished;
-    t.records_read += p.records_read;
-    t.iterator_age_ms = t.iterator_age_ms.max(p.iterator_age_ms);
-    t.checkpoint_writes += p.checkpoint_writes;
-    t.lease_conflicts += p.lease_conflicts;
-    t.records_trimmed += p.records_trimmed;
-    t.records_before_start += p.records_before_start;
-    t.get_records_calls += p.get_records_calls;
-    t.shard_failures += p.shard_failures;
-    let (t, p) = (&mut total.verification, part.verification);
-    t.records_received += p.records_received;
-    t.records_sampled += p.records_sampled;
-    t.matches += p.matches;
-    t.missing += p.missing;
-    t.mismatches += p.mismatches;
-    t.deletes_not_applied += p.deletes_not_applied;
-    t.superseded += p.superseded;
-    t.unverifiable += p.unverifiable;
-    t.lookup_errors += p.lookup_errors;
-    t.lookup_calls += p.lookup_calls;
-    t.source_rechecks += p.source_rechecks;
-    t.batch_item_failures += p.batch_item_failures;
-    t.replication_lag_ms.extend(p.replication_lag_ms);
-    t.verify_duration_ms += p.verify_duration_ms;
-    total.records.extend(part.records);
-    total.failures.extend(part.failures);
-    total.last_progress_at = total.last_progress_at.max(part.last_progress_at);
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let d = Duration::from_millis(200)
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(4)));
-    d / 2 + d.mul_f64(fastrand::f64() / 2.0)
-}
-
-/// The table's current stream ARN, for `SOURCE_TABLE_NAME`.
-pub async fn latest_stream_arn(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<String, PollerError> {
-    let out = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| {
-            PollerError::Stream(StreamError::NotFound {
-                stream_arn: format!(
-                    "of table {table} ({})",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                ),
-            })
-        })?;
-    out.table.and_then(|t| t.latest_stream_arn).ok_or_else(|| {
-        PollerError::Stream(StreamError::NotFound {
-            stream_arn: format!("of table {table} (the table has no stream enabled)"),
-        })
-    })
+/// Runs and shards add up: counters with `+=`, records and failures in order.
+impl std::ops::AddAssign for PollReport {
+    fn add_assign(&mut self, part: PollReport) {
+        self.poller += part.poller;
+        self.verification += part.verification;
+        self.records.extend(part.records);
+        self.failures.extend(part.failures);
+        self.last_progress_at = self.last_progress_at.max(part.last_progress_at);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TableRef;
+    use crate::config::{Config, StreamSelector, TableRef};
     use crate::record::{ChangeKind, ChangeRecord, Item, ViewType};
+    use crate::source::stream::StartAt;
     use crate::testkit::InMemoryCheckpoints;
     use crate::testkit::{Fault, InMemoryTables};
     use crate::testkit::{InMemoryStream, StreamFault};
+    use crate::verify::timing::epoch_ms as now_ms;
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::collections::HashMap;
     use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
 
     const ARN: &str =
         "arn:aws:dynamodb:us-east-1:111111111111:table/Source/stream/2026-01-01T00:00:00.000";

@@ -15,212 +15,40 @@
 //!    [`Proof`]): SUPERSEDED only when the other side shows it kept up, a negative verdict only when
 //!    it is provably behind; a state in between is read again, both sides;
 //! 6. what is still undecided at the deadline, or could not be looked up, is returned as a retry.
+//!
+//! Here the wait loop and the judging; in [`verdict`] what it concludes; in `lookup` the key
+//! lookups (schema groups, 100-key chunks, unprocessed keys, validation narrowing, the shared
+//! permits); in [`timing`] the lag window's clock and the one backoff.
+
+mod lookup;
+pub mod timing;
+pub mod verdict;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_smithy_types::error::display::DisplayErrorContext;
-use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::compare::{diff_items, items_equal, unknown_attribute, Diff};
+use crate::compare::{diff_items, items_equal, unknown_attribute};
 use crate::config::{Config, LagWindowFrom};
 use crate::record::{
     compare_sequence_numbers, describe_key, ChangeKind, ChangeRecord, Item, ItemKey,
 };
-use crate::source::table::{LookupError, TableReader};
+use crate::source::table::TableReader;
+use lookup::{Failure, Lookups, Request, Side};
+use timing::{Clock, REREAD};
 
-/// BatchGetItem's limit of keys per request.
-pub const MAX_KEYS_PER_CALL: usize = 100;
-const UNPROCESSED_ATTEMPTS: u32 = 10;
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// A creation time further ahead of this function's clock than this is not a creation time (a
-/// value in ms or µs read as seconds): the record's window starts at its arrival instead.
-const CREATION_CLOCK_SKEW: Duration = Duration::from_secs(5);
+pub use lookup::MAX_KEYS_PER_CALL;
+pub use verdict::{Evidence, Outcome, Proof, RetryReason, Supersession, Verdict};
+
 /// Without a deadline, a record whose other side is neither caught up nor provably behind is read
 /// again for at most this many replication windows.
 const UNSETTLED_WINDOWS: u32 = 10;
 /// Source states kept per record while it is read again (oldest dropped first).
 const SOURCE_STATES_KEPT: usize = 16;
-
-/// The final word on one record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// The other side holds what the record says (for a REMOVE: the item is gone).
-    /// `lag` is an upper bound of the replication lag: the record's age when it was seen matching
-    /// (measured from where its window starts, see `LAG_WINDOW_FROM`).
-    Match { lag: Duration },
-    /// INSERT/MODIFY, and the item is absent on the other side.
-    Missing { proof: Proof },
-    /// The item is present on the other side and different.
-    Mismatch { diff: Diff, proof: Proof },
-    /// REMOVE, and the item is still present on the other side.
-    DeleteNotApplied { proof: Proof },
-    /// A newer change to the key exists and the other side shows it kept up with it.
-    Superseded { by: Supersession },
-    /// The record cannot be checked; the reason says why.
-    Unverifiable { reason: String },
-}
-
-/// What makes a negative verdict certain: which state the other side was found in, against what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Proof {
-    /// Judged against the record alone (`RECHECK_SOURCE=false`, or no source table known), once
-    /// the record was older than the window.
-    RecordAlone,
-    /// The source still holds what the record says (its image, or no item after a REMOVE), and
-    /// the record is older than the window.
-    SourceAsRecorded,
-    /// The other side still holds the record's old image: a state this change, older than the
-    /// window, replaced.
-    HoldsReplacedState,
-    /// The other side still holds an earlier image of the key from this batch, which this change,
-    /// older than the window, replaced.
-    HoldsEarlierImage { sequence_number: String },
-    /// The other side has no item, while the source has had one since this change, older than the
-    /// window.
-    AbsentWhileSourceHasItem,
-    /// The other side differs from the source's item, which stayed as read for the window.
-    SourceUnchangedForWindow,
-}
-
-impl Proof {
-    /// A short name for log fields and metrics-free tooling.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Proof::RecordAlone => "record_alone",
-            Proof::SourceAsRecorded => "source_as_recorded",
-            Proof::HoldsReplacedState => "holds_replaced_state",
-            Proof::HoldsEarlierImage { .. } => "holds_earlier_image",
-            Proof::AbsentWhileSourceHasItem => "absent_while_source_has_item",
-            Proof::SourceUnchangedForWindow => "source_unchanged_for_window",
-        }
-    }
-}
-
-impl std::fmt::Display for Proof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Proof::RecordAlone => f.write_str("judged against the record alone (no source re-check), after the replication window"),
-            Proof::SourceAsRecorded => f.write_str("the source still holds what this record says, and the record is older than the replication window"),
-            Proof::HoldsReplacedState => f.write_str("the other side still holds this record's old image, a state the change replaced longer ago than the replication window"),
-            Proof::HoldsEarlierImage { sequence_number } => write!(f, "the other side still holds the image of earlier record {sequence_number} in this batch, replaced longer ago than the replication window"),
-            Proof::AbsentWhileSourceHasItem => f.write_str("the other side has no item while the source has had one since this record, older than the replication window"),
-            Proof::SourceUnchangedForWindow => f.write_str("the other side differs from the source's item, which stayed unchanged for the replication window"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Supersession {
-    /// A later record for the same key in this batch.
-    LaterRecord { sequence_number: String },
-    /// The other side already equals the source's current item (changed or deleted since this record).
-    MatchesCurrentSource,
-    /// The other side equals a state the source had after this record (seen while reading again).
-    MatchesNewerSourceState,
-}
-
-impl std::fmt::Display for Supersession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Supersession::LaterRecord { sequence_number } => {
-                write!(
-                    f,
-                    "later record {sequence_number} for the same key in this batch"
-                )
-            }
-            Supersession::MatchesCurrentSource => f.write_str(
-                "the other side equals the source's current item, which changed since this record",
-            ),
-            Supersession::MatchesNewerSourceState => {
-                f.write_str("the other side equals a state the source had after this record")
-            }
-        }
-    }
-}
-
-impl Verdict {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Verdict::Match { .. } => "MATCH",
-            Verdict::Missing { .. } => "MISSING",
-            Verdict::Mismatch { .. } => "MISMATCH",
-            Verdict::DeleteNotApplied { .. } => "DELETE_NOT_APPLIED",
-            Verdict::Superseded { .. } => "SUPERSEDED",
-            Verdict::Unverifiable { .. } => "UNVERIFIABLE",
-        }
-    }
-
-    /// Whether the verdict says replication went wrong (or could not be shown right).
-    pub fn is_problem(&self) -> bool {
-        !matches!(self, Verdict::Match { .. } | Verdict::Superseded { .. })
-    }
-
-    /// What proves a negative verdict.
-    pub fn proof(&self) -> Option<&Proof> {
-        match self {
-            Verdict::Missing { proof }
-            | Verdict::Mismatch { proof, .. }
-            | Verdict::DeleteNotApplied { proof } => Some(proof),
-            _ => None,
-        }
-    }
-}
-
-/// Why a record goes back to be delivered again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetryReason {
-    /// Looking the key up failed (`transient`: throttling, 5xx, time-out, network).
-    LookupFailed { message: String, transient: bool },
-    /// Still not as the record says, within the replication window, when time ran out.
-    StillReplicating { provisional: &'static str },
-    /// Past the window, the other side held a state the verifier never saw on the source, which
-    /// changed since this record: neither caught up nor provably behind when time ran out.
-    Unsettled,
-    /// The deadline margin was reached before the record could be read at all.
-    OutOfTime,
-}
-
-impl std::fmt::Display for RetryReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RetryReason::LookupFailed { message, transient } => write!(
-                f,
-                "{} lookup error: {message}",
-                if *transient { "transient" } else { "permanent" }
-            ),
-            RetryReason::StillReplicating { provisional } => write!(
-                f,
-                "{provisional} so far, still within the replication window at the deadline"
-            ),
-            RetryReason::Unsettled => f.write_str(
-                "the other side holds a state not seen on the source, which changed since this record: neither caught up nor provably behind at the deadline",
-            ),
-            RetryReason::OutOfTime => {
-                f.write_str("not read: the deadline margin was reached first")
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    NotSampled,
-    Verdict(Verdict),
-    Retry(RetryReason),
-}
-
-/// Item values behind a MISMATCH, kept only when `LOG_ITEM_VALUES=true`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evidence {
-    pub expected: Item,
-    pub found: Item,
-}
 
 /// What [`Verifier::verify`] found, in the order of the records given.
 #[derive(Debug, Default)]
@@ -281,96 +109,6 @@ struct SourceState {
     first_seen: Instant,
 }
 
-/// Maps tokio's (pausable) clock to wall-clock time, so record ages follow `tokio::time::pause()`.
-#[derive(Clone, Copy)]
-struct Clock {
-    wall: SystemTime,
-    instant: Instant,
-    from: LagWindowFrom,
-}
-
-impl Clock {
-    fn start(from: LagWindowFrom) -> Clock {
-        Clock {
-            wall: SystemTime::now(),
-            instant: Instant::now(),
-            from,
-        }
-    }
-
-    fn wall_at(&self, at: Instant) -> SystemTime {
-        self.wall + (at - self.instant)
-    }
-
-    /// The record's creation time when the window is measured from it and it is believable.
-    fn creation(&self, record: &ChangeRecord) -> Option<SystemTime> {
-        match (self.from, record.approximate_creation) {
-            (LagWindowFrom::Creation, Some(created))
-                if created <= self.wall + CREATION_CLOCK_SKEW =>
-            {
-                Some(created)
-            }
-            _ => None,
-        }
-    }
-
-    /// Where the record's replication window starts. DynamoDB rounds creation times down to the
-    /// second, so a whole second counts as its end: the change may have been made up to 1 s later.
-    fn window_start(&self, record: &ChangeRecord) -> SystemTime {
-        match self.creation(record) {
-            Some(created) => {
-                let whole = created
-                    .duration_since(UNIX_EPOCH)
-                    .is_ok_and(|d| d.subsec_nanos() == 0);
-                if whole {
-                    created + Duration::from_secs(1)
-                } else {
-                    created
-                }
-            }
-            // Without a creation time, the record gets a full window from its arrival.
-            None => self.wall,
-        }
-    }
-
-    /// The replication lag bound of a record seen matching at `at`: from the rounded-down
-    /// creation time, so it stays an upper bound.
-    fn lag_at(&self, record: &ChangeRecord, at: Instant) -> Duration {
-        let from = self.creation(record).unwrap_or(self.wall);
-        self.wall_at(at).duration_since(from).unwrap_or_default()
-    }
-
-    fn window_passed(&self, record: &ChangeRecord, lag: Duration, at: Instant) -> bool {
-        self.wall_at(at)
-            .duration_since(self.window_start(record))
-            .is_ok_and(|age| age >= lag)
-    }
-
-    /// When the record's window closes.
-    fn window_end(&self, record: &ChangeRecord, lag: Duration) -> Instant {
-        let due = self.window_start(record) + lag;
-        match due.duration_since(self.wall) {
-            Ok(ahead) => self.instant + ahead,
-            Err(_) => self.instant,
-        }
-    }
-}
-
-/// Why a key's lookup gave no answer.
-#[derive(Debug, Clone)]
-enum Failure {
-    /// Read again later (`deadline`: cut by the deadline margin).
-    Retry { reason: RetryReason, deadline: bool },
-    /// The service rejects this key for this table: asking again will not help.
-    InvalidKey(String),
-}
-
-/// Lookup results by record position.
-type Lookups<T> = HashMap<usize, Result<T, Failure>>;
-
-/// One distinct key to look up: its canonical form, the key, and the records that want it.
-type Wanted<'a> = (ItemKey, &'a Item, Vec<usize>);
-
 /// The other side's answer for a record, as soon as it arrives: a match keeps nothing, so a batch
 /// of matching items never holds the items it read all at once.
 enum Looked {
@@ -378,20 +116,6 @@ enum Looked {
     Differs(Option<Item>),
     /// The item has an attribute of a type this SDK does not know (its path).
     UnknownType(String),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Target,
-    Source,
-}
-
-/// One lookup: which account, which table, until when.
-#[derive(Clone, Copy)]
-struct Request<'a> {
-    side: Side,
-    table: &'a str,
-    stop_at: Option<Instant>,
 }
 
 /// The decision for a record after a read.
@@ -524,7 +248,7 @@ impl<R: TableReader> Verifier<R> {
             // Next read: backoff, but no later than the moment a record's window (or the window of
             // the source state it is compared with) closes.
             let now = Instant::now();
-            let mut wake = now + jittered(backoff(round));
+            let mut wake = now + REREAD.pause(round);
             let due = pending
                 .iter()
                 .map(|p| match p.seen.last() {
@@ -891,234 +615,6 @@ impl<R: TableReader> Verifier<R> {
             );
         }
     }
-
-    /// Looks up `wanted` keys (record position, key) and hands each record's answer (the found
-    /// item, or `None`) to `digest` as soon as its chunk arrives; or says why it could not be read.
-    /// A key wanted by several records is asked once.
-    async fn lookup<T>(
-        &self,
-        request: Request<'_>,
-        wanted: &[(usize, &Item)],
-        report: &mut BatchReport,
-        mut digest: impl FnMut(usize, Option<Item>) -> T,
-    ) -> Lookups<T> {
-        // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
-        // attribute names so that results can be matched to keys.
-        let mut by_key: HashMap<ItemKey, (&Item, Vec<usize>)> = HashMap::new();
-        for &(index, keys) in wanted {
-            by_key
-                .entry(ItemKey::of(keys))
-                .or_insert_with(|| (keys, Vec::new()))
-                .1
-                .push(index);
-        }
-        let mut by_schema: HashMap<Vec<&str>, Vec<Wanted>> = HashMap::new();
-        for (key, (keys, indices)) in by_key {
-            let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            by_schema
-                .entry(names)
-                .or_default()
-                .push((key, keys, indices));
-        }
-        let mut chunks = Vec::new();
-        for (names, mut group) in by_schema {
-            while !group.is_empty() {
-                let rest = group.split_off(group.len().min(MAX_KEYS_PER_CALL));
-                chunks.push((names.clone(), std::mem::replace(&mut group, rest)));
-            }
-        }
-        // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
-        // completes, so only the chunks in flight hold items.
-        let mut calls: FuturesUnordered<_> = chunks
-            .into_iter()
-            .map(|(names, chunk)| {
-                let keys = chunk.iter().map(|(_, keys, _)| (*keys).clone()).collect();
-                let call = self.get_chunk(request, keys);
-                async move { (names, chunk, call.await) }
-            })
-            .collect();
-
-        let mut results: Lookups<T> = HashMap::with_capacity(wanted.len());
-        while let Some((names, chunk, call)) = calls.next().await {
-            match request.side {
-                Side::Target => report.lookup_calls += call.calls,
-                Side::Source => report.source_calls += call.calls,
-            }
-            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let position: HashMap<&ItemKey, usize> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _, _))| (k, i))
-                .collect();
-            let mut answers: Vec<Option<Result<Option<Item>, Failure>>> =
-                (0..chunk.len()).map(|_| None).collect();
-            let mut unmatched = None;
-            for item in call.found {
-                match position.get(&ItemKey::project(&item, &names)) {
-                    Some(&i) => answers[i] = Some(Ok(Some(item))),
-                    None => unmatched = Some("an item"),
-                }
-            }
-            for (keys, error) in call.failed {
-                // A read cut by the deadline margin is counted (the service was slower than the
-                // time left), but a record read before goes back as it stood.
-                report.lookup_errors += 1;
-                let deadline = matches!(error, LookupError::Deadline { .. });
-                tracing::warn!(table = request.table, keys = keys.len(), error = %DisplayErrorContext(&error), "lookup failed; records go back for retry");
-                let reason = RetryReason::LookupFailed {
-                    message: format!("{}", DisplayErrorContext(&error)),
-                    transient: error.is_transient(),
-                };
-                for key in keys {
-                    match position.get(&ItemKey::of(&key)) {
-                        Some(&i) => {
-                            answers[i] = Some(Err(Failure::Retry {
-                                reason: reason.clone(),
-                                deadline,
-                            }))
-                        }
-                        None => unmatched = Some("a key"),
-                    }
-                }
-            }
-            for (key, message) in call.invalid {
-                match position.get(&ItemKey::of(&key)) {
-                    Some(&i) => answers[i] = Some(Err(Failure::InvalidKey(message))),
-                    None => unmatched = Some("a key"),
-                }
-            }
-            if let Some(what) = unmatched {
-                // Fail closed: an answer that matches no key asked is never read as "absent".
-                report.lookup_errors += 1;
-                let error = LookupError::Unmatched {
-                    table: request.table.to_string(),
-                    what: what.to_string(),
-                };
-                tracing::warn!(table = request.table, error = %error, "lookup answer does not match the request; records go back for retry");
-                let failure = Failure::Retry {
-                    reason: RetryReason::LookupFailed {
-                        message: error.to_string(),
-                        transient: true,
-                    },
-                    deadline: false,
-                };
-                answers
-                    .iter_mut()
-                    .for_each(|a| *a = Some(Err(failure.clone())));
-            }
-            for ((_, _, mut indices), answer) in chunk.into_iter().zip(answers) {
-                // Neither found nor failed: absent.
-                match answer.unwrap_or(Ok(None)) {
-                    Ok(found) => {
-                        // The same key for several records: each gets its copy, the last the item.
-                        let last = indices.pop().unwrap_or_default();
-                        for index in indices {
-                            results.insert(index, Ok(digest(index, found.clone())));
-                        }
-                        results.insert(last, Ok(digest(last, found)));
-                    }
-                    Err(failure) => {
-                        for index in indices {
-                            results.insert(index, Err(failure.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        results
-    }
-
-    /// One chunk of at most 100 keys: unprocessed keys are asked again, and a request the service
-    /// rejects as invalid is split until the key that made it so is alone.
-    async fn get_chunk(&self, request: Request<'_>, keys: Vec<Item>) -> ChunkResult {
-        let (reader, consistent) = match request.side {
-            Side::Target => (&self.target, self.config.consistent_read),
-            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
-            Side::Source => (&self.source, true),
-        };
-        let table = request.table;
-        let mut result = ChunkResult::default();
-        // Key sets still to ask, with the unprocessed-keys attempts they have had.
-        let mut work: Vec<(Vec<Item>, u32)> = vec![(keys, 0)];
-        while let Some((mut remaining, attempt)) = work.pop() {
-            if request.stop_at.is_some_and(|s| Instant::now() >= s) {
-                result.failed.push((
-                    remaining,
-                    LookupError::Deadline {
-                        table: table.into(),
-                    },
-                ));
-                continue;
-            }
-            let call = async {
-                // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = self.permits.acquire().await.ok();
-                reader.batch_get(table, remaining.clone(), consistent).await
-            };
-            result.calls += 1;
-            let outcome = match request.stop_at {
-                Some(stop) => tokio::time::timeout_at(stop, call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(LookupError::Deadline {
-                            table: table.into(),
-                        })
-                    }),
-                None => call.await,
-            };
-            let output = match outcome {
-                Ok(output) => output,
-                Err(error) if error.is_validation() && remaining.len() > 1 => {
-                    let half = remaining.split_off(remaining.len() / 2);
-                    work.push((half, attempt));
-                    work.push((remaining, attempt));
-                    continue;
-                }
-                Err(error) if error.is_validation() => {
-                    let message = format!("{}", DisplayErrorContext(&error));
-                    result
-                        .invalid
-                        .extend(remaining.into_iter().map(|k| (k, message.clone())));
-                    continue;
-                }
-                Err(error) => {
-                    result.failed.push((remaining, error));
-                    continue;
-                }
-            };
-            result.found.extend(output.items);
-            if output.unprocessed.is_empty() {
-                continue;
-            }
-            let attempt = attempt + 1;
-            let pause = jittered(Duration::from_millis(50) * 2u32.pow(attempt.min(5)));
-            if attempt >= UNPROCESSED_ATTEMPTS
-                || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
-            {
-                result.failed.push((
-                    output.unprocessed,
-                    LookupError::Unprocessed {
-                        table: table.to_string(),
-                        attempts: attempt,
-                    },
-                ));
-                continue;
-            }
-            tokio::time::sleep(pause).await;
-            work.push((output.unprocessed, attempt));
-        }
-        result
-    }
-}
-
-#[derive(Default)]
-struct ChunkResult {
-    found: Vec<Item>,
-    failed: Vec<(Vec<Item>, LookupError)>,
-    /// Keys the service rejects for this table, with its message.
-    invalid: Vec<(Item, String)>,
-    calls: usize,
 }
 
 /// A record's answer from a lookup, or the outcome it gets without one.
@@ -1166,7 +662,7 @@ fn provisional_name(record: &ChangeRecord, found: Option<&Item>) -> &'static str
     }
 }
 
-/// A creation time in the future is not believed (see [`CREATION_CLOCK_SKEW`]): one WARN per record.
+/// A creation time in the future is not believed (see [`Clock::creation`]): one WARN per record.
 fn warn_future_creation_times(clock: &Clock, records: &[ChangeRecord], pending: &[Pending]) {
     if clock.from != LagWindowFrom::Creation {
         return;
@@ -1183,25 +679,16 @@ fn warn_future_creation_times(clock: &Clock, records: &[ChangeRecord], pending: 
     }
 }
 
-fn backoff(round: u32) -> Duration {
-    FIRST_BACKOFF
-        .saturating_mul(2u32.saturating_pow(round.min(8)))
-        .min(MAX_BACKOFF)
-}
-
-/// "Equal jitter": half fixed, half random, so retries spread without collapsing to zero.
-fn jittered(d: Duration) -> Duration {
-    d / 2 + d.mul_f64(fastrand::f64() / 2.0)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::lookup::UNPROCESSED_ATTEMPTS;
     use super::*;
     use crate::config::TableRef;
     use crate::record::ViewType;
     use crate::testkit::{Fault, InMemoryTables};
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::sync::Arc;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     const TARGET: &str = "Target";
     const SOURCE: &str = "Source";

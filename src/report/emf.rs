@@ -1,4 +1,5 @@
-//! CloudWatch metrics as Embedded Metric Format (EMF) documents on stdout: one set per invocation.
+//! CloudWatch metrics as Embedded Metric Format (EMF) documents on stdout: one set per invocation
+//! (or poller run).
 //!
 //! A small encoder rather than a library: the candidates keep a global registry and flush on a timer,
 //! while a Lambda invocation wants exactly its own figures flushed before it returns. The encoder
@@ -7,21 +8,40 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::{BatchReport, Outcome, Verdict};
-
-/// Milliseconds since the epoch (EMF timestamps, deadlines, leases).
-pub fn epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
+use crate::config::Config;
+use crate::verify::timing::epoch_ms;
 
 /// Writes EMF documents to stdout, one per line, where Lambda's log agent picks them up.
 pub fn print_documents(documents: &[Value]) {
     for doc in documents {
         println!("{doc}");
     }
+}
+
+/// Prints `metrics` as EMF documents in the configured namespace, with the other side's table as
+/// the `VerifyTable` dimension (one dashboard for several migrations).
+pub fn emit(config: &Config, metrics: &[Metric]) {
+    print_documents(&table_documents(
+        &config.metrics_namespace,
+        &config.target_table.name,
+        epoch_ms(),
+        metrics,
+    ));
+}
+
+/// EMF documents with the `VerifyTable` dimension.
+pub fn table_documents(
+    namespace: &str,
+    verify_table: &str,
+    timestamp_ms: u64,
+    metrics: &[Metric],
+) -> Vec<Value> {
+    emf_documents(
+        namespace,
+        &[("VerifyTable", verify_table)],
+        timestamp_ms,
+        metrics,
+    )
 }
 
 /// EMF limits (CloudWatch specification).
@@ -48,6 +68,25 @@ pub struct Metric {
     pub name: &'static str,
     pub unit: Unit,
     pub values: Vec<f64>,
+}
+
+impl Metric {
+    /// A counter.
+    pub fn count(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Count,
+            values: vec![value as f64],
+        }
+    }
+
+    pub fn milliseconds(name: &'static str, values: Vec<f64>) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Milliseconds,
+            values,
+        }
+    }
 }
 
 /// Encodes metrics as EMF documents under one namespace and one dimension set.
@@ -102,128 +141,6 @@ pub fn emf_documents(
         }
     }
     documents
-}
-
-/// The figures of one invocation.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InvocationMetrics {
-    pub records_received: u64,
-    pub records_sampled: u64,
-    pub matches: u64,
-    pub missing: u64,
-    pub mismatches: u64,
-    pub deletes_not_applied: u64,
-    pub superseded: u64,
-    pub unverifiable: u64,
-    pub lookup_errors: u64,
-    pub lookup_calls: u64,
-    pub source_rechecks: u64,
-    pub batch_item_failures: u64,
-    pub replication_lag_ms: Vec<f64>,
-    pub verify_duration_ms: f64,
-}
-
-impl InvocationMetrics {
-    /// Counts a report's outcomes, plus `malformed` records that never reached the engine (each
-    /// UNVERIFIABLE).
-    pub fn from_report(report: &BatchReport, malformed: usize) -> InvocationMetrics {
-        let mut m = InvocationMetrics {
-            records_received: (report.outcomes.len() + malformed) as u64,
-            ..InvocationMetrics::default()
-        };
-        m.add_calls(report);
-        for _ in 0..malformed {
-            m.add_unverifiable();
-        }
-        for outcome in &report.outcomes {
-            m.add_outcome(outcome);
-        }
-        m
-    }
-
-    /// A malformed record: sampled (it gets a verdict) and UNVERIFIABLE.
-    pub fn add_unverifiable(&mut self) {
-        self.records_sampled += 1;
-        self.unverifiable += 1;
-    }
-
-    /// Lookups and time of a report (not its outcomes).
-    pub fn add_calls(&mut self, report: &BatchReport) {
-        self.lookup_errors += report.lookup_errors as u64;
-        self.lookup_calls += report.lookup_calls as u64;
-        self.source_rechecks += report.source_calls as u64;
-        self.verify_duration_ms += report.duration.as_secs_f64() * 1000.0;
-    }
-
-    /// Counts one record's outcome.
-    pub fn add_outcome(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::NotSampled => return,
-            Outcome::Retry(_) => self.batch_item_failures += 1,
-            Outcome::Verdict(v) => match v {
-                Verdict::Match { lag } => {
-                    self.matches += 1;
-                    self.replication_lag_ms.push(lag.as_millis() as f64);
-                }
-                Verdict::Missing { .. } => self.missing += 1,
-                Verdict::Mismatch { .. } => self.mismatches += 1,
-                Verdict::DeleteNotApplied { .. } => self.deletes_not_applied += 1,
-                Verdict::Superseded { .. } => self.superseded += 1,
-                Verdict::Unverifiable { .. } => self.unverifiable += 1,
-            },
-        }
-        self.records_sampled += 1;
-    }
-
-    /// Every metric, zeros included, so alarms see 0 rather than missing data.
-    pub fn metrics(&self) -> Vec<Metric> {
-        let count = |name, v: u64| Metric {
-            name,
-            unit: Unit::Count,
-            values: vec![v as f64],
-        };
-        let mut out = vec![
-            count("RecordsReceived", self.records_received),
-            count("RecordsSampled", self.records_sampled),
-            count("Match", self.matches),
-            count("Missing", self.missing),
-            count("Mismatch", self.mismatches),
-            count("DeleteNotApplied", self.deletes_not_applied),
-            count("Superseded", self.superseded),
-            count("Unverifiable", self.unverifiable),
-            count("LookupErrors", self.lookup_errors),
-            count("LookupCalls", self.lookup_calls),
-            count("SourceRechecks", self.source_rechecks),
-            count("BatchItemFailures", self.batch_item_failures),
-            Metric {
-                name: "VerifyDuration",
-                unit: Unit::Milliseconds,
-                values: vec![self.verify_duration_ms.round()],
-            },
-        ];
-        if !self.replication_lag_ms.is_empty() {
-            out.push(Metric {
-                name: "ReplicationLag",
-                unit: Unit::Milliseconds,
-                values: self.replication_lag_ms.clone(),
-            });
-        }
-        out
-    }
-
-    pub fn emf_documents(
-        &self,
-        namespace: &str,
-        verify_table: &str,
-        timestamp_ms: u64,
-    ) -> Vec<Value> {
-        emf_documents(
-            namespace,
-            &[("VerifyTable", verify_table)],
-            timestamp_ms,
-            &self.metrics(),
-        )
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,384 @@
+//! The Lambda side of the stream verifier: a [`StreamEvent`] in, [`ChangeRecord`]s to the engine, a
+//! `DynamoDbEventResponse` (batch item failures) and EMF metrics out.
+
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use tokio::time::Instant;
+
+use crate::lambda::event::StreamEvent;
+use crate::record::{ChangeRecord, MalformedRecord};
+use crate::report::metrics::InvocationMetrics;
+use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
+use crate::source::table::TableReader;
+use crate::verify::{BatchReport, Outcome, Verifier};
+
+/// What an invocation produced.
+#[derive(Debug)]
+pub struct Invocation {
+    pub response: DynamoDbEventResponse,
+    /// In the order of the event's records.
+    pub records: Vec<RecordReport>,
+    pub metrics: InvocationMetrics,
+}
+
+/// The stream verifier: the engine plus what Lambda needs around it.
+pub struct StreamVerifier<R> {
+    verifier: Verifier<R>,
+}
+
+impl<R: TableReader> StreamVerifier<R> {
+    pub fn new(verifier: Verifier<R>) -> StreamVerifier<R> {
+        StreamVerifier { verifier }
+    }
+
+    pub fn verifier(&self) -> &Verifier<R> {
+        &self.verifier
+    }
+
+    /// Verifies an event's records; never fails: what cannot be decided is a batch item failure.
+    /// Every record goes to the outcome sink (one WARN line per problem verdict and per retry, see
+    /// [`RecordReport::log`]); then one INFO summary.
+    pub async fn handle(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
+        let report = self.verifier.verify(&event.records, deadline).await;
+        let invocation = assemble(&event.records, &event.malformed, &report);
+        log_summary("batch verified", &invocation.metrics, None);
+        invocation
+    }
+
+    /// Handles an event and prints its metrics as EMF lines on stdout (what the Lambda binary does).
+    pub async fn handle_and_emit(
+        &self,
+        event: &StreamEvent,
+        deadline: Option<Instant>,
+    ) -> DynamoDbEventResponse {
+        let invocation = self.handle(event, deadline).await;
+        emf::emit(self.verifier.config(), &invocation.metrics.metrics());
+        invocation.response
+    }
+}
+
+/// The engine's outcomes and the malformed records, in event order, through the outcome sink.
+fn assemble(
+    records: &[ChangeRecord],
+    malformed: &[MalformedRecord],
+    report: &BatchReport,
+) -> Invocation {
+    let mut reports: Vec<(usize, RecordReport)> =
+        Vec::with_capacity(records.len() + malformed.len());
+    let mut failures = Vec::new();
+    // Engine records come back in event order, with the malformed ones' positions left out.
+    let mut is_malformed = vec![false; records.len() + malformed.len()];
+    for m in malformed {
+        is_malformed[m.position] = true;
+    }
+    let mut positions = (0..is_malformed.len()).filter(|p| !is_malformed[*p]);
+    for (index, (record, outcome)) in records.iter().zip(&report.outcomes).enumerate() {
+        let position = positions.next().unwrap_or_default();
+        if matches!(outcome, Outcome::Retry(_)) {
+            // Both types are non-exhaustive: build from Default, then set the field.
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(record.sequence_number.clone());
+            failures.push(failure);
+        }
+        let mut line = RecordReport::of(record, outcome.clone());
+        line.evidence = report.evidence.get(&index).cloned();
+        reports.push((position, line));
+    }
+    for m in malformed {
+        reports.push((m.position, RecordReport::malformed(m)));
+    }
+    reports.sort_by_key(|(p, _)| *p);
+    let mut metrics = InvocationMetrics {
+        records_received: reports.len() as u64,
+        ..InvocationMetrics::default()
+    };
+    metrics.add_calls(report);
+    let mut lines = Vec::with_capacity(reports.len());
+    let mut sink = OutcomeSink::new(&mut metrics, &mut lines);
+    for (_, line) in reports {
+        sink.accept(line);
+    }
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failures;
+    Invocation {
+        response,
+        records: lines,
+        metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, TableRef};
+    use crate::record::Item;
+    use crate::testkit::{Fault, InMemoryTables};
+    use crate::verify::timing::deadline_instant;
+    use crate::verify::{Supersession, Verdict};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    struct Setup {
+        target: Arc<InMemoryTables>,
+        source: Arc<InMemoryTables>,
+        handler: StreamVerifier<Arc<InMemoryTables>>,
+    }
+
+    fn setup(target_table: &str) -> Setup {
+        let config = Config::new(TableRef::parse(target_table).unwrap());
+        let target = Arc::new(InMemoryTables::new());
+        let source = Arc::new(InMemoryTables::new());
+        let handler = StreamVerifier::new(Verifier::new(
+            config,
+            Arc::clone(&target),
+            Arc::clone(&source),
+        ));
+        Setup {
+            target,
+            source,
+            handler,
+        }
+    }
+
+    fn event(json: &str) -> StreamEvent {
+        serde_json::from_str(json).expect("sample event parses")
+    }
+
+    /// The images of an event's records, as SDK items, in order (`None` for records without one).
+    fn images(json: &str) -> Vec<Option<Item>> {
+        event(json)
+            .records
+            .into_iter()
+            .map(|r| r.new_image)
+            .collect()
+    }
+
+    fn names(inv: &Invocation) -> Vec<String> {
+        inv.records
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Verdict(v) => v.name().to_string(),
+                Outcome::Retry(_) => "RETRY".to_string(),
+                Outcome::NotSampled => "NOT_SAMPLED".to_string(),
+            })
+            .collect()
+    }
+
+    const ORDER_KEYS: &[&str] = &["customerId", "orderId"];
+    const INSERT: &str = include_str!("../../events/insert.json");
+    const MODIFY: &str = include_str!("../../events/modify.json");
+    const REMOVE: &str = include_str!("../../events/remove.json");
+    const TTL_DELETE: &str = include_str!("../../events/ttl-delete.json");
+    const MIXED_KEYS: &str = include_str!("../../events/mixed-keys.json");
+    const SAME_KEY: &str = include_str!("../../events/same-key-batch.json");
+    const KEYS_ONLY: &str = include_str!("../../events/keys-only.json");
+    const MALFORMED: &str = include_str!("../../events/malformed.json");
+
+    #[tokio::test(start_paused = true)]
+    async fn insert_matches_when_replicated_and_is_missing_when_not() {
+        let image = images(INSERT)[0].clone().unwrap();
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, image.clone());
+        let inv = s.handler.handle(&event(INSERT), None).await;
+        assert_eq!(names(&inv), ["MATCH"]);
+        assert_eq!(
+            inv.records[0].key.as_deref(),
+            Some("customerId=\"customer#1001\" orderId=1")
+        );
+        assert_eq!(inv.metrics.matches, 1);
+        assert_eq!(inv.metrics.replication_lag_ms.len(), 1);
+
+        let s = setup("Orders");
+        s.source.put("Orders", ORDER_KEYS, image);
+        let inv = s.handler.handle(&event(INSERT), None).await;
+        assert_eq!(names(&inv), ["MISSING"]);
+        assert!(inv.response.batch_item_failures.is_empty());
+        assert_eq!(inv.metrics.missing, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn modify_not_applied_is_a_mismatch_naming_the_attribute() {
+        let new = images(MODIFY)[0].clone().unwrap();
+        let mut stale = new.clone();
+        stale.insert(
+            "status".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("PLACED".into()),
+        );
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, stale);
+        s.source.put("Orders", ORDER_KEYS, new);
+        let inv = s.handler.handle(&event(MODIFY), None).await;
+        let Outcome::Verdict(Verdict::Mismatch { diff, .. }) = &inv.records[0].outcome else {
+            panic!("{:?}", inv.records)
+        };
+        assert_eq!(diff.different, vec!["status"]);
+        assert!(diff.only_in_source.is_empty() && diff.only_in_target.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn removes_and_ttl_deletes() {
+        let ev = event(REMOVE);
+        let mut still_there = ev.records[0].keys.clone();
+        still_there.insert(
+            "status".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("CANCELLED".into()),
+        );
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, still_there);
+        let inv = s.handler.handle(&ev, None).await;
+        assert_eq!(names(&inv), ["DELETE_NOT_APPLIED"]);
+        assert_eq!(inv.metrics.deletes_not_applied, 1);
+
+        let s = setup("Orders");
+        let inv = s.handler.handle(&event(TTL_DELETE), None).await;
+        assert_eq!(names(&inv), ["MATCH"]);
+        assert!(inv.records[0].ttl_delete);
+        assert!(!s.handler.handle(&ev, None).await.records[0].ttl_delete);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn binary_and_number_keys_match_across_notations() {
+        let s = setup("Devices");
+        let imgs = images(MIXED_KEYS);
+        for image in imgs.iter().take(3) {
+            let mut image = image.clone().unwrap();
+            // DynamoDB stores numbers normalised: the other side answers "150", not "1.5E2".
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) = image.get("value") {
+                if n == "1.5E2" {
+                    image.insert(
+                        "value".into(),
+                        aws_sdk_dynamodb::types::AttributeValue::N("150".into()),
+                    );
+                }
+            }
+            s.target.put("Devices", &["deviceId", "readingAt"], image);
+        }
+        let inv = s.handler.handle(&event(MIXED_KEYS), None).await;
+        assert_eq!(names(&inv), ["MATCH", "MATCH", "MATCH", "MATCH"]);
+        assert_eq!(
+            inv.records[2].key.as_deref(),
+            Some("deviceId=b64:/wD/AA== readingAt=1.79357772E9")
+        );
+        assert_eq!(inv.metrics.lookup_calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_records_for_one_key_check_only_the_latest() {
+        let imgs = images(SAME_KEY);
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, imgs[3].clone().unwrap());
+        s.target.put("Orders", ORDER_KEYS, imgs[2].clone().unwrap());
+        let inv = s.handler.handle(&event(SAME_KEY), None).await;
+        assert_eq!(names(&inv), ["SUPERSEDED", "SUPERSEDED", "MATCH", "MATCH"]);
+        assert_eq!(
+            inv.records[0].outcome,
+            Outcome::Verdict(Verdict::Superseded {
+                by: Supersession::LaterRecord {
+                    sequence_number: "300000000000000000004".into()
+                }
+            })
+        );
+        assert_eq!(inv.metrics.superseded, 2);
+        assert_eq!(s.target.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_only_records_are_compared_with_the_source_item() {
+        let image = images(INSERT)[0].clone().unwrap();
+        let s = setup("Orders");
+        s.target.put("Orders", ORDER_KEYS, image.clone());
+        s.source.put("Orders", ORDER_KEYS, image);
+        let inv = s.handler.handle(&event(KEYS_ONLY), None).await;
+        assert_eq!(names(&inv), ["MATCH", "MATCH"]);
+        assert_eq!(inv.metrics.source_rechecks, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_records_get_unverifiable_with_a_reason_and_the_rest_is_verified() {
+        let s = setup("Orders");
+        let good = images(INSERT)[0].clone().unwrap();
+        s.target.put("Orders", ORDER_KEYS, good);
+        let inv = s.handler.handle(&event(MALFORMED), None).await;
+        assert_eq!(
+            names(&inv),
+            [
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "UNVERIFIABLE",
+                "MATCH"
+            ]
+        );
+        let reasons: Vec<String> = inv.records[..4]
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Verdict(Verdict::Unverifiable { reason }) => reason.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(reasons[0].contains("no dynamodb.Keys"), "{}", reasons[0]);
+        assert!(reasons[1].contains("does not parse"), "{}", reasons[1]);
+        assert!(
+            reasons[2].contains("INSERT on a NEW_IMAGE stream has no dynamodb.NewImage"),
+            "{}",
+            reasons[2]
+        );
+        assert!(reasons[3].contains("UPSERT"), "{}", reasons[3]);
+        // The salvaged identifiers name the records in the report.
+        assert_eq!(
+            inv.records[1].event_id.as_deref(),
+            Some("0badbad0000000000000000000000002")
+        );
+        assert_eq!(
+            inv.records[1].sequence_number.as_deref(),
+            Some("400000000000000000002")
+        );
+        assert!(inv.response.batch_item_failures.is_empty());
+        assert_eq!(inv.metrics.unverifiable, 4);
+        assert_eq!(inv.metrics.records_received, 5);
+        assert_eq!(inv.metrics.records_sampled, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_lookups_become_batch_item_failures_in_lambda_json() {
+        let s = setup("Orders");
+        s.target.plan_faults([Fault::Fail { transient: true }]);
+        let inv = s.handler.handle(&event(SAME_KEY), None).await;
+        assert_eq!(names(&inv), ["SUPERSEDED", "SUPERSEDED", "RETRY", "RETRY"]);
+        let json = serde_json::to_value(&inv.response).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"batchItemFailures": [
+                {"itemIdentifier": "300000000000000000003"},
+                {"itemIdentifier": "300000000000000000004"}
+            ]})
+        );
+        assert_eq!(inv.metrics.batch_item_failures, 2);
+        assert_eq!(inv.metrics.lookup_errors, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_as_lambda_and_cargo_lambda_send_them() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = deadline_instant(now_ms + 5_000) - Instant::now();
+        assert!(
+            left > Duration::from_millis(4_900) && left <= Duration::from_millis(5_000),
+            "{left:?}"
+        );
+        assert_eq!(
+            deadline_instant(600_000) - Instant::now(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(deadline_instant(now_ms - 1_000), Instant::now());
+    }
+
+    #[test]
+    fn an_event_without_records_is_an_error_naming_the_field() {
+        let err = serde_json::from_str::<StreamEvent>(r#"{"records": []}"#).unwrap_err();
+        assert!(err.to_string().contains("Records"), "{err}");
+        let empty = event(r#"{"Records": []}"#);
+        assert!(empty.is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! The Lambda side: the stream event as Lambda delivers it ([`event`], read with [`json`]) and the
+//! handler that verifies it ([`handler`]).
+
+pub mod event;
+pub mod handler;
+pub mod json;

@@ -1,0 +1,530 @@
+//! A shard's read loop under its lease: from the checkpoint, page by page (the next page read while
+//! this one is verified), a checkpoint after each page up to the last final verdict, throttling,
+//! expired iterators and trimmed data handled on the way.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use super::{PollReport, Poller, PollerError};
+use crate::config::LagWindowFrom;
+use crate::record::MalformedRecord;
+use crate::report::{OutcomeSink, RecordReport};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::stream::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
+use crate::source::table::TableReader;
+use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
+use crate::verify::Outcome;
+
+/// Consecutive empty pages after which a shard counts as caught up for this run.
+const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
+
+/// One shard's reading in a run: which shard, whose lease, until when.
+#[derive(Clone, Copy)]
+pub(super) struct ShardRead<'a> {
+    pub(super) stream_arn: &'a str,
+    pub(super) shard: &'a ShardInfo,
+    /// This run's lease owner.
+    pub(super) owner: &'a str,
+    /// The invocation's deadline (the engine keeps its own margin from it).
+    pub(super) deadline: Instant,
+    /// When reading stops: the deadline minus its margin.
+    pub(super) stop_at: Instant,
+}
+
+/// What reading one shard did.
+#[derive(Default)]
+pub(super) struct ShardRun {
+    pub(super) report: PollReport,
+    pub(super) finished: bool,
+    /// Why reading stopped early; `report` still holds everything done before.
+    pub(super) error: Option<PollerError>,
+    /// The shard's first read at LATEST, which its children inherit.
+    pub(super) started_at_ms: Option<u64>,
+}
+
+/// Where a shard without a checkpoint starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin {
+    /// Its parent is unknown to the poller: reading the stream begins here, at `STARTING_POSITION`.
+    Root,
+    /// Its parent is listed or was read: TRIM_HORIZON whatever `STARTING_POSITION`, as the KCL does
+    /// (everything in it came after its parent). When the parent was first read at LATEST, its
+    /// start is inherited: records created before it are skipped, in the child as in the parent,
+    /// so that LATEST keeps its meaning down the lineage (shards roll over every few hours).
+    Child { started_at_ms: Option<u64> },
+}
+
+/// Where a shard's reading starts, as known when it is queued.
+pub(super) struct ShardStart {
+    /// As loaded at the start of the run (the lease returns a fresher one).
+    pub(super) checkpoint: Checkpoint,
+    pub(super) origin: Origin,
+}
+
+/// The checkpoint has reached the closed shard's ending sequence number: nothing is left to read.
+fn reached_end(shard: &ShardInfo, position: &Checkpoint) -> bool {
+    match (&shard.ending_sequence_number, &position.sequence_number) {
+        (Some(end), Some(seq)) => sequence_at_or_after(seq, end),
+        _ => false,
+    }
+}
+
+/// Compares two sequence numbers (decimal digits, of any length) as numbers.
+fn sequence_at_or_after(seq: &str, end: &str) -> bool {
+    let (seq, end) = (seq.trim_start_matches('0'), end.trim_start_matches('0'));
+    (seq.len(), seq) >= (end.len(), end)
+}
+
+impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
+    /// Reads one shard under a lease, recording what it did in `run`; an error ends the shard's
+    /// reading, and `run` keeps the verdicts reached before it.
+    pub(super) async fn read_shard(
+        &self,
+        read: &ShardRead<'_>,
+        start: ShardStart,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        let ShardRead {
+            stream_arn,
+            shard,
+            owner,
+            ..
+        } = *read;
+        let lease_until = || now_ms() + self.config.lease_duration.as_millis() as u64;
+        let shard_id = shard.shard_id.as_str();
+        let Some(stored) = self
+            .checkpoints
+            .acquire(stream_arn, shard_id, owner, now_ms(), lease_until())
+            .await?
+        else {
+            tracing::info!(shard_id, "shard is leased by another reader");
+            run.report.poller.lease_conflicts += 1;
+            return Ok(());
+        };
+        // The lease returns the freshest checkpoint (another run may have moved it since listing).
+        let listed = start.checkpoint;
+        let (child, inherited) = match start.origin {
+            Origin::Root => (false, None),
+            Origin::Child { started_at_ms } => (true, started_at_ms),
+        };
+        let mut position = Checkpoint {
+            sequence_number: stored.sequence_number.or(listed.sequence_number),
+            shard_end: stored.shard_end || listed.shard_end,
+            started_at_ms: stored.started_at_ms.or(listed.started_at_ms).or(inherited),
+        };
+        if position.shard_end {
+            run.finished = true;
+            run.started_at_ms = position.started_at_ms;
+            self.checkpoints
+                .release(stream_arn, shard_id, owner)
+                .await?;
+            return Ok(());
+        }
+        run.report.poller.shards_read += 1;
+        let result = self
+            .read_leased_shard(read, child, &mut position, run)
+            .await;
+        run.started_at_ms = position.started_at_ms;
+        let lease_lost = matches!(
+            result,
+            Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. }))
+        );
+        if !run.finished && !lease_lost {
+            // Also after an error, so the next run need not wait for the lease to expire. If this
+            // fails too, the lease expires by itself.
+            let released = self.checkpoints.release(stream_arn, shard_id, owner).await;
+            if result.is_ok() {
+                released?;
+            }
+        }
+        match result {
+            Err(PollerError::Checkpoint(CheckpointError::LeaseLost { .. })) => {
+                tracing::warn!(
+                    shard_id,
+                    "lease lost to another reader; stopping this shard"
+                );
+                run.report.poller.lease_conflicts += 1;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Where reading resumes: after the checkpoint; else at TRIM_HORIZON for a child or a shard
+    /// first read at LATEST by an earlier run (`started_at_ms`, records before it are skipped);
+    /// else `STARTING_POSITION`.
+    fn start_of(&self, position: &Checkpoint, child: bool) -> StartAt {
+        match &position.sequence_number {
+            Some(seq) => StartAt::AfterSequenceNumber(seq.clone()),
+            None if child || position.started_at_ms.is_some() => StartAt::TrimHorizon,
+            None => self.config.starting_position.clone(),
+        }
+    }
+
+    /// Records created before this are skipped (`RecordsBeforeStart`): those of a shard first read
+    /// at LATEST, when a later run reads it from TRIM_HORIZON. Creation times are rounded down to
+    /// the second, so only records of earlier seconds are skipped; and none when creation times
+    /// are not trusted (`LAG_WINDOW_FROM=arrival`: DynamoDB Local's are rounded to the minute),
+    /// where verifying a few records too many is better than skipping one too many.
+    fn skip_before(&self, position: &Checkpoint) -> Option<SystemTime> {
+        if self.config.verify.lag_window_from != LagWindowFrom::Creation {
+            return None;
+        }
+        position
+            .started_at_ms
+            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
+    }
+
+    /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
+    async fn iterator_at(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        start: &StartAt,
+        position: &Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<Option<String>, PollerError> {
+        match self
+            .stream
+            .shard_iterator(stream_arn, shard_id, start)
+            .await
+        {
+            Err(StreamError::TrimmedData) => {
+                self.report_trimmed(stream_arn, shard_id, position, run);
+                Ok(self
+                    .stream
+                    .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
+                    .await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn report_trimmed(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        position: &Checkpoint,
+        run: &mut ShardRun,
+    ) {
+        tracing::error!(
+            stream_arn,
+            shard_id,
+            after_sequence_number = position.sequence_number.as_deref().unwrap_or("-"),
+            "stream records were trimmed before they could be verified; continuing from TRIM_HORIZON"
+        );
+        run.report.poller.records_trimmed += 1;
+    }
+
+    /// Saves the position and extends the lease.
+    async fn save_progress(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        position: &Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        let lease_until = now_ms() + self.config.lease_duration.as_millis() as u64;
+        self.checkpoints
+            .save(stream_arn, shard_id, owner, position, now_ms(), lease_until)
+            .await?;
+        run.report.poller.checkpoint_writes += 1;
+        Ok(())
+    }
+
+    /// Marks the shard read to its end, and gives its lease up.
+    async fn finish_shard(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        owner: &str,
+        position: &mut Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        position.shard_end = true;
+        self.checkpoints
+            .save(stream_arn, shard_id, owner, position, now_ms(), now_ms())
+            .await?;
+        run.report.poller.checkpoint_writes += 1;
+        self.checkpoints
+            .release(stream_arn, shard_id, owner)
+            .await?;
+        run.report.poller.shards_finished += 1;
+        run.finished = true;
+        Ok(())
+    }
+
+    /// Reads a leased shard from `position` until it ends, time runs out or a record has no final
+    /// verdict; checkpoints after every page.
+    async fn read_leased_shard(
+        &self,
+        read: &ShardRead<'_>,
+        child: bool,
+        position: &mut Checkpoint,
+        run: &mut ShardRun,
+    ) -> Result<(), PollerError> {
+        let ShardRead {
+            stream_arn,
+            shard,
+            owner,
+            deadline,
+            stop_at,
+        } = *read;
+        let shard_id = shard.shard_id.as_str();
+        // A closed shard is read to its end: its children wait for it.
+        let closed = shard.ending_sequence_number.is_some();
+        if reached_end(shard, position) {
+            // Checkpointed at its last record by a run that stopped before marking it finished.
+            return self
+                .finish_shard(stream_arn, shard_id, owner, position, run)
+                .await;
+        }
+        let first = self.start_of(position, child);
+        if first == StartAt::Latest {
+            // LATEST applies to the first read only. Its time is saved before reading, so that an
+            // empty read, or a first record without a final verdict, still leaves the next run a
+            // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
+            position.started_at_ms = Some(now_ms());
+            self.save_progress(stream_arn, shard_id, owner, position, run)
+                .await?;
+        }
+        let skip_before = self.skip_before(position);
+        let mut iterator = self
+            .iterator_at(stream_arn, shard_id, &first, position, run)
+            .await?;
+        let mut empty_reads: u32 = 0;
+        let mut throttled: u32 = 0;
+        // The next page, read while the previous one was verified.
+        let mut prefetched = None;
+        while let Some(it) = iterator.take() {
+            if Instant::now() >= stop_at {
+                return Ok(());
+            }
+            let read = match prefetched.take() {
+                Some(read) => read,
+                None => {
+                    run.report.poller.get_records_calls += 1;
+                    self.stream
+                        .get_records(stream_arn, &it, self.config.get_records_limit)
+                        .await
+                }
+            };
+            let page = match read {
+                Ok(page) => page,
+                Err(StreamError::Throttled { code }) => {
+                    throttled += 1;
+                    let pause = GET_RECORDS.pause(throttled.saturating_sub(1));
+                    tracing::warn!(
+                        shard_id,
+                        code,
+                        pause_ms = pause.as_millis() as u64,
+                        "GetRecords throttled; backing off"
+                    );
+                    if Instant::now() + pause >= stop_at {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(pause).await;
+                    iterator = Some(it);
+                    continue;
+                }
+                Err(StreamError::ExpiredIterator) => {
+                    tracing::info!(
+                        shard_id,
+                        "shard iterator expired; a new one from the checkpoint"
+                    );
+                    let start = self.start_of(position, child);
+                    iterator = self
+                        .iterator_at(stream_arn, shard_id, &start, position, run)
+                        .await?;
+                    continue;
+                }
+                Err(StreamError::TrimmedData) => {
+                    self.report_trimmed(stream_arn, shard_id, position, run);
+                    iterator = self
+                        .stream
+                        .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            throttled = 0;
+            let read_at = SystemTime::now();
+            let next = page.next_iterator;
+            if page.records.is_empty() {
+                if next.is_some() {
+                    empty_reads += 1;
+                    // An open shard is caught up after a few empty pages. A closed one is not: the
+                    // service may answer with empty pages before its records, so it is read until
+                    // it has no next iterator (or time runs out).
+                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
+                        return Ok(());
+                    }
+                    let pause = GET_RECORDS.pause(if closed {
+                        0
+                    } else {
+                        empty_reads.saturating_sub(1)
+                    });
+                    if Instant::now() + pause >= stop_at {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            } else {
+                empty_reads = 0;
+                run.report.poller.records_read += page.records.len() as u64;
+                // Records skipped as older than the start do not count: they would raise the
+                // IteratorAge alarm for records nobody asked to verify.
+                if let Some(created) = page
+                    .records
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.approximate_creation))
+                    .filter(|created| skip_before.is_none_or(|start| *created >= start))
+                    .max()
+                {
+                    let age = read_at
+                        .duration_since(created)
+                        .unwrap_or_default()
+                        .as_millis() as u64;
+                    run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
+                }
+                // Reading the next page overlaps verifying this one: lookups and GetRecords hit
+                // different APIs. If this page is not complete, the prefetched one is dropped and
+                // read again by the next run.
+                // The page's verdicts count once its checkpoint is written: a page whose checkpoint
+                // fails is read, verified and counted again by the next run, never twice.
+                let mut verified = PollReport::default();
+                let complete = match &next {
+                    Some(next_iterator) => {
+                        run.report.poller.get_records_calls += 1;
+                        let fetch = self.stream.get_records(
+                            stream_arn,
+                            next_iterator,
+                            self.config.get_records_limit,
+                        );
+                        let verify = self.verify_page(
+                            page.records,
+                            position,
+                            skip_before,
+                            deadline,
+                            &mut run.report,
+                            &mut verified,
+                        );
+                        let (complete, fetched) = tokio::join!(verify, fetch);
+                        prefetched = Some(fetched);
+                        complete
+                    }
+                    None => {
+                        self.verify_page(
+                            page.records,
+                            position,
+                            skip_before,
+                            deadline,
+                            &mut run.report,
+                            &mut verified,
+                        )
+                        .await
+                    }
+                };
+                self.save_progress(stream_arn, shard_id, owner, position, run)
+                    .await?;
+                run.report += verified;
+                run.report.last_progress_at = Some(Instant::now());
+                if !complete {
+                    // A record without a final verdict: no reading past it (next run starts there).
+                    return Ok(());
+                }
+            }
+            if next.is_none() || reached_end(shard, position) {
+                return self
+                    .finish_shard(stream_arn, shard_id, owner, position, run)
+                    .await;
+            }
+            iterator = next;
+        }
+        Ok(())
+    }
+
+    /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
+    /// are counted in `calls`, outcomes in `verified`. Records created before `skip_before` are not
+    /// verified (and final). Returns whether every record of the page is final.
+    async fn verify_page(
+        &self,
+        records: Vec<PolledRecord>,
+        position: &mut Checkpoint,
+        skip_before: Option<SystemTime>,
+        deadline: Instant,
+        calls: &mut PollReport,
+        verified: &mut PollReport,
+    ) -> bool {
+        let mut received = records.len() as u64;
+        // The valid records go to the engine without a copy; `order` keeps the page's order.
+        let mut valid = Vec::with_capacity(records.len());
+        let mut order = Vec::with_capacity(records.len());
+        for record in records {
+            match record {
+                Ok(r)
+                    if skip_before
+                        .zip(r.approximate_creation)
+                        .is_some_and(|(start, created)| created < start) =>
+                {
+                    received -= 1;
+                    order.push(Slot::BeforeStart(r.sequence_number));
+                }
+                Ok(r) => {
+                    order.push(Slot::Verify);
+                    valid.push(r);
+                }
+                Err(m) => order.push(Slot::Malformed(m)),
+            }
+        }
+        let report = self.verifier.verify(&valid, Some(deadline)).await;
+        calls.verification.add_calls(&report);
+        let mut outcomes = report.outcomes.into_iter();
+        let mut valid = valid.iter();
+        let mut complete = true;
+        let mut sink = OutcomeSink::new(&mut verified.verification, &mut verified.records);
+        for slot in order {
+            let line = match slot {
+                Slot::BeforeStart(seq) => {
+                    // Final: checkpointed past, unless a record before it is read again anyway.
+                    if complete {
+                        position.sequence_number = Some(seq);
+                        verified.poller.records_before_start += 1;
+                    }
+                    continue;
+                }
+                Slot::Malformed(m) => RecordReport::malformed(&m),
+                Slot::Verify => match valid.next() {
+                    Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
+                    None => break,
+                },
+            };
+            if complete && matches!(line.outcome, Outcome::Retry(_)) {
+                complete = false;
+            }
+            if complete {
+                if let Some(seq) = &line.sequence_number {
+                    position.sequence_number = Some(seq.clone());
+                }
+                sink.accept(line);
+            } else {
+                // Read again next run, whatever its outcome now.
+                sink.defer(&line);
+            }
+        }
+        verified.verification.records_received += received;
+        complete
+    }
+}
+
+/// A record of a page, in the page's order.
+enum Slot {
+    /// Goes to the engine.
+    Verify,
+    Malformed(MalformedRecord),
+    /// Created before the shard's first read at LATEST: skipped (its sequence number).
+    BeforeStart(String),
+}

@@ -1,0 +1,278 @@
+//! Key lookups, for the engine and whatever else compares tables: each distinct key asked once,
+//! grouped by key schema, 100 keys a BatchGetItem call, all calls under the verifier's shared
+//! permits (`MAX_CONCURRENCY`), unprocessed keys asked again with jittered backoff, and a request
+//! the service rejects as invalid narrowed down to the key that made it so.
+
+use std::collections::HashMap;
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Instant;
+
+use super::timing::UNPROCESSED;
+use super::{BatchReport, RetryReason, Verifier};
+use crate::record::{Item, ItemKey};
+use crate::source::table::{LookupError, TableReader};
+
+/// BatchGetItem's limit of keys per request.
+pub const MAX_KEYS_PER_CALL: usize = 100;
+pub(super) const UNPROCESSED_ATTEMPTS: u32 = 10;
+
+/// Why a key's lookup gave no answer.
+#[derive(Debug, Clone)]
+pub(super) enum Failure {
+    /// Read again later (`deadline`: cut by the deadline margin).
+    Retry { reason: RetryReason, deadline: bool },
+    /// The service rejects this key for this table: asking again will not help.
+    InvalidKey(String),
+}
+
+/// Lookup results by record position.
+pub(super) type Lookups<T> = HashMap<usize, Result<T, Failure>>;
+
+/// One distinct key to look up: its canonical form, the key, and the records that want it.
+type Wanted<'a> = (ItemKey, &'a Item, Vec<usize>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Target,
+    Source,
+}
+
+/// One lookup: which account, which table, until when.
+#[derive(Clone, Copy)]
+pub(super) struct Request<'a> {
+    pub(super) side: Side,
+    pub(super) table: &'a str,
+    pub(super) stop_at: Option<Instant>,
+}
+
+impl<R: TableReader> Verifier<R> {
+    /// Looks up `wanted` keys (record position, key) and hands each record's answer (the found
+    /// item, or `None`) to `digest` as soon as its chunk arrives; or says why it could not be read.
+    /// A key wanted by several records is asked once.
+    pub(super) async fn lookup<T>(
+        &self,
+        request: Request<'_>,
+        wanted: &[(usize, &Item)],
+        report: &mut BatchReport,
+        mut digest: impl FnMut(usize, Option<Item>) -> T,
+    ) -> Lookups<T> {
+        // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
+        // attribute names so that results can be matched to keys.
+        let mut by_key: HashMap<ItemKey, (&Item, Vec<usize>)> = HashMap::new();
+        for &(index, keys) in wanted {
+            by_key
+                .entry(ItemKey::of(keys))
+                .or_insert_with(|| (keys, Vec::new()))
+                .1
+                .push(index);
+        }
+        let mut by_schema: HashMap<Vec<&str>, Vec<Wanted>> = HashMap::new();
+        for (key, (keys, indices)) in by_key {
+            let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            by_schema
+                .entry(names)
+                .or_default()
+                .push((key, keys, indices));
+        }
+        let mut chunks = Vec::new();
+        for (names, mut group) in by_schema {
+            while !group.is_empty() {
+                let rest = group.split_off(group.len().min(MAX_KEYS_PER_CALL));
+                chunks.push((names.clone(), std::mem::replace(&mut group, rest)));
+            }
+        }
+        // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
+        // completes, so only the chunks in flight hold items.
+        let mut calls: FuturesUnordered<_> = chunks
+            .into_iter()
+            .map(|(names, chunk)| {
+                let keys = chunk.iter().map(|(_, keys, _)| (*keys).clone()).collect();
+                let call = self.get_chunk(request, keys);
+                async move { (names, chunk, call.await) }
+            })
+            .collect();
+
+        let mut results: Lookups<T> = HashMap::with_capacity(wanted.len());
+        while let Some((names, chunk, call)) = calls.next().await {
+            match request.side {
+                Side::Target => report.lookup_calls += call.calls,
+                Side::Source => report.source_calls += call.calls,
+            }
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let position: HashMap<&ItemKey, usize> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _, _))| (k, i))
+                .collect();
+            let mut answers: Vec<Option<Result<Option<Item>, Failure>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            let mut unmatched = None;
+            for item in call.found {
+                match position.get(&ItemKey::project(&item, &names)) {
+                    Some(&i) => answers[i] = Some(Ok(Some(item))),
+                    None => unmatched = Some("an item"),
+                }
+            }
+            for (keys, error) in call.failed {
+                // A read cut by the deadline margin is counted (the service was slower than the
+                // time left), but a record read before goes back as it stood.
+                report.lookup_errors += 1;
+                let deadline = matches!(error, LookupError::Deadline { .. });
+                tracing::warn!(table = request.table, keys = keys.len(), error = %DisplayErrorContext(&error), "lookup failed; records go back for retry");
+                let reason = RetryReason::LookupFailed {
+                    message: format!("{}", DisplayErrorContext(&error)),
+                    transient: error.is_transient(),
+                };
+                for key in keys {
+                    match position.get(&ItemKey::of(&key)) {
+                        Some(&i) => {
+                            answers[i] = Some(Err(Failure::Retry {
+                                reason: reason.clone(),
+                                deadline,
+                            }))
+                        }
+                        None => unmatched = Some("a key"),
+                    }
+                }
+            }
+            for (key, message) in call.invalid {
+                match position.get(&ItemKey::of(&key)) {
+                    Some(&i) => answers[i] = Some(Err(Failure::InvalidKey(message))),
+                    None => unmatched = Some("a key"),
+                }
+            }
+            if let Some(what) = unmatched {
+                // Fail closed: an answer that matches no key asked is never read as "absent".
+                report.lookup_errors += 1;
+                let error = LookupError::Unmatched {
+                    table: request.table.to_string(),
+                    what: what.to_string(),
+                };
+                tracing::warn!(table = request.table, error = %error, "lookup answer does not match the request; records go back for retry");
+                let failure = Failure::Retry {
+                    reason: RetryReason::LookupFailed {
+                        message: error.to_string(),
+                        transient: true,
+                    },
+                    deadline: false,
+                };
+                answers
+                    .iter_mut()
+                    .for_each(|a| *a = Some(Err(failure.clone())));
+            }
+            for ((_, _, mut indices), answer) in chunk.into_iter().zip(answers) {
+                // Neither found nor failed: absent.
+                match answer.unwrap_or(Ok(None)) {
+                    Ok(found) => {
+                        // The same key for several records: each gets its copy, the last the item.
+                        let last = indices.pop().unwrap_or_default();
+                        for index in indices {
+                            results.insert(index, Ok(digest(index, found.clone())));
+                        }
+                        results.insert(last, Ok(digest(last, found)));
+                    }
+                    Err(failure) => {
+                        for index in indices {
+                            results.insert(index, Err(failure.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// One chunk of at most 100 keys: unprocessed keys are asked again, and a request the service
+    /// rejects as invalid is split until the key that made it so is alone.
+    async fn get_chunk(&self, request: Request<'_>, keys: Vec<Item>) -> ChunkResult {
+        let (reader, consistent) = match request.side {
+            Side::Target => (&self.target, self.config.consistent_read),
+            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
+            Side::Source => (&self.source, true),
+        };
+        let table = request.table;
+        let mut result = ChunkResult::default();
+        // Key sets still to ask, with the unprocessed-keys attempts they have had.
+        let mut work: Vec<(Vec<Item>, u32)> = vec![(keys, 0)];
+        while let Some((mut remaining, attempt)) = work.pop() {
+            if request.stop_at.is_some_and(|s| Instant::now() >= s) {
+                result.failed.push((
+                    remaining,
+                    LookupError::Deadline {
+                        table: table.into(),
+                    },
+                ));
+                continue;
+            }
+            let call = async {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = self.permits.acquire().await.ok();
+                reader.batch_get(table, remaining.clone(), consistent).await
+            };
+            result.calls += 1;
+            let outcome = match request.stop_at {
+                Some(stop) => tokio::time::timeout_at(stop, call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(LookupError::Deadline {
+                            table: table.into(),
+                        })
+                    }),
+                None => call.await,
+            };
+            let output = match outcome {
+                Ok(output) => output,
+                Err(error) if error.is_validation() && remaining.len() > 1 => {
+                    let half = remaining.split_off(remaining.len() / 2);
+                    work.push((half, attempt));
+                    work.push((remaining, attempt));
+                    continue;
+                }
+                Err(error) if error.is_validation() => {
+                    let message = format!("{}", DisplayErrorContext(&error));
+                    result
+                        .invalid
+                        .extend(remaining.into_iter().map(|k| (k, message.clone())));
+                    continue;
+                }
+                Err(error) => {
+                    result.failed.push((remaining, error));
+                    continue;
+                }
+            };
+            result.found.extend(output.items);
+            if output.unprocessed.is_empty() {
+                continue;
+            }
+            let attempt = attempt + 1;
+            let pause = UNPROCESSED.pause(attempt);
+            if attempt >= UNPROCESSED_ATTEMPTS
+                || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
+            {
+                result.failed.push((
+                    output.unprocessed,
+                    LookupError::Unprocessed {
+                        table: table.to_string(),
+                        attempts: attempt,
+                    },
+                ));
+                continue;
+            }
+            tokio::time::sleep(pause).await;
+            work.push((output.unprocessed, attempt));
+        }
+        result
+    }
+}
+
+#[derive(Default)]
+struct ChunkResult {
+    found: Vec<Item>,
+    failed: Vec<(Vec<Item>, LookupError)>,
+    /// Keys the service rejects for this table, with its message.
+    invalid: Vec<(Item, String)>,
+    calls: usize,
+}
