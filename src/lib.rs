@@ -1,22 +1,36 @@
 //! Proves that a DynamoDB table's changes arrived in another account's table, record by record.
 //!
+//! The data flow, from either entry point to the one verdict path:
+//!
+//! ```text
+//!  Lambda event ──► lambda::event ──► lambda::handler ──┐
+//!                                                      ├─► verify::Verifier ──► report::OutcomeSink
+//!  stream shards ──► aws::streams ──► poller ───────────┘     │ ChangeRecords in,   one RecordReport
+//!  (source::stream)     leases, checkpoints:                  │ Outcomes out        per record:
+//!                       source::checkpoint                    ▼                     WARN lines, counters,
+//!                                       source::table::TableReader                  EMF documents
+//!                                       └─► aws::reader (BatchGetItem, both accounts)
+//! ```
+//!
 //! Module map:
-//! - [`config`]: environment variables parsed once into a typed [`config::Config`].
-//! - [`record`]: the engine's own [`record::ChangeRecord`], built from Lambda stream records; canonical
-//!   keys for sampling and de-duplication.
+//! - [`config`]: every variable of both functions, parsed once: [`config::Config`],
+//!   [`config::PollerConfig`].
+//! - [`record`]: the engine's own [`record::ChangeRecord`]; canonical keys for sampling and
+//!   de-duplication.
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
+//! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
+//!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines.
+//! - [`report`]: one verdict path: each record's [`report::RecordReport`] into the
+//!   [`report::OutcomeSink`] (log lines and counters), counters that add up, EMF documents.
+//! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures).
+//! - [`poller`]: the shard poller: discovery, lineage, leases, a shard's read loop, checkpoints.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::stream::StreamSource`], [`source::checkpoint::CheckpointStore`].
 //! - [`aws`]: every SDK call: clients for the two accounts and the DynamoDB adapters of the seams.
-//! - [`verify`]: the engine, [`verify::Verifier`]: verdicts, replication-lag waits, source
-//!   re-checks, retries; [`verify::timing`]: the window's clock, backoff, deadlines.
-//! - [`report`]: one verdict path: [`report::RecordReport`] into the [`report::OutcomeSink`] (logs
-//!   and metrics), counters that add up, EMF documents.
-//! - [`lambda`]: the stream event as Lambda delivers it, and the handler.
-//! - [`poller`]: the shard poller: discovery, lineage, leases, reading, verification, checkpoints.
-//! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers.
+//! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
+//!   never in the binaries.
 //!
-//! The binaries in `src/bin/` are thin: configuration, clients, and the Lambda runtime loop.
+//! The binaries in `src/bin/` are thin: configuration, clients, and the runtime loop.
 
 pub mod aws;
 pub mod compare;
@@ -29,3 +43,7 @@ pub mod source;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod verify;
+
+// The few names every entry point starts from.
+pub use config::{Config, PollerConfig};
+pub use verify::Verifier;

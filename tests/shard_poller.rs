@@ -14,7 +14,7 @@ use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::Item;
-use ddb_verify::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use ddb_verify::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::verify::{Outcome, Verifier};
 use tokio::time::Instant;
@@ -114,14 +114,14 @@ async fn checkpoint_leases_are_conditional() {
     let arn = &s.stream_arn;
     assert_eq!(
         store
-            .acquire(arn, "shard-1", "a", 1_000, 61_000)
+            .acquire(&Lease::new(arn, "shard-1", "a"), 1_000, 61_000)
             .await
             .unwrap(),
         Some(Checkpoint::default())
     );
     assert_eq!(
         store
-            .acquire(arn, "shard-1", "b", 2_000, 62_000)
+            .acquire(&Lease::new(arn, "shard-1", "b"), 2_000, 62_000)
             .await
             .unwrap(),
         None,
@@ -133,27 +133,30 @@ async fn checkpoint_leases_are_conditional() {
     };
     assert!(matches!(
         store
-            .save(arn, "shard-1", "b", &progress, 2_000, 62_000)
+            .save(&Lease::new(arn, "shard-1", "b"), &progress, 2_000, 62_000)
             .await,
         Err(CheckpointError::LeaseLost { .. })
     ));
     store
-        .save(arn, "shard-1", "a", &progress, 2_000, 62_000)
+        .save(&Lease::new(arn, "shard-1", "a"), &progress, 2_000, 62_000)
         .await
         .unwrap();
     assert_eq!(store.load_all(arn).await.unwrap()["shard-1"], progress);
     // a died: after its lease expires, b takes the shard over and gets a's checkpoint.
     assert_eq!(
         store
-            .acquire(arn, "shard-1", "b", 70_000, 130_000)
+            .acquire(&Lease::new(arn, "shard-1", "b"), 70_000, 130_000)
             .await
             .unwrap(),
         Some(progress.clone())
     );
-    store.release(arn, "shard-1", "b").await.unwrap();
+    store
+        .release(&Lease::new(arn, "shard-1", "b"))
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .acquire(arn, "shard-1", "c", 71_000, 131_000)
+            .acquire(&Lease::new(arn, "shard-1", "c"), 71_000, 131_000)
             .await
             .unwrap(),
         Some(progress)

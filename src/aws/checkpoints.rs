@@ -1,14 +1,16 @@
-//! [`CheckpointStore`] in a DynamoDB table (schema in `source::checkpoint`), and the table's creation.
+//! [`CheckpointStore`] in a DynamoDB table (schema in `source::checkpoint`), and the table's
+//! creation.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 
 /// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
 #[derive(Debug, Clone)]
@@ -46,6 +48,16 @@ impl DynamoDbCheckpoints {
             table: self.table.clone(),
             source: Box::new(err.into()),
         }
+    }
+
+    /// An UpdateItem on the lease's item, with `:me` bound to its owner (every write is
+    /// conditional on it).
+    fn update(&self, lease: &Lease<'_>) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(lease.stream_arn, lease.shard_id)))
+            .expression_attribute_values(":me", AttributeValue::S(lease.owner.to_string()))
     }
 
     fn key(stream_arn: &str, shard_id: &str) -> HashMap<String, AttributeValue> {
@@ -145,22 +157,16 @@ impl CheckpointStore for DynamoDbCheckpoints {
 
     async fn acquire(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> Result<Option<Checkpoint>, CheckpointError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .update(lease)
             .update_expression("SET leaseOwner = :me, leaseExpiresAt = :until, updatedAt = :now")
             .condition_expression(
                 "attribute_not_exists(leaseOwner) OR leaseOwner = :me OR leaseExpiresAt < :now",
             )
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
             .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .return_values(ReturnValue::AllNew)
@@ -175,20 +181,14 @@ impl CheckpointStore for DynamoDbCheckpoints {
 
     async fn save(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         checkpoint: &Checkpoint,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> Result<(), CheckpointError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .update(lease)
             .condition_expression("leaseOwner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
             .expression_attribute_values(":end", AttributeValue::Bool(checkpoint.shard_end))
             .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()));
@@ -212,27 +212,18 @@ impl CheckpointStore for DynamoDbCheckpoints {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 Err(CheckpointError::LeaseLost {
-                    shard_id: shard_id.to_string(),
+                    shard_id: lease.shard_id.to_string(),
                 })
             }
             Err(e) => Err(self.error("UpdateItem", e)),
         }
     }
 
-    async fn release(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-    ) -> Result<(), CheckpointError> {
+    async fn release(&self, lease: &Lease<'_>) -> Result<(), CheckpointError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, shard_id)))
+            .update(lease)
             .update_expression("REMOVE leaseOwner, leaseExpiresAt")
             .condition_expression("leaseOwner = :me")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_string()))
             .send()
             .await;
         match result {

@@ -1,9 +1,10 @@
-//! The shard poller (here: discovery, lineage and the run; in [`shard`]: a shard's read loop, its
-//! lease and checkpoints): for when the stream cannot be attached to the function. Each run discovers the
-//! stream's shards (DescribeStream paged to the end), reads the shards that are ready — a child only
-//! after its parent is finished or gone — at most `MAX_CONCURRENCY` at once, verifies what it reads
-//! with the same engine and verdicts as the stream verifier, and checkpoints after each batch whose
-//! verdicts are final. Leases in the checkpoint table keep two overlapping runs off the same shard.
+//! The shard poller, for when the stream cannot be attached to the function (here discovery,
+//! lineage and the run; in `shard` a shard's read loop, its lease and checkpoints). Each run
+//! discovers the stream's shards (DescribeStream paged to the end), reads the shards that are
+//! ready — a child only after its parent is finished or gone — at most `MAX_CONCURRENCY` at once,
+//! verifies what it reads with the same engine and verdicts as the stream verifier, and
+//! checkpoints after each batch whose verdicts are final. Leases in the checkpoint table keep two
+//! overlapping runs off the same shard.
 //!
 //! Guarantees: at-least-once (a record is checkpointed past only once its verdict is final; what is
 //! still undecided when time runs out is read again next run), nothing skipped silently (trimmed
@@ -344,6 +345,7 @@ mod tests {
     use super::*;
     use crate::config::{Config, StreamSelector, TableRef};
     use crate::record::{ChangeKind, ChangeRecord, Item, ViewType};
+    use crate::source::checkpoint::Lease;
     use crate::source::stream::StartAt;
     use crate::testkit::InMemoryCheckpoints;
     use crate::testkit::{Fault, InMemoryTables};
@@ -450,11 +452,15 @@ mod tests {
     /// A checkpoint left by an earlier run (its lease given up).
     async fn checkpointed(w: &World, shard: &str, checkpoint: Checkpoint) {
         let c = &w.checkpoints;
-        c.acquire(ARN, shard, "earlier-run", 0, 1).await.unwrap();
-        c.save(ARN, shard, "earlier-run", &checkpoint, 0, 1)
+        c.acquire(&Lease::new(ARN, shard, "earlier-run"), 0, 1)
             .await
             .unwrap();
-        c.release(ARN, shard, "earlier-run").await.unwrap();
+        c.save(&Lease::new(ARN, shard, "earlier-run"), &checkpoint, 0, 1)
+            .await
+            .unwrap();
+        c.release(&Lease::new(ARN, shard, "earlier-run"))
+            .await
+            .unwrap();
     }
 
     /// Collects the JSON log lines of what `f` does (on this thread: the tests' runtime has one).
@@ -570,14 +576,12 @@ mod tests {
         w.stream.add_shard("old", None);
         fill(&w, "old", 10..20);
         w.checkpoints
-            .acquire(ARN, "old", "earlier-run", 0, 1)
+            .acquire(&Lease::new(ARN, "old", "earlier-run"), 0, 1)
             .await
             .unwrap();
         w.checkpoints
             .save(
-                ARN,
-                "old",
-                "earlier-run",
+                &Lease::new(ARN, "old", "earlier-run"),
                 &Checkpoint {
                     sequence_number: Some(format!("{:021}", 11)),
                     ..Checkpoint::default()
@@ -644,7 +648,7 @@ mod tests {
         let far = now_ms() + 3_600_000;
         assert!(w
             .checkpoints
-            .acquire(ARN, "s", "other", now_ms(), far)
+            .acquire(&Lease::new(ARN, "s", "other"), now_ms(), far)
             .await
             .unwrap()
             .is_some());
@@ -654,7 +658,7 @@ mod tests {
         // The other reader died; its lease expired.
         assert!(w
             .checkpoints
-            .acquire(ARN, "s", "other", 0, 1)
+            .acquire(&Lease::new(ARN, "s", "other"), 0, 1)
             .await
             .unwrap()
             .is_some());

@@ -10,7 +10,7 @@ use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
 use crate::report::{OutcomeSink, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::source::stream::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
@@ -85,17 +85,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         start: ShardStart,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
-        let ShardRead {
-            stream_arn,
-            shard,
-            owner,
-            ..
-        } = *read;
+        let (stream_arn, shard, owner) = (read.stream_arn, read.shard, read.owner);
         let lease_until = || now_ms() + self.config.lease_duration.as_millis() as u64;
         let shard_id = shard.shard_id.as_str();
         let Some(stored) = self
             .checkpoints
-            .acquire(stream_arn, shard_id, owner, now_ms(), lease_until())
+            .acquire(
+                &Lease::new(stream_arn, shard_id, owner),
+                now_ms(),
+                lease_until(),
+            )
             .await?
         else {
             tracing::info!(shard_id, "shard is leased by another reader");
@@ -117,7 +116,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             run.finished = true;
             run.started_at_ms = position.started_at_ms;
             self.checkpoints
-                .release(stream_arn, shard_id, owner)
+                .release(&Lease::new(stream_arn, shard_id, owner))
                 .await?;
             return Ok(());
         }
@@ -133,7 +132,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         if !run.finished && !lease_lost {
             // Also after an error, so the next run need not wait for the lease to expire. If this
             // fails too, the lease expires by itself.
-            let released = self.checkpoints.release(stream_arn, shard_id, owner).await;
+            let released = self
+                .checkpoints
+                .release(&Lease::new(stream_arn, shard_id, owner))
+                .await;
             if result.is_ok() {
                 released?;
             }
@@ -228,7 +230,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     ) -> Result<(), PollerError> {
         let lease_until = now_ms() + self.config.lease_duration.as_millis() as u64;
         self.checkpoints
-            .save(stream_arn, shard_id, owner, position, now_ms(), lease_until)
+            .save(
+                &Lease::new(stream_arn, shard_id, owner),
+                position,
+                now_ms(),
+                lease_until,
+            )
             .await?;
         run.report.poller.checkpoint_writes += 1;
         Ok(())
@@ -245,11 +252,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     ) -> Result<(), PollerError> {
         position.shard_end = true;
         self.checkpoints
-            .save(stream_arn, shard_id, owner, position, now_ms(), now_ms())
+            .save(
+                &Lease::new(stream_arn, shard_id, owner),
+                position,
+                now_ms(),
+                now_ms(),
+            )
             .await?;
         run.report.poller.checkpoint_writes += 1;
         self.checkpoints
-            .release(stream_arn, shard_id, owner)
+            .release(&Lease::new(stream_arn, shard_id, owner))
             .await?;
         run.report.poller.shards_finished += 1;
         run.finished = true;
@@ -265,13 +277,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
-        let ShardRead {
-            stream_arn,
-            shard,
-            owner,
-            deadline,
-            stop_at,
-        } = *read;
+        let (stream_arn, shard, owner) = (read.stream_arn, read.shard, read.owner);
+        let (deadline, stop_at) = (read.deadline, read.stop_at);
         let shard_id = shard.shard_id.as_str();
         // A closed shard is read to its end: its children wait for it.
         let closed = shard.ending_sequence_number.is_some();
@@ -396,37 +403,29 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 // The page's verdicts count once its checkpoint is written: a page whose checkpoint
                 // fails is read, verified and counted again by the next run, never twice.
                 let mut verified = PollReport::default();
+                if next.is_some() {
+                    run.report.poller.get_records_calls += 1;
+                }
+                let verify = self.verify_page(
+                    page.records,
+                    position,
+                    skip_before,
+                    deadline,
+                    &mut run.report,
+                    &mut verified,
+                );
                 let complete = match &next {
                     Some(next_iterator) => {
-                        run.report.poller.get_records_calls += 1;
                         let fetch = self.stream.get_records(
                             stream_arn,
                             next_iterator,
                             self.config.get_records_limit,
                         );
-                        let verify = self.verify_page(
-                            page.records,
-                            position,
-                            skip_before,
-                            deadline,
-                            &mut run.report,
-                            &mut verified,
-                        );
                         let (complete, fetched) = tokio::join!(verify, fetch);
                         prefetched = Some(fetched);
                         complete
                     }
-                    None => {
-                        self.verify_page(
-                            page.records,
-                            position,
-                            skip_before,
-                            deadline,
-                            &mut run.report,
-                            &mut verified,
-                        )
-                        .await
-                    }
+                    None => verify.await,
                 };
                 self.save_progress(stream_arn, shard_id, owner, position, run)
                     .await?;

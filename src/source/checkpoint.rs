@@ -49,6 +49,25 @@ pub enum CheckpointError {
     },
 }
 
+/// One reader's lease on one shard of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub stream_arn: &'a str,
+    pub shard_id: &'a str,
+    /// The reader holding it (one poller run).
+    pub owner: &'a str,
+}
+
+impl<'a> Lease<'a> {
+    pub fn new(stream_arn: &'a str, shard_id: &'a str, owner: &'a str) -> Lease<'a> {
+        Lease {
+            stream_arn,
+            shard_id,
+            owner,
+        }
+    }
+}
+
 /// Stores checkpoints and leases.
 pub trait CheckpointStore: Send + Sync {
     /// Every checkpoint of a stream, by shard id.
@@ -61,9 +80,7 @@ pub trait CheckpointStore: Send + Sync {
     /// when another reader holds it.
     fn acquire(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send;
@@ -71,9 +88,7 @@ pub trait CheckpointStore: Send + Sync {
     /// Records progress (and extends the lease), only while `owner` holds the lease.
     fn save(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         checkpoint: &Checkpoint,
         now_ms: u64,
         lease_until_ms: u64,
@@ -82,9 +97,7 @@ pub trait CheckpointStore: Send + Sync {
     /// Gives the lease up (best effort; an unreleased lease expires).
     fn release(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
 }
 
@@ -99,41 +112,28 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
 
     fn acquire(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send {
-        self.as_ref()
-            .acquire(stream_arn, shard_id, owner, now_ms, lease_until_ms)
+        self.as_ref().acquire(lease, now_ms, lease_until_ms)
     }
 
     fn save(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         checkpoint: &Checkpoint,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
-        self.as_ref().save(
-            stream_arn,
-            shard_id,
-            owner,
-            checkpoint,
-            now_ms,
-            lease_until_ms,
-        )
+        self.as_ref()
+            .save(lease, checkpoint, now_ms, lease_until_ms)
     }
 
     fn release(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
-        self.as_ref().release(stream_arn, shard_id, owner)
+        self.as_ref().release(lease)
     }
 }

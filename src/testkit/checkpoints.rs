@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {
@@ -49,12 +49,11 @@ impl CheckpointStore for InMemoryCheckpoints {
 
     async fn acquire(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         now_ms: u64,
         lease_until_ms: u64,
     ) -> Result<Option<Checkpoint>, CheckpointError> {
+        let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry((stream_arn.to_string(), shard_id.to_string()))
@@ -71,13 +70,12 @@ impl CheckpointStore for InMemoryCheckpoints {
 
     async fn save(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
+        lease: &Lease<'_>,
         checkpoint: &Checkpoint,
         _now_ms: u64,
         lease_until_ms: u64,
     ) -> Result<(), CheckpointError> {
+        let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry((stream_arn.to_string(), shard_id.to_string()))
@@ -98,12 +96,8 @@ impl CheckpointStore for InMemoryCheckpoints {
         Ok(())
     }
 
-    async fn release(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-    ) -> Result<(), CheckpointError> {
+    async fn release(&self, lease: &Lease<'_>) -> Result<(), CheckpointError> {
+        let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
         if let Some(entry) = entries.get_mut(&(stream_arn.to_string(), shard_id.to_string())) {
             if entry.owner.as_deref() == Some(owner) {
