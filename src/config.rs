@@ -655,4 +655,48 @@ mod tests {
         .unwrap();
         assert_eq!(c.ignore_attributes, vec!["migrated_at", "_ver"]);
     }
+
+    const STREAM: &str =
+        "arn:aws:dynamodb:us-east-1:111111111111:table/Source/stream/2026-01-01T00:00:00.000";
+
+    #[test]
+    fn poller_configuration_errors_name_the_variable() {
+        let base = |extra: &[(&str, &str)]| {
+            let mut vars: HashMap<String, String> = [
+                ("VERIFY_TABLE_NAME", "Target"),
+                ("CHECKPOINT_TABLE", "Checkpoints"),
+                ("STREAM_ARN", STREAM),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            for (k, v) in extra {
+                vars.insert(k.to_string(), v.to_string());
+            }
+            PollerConfig::from_lookup(|k| vars.get(k).cloned())
+        };
+        assert!(base(&[]).is_ok());
+        for (var, value) in [
+            ("STREAM_ARN", "not-an-arn"),
+            ("STARTING_POSITION", "AT_TIMESTAMP"),
+            ("GET_RECORDS_LIMIT", "5000"),
+            ("LEASE_DURATION", "forever"),
+            ("LEASE_DURATION", "0"),
+            ("LEASE_DURATION", "0s"),
+            ("POLL_INTERVAL", "x"),
+            ("POLL_INTERVAL", "0"),
+            ("POLL_INTERVAL", "0ms"),
+            ("STREAM_ROLE_EXTERNAL_ID", "id"),
+        ] {
+            let err = base(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{err}");
+        }
+        let err = base(&[("CHECKPOINT_TABLE", "")]).unwrap_err().to_string();
+        assert!(err.starts_with("CHECKPOINT_TABLE"), "{err}");
+        let by_table = base(&[("STREAM_ARN", ""), ("SOURCE_TABLE_NAME", "Orders")]).unwrap();
+        assert_eq!(
+            by_table.stream,
+            StreamSelector::SourceTable("Orders".into())
+        );
+    }
 }

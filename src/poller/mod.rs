@@ -352,7 +352,6 @@ mod tests {
     use crate::testkit::{InMemoryStream, StreamFault};
     use crate::verify::timing::epoch_ms as now_ms;
     use aws_sdk_dynamodb::types::AttributeValue as V;
-    use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
@@ -946,46 +945,5 @@ mod tests {
             "{err:?}"
         );
         assert!(w2.checkpoints.get(ARN, "parent").unwrap().shard_end);
-    }
-
-    #[test]
-    fn configuration_errors_name_the_variable() {
-        let base = |extra: &[(&str, &str)]| {
-            let mut vars: HashMap<String, String> = [
-                ("VERIFY_TABLE_NAME", "Target"),
-                ("CHECKPOINT_TABLE", "Checkpoints"),
-                ("STREAM_ARN", ARN),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            for (k, v) in extra {
-                vars.insert(k.to_string(), v.to_string());
-            }
-            PollerConfig::from_lookup(|k| vars.get(k).cloned())
-        };
-        assert!(base(&[]).is_ok());
-        for (var, value) in [
-            ("STREAM_ARN", "not-an-arn"),
-            ("STARTING_POSITION", "AT_TIMESTAMP"),
-            ("GET_RECORDS_LIMIT", "5000"),
-            ("LEASE_DURATION", "forever"),
-            ("LEASE_DURATION", "0"),
-            ("LEASE_DURATION", "0s"),
-            ("POLL_INTERVAL", "x"),
-            ("POLL_INTERVAL", "0"),
-            ("POLL_INTERVAL", "0ms"),
-            ("STREAM_ROLE_EXTERNAL_ID", "id"),
-        ] {
-            let err = base(&[(var, value)]).unwrap_err().to_string();
-            assert!(err.starts_with(var), "{err}");
-        }
-        let err = base(&[("CHECKPOINT_TABLE", "")]).unwrap_err().to_string();
-        assert!(err.starts_with("CHECKPOINT_TABLE"), "{err}");
-        let by_table = base(&[("STREAM_ARN", ""), ("SOURCE_TABLE_NAME", "Orders")]).unwrap();
-        assert_eq!(
-            by_table.stream,
-            StreamSelector::SourceTable("Orders".into())
-        );
     }
 }
