@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, PutRequest,
-    ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, StreamViewType, WriteRequest};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -28,6 +25,7 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::Poller;
 use ddb_verify::record::{ChangeRecord, Item};
 use ddb_verify::source::stream::StartAt;
+use ddb_verify::testkit::setup::{recreate_table, ORDER_KEYS};
 use ddb_verify::verify::Verifier;
 use tokio::sync::Semaphore;
 
@@ -63,49 +61,10 @@ fn report(name: &str, records: usize, seconds: &[f64], calls: usize) {
 }
 
 async fn create(client: &aws_sdk_dynamodb::Client, table: &str, stream: bool) {
-    let _ = client.delete_table().table_name(table).send().await;
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("customerId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("orderId")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("customerId")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("orderId")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        );
-    if stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        );
-    }
-    request.send().await.expect("create table");
+    let view = stream.then_some(StreamViewType::NewAndOldImages);
+    recreate_table(client, table, ORDER_KEYS, view)
+        .await
+        .expect("create table");
 }
 
 async fn load(client: &aws_sdk_dynamodb::Client, table: &str, items: &[Item]) {

@@ -8,10 +8,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::{dynamodb_clients, source_sdk_config};
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -19,6 +16,7 @@ use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
 use ddb_verify::record::Item;
+use ddb_verify::testkit::setup::{self, ORDER_KEYS};
 use ddb_verify::verify::{Outcome, Verdict, Verifier};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -273,43 +271,6 @@ async fn recreate_table(
     table: &str,
     with_stream: bool,
 ) -> Result<Option<String>, Error> {
-    let _ = client.delete_table().table_name(table).send().await;
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("customerId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("orderId")
-                .attribute_type(ScalarAttributeType::N)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("customerId")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("orderId")
-                .key_type(KeyType::Range)
-                .build()?,
-        );
-    if with_stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()?,
-        );
-    }
-    let out = request.send().await?;
-    Ok(out.table_description.and_then(|d| d.latest_stream_arn))
+    let view = with_stream.then_some(StreamViewType::NewAndOldImages);
+    Ok(setup::recreate_table(client, table, ORDER_KEYS, view).await?)
 }

@@ -1,8 +1,10 @@
 //! Test support, behind the `testkit` feature (and in unit tests), never in the production API:
-//! in-memory seams that misbehave on demand, and stream records turned into Lambda's events.
+//! in-memory seams that misbehave on demand, stream records turned into Lambda's events, and table
+//! set-up on DynamoDB Local.
 
 pub mod checkpoints;
 pub mod events;
+pub mod setup;
 pub mod stream;
 pub mod tables;
 

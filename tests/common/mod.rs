@@ -13,8 +13,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
+    AttributeValue, PutRequest, ScalarAttributeType, StreamViewType, WriteRequest,
 };
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
@@ -140,43 +139,9 @@ pub async fn create_table(
     keys: &[(&str, ScalarAttributeType)],
     stream: Option<StreamViewType>,
 ) -> Option<String> {
-    let mut request = account
-        .dynamodb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (i, (attribute, kind)) in keys.iter().enumerate() {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(*attribute)
-                    .attribute_type(kind.clone())
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(*attribute)
-                    .key_type(if i == 0 {
-                        KeyType::Hash
-                    } else {
-                        KeyType::Range
-                    })
-                    .build()
-                    .unwrap(),
-            );
-    }
-    if let Some(view) = stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(view)
-                .build()
-                .unwrap(),
-        );
-    }
-    let out = request.send().await.expect("create table");
-    out.table_description.and_then(|d| d.latest_stream_arn)
+    ddb_verify::testkit::setup::create_table(&account.dynamodb, name, keys, stream)
+        .await
+        .expect("create table")
 }
 
 /// A table in both simulated accounts, the source's with a stream.
