@@ -26,20 +26,20 @@ DEMO_ENV = AWS_ACCESS_KEY_ID=sourceaccount AWS_SECRET_ACCESS_KEY=local AWS_REGIO
 # The stream verifier over the stream's records as Lambda delivers them, then the shard poller
 # (the real binary, outside Lambda: one pass) reading the same stream by itself.
 demo:
-	$(DEMO_ENV) cargo run --quiet --features testkit --example local-demo
+	$(DEMO_ENV) cargo run --quiet --example local-demo
 	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints \
 		cargo run --quiet --bin shard-poller -- --once
 
-# The integration tests, the demo and the lookups benchmark use the test kit (`--features testkit`);
-# the binaries never do.
+# The integration tests, the demo and the benchmarks use the test kit (the `testkit` feature, which
+# the package's dev-dependency on itself turns on); the binaries never do.
 test:
-	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test --features testkit
+	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test
 
 # Property tests of the parser and the comparator with many more cases than `make test` runs
 # (proptest's default is 256 per property); CI runs it too. FUZZ_CASES per property.
 FUZZ_CASES ?= 20000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) cargo test --features testkit --test properties -- --nocapture
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --test properties -- --nocapture
 
 # Benchmarks (release build; starts DynamoDB Local): one table, recorded in BENCHMARKS.md.
 bench:
@@ -47,7 +47,7 @@ bench:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets --features testkit -- -D warnings
+	cargo clippy --all-targets -- -D warnings
 
 tools: $(VENV)/bin/cargo-lambda
 

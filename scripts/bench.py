@@ -22,7 +22,7 @@ def run(cmd, env=None, capture=True):
 
 
 def bench_executable(name):
-    out = run(["cargo", "bench", "--features", "testkit", "--no-run", "--bench", name, "--message-format=json"]).stdout
+    out = run(["cargo", "bench", "--no-run", "--bench", name, "--message-format=json"]).stdout
     for line in out.splitlines():
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] == name:
@@ -57,7 +57,7 @@ def main():
     rows = []
 
     print("bench: CPU per record (criterion)...", file=sys.stderr)
-    run(["cargo", "bench", "--features", "testkit", "--bench", "cpu"], capture=False)
+    run(["cargo", "bench", "--bench", "cpu"], capture=False)
     for case in ["baseline_skip_json", "baseline_json_value", "event_json_to_records", "compare_1kb_item", "end_to_end"]:
         for n in [1, 100, 10000]:
             path = os.path.join(ROOT, "target", "criterion", "per_record", case, str(n), "new", "estimates.json")
@@ -70,7 +70,7 @@ def main():
 
     print("bench: lookups and poller drain against DynamoDB Local...", file=sys.stderr)
     results = {}
-    for line in run(["cargo", "bench", "--features", "testkit", "--bench", "lookups"], env=env).stdout.splitlines():
+    for line in run(["cargo", "bench", "--bench", "lookups"], env=env).stdout.splitlines():
         if line.startswith("{"):
             r = json.loads(line)
             results[r["name"]] = r
