@@ -1304,8 +1304,8 @@ mod tests {
             waited >= Duration::from_secs(20) && waited < Duration::from_secs(23),
             "{waited:?}"
         );
-        // Backoff, not a busy loop.
-        assert!(report.lookup_calls < 20, "{} calls", report.lookup_calls);
+        // Backoff, not a busy loop (jitter makes it 14 to 23 calls over the 20 s).
+        assert!(report.lookup_calls < 25, "{} calls", report.lookup_calls);
     }
 
     #[tokio::test(start_paused = true)]
