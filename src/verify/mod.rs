@@ -751,6 +751,14 @@ mod tests {
         tables.put(table, &["pk", "sk"], item);
     }
 
+    /// `took` lies in `[from, to)`.
+    fn assert_within(took: Duration, from: Duration, to: Duration) {
+        assert!(
+            took >= from && took < to,
+            "{took:?} not in [{from:?}, {to:?})"
+        );
+    }
+
     fn verdict(o: &Outcome) -> &Verdict {
         match o {
             Outcome::Verdict(v) => v,
@@ -1028,10 +1036,7 @@ mod tests {
             }
         );
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_secs(30) && waited < Duration::from_secs(33),
-            "{waited:?}"
-        );
+        assert_within(waited, Duration::from_secs(30), Duration::from_secs(33));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1082,10 +1087,7 @@ mod tests {
             .await;
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
-            "{waited:?}"
-        );
+        assert_within(waited, Duration::from_secs(2), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1273,10 +1275,7 @@ mod tests {
         let Verdict::Match { lag } = verdict(&report.outcomes[0]) else {
             panic!("{:?}", report.outcomes)
         };
-        assert!(
-            *lag >= Duration::from_secs(5) && *lag < Duration::from_secs(8),
-            "{lag:?}"
-        );
+        assert_within(*lag, Duration::from_secs(5), Duration::from_secs(8));
         assert!(report.lookup_calls > 1);
     }
 
@@ -1300,10 +1299,7 @@ mod tests {
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
         let waited = started.elapsed();
         // The record was 10 s old: the window closes 20 s later, and not much after.
-        assert!(
-            waited >= Duration::from_secs(20) && waited < Duration::from_secs(23),
-            "{waited:?}"
-        );
+        assert_within(waited, Duration::from_secs(20), Duration::from_secs(23));
         // Backoff, not a busy loop (jitter makes it 14 to 23 calls over the 20 s).
         assert!(report.lookup_calls < 25, "{} calls", report.lookup_calls);
     }
