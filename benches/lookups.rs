@@ -23,7 +23,7 @@ use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::Poller;
-use ddb_verify::record::{ChangeRecord, Item};
+use ddb_verify::record::{Expectation, Item};
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::{recreate_table, ORDER_KEYS};
 use ddb_verify::verify::Verifier;
@@ -130,7 +130,7 @@ async fn main() {
         .await
         .unwrap();
     assert_eq!(stream_records.len(), ITEMS, "stream holds every write");
-    let records: Vec<ChangeRecord> = stream_records
+    let records: Vec<Expectation> = stream_records
         .iter()
         .map(|r| ddb_verify::aws::streams::change_record(r, &stream_arn).unwrap())
         .collect();

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
-use ddb_verify::record::Item;
+use ddb_verify::record::{Expected, Item};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -22,7 +22,10 @@ fn images(json: &str) -> Result<Vec<Item>, Error> {
     Ok(event
         .records
         .into_iter()
-        .filter_map(|r| r.new_image)
+        .filter_map(|r| match r.expected {
+            Expected::Image(image) => Some(image),
+            _ => None,
+        })
         .collect())
 }
 

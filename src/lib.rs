@@ -5,7 +5,7 @@
 //! ```text
 //!  Lambda event ──► lambda::event ──► lambda::handler ──┐
 //!                                                      ├─► verify::Verifier ──► report::OutcomeSink
-//!  stream shards ──► aws::streams ──► poller ───────────┘     │ ChangeRecords in,   one RecordReport
+//!  stream shards ──► aws::streams ──► poller ───────────┘     │ Expectations in,   one RecordReport
 //!  (source::stream)     leases, checkpoints:                  │ Outcomes out        per record:
 //!                       source::checkpoint                    ▼                     WARN lines, counters,
 //!                                       source::table::TableReader                  EMF documents
@@ -15,7 +15,9 @@
 //! Module map:
 //! - [`config`]: every variable of both functions, parsed once: [`config::Config`],
 //!   [`config::PollerConfig`].
-//! - [`record`]: the engine's own [`record::ChangeRecord`]; canonical keys for sampling and
+//! - [`record`]: what the engine verifies, [`record::Expectation`]: a key, what the other side
+//!   should hold (an image, nothing, or the source's current item), since when, and from where (a
+//!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
 //!   de-duplication.
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
 //! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source

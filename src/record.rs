@@ -1,6 +1,6 @@
-//! The engine's own view of a stream record ([`ChangeRecord`]), built from the records Lambda
-//! delivers, plus the canonical form of an item key used for sampling, de-duplication and matching
-//! lookup results.
+//! What the engine verifies ([`Expectation`]: a key, what the other side should hold, since when,
+//! and from where), built from stream records through one set of checks; and the canonical form
+//! of an item key used for sampling, de-duplication and matching lookup results.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -49,28 +49,59 @@ impl ViewType {
     }
 }
 
-/// One change from a source table's stream, as the engine sees it.
+/// What the engine verifies: what one key should look like on the other side, since when, and
+/// where that came from. A stream record, an item read by a scan and a stored finding are each
+/// one, so no caller needs to make up a stream record.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChangeRecord {
+pub struct Expectation {
+    pub keys: Item,
+    pub expected: Expected,
+    /// When the source had this state: the replication window starts here (`None`: when the
+    /// engine first sees it). A stream record's approximate creation time, to the second.
+    pub since: Option<SystemTime>,
+    /// The table the expectation comes from, to read its current item again (`RECHECK_SOURCE`).
+    pub source_table: Option<String>,
+    pub origin: Origin,
+}
+
+/// What the other side should hold for the key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// This image (attributes in `IGNORE_ATTRIBUTES` aside).
+    Image(Item),
+    /// Nothing: the item was deleted.
+    Absent,
+    /// Whatever the source holds now: a change whose stream carries no new image, or a key whose
+    /// state is known only from the source (a finding checked again).
+    SourceCurrent,
+}
+
+/// Where an expectation came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// A record of the source table's stream (Lambda's event or the poller's reads).
+    Stream(StreamChange),
+    /// An item read by a scan of the source table (the baseline compare).
+    Scan,
+    /// A finding stored earlier, checked again.
+    Finding,
+}
+
+/// What only a stream record has: its identity, the change it made and the state it replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamChange {
     pub event_id: String,
     pub kind: ChangeKind,
-    pub keys: Item,
-    /// The item after the change, when the stream carries it.
-    pub new_image: Option<Item>,
+    pub sequence_number: String,
     /// The item before the change (`NEW_AND_OLD_IMAGES`, `OLD_IMAGE`): read only to prove that the
     /// other side still holds a replaced state.
     pub old_image: Option<OldImage>,
-    pub sequence_number: String,
-    /// When the change was made (the stream's approximate creation time, to the second).
-    pub approximate_creation: Option<SystemTime>,
     pub view_type: ViewType,
     /// A delete by DynamoDB's Time to Live, not by a client.
     pub ttl_delete: bool,
-    /// The table the change was made in (from `eventSourceARN`), for re-reading the source.
-    pub source_table: Option<String>,
 }
 
-/// A record that could not be turned into a [`ChangeRecord`]: it gets an UNVERIFIABLE verdict.
+/// A stream record that could not be turned into an [`Expectation`]: it gets an UNVERIFIABLE verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MalformedRecord {
     /// Position in the batch (0-based).
@@ -97,10 +128,10 @@ pub struct RecordParts<'a> {
     pub source_arn: Option<&'a str>,
 }
 
-impl ChangeRecord {
-    /// Checks a stream record's parts and builds the engine's record; the error is the reason it
-    /// cannot be one.
-    pub fn from_parts(parts: RecordParts<'_>) -> Result<ChangeRecord, String> {
+impl Expectation {
+    /// Checks a stream record's parts and builds what the engine verifies; the error is the reason
+    /// it cannot be verified.
+    pub fn from_stream(parts: RecordParts<'_>) -> Result<Expectation, String> {
         let kind = match parts.event_name.unwrap_or_default() {
             "INSERT" => ChangeKind::Insert,
             "MODIFY" => ChangeKind::Modify,
@@ -139,22 +170,68 @@ impl ChangeRecord {
             .created_epoch_seconds
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(|s| UNIX_EPOCH + Duration::from_millis((s * 1000.0).round() as u64));
-        Ok(ChangeRecord {
-            event_id: parts.event_id,
-            kind,
+        let expected = match (kind, new_image) {
+            (ChangeKind::Remove, _) => Expected::Absent,
+            (_, Some(image)) => Expected::Image(image),
+            (_, None) => Expected::SourceCurrent,
+        };
+        Ok(Expectation {
             keys,
-            new_image,
-            old_image: parts.old_image,
-            sequence_number,
-            approximate_creation,
-            view_type,
-            ttl_delete: kind == ChangeKind::Remove && parts.ttl_delete,
+            expected,
+            since: approximate_creation,
             source_table: parts.source_arn.and_then(table_name_from_arn),
+            origin: Origin::Stream(StreamChange {
+                event_id: parts.event_id,
+                kind,
+                sequence_number,
+                old_image: parts.old_image,
+                view_type,
+                ttl_delete: kind == ChangeKind::Remove && parts.ttl_delete,
+            }),
         })
     }
 
     pub fn item_key(&self) -> ItemKey {
         ItemKey::of(&self.keys)
+    }
+
+    /// The image the other side should hold, when there is one.
+    pub fn image(&self) -> Option<&Item> {
+        match &self.expected {
+            Expected::Image(image) => Some(image),
+            Expected::Absent | Expected::SourceCurrent => None,
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        self.expected == Expected::Absent
+    }
+
+    /// The stream record this came from, if it did.
+    pub fn stream(&self) -> Option<&StreamChange> {
+        match &self.origin {
+            Origin::Stream(change) => Some(change),
+            Origin::Scan | Origin::Finding => None,
+        }
+    }
+
+    pub fn sequence_number(&self) -> Option<&str> {
+        self.stream().map(|c| c.sequence_number.as_str())
+    }
+
+    /// The state the change replaced, when its stream carries it.
+    pub fn old_image(&self) -> Option<&OldImage> {
+        self.stream().and_then(|c| c.old_image.as_ref())
+    }
+
+    /// Names this expectation among others of its key: a stream record's sequence number, or
+    /// where it came from.
+    pub fn position(&self) -> String {
+        match &self.origin {
+            Origin::Stream(change) => change.sequence_number.clone(),
+            Origin::Scan => "(scanned item)".into(),
+            Origin::Finding => "(finding)".into(),
+        }
     }
 }
 
@@ -438,7 +515,7 @@ mod tests {
             view_type: Some("KEYS_ONLY"),
             ..RecordParts::default()
         };
-        let reason = |keys: Item| ChangeRecord::from_parts(parts(keys)).unwrap_err();
+        let reason = |keys: Item| Expectation::from_stream(parts(keys)).unwrap_err();
         let e = reason(key(&[("pk", AttributeValue::N("12abc".into()))]));
         assert_eq!(e, "key attribute \"pk\" is not a DynamoDB number");
         let e = reason(key(&[("pk", AttributeValue::S(String::new()))]));
@@ -454,7 +531,7 @@ mod tests {
         let e = reason(key(&[("pk", AttributeValue::Bool(true))]));
         assert!(e.contains("has type BOOL"), "{e}");
         // Good keys pass, numbers in any notation.
-        assert!(ChangeRecord::from_parts(parts(key(&[
+        assert!(Expectation::from_stream(parts(key(&[
             ("pk", AttributeValue::S("x".into())),
             ("sk", AttributeValue::N("-1.5E3".into())),
         ])))

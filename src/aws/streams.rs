@@ -1,5 +1,5 @@
 //! [`StreamSource`] over DynamoDB Streams (DescribeStream, GetShardIterator, GetRecords), and stream
-//! records as the engine's [`ChangeRecord`]s. Images are converted between the Streams SDK's and the
+//! records as the engine's [`Expectation`]s. Images are converted between the Streams SDK's and the
 //! DynamoDB SDK's twin attribute types directly.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use aws_sdk_dynamodbstreams::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::record::{ChangeRecord, Item, MalformedRecord, OldImage, RecordParts};
+use crate::record::{Expectation, Item, MalformedRecord, OldImage, RecordParts};
 use crate::source::stream::{
     RecordsPage, ShardInfo, ShardPage, StartAt, StreamError, StreamSource,
 };
@@ -234,9 +234,9 @@ pub(crate) fn to_item(image: &HashMap<String, AttributeValue>) -> Option<Item> {
         .collect()
 }
 
-/// A stream record as the engine's [`ChangeRecord`], through the same checks as Lambda's records
+/// A stream record as the engine's [`Expectation`], through the same checks as Lambda's records
 /// (the error is the reason it cannot be one).
-pub fn change_record(record: &Record, stream_arn: &str) -> Result<ChangeRecord, String> {
+pub fn change_record(record: &Record, stream_arn: &str) -> Result<Expectation, String> {
     let change = record.dynamodb.as_ref();
     let image = |image: Option<&HashMap<String, AttributeValue>>, field: &str| match image {
         None => Ok(None),
@@ -244,7 +244,7 @@ pub fn change_record(record: &Record, stream_arn: &str) -> Result<ChangeRecord, 
             format!("dynamodb.{field} has an attribute of a type this version does not know")
         }),
     };
-    ChangeRecord::from_parts(RecordParts {
+    Expectation::from_stream(RecordParts {
         event_id: record.event_id.clone().unwrap_or_default(),
         event_name: record.event_name.as_ref().map(|n| n.as_str()),
         keys: image(change.and_then(|c| c.keys.as_ref()), "Keys")?,

@@ -8,14 +8,14 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::lambda::json::parse_record;
-use crate::record::{ChangeRecord, MalformedRecord};
+use crate::record::{Expectation, MalformedRecord};
 
 /// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read: the raw JSON of
 /// one record lives only while that record is parsed, so a 10,000-record event is never held twice.
 #[derive(Debug, Default)]
 pub struct StreamEvent {
     /// The records that parsed, in event order.
-    pub records: Vec<ChangeRecord>,
+    pub records: Vec<Expectation>,
     /// The records that did not, with their positions and reasons.
     pub malformed: Vec<MalformedRecord>,
 }

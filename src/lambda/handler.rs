@@ -1,11 +1,11 @@
-//! The Lambda side of the stream verifier: a [`StreamEvent`] in, [`ChangeRecord`]s to the engine, a
+//! The Lambda side of the stream verifier: a [`StreamEvent`] in, [`Expectation`]s to the engine, a
 //! `DynamoDbEventResponse` (batch item failures) and EMF metrics out.
 
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tokio::time::Instant;
 
 use crate::lambda::event::StreamEvent;
-use crate::record::{ChangeRecord, MalformedRecord};
+use crate::record::{Expectation, MalformedRecord};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
 use crate::source::table::TableReader;
@@ -58,7 +58,7 @@ impl<R: TableReader> StreamVerifier<R> {
 
 /// The engine's outcomes and the malformed records, in event order, through the outcome sink.
 fn assemble(
-    records: &[ChangeRecord],
+    records: &[Expectation],
     malformed: &[MalformedRecord],
     report: &BatchReport,
 ) -> Invocation {
@@ -76,7 +76,7 @@ fn assemble(
         if matches!(outcome, Outcome::Retry(_)) {
             // Both types are non-exhaustive: build from Default, then set the field.
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(record.sequence_number.clone());
+            failure.item_identifier = record.sequence_number().map(str::to_string);
             failures.push(failure);
         }
         let mut line = RecordReport::of(record, outcome.clone());
@@ -148,7 +148,7 @@ mod tests {
         event(json)
             .records
             .into_iter()
-            .map(|r| r.new_image)
+            .map(|r| r.image().cloned())
             .collect()
     }
 

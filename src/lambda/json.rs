@@ -1,5 +1,5 @@
 //! DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`, ...) read straight into the SDK's
-//! [`AttributeValue`], and Lambda's stream record JSON straight into a [`ChangeRecord`].
+//! [`AttributeValue`], and Lambda's stream record JSON straight into a [`Expectation`].
 //!
 //! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
 //! `Content`, then every image is converted again into the SDK's types; that cost about 25 µs per
@@ -21,15 +21,15 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::record::{type_name, ChangeRecord, Item, OldImage, RecordParts};
+use crate::record::{type_name, Expectation, Item, OldImage, RecordParts};
 
-/// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`ChangeRecord`];
+/// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
-pub fn parse_record(json: &str) -> Result<ChangeRecord, String> {
+pub fn parse_record(json: &str) -> Result<Expectation, String> {
     let wire: WireRecord = serde_json::from_str(json)
         .map_err(|e| format!("record does not parse as a DynamoDB stream record: {e}"))?;
     let change = wire.dynamodb.unwrap_or_default();
-    ChangeRecord::from_parts(RecordParts {
+    Expectation::from_stream(RecordParts {
         event_id: wire.event_id.unwrap_or_default(),
         event_name: wire.event_name.as_deref(),
         keys: change.keys.map(|i| i.0),
@@ -485,12 +485,13 @@ mod tests {
             "SequenceNumber":"12","StreamViewType":"NEW_AND_OLD_IMAGES","ApproximateCreationDateTime":1700000000.5,"SizeBytes":9}}"#,
         )
         .unwrap();
-        assert_eq!(record.event_id, "e1");
-        assert!(record.ttl_delete);
+        let change = record.stream().unwrap();
+        assert_eq!(change.event_id, "e1");
+        assert!(change.ttl_delete);
         assert_eq!(record.source_table.as_deref(), Some("Orders"));
         assert_eq!(record.keys["id"], AttributeValue::N("7".into()));
         assert_eq!(
-            record.approximate_creation,
+            record.since,
             Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500))
         );
         let e = parse_record(r#"{"eventName":"INSERT","dynamodb":{"Keys":{"id":{"N":"1"}},"NewImage":{"id":{"Q":"1"}},"SequenceNumber":"1"}}"#)

@@ -344,7 +344,7 @@ impl std::ops::AddAssign for PollReport {
 mod tests {
     use super::*;
     use crate::config::{Config, StreamSelector, TableRef};
-    use crate::record::{ChangeKind, ChangeRecord, Item, ViewType};
+    use crate::record::{ChangeKind, Expectation, Expected, Item, Origin, StreamChange, ViewType};
     use crate::source::checkpoint::Lease;
     use crate::source::stream::StartAt;
     use crate::testkit::InMemoryCheckpoints;
@@ -412,21 +412,23 @@ mod tests {
     }
 
     /// Record `id` (also its sequence number), already replicated unless `replicated` is false.
-    fn record(w: &World, id: u64, replicated: bool) -> ChangeRecord {
+    fn record(w: &World, id: u64, replicated: bool) -> Expectation {
         if replicated {
             w.target.put("Target", &["pk"], item(id));
         }
-        ChangeRecord {
-            event_id: format!("e{id}"),
-            kind: ChangeKind::Insert,
+        Expectation {
             keys: [("pk".to_string(), V::N(id.to_string()))].into(),
-            new_image: Some(item(id)),
-            old_image: None,
-            sequence_number: format!("{id:021}"),
-            approximate_creation: Some(SystemTime::now() - Duration::from_secs(3600)),
-            view_type: ViewType::NewImage,
-            ttl_delete: false,
+            expected: Expected::Image(item(id)),
+            since: Some(SystemTime::now() - Duration::from_secs(3600)),
             source_table: None,
+            origin: Origin::Stream(StreamChange {
+                event_id: format!("e{id}"),
+                kind: ChangeKind::Insert,
+                sequence_number: format!("{id:021}"),
+                old_image: None,
+                view_type: ViewType::NewImage,
+                ttl_delete: false,
+            }),
         }
     }
 
@@ -443,7 +445,7 @@ mod tests {
     fn fill_now(w: &World, shard: &str, ids: std::ops::Range<u64>) {
         for id in ids {
             let mut r = record(w, id, true);
-            r.approximate_creation = Some(SystemTime::now() + Duration::from_secs(1));
+            r.since = Some(SystemTime::now() + Duration::from_secs(1));
             w.stream.push(shard, r);
         }
     }

@@ -387,7 +387,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 if let Some(created) = page
                     .records
                     .iter()
-                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.approximate_creation))
+                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.since))
                     .filter(|created| skip_before.is_none_or(|start| *created >= start))
                     .max()
                 {
@@ -466,11 +466,11 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             match record {
                 Ok(r)
                     if skip_before
-                        .zip(r.approximate_creation)
+                        .zip(r.since)
                         .is_some_and(|(start, created)| created < start) =>
                 {
                     received -= 1;
-                    order.push(Slot::BeforeStart(r.sequence_number));
+                    order.push(Slot::BeforeStart(r.position()));
                 }
                 Ok(r) => {
                     order.push(Slot::Verify);

@@ -5,7 +5,7 @@
 pub mod emf;
 pub mod metrics;
 
-use crate::record::{describe_key, ChangeRecord, MalformedRecord};
+use crate::record::{describe_key, Expectation, MalformedRecord};
 use crate::verify::{Evidence, Outcome, Proof, Verdict};
 use metrics::{InvocationMetrics, PollerMetrics};
 
@@ -24,13 +24,14 @@ pub struct RecordReport {
 }
 
 impl RecordReport {
-    pub fn of(record: &ChangeRecord, outcome: Outcome) -> RecordReport {
+    pub fn of(record: &Expectation, outcome: Outcome) -> RecordReport {
+        let change = record.stream();
         RecordReport {
-            event_id: Some(record.event_id.clone()),
-            sequence_number: Some(record.sequence_number.clone()),
-            event_name: Some(record.kind.as_str()),
+            event_id: change.map(|c| c.event_id.clone()),
+            sequence_number: change.map(|c| c.sequence_number.clone()),
+            event_name: change.map(|c| c.kind.as_str()),
             key: Some(describe_key(&record.keys)),
-            ttl_delete: record.ttl_delete,
+            ttl_delete: change.is_some_and(|c| c.ttl_delete),
             outcome,
             evidence: None,
         }

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::record::{ChangeRecord, MalformedRecord};
+use crate::record::{Expectation, MalformedRecord};
 
 /// One shard of a stream, as DescribeStream lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum StartAt {
 }
 
 /// A record read from a shard: the engine's record, or why it cannot be one.
-pub type PolledRecord = Result<ChangeRecord, MalformedRecord>;
+pub type PolledRecord = Result<Expectation, MalformedRecord>;
 
 /// One GetRecords page.
 #[derive(Debug, Default)]

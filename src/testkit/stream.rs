@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::record::ChangeRecord;
+use crate::record::Expectation;
 use crate::source::stream::{
     PolledRecord, RecordsPage, ShardInfo, ShardPage, StartAt, StreamError, StreamSource,
 };
@@ -25,7 +25,7 @@ pub enum StreamFault {
 #[derive(Debug, Clone)]
 struct MemoryShard {
     info: ShardInfo,
-    records: Vec<ChangeRecord>,
+    records: Vec<Expectation>,
     /// Records before this position were trimmed.
     trimmed_before: usize,
 }
@@ -63,7 +63,7 @@ impl InMemoryStream {
         });
     }
 
-    pub fn push(&self, shard_id: &str, record: ChangeRecord) {
+    pub fn push(&self, shard_id: &str, record: Expectation) {
         let mut shards = self.shards.lock().unwrap();
         let shard = shards
             .iter_mut()
@@ -87,7 +87,7 @@ impl InMemoryStream {
             shard
                 .records
                 .last()
-                .map(|r| r.sequence_number.clone())
+                .map(|r| r.position())
                 .unwrap_or_else(|| "0".into()),
         );
     }
@@ -212,7 +212,7 @@ impl StreamSource for InMemoryStream {
                 let at = shard
                     .records
                     .iter()
-                    .position(|r| &r.sequence_number == seq)
+                    .position(|r| r.sequence_number() == Some(seq.as_str()))
                     .map(|p| p + 1);
                 match at {
                     Some(p) if p > shard.trimmed_before => p,

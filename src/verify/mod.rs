@@ -1,5 +1,6 @@
-//! The verification engine: gives each [`ChangeRecord`] of a batch an [`Outcome`]: a [`Verdict`], or
-//! a retry (the record goes back to its caller to be delivered again), or "not sampled".
+//! The verification engine: gives each [`Expectation`] of a batch (a stream record, a scanned item,
+//! a finding) an [`Outcome`]: a [`Verdict`], or a retry (it goes back to its caller to be delivered
+//! or read again), or "not sampled".
 //!
 //! It knows nothing of Lambda. Per batch it:
 //! 1. samples by key (deterministic: a key is always or never sampled at a given rate);
@@ -34,9 +35,7 @@ use tokio::time::Instant;
 
 use crate::compare::{diff_items, items_equal, unknown_attribute};
 use crate::config::{Config, LagWindowFrom};
-use crate::record::{
-    compare_sequence_numbers, describe_key, ChangeKind, ChangeRecord, Item, ItemKey,
-};
+use crate::record::{compare_sequence_numbers, describe_key, Expectation, Expected, Item, ItemKey};
 use crate::source::table::TableReader;
 use lookup::{Failure, Lookups, Request, Side};
 use timing::{Clock, REREAD};
@@ -126,7 +125,7 @@ enum Judged {
 
 /// What a record is judged with after a read.
 struct Reading<'a> {
-    record: &'a ChangeRecord,
+    record: &'a Expectation,
     pending: &'a Pending,
     found: Option<&'a Item>,
     read_at: Instant,
@@ -151,7 +150,7 @@ impl<R: TableReader> Verifier<R> {
 
     /// Gives every record an outcome. `deadline` is when the caller must have answered (the Lambda
     /// deadline); the engine stops `DEADLINE_MARGIN` before it.
-    pub async fn verify(&self, records: &[ChangeRecord], deadline: Option<Instant>) -> BatchReport {
+    pub async fn verify(&self, records: &[Expectation], deadline: Option<Instant>) -> BatchReport {
         let clock = Clock::start(self.config.lag_window_from);
         let lag = self.config.max_replication_lag;
         let stop_at = deadline.map(|d| {
@@ -216,9 +215,7 @@ impl<R: TableReader> Verifier<R> {
                     Looked::Differs(found) => found,
                 };
                 let window_passed = clock.window_passed(record, lag, read_at);
-                let uncompared = record.new_image.is_none()
-                    && record.kind != ChangeKind::Remove
-                    && found.is_some();
+                let uncompared = record.expected == Expected::SourceCurrent && found.is_some();
                 if self.rechecks(record) && (window_passed || uncompared) {
                     to_check.push((p, found));
                 } else if !window_passed && !uncompared {
@@ -226,13 +223,7 @@ impl<R: TableReader> Verifier<R> {
                     waiting.push(p);
                 } else {
                     let verdict = self.judge_alone(records, &p, found.as_ref());
-                    self.keep_evidence(
-                        &mut report,
-                        p.index,
-                        &verdict,
-                        record.new_image.as_ref(),
-                        found,
-                    );
+                    self.keep_evidence(&mut report, p.index, &verdict, record.image(), found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
             }
@@ -289,12 +280,12 @@ impl<R: TableReader> Verifier<R> {
     }
 
     /// Whether a record's source item is read again before a verdict.
-    fn rechecks(&self, record: &ChangeRecord) -> bool {
+    fn rechecks(&self, record: &Expectation) -> bool {
         self.config.recheck_source && record.source_table.is_some()
     }
 
     /// Samples, and keeps the latest record per key; the rest get their outcome here.
-    fn latest_sampled(&self, records: &[ChangeRecord], outcomes: &mut [Outcome]) -> Vec<Pending> {
+    fn latest_sampled(&self, records: &[Expectation], outcomes: &mut [Outcome]) -> Vec<Pending> {
         let mut latest: HashMap<(Option<&str>, ItemKey), Vec<usize>> = HashMap::new();
         for (i, record) in records.iter().enumerate() {
             let key = record.item_key();
@@ -311,20 +302,20 @@ impl<R: TableReader> Verifier<R> {
         let mut pending: Vec<Pending> = latest
             .into_values()
             .map(|mut group| {
-                // Oldest first by sequence number; the last one is verified.
+                // Oldest first by sequence number (else in the order given); the last one is verified.
                 group.sort_by(|&a, &b| {
-                    compare_sequence_numbers(
-                        &records[a].sequence_number,
-                        &records[b].sequence_number,
-                    )
-                    .then(a.cmp(&b))
+                    let order = match (records[a].sequence_number(), records[b].sequence_number()) {
+                        (Some(a), Some(b)) => compare_sequence_numbers(a, b),
+                        _ => std::cmp::Ordering::Equal,
+                    };
+                    order.then(a.cmp(&b))
                 });
                 let index = group.pop().unwrap_or_default();
                 for &earlier in &group {
                     // Name the record that is actually verified, not merely the next one.
                     outcomes[earlier] = Outcome::Verdict(Verdict::Superseded {
                         by: Supersession::LaterRecord {
-                            sequence_number: records[index].sequence_number.clone(),
+                            sequence_number: records[index].position(),
                         },
                     });
                 }
@@ -342,15 +333,15 @@ impl<R: TableReader> Verifier<R> {
 
     /// The other side's item against the record: a match, a difference, or an item that cannot be
     /// compared.
-    fn first_look(&self, record: &ChangeRecord, found: Option<Item>) -> Looked {
+    fn first_look(&self, record: &Expectation, found: Option<Item>) -> Looked {
         let ignore = &self.config.ignore_attributes;
-        let matches = match (record.kind, &found, &record.new_image) {
+        let matches = match (&record.expected, &found) {
             // Present is a DELETE_NOT_APPLIED whatever the item holds.
-            (ChangeKind::Remove, found, _) => found.is_none(),
-            (_, Some(found), _) if unknown_attribute(found).is_some() => {
+            (Expected::Absent, found) => found.is_none(),
+            (_, Some(found)) if unknown_attribute(found).is_some() => {
                 return Looked::UnknownType(unknown_attribute(found).unwrap_or_default());
             }
-            (_, Some(found), Some(image)) => items_equal(image, found, ignore),
+            (Expected::Image(image), Some(found)) => items_equal(image, found, ignore),
             _ => false,
         };
         if matches {
@@ -361,37 +352,44 @@ impl<R: TableReader> Verifier<R> {
     }
 
     /// Past the window without a source re-check: the record alone decides.
-    fn judge_alone(&self, records: &[ChangeRecord], p: &Pending, found: Option<&Item>) -> Verdict {
+    fn judge_alone(&self, records: &[Expectation], p: &Pending, found: Option<&Item>) -> Verdict {
         let record = &records[p.index];
         let ignore = &self.config.ignore_attributes;
         let proof = found
             .and_then(|t| self.behind(records, p, t))
             .unwrap_or(Proof::RecordAlone);
-        match (record.kind, found, &record.new_image) {
-            (ChangeKind::Remove, _, _) => Verdict::DeleteNotApplied { proof },
-            (_, None, _) => Verdict::Missing { proof },
-            (_, Some(found), Some(image)) => Verdict::Mismatch {
+        match (&record.expected, found) {
+            (Expected::Absent, _) => Verdict::DeleteNotApplied { proof },
+            (_, None) => Verdict::Missing { proof },
+            (Expected::Image(image), Some(found)) => Verdict::Mismatch {
                 diff: diff_items(image, found, ignore),
                 proof,
             },
-            (_, Some(_), None) => Verdict::Unverifiable {
-                reason: format!(
-                    "the stream ({:?}) carries no new image: the item exists on the other side but its contents were not compared (RECHECK_SOURCE=true compares it with the source item)",
-                    record.view_type
-                ),
-            },
+            (Expected::SourceCurrent, Some(_)) => {
+                let what = match record.stream() {
+                    Some(change) => {
+                        format!("the stream ({:?}) carries no new image", change.view_type)
+                    }
+                    None => "there is no image to compare with".into(),
+                };
+                Verdict::Unverifiable {
+                    reason: format!(
+                        "{what}: the item exists on the other side but its contents were not compared (RECHECK_SOURCE=true compares it with the source item)"
+                    ),
+                }
+            }
         }
     }
 
     /// Whether the other side's item `t` is a state that this change (or an earlier one of the
     /// batch, all older than the window) replaced.
-    fn behind(&self, records: &[ChangeRecord], p: &Pending, t: &Item) -> Option<Proof> {
+    fn behind(&self, records: &[Expectation], p: &Pending, t: &Item) -> Option<Proof> {
         let ignore = &self.config.ignore_attributes;
         let record = &records[p.index];
-        let holds_old = |r: &ChangeRecord| match r.old_image.as_ref().map(|o| o.item()) {
+        let holds_old = |r: &Expectation| match r.old_image().map(|o| o.item()) {
             Some(Ok(old)) => items_equal(&old, t, ignore),
             Some(Err(reason)) => {
-                tracing::warn!(key = %describe_key(&r.keys), sequence_number = r.sequence_number, reason, "old image not usable");
+                tracing::warn!(key = %describe_key(&r.keys), sequence_number = r.sequence_number(), reason, "old image not usable");
                 false
             }
             None => false,
@@ -402,12 +400,11 @@ impl<R: TableReader> Verifier<R> {
         p.earlier.iter().rev().find_map(|&j| {
             let earlier = &records[j];
             let holds = earlier
-                .new_image
-                .as_ref()
+                .image()
                 .is_some_and(|image| items_equal(image, t, ignore))
                 || holds_old(earlier);
             holds.then(|| Proof::HoldsEarlierImage {
-                sequence_number: earlier.sequence_number.clone(),
+                sequence_number: earlier.position(),
             })
         })
     }
@@ -416,7 +413,7 @@ impl<R: TableReader> Verifier<R> {
     /// that must be read again.
     async fn check_source(
         &self,
-        records: &[ChangeRecord],
+        records: &[Expectation],
         candidates: Vec<(Pending, Option<Item>)>,
         clock: &Clock,
         read_at: Instant,
@@ -494,8 +491,7 @@ impl<R: TableReader> Verifier<R> {
             match self.judge_with_source(records, &reading, clock) {
                 Judged::Verdict(verdict) => {
                     let expected = record
-                        .new_image
-                        .as_ref()
+                        .image()
                         .or(p.seen.last().and_then(|s| s.item.as_ref()));
                     self.keep_evidence(report, p.index, &verdict, expected, found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
@@ -510,19 +506,14 @@ impl<R: TableReader> Verifier<R> {
     }
 
     /// The verdict once the source's current item is known, on proof only (README, Verdicts).
-    fn judge_with_source(
-        &self,
-        records: &[ChangeRecord],
-        r: &Reading<'_>,
-        clock: &Clock,
-    ) -> Judged {
+    fn judge_with_source(&self, records: &[Expectation], r: &Reading<'_>, clock: &Clock) -> Judged {
         let ignore = &self.config.ignore_attributes;
         let record = r.record;
         let Some(current) = r.pending.seen.last() else {
             return Judged::Wait(Waiting::Unsettled);
         };
         let source = current.item.as_ref();
-        let no_image = record.new_image.is_none();
+        let no_image = record.image().is_none();
         let equal = |a: Option<&Item>, b: Option<&Item>| match (a, b) {
             (None, None) => true,
             (Some(a), Some(b)) => items_equal(a, b, ignore),
@@ -551,7 +542,7 @@ impl<R: TableReader> Verifier<R> {
         if !r.window_passed {
             return Judged::Wait(Waiting::Provisional(provisional_name(record, r.found)));
         }
-        let remove = record.kind == ChangeKind::Remove;
+        let remove = record.is_delete();
         let mismatch = |expected: Option<&Item>, found: &Item, proof: Proof| Verdict::Mismatch {
             diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
             proof,
@@ -560,7 +551,7 @@ impl<R: TableReader> Verifier<R> {
         if let Some(proof) = r.found.and_then(|t| self.behind(records, r.pending, t)) {
             return Judged::Verdict(match r.found {
                 Some(_) if remove => Verdict::DeleteNotApplied { proof },
-                Some(found) => mismatch(record.new_image.as_ref().or(source), found, proof),
+                Some(found) => mismatch(record.image().or(source), found, proof),
                 None => Verdict::Missing { proof },
             });
         }
@@ -573,8 +564,7 @@ impl<R: TableReader> Verifier<R> {
             },
             (Some(found), Some(source))
                 if record
-                    .new_image
-                    .as_ref()
+                    .image()
                     .is_some_and(|image| items_equal(image, source, ignore)) =>
             {
                 mismatch(Some(source), found, Proof::SourceAsRecorded)
@@ -653,26 +643,26 @@ fn unknown_type(path: &str, side: &str) -> Verdict {
 }
 
 /// The provisional verdict's name while a record waits for its window.
-fn provisional_name(record: &ChangeRecord, found: Option<&Item>) -> &'static str {
-    match (record.kind, found, &record.new_image) {
-        (ChangeKind::Remove, _, _) => "DELETE_NOT_APPLIED",
-        (_, None, _) => "MISSING",
-        (_, Some(_), Some(_)) => "MISMATCH",
-        (_, Some(_), None) => "PRESENT_UNCOMPARED",
+fn provisional_name(record: &Expectation, found: Option<&Item>) -> &'static str {
+    match (&record.expected, found) {
+        (Expected::Absent, _) => "DELETE_NOT_APPLIED",
+        (_, None) => "MISSING",
+        (Expected::Image(_), Some(_)) => "MISMATCH",
+        (Expected::SourceCurrent, Some(_)) => "PRESENT_UNCOMPARED",
     }
 }
 
 /// A creation time in the future is not believed (see [`Clock::creation`]): one WARN per record.
-fn warn_future_creation_times(clock: &Clock, records: &[ChangeRecord], pending: &[Pending]) {
+fn warn_future_creation_times(clock: &Clock, records: &[Expectation], pending: &[Pending]) {
     if clock.from != LagWindowFrom::Creation {
         return;
     }
     for p in pending {
         let record = &records[p.index];
-        if record.approximate_creation.is_some() && clock.creation(record).is_none() {
+        if record.since.is_some() && clock.creation(record).is_none() {
             tracing::warn!(
                 key = %describe_key(&record.keys),
-                sequence_number = record.sequence_number,
+                sequence_number = record.sequence_number(),
                 "ApproximateCreationDateTime is in the future (not epoch seconds?): the replication window starts at arrival"
             );
         }
@@ -684,7 +674,7 @@ mod tests {
     use super::lookup::UNPROCESSED_ATTEMPTS;
     use super::*;
     use crate::config::TableRef;
-    use crate::record::ViewType;
+    use crate::record::{ChangeKind, Origin, StreamChange, ViewType};
     use crate::testkit::{Fault, InMemoryTables};
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::sync::Arc;
@@ -730,19 +720,33 @@ mod tests {
     }
 
     /// A record made `age` ago.
-    fn record(kind: ChangeKind, image: &Item, seq: u64, age: Duration) -> ChangeRecord {
-        ChangeRecord {
-            event_id: format!("event-{seq}"),
-            kind,
+    fn record(kind: ChangeKind, image: &Item, seq: u64, age: Duration) -> Expectation {
+        Expectation {
             keys: keys_of(image),
-            new_image: (kind != ChangeKind::Remove).then(|| image.clone()),
-            old_image: None,
-            sequence_number: format!("{seq:030}"),
-            approximate_creation: Some(SystemTime::now() - age),
-            view_type: ViewType::NewImage,
-            ttl_delete: false,
+            expected: match kind {
+                ChangeKind::Remove => Expected::Absent,
+                _ => Expected::Image(image.clone()),
+            },
+            since: Some(SystemTime::now() - age),
             source_table: Some(SOURCE.to_string()),
+            origin: Origin::Stream(StreamChange {
+                event_id: format!("event-{seq}"),
+                kind,
+                sequence_number: format!("{seq:030}"),
+                old_image: None,
+                view_type: ViewType::NewImage,
+                ttl_delete: false,
+            }),
         }
+    }
+
+    /// The record as a `KEYS_ONLY` stream delivers it.
+    fn keys_only(mut r: Expectation) -> Expectation {
+        r.expected = Expected::SourceCurrent;
+        if let Origin::Stream(change) = &mut r.origin {
+            change.view_type = ViewType::KeysOnly;
+        }
+        r
     }
 
     const OLD: Duration = Duration::from_secs(3600);
@@ -883,9 +887,11 @@ mod tests {
     }
 
     /// A record of key 1 made 5 s ago (past the 1 s window), with an old image when given.
-    fn aged(kind: ChangeKind, image: &Item, old: Option<&Item>) -> ChangeRecord {
+    fn aged(kind: ChangeKind, image: &Item, old: Option<&Item>) -> Expectation {
         let mut r = record(kind, image, 1, Duration::from_secs(5));
-        r.old_image = old.map(|o| crate::record::OldImage::Item(o.clone()));
+        if let Origin::Stream(change) = &mut r.origin {
+            change.old_image = old.map(|o| crate::record::OldImage::Item(o.clone()));
+        }
         r
     }
 
@@ -1007,9 +1013,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_keys_only_record_gives_the_source_state_its_own_window() {
-        let mut r = record(ChangeKind::Modify, &item(1, "v1"), 1, OLD);
-        r.new_image = None;
-        r.view_type = ViewType::KeysOnly;
+        let r = keys_only(record(ChangeKind::Modify, &item(1, "v1"), 1, OLD));
         // The source changed moments ago; the other side gets it 5 s later: a match, not a
         // mismatch although the record is an hour old.
         let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
@@ -1061,7 +1065,7 @@ mod tests {
         let whole =
             UNIX_EPOCH + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap().as_secs());
         let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
-        r.approximate_creation = Some(whole);
+        r.since = Some(whole);
         let started = Instant::now();
         let report = w.verifier.verify(&[r], None).await;
         assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
@@ -1079,7 +1083,7 @@ mod tests {
         put(&w.source, SOURCE, item(1, "v1"));
         let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
         // Milliseconds read as seconds: tens of thousands of years ahead.
-        r.approximate_creation = Some(UNIX_EPOCH + Duration::from_secs(1_764_000_000_000));
+        r.since = Some(UNIX_EPOCH + Duration::from_secs(1_764_000_000_000));
         let started = Instant::now();
         let report = w
             .verifier
@@ -1155,7 +1159,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_key_the_table_rejects_is_narrowed_down_and_the_others_get_verdicts() {
         let w = world(|_| {});
-        let records: Vec<ChangeRecord> = (1..=150)
+        let records: Vec<Expectation> = (1..=150)
             .map(|i| {
                 put(&w.target, TARGET, item(i, "v"));
                 record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
@@ -1222,9 +1226,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keys_only_records_compare_with_the_source_or_say_why_not() {
-        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, OLD);
-        r.new_image = None;
-        r.view_type = ViewType::KeysOnly;
+        let r = keys_only(record(ChangeKind::Insert, &item(1, "v1"), 1, OLD));
 
         let w = world(|_| {});
         put(&w.target, TARGET, item(1, "v1"));
@@ -1241,7 +1243,7 @@ mod tests {
         let w = world(|c| c.recheck_source = false);
         put(&w.target, TARGET, item(1, "v1"));
         let mut fresh = r.clone();
-        fresh.approximate_creation = Some(SystemTime::now());
+        fresh.since = Some(SystemTime::now());
         let started = Instant::now();
         let report = w.verifier.verify(std::slice::from_ref(&fresh), None).await;
         let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else {
@@ -1250,6 +1252,75 @@ mod tests {
         assert!(reason.contains("no new image"), "{reason}");
         // Known at the first read: no waiting for the window.
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    /// An expectation from a scan or a finding: no stream record, no sequence number.
+    fn scanned(origin: Origin, expected: Expected, age: Duration) -> Expectation {
+        Expectation {
+            keys: keys_of(&item(1, "")),
+            expected,
+            since: Some(SystemTime::now() - age),
+            source_table: Some(SOURCE.to_string()),
+            origin,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scanned_items_and_findings_are_judged_by_the_same_rules_as_stream_records() {
+        let image = Expected::Image(item(1, "v1"));
+        // A scanned item already on the other side: MATCH at the first read.
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v1"));
+        put(&w.source, SOURCE, item(1, "v1"));
+        let report = w
+            .verifier
+            .verify(&[scanned(Origin::Scan, image.clone(), OLD)], None)
+            .await;
+        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+
+        // Absent on the other side while the source still has it, past the window: MISSING on
+        // proof, as for a stream record.
+        let w = world(|_| {});
+        put(&w.source, SOURCE, item(1, "v1"));
+        let report = w
+            .verifier
+            .verify(&[scanned(Origin::Scan, image.clone(), OLD)], None)
+            .await;
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Missing {
+                proof: Proof::AbsentWhileSourceHasItem
+            }
+        );
+
+        // A scanned item the source changed since: the other side holds the new state, so it
+        // kept up (the stream covers that change).
+        let w = world(|_| {});
+        put(&w.target, TARGET, item(1, "v2"));
+        put(&w.source, SOURCE, item(1, "v2"));
+        let report = w
+            .verifier
+            .verify(&[scanned(Origin::Scan, image, OLD)], None)
+            .await;
+        assert_eq!(
+            verdict(&report.outcomes[0]),
+            &Verdict::Superseded {
+                by: Supersession::MatchesCurrentSource
+            }
+        );
+
+        // A finding checked again against the source's current item: a difference that lasts a
+        // window is a MISMATCH with the source as the expected side.
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(2));
+        put(&w.target, TARGET, item(1, "stale"));
+        put(&w.source, SOURCE, item(1, "v3"));
+        let finding = scanned(Origin::Finding, Expected::SourceCurrent, Duration::ZERO);
+        let report = w.verifier.verify(&[finding], None).await;
+        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
+            panic!("{:?}", report.outcomes)
+        };
+        assert_eq!(diff.attribute_names(), ["status"]);
+        assert_eq!(proof, &Proof::SourceUnchangedForWindow);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1414,7 +1485,7 @@ mod tests {
         let w = world(|_| {});
         w.target
             .plan_faults([Fault::Unprocess(2), Fault::Unprocess(1)]);
-        let records: Vec<ChangeRecord> = (1..=3)
+        let records: Vec<Expectation> = (1..=3)
             .map(|i| {
                 put(&w.target, TARGET, item(i, "v"));
                 record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
@@ -1444,7 +1515,7 @@ mod tests {
     async fn lookups_are_batched_by_100_under_the_concurrency_limit() {
         let w = world(|c| c.max_concurrency = 2);
         w.target.set_latency(Duration::from_millis(50));
-        let records: Vec<ChangeRecord> = (1..=450)
+        let records: Vec<Expectation> = (1..=450)
             .map(|i| {
                 put(&w.target, TARGET, item(i, "v"));
                 record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
@@ -1459,7 +1530,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sampling_skips_whole_keys() {
         let w = world(|c| c.sample_rate = 0.5);
-        let records: Vec<ChangeRecord> = (1..=200)
+        let records: Vec<Expectation> = (1..=200)
             .flat_map(|i| {
                 put(&w.target, TARGET, item(i, "v"));
                 [

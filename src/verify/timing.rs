@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use crate::config::LagWindowFrom;
-use crate::record::ChangeRecord;
+use crate::record::Expectation;
 
 /// A creation time further ahead of this function's clock than this is not a creation time (a
 /// value in ms or µs read as seconds): the record's window starts at its arrival instead.
@@ -33,8 +33,8 @@ impl Clock {
     }
 
     /// The record's creation time when the window is measured from it and it is believable.
-    pub(crate) fn creation(&self, record: &ChangeRecord) -> Option<SystemTime> {
-        match (self.from, record.approximate_creation) {
+    pub(crate) fn creation(&self, record: &Expectation) -> Option<SystemTime> {
+        match (self.from, record.since) {
             (LagWindowFrom::Creation, Some(created))
                 if created <= self.wall + CREATION_CLOCK_SKEW =>
             {
@@ -46,7 +46,7 @@ impl Clock {
 
     /// Where the record's replication window starts. DynamoDB rounds creation times down to the
     /// second, so a whole second counts as its end: the change may have been made up to 1 s later.
-    pub(crate) fn window_start(&self, record: &ChangeRecord) -> SystemTime {
+    pub(crate) fn window_start(&self, record: &Expectation) -> SystemTime {
         match self.creation(record) {
             Some(created) => {
                 let whole = created
@@ -65,19 +65,19 @@ impl Clock {
 
     /// The replication lag bound of a record seen matching at `at`: from the rounded-down
     /// creation time, so it stays an upper bound.
-    pub(crate) fn lag_at(&self, record: &ChangeRecord, at: Instant) -> Duration {
+    pub(crate) fn lag_at(&self, record: &Expectation, at: Instant) -> Duration {
         let from = self.creation(record).unwrap_or(self.wall);
         self.wall_at(at).duration_since(from).unwrap_or_default()
     }
 
-    pub(crate) fn window_passed(&self, record: &ChangeRecord, lag: Duration, at: Instant) -> bool {
+    pub(crate) fn window_passed(&self, record: &Expectation, lag: Duration, at: Instant) -> bool {
         self.wall_at(at)
             .duration_since(self.window_start(record))
             .is_ok_and(|age| age >= lag)
     }
 
     /// When the record's window closes.
-    pub(crate) fn window_end(&self, record: &ChangeRecord, lag: Duration) -> Instant {
+    pub(crate) fn window_end(&self, record: &Expectation, lag: Duration) -> Instant {
         let due = self.window_start(record) + lag;
         match due.duration_since(self.wall) {
             Ok(ahead) => self.instant + ahead,
