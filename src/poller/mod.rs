@@ -10,6 +10,7 @@
 //! still undecided when time runs out is read again next run), nothing skipped silently (trimmed
 //! stream data is an ERROR log line and the `RecordsTrimmed` metric).
 
+mod lease;
 mod shard;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -326,6 +327,27 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             });
         }
         Ok(report)
+    }
+
+    /// Outside Lambda: a run every `POLL_INTERVAL` until interrupted (one run with `once`). A run
+    /// that fails is logged and the next one tries again; a stream that cannot be found ends it.
+    pub async fn poll<F, Fut>(&self, stream_arn: F, once: bool) -> Result<(), PollerError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<String, StreamError>>,
+    {
+        loop {
+            let cycle = Instant::now() + self.config.poll_interval;
+            let result = self.run_and_emit(&stream_arn().await?, cycle).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %DisplayErrorContext(e), "poll run failed");
+            }
+            if once {
+                return result.map(|_| ());
+            }
+            // Interrupting loses nothing: progress is checkpointed per batch and leases expire.
+            tokio::time::sleep_until(cycle).await;
+        }
     }
 }
 

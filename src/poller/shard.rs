@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
@@ -62,20 +63,6 @@ pub(super) struct ShardStart {
     pub(super) origin: Origin,
 }
 
-/// The checkpoint has reached the closed shard's ending sequence number: nothing is left to read.
-fn reached_end(shard: &ShardInfo, position: &Checkpoint) -> bool {
-    match (&shard.ending_sequence_number, &position.sequence_number) {
-        (Some(end), Some(seq)) => sequence_at_or_after(seq, end),
-        _ => false,
-    }
-}
-
-/// Compares two sequence numbers (decimal digits, of any length) as numbers.
-fn sequence_at_or_after(seq: &str, end: &str) -> bool {
-    let (seq, end) = (seq.trim_start_matches('0'), end.trim_start_matches('0'));
-    (seq.len(), seq) >= (end.len(), end)
-}
-
 impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     /// Reads one shard under a lease, recording what it did in `run`; an error ends the shard's
     /// reading, and `run` keeps the verdicts reached before it.
@@ -85,17 +72,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         start: ShardStart,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
-        let (stream_arn, shard, owner) = (read.stream_arn, read.shard, read.owner);
-        let lease_until = || now_ms() + self.config.lease_duration.as_millis() as u64;
-        let shard_id = shard.shard_id.as_str();
-        let Some(stored) = self
-            .checkpoints
-            .acquire(
-                &Lease::new(stream_arn, shard_id, owner),
-                now_ms(),
-                lease_until(),
-            )
-            .await?
+        let shard_id = read.shard.shard_id.as_str();
+        let lease = Lease::new(read.stream_arn, shard_id, read.owner);
+        let Some((lease, stored)) =
+            HeldLease::take(&self.checkpoints, lease, self.config.lease_duration).await?
         else {
             tracing::info!(shard_id, "shard is leased by another reader");
             run.report.poller.lease_conflicts += 1;
@@ -115,14 +95,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         if position.shard_end {
             run.finished = true;
             run.started_at_ms = position.started_at_ms;
-            self.checkpoints
-                .release(&Lease::new(stream_arn, shard_id, owner))
-                .await?;
+            lease.release().await?;
             return Ok(());
         }
         run.report.poller.shards_read += 1;
         let result = self
-            .read_leased_shard(read, child, &mut position, run)
+            .read_leased_shard(read, &lease, child, &mut position, run)
             .await;
         run.started_at_ms = position.started_at_ms;
         let lease_lost = matches!(
@@ -132,10 +110,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         if !run.finished && !lease_lost {
             // Also after an error, so the next run need not wait for the lease to expire. If this
             // fails too, the lease expires by itself.
-            let released = self
-                .checkpoints
-                .release(&Lease::new(stream_arn, shard_id, owner))
-                .await;
+            let released = lease.release().await;
             if result.is_ok() {
                 released?;
             }
@@ -219,74 +194,26 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         run.report.poller.records_trimmed += 1;
     }
 
-    /// Saves the position and extends the lease.
-    async fn save_progress(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-        position: &Checkpoint,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        let lease_until = now_ms() + self.config.lease_duration.as_millis() as u64;
-        self.checkpoints
-            .save(
-                &Lease::new(stream_arn, shard_id, owner),
-                position,
-                now_ms(),
-                lease_until,
-            )
-            .await?;
-        run.report.poller.checkpoint_writes += 1;
-        Ok(())
-    }
-
-    /// Marks the shard read to its end, and gives its lease up.
-    async fn finish_shard(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        owner: &str,
-        position: &mut Checkpoint,
-        run: &mut ShardRun,
-    ) -> Result<(), PollerError> {
-        position.shard_end = true;
-        self.checkpoints
-            .save(
-                &Lease::new(stream_arn, shard_id, owner),
-                position,
-                now_ms(),
-                now_ms(),
-            )
-            .await?;
-        run.report.poller.checkpoint_writes += 1;
-        self.checkpoints
-            .release(&Lease::new(stream_arn, shard_id, owner))
-            .await?;
-        run.report.poller.shards_finished += 1;
-        run.finished = true;
-        Ok(())
-    }
-
     /// Reads a leased shard from `position` until it ends, time runs out or a record has no final
     /// verdict; checkpoints after every page.
     async fn read_leased_shard(
         &self,
         read: &ShardRead<'_>,
+        lease: &HeldLease<'_, C>,
         child: bool,
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
-        let (stream_arn, shard, owner) = (read.stream_arn, read.shard, read.owner);
+        let (stream_arn, shard) = (read.stream_arn, read.shard);
         let (deadline, stop_at) = (read.deadline, read.stop_at);
         let shard_id = shard.shard_id.as_str();
         // A closed shard is read to its end: its children wait for it.
         let closed = shard.ending_sequence_number.is_some();
         if reached_end(shard, position) {
             // Checkpointed at its last record by a run that stopped before marking it finished.
-            return self
-                .finish_shard(stream_arn, shard_id, owner, position, run)
-                .await;
+            lease.finish(position, &mut run.report.poller).await?;
+            run.finished = true;
+            return Ok(());
         }
         let first = self.start_of(position, child);
         if first == StartAt::Latest {
@@ -294,8 +221,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             // empty read, or a first record without a final verdict, still leaves the next run a
             // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
             position.started_at_ms = Some(now_ms());
-            self.save_progress(stream_arn, shard_id, owner, position, run)
-                .await?;
+            lease.save(position, &mut run.report.poller).await?;
         }
         let skip_before = self.skip_before(position);
         let mut iterator = self
@@ -427,8 +353,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     }
                     None => verify.await,
                 };
-                self.save_progress(stream_arn, shard_id, owner, position, run)
-                    .await?;
+                lease.save(position, &mut run.report.poller).await?;
                 run.report += verified;
                 run.report.last_progress_at = Some(Instant::now());
                 if !complete {
@@ -437,9 +362,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 }
             }
             if next.is_none() || reached_end(shard, position) {
-                return self
-                    .finish_shard(stream_arn, shard_id, owner, position, run)
-                    .await;
+                lease.finish(position, &mut run.report.poller).await?;
+                run.finished = true;
+                return Ok(());
             }
             iterator = next;
         }
