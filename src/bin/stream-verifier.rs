@@ -3,13 +3,10 @@
 
 use std::sync::Arc;
 
-use ddb_verify::aws::clients::dynamodb_clients;
-use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::verify::timing::deadline_instant;
-use ddb_verify::verify::Verifier;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -17,13 +14,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-    let (source, target) = dynamodb_clients(&config).await;
-    let verifier = Verifier::new(
-        config,
-        DynamoDbReader::new(target),
-        DynamoDbReader::new(source),
-    );
-    let handler = Arc::new(StreamVerifier::new(verifier));
+    let handler = Arc::new(StreamVerifier::new(ddb_verify::aws::verifier(config).await));
 
     run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let handler = Arc::clone(&handler);
