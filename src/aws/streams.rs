@@ -134,14 +134,11 @@ impl StreamSource for DynamoDbStreams {
             .send()
             .await
             .map_err(|e| classify(stream_arn, "DescribeStream", e))?;
-        Ok(out
-            .stream_description
-            .and_then(|d| d.shards)
-            .unwrap_or_default()
-            .into_iter()
-            .map(shard_info)
-            .filter(|s| s.parent_shard_id.as_deref() == Some(shard_id))
-            .collect())
+        let listed = out.stream_description.and_then(|d| d.shards);
+        Ok(ShardInfo::children_of(
+            listed.unwrap_or_default().into_iter().map(shard_info),
+            shard_id,
+        ))
     }
 
     async fn shard_iterator(

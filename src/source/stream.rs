@@ -16,6 +16,20 @@ pub struct ShardInfo {
     pub ending_sequence_number: Option<String>,
 }
 
+impl ShardInfo {
+    /// The children of `parent` among `shards`: a listing asked for children may hold others (a
+    /// service that ignores the filter), so this is the one test of lineage.
+    pub fn children_of(
+        shards: impl IntoIterator<Item = ShardInfo>,
+        parent: &str,
+    ) -> Vec<ShardInfo> {
+        shards
+            .into_iter()
+            .filter(|s| s.parent_shard_id.as_deref() == Some(parent))
+            .collect()
+    }
+}
+
 /// One page of a stream's shard listing.
 #[derive(Debug, Clone, Default)]
 pub struct ShardPage {

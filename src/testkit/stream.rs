@@ -182,14 +182,11 @@ impl StreamSource for InMemoryStream {
                 code: "InternalServerError".into(),
             });
         }
-        Ok(self
-            .shards
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.info.parent_shard_id.as_deref() == Some(shard_id))
-            .map(|s| s.info.clone())
-            .collect())
+        let shards = self.shards.lock().unwrap();
+        Ok(ShardInfo::children_of(
+            shards.iter().map(|s| s.info.clone()),
+            shard_id,
+        ))
     }
 
     async fn shard_iterator(
