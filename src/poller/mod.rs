@@ -527,16 +527,60 @@ mod tests {
             .unwrap()
     }
 
+    /// Shard `id` (a child of `parent` when given) holding records `ids`, already replicated.
+    fn shard(w: &World, id: &str, parent: Option<&str>, ids: std::ops::Range<u64>) {
+        w.stream.add_shard(id, parent);
+        fill(w, id, ids);
+    }
+
+    /// A split: shard "parent" with records 1 to 3, closed, and its child "child" with `child_ids`.
+    fn split(w: &World, child_ids: std::ops::Range<u64>) {
+        shard(w, "parent", None, 1..4);
+        w.stream.close("parent");
+        shard(w, "child", Some("parent"), child_ids);
+    }
+
+    /// The sequence number of record `id`.
+    fn seq(id: u64) -> String {
+        format!("{id:021}")
+    }
+
+    /// A checkpoint after record `id`, its shard not finished.
+    fn at(id: u64) -> Checkpoint {
+        Checkpoint {
+            sequence_number: Some(seq(id)),
+            ..Checkpoint::default()
+        }
+    }
+
+    /// The checkpoint saved for `shard`.
+    fn saved(w: &World, shard: &str) -> Checkpoint {
+        w.checkpoints.get(ARN, shard).unwrap()
+    }
+
+    /// The ids read, sorted: shards read side by side interleave.
+    fn sorted_ids(report: &PollReport) -> Vec<u64> {
+        let mut read = ids(report);
+        read.sort();
+        read
+    }
+
+    /// Whether another reader gets the lease of shard "s" at `now` (epoch ms) until `until`.
+    async fn other_reader_leases(w: &World, now: u64, until: u64) -> bool {
+        w.checkpoints
+            .acquire(&Lease::new(ARN, "s", "other"), now, until)
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn children_are_read_after_their_parent_is_finished() {
         let w = world(2);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..6);
+        shard(&w, "parent", None, 1..6);
         w.stream.close("parent");
-        w.stream.add_shard("child-a", Some("parent"));
-        w.stream.add_shard("child-b", Some("parent"));
-        fill(&w, "child-a", 10..13);
-        fill(&w, "child-b", 20..23);
+        shard(&w, "child-a", Some("parent"), 10..13);
+        shard(&w, "child-b", Some("parent"), 20..23);
         let report = run(&w).await;
         let read = ids(&report);
         assert_eq!(read.len(), 11);
@@ -546,11 +590,8 @@ mod tests {
         assert_eq!(report.verification.matches, 11);
         assert_eq!(report.poller.shards_finished, 1);
         assert_eq!(report.poller.shards_read, 3);
-        assert!(w.checkpoints.get(ARN, "parent").unwrap().shard_end);
-        assert_eq!(
-            w.checkpoints.get(ARN, "child-a").unwrap().sequence_number,
-            Some(format!("{:021}", 12))
-        );
+        assert!(saved(&w, "parent").shard_end);
+        assert_eq!(saved(&w, "child-a").sequence_number, Some(seq(12)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -559,8 +600,12 @@ mod tests {
         let mut parent: Option<String> = None;
         for generation in 0..5u64 {
             let id = format!("gen-{generation}");
-            w.stream.add_shard(&id, parent.as_deref());
-            fill(&w, &id, generation * 10..generation * 10 + 3);
+            shard(
+                &w,
+                &id,
+                parent.as_deref(),
+                generation * 10..generation * 10 + 3,
+            );
             if generation < 4 {
                 w.stream.close(&id);
             }
@@ -579,9 +624,7 @@ mod tests {
     async fn more_than_a_page_of_shards_is_discovered() {
         let w = world(1000);
         for s in 0..250u64 {
-            let id = format!("shard-{s:03}");
-            w.stream.add_shard(&id, None);
-            fill(&w, &id, s * 10..s * 10 + 1);
+            shard(&w, &format!("shard-{s:03}"), None, s * 10..s * 10 + 1);
         }
         let report = run(&w).await;
         assert_eq!(report.poller.shards_discovered, 250);
@@ -593,40 +636,25 @@ mod tests {
     async fn trimmed_parents_and_trimmed_data_are_reported_not_skipped_silently() {
         let w = world(1000);
         // The parent is gone from the listing entirely: its child is ready.
-        w.stream.add_shard("child", Some("trimmed-parent"));
-        fill(&w, "child", 1..4);
+        shard(&w, "child", Some("trimmed-parent"), 1..4);
         // A shard whose checkpoint points into trimmed data.
-        w.stream.add_shard("old", None);
-        fill(&w, "old", 10..20);
-        w.checkpoints
-            .acquire(&Lease::new(ARN, "old", "earlier-run"), 0, 1)
-            .await
-            .unwrap();
-        w.checkpoints
-            .save(
-                &Lease::new(ARN, "old", "earlier-run"),
-                &Checkpoint {
-                    sequence_number: Some(format!("{:021}", 11)),
-                    ..Checkpoint::default()
-                },
-                0,
-                1,
-            )
-            .await
-            .unwrap();
+        shard(&w, "old", None, 10..20);
+        checkpointed(&w, "old", at(11)).await;
         w.stream.trim("old", 5);
         let report = run(&w).await;
         assert_eq!(report.poller.records_trimmed, 1);
-        let mut read = ids(&report);
-        read.sort();
-        assert_eq!(read, vec![1, 2, 3, 15, 16, 17, 18, 19]);
+        assert_eq!(sorted_ids(&report), vec![1, 2, 3, 15, 16, 17, 18, 19]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn throttling_backs_off_and_expired_iterators_resume_from_the_checkpoint() {
-        let w = world(3);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..10);
+        // Pages of 3 from one shard of 9 records.
+        let paged = || {
+            let w = world(3);
+            shard(&w, "s", None, 1..10);
+            w
+        };
+        let w = paged();
         w.stream
             .plan_faults([StreamFault::Throttle, StreamFault::Throttle]);
         let started = Instant::now();
@@ -637,9 +665,7 @@ mod tests {
             "backed off"
         );
 
-        let w = world(3);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..10);
+        let w = paged();
         // Expires after the first page: the next iterator comes from the checkpoint (after 3).
         let first = run_with_fault_after_first_page(&w).await;
         assert_eq!(ids(&first), (1..10).collect::<Vec<_>>());
@@ -655,8 +681,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_second_run_resumes_from_the_checkpoint_and_reads_nothing_twice() {
         let w = world(1000);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..6);
+        shard(&w, "s", None, 1..6);
         assert_eq!(ids(&run(&w).await), vec![1, 2, 3, 4, 5]);
         fill(&w, "s", 6..9);
         assert_eq!(ids(&run(&w).await), vec![6, 7, 8]);
@@ -666,25 +691,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_leased_shard_is_left_alone_until_the_lease_expires() {
         let w = world(1000);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..4);
-        let far = now_ms() + 3_600_000;
-        assert!(w
-            .checkpoints
-            .acquire(&Lease::new(ARN, "s", "other"), now_ms(), far)
-            .await
-            .unwrap()
-            .is_some());
+        shard(&w, "s", None, 1..4);
+        assert!(other_reader_leases(&w, now_ms(), now_ms() + 3_600_000).await);
         let report = run(&w).await;
         assert_eq!(report.poller.lease_conflicts, 1);
         assert_eq!(report.poller.records_read, 0);
         // The other reader died; its lease expired.
-        assert!(w
-            .checkpoints
-            .acquire(&Lease::new(ARN, "s", "other"), 0, 1)
-            .await
-            .unwrap()
-            .is_some());
+        assert!(other_reader_leases(&w, 0, 1).await);
         let report = run(&w).await;
         assert_eq!(ids(&report), vec![1, 2, 3]);
     }
@@ -692,13 +705,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_record_without_a_final_verdict_is_not_checkpointed_past() {
         let w = world(1000);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..4);
+        shard(&w, "s", None, 1..4);
         w.target.plan_faults([Fault::Fail { transient: true }]);
         let report = run(&w).await;
         assert_eq!(report.records.len(), 0);
         assert_eq!(report.verification.batch_item_failures, 3);
-        assert_eq!(w.checkpoints.get(ARN, "s").unwrap().sequence_number, None);
+        assert_eq!(saved(&w, "s").sequence_number, None);
         // Next run: read again, verified.
         let report = run(&w).await;
         assert_eq!(ids(&report), vec![1, 2, 3]);
@@ -709,17 +721,16 @@ mod tests {
     async fn latest_applies_to_the_first_read_only_and_what_is_written_between_runs_is_verified() {
         // Pages of 3: the old records make a page of their own.
         let w = world_from(3, StartAt::Latest);
-        w.stream.add_shard("s", None);
         // Created an hour before the poller first reads the stream.
-        fill(&w, "s", 1..4);
+        shard(&w, "s", None, 1..4);
         let first = run(&w).await;
         assert_eq!(first.poller.records_read, 0);
-        let saved = w.checkpoints.get(ARN, "s").unwrap();
+        let checkpoint = saved(&w, "s");
         assert!(
-            saved.started_at_ms.is_some(),
-            "an empty first read is remembered: {saved:?}"
+            checkpoint.started_at_ms.is_some(),
+            "an empty first read is remembered: {checkpoint:?}"
         );
-        assert_eq!(saved.sequence_number, None);
+        assert_eq!(checkpoint.sequence_number, None);
 
         // Written between runs: the next run reads them (from TRIM_HORIZON), not its own LATEST.
         fill_now(&w, "s", 4..7);
@@ -738,8 +749,7 @@ mod tests {
         );
         let docs = second.emf_documents("Verifier/Test", "Target", 1);
         assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
-        let saved = w.checkpoints.get(ARN, "s").unwrap();
-        assert_eq!(saved.sequence_number, Some(format!("{:021}", 6)));
+        assert_eq!(saved(&w, "s").sequence_number, Some(seq(6)));
 
         fill_now(&w, "s", 7..8);
         let third = run(&w).await;
@@ -755,8 +765,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_deferred_first_record_under_latest_is_read_again_next_run() {
         let w = world_from(1000, StartAt::Latest);
-        w.stream.add_shard("s", None);
-        fill(&w, "s", 1..4);
+        shard(&w, "s", None, 1..4);
         w.target.plan_faults([Fault::Fail { transient: true }]);
         let (first, ()) = tokio::join!(run(&w), async {
             // Written while the first read, at LATEST, waits after its empty page.
@@ -766,7 +775,7 @@ mod tests {
         assert_eq!(first.poller.records_read, 2, "read at LATEST");
         assert_eq!(first.records.len(), 0);
         assert_eq!(first.verification.batch_item_failures, 2);
-        assert_eq!(w.checkpoints.get(ARN, "s").unwrap().sequence_number, None);
+        assert_eq!(saved(&w, "s").sequence_number, None);
 
         let second = run(&w).await;
         assert_eq!(ids(&second), vec![10, 11]);
@@ -779,39 +788,26 @@ mod tests {
         // A split found in the run: the child is read from its first record, and what it got
         // before its parent's first read (at LATEST) is skipped as in the parent.
         let w = world_from(1000, StartAt::Latest);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..13);
+        split(&w, 10..13);
         fill_now(&w, "child", 13..16);
         let report = run(&w).await;
         assert_eq!(ids(&report), vec![13, 14, 15], "the parent from LATEST");
         assert_eq!(report.poller.records_before_start, 3);
-        let parent = w.checkpoints.get(ARN, "parent").unwrap();
+        let parent = saved(&w, "parent");
         assert!(parent.shard_end);
-        let child = w.checkpoints.get(ARN, "child").unwrap();
+        let child = saved(&w, "child");
         assert_eq!(child.started_at_ms, parent.started_at_ms, "inherited");
-        assert_eq!(child.sequence_number, Some(format!("{:021}", 15)));
+        assert_eq!(child.sequence_number, Some(seq(15)));
 
         // A child listed when the run starts, its parent finished by an earlier run that read it
         // from TRIM_HORIZON: read whole.
         let w = world_from(1000, StartAt::Latest);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        checkpointed(
-            &w,
-            "parent",
-            Checkpoint {
-                sequence_number: Some(format!("{:021}", 3)),
-                shard_end: true,
-                started_at_ms: None,
-            },
-        )
-        .await;
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..13);
+        split(&w, 10..13);
+        let finished = Checkpoint {
+            shard_end: true,
+            ..at(3)
+        };
+        checkpointed(&w, "parent", finished).await;
         assert_eq!(ids(&run(&w).await), vec![10, 11, 12]);
     }
 
@@ -819,33 +815,24 @@ mod tests {
     async fn a_parent_trimmed_before_its_checkpoint_finished_is_reported() {
         let w = world(1000);
         // An earlier run read the parent up to 3; it split, and was trimmed before being finished.
-        checkpointed(
-            &w,
-            "parent",
-            Checkpoint {
-                sequence_number: Some(format!("{:021}", 3)),
-                ..Checkpoint::default()
-            },
-        )
-        .await;
-        w.stream.add_shard("child-a", Some("parent"));
-        w.stream.add_shard("child-b", Some("parent"));
-        fill(&w, "child-a", 10..13);
-        fill(&w, "child-b", 20..22);
+        checkpointed(&w, "parent", at(3)).await;
+        shard(&w, "child-a", Some("parent"), 10..13);
+        shard(&w, "child-b", Some("parent"), 20..22);
         // A parent the poller never read (older than its first run) is not reported.
-        w.stream.add_shard("other", Some("never-read"));
-        fill(&w, "other", 30..31);
+        shard(&w, "other", Some("never-read"), 30..31);
         let (report, logs) = logged(run(&w)).await;
         assert_eq!(report.poller.records_trimmed, 1, "once, not per child");
-        let mut read = ids(&report);
-        read.sort();
-        assert_eq!(read, vec![10, 11, 12, 20, 21, 30], "the children are read");
+        assert_eq!(
+            sorted_ids(&report),
+            vec![10, 11, 12, 20, 21, 30],
+            "the children are read"
+        );
         let line = logs
             .lines()
             .find(|l| l.contains(r#""parent_shard_id":"parent""#))
             .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
         assert!(line.contains(r#""level":"ERROR""#), "{line}");
-        assert!(line.contains(&format!("{:021}", 3)), "{line}");
+        assert!(line.contains(&seq(3)), "{line}");
         assert!(!logs.contains("never-read"), "{logs}");
 
         // Reported by the run that started the children, not again.
@@ -858,25 +845,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_closed_shard_is_read_past_empty_pages_to_its_end_before_its_children() {
         let w = world(1000);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..12);
+        split(&w, 10..12);
         // More empty pages than an open shard gets before it counts as caught up.
         w.stream.plan_faults([StreamFault::EmptyPage; 6]);
         let report = run(&w).await;
         assert_eq!(ids(&report), vec![1, 2, 3, 10, 11]);
-        assert!(w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert!(saved(&w, "parent").shard_end);
         assert_eq!(report.poller.shards_finished, 1);
 
         // A closed shard that never gives its records is read until the run's time is up.
         let w = world(1000);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..12);
+        split(&w, 10..12);
         w.stream.plan_faults([StreamFault::EmptyPage; 10_000]);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(10);
@@ -889,33 +868,21 @@ mod tests {
         );
         assert_eq!(report.poller.records_read, 0);
         assert_eq!(report.poller.shards_finished, 0);
-        assert!(!w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert!(!saved(&w, "parent").shard_end);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_closed_shard_checkpointed_at_its_ending_sequence_number_is_finished_without_a_read()
     {
         let w = world(1000);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..12);
+        split(&w, 10..12);
         // Closed too, so that its reading is one GetRecords call.
         w.stream.close("child");
         // An earlier run checkpointed the last record, and stopped before marking the shard ended.
-        checkpointed(
-            &w,
-            "parent",
-            Checkpoint {
-                sequence_number: Some(format!("{:021}", 3)),
-                ..Checkpoint::default()
-            },
-        )
-        .await;
+        checkpointed(&w, "parent", at(3)).await;
         let report = run(&w).await;
         assert_eq!(ids(&report), vec![10, 11]);
-        assert!(w.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert!(saved(&w, "parent").shard_end);
         assert_eq!(report.poller.shards_finished, 2);
         assert_eq!(
             w.stream.get_records_calls(),
@@ -927,22 +894,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_child_shard_lookup_fails_that_shard_only_and_keeps_the_runs_metrics() {
         let w = world(1000);
-        w.stream.add_shard("parent", None);
-        fill(&w, "parent", 1..4);
-        w.stream.close("parent");
-        w.stream.add_shard("child", Some("parent"));
-        fill(&w, "child", 10..12);
-        w.stream.add_shard("other", None);
-        fill(&w, "other", 20..22);
+        split(&w, 10..12);
+        shard(&w, "other", None, 20..22);
         w.stream.fail_child_shard_lookups(1);
         let (report, logs) = logged(run(&w)).await;
         assert_eq!(report.poller.shard_failures, 1);
         assert_eq!(report.failures.len(), 1);
         assert_eq!(report.failures[0].shard_id, "parent");
-        let mut read = ids(&report);
-        read.sort();
         assert_eq!(
-            read,
+            sorted_ids(&report),
             vec![1, 2, 3, 10, 11, 20, 21],
             "the shards read keep their verdicts; the listed child is still read"
         );
@@ -955,8 +915,7 @@ mod tests {
 
         // What the binary does: the metrics are printed, then the run fails naming the shard.
         let w2 = world(1000);
-        w2.stream.add_shard("parent", None);
-        fill(&w2, "parent", 1..3);
+        shard(&w2, "parent", None, 1..3);
         w2.stream.close("parent");
         w2.stream.fail_child_shard_lookups(1);
         let err = w2
@@ -968,6 +927,6 @@ mod tests {
             matches!(&err, PollerError::ShardsFailed { failed: 1, shard_id, .. } if shard_id == "parent"),
             "{err:?}"
         );
-        assert!(w2.checkpoints.get(ARN, "parent").unwrap().shard_end);
+        assert!(saved(&w2, "parent").shard_end);
     }
 }

@@ -673,6 +673,7 @@ fn warn_future_creation_times(clock: &Clock, records: &[Expectation], pending: &
 mod tests {
     use super::lookup::UNPROCESSED_ATTEMPTS;
     use super::*;
+    use crate::compare::Diff;
     use crate::config::TableRef;
     use crate::record::{ChangeKind, Origin, StreamChange, ViewType};
     use crate::testkit::{Fault, InMemoryTables};
@@ -700,6 +701,47 @@ mod tests {
             source,
             verifier,
         }
+    }
+
+    impl World {
+        /// Key 1 with status `target` on the other side and `source` on the source (`None`: absent).
+        fn holding(self, target: Option<&str>, source: Option<&str>) -> Self {
+            if let Some(status) = target {
+                put(&self.target, TARGET, item(1, status));
+            }
+            if let Some(status) = source {
+                put(&self.source, SOURCE, item(1, status));
+            }
+            self
+        }
+
+        /// Verifies `r` alone.
+        async fn verify(&self, r: Expectation, deadline: Option<Instant>) -> BatchReport {
+            self.verifier.verify(&[r], deadline).await
+        }
+
+        /// Inserts of keys 1 to `n`, an hour old, each already on the other side.
+        fn replicated(&self, n: u32) -> Vec<Expectation> {
+            (1..=n)
+                .map(|i| {
+                    put(&self.target, TARGET, item(i, "v"));
+                    record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
+                })
+                .collect()
+        }
+    }
+
+    /// A world made by `adjust` that holds key 1 as [`World::holding`] says, and its report on `r`
+    /// alone, with no deadline.
+    async fn verify_one(
+        adjust: impl FnOnce(&mut Config),
+        target: Option<&str>,
+        source: Option<&str>,
+        r: Expectation,
+    ) -> (World, BatchReport) {
+        let w = world(adjust).holding(target, source);
+        let report = w.verify(r, None).await;
+        (w, report)
     }
 
     fn item(id: u32, status: &str) -> Item {
@@ -740,6 +782,11 @@ mod tests {
         }
     }
 
+    /// The record (sequence number 1) of key 1 with status `status`, made `age` ago.
+    fn key_1(kind: ChangeKind, status: &str, age: Duration) -> Expectation {
+        record(kind, &item(1, status), 1, age)
+    }
+
     /// The record as a `KEYS_ONLY` stream delivers it.
     fn keys_only(mut r: Expectation) -> Expectation {
         r.expected = Expected::SourceCurrent;
@@ -768,6 +815,37 @@ mod tests {
             Outcome::Verdict(v) => v,
             other => panic!("expected a verdict, got {other:?}"),
         }
+    }
+
+    /// The verdict on the batch's first record.
+    fn first(report: &BatchReport) -> &Verdict {
+        verdict(&report.outcomes[0])
+    }
+
+    /// What a MISMATCH found, and on what proof.
+    fn mismatch(o: &Outcome) -> (&Diff, &Proof) {
+        match verdict(o) {
+            Verdict::Mismatch { diff, proof } => (diff, proof),
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    /// Whether a failed lookup was transient, and what it said.
+    fn lookup_failed(o: &Outcome) -> (bool, &str) {
+        match o {
+            Outcome::Retry(RetryReason::LookupFailed { transient, message }) => {
+                (*transient, message)
+            }
+            other => panic!("expected a failed lookup, got {other:?}"),
+        }
+    }
+
+    fn assert_all_match(report: &BatchReport) {
+        assert!(
+            report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"),
+            "{:?}",
+            report.outcomes
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -807,9 +885,7 @@ mod tests {
                 "SUPERSEDED"
             ]
         );
-        let Verdict::Mismatch { diff, .. } = verdict(&report.outcomes[1]) else {
-            unreachable!()
-        };
+        let (diff, _) = mismatch(&report.outcomes[1]);
         assert_eq!(diff.different, vec!["status"]);
         // One call for the six keys; the source re-read only for the non-matching ones.
         assert_eq!(report.lookup_calls, 1);
@@ -821,45 +897,29 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_source_that_changed_since_supersedes_only_when_the_other_side_kept_up() {
+        let modify = || key_1(ChangeKind::Modify, "v2", OLD);
         // The other side holds the source's newer state: it kept up.
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v3"));
-        put(&w.source, SOURCE, item(1, "v3"));
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
-            .await;
+        let (_, report) = verify_one(|_| {}, Some("v3"), Some("v3"), modify()).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Superseded {
                 by: Supersession::MatchesCurrentSource
             }
         );
         // It holds a state never seen on the source: not SUPERSEDED on a guess. Read again until
         // the source's own state has been there for the window, then a mismatch against it.
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(10));
-        put(&w.target, TARGET, item(1, "v1"));
-        put(&w.source, SOURCE, item(1, "v3"));
         let started = Instant::now();
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
-            .await;
-        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
-            panic!("{:?}", report.outcomes)
-        };
+        let ten_seconds = |c: &mut Config| c.max_replication_lag = Duration::from_secs(10);
+        let (_, report) = verify_one(ten_seconds, Some("v1"), Some("v3"), modify()).await;
+        let (diff, proof) = mismatch(&report.outcomes[0]);
         assert_eq!(proof, &Proof::SourceUnchangedForWindow);
         assert_eq!(diff.different, vec!["status"]);
         assert!(started.elapsed() >= Duration::from_secs(10));
         // Without the re-check the same state is a mismatch at once.
-        let w = world(|c| c.recheck_source = false);
-        put(&w.target, TARGET, item(1, "v1"));
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
-            .await;
+        let (w, report) =
+            verify_one(|c| c.recheck_source = false, Some("v1"), None, modify()).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Mismatch {
                 diff: diff_items(&item(1, "v2"), &item(1, "v1"), &[]),
                 proof: Proof::RecordAlone
@@ -903,9 +963,8 @@ mod tests {
         let (w, writer) = hot_world(target).await;
         let started = Instant::now();
         let report = w
-            .verifier
             .verify(
-                &[aged(ChangeKind::Modify, &item(1, "v1"), None)],
+                aged(ChangeKind::Modify, &item(1, "v1"), None),
                 Some(started + deadline),
             )
             .await;
@@ -917,7 +976,7 @@ mod tests {
     async fn a_hot_key_that_never_arrives_is_missing_not_superseded_for_ever() {
         let (report, took) = verify_hot_modify(None, Duration::from_secs(30)).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Missing {
                 proof: Proof::AbsentWhileSourceHasItem
             }
@@ -931,10 +990,8 @@ mod tests {
         let (w, writer) = hot_world(Some(item(1, "v0"))).await;
         // This record's own old image.
         let r = aged(ChangeKind::Modify, &item(1, "v1"), Some(&item(1, "v0")));
-        let report = w.verifier.verify(&[r], None).await;
-        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
-            panic!("{:?}", report.outcomes)
-        };
+        let report = w.verify(r, None).await;
+        let (diff, proof) = mismatch(&report.outcomes[0]);
         assert_eq!(proof, &Proof::HoldsReplacedState);
         assert_eq!(diff.different, vec!["status"]);
         // An earlier image of the key in the batch (a NEW_IMAGE stream: no old images).
@@ -955,7 +1012,7 @@ mod tests {
         let report = w.verifier.verify(&records, None).await;
         // A delete that never arrived, with the item's last state still there.
         let r = aged(ChangeKind::Remove, &item(1, "v0"), Some(&item(1, "v0")));
-        let remove = w.verifier.verify(&[r], None).await;
+        let remove = w.verify(r, None).await;
         writer.abort();
         assert_eq!(
             verdict(&report.outcomes[1]),
@@ -967,7 +1024,7 @@ mod tests {
             }
         );
         assert_eq!(
-            verdict(&remove.outcomes[0]),
+            first(&remove),
             &Verdict::DeleteNotApplied {
                 proof: Proof::HoldsReplacedState
             }
@@ -989,9 +1046,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_other_side_that_reaches_a_state_seen_on_the_source_is_superseded() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(1));
-        put(&w.target, TARGET, item(1, "lagging"));
-        put(&w.source, SOURCE, item(1, "v3"));
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(1))
+            .holding(Some("lagging"), Some("v3"));
         let (target, source) = (Arc::clone(&w.target), Arc::clone(&w.source));
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -999,12 +1055,9 @@ mod tests {
             put(&target, TARGET, item(1, "v3"));
             put(&source, SOURCE, item(1, "v4"));
         });
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Modify, &item(1, "v2"), 1, OLD)], None)
-            .await;
+        let report = w.verify(key_1(ChangeKind::Modify, "v2", OLD), None).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Superseded {
                 by: Supersession::MatchesNewerSourceState
             }
@@ -1013,27 +1066,26 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_keys_only_record_gives_the_source_state_its_own_window() {
-        let r = keys_only(record(ChangeKind::Modify, &item(1, "v1"), 1, OLD));
-        // The source changed moments ago; the other side gets it 5 s later: a match, not a
-        // mismatch although the record is an hour old.
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
-        put(&w.target, TARGET, item(1, "v1"));
-        put(&w.source, SOURCE, item(1, "v2"));
+        let r = keys_only(key_1(ChangeKind::Modify, "v1", OLD));
+        // The source changed moments ago: the other side has yet to get it.
+        let behind = || {
+            world(|c| c.max_replication_lag = Duration::from_secs(30))
+                .holding(Some("v1"), Some("v2"))
+        };
+        // It gets it 5 s later: a match, not a mismatch although the record is an hour old.
+        let w = behind();
         let target = Arc::clone(&w.target);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
             put(&target, TARGET, item(1, "v2"));
         });
-        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+        let report = w.verify(r.clone(), None).await;
+        assert_eq!(first(&report).name(), "MATCH");
         // Never arriving: a mismatch once the source's state has had its window.
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
-        put(&w.target, TARGET, item(1, "v1"));
-        put(&w.source, SOURCE, item(1, "v2"));
         let started = Instant::now();
-        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
+        let report = behind().verify(r, None).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Mismatch {
                 diff: diff_items(&item(1, "v2"), &item(1, "v1"), &[]),
                 proof: Proof::SourceUnchangedForWindow
@@ -1045,30 +1097,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn source_rechecks_are_consistent_reads_whatever_consistent_read_says() {
-        let w = world(|c| c.consistent_read = false);
-        put(&w.target, TARGET, item(1, "stale"));
-        put(&w.source, SOURCE, item(1, "new"));
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Modify, &item(1, "new"), 1, OLD)], None)
-            .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+        let r = key_1(ChangeKind::Modify, "new", OLD);
+        let (w, report) =
+            verify_one(|c| c.consistent_read = false, Some("stale"), Some("new"), r).await;
+        assert_eq!(first(&report).name(), "MISMATCH");
         assert_eq!(w.target.consistent_reads(), vec![false]);
         assert_eq!(w.source.consistent_reads(), vec![true]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_creation_time_rounded_down_gets_its_second_back() {
-        let w = world(|c| c.max_replication_lag = Duration::from_millis(200));
-        put(&w.source, SOURCE, item(1, "v1"));
         let now = SystemTime::now();
         let whole =
             UNIX_EPOCH + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap().as_secs());
-        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
+        let mut r = key_1(ChangeKind::Insert, "v1", Duration::ZERO);
         r.since = Some(whole);
         let started = Instant::now();
-        let report = w.verifier.verify(&[r], None).await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let short = |c: &mut Config| c.max_replication_lag = Duration::from_millis(200);
+        let (_, report) = verify_one(short, None, Some("v1"), r).await;
+        assert_eq!(first(&report).name(), "MISSING");
         // The change may have been made up to 1 s after the whole second it is stamped with.
         let since_stamp = started.elapsed() + now.duration_since(whole).unwrap();
         assert!(
@@ -1079,17 +1126,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_creation_time_in_the_future_gives_a_window_from_arrival() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(2));
-        put(&w.source, SOURCE, item(1, "v1"));
-        let mut r = record(ChangeKind::Insert, &item(1, "v1"), 1, Duration::ZERO);
+        let w = world(|c| c.max_replication_lag = Duration::from_secs(2)).holding(None, Some("v1"));
+        let mut r = key_1(ChangeKind::Insert, "v1", Duration::ZERO);
         // Milliseconds read as seconds: tens of thousands of years ahead.
         r.since = Some(UNIX_EPOCH + Duration::from_secs(1_764_000_000_000));
         let started = Instant::now();
-        let report = w
-            .verifier
-            .verify(&[r], Some(started + Duration::from_secs(20)))
-            .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let report = w.verify(r, Some(started + Duration::from_secs(20))).await;
+        assert_eq!(first(&report).name(), "MISSING");
         let waited = started.elapsed();
         assert_within(waited, Duration::from_secs(2), Duration::from_secs(4));
     }
@@ -1102,18 +1145,10 @@ mod tests {
         });
         // A reader that answers after a delay (the in-memory one otherwise answers at once).
         w.target.set_latency(Duration::from_millis(300));
+        let fresh = || key_1(ChangeKind::Insert, "v1", Duration::ZERO);
         let started = Instant::now();
         let report = w
-            .verifier
-            .verify(
-                &[record(
-                    ChangeKind::Insert,
-                    &item(1, "v1"),
-                    1,
-                    Duration::ZERO,
-                )],
-                Some(started + Duration::from_secs(10)),
-            )
+            .verify(fresh(), Some(started + Duration::from_secs(10)))
             .await;
         assert_eq!(
             report.outcomes[0],
@@ -1125,16 +1160,7 @@ mod tests {
         assert!(started.elapsed() <= Duration::from_secs(8));
         // A deadline already passed: nothing is read, and the record says so.
         let report = w
-            .verifier
-            .verify(
-                &[record(
-                    ChangeKind::Insert,
-                    &item(1, "v1"),
-                    1,
-                    Duration::ZERO,
-                )],
-                Some(Instant::now() + Duration::from_secs(1)),
-            )
+            .verify(fresh(), Some(Instant::now() + Duration::from_secs(1)))
             .await;
         assert_eq!(report.outcomes[0], Outcome::Retry(RetryReason::OutOfTime));
         assert_eq!(report.lookup_calls, 0);
@@ -1142,16 +1168,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answer_that_matches_no_key_asked_fails_closed() {
-        let w = world(|_| {});
+        let w = world(|_| {}).holding(None, Some("v1"));
         w.target.plan_faults([Fault::ForeignItem]);
-        put(&w.source, SOURCE, item(1, "v1"));
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
-            .await;
-        let Outcome::Retry(RetryReason::LookupFailed { message, .. }) = &report.outcomes[0] else {
-            panic!("{:?}", report.outcomes)
-        };
+        let report = w.verify(key_1(ChangeKind::Insert, "v1", OLD), None).await;
+        let (_, message) = lookup_failed(&report.outcomes[0]);
         assert!(message.contains("matches no key"), "{message}");
         assert_eq!(report.lookup_errors, 1);
     }
@@ -1159,12 +1179,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_key_the_table_rejects_is_narrowed_down_and_the_others_get_verdicts() {
         let w = world(|_| {});
-        let records: Vec<Expectation> = (1..=150)
-            .map(|i| {
-                put(&w.target, TARGET, item(i, "v"));
-                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
-            })
-            .collect();
+        let records = w.replicated(150);
         w.target.reject_key(&keys_of(&item(77, "v")));
         let report = w.verifier.verify(&records, None).await;
         for (i, outcome) in report.outcomes.iter().enumerate() {
@@ -1184,26 +1199,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_key_from_two_streams_is_asked_once() {
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v1"));
-        let from_a = record(ChangeKind::Insert, &item(1, "v1"), 1, OLD);
+        let w = world(|_| {}).holding(Some("v1"), None);
+        let from_a = key_1(ChangeKind::Insert, "v1", OLD);
         let mut from_b = record(ChangeKind::Insert, &item(1, "v1"), 2, OLD);
         from_b.source_table = Some("OtherSource".into());
         let mut unknown = record(ChangeKind::Insert, &item(1, "v1"), 3, OLD);
         unknown.source_table = None;
         let report = w.verifier.verify(&[from_a, from_b, unknown], None).await;
-        assert!(
-            report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"),
-            "{:?}",
-            report.outcomes
-        );
+        assert_all_match(&report);
         assert_eq!(w.target.calls(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn later_records_for_a_key_supersede_earlier_ones() {
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v3"));
+        let w = world(|_| {}).holding(Some("v3"), None);
         let records = vec![
             record(ChangeKind::Modify, &item(1, "v2"), 20, OLD),
             record(ChangeKind::Modify, &item(1, "v3"), 100, OLD),
@@ -1226,27 +1235,19 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn keys_only_records_compare_with_the_source_or_say_why_not() {
-        let r = keys_only(record(ChangeKind::Insert, &item(1, "v1"), 1, OLD));
+        let r = keys_only(key_1(ChangeKind::Insert, "v1", OLD));
 
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v1"));
-        put(&w.source, SOURCE, item(1, "v1"));
-        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+        let (_, report) = verify_one(|_| {}, Some("v1"), Some("v1"), r.clone()).await;
+        assert_eq!(first(&report).name(), "MATCH");
 
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v0"));
-        put(&w.source, SOURCE, item(1, "v1"));
-        let report = w.verifier.verify(std::slice::from_ref(&r), None).await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISMATCH");
+        let (_, report) = verify_one(|_| {}, Some("v0"), Some("v1"), r.clone()).await;
+        assert_eq!(first(&report).name(), "MISMATCH");
 
-        let w = world(|c| c.recheck_source = false);
-        put(&w.target, TARGET, item(1, "v1"));
-        let mut fresh = r.clone();
+        let mut fresh = r;
         fresh.since = Some(SystemTime::now());
         let started = Instant::now();
-        let report = w.verifier.verify(std::slice::from_ref(&fresh), None).await;
-        let Verdict::Unverifiable { reason } = verdict(&report.outcomes[0]) else {
+        let (_, report) = verify_one(|c| c.recheck_source = false, Some("v1"), None, fresh).await;
+        let Verdict::Unverifiable { reason } = first(&report) else {
             panic!()
         };
         assert!(reason.contains("no new image"), "{reason}");
@@ -1267,27 +1268,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn scanned_items_and_findings_are_judged_by_the_same_rules_as_stream_records() {
-        let image = Expected::Image(item(1, "v1"));
+        let scan = || scanned(Origin::Scan, Expected::Image(item(1, "v1")), OLD);
         // A scanned item already on the other side: MATCH at the first read.
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v1"));
-        put(&w.source, SOURCE, item(1, "v1"));
-        let report = w
-            .verifier
-            .verify(&[scanned(Origin::Scan, image.clone(), OLD)], None)
-            .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MATCH");
+        let (_, report) = verify_one(|_| {}, Some("v1"), Some("v1"), scan()).await;
+        assert_eq!(first(&report).name(), "MATCH");
 
         // Absent on the other side while the source still has it, past the window: MISSING on
         // proof, as for a stream record.
-        let w = world(|_| {});
-        put(&w.source, SOURCE, item(1, "v1"));
-        let report = w
-            .verifier
-            .verify(&[scanned(Origin::Scan, image.clone(), OLD)], None)
-            .await;
+        let (_, report) = verify_one(|_| {}, None, Some("v1"), scan()).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Missing {
                 proof: Proof::AbsentWhileSourceHasItem
             }
@@ -1295,15 +1285,9 @@ mod tests {
 
         // A scanned item the source changed since: the other side holds the new state, so it
         // kept up (the stream covers that change).
-        let w = world(|_| {});
-        put(&w.target, TARGET, item(1, "v2"));
-        put(&w.source, SOURCE, item(1, "v2"));
-        let report = w
-            .verifier
-            .verify(&[scanned(Origin::Scan, image, OLD)], None)
-            .await;
+        let (_, report) = verify_one(|_| {}, Some("v2"), Some("v2"), scan()).await;
         assert_eq!(
-            verdict(&report.outcomes[0]),
+            first(&report),
             &Verdict::Superseded {
                 by: Supersession::MatchesCurrentSource
             }
@@ -1311,14 +1295,10 @@ mod tests {
 
         // A finding checked again against the source's current item: a difference that lasts a
         // window is a MISMATCH with the source as the expected side.
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(2));
-        put(&w.target, TARGET, item(1, "stale"));
-        put(&w.source, SOURCE, item(1, "v3"));
         let finding = scanned(Origin::Finding, Expected::SourceCurrent, Duration::ZERO);
-        let report = w.verifier.verify(&[finding], None).await;
-        let Verdict::Mismatch { diff, proof } = verdict(&report.outcomes[0]) else {
-            panic!("{:?}", report.outcomes)
-        };
+        let two_seconds = |c: &mut Config| c.max_replication_lag = Duration::from_secs(2);
+        let (_, report) = verify_one(two_seconds, Some("stale"), Some("v3"), finding).await;
+        let (diff, proof) = mismatch(&report.outcomes[0]);
         assert_eq!(diff.attribute_names(), ["status"]);
         assert_eq!(proof, &Proof::SourceUnchangedForWindow);
     }
@@ -1332,18 +1312,9 @@ mod tests {
             put(&target, TARGET, item(1, "v1"));
         });
         let report = w
-            .verifier
-            .verify(
-                &[record(
-                    ChangeKind::Insert,
-                    &item(1, "v1"),
-                    1,
-                    Duration::ZERO,
-                )],
-                None,
-            )
+            .verify(key_1(ChangeKind::Insert, "v1", Duration::ZERO), None)
             .await;
-        let Verdict::Match { lag } = verdict(&report.outcomes[0]) else {
+        let Verdict::Match { lag } = first(&report) else {
             panic!("{:?}", report.outcomes)
         };
         assert_within(*lag, Duration::from_secs(5), Duration::from_secs(8));
@@ -1352,22 +1323,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_write_that_never_arrives_is_missing_once_the_window_closes() {
-        let w = world(|c| c.max_replication_lag = Duration::from_secs(30));
-        put(&w.source, SOURCE, item(1, "v1"));
+        let r = key_1(ChangeKind::Insert, "v1", Duration::from_secs(10));
         let started = Instant::now();
-        let report = w
-            .verifier
-            .verify(
-                &[record(
-                    ChangeKind::Insert,
-                    &item(1, "v1"),
-                    1,
-                    Duration::from_secs(10),
-                )],
-                None,
-            )
-            .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let thirty_seconds = |c: &mut Config| c.max_replication_lag = Duration::from_secs(30);
+        let (_, report) = verify_one(thirty_seconds, None, Some("v1"), r).await;
+        assert_eq!(first(&report).name(), "MISSING");
         let waited = started.elapsed();
         // The record was 10 s old: the window closes 20 s later, and not much after.
         assert_within(waited, Duration::from_secs(20), Duration::from_secs(23));
@@ -1377,18 +1337,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn arrival_windows_ignore_creation_times() {
-        let w = world(|c| {
+        let from_arrival = |c: &mut Config| {
             c.max_replication_lag = Duration::from_secs(10);
             c.lag_window_from = LagWindowFrom::Arrival;
-        });
-        put(&w.source, SOURCE, item(1, "v1"));
+        };
         let started = Instant::now();
         // An hour old by its creation time, yet it gets a full window from now.
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
-            .await;
-        assert_eq!(verdict(&report.outcomes[0]).name(), "MISSING");
+        let r = key_1(ChangeKind::Insert, "v1", OLD);
+        let (_, report) = verify_one(from_arrival, None, Some("v1"), r).await;
+        assert_eq!(first(&report).name(), "MISSING");
         assert!(
             started.elapsed() >= Duration::from_secs(10),
             "{:?}",
@@ -1428,36 +1385,28 @@ mod tests {
         w.target.set_latency(Duration::from_secs(60));
         let started = Instant::now();
         let report = w
-            .verifier
             .verify(
-                &[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)],
+                key_1(ChangeKind::Insert, "v1", OLD),
                 Some(started + Duration::from_secs(5)),
             )
             .await;
-        assert!(matches!(
-            &report.outcomes[0],
-            Outcome::Retry(RetryReason::LookupFailed {
-                transient: true,
-                ..
-            })
-        ));
+        let (transient, _) = lookup_failed(&report.outcomes[0]);
+        assert!(transient);
         assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
     async fn failed_lookups_are_retries_not_verdicts() {
-        let w = world(|_| {});
-        w.target.plan_faults([Fault::Fail { transient: true }]);
-        put(&w.target, TARGET, item(1, "v1"));
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
-            .await;
-        let Outcome::Retry(RetryReason::LookupFailed { transient, message }) = &report.outcomes[0]
-        else {
-            panic!("{:?}", report.outcomes)
+        let failing = |transient| {
+            let w = world(|_| {});
+            w.target.plan_faults([Fault::Fail { transient }]);
+            w
         };
-        assert!(*transient);
+        let insert = || key_1(ChangeKind::Insert, "v1", OLD);
+        let w = failing(true).holding(Some("v1"), None);
+        let report = w.verify(insert(), None).await;
+        let (transient, message) = lookup_failed(&report.outcomes[0]);
+        assert!(transient);
         assert!(
             message.contains("simulated transient failure on table Target"),
             "{message}"
@@ -1465,19 +1414,9 @@ mod tests {
         assert_eq!(report.lookup_errors, 1);
 
         // A permanent error (say, access denied) is still not a verdict.
-        let w = world(|_| {});
-        w.target.plan_faults([Fault::Fail { transient: false }]);
-        let report = w
-            .verifier
-            .verify(&[record(ChangeKind::Insert, &item(1, "v1"), 1, OLD)], None)
-            .await;
-        assert!(matches!(
-            &report.outcomes[0],
-            Outcome::Retry(RetryReason::LookupFailed {
-                transient: false,
-                ..
-            })
-        ));
+        let report = failing(false).verify(insert(), None).await;
+        let (transient, _) = lookup_failed(&report.outcomes[0]);
+        assert!(!transient);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1485,14 +1424,9 @@ mod tests {
         let w = world(|_| {});
         w.target
             .plan_faults([Fault::Unprocess(2), Fault::Unprocess(1)]);
-        let records: Vec<Expectation> = (1..=3)
-            .map(|i| {
-                put(&w.target, TARGET, item(i, "v"));
-                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
-            })
-            .collect();
+        let records = w.replicated(3);
         let report = w.verifier.verify(&records, None).await;
-        assert!(report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"));
+        assert_all_match(&report);
         assert_eq!(w.target.calls(), 3);
         assert_eq!(report.lookup_calls, 3);
 
@@ -1501,13 +1435,8 @@ mod tests {
         w.target
             .plan_faults(std::iter::repeat_n(Fault::Unprocess(1), 50));
         let report = w.verifier.verify(&records[..1], None).await;
-        assert!(matches!(
-            &report.outcomes[0],
-            Outcome::Retry(RetryReason::LookupFailed {
-                transient: true,
-                ..
-            })
-        ));
+        let (transient, _) = lookup_failed(&report.outcomes[0]);
+        assert!(transient);
         assert_eq!(w.target.calls(), UNPROCESSED_ATTEMPTS as usize);
     }
 
@@ -1515,14 +1444,9 @@ mod tests {
     async fn lookups_are_batched_by_100_under_the_concurrency_limit() {
         let w = world(|c| c.max_concurrency = 2);
         w.target.set_latency(Duration::from_millis(50));
-        let records: Vec<Expectation> = (1..=450)
-            .map(|i| {
-                put(&w.target, TARGET, item(i, "v"));
-                record(ChangeKind::Insert, &item(i, "v"), i as u64, OLD)
-            })
-            .collect();
+        let records = w.replicated(450);
         let report = w.verifier.verify(&records, None).await;
-        assert!(report.outcomes.iter().all(|o| verdict(o).name() == "MATCH"));
+        assert_all_match(&report);
         assert_eq!(report.lookup_calls, 5);
         assert_eq!(w.target.max_in_flight(), 2);
     }
