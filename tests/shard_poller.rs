@@ -114,14 +114,14 @@ async fn checkpoint_leases_are_conditional() {
     let arn = &s.stream_arn;
     assert_eq!(
         store
-            .acquire(&Lease::new(arn, "shard-1", "a"), 1_000, 61_000)
+            .acquire(&Lease::new(arn, "shard-1", "a").term(1_000, 61_000))
             .await
             .unwrap(),
         Some(Checkpoint::default())
     );
     assert_eq!(
         store
-            .acquire(&Lease::new(arn, "shard-1", "b"), 2_000, 62_000)
+            .acquire(&Lease::new(arn, "shard-1", "b").term(2_000, 62_000))
             .await
             .unwrap(),
         None,
@@ -133,19 +133,25 @@ async fn checkpoint_leases_are_conditional() {
     };
     assert!(matches!(
         store
-            .save(&Lease::new(arn, "shard-1", "b"), &progress, 2_000, 62_000)
+            .save(
+                &Lease::new(arn, "shard-1", "b").term(2_000, 62_000),
+                &progress
+            )
             .await,
         Err(CheckpointError::LeaseLost { .. })
     ));
     store
-        .save(&Lease::new(arn, "shard-1", "a"), &progress, 2_000, 62_000)
+        .save(
+            &Lease::new(arn, "shard-1", "a").term(2_000, 62_000),
+            &progress,
+        )
         .await
         .unwrap();
     assert_eq!(store.load_all(arn).await.unwrap()["shard-1"], progress);
     // a died: after its lease expires, b takes the shard over and gets a's checkpoint.
     assert_eq!(
         store
-            .acquire(&Lease::new(arn, "shard-1", "b"), 70_000, 130_000)
+            .acquire(&Lease::new(arn, "shard-1", "b").term(70_000, 130_000))
             .await
             .unwrap(),
         Some(progress.clone())
@@ -156,7 +162,7 @@ async fn checkpoint_leases_are_conditional() {
         .unwrap();
     assert_eq!(
         store
-            .acquire(&Lease::new(arn, "shard-1", "c"), 71_000, 131_000)
+            .acquire(&Lease::new(arn, "shard-1", "c").term(71_000, 131_000))
             .await
             .unwrap(),
         Some(progress)

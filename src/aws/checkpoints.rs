@@ -155,20 +155,15 @@ impl CheckpointStore for DynamoDbCheckpoints {
         }
     }
 
-    async fn acquire(
-        &self,
-        lease: &Lease<'_>,
-        now_ms: u64,
-        lease_until_ms: u64,
-    ) -> Result<Option<Checkpoint>, CheckpointError> {
+    async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
         let result = self
             .update(lease)
             .update_expression("SET leaseOwner = :me, leaseExpiresAt = :until, updatedAt = :now")
             .condition_expression(
                 "attribute_not_exists(leaseOwner) OR leaseOwner = :me OR leaseExpiresAt < :now",
             )
-            .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(lease.until_ms.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(lease.now_ms.to_string()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -183,15 +178,13 @@ impl CheckpointStore for DynamoDbCheckpoints {
         &self,
         lease: &Lease<'_>,
         checkpoint: &Checkpoint,
-        now_ms: u64,
-        lease_until_ms: u64,
     ) -> Result<(), CheckpointError> {
         let mut request = self
             .update(lease)
             .condition_expression("leaseOwner = :me")
             .expression_attribute_values(":end", AttributeValue::Bool(checkpoint.shard_end))
-            .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()));
+            .expression_attribute_values(":until", AttributeValue::N(lease.until_ms.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(lease.now_ms.to_string()));
         let mut set = vec![
             "shardEnd = :end",
             "leaseExpiresAt = :until",

@@ -12,7 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::record::{Expectation, Item, MalformedRecord, OldImage, RecordParts};
 use crate::source::stream::{
-    RecordsPage, ShardInfo, ShardPage, StartAt, StreamError, StreamSource,
+    RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
 
 /// [`StreamSource`] over an `aws_sdk_dynamodbstreams::Client`.
@@ -117,11 +117,11 @@ impl StreamSource for DynamoDbStreams {
         })
     }
 
-    async fn child_shards(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-    ) -> Result<Vec<ShardInfo>, StreamError> {
+    async fn child_shards(&self, shard: ShardRef<'_>) -> Result<Vec<ShardInfo>, StreamError> {
+        let ShardRef {
+            stream_arn,
+            shard_id,
+        } = shard;
         let filter = ShardFilter::builder()
             .r#type(ShardFilterType::ChildShards)
             .shard_id(shard_id)
@@ -143,15 +143,15 @@ impl StreamSource for DynamoDbStreams {
 
     async fn shard_iterator(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
         start: &StartAt,
     ) -> Result<Option<String>, StreamError> {
+        let stream_arn = shard.stream_arn;
         let request = self
             .client
             .get_shard_iterator()
             .stream_arn(stream_arn)
-            .shard_id(shard_id);
+            .shard_id(shard.shard_id);
         let request = match start {
             StartAt::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
             StartAt::Latest => request.shard_iterator_type(ShardIteratorType::Latest),

@@ -30,12 +30,14 @@ impl<'a, C: CheckpointStore> HeldLease<'a, C> {
             lease,
             duration,
         };
-        let stored = store.acquire(&lease, now_ms(), held.until()).await?;
+        let stored = store.acquire(&held.extended()).await?;
         Ok(stored.map(|checkpoint| (held, checkpoint)))
     }
 
-    fn until(&self) -> u64 {
-        now_ms() + self.duration.as_millis() as u64
+    /// The lease with a full term from now.
+    fn extended(&self) -> Lease<'a> {
+        let now = now_ms();
+        self.lease.term(now, now + self.duration.as_millis() as u64)
     }
 
     /// Saves the position and extends the lease.
@@ -44,9 +46,7 @@ impl<'a, C: CheckpointStore> HeldLease<'a, C> {
         position: &Checkpoint,
         metrics: &mut PollerMetrics,
     ) -> Result<(), CheckpointError> {
-        self.store
-            .save(&self.lease, position, now_ms(), self.until())
-            .await?;
+        self.store.save(&self.extended(), position).await?;
         metrics.checkpoint_writes += 1;
         Ok(())
     }
@@ -58,8 +58,11 @@ impl<'a, C: CheckpointStore> HeldLease<'a, C> {
         metrics: &mut PollerMetrics,
     ) -> Result<(), CheckpointError> {
         position.shard_end = true;
+        // Saved with a lease that ends now: the release below may fail without holding the shard.
         let now = now_ms();
-        self.store.save(&self.lease, position, now, now).await?;
+        self.store
+            .save(&self.lease.term(now, now), position)
+            .await?;
         metrics.checkpoint_writes += 1;
         self.release().await?;
         metrics.shards_finished += 1;

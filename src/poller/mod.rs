@@ -25,7 +25,7 @@ use crate::report::emf::{self, table_documents};
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::source::stream::{ShardInfo, StreamError, StreamSource};
+use crate::source::stream::{ShardInfo, ShardRef, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::Verifier;
 use shard::{Origin, ShardRead, ShardRun, ShardStart};
@@ -215,7 +215,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             if run.finished {
                 finished.insert(shard.shard_id.clone());
                 // Its children are ready now (a closed shard's children are listed by the time it ends).
-                let children = match self.stream.child_shards(stream_arn, &shard.shard_id).await {
+                let children = match self
+                    .stream
+                    .child_shards(ShardRef {
+                        stream_arn,
+                        shard_id: &shard.shard_id,
+                    })
+                    .await
+                {
                     Ok(children) => children,
                     Err(error) => {
                         // A failure of this shard's like any other: the shards already read keep
@@ -475,12 +482,15 @@ mod tests {
     /// A checkpoint left by an earlier run (its lease given up).
     async fn checkpointed(w: &World, shard: &str, checkpoint: Checkpoint) {
         let c = &w.checkpoints;
-        c.acquire(&Lease::new(ARN, shard, "earlier-run"), 0, 1)
+        c.acquire(&Lease::new(ARN, shard, "earlier-run").term(0, 1))
             .await
             .unwrap();
-        c.save(&Lease::new(ARN, shard, "earlier-run"), &checkpoint, 0, 1)
-            .await
-            .unwrap();
+        c.save(
+            &Lease::new(ARN, shard, "earlier-run").term(0, 1),
+            &checkpoint,
+        )
+        .await
+        .unwrap();
         c.release(&Lease::new(ARN, shard, "earlier-run"))
             .await
             .unwrap();
@@ -568,7 +578,7 @@ mod tests {
     /// Whether another reader gets the lease of shard "s" at `now` (epoch ms) until `until`.
     async fn other_reader_leases(w: &World, now: u64, until: u64) -> bool {
         w.checkpoints
-            .acquire(&Lease::new(ARN, "s", "other"), now, until)
+            .acquire(&Lease::new(ARN, "s", "other").term(now, until))
             .await
             .unwrap()
             .is_some()

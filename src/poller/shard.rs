@@ -12,7 +12,9 @@ use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::source::stream::{PolledRecord, ShardInfo, StartAt, StreamError, StreamSource};
+use crate::source::stream::{
+    PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
+};
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
 use crate::verify::Outcome;
@@ -156,42 +158,21 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
     /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
     async fn iterator_at(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
         start: &StartAt,
         position: &Checkpoint,
         run: &mut ShardRun,
     ) -> Result<Option<String>, PollerError> {
-        match self
-            .stream
-            .shard_iterator(stream_arn, shard_id, start)
-            .await
-        {
+        match self.stream.shard_iterator(shard, start).await {
             Err(StreamError::TrimmedData) => {
-                self.report_trimmed(stream_arn, shard_id, position, run);
+                report_trimmed(shard, position, run);
                 Ok(self
                     .stream
-                    .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
+                    .shard_iterator(shard, &StartAt::TrimHorizon)
                     .await?)
             }
             other => Ok(other?),
         }
-    }
-
-    fn report_trimmed(
-        &self,
-        stream_arn: &str,
-        shard_id: &str,
-        position: &Checkpoint,
-        run: &mut ShardRun,
-    ) {
-        tracing::error!(
-            stream_arn,
-            shard_id,
-            after_sequence_number = position.sequence_number.as_deref().unwrap_or("-"),
-            "stream records were trimmed before they could be verified; continuing from TRIM_HORIZON"
-        );
-        run.report.poller.records_trimmed += 1;
     }
 
     /// Reads a leased shard from `position` until it ends, time runs out or a record has no final
@@ -207,6 +188,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         let (stream_arn, shard) = (read.stream_arn, read.shard);
         let (deadline, stop_at) = (read.deadline, read.stop_at);
         let shard_id = shard.shard_id.as_str();
+        let at = ShardRef {
+            stream_arn,
+            shard_id,
+        };
         // A closed shard is read to its end: its children wait for it.
         let closed = shard.ending_sequence_number.is_some();
         if reached_end(shard, position) {
@@ -224,9 +209,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             lease.save(position, &mut run.report.poller).await?;
         }
         let skip_before = self.skip_before(position);
-        let mut iterator = self
-            .iterator_at(stream_arn, shard_id, &first, position, run)
-            .await?;
+        let mut iterator = self.iterator_at(at, &first, position, run).await?;
         let mut empty_reads: u32 = 0;
         let mut throttled: u32 = 0;
         // The next page, read while the previous one was verified.
@@ -268,16 +251,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                         "shard iterator expired; a new one from the checkpoint"
                     );
                     let start = self.start_of(position, child);
-                    iterator = self
-                        .iterator_at(stream_arn, shard_id, &start, position, run)
-                        .await?;
+                    iterator = self.iterator_at(at, &start, position, run).await?;
                     continue;
                 }
                 Err(StreamError::TrimmedData) => {
-                    self.report_trimmed(stream_arn, shard_id, position, run);
+                    report_trimmed(at, position, run);
                     iterator = self
                         .stream
-                        .shard_iterator(stream_arn, shard_id, &StartAt::TrimHorizon)
+                        .shard_iterator(at, &StartAt::TrimHorizon)
                         .await?;
                     continue;
                 }
@@ -442,6 +423,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
         verified.verification.records_received += received;
         complete
     }
+}
+
+fn report_trimmed(shard: ShardRef<'_>, position: &Checkpoint, run: &mut ShardRun) {
+    tracing::error!(
+        stream_arn = shard.stream_arn,
+        shard_id = shard.shard_id,
+        after_sequence_number = position.sequence_number.as_deref().unwrap_or("-"),
+        "stream records were trimmed before they could be verified; continuing from TRIM_HORIZON"
+    );
+    run.report.poller.records_trimmed += 1;
 }
 
 /// A record of a page, in the page's order.

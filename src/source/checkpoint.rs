@@ -49,21 +49,37 @@ pub enum CheckpointError {
     },
 }
 
-/// One reader's lease on one shard of a stream.
+/// One reader's lease on one shard of a stream, with its term for taking or extending it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease<'a> {
     pub stream_arn: &'a str,
     pub shard_id: &'a str,
     /// The reader holding it (one poller run).
     pub owner: &'a str,
+    /// Epoch milliseconds of the request: a lease that expired before it may be taken.
+    pub now_ms: u64,
+    /// Epoch milliseconds until which the lease holds once taken or extended.
+    pub until_ms: u64,
 }
 
 impl<'a> Lease<'a> {
+    /// A lease without a term yet (enough to give it up).
     pub fn new(stream_arn: &'a str, shard_id: &'a str, owner: &'a str) -> Lease<'a> {
         Lease {
             stream_arn,
             shard_id,
             owner,
+            now_ms: 0,
+            until_ms: 0,
+        }
+    }
+
+    /// The same lease, asked at `now_ms` to hold until `until_ms`.
+    pub fn term(self, now_ms: u64, until_ms: u64) -> Lease<'a> {
+        Lease {
+            now_ms,
+            until_ms,
+            ..self
         }
     }
 }
@@ -76,22 +92,18 @@ pub trait CheckpointStore: Send + Sync {
         stream_arn: &str,
     ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send;
 
-    /// Takes the shard's lease until `lease_until_ms` if it is free, expired or already ours; `None`
-    /// when another reader holds it.
+    /// Takes the shard's lease for its term if it is free, expired or already ours, and returns
+    /// the shard's checkpoint; `None` when another reader holds it.
     fn acquire(
         &self,
         lease: &Lease<'_>,
-        now_ms: u64,
-        lease_until_ms: u64,
     ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send;
 
-    /// Records progress (and extends the lease), only while `owner` holds the lease.
+    /// Records progress and extends the lease to its term, only while its owner holds it.
     fn save(
         &self,
         lease: &Lease<'_>,
         checkpoint: &Checkpoint,
-        now_ms: u64,
-        lease_until_ms: u64,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
 
     /// Gives the lease up (best effort; an unreleased lease expires).
@@ -113,21 +125,16 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
     fn acquire(
         &self,
         lease: &Lease<'_>,
-        now_ms: u64,
-        lease_until_ms: u64,
     ) -> impl Future<Output = Result<Option<Checkpoint>, CheckpointError>> + Send {
-        self.as_ref().acquire(lease, now_ms, lease_until_ms)
+        self.as_ref().acquire(lease)
     }
 
     fn save(
         &self,
         lease: &Lease<'_>,
         checkpoint: &Checkpoint,
-        now_ms: u64,
-        lease_until_ms: u64,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
-        self.as_ref()
-            .save(lease, checkpoint, now_ms, lease_until_ms)
+        self.as_ref().save(lease, checkpoint)
     }
 
     fn release(

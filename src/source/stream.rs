@@ -30,6 +30,13 @@ impl ShardInfo {
     }
 }
 
+/// One shard of one stream, as the read calls name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardRef<'a> {
+    pub stream_arn: &'a str,
+    pub shard_id: &'a str,
+}
+
 /// One page of a stream's shard listing.
 #[derive(Debug, Clone, Default)]
 pub struct ShardPage {
@@ -86,14 +93,12 @@ pub trait StreamSource: Send + Sync {
     /// The children of a shard (DescribeStream with the CHILD_SHARDS filter).
     fn child_shards(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
     ) -> impl Future<Output = Result<Vec<ShardInfo>, StreamError>> + Send;
 
     fn shard_iterator(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
         start: &StartAt,
     ) -> impl Future<Output = Result<Option<String>, StreamError>> + Send;
 
@@ -118,19 +123,17 @@ impl<T: StreamSource> StreamSource for std::sync::Arc<T> {
 
     fn child_shards(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
     ) -> impl Future<Output = Result<Vec<ShardInfo>, StreamError>> + Send {
-        self.as_ref().child_shards(stream_arn, shard_id)
+        self.as_ref().child_shards(shard)
     }
 
     fn shard_iterator(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        shard: ShardRef<'_>,
         start: &StartAt,
     ) -> impl Future<Output = Result<Option<String>, StreamError>> + Send {
-        self.as_ref().shard_iterator(stream_arn, shard_id, start)
+        self.as_ref().shard_iterator(shard, start)
     }
 
     fn get_records(

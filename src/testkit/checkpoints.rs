@@ -47,24 +47,19 @@ impl CheckpointStore for InMemoryCheckpoints {
             .collect())
     }
 
-    async fn acquire(
-        &self,
-        lease: &Lease<'_>,
-        now_ms: u64,
-        lease_until_ms: u64,
-    ) -> Result<Option<Checkpoint>, CheckpointError> {
+    async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry((stream_arn.to_string(), shard_id.to_string()))
             .or_default();
-        let free =
-            entry.owner.as_deref().is_none_or(|o| o == owner) || entry.lease_until_ms < now_ms;
+        let free = entry.owner.as_deref().is_none_or(|o| o == owner)
+            || entry.lease_until_ms < lease.now_ms;
         if !free {
             return Ok(None);
         }
         entry.owner = Some(owner.to_string());
-        entry.lease_until_ms = lease_until_ms;
+        entry.lease_until_ms = lease.until_ms;
         Ok(Some(entry.checkpoint.clone()))
     }
 
@@ -72,8 +67,6 @@ impl CheckpointStore for InMemoryCheckpoints {
         &self,
         lease: &Lease<'_>,
         checkpoint: &Checkpoint,
-        _now_ms: u64,
-        lease_until_ms: u64,
     ) -> Result<(), CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
@@ -92,7 +85,7 @@ impl CheckpointStore for InMemoryCheckpoints {
             entry.checkpoint.started_at_ms = checkpoint.started_at_ms;
         }
         entry.checkpoint.shard_end = checkpoint.shard_end;
-        entry.lease_until_ms = lease_until_ms;
+        entry.lease_until_ms = lease.until_ms;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::record::Expectation;
 use crate::source::stream::{
-    PolledRecord, RecordsPage, ShardInfo, ShardPage, StartAt, StreamError, StreamSource,
+    PolledRecord, RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
 
 /// A planned misbehaviour of [`InMemoryStream`] on its next GetRecords call.
@@ -169,11 +169,7 @@ impl StreamSource for InMemoryStream {
         })
     }
 
-    async fn child_shards(
-        &self,
-        _stream_arn: &str,
-        shard_id: &str,
-    ) -> Result<Vec<ShardInfo>, StreamError> {
+    async fn child_shards(&self, shard: ShardRef<'_>) -> Result<Vec<ShardInfo>, StreamError> {
         let failing =
             self.child_shard_faults
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -183,24 +179,21 @@ impl StreamSource for InMemoryStream {
             });
         }
         let shards = self.shards.lock().unwrap();
-        Ok(ShardInfo::children_of(
-            shards.iter().map(|s| s.info.clone()),
-            shard_id,
-        ))
+        let listed = shards.iter().map(|s| s.info.clone());
+        Ok(ShardInfo::children_of(listed, shard.shard_id))
     }
 
     async fn shard_iterator(
         &self,
-        stream_arn: &str,
-        shard_id: &str,
+        at: ShardRef<'_>,
         start: &StartAt,
     ) -> Result<Option<String>, StreamError> {
         let shards = self.shards.lock().unwrap();
         let shard = shards
             .iter()
-            .find(|s| s.info.shard_id == shard_id)
+            .find(|s| s.info.shard_id == at.shard_id)
             .ok_or_else(|| StreamError::NotFound {
-                stream_arn: stream_arn.to_string(),
+                stream_arn: at.stream_arn.to_string(),
             })?;
         let position = match start {
             StartAt::TrimHorizon => shard.trimmed_before,
@@ -218,7 +211,7 @@ impl StreamSource for InMemoryStream {
                 }
             }
         };
-        Ok(Some(format!("{shard_id}/{position}")))
+        Ok(Some(format!("{}/{position}", at.shard_id)))
     }
 
     async fn get_records(
