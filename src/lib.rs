@@ -25,10 +25,12 @@
 //! - [`report`]: one verdict path: each record's [`report::RecordReport`] into the
 //!   [`report::OutcomeSink`] (log lines and counters), counters that add up, EMF documents.
 //! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures).
-//! - [`poller`]: the shard poller: discovery, lineage, leases, a shard's read loop, checkpoints.
+//! - [`poller`]: the shard poller: discovery, lineage and runs; a shard's read loop; its lease and
+//!   checkpoints.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::stream::StreamSource`], [`source::checkpoint::CheckpointStore`].
-//! - [`aws`]: every SDK call: clients for the two accounts and the DynamoDB adapters of the seams.
+//! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
+//!   [`aws::verifier`] / [`aws::poller`], which wire them for the binaries.
 //! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
 //!   never in the binaries.
 //!

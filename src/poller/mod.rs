@@ -1,5 +1,5 @@
 //! The shard poller, for when the stream cannot be attached to the function (here discovery,
-//! lineage and the run; in `shard` a shard's read loop, its lease and checkpoints). Each run
+//! lineage and the run; in `shard` a shard's read loop; in `lease` its lease and checkpoints). Each run
 //! discovers the stream's shards (DescribeStream paged to the end), reads the shards that are
 //! ready — a child only after its parent is finished or gone — at most `MAX_CONCURRENCY` at once,
 //! verifies what it reads with the same engine and verdicts as the stream verifier, and
