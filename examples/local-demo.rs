@@ -231,9 +231,9 @@ fn show(invocation: &Invocation, config: &Config) {
                 match v {
                     Verdict::Match { lag } => format!("lag {} ms", lag.as_millis()),
                     Verdict::Mismatch { diff, proof } => format!("{diff} ({})", proof.name()),
-                    Verdict::Missing { proof } | Verdict::DeleteNotApplied { proof } => {
-                        proof.name().to_string()
-                    }
+                    Verdict::Missing { proof }
+                    | Verdict::DeleteNotApplied { proof }
+                    | Verdict::Extra { proof } => proof.name().to_string(),
                     Verdict::Superseded { by } => by.to_string(),
                     Verdict::Unverifiable { reason } => reason.clone(),
                 },

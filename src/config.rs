@@ -393,6 +393,79 @@ impl PollerConfig {
     }
 }
 
+/// Variables of the baseline compare (`ddb-verify baseline`, the `baseline-segment` function),
+/// besides the stream verifier's.
+pub const BASELINE_VARIABLES: &[&str] = &[
+    "SOURCE_TABLE_NAME",
+    "CHECKPOINT_TABLE",
+    "MAX_READ_UNITS",
+    "SCAN_PAGE_LIMIT",
+];
+
+/// Read units per second per table when `MAX_READ_UNITS` is not set: about 0.8 MB/s of scan, a
+/// small share of an on-demand table's capacity, so a first run never hurts production.
+pub const DEFAULT_MAX_READ_UNITS: f64 = 100.0;
+
+/// The baseline compare's configuration: the engine's, the source table to scan, where progress
+/// is kept, and the read rate.
+#[derive(Debug, Clone)]
+pub struct BaselineConfig {
+    pub verify: Config,
+    /// The source table (read in this account, or through `SOURCE_ROLE_ARN`).
+    pub source_table: String,
+    pub checkpoint_table: String,
+    /// Read capacity units per second on each table, for the whole process.
+    pub max_read_units: f64,
+    /// Items per Scan page (`SCAN_PAGE_LIMIT`); `None`: DynamoDB's 1 MB pages. A page is the unit
+    /// of checkpointing: smaller pages re-verify less after a kill, at more calls.
+    pub page_limit: Option<u32>,
+}
+
+impl BaselineConfig {
+    pub fn from_env() -> Result<BaselineConfig, ConfigError> {
+        BaselineConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<BaselineConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let verify = Config::from_lookup(&lookup)?;
+        let source_table = get("SOURCE_TABLE_NAME").ok_or(ConfigError::Missing {
+            variable: "SOURCE_TABLE_NAME",
+            accepted: "the name of the source table to scan",
+        })?;
+        let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
+            variable: "CHECKPOINT_TABLE",
+            accepted: "the name of the checkpoint table, where each segment's progress is kept",
+        })?;
+        let max_read_units = match get("MAX_READ_UNITS") {
+            None => DEFAULT_MAX_READ_UNITS,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= 1.0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "MAX_READ_UNITS",
+                        value: v,
+                        accepted: "read capacity units per second per table, at least 1",
+                    })
+                }
+            },
+        };
+        let page_limit = match get("SCAN_PAGE_LIMIT") {
+            None => None,
+            Some(v) => Some(up_to_1000("SCAN_PAGE_LIMIT", &v)? as u32),
+        };
+        Ok(BaselineConfig {
+            verify,
+            source_table,
+            checkpoint_table,
+            max_read_units,
+            page_limit,
+        })
+    }
+}
+
 /// A duration that must not be zero: a lease of 0 expires as it is taken (two runs would read the
 /// same shard), and a polling cycle of 0 never waits between runs.
 fn positive_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {

@@ -37,6 +37,8 @@
 //! The binaries in `src/bin/` are thin: configuration, clients, and the runtime loop.
 
 pub mod aws;
+pub mod baseline;
+pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod lambda;

@@ -74,6 +74,9 @@ pub enum Expected {
     /// Whatever the source holds now: a change whose stream carries no new image, or a key whose
     /// state is known only from the source (a finding checked again).
     SourceCurrent,
+    /// Some item under the key, whatever it holds: the baseline's check that an item found on one
+    /// side exists on the other (its contents are compared the other way round).
+    Present,
 }
 
 /// Where an expectation came from.
@@ -199,7 +202,7 @@ impl Expectation {
     pub fn image(&self) -> Option<&Item> {
         match &self.expected {
             Expected::Image(image) => Some(image),
-            Expected::Absent | Expected::SourceCurrent => None,
+            Expected::Absent | Expected::SourceCurrent | Expected::Present => None,
         }
     }
 

@@ -1,5 +1,5 @@
-//! [`CheckpointStore`] in a DynamoDB table (schema in `source::checkpoint`), and the table's
-//! creation.
+//! [`CheckpointStore`] and [`BaselineStore`] in a DynamoDB table (schema in `source::checkpoint`),
+//! and the table's creation.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,11 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::report::metrics::BaselineCounts;
+use crate::source::checkpoint::{
+    BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Lease, Phase, RunRecord,
+    SegmentProgress,
+};
 
 /// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
 #[derive(Debug, Clone)]
@@ -224,5 +228,203 @@ impl CheckpointStore for DynamoDbCheckpoints {
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(self.error("UpdateItem", e)),
         }
+    }
+}
+
+/// The counters of a segment item, by attribute name.
+const COUNTS: [&str; 8] = [
+    "itemsSource",
+    "itemsTarget",
+    "match",
+    "missing",
+    "mismatch",
+    "extra",
+    "superseded",
+    "unverifiable",
+];
+
+fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 8] {
+    [
+        &mut c.items_source,
+        &mut c.items_target,
+        &mut c.matched,
+        &mut c.missing,
+        &mut c.mismatched,
+        &mut c.extra,
+        &mut c.superseded,
+        &mut c.unverifiable,
+    ]
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+fn run_partition(run_id: &str) -> String {
+    format!("baseline#{run_id}")
+}
+
+fn run_of(
+    run_id: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<RunRecord, CheckpointError> {
+    let unreadable = |reason: &str| CheckpointError::Unreadable {
+        key: format!("{}/run", run_partition(run_id)),
+        reason: reason.to_string(),
+    };
+    Ok(RunRecord {
+        run_id: run_id.to_string(),
+        total_segments: number(item, "totalSegments")
+            .ok_or_else(|| unreadable("no totalSegments"))? as u32,
+        started_at_ms: number(item, "startedAt").ok_or_else(|| unreadable("no startedAt"))?,
+        finished_at_ms: number(item, "finishedAt"),
+    })
+}
+
+fn progress_of(
+    key: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<SegmentProgress, CheckpointError> {
+    let phase = item
+        .get("phase")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|p| Phase::parse(p))
+        .ok_or_else(|| CheckpointError::Unreadable {
+            key: key.to_string(),
+            reason: "no phase SOURCE, TARGET or DONE".into(),
+        })?;
+    let mut counts = BaselineCounts::default();
+    for (field, name) in counts_fields(&mut counts).into_iter().zip(COUNTS) {
+        *field = number(item, name).unwrap_or(0);
+    }
+    Ok(SegmentProgress {
+        phase,
+        start_key: item.get("startKey").and_then(|v| v.as_m().ok()).cloned(),
+        counts,
+    })
+}
+
+impl BaselineStore for DynamoDbCheckpoints {
+    async fn start_run(
+        &self,
+        run_id: &str,
+        total_segments: u32,
+        now_ms: u64,
+    ) -> Result<RunRecord, CheckpointError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&run_partition(run_id), "run")))
+            .update_expression(
+                "SET startedAt = if_not_exists(startedAt, :now), totalSegments = if_not_exists(totalSegments, :n)",
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":n", AttributeValue::N(total_segments.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateItem", e))?;
+        let run = run_of(run_id, &out.attributes.unwrap_or_default())?;
+        if run.total_segments != total_segments {
+            return Err(CheckpointError::SegmentsDiffer {
+                run_id: run_id.to_string(),
+                stored: run.total_segments,
+                asked: total_segments,
+            });
+        }
+        Ok(run)
+    }
+
+    async fn load_segments(
+        &self,
+        run_id: &str,
+    ) -> Result<HashMap<u32, SegmentProgress>, CheckpointError> {
+        let partition = run_partition(run_id);
+        let mut out = HashMap::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("streamArn = :run AND begins_with(shardId, :segment)")
+                .expression_attribute_values(":run", AttributeValue::S(partition.clone()))
+                .expression_attribute_values(":segment", AttributeValue::S("segment#".into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let key = item
+                    .get("shardId")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let segment = key
+                    .strip_prefix("segment#")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| CheckpointError::Unreadable {
+                        key: format!("{partition}/{key}"),
+                        reason: "not segment#<number>".into(),
+                    })?;
+                out.insert(segment, progress_of(&format!("{partition}/{key}"), &item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn save_segment(
+        &self,
+        run_id: &str,
+        segment: u32,
+        progress: &SegmentProgress,
+    ) -> Result<(), CheckpointError> {
+        let mut item = Self::key(&run_partition(run_id), &format!("segment#{segment}"));
+        item.insert(
+            "phase".into(),
+            AttributeValue::S(progress.phase.as_str().into()),
+        );
+        if let Some(key) = &progress.start_key {
+            item.insert("startKey".into(), AttributeValue::M(key.clone()));
+        }
+        let mut counts = progress.counts;
+        for (field, name) in counts_fields(&mut counts).into_iter().zip(COUNTS) {
+            item.insert(name.into(), AttributeValue::N(field.to_string()));
+        }
+        item.insert(
+            "updatedAt".into(),
+            AttributeValue::N(crate::verify::timing::epoch_ms().to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn finish_run(&self, run_id: &str, now_ms: u64) -> Result<RunRecord, CheckpointError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&run_partition(run_id), "run")))
+            .update_expression("SET finishedAt = if_not_exists(finishedAt, :now)")
+            .condition_expression("attribute_exists(startedAt)")
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateItem", e))?;
+        run_of(run_id, &out.attributes.unwrap_or_default())
     }
 }

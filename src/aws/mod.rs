@@ -4,16 +4,22 @@
 pub mod checkpoints;
 pub mod clients;
 pub mod reader;
+pub mod scanner;
 pub mod streams;
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::config::{Config, PollerConfig, StreamSelector};
+use crate::baseline::{Baseline, BaselineParts};
+use crate::config::{BaselineConfig, Config, PollerConfig, StreamSelector};
 use crate::poller::Poller;
 use crate::source::stream::StreamError;
 use crate::verify::Verifier;
 use checkpoints::DynamoDbCheckpoints;
 use reader::DynamoDbReader;
+use scanner::DynamoDbScanner;
 use streams::DynamoDbStreams;
 
 /// The engine reading both accounts' tables through DynamoDB.
@@ -29,6 +35,24 @@ pub async fn verifier(config: Config) -> AwsVerifier {
         DynamoDbReader::new(target),
         DynamoDbReader::new(source),
     )
+}
+
+/// The baseline compare with every seam on AWS.
+pub type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
+
+/// The baseline compare: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
+/// (`VERIFY_*`), and the checkpoint table in this account.
+pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
+    let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+    let parts = BaselineParts {
+        source_reader: DynamoDbReader::new(source.clone()),
+        source_scanner: DynamoDbScanner::new(source),
+        target_reader: DynamoDbReader::new(target.clone()),
+        target_scanner: DynamoDbScanner::new(target),
+        store: DynamoDbCheckpoints::new(own, &config.checkpoint_table),
+    };
+    Baseline::new(config, parts)
 }
 
 /// The shard poller, and where to find its stream on every run.
@@ -83,4 +107,26 @@ pub async fn latest_stream_arn(
         .ok_or_else(|| StreamError::NotFound {
             stream_arn: format!("of table {table} (the table has no stream enabled)"),
         })
+}
+
+/// Whether asking again later may succeed: throttling, a 5xx, a time-out or the network (after the
+/// SDK's own retries).
+pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            matches!(
+                e.err().code(),
+                Some(
+                    "ProvisionedThroughputExceededException"
+                        | "RequestLimitExceeded"
+                        | "ThrottlingException"
+                        | "InternalServerError"
+                )
+            ) || e.raw().status().as_u16() >= 500
+        }
+        _ => false,
+    }
 }

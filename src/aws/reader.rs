@@ -1,6 +1,6 @@
 //! [`TableReader`] over DynamoDB: one BatchGetItem per call.
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
 use crate::record::Item;
 use crate::source::table::{BatchGetOutput, LookupError, TableReader};
@@ -36,13 +36,22 @@ impl TableReader for DynamoDbReader {
             .client
             .batch_get_item()
             .request_items(table, request)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|source| LookupError::BatchGetItem {
                 table: table.to_string(),
                 source: Box::new(source),
             })?;
-        let mut out = BatchGetOutput::default();
+        let mut out = BatchGetOutput {
+            consumed_read_units: output
+                .consumed_capacity
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c.capacity_units)
+                .sum(),
+            ..BatchGetOutput::default()
+        };
         // Fail closed: an answer under a table key this request did not use is an error, never
         // an absent item.
         for (answered, items) in output.responses.unwrap_or_default() {

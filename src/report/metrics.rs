@@ -16,6 +16,8 @@ pub struct InvocationMetrics {
     pub missing: u64,
     pub mismatches: u64,
     pub deletes_not_applied: u64,
+    /// Items only on the other side (the baseline compare).
+    pub extra: u64,
     pub superseded: u64,
     pub unverifiable: u64,
     pub lookup_errors: u64,
@@ -48,6 +50,7 @@ impl InvocationMetrics {
                 Verdict::Missing { .. } => self.missing += 1,
                 Verdict::Mismatch { .. } => self.mismatches += 1,
                 Verdict::DeleteNotApplied { .. } => self.deletes_not_applied += 1,
+                Verdict::Extra { .. } => self.extra += 1,
                 Verdict::Superseded { .. } => self.superseded += 1,
                 Verdict::Unverifiable { .. } => self.unverifiable += 1,
             },
@@ -65,6 +68,7 @@ impl InvocationMetrics {
             count("Missing", self.missing),
             count("Mismatch", self.mismatches),
             count("DeleteNotApplied", self.deletes_not_applied),
+            count("Extra", self.extra),
             count("Superseded", self.superseded),
             count("Unverifiable", self.unverifiable),
             count("LookupErrors", self.lookup_errors),
@@ -98,6 +102,7 @@ impl AddAssign for InvocationMetrics {
         self.records_sampled += part.records_sampled;
         self.matches += part.matches;
         self.missing += part.missing;
+        self.extra += part.extra;
         self.mismatches += part.mismatches;
         self.deletes_not_applied += part.deletes_not_applied;
         self.superseded += part.superseded;
@@ -166,5 +171,92 @@ impl AddAssign for PollerMetrics {
         self.records_before_start += part.records_before_start;
         self.get_records_calls += part.get_records_calls;
         self.shard_failures += part.shard_failures;
+    }
+}
+
+/// What a baseline compare counted: items scanned on each side and their verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BaselineCounts {
+    pub items_source: u64,
+    pub items_target: u64,
+    pub matched: u64,
+    pub missing: u64,
+    pub mismatched: u64,
+    pub extra: u64,
+    pub superseded: u64,
+    pub unverifiable: u64,
+}
+
+impl BaselineCounts {
+    /// The verdict counters by the names the README and the JSON output use, in that order.
+    pub fn verdicts(&self) -> [(&'static str, u64); 6] {
+        [
+            ("MATCH", self.matched),
+            ("MISSING", self.missing),
+            ("MISMATCH", self.mismatched),
+            ("EXTRA", self.extra),
+            ("SUPERSEDED", self.superseded),
+            ("UNVERIFIABLE", self.unverifiable),
+        ]
+    }
+
+    /// Verdicts that say the tables differ (or could not be shown equal).
+    pub fn problems(&self) -> u64 {
+        self.missing + self.mismatched + self.extra + self.unverifiable
+    }
+
+    /// Counts a verdict (a DELETE_NOT_APPLIED cannot come from a scan; it counts as a problem).
+    pub fn add_verdict(&mut self, verdict: &Verdict) {
+        match verdict {
+            Verdict::Match { .. } => self.matched += 1,
+            Verdict::Missing { .. } => self.missing += 1,
+            Verdict::Mismatch { .. } => self.mismatched += 1,
+            Verdict::Extra { .. } | Verdict::DeleteNotApplied { .. } => self.extra += 1,
+            Verdict::Superseded { .. } => self.superseded += 1,
+            Verdict::Unverifiable { .. } => self.unverifiable += 1,
+        }
+    }
+
+    /// `{"items_scanned": {...}, "verdicts": {...}}`, as the CLI and the Lambda function answer.
+    pub fn to_json(&self) -> serde_json::Map<String, Value> {
+        let verdicts: serde_json::Map<String, Value> = self
+            .verdicts()
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), Value::from(n)))
+            .collect();
+        let mut out = serde_json::Map::new();
+        out.insert(
+            "items_scanned".into(),
+            serde_json::json!({"source": self.items_source, "target": self.items_target}),
+        );
+        out.insert("verdicts".into(), Value::Object(verdicts));
+        out
+    }
+
+    /// The EMF metrics of a baseline: `ItemsScanned` and the verdicts (`Extra` among them).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let count = Metric::count;
+        vec![
+            count("ItemsScanned", self.items_source + self.items_target),
+            count("Match", self.matched),
+            count("Missing", self.missing),
+            count("Mismatch", self.mismatched),
+            count("Extra", self.extra),
+            count("Superseded", self.superseded),
+            count("Unverifiable", self.unverifiable),
+        ]
+    }
+}
+
+impl AddAssign for BaselineCounts {
+    fn add_assign(&mut self, part: BaselineCounts) {
+        self.items_source += part.items_source;
+        self.items_target += part.items_target;
+        self.matched += part.matched;
+        self.missing += part.missing;
+        self.mismatched += part.mismatched;
+        self.extra += part.extra;
+        self.superseded += part.superseded;
+        self.unverifiable += part.unverifiable;
     }
 }

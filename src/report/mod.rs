@@ -66,9 +66,9 @@ impl RecordReport {
                     Verdict::Mismatch { diff, proof } => {
                         (diff.attribute_names().join(","), format!("{diff}; {proof}"))
                     }
-                    Verdict::Missing { proof } | Verdict::DeleteNotApplied { proof } => {
-                        (String::new(), proof.to_string())
-                    }
+                    Verdict::Missing { proof }
+                    | Verdict::DeleteNotApplied { proof }
+                    | Verdict::Extra { proof } => (String::new(), proof.to_string()),
                     Verdict::Unverifiable { reason } => (String::new(), reason.clone()),
                     _ => (String::new(), String::new()),
                 };
@@ -106,7 +106,8 @@ impl RecordReport {
 /// The Lambda handler and the poller both feed it.
 pub struct OutcomeSink<'a> {
     metrics: &'a mut InvocationMetrics,
-    records: &'a mut Vec<RecordReport>,
+    /// `None`: reports are logged and counted, not kept (a baseline over millions of items).
+    records: Option<&'a mut Vec<RecordReport>>,
 }
 
 impl<'a> OutcomeSink<'a> {
@@ -114,7 +115,23 @@ impl<'a> OutcomeSink<'a> {
         metrics: &'a mut InvocationMetrics,
         records: &'a mut Vec<RecordReport>,
     ) -> OutcomeSink<'a> {
-        OutcomeSink { metrics, records }
+        OutcomeSink {
+            metrics,
+            records: Some(records),
+        }
+    }
+
+    /// A sink that logs and counts but keeps no reports: memory does not grow with the input.
+    pub fn counting(metrics: &'a mut InvocationMetrics) -> OutcomeSink<'a> {
+        OutcomeSink {
+            metrics,
+            records: None,
+        }
+    }
+
+    /// The counters, for what is not a record's outcome (lookup calls, time).
+    pub fn metrics(&mut self) -> &mut InvocationMetrics {
+        self.metrics
     }
 
     /// A record whose outcome stands (a verdict, a retry handed back to Lambda, or not sampled):
@@ -122,7 +139,9 @@ impl<'a> OutcomeSink<'a> {
     pub fn accept(&mut self, line: RecordReport) {
         line.log();
         self.metrics.add_outcome(&line.outcome);
-        self.records.push(line);
+        if let Some(records) = self.records.as_mut() {
+            records.push(line);
+        }
     }
 
     /// A record to be read again (the poller's next run) whatever its outcome now: logged if it is

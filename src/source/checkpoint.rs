@@ -40,6 +40,14 @@ pub struct Checkpoint {
 pub enum CheckpointError {
     #[error("lease on shard {shard_id} was lost to another reader")]
     LeaseLost { shard_id: String },
+    #[error("baseline run {run_id} was started with {stored} segments, not {asked}: resume it with --segments {stored}, or start a new run id")]
+    SegmentsDiffer {
+        run_id: String,
+        stored: u32,
+        asked: u32,
+    },
+    #[error("checkpoint item {key} is not readable: {reason}")]
+    Unreadable { key: String, reason: String },
     #[error("{operation} on checkpoint table {table} failed")]
     Dynamo {
         operation: &'static str,
@@ -143,4 +151,83 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
         self.as_ref().release(lease)
     }
+}
+
+/// Which scan a baseline segment is in: the source's, then the other side's (for items only
+/// there), then done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phase {
+    #[default]
+    Source,
+    Target,
+    Done,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Source => "SOURCE",
+            Phase::Target => "TARGET",
+            Phase::Done => "DONE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Phase> {
+        [Phase::Source, Phase::Target, Phase::Done]
+            .into_iter()
+            .find(|p| p.as_str() == text)
+    }
+}
+
+/// One baseline segment's progress: saved after every page whose verdicts are all final, so a
+/// resumed run verifies at most that page again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentProgress {
+    pub phase: Phase,
+    /// Where the phase's scan goes on (`LastEvaluatedKey` of the last page verified).
+    pub start_key: Option<crate::record::Item>,
+    pub counts: crate::report::metrics::BaselineCounts,
+}
+
+/// A baseline run as recorded: readiness needs when it started and whether it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub total_segments: u32,
+    pub started_at_ms: u64,
+    /// Set once every segment is done.
+    pub finished_at_ms: Option<u64>,
+}
+
+/// Stores baseline runs and their segments' progress (in the checkpoint table: partition
+/// `baseline#<run id>`, sort `run` and `segment#<n>`).
+pub trait BaselineStore: Send + Sync {
+    /// Records the run's start, once: a resumed run keeps its first start. Fails when the run
+    /// exists with another number of segments (its segments would not line up).
+    fn start_run(
+        &self,
+        run_id: &str,
+        total_segments: u32,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
+
+    /// Every segment's progress saved so far, by segment number.
+    fn load_segments(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<HashMap<u32, SegmentProgress>, CheckpointError>> + Send;
+
+    fn save_segment(
+        &self,
+        run_id: &str,
+        segment: u32,
+        progress: &SegmentProgress,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+
+    /// Records the run as finished (every segment done).
+    fn finish_run(
+        &self,
+        run_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
 }

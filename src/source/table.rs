@@ -18,6 +18,8 @@ pub struct BatchGetOutput {
     pub items: Vec<Item>,
     /// Keys the service did not get to (to be asked again).
     pub unprocessed: Vec<Item>,
+    /// Read capacity units the call consumed, for a rate limit (0 when not reported).
+    pub consumed_read_units: f64,
 }
 
 #[derive(Debug, Error)]

@@ -173,6 +173,12 @@ impl TableReader for InMemoryTables {
             }
             items.push(stray);
         }
-        Ok(BatchGetOutput { items, unprocessed })
+        // As DynamoDB counts small items: a unit per item read consistently, half otherwise.
+        let per_item = if consistent_read { 1.0 } else { 0.5 };
+        Ok(BatchGetOutput {
+            consumed_read_units: items.len() as f64 * per_item,
+            items,
+            unprocessed,
+        })
     }
 }

@@ -338,6 +338,7 @@ impl<R: TableReader> Verifier<R> {
         let matches = match (&record.expected, &found) {
             // Present is a DELETE_NOT_APPLIED whatever the item holds.
             (Expected::Absent, found) => found.is_none(),
+            (Expected::Present, found) => found.is_some(),
             (_, Some(found)) if unknown_attribute(found).is_some() => {
                 return Looked::UnknownType(unknown_attribute(found).unwrap_or_default());
             }
@@ -365,7 +366,7 @@ impl<R: TableReader> Verifier<R> {
                 diff: diff_items(image, found, ignore),
                 proof,
             },
-            (Expected::SourceCurrent, Some(_)) => {
+            (Expected::SourceCurrent | Expected::Present, Some(_)) => {
                 let what = match record.stream() {
                     Some(change) => {
                         format!("the stream ({:?}) carries no new image", change.view_type)
@@ -648,7 +649,7 @@ fn provisional_name(record: &Expectation, found: Option<&Item>) -> &'static str 
         (Expected::Absent, _) => "DELETE_NOT_APPLIED",
         (_, None) => "MISSING",
         (Expected::Image(_), Some(_)) => "MISMATCH",
-        (Expected::SourceCurrent, Some(_)) => "PRESENT_UNCOMPARED",
+        (Expected::SourceCurrent | Expected::Present, Some(_)) => "PRESENT_UNCOMPARED",
     }
 }
 

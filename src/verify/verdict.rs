@@ -18,6 +18,8 @@ pub enum Verdict {
     Mismatch { diff: Diff, proof: Proof },
     /// REMOVE, and the item is still present on the other side.
     DeleteNotApplied { proof: Proof },
+    /// The item exists only on the other side (the baseline compare's second direction).
+    Extra { proof: Proof },
     /// A newer change to the key exists and the other side shows it kept up with it.
     Superseded { by: Supersession },
     /// The record cannot be checked; the reason says why.
@@ -44,6 +46,9 @@ pub enum Proof {
     AbsentWhileSourceHasItem,
     /// The other side differs from the source's item, which stayed as read for the window.
     SourceUnchangedForWindow,
+    /// The source has no item under the key, while the other side has held one for the window
+    /// (the baseline compare's EXTRA).
+    OnlyOnOtherSide,
 }
 
 impl Proof {
@@ -56,6 +61,7 @@ impl Proof {
             Proof::HoldsEarlierImage { .. } => "holds_earlier_image",
             Proof::AbsentWhileSourceHasItem => "absent_while_source_has_item",
             Proof::SourceUnchangedForWindow => "source_unchanged_for_window",
+            Proof::OnlyOnOtherSide => "only_on_other_side",
         }
     }
 }
@@ -69,6 +75,7 @@ impl std::fmt::Display for Proof {
             Proof::HoldsEarlierImage { sequence_number } => write!(f, "the other side still holds the image of earlier record {sequence_number} in this batch, replaced longer ago than the replication window"),
             Proof::AbsentWhileSourceHasItem => f.write_str("the other side has no item while the source has had one since this record, older than the replication window"),
             Proof::SourceUnchangedForWindow => f.write_str("the other side differs from the source's item, which stayed unchanged for the replication window"),
+            Proof::OnlyOnOtherSide => f.write_str("the source has no item under this key, while the other side has held one for the replication window"),
         }
     }
 }
@@ -109,6 +116,7 @@ impl Verdict {
             Verdict::Missing { .. } => "MISSING",
             Verdict::Mismatch { .. } => "MISMATCH",
             Verdict::DeleteNotApplied { .. } => "DELETE_NOT_APPLIED",
+            Verdict::Extra { .. } => "EXTRA",
             Verdict::Superseded { .. } => "SUPERSEDED",
             Verdict::Unverifiable { .. } => "UNVERIFIABLE",
         }
@@ -124,7 +132,8 @@ impl Verdict {
         match self {
             Verdict::Missing { proof }
             | Verdict::Mismatch { proof, .. }
-            | Verdict::DeleteNotApplied { proof } => Some(proof),
+            | Verdict::DeleteNotApplied { proof }
+            | Verdict::Extra { proof } => Some(proof),
             _ => None,
         }
     }

@@ -1,0 +1,499 @@
+//! The baseline compare: the whole source table against the other side, both directions, one
+//! segment of a parallel Scan at a time, resumable, at a bounded read rate.
+//!
+//! Per segment:
+//! 1. **Source phase**: each page of the source's segment becomes expectations (the item as
+//!    scanned, since the moment it was read), judged by the engine against the other side as
+//!    stream records are: MATCH, MISSING, MISMATCH, or SUPERSEDED when the source changed since
+//!    the scan and the other side kept up. No difference is reported before the item's window has
+//!    passed and consistent reads of both sides still differ.
+//! 2. **Target phase**: each page of the other side's segment (keys only) becomes expectations that
+//!    the source holds an item under the key, judged by the same engine with the sides swapped:
+//!    what the other side alone holds for a whole window is EXTRA.
+//! 3. After each page whose items all have a verdict, the segment's progress is saved in the
+//!    checkpoint table, so a killed run verifies at most one page per segment again.
+//!
+//! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
+//! stream verifier's do. In [`rate`] the read rate (`MAX_READ_UNITS`).
+
+pub mod rate;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use thiserror::Error;
+use tokio::time::Instant;
+
+use crate::config::{BaselineConfig, TableRef};
+use crate::record::{Expectation, Expected, Item, Origin};
+use crate::report::metrics::{BaselineCounts, InvocationMetrics};
+use crate::report::{OutcomeSink, RecordReport};
+use crate::source::checkpoint::{BaselineStore, CheckpointError, Phase, RunRecord};
+use crate::source::scan::{ScanError, ScanRequest, TableScanner};
+use crate::source::table::TableReader;
+use crate::verify::timing::{epoch_ms, Backoff};
+use crate::verify::{Outcome, Proof, RetryReason, Verdict, Verifier};
+use rate::{Limited, ReadRate};
+
+/// A page's items still without a verdict are verified again at most this many times when they
+/// are neither settled nor failing to be read (a key that keeps changing during the compare).
+const UNSETTLED_ATTEMPTS: u32 = 3;
+
+/// Pause between attempts after a transient failure (throttling, 5xx): it never fails a segment.
+const THROTTLED: Backoff = Backoff {
+    first: std::time::Duration::from_millis(200),
+    max: std::time::Duration::from_secs(10),
+};
+
+#[derive(Debug, Error)]
+pub enum BaselineError {
+    #[error("scanning failed")]
+    Scan(#[from] ScanError),
+    #[error("saving or loading the baseline's progress failed")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("looking keys up failed for good: {message}")]
+    Lookup { message: String },
+    #[error("segment {segment} is not below the run's {total_segments} segments")]
+    NoSuchSegment { segment: u32, total_segments: u32 },
+}
+
+/// What one segment's work did, in one call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentReport {
+    pub segment: u32,
+    /// Both scans read to their end and every item judged.
+    pub done: bool,
+    /// The segment's counts so far (over every call of the run).
+    pub counts: BaselineCounts,
+}
+
+/// A run's state, from its segments' checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub run: RunRecord,
+    pub segments_done: u32,
+    pub counts: BaselineCounts,
+}
+
+impl RunSummary {
+    pub fn complete(&self) -> bool {
+        self.segments_done == self.run.total_segments
+    }
+
+    /// `{"run_id", "complete", "segments_done", "items_scanned", "verdicts"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("run_id".into(), self.run.run_id.clone().into());
+        out.insert("complete".into(), self.complete().into());
+        out.insert("segments_done".into(), self.segments_done.into());
+        out.extend(self.counts.to_json());
+        serde_json::Value::Object(out)
+    }
+}
+
+/// The seams a baseline reads and writes through.
+pub struct BaselineParts<R, S, B> {
+    /// The source table's account.
+    pub source_reader: R,
+    pub source_scanner: S,
+    /// The other side's account.
+    pub target_reader: R,
+    pub target_scanner: S,
+    pub store: B,
+}
+
+/// The baseline compare of one table pair.
+pub struct Baseline<R, S, B> {
+    /// Judges source items against the other side.
+    forward: Verifier<Limited<R>>,
+    /// Judges the other side's keys against the source (the sides swapped).
+    reverse: Verifier<Limited<R>>,
+    source_scanner: Limited<S>,
+    target_scanner: Limited<S>,
+    store: B,
+    config: BaselineConfig,
+    source_rate: Arc<ReadRate>,
+    target_rate: Arc<ReadRate>,
+}
+
+/// One page being verified: which phase, what it read and where the scan goes on.
+struct Page {
+    phase: Phase,
+    expectations: Vec<Expectation>,
+    next: Option<Item>,
+}
+
+impl<R, S, B> Baseline<R, S, B>
+where
+    R: TableReader + Clone,
+    S: TableScanner,
+    B: BaselineStore,
+{
+    pub fn new(config: BaselineConfig, parts: BaselineParts<R, S, B>) -> Baseline<R, S, B> {
+        let source_rate = ReadRate::new(config.max_read_units);
+        let target_rate = ReadRate::new(config.max_read_units);
+        let source = Limited::new(parts.source_reader, Arc::clone(&source_rate));
+        let target = Limited::new(parts.target_reader, Arc::clone(&target_rate));
+        let mut forward = config.verify.clone();
+        // Every item, and the source read again before any negative verdict.
+        forward.sample_rate = 1.0;
+        forward.recheck_source = true;
+        let mut reverse = forward.clone();
+        reverse.target_table = TableRef::parse(&config.source_table).unwrap_or_else(|| {
+            // A table name that does not parse as a name or an ARN is kept as given.
+            TableRef {
+                api_name: config.source_table.clone(),
+                name: config.source_table.clone(),
+                region: None,
+            }
+        });
+        Baseline {
+            forward: Verifier::new(forward, target.clone(), source.clone()),
+            reverse: Verifier::new(reverse, source, target),
+            source_scanner: Limited::new(parts.source_scanner, Arc::clone(&source_rate)),
+            target_scanner: Limited::new(parts.target_scanner, Arc::clone(&target_rate)),
+            store: parts.store,
+            config,
+            source_rate,
+            target_rate,
+        }
+    }
+
+    pub fn config(&self) -> &BaselineConfig {
+        &self.config
+    }
+
+    /// Read units consumed so far by this process: (source table, other side's table).
+    pub fn consumed_read_units(&self) -> (f64, f64) {
+        (self.source_rate.consumed(), self.target_rate.consumed())
+    }
+
+    /// The number of items on the source, as DescribeTable estimates it.
+    pub async fn source_item_count(&self) -> Result<Option<u64>, BaselineError> {
+        Ok(self
+            .source_scanner
+            .describe(&self.config.source_table)
+            .await?
+            .item_count)
+    }
+
+    /// Records the run's start (once) and returns it.
+    pub async fn start(
+        &self,
+        run_id: &str,
+        total_segments: u32,
+    ) -> Result<RunRecord, BaselineError> {
+        Ok(self
+            .store
+            .start_run(run_id, total_segments, epoch_ms())
+            .await?)
+    }
+
+    /// Works on one segment from its checkpoint until it is done or `deadline` comes; every
+    /// verdict goes to `sink`, and `on_page` hears each page's counts once it is saved.
+    pub async fn run_segment(
+        &self,
+        run_id: &str,
+        segment: u32,
+        total_segments: u32,
+        deadline: Option<Instant>,
+        sink: &mut OutcomeSink<'_>,
+        on_page: &(dyn Fn(&BaselineCounts) + Sync),
+    ) -> Result<SegmentReport, BaselineError> {
+        if segment >= total_segments {
+            return Err(BaselineError::NoSuchSegment {
+                segment,
+                total_segments,
+            });
+        }
+        let stop_at = deadline.map(|d| {
+            d.checked_sub(self.config.verify.deadline_margin)
+                .unwrap_or_else(Instant::now)
+        });
+        let mut progress = self
+            .store
+            .load_segments(run_id)
+            .await?
+            .remove(&segment)
+            .unwrap_or_default();
+        let source_keys = self
+            .key_names(&self.source_scanner, &self.config.source_table)
+            .await?;
+        let target_table = self.config.verify.target_table.api_name.clone();
+        let target_keys = self.key_names(&self.target_scanner, &target_table).await?;
+        while progress.phase != Phase::Done {
+            if stop_at.is_some_and(|s| Instant::now() >= s) {
+                break;
+            }
+            let page = match progress.phase {
+                Phase::Source => {
+                    let request = ScanRequest {
+                        table: &self.config.source_table,
+                        segment,
+                        total_segments,
+                        start_key: progress.start_key.clone(),
+                        attributes: None,
+                        limit: self.config.page_limit,
+                    };
+                    let scanned = self.scan(&self.source_scanner, request, stop_at).await?;
+                    let Some(scanned) = scanned else { break };
+                    let since = SystemTime::now();
+                    Page {
+                        phase: Phase::Source,
+                        expectations: scanned
+                            .items
+                            .into_iter()
+                            .map(|item| Expectation {
+                                keys: project(&item, &source_keys),
+                                expected: Expected::Image(item),
+                                since: Some(since),
+                                source_table: Some(self.config.source_table.clone()),
+                                origin: Origin::Scan,
+                            })
+                            .collect(),
+                        next: scanned.last_evaluated_key,
+                    }
+                }
+                Phase::Target | Phase::Done => {
+                    let request = ScanRequest {
+                        table: &target_table,
+                        segment,
+                        total_segments,
+                        start_key: progress.start_key.clone(),
+                        attributes: Some(&target_keys),
+                        limit: self.config.page_limit,
+                    };
+                    let scanned = self.scan(&self.target_scanner, request, stop_at).await?;
+                    let Some(scanned) = scanned else { break };
+                    let since = SystemTime::now();
+                    Page {
+                        phase: Phase::Target,
+                        expectations: scanned
+                            .items
+                            .into_iter()
+                            .map(|keys| Expectation {
+                                keys,
+                                expected: Expected::Present,
+                                since: Some(since),
+                                source_table: Some(target_table.clone()),
+                                origin: Origin::Scan,
+                            })
+                            .collect(),
+                        next: scanned.last_evaluated_key,
+                    }
+                }
+            };
+            let verifier = match page.phase {
+                Phase::Source => &self.forward,
+                _ => &self.reverse,
+            };
+            let Some(outcomes) = self
+                .verify_page(verifier, &page.expectations, stop_at, sink.metrics())
+                .await?
+            else {
+                // Out of time before every item had a verdict: the page is read again next time.
+                break;
+            };
+            let mut counts = BaselineCounts::default();
+            for (expectation, verdict) in page.expectations.iter().zip(outcomes) {
+                let verdict = match (page.phase, verdict) {
+                    // Both sides agree the key exists: the source phase compared its contents.
+                    (Phase::Target, Verdict::Match { .. }) => {
+                        counts.items_target += 1;
+                        continue;
+                    }
+                    (Phase::Target, Verdict::Missing { proof }) => Verdict::Extra {
+                        proof: match proof {
+                            Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
+                            other => other,
+                        },
+                    },
+                    (_, verdict) => verdict,
+                };
+                match page.phase {
+                    Phase::Source => counts.items_source += 1,
+                    _ => counts.items_target += 1,
+                }
+                counts.add_verdict(&verdict);
+                sink.accept(RecordReport::of(expectation, Outcome::Verdict(verdict)));
+            }
+            progress.counts += counts;
+            match (page.phase, page.next) {
+                (phase, Some(next)) => {
+                    progress.phase = phase;
+                    progress.start_key = Some(next);
+                }
+                (Phase::Source, None) => {
+                    progress.phase = Phase::Target;
+                    progress.start_key = None;
+                }
+                (_, None) => {
+                    progress.phase = Phase::Done;
+                    progress.start_key = None;
+                }
+            }
+            self.store.save_segment(run_id, segment, &progress).await?;
+            on_page(&counts);
+        }
+        Ok(SegmentReport {
+            segment,
+            done: progress.phase == Phase::Done,
+            counts: progress.counts,
+        })
+    }
+
+    /// The run as its checkpoints tell it; records it as finished once every segment is done.
+    pub async fn finish(
+        &self,
+        run_id: &str,
+        total_segments: u32,
+    ) -> Result<RunSummary, BaselineError> {
+        let mut run = self.start(run_id, total_segments).await?;
+        let segments = self.store.load_segments(run_id).await?;
+        let mut counts = BaselineCounts::default();
+        let mut segments_done = 0;
+        for progress in segments.values() {
+            counts += progress.counts;
+            segments_done += u32::from(progress.phase == Phase::Done);
+        }
+        if segments_done == total_segments {
+            run = self.store.finish_run(run_id, epoch_ms()).await?;
+        }
+        Ok(RunSummary {
+            run,
+            segments_done,
+            counts,
+        })
+    }
+
+    async fn key_names(
+        &self,
+        scanner: &Limited<S>,
+        table: &str,
+    ) -> Result<Vec<String>, BaselineError> {
+        Ok(self
+            .retrying(|| scanner.describe(table), None)
+            .await?
+            .map(|s| s.key_names)
+            .unwrap_or_default())
+    }
+
+    /// One scan page, throttling and 5xx retried with backoff until `stop_at`; `None` when time
+    /// ran out first.
+    async fn scan(
+        &self,
+        scanner: &Limited<S>,
+        request: ScanRequest<'_>,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<crate::source::scan::ScanPage>, BaselineError> {
+        self.retrying(|| scanner.scan(request.clone()), stop_at)
+            .await
+    }
+
+    async fn retrying<T, F, Fut>(
+        &self,
+        call: F,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<T>, BaselineError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ScanError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Ok(out) => return Ok(Some(out)),
+                Err(e) if e.is_transient() => {
+                    let pause = THROTTLED.pause(attempt);
+                    tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "scan throttled or failed; backing off");
+                    if stop_at.is_some_and(|s| Instant::now() + pause >= s) {
+                        return Ok(None);
+                    }
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Verifies a page until every item has a verdict; `None` when `stop_at` came first. A key
+    /// that stays unsettled for [`UNSETTLED_ATTEMPTS`] is UNVERIFIABLE (the stream verifier covers
+    /// its changes); transient lookup failures are retried with backoff, never counted.
+    async fn verify_page(
+        &self,
+        verifier: &Verifier<Limited<R>>,
+        expectations: &[Expectation],
+        stop_at: Option<Instant>,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<Option<Vec<Verdict>>, BaselineError> {
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; expectations.len()];
+        let mut todo: Vec<usize> = (0..expectations.len()).collect();
+        let mut unsettled = 0;
+        let mut failed = 0;
+        while !todo.is_empty() {
+            let batch: Vec<Expectation> = todo.iter().map(|&i| expectations[i].clone()).collect();
+            let report = verifier.verify(&batch, stop_at).await;
+            metrics.add_calls(&report);
+            let mut again = Vec::new();
+            let mut transient = false;
+            for (&i, outcome) in todo.iter().zip(report.outcomes) {
+                match outcome {
+                    Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
+                    Outcome::Retry(RetryReason::LookupFailed {
+                        message,
+                        transient: false,
+                    }) => return Err(BaselineError::Lookup { message }),
+                    Outcome::Retry(RetryReason::LookupFailed { .. }) => {
+                        transient = true;
+                        again.push(i);
+                    }
+                    Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            if stop_at.is_some_and(|s| Instant::now() >= s) {
+                return Ok(None);
+            }
+            if transient {
+                let pause = THROTTLED.pause(failed);
+                failed += 1;
+                if stop_at.is_some_and(|s| Instant::now() + pause >= s) {
+                    return Ok(None);
+                }
+                tokio::time::sleep(pause).await;
+            } else {
+                unsettled += 1;
+                if unsettled >= UNSETTLED_ATTEMPTS {
+                    for &i in &again {
+                        verdicts[i] = Some(Verdict::Unverifiable {
+                            reason: "the item kept changing during the compare: neither side settled; the stream verifier covers its changes".into(),
+                        });
+                    }
+                    again.clear();
+                }
+            }
+            todo = again;
+        }
+        Ok(Some(
+            verdicts
+                .into_iter()
+                .map(|v| {
+                    v.unwrap_or(Verdict::Unverifiable {
+                        reason: "no verdict".into(),
+                    })
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// The key of a scanned item.
+fn project(item: &Item, key_names: &[String]) -> Item {
+    key_names
+        .iter()
+        .filter_map(|name| item.get(name).map(|v| (name.clone(), v.clone())))
+        .collect()
+}

@@ -1,0 +1,24 @@
+//! Lambda function for the baseline compare at scale: one segment per invocation, from its
+//! checkpoint until the deadline, under a Step Functions Distributed Map (contract in
+//! `ddb_verify::lambda::baseline`).
+
+use ddb_verify::config::BaselineConfig;
+use ddb_verify::lambda::baseline::{handle, BaselineRequest};
+use ddb_verify::verify::timing::deadline_instant;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = BaselineConfig::from_env()
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    let baseline = ddb_verify::aws::baseline(config).await;
+    let baseline = &baseline;
+    run(service_fn(
+        move |event: LambdaEvent<BaselineRequest>| async move {
+            let deadline = deadline_instant(event.context.deadline);
+            Ok::<_, Error>(handle(baseline, event.payload, deadline).await?)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,87 @@
+//! Reading a whole table page by page: the [`TableScanner`] port (one page of a parallel Scan, and
+//! the table's key schema) for the baseline compare. Adapter: `aws::scanner::DynamoDbScanner`.
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::record::Item;
+
+/// One page of one segment of a parallel scan.
+#[derive(Debug, Clone)]
+pub struct ScanRequest<'a> {
+    pub table: &'a str,
+    pub segment: u32,
+    pub total_segments: u32,
+    /// Where the previous page ended (`LastEvaluatedKey`); `None` for the segment's first page.
+    pub start_key: Option<Item>,
+    /// Only these attributes (the key, for the second direction); `None`: whole items.
+    pub attributes: Option<&'a [String]>,
+    /// At most this many items; `None`: a page of up to 1 MB.
+    pub limit: Option<u32>,
+}
+
+/// What one Scan call returned.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    pub items: Vec<Item>,
+    /// `None` once the segment is read to its end.
+    pub last_evaluated_key: Option<Item>,
+    /// Read capacity units the call consumed (`ReturnConsumedCapacity`), for the rate limit.
+    pub consumed_read_units: f64,
+}
+
+/// What a scan needs to know of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableShape {
+    /// The key attributes: the partition key first, then the sort key if any.
+    pub key_names: Vec<String>,
+    /// DynamoDB's estimate (updated about every six hours), for the time left.
+    pub item_count: Option<u64>,
+}
+
+#[derive(Debug, Error)]
+pub enum ScanError {
+    #[error("{operation} on table {table} failed")]
+    Service {
+        operation: &'static str,
+        table: String,
+        /// Throttling, a 5xx, a time-out or the network: asking again later may succeed.
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("{operation} request for table {table} could not be built")]
+    Request {
+        operation: &'static str,
+        table: String,
+        #[source]
+        source: aws_sdk_dynamodb::error::BuildError,
+    },
+    #[error("table {table} has no key schema in DescribeTable's answer")]
+    NoKeySchema { table: String },
+}
+
+impl ScanError {
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ScanError::Service {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Scans one account's tables.
+pub trait TableScanner: Send + Sync {
+    /// One Scan call: a page of one segment.
+    fn scan(
+        &self,
+        request: ScanRequest<'_>,
+    ) -> impl Future<Output = Result<ScanPage, ScanError>> + Send;
+
+    /// The table's key attributes and item count (DescribeTable).
+    fn describe(&self, table: &str) -> impl Future<Output = Result<TableShape, ScanError>> + Send;
+}
