@@ -1417,10 +1417,7 @@ fn the_other_accounts_role_lets_the_baseline_scan_only_when_it_trusts_it() {
     let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
         .as_sequence()
         .unwrap();
-    let read = statements
-        .iter()
-        .find(|s| s["Sid"] == Value::from("ReadItems"))
-        .unwrap();
+    let read = statements.iter().find(|s| s["Sid"] == "ReadItems").unwrap();
     let Value::Tagged(scan) = statements
         .iter()
         .find(|s| matches!(s, Value::Tagged(t) if strings(&t.value).contains(&"ScanTable".to_string())))
