@@ -11,6 +11,11 @@ export SAM_CLI_TELEMETRY := 0
 EVENT ?= events/insert.json
 TABLE ?= Orders
 DIST := target/lambda/dist
+# The Amazon States Language validator (npm), for the baseline compare's state machine.
+ASL_VALIDATOR := $(CURDIR)/.cache/asl-validator/node_modules/.bin/asl-validator
+# What template.yaml's DefinitionSubstitutions put into statemachine/baseline.asl.json, as sample values.
+ASL_SUBSTITUTIONS := -e 's|$${BaselineSegmentFunctionArn}|arn:aws:lambda:us-east-1:123456789012:function:verifier-baseline-segment|g' \
+	-e 's|$${BaselineMaxConcurrency}|40|g'
 
 # The demo's environment: the function's own account is the access key "sourceaccount"; the other
 # account is the profile "target-account" of scripts/local-aws-config (access key "targetaccount").
@@ -49,27 +54,45 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-tools: $(VENV)/bin/cargo-lambda
+tools: $(VENV)/bin/cargo-lambda $(ASL_VALIDATOR)
 
 $(VENV)/bin/cargo-lambda:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda cfn-lint aws-sam-cli
 
+$(ASL_VALIDATOR):
+	npm install --silent --no-audit --no-fund --prefix .cache/asl-validator asl-validator@4.0.0
+
+# cfn-lint on both templates, sam validate, and the state machine definition with its substitutions
+# filled in (none may be left) through asl-validator.
 validate: tools
 	cfn-lint template.yaml templates/verify-role.yaml
 	sam validate --region us-east-1 --template-file template.yaml
+	mkdir -p .cache/asl
+	sed $(ASL_SUBSTITUTIONS) statemachine/baseline.asl.json > .cache/asl/baseline.asl.json
+	if grep -n '$${' .cache/asl/baseline.asl.json; then echo "unfilled substitutions in statemachine/baseline.asl.json"; exit 1; fi
+	$(ASL_VALIDATOR) --json-path .cache/asl/baseline.asl.json
 
 # Release artifacts as Lambda zips: arm64 (the template's default) needs the aarch64 standard library
 # (rustup target add aarch64-unknown-linux-gnu); x86_64 needs nothing more. Both link with zig.
+# The zipped functions: the stream verifier, and the baseline compare's once Cargo.toml declares its binary.
+LAMBDA_BINS := stream-verifier $(shell grep -q '^name = "baseline-segment"' Cargo.toml && echo baseline-segment)
+
 build: tools
-	cargo lambda build --release --arm64 --output-format zip --bin stream-verifier
-	mkdir -p $(DIST) && cp target/lambda/stream-verifier/bootstrap.zip $(DIST)/stream-verifier-arm64.zip
-	ls -l $(DIST)/stream-verifier-arm64.zip
+	mkdir -p $(DIST)
+	for bin in $(LAMBDA_BINS); do \
+		cargo lambda build --release --arm64 --output-format zip --bin $$bin && \
+		cp target/lambda/$$bin/bootstrap.zip $(DIST)/$$bin-arm64.zip || exit 1; \
+	done
+	ls -l $(foreach bin,$(LAMBDA_BINS),$(DIST)/$(bin)-arm64.zip)
 
 build-x86: tools
-	cargo lambda build --release --x86-64 --output-format zip --bin stream-verifier
-	mkdir -p $(DIST) && cp target/lambda/stream-verifier/bootstrap.zip $(DIST)/stream-verifier-x86_64.zip
-	ls -l $(DIST)/stream-verifier-x86_64.zip
+	mkdir -p $(DIST)
+	for bin in $(LAMBDA_BINS); do \
+		cargo lambda build --release --x86-64 --output-format zip --bin $$bin && \
+		cp target/lambda/$$bin/bootstrap.zip $(DIST)/$$bin-x86_64.zip || exit 1; \
+	done
+	ls -l $(foreach bin,$(LAMBDA_BINS),$(DIST)/$(bin)-x86_64.zip)
 
 # The function under cargo lambda's Lambda emulator, against DynamoDB Local seeded for events/.
 watch: tools

@@ -210,11 +210,22 @@ fn strings(v: &Value) -> Vec<String> {
 fn iam_grants_name_their_actions_and_resources() {
     // What the code calls (BatchGetItem; checkpoints: Query, UpdateItem; streams: DescribeStream,
     // GetShardIterator, GetRecords), what the event source mapping needs with the function's role
-    // (the stream actions, ListStreams, SendMessage to the on-failure queue), and AssumeRole.
+    // (the stream actions, ListStreams, SendMessage to the on-failure queue), and AssumeRole. The
+    // baseline compare: Scan, DescribeTable, its checkpoints (GetItem, PutItem), and its state
+    // machine's Lambda invocations and Distributed Map child executions.
     let allowed: BTreeSet<&str> = [
         "dynamodb:BatchGetItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Scan",
+        "dynamodb:DescribeTable",
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "states:RedriveExecution",
         "dynamodb:DescribeStream",
         "dynamodb:GetShardIterator",
         "dynamodb:GetRecords",
@@ -247,8 +258,20 @@ fn iam_grants_name_their_actions_and_resources() {
                 // ListStreams has no per-stream form: it is scoped to the one table's streams.
                 let table_streams =
                     actions == ["dynamodb:ListStreams"] && text == "${SourceTableArn}/stream/*";
+                // A Distributed Map's child executions are named by Step Functions: the baseline
+                // state machine's own executions, and only the actions that follow them.
+                let own_executions = actions.iter().all(|a| {
+                    [
+                        "states:DescribeExecution",
+                        "states:StopExecution",
+                        "states:RedriveExecution",
+                    ]
+                    .contains(&a.as_str())
+                }) && text
+                    .ends_with(":execution:${AWS::StackName}-baseline/*")
+                    && text.matches('*').count() == 1;
                 assert!(
-                    !text.contains('*') || table_streams,
+                    !text.contains('*') || table_streams || own_executions,
                     "{at}: wildcard resource {text:?}"
                 );
             }
@@ -842,4 +865,588 @@ fn in_the_target_account_the_poller_reads_the_source_account_only_through_its_ro
         ],
         &[SOURCE_STREAM, SOURCE_TABLE]
     )));
+}
+
+// The baseline compare (DeployBaseline=true): the baseline-segment function, its state machine
+// (statemachine/baseline.asl.json) and their grants.
+
+const BASELINE_RESOURCES: &[&str] = &[
+    "BaselineSegmentFunction",
+    "BaselineSegmentLogGroup",
+    "BaselineStateMachine",
+    "BaselineFailedAlarm",
+];
+
+fn definition() -> (String, serde_json::Value) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/statemachine/baseline.asl.json"
+    );
+    let text = std::fs::read_to_string(path).expect("statemachine/baseline.asl.json");
+    let json = serde_json::from_str(&text).expect("the state machine definition is JSON");
+    (text, json)
+}
+
+/// Every state of a definition, nested ones (Map item processors) included, by name.
+fn states(definition: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    let mut all = BTreeMap::new();
+    let mut graphs = vec![definition.clone()];
+    while let Some(graph) = graphs.pop() {
+        for (name, state) in graph["States"].as_object().expect("States") {
+            assert!(
+                all.insert(name.clone(), state.clone()).is_none(),
+                "state name {name} used twice"
+            );
+            for processor in ["ItemProcessor", "Iterator"] {
+                if state.get(processor).is_some() {
+                    graphs.push(state[processor].clone());
+                }
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn the_baseline_compare_is_deployed_only_with_deploy_baseline() {
+    let t = template();
+    for name in BASELINE_RESOURCES {
+        assert_eq!(
+            t["Resources"][*name]["Condition"],
+            Value::from("DeployBaselineCondition"),
+            "{name}"
+        );
+    }
+    for output in [
+        "BaselineStateMachineArn",
+        "BaselineSegmentFunctionName",
+        "BaselineSegmentRoleArn",
+    ] {
+        assert_eq!(
+            t["Outputs"][output]["Condition"],
+            Value::from("DeployBaselineCondition"),
+            "{output}"
+        );
+    }
+    // The checkpoint table comes with the poller, the baseline compare, or both.
+    for (poller, baseline) in [
+        ("false", "false"),
+        ("true", "false"),
+        ("false", "true"),
+        ("true", "true"),
+    ] {
+        let d = Deployment::new(
+            &t,
+            &source_account(&[("DeployPoller", poller), ("DeployBaseline", baseline)]),
+        );
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        for name in BASELINE_RESOURCES {
+            assert_eq!(d.has(name), baseline == "true", "{name}");
+        }
+        assert_eq!(
+            d.has("CheckpointTable"),
+            poller == "true" || baseline == "true"
+        );
+        assert_eq!(d.has("ShardPollerFunction"), poller == "true");
+        assert_eq!(
+            d.condition(
+                t["Outputs"]["CheckpointTableName"]["Condition"]
+                    .as_str()
+                    .unwrap()
+            ),
+            d.has("CheckpointTable")
+        );
+    }
+
+    // Built like the other functions; 15 minutes per invocation, its own log group.
+    let resource = &t["Resources"]["BaselineSegmentFunction"];
+    assert_eq!(resource["Type"], Value::from("AWS::Serverless::Function"));
+    assert_eq!(
+        resource["Metadata"]["BuildMethod"],
+        Value::from("rust-cargolambda")
+    );
+    assert_eq!(
+        resource["Metadata"]["BuildProperties"]["Binary"],
+        Value::from("baseline-segment")
+    );
+    let f = function(&t, "BaselineSegmentFunction");
+    assert_eq!(f["Timeout"], Value::from(900));
+    assert_eq!(
+        strings(&f["LoggingConfig"]["LogGroup"]),
+        ["BaselineSegmentLogGroup"]
+    );
+    assert_eq!(f["LoggingConfig"]["LogFormat"], Value::from("JSON"));
+
+    // The state machine: a STANDARD one, its definition in its own file, every ${...} of which is a
+    // substitution the template fills in.
+    let machine = &t["Resources"]["BaselineStateMachine"];
+    assert_eq!(
+        machine["Type"],
+        Value::from("AWS::Serverless::StateMachine")
+    );
+    let p = &machine["Properties"];
+    assert_eq!(p["Type"], Value::from("STANDARD"));
+    assert_eq!(
+        p["DefinitionUri"],
+        Value::from("statemachine/baseline.asl.json")
+    );
+    let substitutions: BTreeSet<String> = p["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("DefinitionSubstitutions")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let (text, _) = definition();
+    let mut placeholders = BTreeSet::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("unclosed ${");
+        placeholders.insert(rest[start + 2..end].to_string());
+        rest = &rest[end..];
+    }
+    assert_eq!(placeholders, substitutions);
+    assert_eq!(
+        strings(&p["DefinitionSubstitutions"]["BaselineSegmentFunctionArn"]),
+        ["BaselineSegmentFunction.Arn"]
+    );
+    assert_eq!(
+        strings(&p["DefinitionSubstitutions"]["BaselineMaxConcurrency"]),
+        ["BaselineMaxConcurrency"]
+    );
+}
+
+#[test]
+fn the_baseline_function_gets_the_verifier_settings_and_its_own() {
+    let t = template();
+    let set = variables(&t, "BaselineSegmentFunction");
+    for name in [
+        "VERIFY_TABLE_NAME",
+        "VERIFY_ROLE_ARN",
+        "VERIFY_ROLE_EXTERNAL_ID",
+        "IGNORE_ATTRIBUTES",
+        "MAX_REPLICATION_LAG",
+        "MAX_CONCURRENCY",
+        "METRICS_NAMESPACE",
+        "LOG_ITEM_VALUES",
+        "SOURCE_ROLE_ARN",
+        "SOURCE_ROLE_EXTERNAL_ID",
+        "SOURCE_TABLE_NAME",
+        "CHECKPOINT_TABLE",
+        "MAX_READ_UNITS",
+    ] {
+        assert!(set.contains(name), "BaselineSegmentFunction lacks {name}");
+    }
+    let d = Deployment::new(&t, &source_account(&[("DeployBaseline", "true")]));
+    for (variable, value) in [
+        ("SOURCE_TABLE_NAME", "Orders"),
+        ("SOURCE_ROLE_ARN", ""),
+        ("CHECKPOINT_TABLE", "Ref:CheckpointTable"),
+        ("MAX_READ_UNITS", "100"),
+        ("VERIFY_TABLE_NAME", "Orders"),
+        ("VERIFY_ROLE_ARN", VERIFY_ROLE),
+    ] {
+        assert_eq!(
+            d.variable("BaselineSegmentFunction", variable).as_deref(),
+            Some(value),
+            "{variable}"
+        );
+    }
+    let d = Deployment::new(
+        &t,
+        &target_account(&[("DeployBaseline", "true"), ("MaxReadUnits", "250")]),
+    );
+    for (variable, value) in [
+        ("SOURCE_TABLE_NAME", "Orders"),
+        ("SOURCE_ROLE_ARN", SOURCE_ROLE),
+        ("SOURCE_ROLE_EXTERNAL_ID", "x2"),
+        ("MAX_READ_UNITS", "250"),
+    ] {
+        assert_eq!(
+            d.variable("BaselineSegmentFunction", variable).as_deref(),
+            Some(value),
+            "{variable}"
+        );
+    }
+}
+
+/// A DynamoDB grant's resources are exact table ARNs (or the checkpoint table), never a pattern.
+fn assert_exact_tables(grants: &BTreeSet<Grant>) {
+    for (actions, resources) in grants {
+        if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+            continue;
+        }
+        for resource in resources {
+            if resource == "GetAtt:CheckpointTable.Arn" {
+                continue;
+            }
+            let parts: Vec<&str> = resource.splitn(6, ':').collect();
+            assert_eq!(parts.len(), 6, "{resource}");
+            assert_eq!(&parts[..3], ["arn", "aws", "dynamodb"], "{resource}");
+            assert!(
+                parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit()),
+                "{resource}"
+            );
+            let name = parts[5]
+                .strip_prefix("table/")
+                .unwrap_or_else(|| panic!("{resource}"));
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)),
+                "not one table: {resource}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_baseline_function_scans_exactly_the_two_tables() {
+    let t = template();
+    let checkpoints = grant(
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ],
+        &["GetAtt:CheckpointTable.Arn"],
+    );
+    const SCAN: &[&str] = &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:Scan",
+    ];
+    // In the source account: the source table itself, the other side through its role.
+    let d = Deployment::new(&t, &source_account(&[("DeployBaseline", "true")]));
+    let (grants, managed) = d.grants("BaselineSegmentFunction");
+    assert_eq!(
+        grants,
+        [
+            checkpoints.clone(),
+            grant(SCAN, &[SOURCE_TABLE]),
+            grant(&["sts:AssumeRole"], &[VERIFY_ROLE]),
+        ]
+        .into()
+    );
+    assert!(managed.is_empty(), "managed policies {managed:?}");
+    assert_exact_tables(&grants);
+    // Without a role: the other side's table by its ARN.
+    let d = Deployment::new(
+        &t,
+        &source_account(&[
+            ("DeployBaseline", "true"),
+            ("VerifyRoleArn", ""),
+            ("VerifyTableName", OTHER_TABLE),
+        ]),
+    );
+    let (grants, _) = d.grants("BaselineSegmentFunction");
+    assert_eq!(
+        grants,
+        [
+            checkpoints.clone(),
+            grant(SCAN, &[SOURCE_TABLE]),
+            grant(SCAN, &[OTHER_TABLE]),
+        ]
+        .into()
+    );
+    assert_exact_tables(&grants);
+    // In the target account: this account's table, the source table only through the source
+    // account's role.
+    let own_table = format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/Orders");
+    let d = Deployment::new(&t, &target_account(&[("DeployBaseline", "true")]));
+    assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+    let (grants, managed) = d.grants("BaselineSegmentFunction");
+    assert_eq!(
+        grants,
+        [
+            checkpoints,
+            grant(SCAN, &[own_table.as_str()]),
+            grant(&["sts:AssumeRole"], &[SOURCE_ROLE]),
+        ]
+        .into()
+    );
+    assert!(managed.is_empty(), "managed policies {managed:?}");
+    assert_exact_tables(&grants);
+    // ...which the template requires there (its own credentials would scan this account's table).
+    let failures = Deployment::new(
+        &t,
+        &target_account(&[
+            ("DeployBaseline", "true"),
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    )
+    .rule_failures();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.starts_with("TargetAccountBaselineNeedsSourceRole")),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn the_baseline_state_machine_invokes_its_function_and_starts_only_its_own_executions() {
+    let t = template();
+    let d = Deployment::new(&t, &source_account(&[("DeployBaseline", "true")]));
+    let name = d
+        .resolve(&t["Resources"]["BaselineStateMachine"]["Properties"]["Name"])
+        .unwrap();
+    assert_eq!(name, Value::from("verifier-baseline"));
+    let (grants, managed) = d.grants("BaselineStateMachine");
+    assert!(managed.is_empty(), "managed policies {managed:?}");
+    assert_eq!(
+        grants,
+        [
+            grant(
+                &["lambda:InvokeFunction"],
+                &["GetAtt:BaselineSegmentFunction.Arn"]
+            ),
+            grant(
+                &["states:StartExecution"],
+                &["arn:aws:states:us-east-1:222222222222:stateMachine:verifier-baseline"]
+            ),
+            grant(
+                &[
+                    "states:DescribeExecution",
+                    "states:RedriveExecution",
+                    "states:StopExecution"
+                ],
+                &["arn:aws:states:us-east-1:222222222222:execution:verifier-baseline/*"]
+            ),
+        ]
+        .into()
+    );
+}
+
+#[test]
+fn the_baseline_definition_maps_every_segment_in_distributed_mode_until_done() {
+    let (_, definition) = definition();
+    let all = states(&definition);
+    for (name, state) in &all {
+        // Every transition lands on a state.
+        let mut targets: Vec<&str> = Vec::new();
+        targets.extend(state["Next"].as_str());
+        targets.extend(state["Default"].as_str());
+        for rule in state["Choices"].as_array().into_iter().flatten() {
+            targets.extend(rule["Next"].as_str());
+        }
+        for catcher in state["Catch"].as_array().into_iter().flatten() {
+            targets.extend(catcher["Next"].as_str());
+        }
+        for target in targets {
+            assert!(
+                all.contains_key(target),
+                "{name} -> {target}: no such state"
+            );
+        }
+    }
+
+    // The segments: at most 10000 (chunks of 1000, the most States.ArrayRange gives).
+    let check = &all["Check values"];
+    let bounds = check["Choices"][0]["And"].as_array().unwrap();
+    let most = bounds
+        .iter()
+        .find_map(|b| b["NumericLessThanEquals"].as_u64())
+        .expect("an upper bound on total_segments");
+    assert!(
+        most.div_ceil(1000) <= 1000,
+        "{most} segments need more than 1000 chunks"
+    );
+    // The list of segment numbers is in the state data: it must stay below the 256 KiB payload limit.
+    let list = serde_json::to_string(&(0..most).collect::<Vec<_>>()).unwrap();
+    assert!(list.len() < 128 * 1024, "{} bytes of segments", list.len());
+    assert!(all["Chunk starts"]["Parameters"]["chunk_starts.$"]
+        .as_str()
+        .unwrap()
+        .contains(", 1000)"));
+    assert!(all["Chunk end"]["Parameters"]["end.$"]
+        .as_str()
+        .unwrap()
+        .contains(", 999)"));
+
+    // The Distributed Map over the segments.
+    let maps: Vec<(&String, &serde_json::Value)> = all
+        .iter()
+        .filter(|(_, s)| s["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED")
+        .collect();
+    assert_eq!(maps.len(), 1, "one Distributed Map");
+    let (map_name, map) = maps[0];
+    assert_eq!(map["Type"], "Map");
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["ExecutionType"], "STANDARD",
+        "each child loops over 15-minute invocations: longer than an EXPRESS execution's 5 minutes"
+    );
+    // MaxConcurrency: the template's BaselineMaxConcurrency, put into the state data as a number.
+    let concurrency = map["MaxConcurrency"].as_u64().map(|_| ()).or_else(|| {
+        let path = map["MaxConcurrencyPath"].as_str()?;
+        let field = path.strip_prefix("$.")?;
+        let set = all["Chunk starts"]["Parameters"][format!("{field}.$")].as_str()?;
+        (set == "States.StringToJson('${BaselineMaxConcurrency}')").then_some(())
+    });
+    assert!(
+        concurrency.is_some(),
+        "{map_name}: no MaxConcurrency from the template"
+    );
+    let tolerated = map["ToleratedFailurePercentage"]
+        .as_f64()
+        .expect("ToleratedFailurePercentage");
+    assert!(tolerated > 0.0 && tolerated <= 10.0, "{tolerated}");
+    assert_eq!(map["ItemSelector"]["action"], "segment");
+    assert_eq!(map["ItemSelector"]["segment.$"], "$$.Map.Item.Value");
+    assert_eq!(map["ItemSelector"]["run_id.$"], "$.run_id");
+    assert_eq!(map["ItemSelector"]["total_segments.$"], "$.total_segments");
+    // The children's results are dropped (the finish step sums up from the checkpoints): thousands
+    // of answers would not fit in the state data.
+    assert!(map["ResultPath"].is_null() && map.get("ResultPath").is_some());
+
+    // The child: invoke, then loop while done is false.
+    let child = &map["ItemProcessor"];
+    let start = child["StartAt"].as_str().unwrap();
+    let invoke = &child["States"][start];
+    assert_eq!(invoke["Type"], "Task");
+    assert_eq!(invoke["Resource"], "arn:aws:states:::lambda:invoke");
+    assert_eq!(
+        invoke["Parameters"]["FunctionName"],
+        "${BaselineSegmentFunctionArn}"
+    );
+    assert_eq!(invoke["Parameters"]["Payload"]["action"], "segment");
+    for field in ["run_id", "segment", "total_segments"] {
+        assert_eq!(
+            invoke["Parameters"]["Payload"][format!("{field}.$")],
+            format!("$.{field}")
+        );
+    }
+    let choice = &child["States"][invoke["Next"].as_str().unwrap()];
+    assert_eq!(choice["Type"], "Choice");
+    let done_path = format!(
+        "{}.done",
+        invoke["ResultPath"]
+            .as_str()
+            .expect("the answer kept beside the input")
+    );
+    assert_eq!(invoke["ResultSelector"]["done.$"], "$.Payload.done");
+    let rules = choice["Choices"].as_array().unwrap();
+    let on = |value: bool| {
+        rules
+            .iter()
+            .find(|r| r["Variable"] == done_path.as_str() && r["BooleanEquals"] == value)
+            .and_then(|r| r["Next"].as_str())
+            .unwrap_or_else(|| panic!("no rule for done={value}"))
+    };
+    assert_eq!(on(false), start, "done=false invokes the segment again");
+    let finished = &child["States"][on(true)];
+    assert_eq!(finished["End"], true, "done=true ends the child");
+    assert_eq!(
+        child["States"][choice["Default"].as_str().unwrap()]["Type"],
+        "Fail"
+    );
+
+    // Every Lambda invocation retries throttling and Lambda's service errors, with backoff.
+    let invokes: Vec<_> = all
+        .iter()
+        .filter(|(_, s)| s["Resource"] == "arn:aws:states:::lambda:invoke")
+        .collect();
+    assert_eq!(invokes.len(), 3);
+    for (name, state) in invokes {
+        assert_eq!(
+            state["Parameters"]["FunctionName"],
+            "${BaselineSegmentFunctionArn}"
+        );
+        assert!(state["TimeoutSeconds"].as_u64().unwrap() > 900, "{name}");
+        for error in [
+            "Lambda.TooManyRequestsException",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+        ] {
+            let retrier = state["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| {
+                    r["ErrorEquals"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e == error)
+                })
+                .unwrap_or_else(|| panic!("{name} does not retry {error}"));
+            assert!(
+                retrier["MaxAttempts"].as_u64().unwrap() >= 3,
+                "{name} {error}"
+            );
+            assert!(
+                retrier["BackoffRate"].as_f64().unwrap() > 1.0,
+                "{name} {error}"
+            );
+        }
+    }
+    let timeouts = &all["Scan segment"]["Retry"];
+    assert!(
+        timeouts.as_array().unwrap().iter().any(|r| r["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "States.Timeout")),
+        "a cut invocation resumes from its checkpoint"
+    );
+
+    // After the map: finish, whose answer is the execution's output.
+    let finish = &all[map["Next"].as_str().unwrap()];
+    assert_eq!(finish["Parameters"]["Payload"]["action"], "finish");
+    assert_eq!(finish["Parameters"]["Payload"]["run_id.$"], "$.run_id");
+    assert_eq!(
+        finish["Parameters"]["Payload"]["total_segments.$"],
+        "$.total_segments"
+    );
+    assert_eq!(finish["OutputPath"], "$.Payload");
+    assert_eq!(finish["End"], true);
+    // Too many failed segments: still summed up, then the execution fails.
+    let caught = &all[map["Catch"][0]["Next"].as_str().unwrap()];
+    assert_eq!(caught["Parameters"]["Payload"]["action"], "finish");
+    assert_eq!(all[caught["Next"].as_str().unwrap()]["Type"], "Fail");
+}
+
+#[test]
+fn the_other_accounts_role_lets_the_baseline_scan_only_when_it_trusts_it() {
+    let t = read_yaml("templates/verify-role.yaml");
+    let role = &t["Resources"]["VerifyRole"]["Properties"];
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let read = statements.iter().find(|s| s["Sid"] == "ReadItems").unwrap();
+    let Value::Tagged(scan) = statements
+        .iter()
+        .find(|s| matches!(s, Value::Tagged(t) if strings(&t.value).contains(&"ScanTable".to_string())))
+        .expect("a ScanTable statement")
+    else {
+        unreachable!()
+    };
+    assert_eq!(scan.tag, "If");
+    let branches = scan.value.as_sequence().unwrap();
+    assert_eq!(branches[0], Value::from("HasBaselineRole"));
+    assert_eq!(
+        strings(&branches[1]["Action"]),
+        ["dynamodb:Scan", "dynamodb:DescribeTable"]
+    );
+    // The same one table as the item reads.
+    assert_eq!(branches[1]["Resource"], read["Resource"]);
+    assert_eq!(
+        strings(&t["Conditions"]["HasBaselineRole"]),
+        strings(
+            &serde_yaml::from_str::<Value>("!Not [!Equals [!Ref BaselineRoleArn, \"\"]]").unwrap()
+        )
+    );
+    let trusted = strings(&role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]);
+    assert!(
+        trusted.contains(&"BaselineRoleArn".to_string()),
+        "{trusted:?}"
+    );
+    assert!(
+        trusted.contains(&"VerifierRoleArn".to_string()),
+        "{trusted:?}"
+    );
 }
