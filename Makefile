@@ -75,8 +75,8 @@ validate: tools
 
 # Release artifacts as Lambda zips: arm64 (the template's default) needs the aarch64 standard library
 # (rustup target add aarch64-unknown-linux-gnu); x86_64 needs nothing more. Both link with zig.
-# The zipped functions: the stream verifier, and the baseline compare's once Cargo.toml declares its binary.
-LAMBDA_BINS := stream-verifier $(shell grep -q '^name = "baseline-segment"' Cargo.toml && echo baseline-segment)
+# The zipped functions: the stream verifier and the baseline compare's segment worker.
+LAMBDA_BINS := stream-verifier baseline-segment
 
 build: tools
 	mkdir -p $(DIST)

@@ -402,6 +402,9 @@ pub const BASELINE_VARIABLES: &[&str] = &[
     "SCAN_PAGE_LIMIT",
 ];
 
+/// Baseline variables the SAM template does not set: pages of 1 MB suit a function.
+pub const BASELINE_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SCAN_PAGE_LIMIT"];
+
 /// Read units per second per table when `MAX_READ_UNITS` is not set: about 0.8 MB/s of scan, a
 /// small share of an on-demand table's capacity, so a first run never hurts production.
 pub const DEFAULT_MAX_READ_UNITS: f64 = 100.0;

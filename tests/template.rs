@@ -49,6 +49,25 @@ fn the_template_sets_exactly_the_variables_the_verifier_reads() {
 }
 
 #[test]
+fn the_template_sets_exactly_the_variables_the_baseline_reads() {
+    use ddb_verify::config::{BASELINE_VARIABLES, BASELINE_VARIABLES_NOT_IN_TEMPLATE};
+    let t = template();
+    let set = variables(&t, "BaselineSegmentFunction");
+    let read: BTreeSet<String> = VARIABLES
+        .iter()
+        .chain(BASELINE_VARIABLES)
+        .filter(|v| {
+            !LOCAL_ONLY_VARIABLES.contains(v) && !BASELINE_VARIABLES_NOT_IN_TEMPLATE.contains(v)
+        })
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(
+        set, read,
+        "template.yaml and the baseline's variables have drifted apart"
+    );
+}
+
+#[test]
 fn the_template_sets_exactly_the_variables_the_poller_reads() {
     use ddb_verify::config::{POLLER_VARIABLES, POLLER_VARIABLES_NOT_IN_TEMPLATE};
     let t = template();
