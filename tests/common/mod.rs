@@ -175,6 +175,13 @@ pub async fn table_pair(
     }
 }
 
+/// The `Orders` table (`customerId` S, `orderId` N) in both accounts, the source's with a
+/// NEW_AND_OLD_IMAGES stream.
+pub async fn orders_pair() -> TablePair {
+    let keys = ddb_verify::testkit::setup::ORDER_KEYS;
+    table_pair("Orders", keys, StreamViewType::NewAndOldImages, true).await
+}
+
 pub async fn put(account: &Account, table: &str, item: &Item) {
     account
         .dynamodb
