@@ -176,13 +176,11 @@ async fn checkpoint_leases_are_conditional() {
 async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put(src, t, &order("c#1", "1", "PLACED")).await;
-    put(dst, t, &order("c#1", "1", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
     put(src, t, &order("c#2", "2", "PLACED")).await; // never replicated
     put(src, t, &order("c#3", "3", "PAID")).await;
     put(dst, t, &order("c#3", "3", "PLACED")).await; // drifted
-    put(src, t, &order("c#4", "4", "PLACED")).await;
-    put(dst, t, &order("c#4", "4", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#4", "4", "PLACED")).await;
     delete(
         src,
         t,
@@ -219,10 +217,8 @@ async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     assert_eq!(docs[0]["ShardsDiscovered"], 1.0);
 
     // Written between runs: verified by the next run, and nothing read twice.
-    put(src, t, &order("c#5", "5", "PLACED")).await;
-    put(dst, t, &order("c#5", "5", "PLACED")).await;
-    put(src, t, &order("c#1", "1", "SHIPPED")).await;
-    put(dst, t, &order("c#1", "1", "SHIPPED")).await;
+    put_replicated(src, dst, t, &order("c#5", "5", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "SHIPPED")).await;
     let second = run(&p, &s).await;
     assert_eq!(second.poller.records_read, 2, "{:#?}", second.records);
     for (key, event) in [
@@ -245,8 +241,7 @@ fn s_(v: &str) -> AttributeValue {
 async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put(src, t, &order("c#0", "0", "PLACED")).await;
-    put(dst, t, &order("c#0", "0", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#0", "0", "PLACED")).await;
     let p = poller_from(&s, Duration::from_secs(2), StartAt::Latest);
     let first = run(&p, &s).await;
     assert_eq!(first.poller.records_read, 0, "{:#?}", first.records);
@@ -257,8 +252,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert!(started.is_some(), "the empty first read is remembered");
 
     // Written between runs: the next run starts where the first did, not at its own LATEST.
-    put(src, t, &order("c#1", "1", "PLACED")).await;
-    put(dst, t, &order("c#1", "1", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
     let second = run(&p, &s).await;
     assert_eq!(
         verdict_of(&second, r#"customerId="c#1" orderId=1"#, "INSERT"),
@@ -273,8 +267,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert_eq!(checkpoint.started_at_ms, started, "the start never moves");
     assert!(checkpoint.sequence_number.is_some());
 
-    put(src, t, &order("c#2", "2", "PLACED")).await;
-    put(dst, t, &order("c#2", "2", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#2", "2", "PLACED")).await;
     let third = run(&p, &s).await;
     assert_eq!(third.poller.records_read, 1, "{:#?}", third.records);
     assert_eq!(

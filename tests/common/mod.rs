@@ -193,6 +193,12 @@ pub async fn put(account: &Account, table: &str, item: &Item) {
         .expect("put item");
 }
 
+/// Puts `item` in the source, then the same in the target: a write replicated correctly.
+pub async fn put_replicated(source: &Account, target: &Account, table: &str, item: &Item) {
+    put(source, table, item).await;
+    put(target, table, item).await;
+}
+
 /// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
 pub async fn write_items(account: &Account, table: &str, items: &[Item]) {
     ddb_verify::testkit::setup::write_items(&account.dynamodb, table, items)
