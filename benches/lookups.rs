@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, StreamViewType, WriteRequest};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, StreamViewType};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -25,7 +25,7 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::Poller;
 use ddb_verify::record::{Expectation, Item};
 use ddb_verify::source::stream::StartAt;
-use ddb_verify::testkit::setup::{recreate_table, ORDER_KEYS};
+use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use ddb_verify::verify::Verifier;
 use tokio::sync::Semaphore;
 
@@ -67,30 +67,6 @@ async fn create(client: &aws_sdk_dynamodb::Client, table: &str, stream: bool) {
         .expect("create table");
 }
 
-async fn load(client: &aws_sdk_dynamodb::Client, table: &str, items: &[Item]) {
-    for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        client
-            .batch_write_item()
-            .request_items(table, writes)
-            .send()
-            .await
-            .expect("batch write");
-    }
-}
-
 fn key_of(item: &Item) -> Item {
     item.iter()
         .filter(|(k, _)| *k == "customerId" || *k == "orderId")
@@ -114,7 +90,12 @@ async fn main() {
         .collect();
     create(&source, table, true).await;
     create(&target, table, false).await;
-    tokio::join!(load(&source, table, &items), load(&target, table, &items));
+    let (loaded_source, loaded_target) = tokio::join!(
+        write_items(&source, table, &items),
+        write_items(&target, table, &items)
+    );
+    loaded_source.expect("load the source");
+    loaded_target.expect("load the target");
     let keys: Vec<Item> = items.iter().map(key_of).collect();
     let stream_arn = source
         .describe_table()

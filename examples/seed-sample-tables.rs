@@ -4,15 +4,13 @@
 //!
 //! Configured like the function (`Config::from_env()`, `VERIFY_PROFILE` for the other account).
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType as T, StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::record::{Expected, Item};
+use ddb_verify::testkit::setup::{recreate_table, ORDER_KEYS};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,14 +31,14 @@ fn images(json: &str) -> Result<Vec<Item>, Error> {
 async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let (source, target) = dynamodb_clients(&config).await;
+    let tables: [(&str, &[(&str, T)]); 2] = [
+        ("Orders", ORDER_KEYS),
+        ("Devices", &[("deviceId", T::B), ("readingAt", T::N)]),
+    ];
     for client in [&source, &target] {
-        recreate(client, "Orders", &[("customerId", T::S), ("orderId", T::N)]).await?;
-        recreate(
-            client,
-            "Devices",
-            &[("deviceId", T::B), ("readingAt", T::N)],
-        )
-        .await?;
+        for (table, keys) in tables {
+            recreate_table(client, table, keys, Some(StreamViewType::NewAndOldImages)).await?;
+        }
     }
     let placed = images(include_str!("../events/insert.json"))?.remove(0);
     let shipped = images(include_str!("../events/modify.json"))?.remove(0);
@@ -85,40 +83,5 @@ async fn put(client: &Client, table: &str, item: &Item) -> Result<(), Error> {
         .set_item(Some(item.clone()))
         .send()
         .await?;
-    Ok(())
-}
-
-async fn recreate(client: &Client, table: &str, keys: &[(&str, T)]) -> Result<(), Error> {
-    let _ = client.delete_table().table_name(table).send().await;
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()?,
-        );
-    for (i, (name, kind)) in keys.iter().enumerate() {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(*name)
-                    .attribute_type(kind.clone())
-                    .build()?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(*name)
-                    .key_type(if i == 0 {
-                        KeyType::Hash
-                    } else {
-                        KeyType::Range
-                    })
-                    .build()?,
-            );
-    }
-    request.send().await?;
     Ok(())
 }

@@ -58,6 +58,11 @@ async fn one_row_pair(prefix: &str, row: &Item) -> TablePair {
     pair
 }
 
+/// Lambda's deadline for an invocation, `secs` from now.
+fn deadline_in(secs: u64) -> Option<Instant> {
+    Some(Instant::now() + Duration::from_secs(secs))
+}
+
 fn verdict_of(inv: &Invocation, position: usize) -> &Verdict {
     match &inv.records[position].outcome {
         Outcome::Verdict(v) => v,
@@ -83,9 +88,7 @@ async fn a_hot_key_that_never_reaches_the_other_side_is_missing_in_the_same_invo
     });
     // The key keeps changing while it is verified, and the other side never receives it.
     let writer = hot_writer(&pair.source, &pair.table, 100);
-    let inv = handler
-        .handle(&event, Some(Instant::now() + Duration::from_secs(20)))
-        .await;
+    let inv = handler.handle(&event, deadline_in(20)).await;
     writer.abort();
 
     assert_eq!(
@@ -129,10 +132,7 @@ async fn a_hot_key_whose_other_side_still_holds_a_replaced_state_is_a_mismatch()
 
     // The whole batch: the other side holds an image that a record of the batch replaced.
     let inv = handler
-        .handle(
-            &parse_event(&events[0]),
-            Some(Instant::now() + Duration::from_secs(20)),
-        )
+        .handle(&parse_event(&events[0]), deadline_in(20))
         .await;
     let Outcome::Verdict(Verdict::Mismatch { diff, proof }) = last(&inv) else {
         panic!("{:#?}", inv.records)
@@ -147,10 +147,7 @@ async fn a_hot_key_whose_other_side_still_holds_a_replaced_state_is_a_mismatch()
     let first_modify = serde_json::json!({ "Records": [events[0]["Records"][1].clone()] });
     assert_eq!(first_modify["Records"][0]["eventName"], "MODIFY");
     let inv = handler
-        .handle(
-            &parse_event(&first_modify),
-            Some(Instant::now() + Duration::from_secs(20)),
-        )
+        .handle(&parse_event(&first_modify), deadline_in(20))
         .await;
     writer.abort();
     assert!(
@@ -181,10 +178,7 @@ async fn a_state_the_verifier_never_saw_on_the_source_is_read_again_not_judged()
     });
     let writer = hot_writer(&pair.source, &pair.table, 100);
     let inv = handler
-        .handle(
-            &parse_event(&events[0]),
-            Some(Instant::now() + Duration::from_secs(4)),
-        )
+        .handle(&parse_event(&events[0]), deadline_in(4))
         .await;
     writer.abort();
     assert_eq!(last(&inv), &Outcome::Retry(RetryReason::Unsettled));
@@ -233,10 +227,7 @@ async fn a_hot_key_replicated_on_time_never_gets_a_negative_verdict() {
     };
     for _ in 0..3 {
         let inv = handler
-            .handle(
-                &parse_event(&events[0]),
-                Some(Instant::now() + Duration::from_secs(4)),
-            )
+            .handle(&parse_event(&events[0]), deadline_in(4))
             .await;
         for r in &inv.records {
             if let Outcome::Verdict(v) = &r.outcome {

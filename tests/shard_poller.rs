@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -30,8 +30,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let keys = [("customerId", T::S), ("orderId", T::N)];
-    let pair = table_pair("Orders", &keys, StreamViewType::NewAndOldImages, true).await;
+    let pair = orders_pair().await;
     // The poller's own account keeps the checkpoints (here: the target account).
     let checkpoints = unique("Checkpoints");
     create_checkpoint_table(&pair.target.dynamodb, &checkpoints)
@@ -85,6 +84,16 @@ fn order(customer: &str, id: &str, status: &str) -> Item {
         ("orderId", n(id)),
         ("status", s(status)),
     ])
+}
+
+/// `count` PLACED orders (c#0, c#1, ...) in both accounts, written in bulk: set-up, not under test.
+async fn write_placed_orders(s: &Setup, count: u32) {
+    let orders: Vec<Item> = (0..count)
+        .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
+        .collect();
+    for account in [&s.source, &s.target] {
+        write_items(account, &s.table, &orders).await;
+    }
 }
 
 fn verdict_of<'a>(report: &'a PollReport, key: &str, event: &str) -> &'a str {
@@ -173,13 +182,11 @@ async fn checkpoint_leases_are_conditional() {
 async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put(src, t, &order("c#1", "1", "PLACED")).await;
-    put(dst, t, &order("c#1", "1", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
     put(src, t, &order("c#2", "2", "PLACED")).await; // never replicated
     put(src, t, &order("c#3", "3", "PAID")).await;
     put(dst, t, &order("c#3", "3", "PLACED")).await; // drifted
-    put(src, t, &order("c#4", "4", "PLACED")).await;
-    put(dst, t, &order("c#4", "4", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#4", "4", "PLACED")).await;
     delete(
         src,
         t,
@@ -189,26 +196,19 @@ async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
 
     let p = poller(&s, Duration::from_secs(2));
     let first = run(&p, &s).await;
-    assert_eq!(
-        verdict_of(&first, r#"customerId="c#1" orderId=1"#, "INSERT"),
-        "MATCH"
-    );
-    assert_eq!(
-        verdict_of(&first, r#"customerId="c#2" orderId=2"#, "INSERT"),
-        "MISSING"
-    );
-    assert_eq!(
-        verdict_of(&first, r#"customerId="c#3" orderId=3"#, "INSERT"),
-        "MISMATCH"
-    );
-    assert_eq!(
-        verdict_of(&first, r#"customerId="c#4" orderId=4"#, "INSERT"),
-        "SUPERSEDED"
-    );
-    assert_eq!(
-        verdict_of(&first, r#"customerId="c#4" orderId=4"#, "REMOVE"),
-        "DELETE_NOT_APPLIED"
-    );
+    for (key, event, verdict) in [
+        (r#"customerId="c#1" orderId=1"#, "INSERT", "MATCH"),
+        (r#"customerId="c#2" orderId=2"#, "INSERT", "MISSING"),
+        (r#"customerId="c#3" orderId=3"#, "INSERT", "MISMATCH"),
+        (r#"customerId="c#4" orderId=4"#, "INSERT", "SUPERSEDED"),
+        (
+            r#"customerId="c#4" orderId=4"#,
+            "REMOVE",
+            "DELETE_NOT_APPLIED",
+        ),
+    ] {
+        assert_eq!(verdict_of(&first, key, event), verdict, "{event} {key}");
+    }
     assert_eq!(first.poller.records_read, 5);
     assert_eq!(first.poller.shards_discovered, 1);
     assert_eq!(first.poller.shards_read, 1);
@@ -223,20 +223,16 @@ async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     assert_eq!(docs[0]["ShardsDiscovered"], 1.0);
 
     // Written between runs: verified by the next run, and nothing read twice.
-    put(src, t, &order("c#5", "5", "PLACED")).await;
-    put(dst, t, &order("c#5", "5", "PLACED")).await;
-    put(src, t, &order("c#1", "1", "SHIPPED")).await;
-    put(dst, t, &order("c#1", "1", "SHIPPED")).await;
+    put_replicated(src, dst, t, &order("c#5", "5", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "SHIPPED")).await;
     let second = run(&p, &s).await;
     assert_eq!(second.poller.records_read, 2, "{:#?}", second.records);
-    assert_eq!(
-        verdict_of(&second, r#"customerId="c#5" orderId=5"#, "INSERT"),
-        "MATCH"
-    );
-    assert_eq!(
-        verdict_of(&second, r#"customerId="c#1" orderId=1"#, "MODIFY"),
-        "MATCH"
-    );
+    for (key, event) in [
+        (r#"customerId="c#5" orderId=5"#, "INSERT"),
+        (r#"customerId="c#1" orderId=1"#, "MODIFY"),
+    ] {
+        assert_eq!(verdict_of(&second, key, event), "MATCH", "{event} {key}");
+    }
 
     // Nothing new: nothing read.
     let third = run(&p, &s).await;
@@ -251,8 +247,7 @@ fn s_(v: &str) -> AttributeValue {
 async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put(src, t, &order("c#0", "0", "PLACED")).await;
-    put(dst, t, &order("c#0", "0", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#0", "0", "PLACED")).await;
     let p = poller_from(&s, Duration::from_secs(2), StartAt::Latest);
     let first = run(&p, &s).await;
     assert_eq!(first.poller.records_read, 0, "{:#?}", first.records);
@@ -263,8 +258,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert!(started.is_some(), "the empty first read is remembered");
 
     // Written between runs: the next run starts where the first did, not at its own LATEST.
-    put(src, t, &order("c#1", "1", "PLACED")).await;
-    put(dst, t, &order("c#1", "1", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
     let second = run(&p, &s).await;
     assert_eq!(
         verdict_of(&second, r#"customerId="c#1" orderId=1"#, "INSERT"),
@@ -279,8 +273,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert_eq!(checkpoint.started_at_ms, started, "the start never moves");
     assert!(checkpoint.sequence_number.is_some());
 
-    put(src, t, &order("c#2", "2", "PLACED")).await;
-    put(dst, t, &order("c#2", "2", "PLACED")).await;
+    put_replicated(src, dst, t, &order("c#2", "2", "PLACED")).await;
     let third = run(&p, &s).await;
     assert_eq!(third.poller.records_read, 1, "{:#?}", third.records);
     assert_eq!(
@@ -292,11 +285,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_overlapping_runs_read_each_record_once() {
     let s = setup().await;
-    for i in 0..300 {
-        let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
-        put(&s.source, &s.table, &o).await;
-        put(&s.target, &s.table, &o).await;
-    }
+    write_placed_orders(&s, 300).await;
     let (a, b) = (
         poller(&s, Duration::from_secs(1)),
         poller(&s, Duration::from_secs(1)),
@@ -319,12 +308,7 @@ async fn two_overlapping_runs_read_each_record_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_records_in_one_run() {
     let s = setup().await;
-    let items: Vec<Item> = (0..10_000)
-        .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
-        .collect();
-    for account in [&s.source, &s.target] {
-        write_items(account, &s.table, &items).await;
-    }
+    write_placed_orders(&s, 10_000).await;
     let p = poller(&s, Duration::from_secs(1));
     let started = std::time::Instant::now();
     let report = run(&p, &s).await;

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use common::*;
 use ddb_verify::lambda::handler::Invocation;
+use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::{Outcome, RetryReason, Supersession, Verdict};
 
 /// DynamoDB Local's ApproximateCreationDateTime does not follow the writes (it stays at one value),
@@ -73,51 +74,40 @@ fn emf_value(docs: &[serde_json::Value], metric: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_on_a_composite_key_table_with_drift() {
-    let TablePair {
-        source,
-        target,
-        table,
-        stream_arn: stream,
-    } = table_pair(
-        "Orders",
-        &[("customerId", T::S), ("orderId", T::N)],
-        StreamViewType::NewAndOldImages,
-        true,
-    )
-    .await;
+    let pair = orders_pair().await;
 
     // 1 replicated correctly
-    put(&source, &table, &order("c#1", "1", "PLACED")).await;
-    put(&target, &table, &order("c#1", "1", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put(&pair.target, &pair.table, &order("c#1", "1", "PLACED")).await;
     // 2 never replicated
-    put(&source, &table, &order("c#2", "2", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#2", "2", "PLACED")).await;
     // 3 replicated with an attribute changed
-    put(&source, &table, &order("c#3", "3", "PAID")).await;
-    put(&target, &table, &order("c#3", "3", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#3", "3", "PAID")).await;
+    put(&pair.target, &pair.table, &order("c#3", "3", "PLACED")).await;
     // 4 created then deleted; the delete never reached the target
-    put(&source, &table, &order("c#4", "4", "PLACED")).await;
-    put(&target, &table, &order("c#4", "4", "PLACED")).await;
-    delete(&source, &table, &order_key("c#4", "4")).await;
+    put(&pair.source, &pair.table, &order("c#4", "4", "PLACED")).await;
+    put(&pair.target, &pair.table, &order("c#4", "4", "PLACED")).await;
+    delete(&pair.source, &pair.table, &order_key("c#4", "4")).await;
     // 5 reaches the target late, within MAX_REPLICATION_LAG (written below while the handler runs)
-    put(&source, &table, &order("c#5", "5", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#5", "5", "PLACED")).await;
     // 6 changed twice in one batch; the target has the second version
-    put(&source, &table, &order("c#6", "6", "PLACED")).await;
-    put(&source, &table, &order("c#6", "6", "SHIPPED")).await;
-    put(&target, &table, &order("c#6", "6", "SHIPPED")).await;
+    put(&pair.source, &pair.table, &order("c#6", "6", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#6", "6", "SHIPPED")).await;
+    put(&pair.target, &pair.table, &order("c#6", "6", "SHIPPED")).await;
     // 7 deleted on both sides
-    put(&source, &table, &order("c#7", "7", "PLACED")).await;
-    delete(&source, &table, &order_key("c#7", "7")).await;
+    put(&pair.source, &pair.table, &order("c#7", "7", "PLACED")).await;
+    delete(&pair.source, &pair.table, &order_key("c#7", "7")).await;
 
-    let events = stream_events(&source, &stream, 100).await;
+    let events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["Records"].as_array().unwrap().len(), 10);
     let event = parse_event(&events[0]);
 
-    let handler = verifier(&table, &source, &target, |c| {
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         local_windows(c, Duration::from_secs(5))
     });
     let late = {
-        let (target, table) = (target.clone(), table.clone());
+        let (target, table) = (pair.target.clone(), pair.table.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             put(&target, &table, &order("c#5", "5", "PLACED")).await;
@@ -128,14 +118,20 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     let took = started.elapsed();
     late.await.unwrap();
 
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#1" orderId=1"#, "INSERT", 0)),
-        "MATCH"
-    );
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#2" orderId=2"#, "INSERT", 0)),
-        "MISSING"
-    );
+    // The orders by their numbers in the writes above.
+    for (n, event_name, verdict) in [
+        (1, "INSERT", "MATCH"),
+        (2, "INSERT", "MISSING"),
+        (4, "INSERT", "SUPERSEDED"),
+        (4, "REMOVE", "DELETE_NOT_APPLIED"),
+        (6, "MODIFY", "MATCH"),
+        (7, "INSERT", "SUPERSEDED"),
+        (7, "REMOVE", "MATCH"),
+    ] {
+        let key = format!(r#"customerId="c#{n}" orderId={n}"#);
+        let got = name(outcome(&inv, &key, event_name, 0));
+        assert_eq!(got, verdict, "{event_name} {key}");
+    }
     let Outcome::Verdict(Verdict::Mismatch { diff, .. }) =
         outcome(&inv, r#"customerId="c#3" orderId=3"#, "INSERT", 0)
     else {
@@ -143,14 +139,6 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     };
     assert_eq!(diff.different, vec!["status"]);
     assert!(diff.only_in_source.is_empty() && diff.only_in_target.is_empty());
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "INSERT", 0)),
-        "SUPERSEDED"
-    );
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#4" orderId=4"#, "REMOVE", 0)),
-        "DELETE_NOT_APPLIED"
-    );
     let Outcome::Verdict(Verdict::Match { lag }) =
         outcome(&inv, r#"customerId="c#5" orderId=5"#, "INSERT", 0)
     else {
@@ -177,18 +165,6 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
             }
         })
     );
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#6" orderId=6"#, "MODIFY", 0)),
-        "MATCH"
-    );
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "INSERT", 0)),
-        "SUPERSEDED"
-    );
-    assert_eq!(
-        name(outcome(&inv, r#"customerId="c#7" orderId=7"#, "REMOVE", 0)),
-        "MATCH"
-    );
     assert!(inv.response.batch_item_failures.is_empty());
     // The negative verdicts waited for the window (5 s), not much longer.
     assert!(
@@ -197,8 +173,8 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
     );
 
     // EMF figures, as CloudWatch would read them.
-    let docs = inv.metrics.emf_documents("Verifier/Test", &table, 1);
-    assert_eq!(docs[0]["VerifyTable"], table.as_str());
+    let docs = inv.metrics.emf_documents("Verifier/Test", &pair.table, 1);
+    assert_eq!(docs[0]["VerifyTable"], pair.table.as_str());
     let count = |m: &str| emf_value(&docs, m);
     assert_eq!(count("RecordsReceived"), [10.0]);
     assert_eq!(count("RecordsSampled"), [10.0]);
@@ -216,28 +192,17 @@ async fn every_verdict_on_a_composite_key_table_with_drift() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_moved_on_supersedes_an_older_batch() {
-    let TablePair {
-        source,
-        target,
-        table,
-        stream_arn: stream,
-    } = table_pair(
-        "Orders",
-        &[("customerId", T::S), ("orderId", T::N)],
-        StreamViewType::NewAndOldImages,
-        true,
-    )
-    .await;
+    let pair = orders_pair().await;
 
-    put(&source, &table, &order("c#1", "1", "PLACED")).await;
-    put(&source, &table, &order("c#1", "1", "PAID")).await;
-    put(&source, &table, &order("c#1", "1", "SHIPPED")).await;
-    put(&target, &table, &order("c#1", "1", "SHIPPED")).await;
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#1", "1", "PAID")).await;
+    put(&pair.source, &pair.table, &order("c#1", "1", "SHIPPED")).await;
+    put(&pair.target, &pair.table, &order("c#1", "1", "SHIPPED")).await;
 
     // Lambda with BatchSize 1: the first record arrives alone, when the item has moved on twice.
-    let events = stream_events(&source, &stream, 1).await;
+    let events = stream_events(&pair.source, &pair.stream_arn, 1).await;
     assert_eq!(events.len(), 3);
-    let handler = verifier(&table, &source, &target, |c| {
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         local_windows(c, Duration::from_secs(1))
     });
     let first = handler.handle(&parse_event(&events[0]), None).await;
@@ -252,7 +217,7 @@ async fn a_source_that_moved_on_supersedes_an_older_batch() {
     assert_eq!(name(&last.records[0].outcome), "MATCH");
 
     // Without the source re-check, the stale record is reported as a mismatch.
-    let no_recheck = verifier(&table, &source, &target, |c| {
+    let no_recheck = verifier(&pair.table, &pair.source, &pair.target, |c| {
         local_windows(c, Duration::from_secs(1));
         c.recheck_source = false;
     });
@@ -262,18 +227,8 @@ async fn a_source_that_moved_on_supersedes_an_older_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_keys_and_keys_only_streams() {
-    let TablePair {
-        source,
-        target,
-        table,
-        stream_arn: stream,
-    } = table_pair(
-        "Devices",
-        &[("deviceId", T::B)],
-        StreamViewType::KeysOnly,
-        true,
-    )
-    .await;
+    let keys = [("deviceId", T::B)];
+    let pair = table_pair("Devices", &keys, StreamViewType::KeysOnly, true).await;
 
     let device = |id: &[u8], fw: &str| {
         item(&[
@@ -286,16 +241,26 @@ async fn binary_keys_and_keys_only_streams() {
         ])
     };
     // Non-UTF-8 key bytes.
-    put(&source, &table, &device(&[0xff, 0x00, 0xfe], "1.4")).await;
-    put(&target, &table, &device(&[0xff, 0x00, 0xfe], "1.4")).await;
-    put(&source, &table, &device(&[0x01], "2.0")).await;
-    put(&target, &table, &device(&[0x01], "1.9")).await;
+    put(
+        &pair.source,
+        &pair.table,
+        &device(&[0xff, 0x00, 0xfe], "1.4"),
+    )
+    .await;
+    put(
+        &pair.target,
+        &pair.table,
+        &device(&[0xff, 0x00, 0xfe], "1.4"),
+    )
+    .await;
+    put(&pair.source, &pair.table, &device(&[0x01], "2.0")).await;
+    put(&pair.target, &pair.table, &device(&[0x01], "1.9")).await;
 
-    let events = stream_events(&source, &stream, 100).await;
+    let events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     let event = parse_event(&events[0]);
 
     // Compared with the source item, since the stream carries no image.
-    let handler = verifier(&table, &source, &target, |c| {
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         local_windows(c, Duration::from_secs(1))
     });
     let inv = handler.handle(&event, None).await;
@@ -311,7 +276,9 @@ async fn binary_keys_and_keys_only_streams() {
     assert_eq!(diff.different, vec!["firmware"]);
 
     // Without re-reading the source, the contents cannot be compared: UNVERIFIABLE, with the reason.
-    let handler = verifier(&table, &source, &target, |c| c.recheck_source = false);
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
+        c.recheck_source = false
+    });
     let inv = handler.handle(&event, None).await;
     let Outcome::Verdict(Verdict::Unverifiable { reason }) =
         outcome(&inv, "deviceId=b64:/wD+", "INSERT", 0)
@@ -324,24 +291,13 @@ async fn binary_keys_and_keys_only_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_target_table_sends_every_record_back() {
-    let TablePair {
-        source,
-        target,
-        table,
-        stream_arn: stream,
-    } = table_pair(
-        "Orders",
-        &[("customerId", T::S), ("orderId", T::N)],
-        StreamViewType::NewImage,
-        false,
-    )
-    .await;
-    put(&source, &table, &order("c#1", "1", "PLACED")).await;
-    put(&source, &table, &order("c#2", "2", "PLACED")).await;
-    let events = stream_events(&source, &stream, 100).await;
+    let pair = table_pair("Orders", ORDER_KEYS, StreamViewType::NewImage, false).await;
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put(&pair.source, &pair.table, &order("c#2", "2", "PLACED")).await;
+    let events = stream_events(&pair.source, &pair.stream_arn, 100).await;
 
     // The target account has no such table: a permanent error, and still no verdict is invented.
-    let handler = verifier(&table, &source, &target, |_| {});
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |_| {});
     let inv = handler.handle(&parse_event(&events[0]), None).await;
     assert_eq!(inv.response.batch_item_failures.len(), 2);
     for r in &inv.records {
@@ -361,26 +317,14 @@ async fn a_missing_target_table_sends_every_record_back() {
 /// The closing note's figure: a 1,000-record batch against DynamoDB Local.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_record_batch_takes_ten_lookups() {
-    let TablePair {
-        source,
-        target,
-        table,
-        stream_arn: stream,
-    } = table_pair(
-        "Orders",
-        &[("customerId", T::S), ("orderId", T::N)],
-        StreamViewType::NewAndOldImages,
-        true,
-    )
-    .await;
+    let pair = orders_pair().await;
     for i in 0..1000 {
         let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
-        put(&source, &table, &o).await;
-        put(&target, &table, &o).await;
+        put_replicated(&pair.source, &pair.target, &pair.table, &o).await;
     }
-    let events = stream_events(&source, &stream, 1000).await;
+    let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     assert_eq!(events.len(), 1);
-    let handler = verifier(&table, &source, &target, |_| {});
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |_| {});
     let event = parse_event(&events[0]);
     let started = Instant::now();
     let inv = handler.handle(&event, None).await;

@@ -1,11 +1,15 @@
 //! Table set-up on DynamoDB Local, shared by the tests, the benches and the demo.
 
 use aws_sdk_dynamodb::error::BuildError;
+use std::time::Duration;
+
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
+    StreamSpecification, StreamViewType, WriteRequest,
 };
 use thiserror::Error;
+
+use crate::record::Item;
 
 #[derive(Debug, Error)]
 pub enum SetupError {
@@ -21,7 +25,30 @@ pub enum SetupError {
         #[source]
         source: Box<aws_sdk_dynamodb::Error>,
     },
+    #[error("a put request for {table} could not be built")]
+    PutRequest {
+        table: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("BatchWriteItem to {table} failed")]
+    BatchWrite {
+        table: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("BatchWriteItem to {table} left {left} writes unprocessed after {attempts} attempts")]
+    Unprocessed {
+        table: String,
+        left: usize,
+        attempts: u32,
+    },
 }
+
+/// BatchWriteItem takes at most 25 writes a call.
+const BATCH_WRITE_LIMIT: usize = 25;
+/// Calls per chunk before unprocessed writes fail the set-up (DynamoDB Local processes them all).
+const BATCH_WRITE_ATTEMPTS: u32 = 5;
 
 /// The demo's and the benches' `Orders` key: `customerId` (S) and `orderId` (N).
 pub const ORDER_KEYS: &[(&str, ScalarAttributeType)] = &[
@@ -93,4 +120,52 @@ pub async fn recreate_table(
     // Absent is fine: there is nothing to delete.
     let _ = client.delete_table().table_name(table).send().await;
     create_table(client, table, keys, stream).await
+}
+
+/// Puts `items` into `table` with BatchWriteItem, 25 a call; writes the service leaves unprocessed
+/// are sent again, a few times with a short pause, then fail.
+pub async fn write_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: &[Item],
+) -> Result<(), SetupError> {
+    for chunk in items.chunks(BATCH_WRITE_LIMIT) {
+        let mut writes = chunk
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(|source| SetupError::PutRequest {
+                        table: table.to_string(),
+                        source,
+                    })?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, SetupError>>()?;
+        let mut attempts = 0;
+        while !writes.is_empty() {
+            if attempts == BATCH_WRITE_ATTEMPTS {
+                return Err(SetupError::Unprocessed {
+                    table: table.to_string(),
+                    left: writes.len(),
+                    attempts,
+                });
+            }
+            if attempts > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempts)).await;
+            }
+            attempts += 1;
+            let request = client.batch_write_item().request_items(table, writes);
+            let out = request.send().await.map_err(|e| SetupError::BatchWrite {
+                table: table.to_string(),
+                source: Box::new(e.into()),
+            })?;
+            writes = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(table))
+                .unwrap_or_default();
+        }
+    }
+    Ok(())
 }

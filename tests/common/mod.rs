@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ScalarAttributeType, StreamViewType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
@@ -177,6 +175,13 @@ pub async fn table_pair(
     }
 }
 
+/// The `Orders` table (`customerId` S, `orderId` N) in both accounts, the source's with a
+/// NEW_AND_OLD_IMAGES stream.
+pub async fn orders_pair() -> TablePair {
+    let keys = ddb_verify::testkit::setup::ORDER_KEYS;
+    table_pair("Orders", keys, StreamViewType::NewAndOldImages, true).await
+}
+
 pub async fn put(account: &Account, table: &str, item: &Item) {
     account
         .dynamodb
@@ -188,34 +193,17 @@ pub async fn put(account: &Account, table: &str, item: &Item) {
         .expect("put item");
 }
 
+/// Puts `item` in the source, then the same in the target: a write replicated correctly.
+pub async fn put_replicated(source: &Account, target: &Account, table: &str, item: &Item) {
+    put(source, table, item).await;
+    put(target, table, item).await;
+}
+
 /// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
 pub async fn write_items(account: &Account, table: &str, items: &[Item]) {
-    for chunk in items.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(i.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        let out = account
-            .dynamodb
-            .batch_write_item()
-            .request_items(table, writes)
-            .send()
-            .await
-            .expect("batch write");
-        assert!(
-            out.unprocessed_items.unwrap_or_default().is_empty(),
-            "DynamoDB Local left writes unprocessed"
-        );
-    }
+    ddb_verify::testkit::setup::write_items(&account.dynamodb, table, items)
+        .await
+        .expect("batch write");
 }
 
 pub async fn delete(account: &Account, table: &str, key: &Item) {
