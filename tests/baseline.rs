@@ -1,0 +1,432 @@
+//! The baseline compare against DynamoDB Local: both directions, every verdict, resuming, live
+//! writes, faults and the read rate.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
+use common::fault_proxy::{Fault, FaultProxy, Rule};
+use common::*;
+use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::scanner::DynamoDbScanner;
+use ddb_verify::baseline::{Baseline, BaselineParts, RunSummary};
+use ddb_verify::config::{BaselineConfig, Config, TableRef};
+use ddb_verify::record::Item;
+use ddb_verify::report::metrics::{BaselineCounts, InvocationMetrics};
+use ddb_verify::report::OutcomeSink;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
+
+const SCAN: &str = "DynamoDB_20120810.Scan";
+const BATCH_GET_ITEM: &str = "DynamoDB_20120810.BatchGetItem";
+
+/// A source table and its copy, with a checkpoint table in the source account.
+struct Pair {
+    pair: TablePair,
+    checkpoints: String,
+}
+
+async fn pair(keys: &[(&str, T)]) -> Pair {
+    let pair = table_pair("Base", keys, StreamViewType::NewAndOldImages, true).await;
+    let checkpoints = unique("BaseCheckpoints");
+    create_checkpoint_table(&pair.source.dynamodb, &checkpoints)
+        .await
+        .expect("create checkpoint table");
+    Pair { pair, checkpoints }
+}
+
+impl Pair {
+    fn config(&self, adjust: impl FnOnce(&mut BaselineConfig)) -> BaselineConfig {
+        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
+        verify.max_replication_lag = Duration::from_millis(500);
+        let mut config = BaselineConfig {
+            verify,
+            source_table: self.pair.table.clone(),
+            checkpoint_table: self.checkpoints.clone(),
+            max_read_units: 10_000.0,
+            page_limit: None,
+        };
+        adjust(&mut config);
+        config
+    }
+
+    /// The baseline reading both accounts through `source` and `target` (direct, or a proxy).
+    fn baseline_through(
+        &self,
+        source: &Account,
+        target: &Account,
+        config: BaselineConfig,
+    ) -> AwsBaseline {
+        Baseline::new(
+            config,
+            BaselineParts {
+                source_reader: DynamoDbReader::new(source.dynamodb.clone()),
+                source_scanner: DynamoDbScanner::new(source.dynamodb.clone()),
+                target_reader: DynamoDbReader::new(target.dynamodb.clone()),
+                target_scanner: DynamoDbScanner::new(target.dynamodb.clone()),
+                store: DynamoDbCheckpoints::new(
+                    self.pair.source.dynamodb.clone(),
+                    &self.checkpoints,
+                ),
+            },
+        )
+    }
+
+    fn baseline(&self, config: BaselineConfig) -> AwsBaseline {
+        self.baseline_through(&self.pair.source, &self.pair.target, config)
+    }
+}
+
+/// Every segment to its end, all at once as the CLI runs them, then the run's summary.
+async fn run_all(baseline: &AwsBaseline, run_id: &str, segments: u32) -> RunSummary {
+    baseline.start(run_id, segments).await.expect("start");
+    let work = (0..segments).map(|segment| async move {
+        let mut metrics = InvocationMetrics::default();
+        let mut sink = OutcomeSink::counting(&mut metrics);
+        let report = baseline
+            .run_segment(run_id, segment, segments, None, &mut sink, &|_| {})
+            .await
+            .expect("segment");
+        assert!(report.done, "segment {segment} not done");
+    });
+    futures::future::join_all(work).await;
+    baseline.finish(run_id, segments).await.expect("finish")
+}
+
+fn order(customer: &str, id: u32, status: &str) -> Item {
+    item(&[
+        ("customerId", s(customer)),
+        ("orderId", n(&id.to_string())),
+        ("status", s(status)),
+    ])
+}
+
+fn orders(count: u32) -> Vec<Item> {
+    (0..count)
+        .map(|i| order(&format!("c#{}", i % 17), i, "PLACED"))
+        .collect()
+}
+
+fn verdicts(c: &BaselineCounts) -> HashMap<&'static str, u64> {
+    c.verdicts().into_iter().filter(|(_, n)| *n > 0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let equal = orders(200);
+    write_items(source, table, &equal).await;
+    write_items(target, table, &equal).await;
+    // Drift: one never copied, one different, one only on the other side.
+    put(source, table, &order("c#x", 1001, "PLACED")).await;
+    put(source, table, &order("c#x", 1002, "PAID")).await;
+    put(target, table, &order("c#x", 1002, "PLACED")).await;
+    put(target, table, &order("c#x", 1003, "PLACED")).await;
+    // Equal as DynamoDB means it: number notation, set order, an ignored attribute.
+    let mut a = order("c#y", 2001, "PLACED");
+    a.insert("total".into(), n("1.50"));
+    a.insert(
+        "tags".into(),
+        AttributeValue::Ss(vec!["a".into(), "b".into()]),
+    );
+    a.insert("updatedAt".into(), n("1"));
+    let mut b = a.clone();
+    b.insert("total".into(), n("1.5"));
+    b.insert(
+        "tags".into(),
+        AttributeValue::Ss(vec!["b".into(), "a".into()]),
+    );
+    b.insert("updatedAt".into(), n("2"));
+    put(source, table, &a).await;
+    put(target, table, &b).await;
+
+    let baseline = p.baseline(p.config(|c| {
+        c.verify.ignore_attributes = vec!["updatedAt".into()];
+        c.page_limit = Some(40);
+    }));
+    let summary = run_all(&baseline, "drift", 3).await;
+    assert!(summary.complete());
+    assert!(summary.run.finished_at_ms >= Some(summary.run.started_at_ms));
+    let c = summary.counts;
+    assert_eq!(
+        verdicts(&c),
+        HashMap::from([
+            ("MATCH", 201),
+            ("MISSING", 1),
+            ("MISMATCH", 1),
+            ("EXTRA", 1)
+        ])
+    );
+    assert_eq!((c.items_source, c.items_target), (203, 203));
+}
+
+const ORDER_KEYS_T: &[(&str, T)] = &[("customerId", T::S), ("orderId", T::N)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_and_number_keys_are_compared_both_ways() {
+    let p = pair(&[("device", T::B), ("at", T::N)]).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let reading = |device: u8, at: u32| {
+        item(&[
+            ("device", AttributeValue::B(Blob::new(vec![0xff, device]))),
+            ("at", n(&at.to_string())),
+            ("value", n("7")),
+        ])
+    };
+    for i in 0..30 {
+        put_replicated(source, target, table, &reading(i, 100 + u32::from(i))).await;
+    }
+    put(target, table, &reading(200, 1)).await;
+    put(source, table, &reading(201, 1)).await;
+    let summary = run_all(&p.baseline(p.config(|_| {})), "keys", 2).await;
+    assert_eq!(
+        verdicts(&summary.counts),
+        HashMap::from([("MATCH", 30), ("MISSING", 1), ("EXTRA", 1)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(300);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    let proxy = FaultProxy::start(endpoint(), 7).await;
+    let (source_seen, target_seen) = (
+        account_through(&proxy, SOURCE_ACCOUNT),
+        account_through(&proxy, TARGET_ACCOUNT),
+    );
+    let config = || p.config(|c| c.page_limit = Some(25));
+    let segments = 2;
+    let baseline = p.baseline_through(&source_seen, &target_seen, config());
+    baseline.start("killed", segments).await.unwrap();
+    // Killed in the middle: each segment's future is dropped once it has saved two pages, while
+    // it reads its third.
+    for segment in 0..segments {
+        let mut metrics = InvocationMetrics::default();
+        let mut sink = OutcomeSink::counting(&mut metrics);
+        let saved = AtomicU32::new(0);
+        let enough = Notify::new();
+        let on_page = |_: &BaselineCounts| {
+            if saved.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+                enough.notify_one();
+            }
+        };
+        let work = baseline.run_segment("killed", segment, segments, None, &mut sink, &on_page);
+        tokio::select! {
+            report = work => panic!("segment {segment} finished before it was killed: {report:?}"),
+            _ = enough.notified() => {}
+        }
+    }
+    assert!(
+        proxy.seen(SCAN) >= 4,
+        "two pages a segment were read before the kill"
+    );
+
+    let resumed = p.baseline_through(&source_seen, &target_seen, config());
+    let summary = run_all(&resumed, "killed", segments).await;
+    assert!(summary.complete());
+    // Every item counted once, none twice, none lost.
+    assert_eq!(
+        (summary.counts.items_source, summary.counts.items_target),
+        (300, 300)
+    );
+    assert_eq!(verdicts(&summary.counts), HashMap::from([("MATCH", 300)]));
+    // Pages: 300 items in pages of 25, per table, plus each segment's last empty page; the
+    // resumed run read again at most one page per segment and table.
+    let pages = proxy.seen(SCAN);
+    let minimum = 2 * (300 / 25);
+    assert!(
+        pages <= minimum + 2 * segments as u64 + 2 * segments as u64,
+        "{pages} Scan pages for a minimum of {minimum}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_during_the_compare_give_no_false_difference() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(150);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    // A live table: orders change, new ones arrive, old ones go, each replicated 150 ms later.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (source, target, table, stop) = (
+            source.clone(),
+            target.clone(),
+            table.clone(),
+            Arc::clone(&stop),
+        );
+        tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let changed = order(&format!("c#{}", i % 17), i % 150, &format!("v{i}"));
+                let added = order("c#new", 5000 + i, "PLACED");
+                put(&source, &table, &changed).await;
+                put(&source, &table, &added).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                put(&target, &table, &changed).await;
+                put(&target, &table, &added).await;
+                i += 1;
+            }
+        })
+    };
+    let baseline = p.baseline(p.config(|c| {
+        c.verify.max_replication_lag = Duration::from_secs(2);
+        c.page_limit = Some(20);
+    }));
+    let summary = run_all(&baseline, "live", 2).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert_eq!(summary.counts.problems(), 0, "{:?}", summary.counts);
+    assert!(summary.counts.matched >= 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_server_errors_lose_nothing() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(120);
+    write_items(source, table, &all).await;
+    write_items(target, &table[..], &all[..119]).await;
+    let proxy = FaultProxy::start(endpoint(), 11).await;
+    let faults = vec![
+        Fault::ProvisionedThroughputExceeded,
+        Fault::InternalServerError,
+    ];
+    proxy.set_rules(vec![
+        Rule::new(SCAN, 0.4, faults.clone()),
+        Rule::new(BATCH_GET_ITEM, 0.4, faults),
+    ]);
+    let baseline = p.baseline_through(
+        &account_through(&proxy, SOURCE_ACCOUNT),
+        &account_through(&proxy, TARGET_ACCOUNT),
+        p.config(|c| c.page_limit = Some(30)),
+    );
+    let summary = run_all(&baseline, "faults", 2).await;
+    assert!(proxy.injected().failures(SCAN) > 0 && proxy.injected().failures(BATCH_GET_ITEM) > 0);
+    assert_eq!(
+        verdicts(&summary.counts),
+        HashMap::from([("MATCH", 119), ("MISSING", 1)])
+    );
+    assert_eq!(summary.counts.items_source, 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_rate_holds_over_a_run() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(400);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    let baseline = p.baseline(p.config(|c| {
+        c.max_read_units = 40.0;
+        c.page_limit = Some(50);
+    }));
+    let started = Instant::now();
+    run_all(&baseline, "rate", 4).await;
+    let took = started.elapsed().as_secs_f64();
+    let (source_units, target_units) = baseline.consumed_read_units();
+    assert!(
+        source_units > 100.0,
+        "DynamoDB Local reports consumed capacity ({source_units})"
+    );
+    // The first second's allowance is spent at once; the rest at the rate.
+    for units in [source_units, target_units] {
+        let rate = (units - 40.0) / took;
+        assert!(
+            rate <= 44.0,
+            "{rate:.1} units/s for MAX_READ_UNITS=40 ({units:.0} units in {took:.1} s)"
+        );
+    }
+    // The busier table is read near the rate: the limit paces the run, not something else.
+    let busier = source_units.max(target_units);
+    assert!(
+        (busier - 40.0) / took >= 32.0,
+        "{:.1} units/s on the busier table ({source_units:.0} and {target_units:.0} units in {took:.1} s)",
+        (busier - 40.0) / took
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(50);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all[..49]).await;
+    let run = |run_id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+            .args(["baseline", "--segments", "3", "--json", "--run-id", run_id])
+            .env_clear()
+            .envs([
+                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("AWS_REGION", REGION),
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+                (
+                    "AWS_CONFIG_FILE",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config"),
+                ),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+                ("VERIFY_TABLE_NAME", table.as_str()),
+                ("VERIFY_PROFILE", "target-account"),
+                ("SOURCE_TABLE_NAME", table.as_str()),
+                ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
+                ("MAX_REPLICATION_LAG", "500ms"),
+            ])
+            .output()
+            .expect("run ddb-verify")
+    };
+    let out = run("cli");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(json["run_id"], "cli");
+    assert_eq!(json["complete"], true);
+    assert_eq!(json["items_scanned"]["source"], 50);
+    assert_eq!(json["items_scanned"]["target"], 49);
+    assert_eq!(json["verdicts"]["MATCH"], 49);
+    assert_eq!(json["verdicts"]["MISSING"], 1);
+    assert_eq!(json["verdicts"]["EXTRA"], 0);
+    // The problem is repaired: a new run finds the tables equal and exits 0.
+    put(target, table, &all[49]).await;
+    let out = run("cli-2");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A variable that is wrong is named, with exit status 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .args(["baseline"])
+        .env_clear()
+        .envs([
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+            ("CHECKPOINT_TABLE", "C"),
+            ("MAX_READ_UNITS", "lots"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_READ_UNITS=\"lots\""));
+}
