@@ -430,3 +430,65 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_READ_UNITS=\"lots\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_finish_records_the_run(
+) {
+    use ddb_verify::lambda::baseline::{handle, BaselineRequest};
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(200);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    let baseline = p.baseline(p.config(|c| {
+        c.page_limit = Some(10);
+        c.verify.deadline_margin = Duration::ZERO;
+    }));
+    let segments = 2;
+    let mut invocations = 0;
+    for segment in 0..segments {
+        let request = BaselineRequest::Segment {
+            run_id: "sfn".into(),
+            segment,
+            total_segments: segments,
+        };
+        loop {
+            invocations += 1;
+            assert!(invocations < 500, "no progress");
+            // A short invocation, as a Lambda function near its timeout.
+            let deadline = Instant::now() + Duration::from_millis(150);
+            let answer = handle(&baseline, request.clone(), deadline).await.unwrap();
+            assert_eq!(answer["segment"], segment);
+            if answer["done"] == true {
+                break;
+            }
+            assert_eq!(answer["done"], false);
+        }
+    }
+    assert!(
+        invocations > 2,
+        "the segments took several invocations ({invocations})"
+    );
+    let finish = BaselineRequest::Finish {
+        run_id: "sfn".into(),
+        total_segments: segments,
+    };
+    let answer = handle(&baseline, finish, Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(answer["complete"], true, "{answer}");
+    assert_eq!(answer["segments_done"], 2);
+    assert_eq!(answer["items_scanned"]["source"], 200);
+    assert_eq!(answer["items_scanned"]["target"], 200);
+    assert_eq!(answer["verdicts"]["MATCH"], 200);
+    // A done segment answers done at once when invoked again (a re-driven execution).
+    let again = BaselineRequest::Segment {
+        run_id: "sfn".into(),
+        segment: 0,
+        total_segments: segments,
+    };
+    let answer = handle(&baseline, again, Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(answer["done"], true);
+}
