@@ -1,20 +1,20 @@
 //! Proves that a DynamoDB table's changes arrived in another account's table, record by record.
 //!
-//! The data flow, from either entry point to the one verdict path:
+//! The data flow, from every entry point to the one verdict path:
 //!
 //! ```text
 //!  Lambda event ──► lambda::event ──► lambda::handler ──┐
-//!                                                      ├─► verify::Verifier ──► report::OutcomeSink
-//!  stream shards ──► aws::streams ──► poller ───────────┘     │ Expectations in,   one RecordReport
-//!  (source::stream)     leases, checkpoints:                  │ Outcomes out        per record:
-//!                       source::checkpoint                    ▼                     WARN lines, counters,
+//!  stream shards ──► aws::streams ──► poller ───────────┼─► verify::Verifier ──► report::OutcomeSink
+//!  table scans ──► aws::scanner ──► baseline ───────────┘     │ Expectations in,   one RecordReport
+//!  (source::stream, source::scan)                             │ Outcomes out        per record:
+//!        leases, checkpoints, segments: source::checkpoint    ▼                     WARN lines, counters,
 //!                                       source::table::TableReader                  EMF documents
 //!                                       └─► aws::reader (BatchGetItem, both accounts)
 //! ```
 //!
 //! Module map:
-//! - [`config`]: every variable of both functions, parsed once: [`config::Config`],
-//!   [`config::PollerConfig`].
+//! - [`config`]: every variable of every function, parsed once: [`config::Config`],
+//!   [`config::PollerConfig`], [`config::BaselineConfig`].
 //! - [`record`]: what the engine verifies, [`record::Expectation`]: a key, what the other side
 //!   should hold (an image, nothing, or the source's current item), since when, and from where (a
 //!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
@@ -22,15 +22,21 @@
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
 //! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
 //!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines.
+//! - [`baseline`]: the full-table compare: a parallel Scan of each side, its pages as expectations for
+//!   the engine (both directions, `EXTRA`), per-segment checkpoints, the read rate
+//!   ([`baseline::rate`]).
 //! - [`report`]: one verdict path: each record's [`report::RecordReport`] into the
 //!   [`report::OutcomeSink`] (log lines and counters), counters that add up, EMF documents.
-//! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures).
+//! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures); the
+//!   baseline segment function's contract ([`lambda::baseline`]).
+//! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
 //! - [`poller`]: the shard poller: discovery, lineage and runs; a shard's read loop; its lease and
 //!   checkpoints.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
-//!   [`source::stream::StreamSource`], [`source::checkpoint::CheckpointStore`].
+//!   [`source::scan::TableScanner`], [`source::stream::StreamSource`],
+//!   [`source::checkpoint::CheckpointStore`] and [`source::checkpoint::BaselineStore`].
 //! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
-//!   [`aws::verifier`] / [`aws::poller`], which wire them for the binaries.
+//!   [`aws::verifier`] / [`aws::poller`] / [`aws::baseline`], which wire them for the binaries.
 //! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
 //!   never in the binaries.
 //!
