@@ -34,6 +34,8 @@ demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
 	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints \
 		cargo run --quiet --bin shard-poller -- --once
+	$(DEMO_ENV) SOURCE_TABLE_NAME=Catalog VERIFY_TABLE_NAME=Catalog CHECKPOINT_TABLE=VerifierCheckpoints \
+		IGNORE_ATTRIBUTES=syncedAt MAX_READ_UNITS=1000 cargo run --quiet --example baseline-demo
 
 # The integration tests, the demo and the benchmarks use the test kit (the `testkit` feature, which
 # the package's dev-dependency on itself turns on); the binaries never do.

@@ -35,11 +35,15 @@ pub enum Ending {
 }
 
 impl Ending {
-    pub fn exit_code(self) -> ExitCode {
+    pub fn exit_code_number(self) -> u8 {
         match self {
-            Ending::Equal => ExitCode::SUCCESS,
-            Ending::Problems => ExitCode::from(2),
+            Ending::Equal => 0,
+            Ending::Problems => 2,
         }
+    }
+
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.exit_code_number())
     }
 }
 
@@ -49,6 +53,7 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }
