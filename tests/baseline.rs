@@ -492,3 +492,42 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
         .unwrap();
     assert_eq!(answer["done"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judged() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(20);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    // The other side holds a state the source never had; the source changes every 50 ms, so
+    // neither "kept up" nor "behind for a whole window" can be shown.
+    put(target, table, &order("c#hot", 1, "STALE")).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (source, table, stop) = (source.clone(), table.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                put(&source, &table, &order("c#hot", 1, &format!("v{i}"))).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                i += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let summary = run_all(&p.baseline(p.config(|_| {})), "hot", 1).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert_eq!(
+        verdicts(&summary.counts),
+        HashMap::from([("MATCH", 20), ("UNVERIFIABLE", 1)])
+    );
+    // Three attempts of two 500 ms windows, and some reads: far from the engine's own bound.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

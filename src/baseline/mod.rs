@@ -39,6 +39,9 @@ use rate::{Limited, ReadRate};
 /// are neither settled nor failing to be read (a key that keeps changing during the compare).
 const UNSETTLED_ATTEMPTS: u32 = 3;
 
+/// Replication windows one attempt at a page may take.
+const ATTEMPT_WINDOWS: u32 = 2;
+
 /// Pause between attempts after a transient failure (throttling, 5xx): it never fails a segment.
 const THROTTLED: Backoff = Backoff {
     first: std::time::Duration::from_millis(200),
@@ -433,7 +436,17 @@ where
         let mut failed = 0;
         while !todo.is_empty() {
             let batch: Vec<Expectation> = todo.iter().map(|&i| expectations[i].clone()).collect();
-            let report = verifier.verify(&batch, stop_at).await;
+            // Each attempt gets a few windows, so a key that keeps changing costs a bounded time.
+            let config = &self.config.verify;
+            let attempt_ends = Instant::now()
+                + config.max_replication_lag * ATTEMPT_WINDOWS
+                + config.deadline_margin;
+            let deadline = match stop_at {
+                // `stop_at` is the caller's deadline less the margin the engine takes off again.
+                Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
+                None => attempt_ends,
+            };
+            let report = verifier.verify(&batch, Some(deadline)).await;
             metrics.add_calls(&report);
             let mut again = Vec::new();
             let mut transient = false;
