@@ -35,9 +35,9 @@ pub const VARIABLES: &[&str] = &[
 /// not set them.
 pub const LOCAL_ONLY_VARIABLES: &[&str] = &["VERIFY_PROFILE"];
 
-/// Variables of the stream verifier alone: the shard poller reaches the source account through
-/// `STREAM_ROLE_ARN` instead.
-pub const VERIFIER_ONLY_VARIABLES: &[&str] = &["SOURCE_ROLE_ARN", "SOURCE_ROLE_EXTERNAL_ID"];
+/// Variables of the stream verifier alone (none since `SOURCE_ROLE_ARN` names the source account's
+/// role for every function).
+pub const VERIFIER_ONLY_VARIABLES: &[&str] = &[];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -292,7 +292,14 @@ pub const POLLER_VARIABLES: &[&str] = &[
 
 /// Poller variables the SAM template does not set: `SOURCE_TABLE_NAME` is the alternative to
 /// `STREAM_ARN` for running by hand, `POLL_INTERVAL` applies outside Lambda only.
-pub const POLLER_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SOURCE_TABLE_NAME", "POLL_INTERVAL"];
+/// `STREAM_ROLE_ARN`/`STREAM_ROLE_EXTERNAL_ID` are the older names of `SOURCE_ROLE_ARN`/
+/// `SOURCE_ROLE_EXTERNAL_ID`, still read.
+pub const POLLER_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &[
+    "SOURCE_TABLE_NAME",
+    "POLL_INTERVAL",
+    "STREAM_ROLE_ARN",
+    "STREAM_ROLE_EXTERNAL_ID",
+];
 
 /// Which stream to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,8 +357,22 @@ impl PollerConfig {
                 })
             }
         };
+        // The source account's role has one name for every function, `SOURCE_ROLE_ARN`;
+        // `STREAM_ROLE_ARN` is the poller's older name for it.
+        let older = role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
         let (stream_role_arn, stream_role_external_id) =
-            role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
+            match (&verify.source_access.role_arn, older) {
+                (Some(_), (Some(arn), _)) => {
+                    return Err(ConfigError::Invalid {
+                        variable: "STREAM_ROLE_ARN",
+                        value: arn,
+                        accepted:
+                            "unset when SOURCE_ROLE_ARN is set: it is SOURCE_ROLE_ARN's older name",
+                    })
+                }
+                (Some(arn), _) => (Some(arn.clone()), verify.source_access.external_id.clone()),
+                (None, older) => older,
+            };
         let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
             variable: "CHECKPOINT_TABLE",
             accepted: "the name of the poller's checkpoint table",
@@ -773,6 +794,22 @@ mod tests {
         assert_eq!(
             by_table.stream,
             StreamSelector::SourceTable("Orders".into())
+        );
+        // The source account's role has one name for every function; the older one still works,
+        // and both at once are refused rather than one silently preferred.
+        let role = "arn:aws:iam::1:role/r";
+        let by_source =
+            base(&[("SOURCE_ROLE_ARN", role), ("SOURCE_ROLE_EXTERNAL_ID", "x")]).unwrap();
+        assert_eq!(by_source.stream_role_arn.as_deref(), Some(role));
+        assert_eq!(by_source.stream_role_external_id.as_deref(), Some("x"));
+        let by_older = base(&[("STREAM_ROLE_ARN", role)]).unwrap();
+        assert_eq!(by_older.stream_role_arn.as_deref(), Some(role));
+        let err = base(&[("SOURCE_ROLE_ARN", role), ("STREAM_ROLE_ARN", role)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("STREAM_ROLE_ARN") && err.contains("SOURCE_ROLE_ARN"),
+            "{err}"
         );
     }
 }

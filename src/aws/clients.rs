@@ -110,7 +110,7 @@ pub async fn dynamodb_clients(
     )
 }
 
-/// The shard poller's clients: the stream's account (`STREAM_ROLE_ARN`: its stream, and its table
+/// The shard poller's clients: the stream's account (`SOURCE_ROLE_ARN`, or its older name `STREAM_ROLE_ARN`: its stream, and its table
 /// for `RECHECK_SOURCE`), the other account's table, and the checkpoint table in its own account.
 pub struct PollerClients {
     pub streams: aws_sdk_dynamodbstreams::Client,
