@@ -338,6 +338,26 @@ impl BaselineStore for DynamoDbCheckpoints {
         Ok(run)
     }
 
+    async fn load_segment(
+        &self,
+        run_id: &str,
+        segment: u32,
+    ) -> Result<Option<SegmentProgress>, CheckpointError> {
+        let (partition, sort) = (run_partition(run_id), format!("segment#{segment}"));
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&partition, &sort)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        out.item
+            .map(|item| progress_of(&format!("{partition}/{sort}"), &item))
+            .transpose()
+    }
+
     async fn load_segments(
         &self,
         run_id: &str,

@@ -215,9 +215,8 @@ where
         });
         let mut progress = self
             .store
-            .load_segments(run_id)
+            .load_segment(run_id, segment)
             .await?
-            .remove(&segment)
             .unwrap_or_default();
         let source_keys = self
             .key_names(&self.source_scanner, &self.config.source_table)

@@ -211,6 +211,13 @@ pub trait BaselineStore: Send + Sync {
         now_ms: u64,
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
 
+    /// One segment's progress, if any was saved.
+    fn load_segment(
+        &self,
+        run_id: &str,
+        segment: u32,
+    ) -> impl Future<Output = Result<Option<SegmentProgress>, CheckpointError>> + Send;
+
     /// Every segment's progress saved so far, by segment number.
     fn load_segments(
         &self,
