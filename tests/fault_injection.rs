@@ -27,7 +27,7 @@ use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::source::checkpoint::CheckpointStore;
 use ddb_verify::source::stream::StartAt;
-use ddb_verify::source::table::{BatchGetOutput, LookupError, TableReader};
+use ddb_verify::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use ddb_verify::verify::timing::epoch_ms;
 use ddb_verify::verify::{Outcome, RetryReason, Verifier};
 use serde_json::{json, Value};
@@ -392,13 +392,8 @@ struct RecordingReader {
 }
 
 impl TableReader for RecordingReader {
-    async fn batch_get(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        consistent_read: bool,
-    ) -> Result<BatchGetOutput, LookupError> {
-        let out = self.inner.batch_get(table, keys, consistent_read).await?;
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let out = self.inner.batch_get(request).await?;
         if let Some(found) = &self.found {
             let mut found = found.lock().unwrap();
             for item in &out.items {

@@ -78,6 +78,42 @@ impl DynamoDbCheckpoints {
     }
 }
 
+impl DynamoDbCheckpoints {
+    /// Every item of a partition (`streamArn`), consistently, Query paged to the end; only sort
+    /// keys (`shardId`) beginning with `prefix` when given.
+    async fn partition(
+        &self,
+        partition: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, CheckpointError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("streamArn = :partition")
+                .expression_attribute_values(":partition", AttributeValue::S(partition.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if let Some(prefix) = prefix {
+                query = query
+                    .key_condition_expression(
+                        "streamArn = :partition AND begins_with(shardId, :prefix)",
+                    )
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()));
+            }
+            let page = query.send().await.map_err(|e| self.error("Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
 fn checkpoint_of(item: &HashMap<String, AttributeValue>) -> Checkpoint {
     Checkpoint {
         sequence_number: item
@@ -133,30 +169,14 @@ impl CheckpointStore for DynamoDbCheckpoints {
         &self,
         stream_arn: &str,
     ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
-        let mut out = HashMap::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("streamArn = :arn")
-                .expression_attribute_values(":arn", AttributeValue::S(stream_arn.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.error("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(shard) = item.get("shardId").and_then(|v| v.as_s().ok()) {
-                    out.insert(shard.clone(), checkpoint_of(&item));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
-        }
+        let items = self.partition(stream_arn, None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let shard = item.get("shardId").and_then(|v| v.as_s().ok())?;
+                Some((shard.clone(), checkpoint_of(item)))
+            })
+            .collect())
     }
 
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -364,40 +384,22 @@ impl BaselineStore for DynamoDbCheckpoints {
     ) -> Result<HashMap<u32, SegmentProgress>, CheckpointError> {
         let partition = run_partition(run_id);
         let mut out = HashMap::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("streamArn = :run AND begins_with(shardId, :segment)")
-                .expression_attribute_values(":run", AttributeValue::S(partition.clone()))
-                .expression_attribute_values(":segment", AttributeValue::S("segment#".into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.error("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let key = item
-                    .get("shardId")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let segment = key
-                    .strip_prefix("segment#")
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| CheckpointError::Unreadable {
-                        key: format!("{partition}/{key}"),
-                        reason: "not segment#<number>".into(),
-                    })?;
-                out.insert(segment, progress_of(&format!("{partition}/{key}"), &item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
+        for item in self.partition(&partition, Some("segment#")).await? {
+            let key = item
+                .get("shardId")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let segment = key
+                .strip_prefix("segment#")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| CheckpointError::Unreadable {
+                    key: format!("{partition}/{key}"),
+                    reason: "not segment#<number>".into(),
+                })?;
+            out.insert(segment, progress_of(&format!("{partition}/{key}"), &item)?);
         }
+        Ok(out)
     }
 
     async fn save_segment(

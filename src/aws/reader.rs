@@ -2,8 +2,7 @@
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
-use crate::record::Item;
-use crate::source::table::{BatchGetOutput, LookupError, TableReader};
+use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
 #[derive(Debug, Clone)]
@@ -18,12 +17,12 @@ impl DynamoDbReader {
 }
 
 impl TableReader for DynamoDbReader {
-    async fn batch_get(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        consistent_read: bool,
-    ) -> Result<BatchGetOutput, LookupError> {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let BatchGet {
+            table,
+            keys,
+            consistent_read,
+        } = request;
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(consistent_read)

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::record::Item;
 use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
-use crate::source::table::{BatchGetOutput, LookupError, TableReader};
+use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// Read units per second on one table.
 #[derive(Debug)]
@@ -94,16 +93,12 @@ impl<T> Limited<T> {
 }
 
 impl<T: TableReader> TableReader for Limited<T> {
-    async fn batch_get(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        consistent_read: bool,
-    ) -> Result<BatchGetOutput, LookupError> {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
         // Items of up to 4 KB: a unit each read consistently, half otherwise.
-        let estimate = keys.len() as f64 * if consistent_read { 1.0 } else { 0.5 };
+        let per_key = if request.consistent_read { 1.0 } else { 0.5 };
+        let estimate = request.keys.len() as f64 * per_key;
         self.rate.take(estimate).await;
-        let result = self.inner.batch_get(table, keys, consistent_read).await;
+        let result = self.inner.batch_get(request).await;
         let consumed = result.as_ref().map_or(0.0, |out| out.consumed_read_units);
         self.rate.settle(estimate, consumed);
         result
@@ -131,6 +126,7 @@ impl<T: TableScanner> TableScanner for Limited<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Item;
     use crate::testkit::InMemoryTables;
     use aws_sdk_dynamodb::types::AttributeValue as V;
 
@@ -149,7 +145,12 @@ mod tests {
         let started = Instant::now();
         // 20 calls of 100 consistent reads: 2,000 units at 50 a second, 50 of them up front.
         for _ in 0..20 {
-            reader.batch_get("T", keys.clone(), true).await.unwrap();
+            let request = BatchGet {
+                table: "T",
+                keys: keys.clone(),
+                consistent_read: true,
+            };
+            reader.batch_get(request).await.unwrap();
         }
         let took = started.elapsed().as_secs_f64();
         assert_eq!(rate.consumed(), 2_000.0);

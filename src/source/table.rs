@@ -11,6 +11,14 @@ use thiserror::Error;
 
 use crate::record::Item;
 
+/// One BatchGetItem-like call: at most 100 distinct keys of one table.
+#[derive(Debug, Clone)]
+pub struct BatchGet<'a> {
+    pub table: &'a str,
+    pub keys: Vec<Item>,
+    pub consistent_read: bool,
+}
+
 /// What one BatchGetItem-like call returned.
 #[derive(Debug, Default)]
 pub struct BatchGetOutput {
@@ -101,12 +109,9 @@ impl LookupError {
 
 /// Reads items by key from one account's tables.
 pub trait TableReader: Send + Sync {
-    /// One BatchGetItem-like call: at most 100 distinct keys of one table.
     fn batch_get(
         &self,
-        table: &str,
-        keys: Vec<Item>,
-        consistent_read: bool,
+        request: BatchGet<'_>,
     ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send;
 }
 
@@ -114,10 +119,8 @@ pub trait TableReader: Send + Sync {
 impl<T: TableReader> TableReader for std::sync::Arc<T> {
     fn batch_get(
         &self,
-        table: &str,
-        keys: Vec<Item>,
-        consistent_read: bool,
+        request: BatchGet<'_>,
     ) -> impl Future<Output = Result<BatchGetOutput, LookupError>> + Send {
-        self.as_ref().batch_get(table, keys, consistent_read)
+        self.as_ref().batch_get(request)
     }
 }

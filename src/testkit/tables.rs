@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::record::{Item, ItemKey};
-use crate::source::table::{BatchGetOutput, LookupError, TableReader};
+use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,12 +96,12 @@ impl InMemoryTables {
 }
 
 impl TableReader for InMemoryTables {
-    async fn batch_get(
-        &self,
-        table: &str,
-        mut keys: Vec<Item>,
-        consistent_read: bool,
-    ) -> Result<BatchGetOutput, LookupError> {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let BatchGet {
+            table,
+            mut keys,
+            consistent_read,
+        } = request;
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.consistent_reads.lock().unwrap().push(consistent_read);
         assert!(

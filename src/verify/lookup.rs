@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::timing::UNPROCESSED;
 use super::{BatchReport, RetryReason, Verifier};
 use crate::record::{Item, ItemKey};
-use crate::source::table::{LookupError, TableReader};
+use crate::source::table::{BatchGet, LookupError, TableReader};
 
 /// BatchGetItem's limit of keys per request.
 pub const MAX_KEYS_PER_CALL: usize = 100;
@@ -210,7 +210,12 @@ impl<R: TableReader> Verifier<R> {
             let call = async {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = self.permits.acquire().await.ok();
-                reader.batch_get(table, remaining.clone(), consistent).await
+                let call = BatchGet {
+                    table,
+                    keys: remaining.clone(),
+                    consistent_read: consistent,
+                };
+                reader.batch_get(call).await
             };
             result.calls += 1;
             let outcome = match request.stop_at {
