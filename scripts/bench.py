@@ -3,8 +3,15 @@
 
 CPU per record (criterion), lookups and poller drain against DynamoDB Local (benches/lookups.rs),
 peak memory of the handler on a 10,000-record event (benches/memory.rs under /usr/bin/time -v),
-start-up time of the release stream-verifier (process start to its first Runtime API request), and
-the release binary's size.
+the baseline compare against its I/O floor, its peak memory over a small and a large table and its
+read rate (benches/baseline.rs), start-up time of the release stream-verifier (process start to its
+first Runtime API request), and the release binary's size.
+
+    scripts/bench.py [SECTION...]   sections: cpu lookups memory baseline startup (default: all)
+
+(memory reads the BenchOrders table that lookups loads: run lookups before it.)
+
+The target folder is $CARGO_TARGET_DIR when set, else target/.
 """
 import json
 import os
@@ -15,6 +22,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+SECTIONS = ["cpu", "lookups", "memory", "baseline", "startup"]
 
 
 def run(cmd, env=None, capture=True):
@@ -52,15 +61,38 @@ def startup_ms(binary, env, runs=10):
 
 
 def main():
+    wanted = sys.argv[1:] or SECTIONS
+    unknown = [w for w in wanted if w not in SECTIONS]
+    if unknown:
+        sys.exit(f"bench: unknown section(s) {unknown}; sections: {' '.join(SECTIONS)}")
     endpoint = run(["bash", "scripts/dynamodb-local.sh", "start"]).stdout.strip()
     env = dict(os.environ, DYNAMODB_LOCAL_ENDPOINT=endpoint)
     rows = []
 
+    if "cpu" in wanted:
+        cpu(rows)
+    if "lookups" in wanted:
+        lookups(rows, env)
+    if "memory" in wanted:
+        memory(rows, env)
+    if "baseline" in wanted:
+        baseline(rows, env)
+    if "startup" in wanted:
+        startup(rows, env, endpoint)
+
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'benchmark':<{width}}  {'figure':<34}  goal / note")
+    for name, figure, goal in rows:
+        print(f"{name:<{width}}  {figure:<34}  {goal}")
+
+
+def cpu(rows):
     print("bench: CPU per record (criterion)...", file=sys.stderr)
     run(["cargo", "bench", "--bench", "cpu"], capture=False)
     for case in ["baseline_skip_json", "baseline_json_value", "event_json_to_records", "compare_1kb_item", "end_to_end"]:
         for n in [1, 100, 10000]:
-            path = os.path.join(ROOT, "target", "criterion", "per_record", case, str(n), "new", "estimates.json")
+            path = os.path.join(TARGET, "criterion", "per_record", case, str(n), "new", "estimates.json")
             est = json.load(open(path))
             per = est["median"]["point_estimate"] / n / 1000
             goal = {"end_to_end": "<= 5 us (end to end)",
@@ -68,6 +100,8 @@ def main():
                     "baseline_json_value": "serde_json::Value tree"}.get(case, "")
             rows.append((f"cpu {case}, batch {n}", f"{per:.2f} us/record", goal))
 
+
+def lookups(rows, env):
     print("bench: lookups and poller drain against DynamoDB Local...", file=sys.stderr)
     results = {}
     for line in run(["cargo", "bench", "--bench", "lookups"], env=env).stdout.splitlines():
@@ -86,12 +120,14 @@ def main():
     rows.append(("poller run (reads, verifies, checkpoints)", f"{poll['median_per_s']:.0f} rec/s median", f"{poll['calls']} GetRecords calls"))
     rows.append(("ratio poller/raw (median)", f"{poll['median_per_s'] / raw['median_per_s']:.2f}", ">= 0.8"))
 
+
+def memory(rows, env):
     print("bench: memory...", file=sys.stderr)
     exe = bench_executable("memory")
     # 10,000 records (the mapping's largest batch), and 3,500: about Lambda's 6 MB payload limit with
     # these images, so the largest event Lambda can actually deliver.
     for records, goal in [(10000, "<= 64 MB"), (3500, "largest payload Lambda delivers")]:
-        event_file = os.path.join(ROOT, "target", f"bench-event-{records}.json")
+        event_file = os.path.join(TARGET, f"bench-event-{records}.json")
         subprocess.run([exe, "write", event_file, str(records)], check=True)
         peaks = []
         for _ in range(3):
@@ -101,27 +137,52 @@ def main():
         size_mb = os.path.getsize(event_file) / 1e6
         rows.append((f"peak memory, {records:,}-record event ({size_mb:.1f} MB, ~1 KB images)", f"{min(peaks):.1f} MB min, {statistics.median(peaks):.1f} median", goal))
 
+
+def baseline(rows, env):
+    print("bench: baseline compare against DynamoDB Local...", file=sys.stderr)
+    results = {}
+    # Its progress (loading, each run) goes to stderr as it happens; the results are on stdout.
+    out = subprocess.run(["cargo", "bench", "--bench", "baseline"], cwd=ROOT, env=env, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            results.setdefault(r["name"], []).append(r)
+    b, f = results["baseline_compare"][0], results["baseline_floor"][0]
+    shape = f"{b['items'] // 2:,} items x 2 tables, {b['segments']} segments, {b['concurrency']} in flight"
+    for r, label in [(b, f"baseline a: compare, {shape}"), (f, "baseline b: I/O floor (raw Scan + BatchGetItem)")]:
+        rows.append((label, f"{r['best_per_s']:.0f} items/s best, {r['median_per_s']:.0f} median",
+                     f"{r['batch_get_calls']} BatchGetItem, {r['scan_pages']} Scan pages"))
+    rows.append(("ratio baseline a/b (median)", f"{b['median_per_s'] / f['median_per_s']:.2f}", ">= 0.9"))
+    peaks = sorted(results["baseline_memory"], key=lambda r: r["items"])
+    for r in peaks:
+        rows.append((f"baseline peak memory, {r['items']:,} items (ddb-verify baseline)",
+                     f"{r['min_mb']:.1f} MB min, {r['median_mb']:.1f} median", "independent of table size"))
+    small, large = peaks[0], peaks[-1]
+    rows.append((f"ratio peak {large['items']:,} / {small['items']:,} items (median)",
+                 f"{large['median_mb'] / small['median_mb']:.2f}", "within 20% (0.8-1.2)"))
+    r = results["baseline_rate"][0]
+    rows.append((f"baseline read rate, MAX_READ_UNITS={r['max_read_units']:.0f}, {r['items']:,} items",
+                 f"{r['source_per_s']:.1f} / {r['target_per_s']:.1f} units/s src/other",
+                 f"{0.9 * r['max_read_units']:.0f}-{r['max_read_units']:.0f} (within 10%, never above)"))
+
+
+def startup(rows, env, endpoint):
     print("bench: start-up and size...", file=sys.stderr)
     run(["cargo", "build", "--release", "--bin", "stream-verifier", "--bin", "shard-poller"])
-    binary = os.path.join(ROOT, "target", "release", "stream-verifier")
+    binary = os.path.join(TARGET, "release", "stream-verifier")
     fn_env = dict(env, VERIFY_TABLE_NAME="Orders", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench",
                   AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL_DYNAMODB=endpoint, AWS_LAMBDA_FUNCTION_NAME="bench",
                   AWS_LAMBDA_FUNCTION_VERSION="1", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128")
     best, median = startup_ms(binary, fn_env)
     rows.append(("start-up to ready for events", f"{best:.1f} ms min, {median:.1f} median", "<= 50 ms"))
     for name in ["stream-verifier", "shard-poller"]:
-        size = os.path.getsize(os.path.join(ROOT, "target", "release", name)) / 1e6
+        size = os.path.getsize(os.path.join(TARGET, "release", name)) / 1e6
         rows.append((f"release binary {name} (x86_64, host build)", f"{size:.1f} MB", "<= 15 MB"))
-    dist = os.path.join(ROOT, "target", "lambda", "dist")
+    dist = os.path.join(TARGET, "lambda", "dist")
     if os.path.isdir(dist):
         for f in sorted(os.listdir(dist)):
             rows.append((f"artifact {f}", f"{os.path.getsize(os.path.join(dist, f)) / 1e6:.1f} MB zip", ""))
-
-    width = max(len(r[0]) for r in rows)
-    print()
-    print(f"{'benchmark':<{width}}  {'figure':<34}  goal / note")
-    for name, figure, goal in rows:
-        print(f"{name:<{width}}  {figure:<34}  {goal}")
 
 
 if __name__ == "__main__":
