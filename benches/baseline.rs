@@ -31,7 +31,6 @@ use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::config::{BaselineConfig, Config, TableRef};
 use ddb_verify::record::Item;
 use ddb_verify::report::metrics::{BaselineCounts, InvocationMetrics};
-use ddb_verify::report::OutcomeSink;
 use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
@@ -172,9 +171,8 @@ async fn run_baseline(baseline: &AwsBaseline, run_id: &str) -> (BaselineCounts, 
             let on_page = &on_page;
             async move {
                 let mut metrics = InvocationMetrics::default();
-                let mut sink = OutcomeSink::counting(&mut metrics);
                 let report = baseline
-                    .run_segment(run_id, segment, SEGMENTS, None, &mut sink, on_page)
+                    .run_segment(run_id, segment, SEGMENTS, None, &mut metrics, on_page)
                     .await
                     .expect("segment");
                 assert!(report.done, "segment {segment} not done");

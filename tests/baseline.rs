@@ -20,7 +20,6 @@ use ddb_verify::baseline::{Baseline, BaselineParts, RunSummary};
 use ddb_verify::config::{BaselineConfig, Config, TableRef};
 use ddb_verify::record::Item;
 use ddb_verify::report::metrics::{BaselineCounts, InvocationMetrics};
-use ddb_verify::report::OutcomeSink;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -91,9 +90,8 @@ async fn run_all(baseline: &AwsBaseline, run_id: &str, segments: u32) -> RunSumm
     baseline.start(run_id, segments).await.expect("start");
     let work = (0..segments).map(|segment| async move {
         let mut metrics = InvocationMetrics::default();
-        let mut sink = OutcomeSink::counting(&mut metrics);
         let report = baseline
-            .run_segment(run_id, segment, segments, None, &mut sink, &|_| {})
+            .run_segment(run_id, segment, segments, None, &mut metrics, &|_| {})
             .await
             .expect("segment");
         assert!(report.done, "segment {segment} not done");
@@ -215,7 +213,6 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
     // it reads its third.
     for segment in 0..segments {
         let mut metrics = InvocationMetrics::default();
-        let mut sink = OutcomeSink::counting(&mut metrics);
         let saved = AtomicU32::new(0);
         let enough = Notify::new();
         let on_page = |_: &BaselineCounts| {
@@ -223,7 +220,7 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
                 enough.notify_one();
             }
         };
-        let work = baseline.run_segment("killed", segment, segments, None, &mut sink, &on_page);
+        let work = baseline.run_segment("killed", segment, segments, None, &mut metrics, &on_page);
         tokio::select! {
             report = work => panic!("segment {segment} finished before it was killed: {report:?}"),
             _ = enough.notified() => {}

@@ -12,8 +12,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::report::metrics::BaselineCounts;
 use crate::source::checkpoint::{
-    BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Lease, Phase, RunRecord,
-    SegmentProgress,
+    BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
+    RunRecord, SegmentProgress,
 };
 
 /// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
@@ -303,26 +303,37 @@ fn run_of(
     })
 }
 
+/// A segment item: per direction, `<direction>Key` (M), `<direction>Done` (BOOL) and
+/// `<direction>Counts` (M of N); a direction not saved yet has not started.
 fn progress_of(
     key: &str,
     item: &HashMap<String, AttributeValue>,
 ) -> Result<SegmentProgress, CheckpointError> {
-    let phase = item
-        .get("phase")
-        .and_then(|v| v.as_s().ok())
-        .and_then(|p| Phase::parse(p))
-        .ok_or_else(|| CheckpointError::Unreadable {
-            key: key.to_string(),
-            reason: "no phase SOURCE, TARGET or DONE".into(),
-        })?;
-    let mut counts = BaselineCounts::default();
-    for (field, name) in counts_fields(&mut counts).into_iter().zip(COUNTS) {
-        *field = number(item, name).unwrap_or(0);
-    }
+    let cursor = |direction: Direction| -> Result<Cursor, CheckpointError> {
+        let name = |what: &str| format!("{}{what}", direction.as_str());
+        let mut counts = BaselineCounts::default();
+        if let Some(stored) = item.get(&name("Counts")) {
+            let stored = stored.as_m().map_err(|_| CheckpointError::Unreadable {
+                key: key.to_string(),
+                reason: format!("{} is not a map", name("Counts")),
+            })?;
+            for (field, counter) in counts_fields(&mut counts).into_iter().zip(COUNTS) {
+                *field = number(stored, counter).unwrap_or(0);
+            }
+        }
+        Ok(Cursor {
+            start_key: item.get(&name("Key")).and_then(|v| v.as_m().ok()).cloned(),
+            done: item
+                .get(&name("Done"))
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            counts,
+        })
+    };
     Ok(SegmentProgress {
-        phase,
-        start_key: item.get("startKey").and_then(|v| v.as_m().ok()).cloned(),
-        counts,
+        source: cursor(Direction::Source)?,
+        target: cursor(Direction::Target)?,
     })
 }
 
@@ -402,35 +413,51 @@ impl BaselineStore for DynamoDbCheckpoints {
         Ok(out)
     }
 
-    async fn save_segment(
+    async fn save_cursor(
         &self,
         run_id: &str,
         segment: u32,
-        progress: &SegmentProgress,
+        direction: Direction,
+        cursor: &Cursor,
     ) -> Result<(), CheckpointError> {
-        let mut item = Self::key(&run_partition(run_id), &format!("segment#{segment}"));
-        item.insert(
-            "phase".into(),
-            AttributeValue::S(progress.phase.as_str().into()),
-        );
-        if let Some(key) = &progress.start_key {
-            item.insert("startKey".into(), AttributeValue::M(key.clone()));
-        }
-        let mut counts = progress.counts;
-        for (field, name) in counts_fields(&mut counts).into_iter().zip(COUNTS) {
-            item.insert(name.into(), AttributeValue::N(field.to_string()));
-        }
-        item.insert(
-            "updatedAt".into(),
-            AttributeValue::N(crate::verify::timing::epoch_ms().to_string()),
-        );
-        self.client
-            .put_item()
+        let prefix = direction.as_str();
+        let mut counts = cursor.counts;
+        let counts: HashMap<String, AttributeValue> = counts_fields(&mut counts)
+            .into_iter()
+            .zip(COUNTS)
+            .map(|(n, name)| (name.to_string(), AttributeValue::N(n.to_string())))
+            .collect();
+        let mut update = String::from("SET #done = :done, #counts = :counts, updatedAt = :now");
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_key(Some(Self::key(
+                &run_partition(run_id),
+                &format!("segment#{segment}"),
+            )))
+            .expression_attribute_names("#done", format!("{prefix}Done"))
+            .expression_attribute_names("#counts", format!("{prefix}Counts"))
+            .expression_attribute_names("#key", format!("{prefix}Key"))
+            .expression_attribute_values(":done", AttributeValue::Bool(cursor.done))
+            .expression_attribute_values(":counts", AttributeValue::M(counts))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(crate::verify::timing::epoch_ms().to_string()),
+            );
+        match &cursor.start_key {
+            Some(key) => {
+                update.push_str(", #key = :key");
+                request =
+                    request.expression_attribute_values(":key", AttributeValue::M(key.clone()));
+            }
+            None => update.push_str(" REMOVE #key"),
+        }
+        request
+            .update_expression(update)
             .send()
             .await
-            .map_err(|e| self.error("PutItem", e))?;
+            .map_err(|e| self.error("UpdateItem", e))?;
         Ok(())
     }
 

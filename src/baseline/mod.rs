@@ -1,17 +1,17 @@
 //! The baseline compare: the whole source table against the other side, both directions, one
 //! segment of a parallel Scan at a time, resumable, at a bounded read rate.
 //!
-//! Per segment:
-//! 1. **Source phase**: each page of the source's segment becomes expectations (the item as
+//! Per segment, two directions side by side (so both tables are read all along):
+//! 1. **Source to other side**: each page of the source's segment becomes expectations (the item as
 //!    scanned, since the moment it was read), judged by the engine against the other side as
 //!    stream records are: MATCH, MISSING, MISMATCH, or SUPERSEDED when the source changed since
 //!    the scan and the other side kept up. No difference is reported before the item's window has
 //!    passed and consistent reads of both sides still differ.
-//! 2. **Target phase**: each page of the other side's segment (keys only) becomes expectations that
+//! 2. **Other side to source**: each page of the other side's segment (keys only) becomes expectations that
 //!    the source holds an item under the key, judged by the same engine with the sides swapped:
 //!    what the other side alone holds for a whole window is EXTRA.
-//! 3. After each page whose items all have a verdict, the segment's progress is saved in the
-//!    checkpoint table, so a killed run verifies at most one page per segment again.
+//! 3. After each page whose items all have a verdict, that direction's progress is saved in the
+//!    checkpoint table, so a killed run verifies at most one page per segment and direction again.
 //!
 //! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
 //! stream verifier's do. In [`rate`] the read rate (`MAX_READ_UNITS`).
@@ -28,7 +28,9 @@ use crate::config::{BaselineConfig, TableRef};
 use crate::record::{Expectation, Expected, Item, Origin};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
-use crate::source::checkpoint::{BaselineStore, CheckpointError, Phase, RunRecord};
+use crate::source::checkpoint::{
+    BaselineStore, CheckpointError, Cursor, Direction, RunRecord, SegmentProgress,
+};
 use crate::source::scan::{ScanError, ScanRequest, TableScanner};
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms, Backoff};
@@ -119,11 +121,13 @@ pub struct Baseline<R, S, B> {
     target_rate: Arc<ReadRate>,
 }
 
-/// One page being verified: which phase, what it read and where the scan goes on.
-struct Page {
-    phase: Phase,
-    expectations: Vec<Expectation>,
-    next: Option<Item>,
+/// What both directions of a segment's work share.
+struct SegmentWork<'a> {
+    run_id: &'a str,
+    segment: u32,
+    total_segments: u32,
+    stop_at: Option<Instant>,
+    on_page: &'a (dyn Fn(&BaselineCounts) + Sync),
 }
 
 impl<R, S, B> Baseline<R, S, B>
@@ -192,15 +196,16 @@ where
             .await?)
     }
 
-    /// Works on one segment from its checkpoint until it is done or `deadline` comes; every
-    /// verdict goes to `sink`, and `on_page` hears each page's counts once it is saved.
+    /// Works on one segment from its checkpoint until it is done or `deadline` comes: both
+    /// directions side by side. Every verdict is logged and counted in `metrics`, and `on_page`
+    /// hears each page's counts once it is saved.
     pub async fn run_segment(
         &self,
         run_id: &str,
         segment: u32,
         total_segments: u32,
         deadline: Option<Instant>,
-        sink: &mut OutcomeSink<'_>,
+        metrics: &mut InvocationMetrics,
         on_page: &(dyn Fn(&BaselineCounts) + Sync),
     ) -> Result<SegmentReport, BaselineError> {
         if segment >= total_segments {
@@ -213,98 +218,121 @@ where
             d.checked_sub(self.config.verify.deadline_margin)
                 .unwrap_or_else(Instant::now)
         });
-        let mut progress = self
+        let progress = self
             .store
             .load_segment(run_id, segment)
             .await?
             .unwrap_or_default();
-        let source_keys = self
-            .key_names(&self.source_scanner, &self.config.source_table)
-            .await?;
-        let target_table = self.config.verify.target_table.api_name.clone();
-        let target_keys = self.key_names(&self.target_scanner, &target_table).await?;
-        while progress.phase != Phase::Done {
-            if stop_at.is_some_and(|s| Instant::now() >= s) {
+        let work = SegmentWork {
+            run_id,
+            segment,
+            total_segments,
+            stop_at,
+            on_page,
+        };
+        let (mut source_metrics, mut target_metrics) = Default::default();
+        let (source, target) = tokio::join!(
+            self.run_direction(
+                &work,
+                Direction::Source,
+                progress.source,
+                &mut source_metrics
+            ),
+            self.run_direction(
+                &work,
+                Direction::Target,
+                progress.target,
+                &mut target_metrics
+            ),
+        );
+        *metrics += source_metrics;
+        *metrics += target_metrics;
+        let progress = SegmentProgress {
+            source: source?,
+            target: target?,
+        };
+        Ok(SegmentReport {
+            segment,
+            done: progress.done(),
+            counts: progress.counts(),
+        })
+    }
+
+    /// One direction of a segment, page by page from `cursor`; returns where it stands.
+    async fn run_direction(
+        &self,
+        work: &SegmentWork<'_>,
+        direction: Direction,
+        mut cursor: Cursor,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<Cursor, BaselineError> {
+        let mut sink = OutcomeSink::counting(metrics);
+        let (scanner, verifier, table) = match direction {
+            Direction::Source => (
+                &self.source_scanner,
+                &self.forward,
+                self.config.source_table.clone(),
+            ),
+            Direction::Target => (
+                &self.target_scanner,
+                &self.reverse,
+                self.config.verify.target_table.api_name.clone(),
+            ),
+        };
+        let key_names = self.key_names(scanner, &table).await?;
+        while !cursor.done {
+            if work.stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
             }
-            let page = match progress.phase {
-                Phase::Source => {
-                    let request = ScanRequest {
-                        table: &self.config.source_table,
-                        segment,
-                        total_segments,
-                        start_key: progress.start_key.clone(),
-                        attributes: None,
-                        limit: self.config.page_limit,
-                    };
-                    let scanned = self.scan(&self.source_scanner, request, stop_at).await?;
-                    let Some(scanned) = scanned else { break };
-                    let since = SystemTime::now();
-                    Page {
-                        phase: Phase::Source,
-                        expectations: scanned
-                            .items
-                            .into_iter()
-                            .map(|item| Expectation {
-                                keys: project(&item, &source_keys),
-                                expected: Expected::Image(item),
-                                since: Some(since),
-                                source_table: Some(self.config.source_table.clone()),
-                                origin: Origin::Scan,
-                            })
-                            .collect(),
-                        next: scanned.last_evaluated_key,
-                    }
-                }
-                Phase::Target | Phase::Done => {
-                    let request = ScanRequest {
-                        table: &target_table,
-                        segment,
-                        total_segments,
-                        start_key: progress.start_key.clone(),
-                        attributes: Some(&target_keys),
-                        limit: self.config.page_limit,
-                    };
-                    let scanned = self.scan(&self.target_scanner, request, stop_at).await?;
-                    let Some(scanned) = scanned else { break };
-                    let since = SystemTime::now();
-                    Page {
-                        phase: Phase::Target,
-                        expectations: scanned
-                            .items
-                            .into_iter()
-                            .map(|keys| Expectation {
-                                keys,
-                                expected: Expected::Present,
-                                since: Some(since),
-                                source_table: Some(target_table.clone()),
-                                origin: Origin::Scan,
-                            })
-                            .collect(),
-                        next: scanned.last_evaluated_key,
-                    }
-                }
+            let request = ScanRequest {
+                table: &table,
+                segment: work.segment,
+                total_segments: work.total_segments,
+                start_key: cursor.start_key.clone(),
+                // The other side's keys only: their contents are compared the other way.
+                attributes: (direction == Direction::Target).then_some(key_names.as_slice()),
+                limit: self.config.page_limit,
             };
-            let verifier = match page.phase {
-                Phase::Source => &self.forward,
-                _ => &self.reverse,
+            let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
+                break;
             };
-            let Some(outcomes) = self
-                .verify_page(verifier, &page.expectations, stop_at, sink.metrics())
+            let since = SystemTime::now();
+            let expectations: Vec<Expectation> = scanned
+                .items
+                .into_iter()
+                .map(|item| match direction {
+                    Direction::Source => Expectation {
+                        keys: project(&item, &key_names),
+                        expected: Expected::Image(item),
+                        since: Some(since),
+                        source_table: Some(table.clone()),
+                        origin: Origin::Scan,
+                    },
+                    Direction::Target => Expectation {
+                        keys: item,
+                        expected: Expected::Present,
+                        since: Some(since),
+                        source_table: Some(table.clone()),
+                        origin: Origin::Scan,
+                    },
+                })
+                .collect();
+            let Some(verdicts) = self
+                .verify_page(verifier, &expectations, work.stop_at, sink.metrics())
                 .await?
             else {
                 // Out of time before every item had a verdict: the page is read again next time.
                 break;
             };
             let mut counts = BaselineCounts::default();
-            for (expectation, verdict) in page.expectations.iter().zip(outcomes) {
-                let verdict = match (page.phase, verdict) {
-                    // Both sides agree the key exists: the source phase compared its contents.
-                    (Phase::Target, Verdict::Match { .. }) => {
+            for (expectation, verdict) in expectations.iter().zip(verdicts) {
+                let verdict = match (direction, verdict) {
+                    // Both sides hold the key: the source's direction compares its contents.
+                    (Direction::Target, Verdict::Match { .. }) => {
                         counts.items_target += 1;
                         continue;
                     }
-                    (Phase::Target, Verdict::Missing { proof }) => Verdict::Extra {
+                    (Direction::Target, Verdict::Missing { proof }) => Verdict::Extra {
                         proof: match proof {
                             Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
                             other => other,
@@ -312,36 +340,22 @@ where
                     },
                     (_, verdict) => verdict,
                 };
-                match page.phase {
-                    Phase::Source => counts.items_source += 1,
-                    _ => counts.items_target += 1,
+                match direction {
+                    Direction::Source => counts.items_source += 1,
+                    Direction::Target => counts.items_target += 1,
                 }
                 counts.add_verdict(&verdict);
                 sink.accept(RecordReport::of(expectation, Outcome::Verdict(verdict)));
             }
-            progress.counts += counts;
-            match (page.phase, page.next) {
-                (phase, Some(next)) => {
-                    progress.phase = phase;
-                    progress.start_key = Some(next);
-                }
-                (Phase::Source, None) => {
-                    progress.phase = Phase::Target;
-                    progress.start_key = None;
-                }
-                (_, None) => {
-                    progress.phase = Phase::Done;
-                    progress.start_key = None;
-                }
-            }
-            self.store.save_segment(run_id, segment, &progress).await?;
-            on_page(&counts);
+            cursor.counts += counts;
+            cursor.done = scanned.last_evaluated_key.is_none();
+            cursor.start_key = scanned.last_evaluated_key;
+            self.store
+                .save_cursor(work.run_id, work.segment, direction, &cursor)
+                .await?;
+            (work.on_page)(&counts);
         }
-        Ok(SegmentReport {
-            segment,
-            done: progress.phase == Phase::Done,
-            counts: progress.counts,
-        })
+        Ok(cursor)
     }
 
     /// The run as its checkpoints tell it; records it as finished once every segment is done.
@@ -355,8 +369,8 @@ where
         let mut counts = BaselineCounts::default();
         let mut segments_done = 0;
         for progress in segments.values() {
-            counts += progress.counts;
-            segments_done += u32::from(progress.phase == Phase::Done);
+            counts += progress.counts();
+            segments_done += u32::from(progress.done());
         }
         if segments_done == total_segments {
             run = self.store.finish_run(run_id, epoch_ms()).await?;

@@ -12,7 +12,6 @@ use super::Ending;
 use crate::baseline::{BaselineError, RunSummary};
 use crate::config::BaselineConfig;
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
-use crate::report::OutcomeSink;
 use crate::verify::timing::epoch_ms;
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -59,9 +58,8 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
             let (baseline, run_id, on_page) = (&baseline, &run_id, &on_page);
             async move {
                 let mut metrics = InvocationMetrics::default();
-                let mut sink = OutcomeSink::counting(&mut metrics);
                 baseline
-                    .run_segment(run_id, segment, args.segments, None, &mut sink, on_page)
+                    .run_segment(run_id, segment, args.segments, None, &mut metrics, on_page)
                     .await
             }
         })

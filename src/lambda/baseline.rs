@@ -17,7 +17,6 @@ use tokio::time::Instant;
 use crate::baseline::{Baseline, BaselineError};
 use crate::report::emf::{self, Metric};
 use crate::report::metrics::InvocationMetrics;
-use crate::report::OutcomeSink;
 use crate::source::checkpoint::BaselineStore;
 use crate::source::scan::TableScanner;
 use crate::source::table::TableReader;
@@ -56,7 +55,6 @@ where
             baseline.start(&run_id, total_segments).await?;
             let mut metrics = InvocationMetrics::default();
             let units_before = baseline.consumed_read_units();
-            let mut sink = OutcomeSink::counting(&mut metrics);
             let counted = std::sync::Mutex::new(crate::report::metrics::BaselineCounts::default());
             let on_page = |page: &crate::report::metrics::BaselineCounts| {
                 *counted.lock().unwrap() += *page;
@@ -67,7 +65,7 @@ where
                     segment,
                     total_segments,
                     Some(deadline),
-                    &mut sink,
+                    &mut metrics,
                     &on_page,
                 )
                 .await?;

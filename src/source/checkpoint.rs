@@ -153,40 +153,60 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
     }
 }
 
-/// Which scan a baseline segment is in: the source's, then the other side's (for items only
-/// there), then done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Phase {
-    #[default]
+/// Which way a baseline segment reads: the source's items against the other side, or the other
+/// side's keys against the source (items only there). The two run side by side, so both tables
+/// are read all along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
     Source,
     Target,
-    Done,
 }
 
-impl Phase {
+impl Direction {
+    /// The prefix of its attributes in the checkpoint item.
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Source => "SOURCE",
-            Phase::Target => "TARGET",
-            Phase::Done => "DONE",
+            Direction::Source => "source",
+            Direction::Target => "target",
+        }
+    }
+}
+
+/// One direction of a baseline segment: saved after every page whose verdicts are all final, so a
+/// resumed run verifies at most that page again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cursor {
+    /// Where its scan goes on (`LastEvaluatedKey` of the last page verified).
+    pub start_key: Option<crate::record::Item>,
+    /// Its scan is read to the end and every item judged.
+    pub done: bool,
+    pub counts: crate::report::metrics::BaselineCounts,
+}
+
+/// One baseline segment's progress: both directions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentProgress {
+    pub source: Cursor,
+    pub target: Cursor,
+}
+
+impl SegmentProgress {
+    pub fn cursor(&self, direction: Direction) -> &Cursor {
+        match direction {
+            Direction::Source => &self.source,
+            Direction::Target => &self.target,
         }
     }
 
-    pub fn parse(text: &str) -> Option<Phase> {
-        [Phase::Source, Phase::Target, Phase::Done]
-            .into_iter()
-            .find(|p| p.as_str() == text)
+    pub fn done(&self) -> bool {
+        self.source.done && self.target.done
     }
-}
 
-/// One baseline segment's progress: saved after every page whose verdicts are all final, so a
-/// resumed run verifies at most that page again.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SegmentProgress {
-    pub phase: Phase,
-    /// Where the phase's scan goes on (`LastEvaluatedKey` of the last page verified).
-    pub start_key: Option<crate::record::Item>,
-    pub counts: crate::report::metrics::BaselineCounts,
+    pub fn counts(&self) -> crate::report::metrics::BaselineCounts {
+        let mut counts = self.source.counts;
+        counts += self.target.counts;
+        counts
+    }
 }
 
 /// A baseline run as recorded: readiness needs when it started and whether it finished.
@@ -224,11 +244,13 @@ pub trait BaselineStore: Send + Sync {
         run_id: &str,
     ) -> impl Future<Output = Result<HashMap<u32, SegmentProgress>, CheckpointError>> + Send;
 
-    fn save_segment(
+    /// Saves one direction of a segment, leaving the other as it is (they are saved concurrently).
+    fn save_cursor(
         &self,
         run_id: &str,
         segment: u32,
-        progress: &SegmentProgress,
+        direction: Direction,
+        cursor: &Cursor,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
 
     /// Records the run as finished (every segment done).
