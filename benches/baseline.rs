@@ -17,13 +17,14 @@
 //!
 //! `BASELINE_MEMORY_LARGE` sets the large table's items (default 100,000).
 
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
@@ -55,16 +56,7 @@ const CHECKPOINTS: &str = "BenchBaselineCheckpoints";
 type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                key, "secret", None, None, "bench",
-            )),
-        )
-        .build()
+    ddb_verify::testkit::setup::local_account_config(endpoint, key)
 }
 
 /// A ~300-byte item: ten orders per customer.
@@ -205,50 +197,34 @@ async fn batch_get_all(
 ) -> usize {
     let chunks = keys.chunks(100).map(|chunk| async move {
         let _permit = permits.acquire().await.unwrap();
-        let mut chunk = chunk.to_vec();
-        let mut found = 0;
-        while !chunk.is_empty() {
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk))
-                .consistent_read(true)
-                .build()
-                .unwrap();
-            let out = client
-                .batch_get_item()
-                .request_items(table, request)
-                .send()
-                .await
-                .unwrap();
-            found += out
-                .responses
-                .and_then(|mut r| r.remove(table))
-                .map(|v| v.len())
-                .unwrap_or(0);
-            chunk = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-        }
+        let (made, found) = support::batch_get_chunk(client, table, chunk.to_vec()).await;
+        calls.fetch_add(made as u64, std::sync::atomic::Ordering::Relaxed);
         found
     });
     futures::future::join_all(chunks).await.into_iter().sum()
 }
 
-/// One segment's Scan of `from` (keys only when `keys_only`), page by page, each page's keys
-/// looked up on `to`. (Items scanned, items found.)
-#[allow(clippy::too_many_arguments)]
-async fn scan_and_look_up(
-    from: &aws_sdk_dynamodb::Client,
-    to: &aws_sdk_dynamodb::Client,
-    table: &str,
-    segment: u32,
+/// One direction of the floor: `from` scanned (keys only when `keys_only`), each page's keys
+/// looked up on `to` holding one of `permits` a call; calls and pages counted.
+struct Leg<'a> {
+    from: &'a aws_sdk_dynamodb::Client,
+    to: &'a aws_sdk_dynamodb::Client,
     keys_only: bool,
-    permits: &Arc<Semaphore>,
-    calls: &std::sync::atomic::AtomicU64,
-    pages: &std::sync::atomic::AtomicU64,
-) -> (usize, usize) {
+    permits: &'a Arc<Semaphore>,
+    calls: &'a std::sync::atomic::AtomicU64,
+    pages: &'a std::sync::atomic::AtomicU64,
+}
+
+/// One segment of a leg, page by page. (Items scanned, items found.)
+async fn scan_and_look_up(leg: &Leg<'_>, table: &str, segment: u32) -> (usize, usize) {
+    let Leg {
+        from,
+        to,
+        keys_only,
+        permits,
+        calls,
+        pages,
+    } = *leg;
     let (mut scanned, mut found) = (0, 0);
     let mut start = None;
     loop {
@@ -288,28 +264,26 @@ async fn run_floor(accounts: &Accounts, table: &str) -> (usize, Calls) {
         .map(|segment| {
             let (on_target, on_source, calls, pages) = (&on_target, &on_source, &calls, &pages);
             async move {
-                let (source_items, found_on_target) = scan_and_look_up(
-                    &accounts.source,
-                    &accounts.target,
-                    table,
-                    segment,
-                    false,
-                    on_target,
+                let forward = Leg {
+                    from: &accounts.source,
+                    to: &accounts.target,
+                    keys_only: false,
+                    permits: on_target,
                     calls,
                     pages,
-                )
-                .await;
-                let (target_items, found_on_source) = scan_and_look_up(
-                    &accounts.target,
-                    &accounts.source,
-                    table,
-                    segment,
-                    true,
-                    on_source,
+                };
+                let (source_items, found_on_target) =
+                    scan_and_look_up(&forward, table, segment).await;
+                let reverse = Leg {
+                    from: &accounts.target,
+                    to: &accounts.source,
+                    keys_only: true,
+                    permits: on_source,
                     calls,
                     pages,
-                )
-                .await;
+                };
+                let (target_items, found_on_source) =
+                    scan_and_look_up(&reverse, table, segment).await;
                 assert_eq!(source_items, found_on_target);
                 assert_eq!(target_items, found_on_source);
                 source_items + target_items

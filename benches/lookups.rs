@@ -13,9 +13,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, StreamViewType};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::StreamViewType;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -34,16 +33,7 @@ const CONCURRENCY: usize = 5;
 const RUNS: usize = 3;
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                key, "secret", None, None, "bench",
-            )),
-        )
-        .build()
+    ddb_verify::testkit::setup::local_account_config(endpoint, key)
 }
 
 fn report(name: &str, records: usize, seconds: &[f64], calls: usize) {
@@ -124,36 +114,10 @@ async fn main() {
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in keys.chunks(100) {
-            let (client, permits, mut chunk) = (target.clone(), permits.clone(), chunk.to_vec());
+            let (client, permits, chunk) = (target.clone(), permits.clone(), chunk.to_vec());
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await.unwrap();
-                let mut made = 0;
-                let mut found = 0;
-                while !chunk.is_empty() {
-                    made += 1;
-                    let request = KeysAndAttributes::builder()
-                        .set_keys(Some(chunk))
-                        .consistent_read(true)
-                        .build()
-                        .unwrap();
-                    let out = client
-                        .batch_get_item()
-                        .request_items(table, request)
-                        .send()
-                        .await
-                        .unwrap();
-                    found += out
-                        .responses
-                        .and_then(|mut r| r.remove(table))
-                        .map(|v| v.len())
-                        .unwrap_or(0);
-                    chunk = out
-                        .unprocessed_keys
-                        .and_then(|mut u| u.remove(table))
-                        .map(|k| k.keys)
-                        .unwrap_or_default();
-                }
-                (made, found)
+                support::batch_get_chunk(&client, table, chunk).await
             });
         }
         let (mut made, mut found) = (0, 0);

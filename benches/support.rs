@@ -51,3 +51,38 @@ pub fn event_json(n: usize) -> String {
         .collect();
     json!({ "Records": records }).to_string()
 }
+
+/// One BatchGetItem chunk (at most 100 keys) of `table`, strongly consistent as the engine reads,
+/// unprocessed keys asked again, with the SDK alone: (calls made, items found).
+pub async fn batch_get_chunk(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut chunk: Vec<ddb_verify::record::Item>,
+) -> (usize, usize) {
+    let (mut made, mut found) = (0, 0);
+    while !chunk.is_empty() {
+        made += 1;
+        let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(chunk))
+            .consistent_read(true)
+            .build()
+            .unwrap();
+        let out = client
+            .batch_get_item()
+            .request_items(table, request)
+            .send()
+            .await
+            .unwrap();
+        found += out
+            .responses
+            .and_then(|mut r| r.remove(table))
+            .map(|v| v.len())
+            .unwrap_or(0);
+        chunk = out
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    (made, found)
+}

@@ -169,3 +169,18 @@ pub async fn write_items(
     }
     Ok(())
 }
+
+/// One simulated account on DynamoDB Local (`endpoint`): its access key id is the account, as
+/// DynamoDB Local keeps a database per access key id and region.
+pub fn local_account_config(endpoint: &str, access_key: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(access_key, "secret", None, None, "local"),
+            ),
+        )
+        .build()
+}

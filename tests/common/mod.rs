@@ -10,8 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
@@ -82,16 +81,7 @@ pub fn sdk_config(access_key: &str) -> SdkConfig {
 
 /// An account's config with another endpoint (the fault proxy in front of DynamoDB Local).
 pub fn sdk_config_at(endpoint: &str, access_key: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                access_key, "secret", None, None, "tests",
-            )),
-        )
-        .build()
+    ddb_verify::testkit::setup::local_account_config(endpoint, access_key)
 }
 
 /// One simulated AWS account on DynamoDB Local.
