@@ -6,8 +6,8 @@
 //!   `CONCURRENCY` in flight (segments and lookups, as `ddb-verify baseline` runs them), no rate
 //!   limit, every item equal; against its I/O floor in the same shape with the SDK alone: per
 //!   segment, a Scan of the source (whole items) with BatchGetItem of each page's keys on the
-//!   target (100 keys a call), then a keys-only Scan of the target with BatchGetItem of those keys
-//!   on the source. Runs alternate (baseline, floor, baseline, ...) so that drift of the endpoint
+//!   target (100 keys a call), and beside it a keys-only Scan of the target with BatchGetItem of
+//!   those keys on the source. Runs alternate (baseline, floor, baseline, ...) so that drift of the endpoint
 //!   hits both alike.
 //! - rate: one run at `MAX_READ_UNITS=200`: read units consumed per second on each table.
 //! - memory: peak resident memory of `ddb-verify baseline --json` (a child process under
@@ -272,8 +272,7 @@ async fn run_floor(accounts: &Accounts, table: &str) -> (usize, Calls) {
                     calls,
                     pages,
                 };
-                let (source_items, found_on_target) =
-                    scan_and_look_up(&forward, table, segment).await;
+
                 let reverse = Leg {
                     from: &accounts.target,
                     to: &accounts.source,
@@ -282,8 +281,11 @@ async fn run_floor(accounts: &Accounts, table: &str) -> (usize, Calls) {
                     calls,
                     pages,
                 };
-                let (target_items, found_on_source) =
-                    scan_and_look_up(&reverse, table, segment).await;
+                // Both directions side by side, as the baseline runs them.
+                let ((source_items, found_on_target), (target_items, found_on_source)) = tokio::join!(
+                    scan_and_look_up(&forward, table, segment),
+                    scan_and_look_up(&reverse, table, segment)
+                );
                 assert_eq!(source_items, found_on_target);
                 assert_eq!(target_items, found_on_source);
                 source_items + target_items
