@@ -68,20 +68,7 @@ impl LookupError {
     /// retrying, but the records still go back to Lambda rather than get a verdict they did not earn.
     pub fn is_transient(&self) -> bool {
         match self {
-            LookupError::BatchGetItem { source, .. } => match source.as_ref() {
-                SdkError::TimeoutError(_)
-                | SdkError::DispatchFailure(_)
-                | SdkError::ResponseError(_) => true,
-                SdkError::ServiceError(e) => {
-                    let err = e.err();
-                    err.is_provisioned_throughput_exceeded_exception()
-                        || err.is_request_limit_exceeded()
-                        || err.is_internal_server_error()
-                        || err.is_throttling_exception()
-                        || e.raw().status().as_u16() >= 500
-                }
-                _ => false,
-            },
+            LookupError::BatchGetItem { source, .. } => crate::aws::is_transient(source),
             LookupError::Request { .. } => false,
             #[cfg(any(test, feature = "testkit"))]
             LookupError::SimulatedValidation { .. } => false,
