@@ -29,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENCY",
     "METRICS_NAMESPACE",
     "LOG_ITEM_VALUES",
+    "FINDINGS_TABLE",
 ];
 
 /// Variables for running outside Lambda only (a laptop's shared config files); the SAM template does
@@ -150,6 +151,8 @@ pub struct Config {
     pub max_concurrency: usize,
     pub metrics_namespace: String,
     pub log_item_values: bool,
+    /// Where problems are kept until they clear (`FINDINGS_TABLE`); `None`: logs and metrics only.
+    pub findings_table: Option<String>,
 }
 
 impl Config {
@@ -169,6 +172,7 @@ impl Config {
             max_concurrency: 5,
             metrics_namespace: "DynamoDbMigrationVerifier".to_string(),
             log_item_values: false,
+            findings_table: None,
         }
     }
 
@@ -272,6 +276,19 @@ impl Config {
         }
         if let Some(v) = get("LOG_ITEM_VALUES") {
             config.log_item_values = parse_bool("LOG_ITEM_VALUES", &v)?;
+        }
+        if let Some(v) = get("FINDINGS_TABLE") {
+            let ok = (3..=255).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    variable: "FINDINGS_TABLE",
+                    value: v,
+                    accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
+                });
+            }
+            config.findings_table = Some(v);
         }
         Ok(config)
     }
@@ -422,6 +439,10 @@ pub const BASELINE_VARIABLES: &[&str] = &[
     "MAX_READ_UNITS",
     "SCAN_PAGE_LIMIT",
 ];
+
+/// Variables of the revalidator (`ddb-verify revalidate`, the `revalidator` function), besides the
+/// stream verifier's (`FINDINGS_TABLE` is required there).
+pub const REVALIDATOR_VARIABLES: &[&str] = &["SOURCE_TABLE_NAME", "MAX_READ_UNITS"];
 
 /// Baseline variables the SAM template does not set: pages of 1 MB suit a function.
 pub const BASELINE_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SCAN_PAGE_LIMIT"];
@@ -678,6 +699,10 @@ mod tests {
             (
                 &[("VERIFY_TABLE_NAME", "T1x"), ("RECHECK_SOURCE", "2")],
                 "RECHECK_SOURCE",
+            ),
+            (
+                &[("VERIFY_TABLE_NAME", "T1x"), ("FINDINGS_TABLE", "my findings")],
+                "FINDINGS_TABLE",
             ),
             (
                 &[("VERIFY_TABLE_NAME", "T1x"), ("MAX_CONCURRENCY", "0")],

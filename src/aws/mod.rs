@@ -3,6 +3,7 @@
 
 pub mod checkpoints;
 pub mod clients;
+pub mod findings;
 pub mod reader;
 pub mod scanner;
 pub mod streams;
@@ -14,10 +15,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::baseline::{Baseline, BaselineParts};
 use crate::config::{BaselineConfig, Config, PollerConfig, StreamSelector};
+use crate::lambda::handler::StreamVerifier;
 use crate::poller::Poller;
+use crate::report::findings::FindingsWriter;
+use crate::source::findings::FindingOrigin;
 use crate::source::stream::StreamError;
 use crate::verify::Verifier;
 use checkpoints::DynamoDbCheckpoints;
+use findings::DynamoDbFindings;
 use reader::DynamoDbReader;
 use scanner::DynamoDbScanner;
 use streams::DynamoDbStreams;
@@ -37,6 +42,29 @@ pub async fn verifier(config: Config) -> AwsVerifier {
     )
 }
 
+/// The stream verifier as the Lambda function runs it: the engine, and the findings store when
+/// `FINDINGS_TABLE` is set (in the function's own account; coverage under the function's name).
+pub async fn stream_verifier(config: Config) -> StreamVerifier<DynamoDbReader> {
+    let findings_table = config.findings_table.clone();
+    let handler = StreamVerifier::new(verifier(config).await);
+    match findings_table {
+        None => handler,
+        Some(table) => {
+            let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+            let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|_| "stream-verifier".to_string());
+            handler.with_findings(
+                FindingsWriter::new(
+                    DynamoDbFindings::new(own, table),
+                    FindingOrigin::Stream,
+                    None,
+                ),
+                name,
+            )
+        }
+    }
+}
+
 /// The baseline compare with every seam on AWS.
 pub type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
 
@@ -50,9 +78,21 @@ pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
         source_scanner: DynamoDbScanner::new(source),
         target_reader: DynamoDbReader::new(target.clone()),
         target_scanner: DynamoDbScanner::new(target),
-        store: DynamoDbCheckpoints::new(own, &config.checkpoint_table),
+        store: DynamoDbCheckpoints::new(own.clone(), &config.checkpoint_table),
     };
-    Baseline::new(config, parts)
+    let findings_table = config.verify.findings_table.clone();
+    let baseline = Baseline::new(config, parts);
+    match findings_table {
+        None => baseline,
+        Some(table) => {
+            let name = baseline.table_name();
+            baseline.with_findings(FindingsWriter::new(
+                DynamoDbFindings::new(own, table),
+                FindingOrigin::Baseline,
+                Some(name),
+            ))
+        }
+    }
 }
 
 /// The shard poller, and where to find its stream on every run.
@@ -67,9 +107,20 @@ pub async fn poller(config: PollerConfig) -> (AwsPoller, StreamLocator) {
         selector: config.stream.clone(),
         client: clients.source,
     };
+    let findings = config.verify.findings_table.clone().map(|table| {
+        FindingsWriter::new(
+            DynamoDbFindings::new(clients.own.clone(), table),
+            FindingOrigin::Poller,
+            None,
+        )
+    });
     let checkpoints = DynamoDbCheckpoints::new(clients.own, &config.checkpoint_table);
     let streams = DynamoDbStreams::new(clients.streams);
-    (Poller::new(streams, checkpoints, verifier, config), locator)
+    let poller = Poller::new(streams, checkpoints, verifier, config);
+    match findings {
+        Some(writer) => (poller.with_findings(writer), locator),
+        None => (poller, locator),
+    }
 }
 
 /// Finds the stream the poller reads (`STREAM_ARN`, or `SOURCE_TABLE_NAME`'s current stream).

@@ -24,13 +24,16 @@ use std::time::SystemTime;
 use thiserror::Error;
 use tokio::time::Instant;
 
+use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, TableRef};
 use crate::record::{Expectation, Expected, Item, Origin};
+use crate::report::findings::{FindingsWriter, Occurrence};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{
     BaselineStore, CheckpointError, Cursor, Direction, RunRecord, SegmentProgress,
 };
+use crate::source::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
 use crate::source::scan::{ScanError, ScanRequest, TableScanner};
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms, Backoff};
@@ -58,6 +61,8 @@ pub enum BaselineError {
     Checkpoint(#[from] CheckpointError),
     #[error("looking keys up failed for good: {message}")]
     Lookup { message: String },
+    #[error("writing findings or coverage failed")]
+    Findings(#[from] FindingsError),
     #[error("segment {segment} is not below the run's {total_segments} segments")]
     NoSuchSegment { segment: u32, total_segments: u32 },
 }
@@ -108,7 +113,7 @@ pub struct BaselineParts<R, S, B> {
 }
 
 /// The baseline compare of one table pair.
-pub struct Baseline<R, S, B> {
+pub struct Baseline<R, S, B, F = DynamoDbFindings> {
     /// Judges source items against the other side.
     forward: Verifier<Limited<R>>,
     /// Judges the other side's keys against the source (the sides swapped).
@@ -119,6 +124,8 @@ pub struct Baseline<R, S, B> {
     config: BaselineConfig,
     source_rate: Arc<ReadRate>,
     target_rate: Arc<ReadRate>,
+    /// Problems, resolutions and the run's coverage, when there is a findings store.
+    findings: Option<FindingsWriter<F>>,
 }
 
 /// What both directions of a segment's work share.
@@ -163,7 +170,41 @@ where
             config,
             source_rate,
             target_rate,
+            findings: None,
         }
+    }
+}
+
+impl<R, S, B, F> Baseline<R, S, B, F>
+where
+    R: TableReader + Clone,
+    S: TableScanner,
+    B: BaselineStore,
+    F: FindingsStore,
+{
+    /// Records problems, resolutions and the run's coverage in `writer`'s store.
+    pub fn with_findings<G: FindingsStore>(
+        self,
+        writer: FindingsWriter<G>,
+    ) -> Baseline<R, S, B, G> {
+        Baseline {
+            forward: self.forward,
+            reverse: self.reverse,
+            source_scanner: self.source_scanner,
+            target_scanner: self.target_scanner,
+            store: self.store,
+            config: self.config,
+            source_rate: self.source_rate,
+            target_rate: self.target_rate,
+            findings: Some(writer),
+        }
+    }
+
+    /// The verified table's name, as findings and coverage name it.
+    pub fn table_name(&self) -> String {
+        TableRef::parse(&self.config.source_table)
+            .map(|t| t.name)
+            .unwrap_or_else(|| self.config.source_table.clone())
     }
 
     pub fn config(&self) -> &BaselineConfig {
@@ -184,16 +225,39 @@ where
             .item_count)
     }
 
-    /// Records the run's start (once) and returns it.
+    /// Records the run's start (once, and in the run's coverage) and returns it.
     pub async fn start(
         &self,
         run_id: &str,
         total_segments: u32,
     ) -> Result<RunRecord, BaselineError> {
-        Ok(self
+        let run = self
             .store
             .start_run(run_id, total_segments, epoch_ms())
-            .await?)
+            .await?;
+        self.cover(&run).await?;
+        Ok(run)
+    }
+
+    /// The run's coverage: its start, and its end once complete.
+    async fn cover(&self, run: &RunRecord) -> Result<(), BaselineError> {
+        let Some(findings) = &self.findings else {
+            return Ok(());
+        };
+        let table = self.table_name();
+        findings
+            .cover(CoverageWrite {
+                table: &table,
+                source: Some(CoverageSource::Baseline),
+                name: &run.run_id,
+                started_at_ms: Some(run.started_at_ms),
+                verified_until_ms: run.finished_at_ms,
+                retry_at_ms: None,
+                complete: Some(run.finished_at_ms.is_some()),
+                now_ms: epoch_ms(),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Works on one segment from its checkpoint until it is done or `deadline` comes: both
@@ -325,7 +389,9 @@ where
                 break;
             };
             let mut counts = BaselineCounts::default();
-            for (expectation, verdict) in expectations.iter().zip(verdicts) {
+            let mut reported = Vec::with_capacity(expectations.len());
+            let mut outcomes = Vec::with_capacity(expectations.len());
+            for (expectation, verdict) in expectations.into_iter().zip(verdicts) {
                 let verdict = match (direction, verdict) {
                     // Both sides hold the key: the source's direction compares its contents.
                     (Direction::Target, Verdict::Match { .. }) => {
@@ -345,7 +411,18 @@ where
                     Direction::Target => counts.items_target += 1,
                 }
                 counts.add_verdict(&verdict);
-                sink.accept(RecordReport::of(expectation, Outcome::Verdict(verdict)));
+                reported.push(expectation);
+                outcomes.push(Outcome::Verdict(verdict));
+            }
+            if !self
+                .write_findings(work, &reported, &mut outcomes, sink.metrics())
+                .await
+            {
+                // Out of time before every problem was recorded: the page is verified again.
+                break;
+            }
+            for (expectation, outcome) in reported.iter().zip(outcomes) {
+                sink.accept(RecordReport::of(expectation, outcome));
             }
             cursor.counts += counts;
             cursor.done = scanned.last_evaluated_key.is_none();
@@ -356,6 +433,60 @@ where
             (work.on_page)(&counts);
         }
         Ok(cursor)
+    }
+
+    /// Records a page's problems and resolves its MATCHed keys' findings; writes that fail are
+    /// tried again with backoff. `false` when time ran out before every problem was recorded.
+    async fn write_findings(
+        &self,
+        work: &SegmentWork<'_>,
+        records: &[Expectation],
+        outcomes: &mut [Outcome],
+        metrics: &mut InvocationMetrics,
+    ) -> bool {
+        let Some(findings) = &self.findings else {
+            return true;
+        };
+        let verdicts = outcomes.to_vec();
+        let no_evidence = Default::default();
+        findings
+            .write(
+                records,
+                outcomes,
+                &no_evidence,
+                Occurrence::Baseline(work.run_id),
+                metrics,
+            )
+            .await;
+        let mut attempt = 0;
+        loop {
+            let failed: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| matches!(outcomes[i], Outcome::Retry(_)))
+                .collect();
+            if failed.is_empty() {
+                return true;
+            }
+            let pause = THROTTLED.pause(attempt);
+            attempt += 1;
+            if work.stop_at.is_some_and(|s| Instant::now() + pause >= s) {
+                return false;
+            }
+            tokio::time::sleep(pause).await;
+            let again: Vec<Expectation> = failed.iter().map(|&i| records[i].clone()).collect();
+            let mut retried: Vec<Outcome> = failed.iter().map(|&i| verdicts[i].clone()).collect();
+            findings
+                .write(
+                    &again,
+                    &mut retried,
+                    &no_evidence,
+                    Occurrence::Baseline(work.run_id),
+                    metrics,
+                )
+                .await;
+            for (i, outcome) in failed.into_iter().zip(retried) {
+                outcomes[i] = outcome;
+            }
+        }
     }
 
     /// The run as its checkpoints tell it; records it as finished once every segment is done.
@@ -374,6 +505,7 @@ where
         }
         if segments_done == total_segments {
             run = self.store.finish_run(run_id, epoch_ms()).await?;
+            self.cover(&run).await?;
         }
         Ok(RunSummary {
             run,
@@ -406,13 +538,13 @@ where
             .await
     }
 
-    async fn retrying<T, F, Fut>(
+    async fn retrying<T, C, Fut>(
         &self,
-        call: F,
+        call: C,
         stop_at: Option<Instant>,
     ) -> Result<Option<T>, BaselineError>
     where
-        F: Fn() -> Fut,
+        C: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, ScanError>>,
     {
         let mut attempt = 0;

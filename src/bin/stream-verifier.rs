@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
-use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::verify::timing::deadline_instant;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -14,7 +13,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-    let handler = Arc::new(StreamVerifier::new(ddb_verify::aws::verifier(config).await));
+    let handler = Arc::new(ddb_verify::aws::stream_verifier(config).await);
 
     run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let handler = Arc::clone(&handler);

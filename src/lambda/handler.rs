@@ -4,12 +4,15 @@
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tokio::time::Instant;
 
+use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
+use crate::report::findings::{error_chain, stream_coverage, FindingsWriter, Occurrence};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
+use crate::source::findings::{CoverageSource, FindingsStore};
 use crate::source::table::TableReader;
-use crate::verify::{BatchReport, Outcome, Verifier};
+use crate::verify::{BatchReport, Outcome, RetryReason, Verifier};
 
 /// What an invocation produced.
 #[derive(Debug)]
@@ -20,14 +23,42 @@ pub struct Invocation {
     pub metrics: InvocationMetrics,
 }
 
-/// The stream verifier: the engine plus what Lambda needs around it.
-pub struct StreamVerifier<R> {
+/// The stream verifier: the engine plus what Lambda needs around it, and the findings store when
+/// there is one.
+pub struct StreamVerifier<R, F = DynamoDbFindings> {
     verifier: Verifier<R>,
+    findings: Option<Findings<F>>,
+}
+
+/// Where the stream verifier keeps findings, and the name its coverage goes under (the function's).
+struct Findings<F> {
+    writer: FindingsWriter<F>,
+    name: String,
 }
 
 impl<R: TableReader> StreamVerifier<R> {
     pub fn new(verifier: Verifier<R>) -> StreamVerifier<R> {
-        StreamVerifier { verifier }
+        StreamVerifier {
+            verifier,
+            findings: None,
+        }
+    }
+}
+
+impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
+    /// Records problems and coverage (under `name`, the function's) in `writer`'s store.
+    pub fn with_findings<G: FindingsStore>(
+        self,
+        writer: FindingsWriter<G>,
+        name: impl Into<String>,
+    ) -> StreamVerifier<R, G> {
+        StreamVerifier {
+            verifier: self.verifier,
+            findings: Some(Findings {
+                writer,
+                name: name.into(),
+            }),
+        }
     }
 
     pub fn verifier(&self) -> &Verifier<R> {
@@ -35,11 +66,21 @@ impl<R: TableReader> StreamVerifier<R> {
     }
 
     /// Verifies an event's records; never fails: what cannot be decided is a batch item failure.
-    /// Every record goes to the outcome sink (one WARN line per problem verdict and per retry, see
+    /// Every record goes to the outcome sink: its finding written first (a problem not recorded is
+    /// a batch item failure), then one WARN line per problem verdict and per retry (see
     /// [`RecordReport::log`]); then one INFO summary.
     pub async fn handle(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
-        let report = self.verifier.verify(&event.records, deadline).await;
-        let invocation = assemble(&event.records, &event.malformed, &report);
+        let mut report = self.verifier.verify(&event.records, deadline).await;
+        let mut findings_metrics = InvocationMetrics::default();
+        if let Some(findings) = &self.findings {
+            findings
+                .record(&event.records, &mut report, &mut findings_metrics)
+                .await;
+        }
+        let mut invocation = assemble(&event.records, &event.malformed, &report);
+        invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
+        invocation.metrics.findings_resolved += findings_metrics.findings_resolved;
+        invocation.metrics.findings_write_failures += findings_metrics.findings_write_failures;
         log_summary("batch verified", &invocation.metrics, None);
         invocation
     }
@@ -53,6 +94,52 @@ impl<R: TableReader> StreamVerifier<R> {
         let invocation = self.handle(event, deadline).await;
         emf::emit(self.verifier.config(), &invocation.metrics.metrics());
         invocation.response
+    }
+}
+
+impl<F: FindingsStore> Findings<F> {
+    /// The batch's findings and the function's coverage. When a record goes back to Lambda and
+    /// the coverage cannot say so, the whole batch goes back: readiness must not miss a retry.
+    async fn record(
+        &self,
+        records: &[Expectation],
+        report: &mut BatchReport,
+        metrics: &mut InvocationMetrics,
+    ) {
+        self.writer
+            .write(
+                records,
+                &mut report.outcomes,
+                &report.evidence,
+                Occurrence::Stream,
+                metrics,
+            )
+            .await;
+        let Some(table) = records.iter().find_map(|r| r.source_table.as_deref()) else {
+            return;
+        };
+        let coverage = stream_coverage(
+            table,
+            CoverageSource::Stream,
+            &self.name,
+            records,
+            &report.outcomes,
+        );
+        let retried = coverage.retry_at_ms.is_some();
+        if let Err(e) = self.writer.cover(coverage).await {
+            metrics.findings_write_failures += 1;
+            let message = error_chain(&e);
+            tracing::warn!(error = %message, "coverage not recorded");
+            if retried {
+                for outcome in report.outcomes.iter_mut() {
+                    if !matches!(outcome, Outcome::NotSampled) {
+                        *outcome = Outcome::Retry(RetryReason::FindingNotRecorded {
+                            message: message.clone(),
+                        });
+                    }
+                }
+            }
+        }
     }
 }
 

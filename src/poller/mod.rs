@@ -20,11 +20,14 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
 
+use crate::aws::findings::DynamoDbFindings;
 use crate::config::PollerConfig;
 use crate::report::emf::{self, table_documents};
+use crate::report::findings::{error_chain, FindingsWriter};
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
 use crate::source::stream::{ShardInfo, ShardRef, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::Verifier;
@@ -66,6 +69,8 @@ pub struct PollReport {
     /// When the last checkpoint past new records was written: the end of the drain, before the run
     /// confirmed its shards were caught up (empty reads with back-off).
     pub last_progress_at: Option<Instant>,
+    /// Creation time (epoch ms) of the oldest change given a verdict, for coverage.
+    pub first_change_ms: Option<u64>,
 }
 
 impl PollReport {
@@ -81,11 +86,13 @@ impl PollReport {
     }
 }
 
-pub struct Poller<S, C, R> {
+pub struct Poller<S, C, R, F = DynamoDbFindings> {
     stream: S,
     checkpoints: C,
     verifier: Verifier<R>,
     config: PollerConfig,
+    /// Problems and coverage, when there is a findings store.
+    findings: Option<FindingsWriter<F>>,
 }
 
 impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
@@ -100,6 +107,20 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             checkpoints,
             verifier,
             config,
+            findings: None,
+        }
+    }
+}
+
+impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
+    /// Records problems and the stream's coverage in `writer`'s store.
+    pub fn with_findings<G: FindingsStore>(self, writer: FindingsWriter<G>) -> Poller<S, C, R, G> {
+        Poller {
+            stream: self.stream,
+            checkpoints: self.checkpoints,
+            verifier: self.verifier,
+            config: self.config,
+            findings: Some(writer),
         }
     }
 
@@ -131,6 +152,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             .checked_sub(self.config.verify.deadline_margin)
             .unwrap_or_else(Instant::now);
         let owner = format!("poller-{:016x}", fastrand::u64(..));
+        let run_started_ms = crate::verify::timing::epoch_ms();
+        // Every shard read to its end or caught up, none left to others or unread.
+        let mut covered = true;
         let shards = self.discover(stream_arn).await?;
         let checkpoints = self.checkpoints.load_all(stream_arn).await?;
         let mut total = PollReport::default();
@@ -198,6 +222,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
             let Some((shard, run)) = running.next().await else {
                 break;
             };
+            covered &= run.error.is_none() && (run.finished || run.caught_up);
             total += run.report;
             if let Some(error) = run.error {
                 tracing::error!(
@@ -258,7 +283,44 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 }
             }
         }
+        covered &= queue.is_empty()
+            && total.poller.lease_conflicts == 0
+            && total.verification.batch_item_failures == 0;
+        self.cover(stream_arn, run_started_ms, covered, &mut total)
+            .await;
         Ok(total)
+    }
+
+    /// The stream's coverage after a run: every change created before the run began has a
+    /// verdict when every shard was caught up with nothing handed back.
+    async fn cover(
+        &self,
+        stream_arn: &str,
+        run_started_ms: u64,
+        covered: bool,
+        total: &mut PollReport,
+    ) {
+        let Some(findings) = &self.findings else {
+            return;
+        };
+        let Some(table) = crate::record::table_name_from_arn(stream_arn) else {
+            return;
+        };
+        let now = crate::verify::timing::epoch_ms();
+        let write = CoverageWrite {
+            table: &table,
+            source: Some(CoverageSource::Poller),
+            name: stream_arn,
+            started_at_ms: total.first_change_ms,
+            verified_until_ms: covered.then_some(run_started_ms),
+            retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
+            complete: None,
+            now_ms: now,
+        };
+        if let Err(e) = findings.cover(write).await {
+            total.verification.findings_write_failures += 1;
+            tracing::error!(stream_arn, error = %error_chain(&e), "the poller's coverage was not recorded: readiness will not count this run");
+        }
     }
 
     /// A listed shard's parent that is gone from the stream (trimmed, 24 hours after it closed)
@@ -338,9 +400,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
 
     /// Outside Lambda: a run every `POLL_INTERVAL` until interrupted (one run with `once`). A run
     /// that fails is logged and the next one tries again; a stream that cannot be found ends it.
-    pub async fn poll<F, Fut>(&self, stream_arn: F, once: bool) -> Result<(), PollerError>
+    pub async fn poll<L, Fut>(&self, stream_arn: L, once: bool) -> Result<(), PollerError>
     where
-        F: Fn() -> Fut,
+        L: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<String, StreamError>>,
     {
         loop {
@@ -365,6 +427,10 @@ impl std::ops::AddAssign for PollReport {
         self.verification += part.verification;
         self.records.extend(part.records);
         self.failures.extend(part.failures);
+        self.first_change_ms = match (self.first_change_ms, part.first_change_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.last_progress_at = self.last_progress_at.max(part.last_progress_at);
     }
 }

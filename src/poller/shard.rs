@@ -10,8 +10,10 @@ use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
+use crate::report::findings::{stream_coverage, Occurrence};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::source::findings::{CoverageSource, FindingsStore};
 use crate::source::stream::{
     PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -40,6 +42,8 @@ pub(super) struct ShardRead<'a> {
 pub(super) struct ShardRun {
     pub(super) report: PollReport,
     pub(super) finished: bool,
+    /// Read up to the shard's newest record (empty pages) in this run.
+    pub(super) caught_up: bool,
     /// Why reading stopped early; `report` still holds everything done before.
     pub(super) error: Option<PollerError>,
     /// The shard's first read at LATEST, which its children inherit.
@@ -65,7 +69,7 @@ pub(super) struct ShardStart {
     pub(super) origin: Origin,
 }
 
-impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
+impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
     /// Reads one shard under a lease, recording what it did in `run`; an error ends the shard's
     /// reading, and `run` keeps the verdicts reached before it.
     pub(super) async fn read_shard(
@@ -274,6 +278,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                     // service may answer with empty pages before its records, so it is read until
                     // it has no next iterator (or time runs out).
                     if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
+                        run.caught_up = true;
                         return Ok(());
                     }
                     let pause = GET_RECORDS.pause(if closed {
@@ -385,8 +390,23 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
                 Err(m) => order.push(Slot::Malformed(m)),
             }
         }
-        let report = self.verifier.verify(&valid, Some(deadline)).await;
+        let mut report = self.verifier.verify(&valid, Some(deadline)).await;
         calls.verification.add_calls(&report);
+        if let Some(findings) = &self.findings {
+            // A problem whose finding is not written becomes a retry: not checkpointed past.
+            findings
+                .write(
+                    &valid,
+                    &mut report.outcomes,
+                    &report.evidence,
+                    Occurrence::Stream,
+                    &mut verified.verification,
+                )
+                .await;
+            let coverage =
+                stream_coverage("", CoverageSource::Poller, "", &valid, &report.outcomes);
+            verified.first_change_ms = coverage.started_at_ms;
+        }
         let mut outcomes = report.outcomes.into_iter();
         let mut valid = valid.iter();
         let mut complete = true;

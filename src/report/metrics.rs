@@ -24,6 +24,13 @@ pub struct InvocationMetrics {
     pub lookup_calls: u64,
     pub source_rechecks: u64,
     pub batch_item_failures: u64,
+    /// Problems written to the findings store.
+    pub findings_recorded: u64,
+    /// Open findings resolved by a MATCH.
+    pub findings_resolved: u64,
+    /// Findings or coverage writes (and reads) that failed; a problem not recorded is verified
+    /// again.
+    pub findings_write_failures: u64,
     pub replication_lag_ms: Vec<f64>,
     pub verify_duration_ms: f64,
 }
@@ -75,6 +82,9 @@ impl InvocationMetrics {
             count("LookupCalls", self.lookup_calls),
             count("SourceRechecks", self.source_rechecks),
             count("BatchItemFailures", self.batch_item_failures),
+            count("FindingsRecorded", self.findings_recorded),
+            count("FindingsResolved", self.findings_resolved),
+            count("FindingsWriteFailures", self.findings_write_failures),
             Metric::milliseconds("VerifyDuration", vec![self.verify_duration_ms.round()]),
         ];
         if !self.replication_lag_ms.is_empty() {
@@ -111,6 +121,9 @@ impl AddAssign for InvocationMetrics {
         self.lookup_calls += part.lookup_calls;
         self.source_rechecks += part.source_rechecks;
         self.batch_item_failures += part.batch_item_failures;
+        self.findings_recorded += part.findings_recorded;
+        self.findings_resolved += part.findings_resolved;
+        self.findings_write_failures += part.findings_write_failures;
         self.replication_lag_ms.extend(part.replication_lag_ms);
         self.verify_duration_ms += part.verify_duration_ms;
     }

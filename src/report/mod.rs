@@ -3,6 +3,7 @@
 //! handler and from the poller alike.
 
 pub mod emf;
+pub mod findings;
 pub mod metrics;
 
 use crate::record::{describe_key, Expectation, MalformedRecord};

@@ -2,6 +2,7 @@
 //! The DynamoDB adapters live in [`crate::aws`]; in-memory ones, for tests, in the test kit.
 
 pub mod checkpoint;
+pub mod findings;
 pub mod scan;
 pub mod stream;
 pub mod table;

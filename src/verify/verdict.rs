@@ -151,6 +151,9 @@ pub enum RetryReason {
     Unsettled,
     /// The deadline margin was reached before the record could be read at all.
     OutOfTime,
+    /// The verdict was a problem and its finding could not be written: judged again later, so
+    /// that no finding is lost.
+    FindingNotRecorded { message: String },
 }
 
 impl std::fmt::Display for RetryReason {
@@ -170,6 +173,9 @@ impl std::fmt::Display for RetryReason {
             ),
             RetryReason::OutOfTime => {
                 f.write_str("not read: the deadline margin was reached first")
+            }
+            RetryReason::FindingNotRecorded { message } => {
+                write!(f, "the finding could not be recorded: {message}")
             }
         }
     }

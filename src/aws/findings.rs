@@ -1,0 +1,656 @@
+//! [`FindingsStore`] in a DynamoDB table (schema in `source::findings`), and the table's creation.
+//!
+//! Every write is one conditional UpdateItem, so a Lambda re-delivery or a resumed baseline that
+//! repeats a sighting changes nothing, and a MATCH resolves only a finding still open.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::record::{describe_key, Item};
+use crate::source::findings::{
+    coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
+    FindingsError, FindingsStore, ProblemWrite, Recheck, Resolution, RESOLVED_KEPT,
+};
+
+/// The index of open and accepted findings and of coverage, by next check time.
+pub const STATUS_INDEX: &str = "byStatus";
+
+/// Keys per BatchGetItem call (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
+
+/// Rounds of a BatchGetItem's unprocessed keys before giving up (the SDK already retried throttling).
+const UNPROCESSED_ROUNDS: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbFindings {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+type Attrs = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn status_partition(status: &str, table: &str) -> AttributeValue {
+    s(format!("{status}#{table}"))
+}
+
+impl DynamoDbFindings {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoDbFindings {
+        DynamoDbFindings {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> FindingsError
+    where
+        E: ProvideErrorMetadata,
+        aws_sdk_dynamodb::Error: From<
+            aws_sdk_dynamodb::error::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
+    {
+        FindingsError::Dynamo {
+            operation,
+            table: self.table.clone(),
+            transient: crate::aws::is_transient(&err),
+            source: Box::new(err.into()),
+        }
+    }
+
+    fn update(&self, id: String) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+    }
+
+    /// A problem's fields: `SET` clauses and `REMOVE`d names, with their values bound on `update`.
+    fn problem_fields(
+        update: UpdateItemFluentBuilder,
+        write: &ProblemWrite<'_>,
+        set: &mut Vec<&'static str>,
+        remove: &mut Vec<&'static str>,
+    ) -> UpdateItemFluentBuilder {
+        let p = write.problem;
+        let mut update = update
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":table", s(write.table))
+            .expression_attribute_values(":key", AttributeValue::M(write.key.clone()))
+            .expression_attribute_values(":keyText", s(describe_key(write.key)))
+            .expression_attribute_values(":verdict", s(p.verdict))
+            .expression_attribute_values(":detail", s(p.detail.clone()))
+            .expression_attribute_values(
+                ":attributes",
+                AttributeValue::L(p.attributes.iter().map(|a| s(a.clone())).collect()),
+            )
+            .expression_attribute_values(":origin", s(write.origin.as_str()))
+            .expression_attribute_values(":now", n(write.now_ms))
+            .expression_attribute_values(":occurrence", s(write.occurrence));
+        set.extend([
+            "tableName = :table",
+            "#key = :key",
+            "keyText = :keyText",
+            "verdict = :verdict",
+            "detail = :detail",
+            "attributes = :attributes",
+            "origin = :origin",
+            "lastSeen = :now",
+            "firstSeen = if_not_exists(firstSeen, :now)",
+            "occurrence = :occurrence",
+        ]);
+        let optional: [(&str, &str, Option<&str>); 4] = [
+            ("proof = :proof", "proof", p.proof),
+            ("itemValues = :values", "itemValues", p.values.as_deref()),
+            (
+                "sequenceNumber = :sequenceNumber",
+                "sequenceNumber",
+                write.sequence_number,
+            ),
+            (
+                "baselineRun = :baselineRun",
+                "baselineRun",
+                write.baseline_run,
+            ),
+        ];
+        for (clause, name, value) in optional {
+            match value {
+                Some(v) => {
+                    let placeholder = clause.split(" = ").nth(1).unwrap_or_default();
+                    update = update.expression_attribute_values(placeholder, s(v));
+                    set.push(clause);
+                }
+                None => remove.push(name),
+            }
+        }
+        update
+    }
+
+    /// BatchGetItem of findings ids (keys and status only), unprocessed keys asked again.
+    async fn statuses(&self, ids: &[String]) -> Result<HashMap<String, String>, FindingsError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(BATCH_GET_KEYS) {
+            let mut keys: Vec<Attrs> = chunk
+                .iter()
+                .map(|id| HashMap::from([("id".to_string(), s(id.clone()))]))
+                .collect();
+            for _ in 0..UNPROCESSED_ROUNDS {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .projection_expression("id, #status")
+                    .expression_attribute_names("#status", "status")
+                    .build()
+                    .map_err(|e| FindingsError::Unreadable {
+                        id: self.table.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("BatchGetItem", e))?;
+                for item in answer
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let (Some(id), Some(status)) = (text(&item, "id"), text(&item, "status")) {
+                        out.insert(id, status);
+                    }
+                }
+                keys = answer
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    break;
+                }
+            }
+            if !keys.is_empty() {
+                return Err(FindingsError::Unreadable {
+                    id: self.table.clone(),
+                    reason: format!(
+                        "{} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                        keys.len()
+                    ),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of an index partition (`statusTable`), in next-check order.
+    async fn index_partition(
+        &self,
+        partition: AttributeValue,
+        due_by_ms: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Attrs>, FindingsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("statusTable = :partition")
+                .expression_attribute_values(":partition", partition.clone())
+                .set_exclusive_start_key(start.take());
+            if let Some(due) = due_by_ms {
+                query = query
+                    .key_condition_expression("statusTable = :partition AND nextCheck <= :due")
+                    .expression_attribute_values(":due", n(due));
+            }
+            if let Some(limit) = limit {
+                query = query.limit((limit - out.len()).clamp(1, 1000) as i32);
+            }
+            let page = query.send().await.map_err(|e| self.error("Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            if limit.is_some_and(|l| out.len() >= l) {
+                out.truncate(limit.unwrap_or_default());
+                return Ok(out);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+fn text(item: &Attrs, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number(item: &Attrs, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+fn finding_of(item: &Attrs) -> Result<Finding, FindingsError> {
+    let id = text(item, "id").unwrap_or_default();
+    let unreadable = |reason: &str| FindingsError::Unreadable {
+        id: id.clone(),
+        reason: reason.to_string(),
+    };
+    let status = text(item, "status")
+        .and_then(|s| FindingStatus::parse(&s))
+        .ok_or_else(|| unreadable("no status OPEN, RESOLVED or ACCEPTED"))?;
+    let key = match item.get("key") {
+        Some(AttributeValue::M(key)) if !key.is_empty() => key.clone(),
+        _ => return Err(unreadable("no key map")),
+    };
+    Ok(Finding {
+        table: text(item, "tableName").ok_or_else(|| unreadable("no tableName"))?,
+        key_text: text(item, "keyText").unwrap_or_else(|| describe_key(&key)),
+        key,
+        verdict: text(item, "verdict").unwrap_or_default(),
+        proof: text(item, "proof"),
+        detail: text(item, "detail").unwrap_or_default(),
+        attributes: match item.get("attributes") {
+            Some(AttributeValue::L(list)) => {
+                list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+            }
+            _ => Vec::new(),
+        },
+        values: text(item, "itemValues"),
+        origin: text(item, "origin").unwrap_or_default(),
+        first_seen_ms: number(item, "firstSeen").unwrap_or_default(),
+        last_seen_ms: number(item, "lastSeen").unwrap_or_default(),
+        times_seen: number(item, "timesSeen").unwrap_or_default(),
+        sequence_number: text(item, "sequenceNumber"),
+        baseline_run: text(item, "baselineRun"),
+        status,
+        reason: text(item, "reason"),
+        resolved_at_ms: number(item, "resolvedAt"),
+        next_check_ms: number(item, "nextCheck"),
+        checks: number(item, "checks").unwrap_or_default() as u32,
+        unsettled: item
+            .get("unsettled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
+}
+
+fn coverage_of(item: &Attrs) -> Result<Coverage, FindingsError> {
+    let source = text(item, "source")
+        .and_then(|s| CoverageSource::parse(&s))
+        .ok_or_else(|| FindingsError::Unreadable {
+            id: text(item, "id").unwrap_or_default(),
+            reason: "no source stream, poller or baseline".into(),
+        })?;
+    Ok(Coverage {
+        source,
+        name: text(item, "name").unwrap_or_default(),
+        started_at_ms: number(item, "startedAt"),
+        verified_until_ms: number(item, "verifiedUntil"),
+        last_retry_at_ms: number(item, "lastRetryAt"),
+        complete: item
+            .get("complete")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        checked_at_ms: number(item, "checkedAt").unwrap_or_default(),
+    })
+}
+
+fn expression(set: &[&str], remove: &[&str], add: &str) -> String {
+    let mut out = format!("SET {}", set.join(", "));
+    if !add.is_empty() {
+        out.push_str(" ADD ");
+        out.push_str(add);
+    }
+    if !remove.is_empty() {
+        out.push_str(" REMOVE ");
+        out.push_str(&remove.join(", "));
+    }
+    out
+}
+
+impl FindingsStore for DynamoDbFindings {
+    async fn record(&self, write: &ProblemWrite<'_>) -> Result<(), FindingsError> {
+        let id = finding_id(write.table, write.key);
+        // First as a new or re-opened finding (not accepted, not this occurrence again).
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        let update = Self::problem_fields(self.update(id.clone()), write, &mut set, &mut remove);
+        set.extend([
+            "#status = :open",
+            "statusTable = :partition",
+            "nextCheck = :next",
+            "checks = :zero",
+            "unsettled = :false",
+        ]);
+        remove.extend(["resolvedAt", "resolvedBy", "expiresAt", "reason"]);
+        let result = update
+            .update_expression(expression(&set, &remove, "timesSeen :one"))
+            .condition_expression(
+                "attribute_not_exists(id) OR (occurrence <> :occurrence AND #status <> :accepted)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("OPEN"))
+            .expression_attribute_values(":accepted", s("ACCEPTED"))
+            .expression_attribute_values(":partition", status_partition("OPEN", write.table))
+            .expression_attribute_values(":next", n(write.next_check_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
+            Err(e) => return Err(self.error("UpdateItem", e)),
+        }
+        // Accepted: stays accepted, the sighting counted (unless it is this occurrence again).
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        let update = Self::problem_fields(self.update(id), write, &mut set, &mut remove);
+        let result = update
+            .update_expression(expression(&set, &remove, "timesSeen :one"))
+            .condition_expression("#status = :accepted AND occurrence <> :occurrence")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":accepted", s("ACCEPTED"))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // This occurrence is recorded already: a re-delivery.
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn open_among(&self, table: &str, keys: &[&Item]) -> Result<Vec<bool>, FindingsError> {
+        let ids: Vec<String> = keys.iter().map(|k| finding_id(table, k)).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        let statuses = self.statuses(&unique).await?;
+        Ok(ids
+            .iter()
+            .map(|id| statuses.get(id).is_some_and(|s| s == "OPEN"))
+            .collect())
+    }
+
+    async fn resolve(&self, r: &Resolution<'_>) -> Result<bool, FindingsError> {
+        let expires_at = r.judged_at_ms / 1000 + RESOLVED_KEPT.as_secs();
+        let result = self
+            .update(finding_id(r.table, r.key))
+            .update_expression(
+                "SET #status = :resolved, resolvedAt = :now, resolvedBy = :origin, expiresAt = :expires REMOVE statusTable, nextCheck",
+            )
+            .condition_expression("#status = :open AND lastSeen <= :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":resolved", s("RESOLVED"))
+            .expression_attribute_values(":open", s("OPEN"))
+            .expression_attribute_values(":now", n(r.judged_at_ms))
+            .expression_attribute_values(":origin", s(r.origin.as_str()))
+            .expression_attribute_values(":expires", n(expires_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn recheck(&self, r: &Recheck<'_>) -> Result<(), FindingsError> {
+        let p = r.problem;
+        let mut set = vec![
+            "verdict = :verdict",
+            "detail = :detail",
+            "attributes = :attributes",
+            "origin = :origin",
+            "lastSeen = :now",
+            "nextCheck = :next",
+            "unsettled = :unsettled",
+        ];
+        let mut remove = Vec::new();
+        let mut update = self
+            .update(finding_id(r.table, r.key))
+            .expression_attribute_values(":verdict", s(p.verdict))
+            .expression_attribute_values(":detail", s(p.detail.clone()))
+            .expression_attribute_values(
+                ":attributes",
+                AttributeValue::L(p.attributes.iter().map(|a| s(a.clone())).collect()),
+            )
+            .expression_attribute_values(":origin", s("revalidation"))
+            .expression_attribute_values(":now", n(r.now_ms))
+            .expression_attribute_values(":next", n(r.next_check_ms))
+            .expression_attribute_values(":unsettled", AttributeValue::Bool(r.unsettled));
+        for (clause, name, placeholder, value) in [
+            ("proof = :proof", "proof", ":proof", p.proof),
+            (
+                "itemValues = :values",
+                "itemValues",
+                ":values",
+                p.values.as_deref(),
+            ),
+        ] {
+            match value {
+                Some(v) => {
+                    set.push(clause);
+                    update = update.expression_attribute_values(placeholder, s(v));
+                }
+                None => remove.push(name),
+            }
+        }
+        let result = update
+            .update_expression(expression(&set, &remove, "checks :one"))
+            .condition_expression("#status = :open")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("OPEN"))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            // Resolved or accepted meanwhile: nothing to add.
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn get(&self, table: &str, key: &Item) -> Result<Option<Finding>, FindingsError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(finding_id(table, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        answer.item.as_ref().map(finding_of).transpose()
+    }
+
+    async fn list(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Finding>, FindingsError> {
+        let items = self
+            .index_partition(status_partition(status.as_str(), table), due_by_ms, limit)
+            .await?;
+        items.iter().map(finding_of).collect()
+    }
+
+    async fn accept(
+        &self,
+        table: &str,
+        key: &Item,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, FindingsError> {
+        let result = self
+            .update(finding_id(table, key))
+            .update_expression(
+                "SET #status = :accepted, reason = :reason, acceptedAt = :now, statusTable = :partition",
+            )
+            .condition_expression("#status IN (:open, :accepted)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":accepted", s("ACCEPTED"))
+            .expression_attribute_values(":open", s("OPEN"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":partition", status_partition("ACCEPTED", table))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
+        let source = w.source.unwrap_or(CoverageSource::Stream);
+        let id = coverage_id(w.table, source, w.name);
+        let build = |with_until: bool| {
+            let mut set = vec![
+                "tableName = :table",
+                "#source = :source",
+                "#name = :name",
+                "checkedAt = :now",
+                "statusTable = :partition",
+                "nextCheck = :now",
+            ];
+            let mut update = self
+                .update(id.clone())
+                .expression_attribute_names("#source", "source")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":table", s(w.table))
+                .expression_attribute_values(":source", s(source.as_str()))
+                .expression_attribute_values(":name", s(w.name))
+                .expression_attribute_values(":now", n(w.now_ms))
+                .expression_attribute_values(":partition", status_partition("COVERAGE", w.table));
+            if let Some(started) = w.started_at_ms {
+                set.push("startedAt = if_not_exists(startedAt, :started)");
+                update = update.expression_attribute_values(":started", n(started));
+            }
+            if let Some(retry) = w.retry_at_ms {
+                set.push("lastRetryAt = :retry");
+                update = update.expression_attribute_values(":retry", n(retry));
+            }
+            if let Some(complete) = w.complete {
+                set.push("complete = :complete");
+                update =
+                    update.expression_attribute_values(":complete", AttributeValue::Bool(complete));
+            }
+            match w.verified_until_ms {
+                Some(until) if with_until => {
+                    set.push("verifiedUntil = :until");
+                    update
+                        .expression_attribute_values(":until", n(until))
+                        // Never moved back (Lambda's shards report out of order).
+                        .condition_expression(
+                            "attribute_not_exists(verifiedUntil) OR verifiedUntil < :until",
+                        )
+                        .update_expression(expression(&set, &[], ""))
+                }
+                _ => update.update_expression(expression(&set, &[], "")),
+            }
+        };
+        match build(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => build(false)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.error("UpdateItem", e)),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn coverage(&self, table: &str) -> Result<Vec<Coverage>, FindingsError> {
+        let items = self
+            .index_partition(status_partition("COVERAGE", table), None, None)
+            .await?;
+        items.iter().map(coverage_of).collect()
+    }
+}
+
+/// Creates the findings table (on-demand billing, the `byStatus` index), as the SAM template does.
+pub async fn create_findings_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(STATUS_INDEX)
+        .key_schema(key("statusTable", KeyType::Hash))
+        .key_schema(key("nextCheck", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("name, keys and projection are set");
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("id", ScalarAttributeType::S))
+        .attribute_definitions(attribute("statusTable", ScalarAttributeType::S))
+        .attribute_definitions(attribute("nextCheck", ScalarAttributeType::N))
+        .key_schema(key("id", KeyType::Hash))
+        .global_secondary_indexes(index)
+        .send()
+        .await?;
+    Ok(())
+}

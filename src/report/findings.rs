@@ -1,0 +1,301 @@
+//! The findings leg of the outcome path: before outcomes are logged and counted, a problem verdict
+//! is recorded in the findings store and a MATCH resolves its key's open finding.
+//!
+//! A problem whose finding cannot be written is not lost: its outcome becomes a retry
+//! ([`RetryReason::FindingNotRecorded`]), so the stream verifier hands the record back as a batch
+//! item failure, the poller does not checkpoint past it, and the baseline does not save its page.
+//! A resolution that fails leaves the finding open, which is the safe side: revalidation or the
+//! next MATCH resolves it.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::stream::{self, StreamExt};
+
+use crate::record::Expectation;
+use crate::report::metrics::InvocationMetrics;
+use crate::source::findings::{
+    CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore, Problem,
+    ProblemWrite, Resolution,
+};
+use crate::verify::timing::epoch_ms;
+use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
+
+/// A new finding is first due for revalidation this long after it was seen.
+pub const FIRST_RECHECK: Duration = Duration::from_secs(5 * 60);
+
+/// Findings writes in flight at once.
+const WRITES_IN_FLIGHT: usize = 16;
+
+/// What names each sighting, so that a repeated one changes nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Occurrence<'a> {
+    /// Each record's sequence number.
+    Stream,
+    /// A baseline run.
+    Baseline(&'a str),
+    /// A revalidation at this time.
+    Revalidation(u64),
+}
+
+/// Writes findings for one verifier.
+#[derive(Debug, Clone)]
+pub struct FindingsWriter<F> {
+    store: F,
+    origin: FindingOrigin,
+    /// The verified table; when `None`, each record's source table (the stream verifier's events
+    /// name it).
+    table: Option<String>,
+}
+
+/// The problem a verdict describes, with values only when they were kept (`LOG_ITEM_VALUES`).
+pub fn problem_of(verdict: &Verdict, evidence: Option<&Evidence>) -> Problem {
+    let (detail, attributes) = match verdict {
+        Verdict::Mismatch { diff, proof } => (
+            format!("{diff}; {proof}"),
+            diff.attribute_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        ),
+        Verdict::Unverifiable { reason } => (reason.clone(), Vec::new()),
+        other => (
+            other.proof().map(|p| p.to_string()).unwrap_or_default(),
+            Vec::new(),
+        ),
+    };
+    Problem {
+        verdict: verdict.name(),
+        proof: verdict.proof().map(|p| p.name()),
+        detail,
+        attributes,
+        values: evidence.map(|e| format!("expected={:?} found={:?}", e.expected, e.found)),
+    }
+}
+
+impl<F: FindingsStore> FindingsWriter<F> {
+    pub fn new(store: F, origin: FindingOrigin, table: Option<String>) -> FindingsWriter<F> {
+        FindingsWriter {
+            store,
+            origin,
+            table,
+        }
+    }
+
+    pub fn store(&self) -> &F {
+        &self.store
+    }
+
+    pub fn origin(&self) -> FindingOrigin {
+        self.origin
+    }
+
+    fn table_of<'r>(&'r self, record: &'r Expectation) -> Option<&'r str> {
+        self.table.as_deref().or(record.source_table.as_deref())
+    }
+
+    /// Records the problems among `outcomes` and resolves the MATCHed keys' open findings. A
+    /// problem not recorded becomes a retry. Counts go to `metrics`.
+    pub async fn write(
+        &self,
+        records: &[Expectation],
+        outcomes: &mut [Outcome],
+        evidence: &HashMap<usize, Evidence>,
+        occurrence: Occurrence<'_>,
+        metrics: &mut InvocationMetrics,
+    ) {
+        let now = epoch_ms();
+        let next_check = now + FIRST_RECHECK.as_millis() as u64;
+        let revalidation = match occurrence {
+            Occurrence::Revalidation(at) => Some(format!("revalidation:{at}")),
+            _ => None,
+        };
+        let baseline = match occurrence {
+            Occurrence::Baseline(run) => Some(format!("baseline:{run}")),
+            _ => None,
+        };
+        // Problems first (so a MATCH of the same pass may resolve them), then resolutions.
+        let mut problems = Vec::new();
+        let mut matched = Vec::new();
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Outcome::Verdict(Verdict::Match { .. }) => matched.push(i),
+                Outcome::Verdict(v) if v.is_problem() => {
+                    problems.push((i, problem_of(v, evidence.get(&i))));
+                }
+                _ => {}
+            }
+        }
+        let writes = problems.iter().map(|(i, problem)| {
+            let record = &records[*i];
+            let sequence_number = record.sequence_number();
+            let occurrence = match occurrence {
+                Occurrence::Stream => sequence_number.unwrap_or("-"),
+                Occurrence::Baseline(_) => baseline.as_deref().unwrap_or("-"),
+                Occurrence::Revalidation(_) => revalidation.as_deref().unwrap_or("-"),
+            };
+            let table = self.table_of(record);
+            let baseline_run = occurrence_run(&baseline);
+            async move {
+                let Some(table) = table else {
+                    return (
+                        *i,
+                        Err("no table is known for this record's finding".to_string()),
+                    );
+                };
+                let write = ProblemWrite {
+                    table,
+                    key: &record.keys,
+                    problem,
+                    origin: self.origin,
+                    occurrence,
+                    sequence_number,
+                    baseline_run,
+                    now_ms: now,
+                    next_check_ms: next_check,
+                };
+                (
+                    *i,
+                    self.store.record(&write).await.map_err(|e| error_chain(&e)),
+                )
+            }
+        });
+        let results: Vec<(usize, Result<(), String>)> = stream::iter(writes)
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        for (i, result) in results {
+            match result {
+                Ok(()) => metrics.findings_recorded += 1,
+                Err(message) => {
+                    metrics.findings_write_failures += 1;
+                    tracing::warn!(
+                        key = %crate::record::describe_key(&records[i].keys),
+                        error = %message,
+                        "finding not recorded; the record will be verified again"
+                    );
+                    outcomes[i] = Outcome::Retry(RetryReason::FindingNotRecorded { message });
+                }
+            }
+        }
+        self.resolve(records, &matched, now, metrics).await;
+    }
+
+    /// Resolves the open findings of MATCHed keys; a failure leaves them open (the safe side).
+    async fn resolve(
+        &self,
+        records: &[Expectation],
+        matched: &[usize],
+        now: u64,
+        metrics: &mut InvocationMetrics,
+    ) {
+        let mut by_table: HashMap<&str, Vec<usize>> = HashMap::new();
+        for &i in matched {
+            if let Some(table) = self.table_of(&records[i]) {
+                by_table.entry(table).or_default().push(i);
+            }
+        }
+        for (table, indexes) in by_table {
+            let keys: Vec<_> = indexes.iter().map(|&i| &records[i].keys).collect();
+            let open = match self.store.open_among(table, &keys).await {
+                Ok(open) => open,
+                Err(e) => {
+                    metrics.findings_write_failures += 1;
+                    tracing::warn!(table, error = %error_chain(&e), "open findings not read; MATCHed keys' findings stay open until revalidation");
+                    continue;
+                }
+            };
+            let resolutions =
+                keys.iter()
+                    .zip(open)
+                    .filter(|(_, open)| *open)
+                    .map(|(key, _)| async move {
+                        self.store
+                            .resolve(&Resolution {
+                                table,
+                                key,
+                                origin: self.origin,
+                                judged_at_ms: now,
+                            })
+                            .await
+                    });
+            let results: Vec<Result<bool, FindingsError>> = stream::iter(resolutions)
+                .buffer_unordered(WRITES_IN_FLIGHT)
+                .collect()
+                .await;
+            for result in results {
+                match result {
+                    Ok(true) => metrics.findings_resolved += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        metrics.findings_write_failures += 1;
+                        tracing::warn!(table, error = %error_chain(&e), "finding not resolved; it stays open until revalidation");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds to this verifier's coverage.
+    pub async fn cover(&self, write: CoverageWrite<'_>) -> Result<(), FindingsError> {
+        self.store.cover(&write).await
+    }
+}
+
+fn occurrence_run(baseline: &Option<String>) -> Option<&str> {
+    baseline
+        .as_deref()
+        .and_then(|b| b.strip_prefix("baseline:"))
+}
+
+/// An error with its sources, for one log field.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// What a batch of stream records proves about coverage: the first change verified, every change
+/// before the first one handed back, and whether one was handed back.
+pub fn stream_coverage<'a>(
+    table: &'a str,
+    source: CoverageSource,
+    name: &'a str,
+    records: &[Expectation],
+    outcomes: &[Outcome],
+) -> CoverageWrite<'a> {
+    let now = epoch_ms();
+    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let mut started = None::<u64>;
+    let mut until = None::<u64>;
+    let mut retry = false;
+    for (record, outcome) in records.iter().zip(outcomes) {
+        let created = record.since.map(ms);
+        match outcome {
+            Outcome::Retry(_) => retry = true,
+            _ => {
+                if let Some(c) = created {
+                    started = Some(started.map_or(c, |s| s.min(c)));
+                    if !retry {
+                        until = Some(until.map_or(c, |u| u.max(c)));
+                    }
+                }
+            }
+        }
+    }
+    CoverageWrite {
+        table,
+        source: Some(source),
+        name,
+        started_at_ms: started,
+        verified_until_ms: until,
+        retry_at_ms: retry.then_some(now),
+        complete: None,
+        now_ms: now,
+    }
+}

@@ -1,0 +1,428 @@
+//! The findings store: every problem kept until it clears, and what has been verified (coverage),
+//! behind the [`FindingsStore`] port. Adapter: `aws::findings::DynamoDbFindings`.
+//!
+//! One table (`FINDINGS_TABLE`, in the verifier's account), partition key `id` (S) only, and one
+//! sparse global secondary index, `byStatus` (partition `statusTable` S, sort `nextCheck` N, all
+//! attributes), which holds open and accepted findings and coverage items, never resolved ones.
+//!
+//! **Findings**: one item per verified table and key, `id = finding#<table>#<canonical key>`.
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `tableName` | S | the verified (source) table |
+//! | `key` | M | the item's key attributes, as DynamoDB holds them |
+//! | `keyText` | S | the key as logs show it (`customerId="c#1" orderId=7`) |
+//! | `verdict` | S | MISSING, MISMATCH, DELETE_NOT_APPLIED, EXTRA or UNVERIFIABLE (the latest) |
+//! | `proof` | S | what proved it (`source_as_recorded`, ...); absent for UNVERIFIABLE |
+//! | `detail` | S | the proof or the reason in words, the diff's summary (names, no values) |
+//! | `attributes` | L of S | the diff's attribute paths |
+//! | `itemValues` | S | expected and found values, only with `LOG_ITEM_VALUES=true` |
+//! | `origin` | S | who saw it last: `stream`, `poller`, `baseline` or `revalidation` |
+//! | `firstSeen`, `lastSeen` | N | epoch milliseconds |
+//! | `timesSeen` | N | occurrences recorded (a re-delivered record counts once) |
+//! | `occurrence` | S | the last occurrence: a stream record's sequence number, `baseline:<run id>` or `revalidation:<ms>`; a write repeating it changes nothing |
+//! | `sequenceNumber` | S | the stream record's, when it came from a stream |
+//! | `baselineRun` | S | the baseline run's id, when it came from a baseline |
+//! | `status` | S | `OPEN`, `RESOLVED` or `ACCEPTED` |
+//! | `reason` | S | why it was accepted |
+//! | `resolvedAt` | N | epoch milliseconds; `resolvedBy` (S): the origin of the MATCH that cleared it |
+//! | `expiresAt` | N | epoch seconds, DynamoDB's Time to Live: resolved findings are deleted after [`RESOLVED_KEPT`] |
+//! | `checks` | N | revalidations so far that still found the problem |
+//! | `unsettled` | BOOL | the key kept changing through revalidations: not re-checked on schedule |
+//! | `statusTable` | S | index partition: `OPEN#<table>` or `ACCEPTED#<table>`; removed when resolved |
+//! | `nextCheck` | N | index sort: epoch milliseconds when revalidation is due |
+//!
+//! **Coverage**: what each verifier has verified, `id = coverage#<table>#<source>#<name>`, in the
+//! index under `COVERAGE#<table>`.
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `source` | S | `stream` (a stream verifier function), `poller` (a stream) or `baseline` (a run) |
+//! | `name` | S | the function's name, the stream's ARN, or the run's id |
+//! | `startedAt` | N | stream and poller: creation time of the first change verified; baseline: the run's start |
+//! | `verifiedUntil` | N | stream and poller: every change created before it has a verdict (the newest such, never moved back); baseline: the run's end |
+//! | `lastRetryAt` | N | the last time a record was handed back to be delivered or read again |
+//! | `complete` | BOOL | baseline: every segment done |
+//! | `checkedAt` | N | the last write |
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::record::Item;
+
+/// How long a resolved finding stays before DynamoDB's Time to Live deletes it.
+pub const RESOLVED_KEPT: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Debug, Error)]
+pub enum FindingsError {
+    #[error("findings item {id} is not readable: {reason}")]
+    Unreadable { id: String, reason: String },
+    #[error("{operation} on findings table {table} failed")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        /// Throttling, a 5xx, a time-out or the network: asking again later may succeed.
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+}
+
+impl FindingsError {
+    /// Throttling, 5xx, time-outs: worth trying again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            FindingsError::Dynamo {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingStatus {
+    Open,
+    Resolved,
+    Accepted,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Open => "OPEN",
+            FindingStatus::Resolved => "RESOLVED",
+            FindingStatus::Accepted => "ACCEPTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FindingStatus> {
+        match s {
+            "OPEN" => Some(FindingStatus::Open),
+            "RESOLVED" => Some(FindingStatus::Resolved),
+            "ACCEPTED" => Some(FindingStatus::Accepted),
+            _ => None,
+        }
+    }
+}
+
+/// Which verifier saw a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingOrigin {
+    Stream,
+    Poller,
+    Baseline,
+    Revalidation,
+}
+
+impl FindingOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingOrigin::Stream => "stream",
+            FindingOrigin::Poller => "poller",
+            FindingOrigin::Baseline => "baseline",
+            FindingOrigin::Revalidation => "revalidation",
+        }
+    }
+}
+
+/// A problem verdict as the store keeps it: names and paths, values only when allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub verdict: &'static str,
+    pub proof: Option<&'static str>,
+    pub detail: String,
+    pub attributes: Vec<String>,
+    /// Expected and found values (`LOG_ITEM_VALUES=true` only).
+    pub values: Option<String>,
+}
+
+/// One problem seen once, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemWrite<'a> {
+    pub table: &'a str,
+    pub key: &'a Item,
+    pub problem: &'a Problem,
+    pub origin: FindingOrigin,
+    /// Identifies this sighting: a re-delivered record repeats it and changes nothing.
+    pub occurrence: &'a str,
+    pub sequence_number: Option<&'a str>,
+    pub baseline_run: Option<&'a str>,
+    pub now_ms: u64,
+    /// When revalidation is first due.
+    pub next_check_ms: u64,
+}
+
+/// A later check of an open finding by revalidation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recheck<'a> {
+    pub table: &'a str,
+    pub key: &'a Item,
+    /// What it found: the problem as it is now.
+    pub problem: &'a Problem,
+    pub now_ms: u64,
+    pub next_check_ms: u64,
+    /// The key kept changing: marked, and no longer due on schedule.
+    pub unsettled: bool,
+}
+
+/// A key seen MATCHing: its open finding, if any, is resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution<'a> {
+    pub table: &'a str,
+    pub key: &'a Item,
+    pub origin: FindingOrigin,
+    /// When the MATCH was judged: a finding seen after it stays open.
+    pub judged_at_ms: u64,
+}
+
+/// A finding as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub table: String,
+    pub key: Item,
+    pub key_text: String,
+    pub verdict: String,
+    pub proof: Option<String>,
+    pub detail: String,
+    pub attributes: Vec<String>,
+    pub values: Option<String>,
+    pub origin: String,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    pub times_seen: u64,
+    pub sequence_number: Option<String>,
+    pub baseline_run: Option<String>,
+    pub status: FindingStatus,
+    pub reason: Option<String>,
+    pub resolved_at_ms: Option<u64>,
+    pub next_check_ms: Option<u64>,
+    pub checks: u32,
+    pub unsettled: bool,
+}
+
+/// Which verifier a coverage item describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoverageSource {
+    /// A stream verifier function (Lambda's event source mapping).
+    Stream,
+    /// The shard poller, for one stream.
+    Poller,
+    /// One baseline run.
+    Baseline,
+}
+
+impl CoverageSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageSource::Stream => "stream",
+            CoverageSource::Poller => "poller",
+            CoverageSource::Baseline => "baseline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CoverageSource> {
+        match s {
+            "stream" => Some(CoverageSource::Stream),
+            "poller" => Some(CoverageSource::Poller),
+            "baseline" => Some(CoverageSource::Baseline),
+            _ => None,
+        }
+    }
+}
+
+/// What one verifier adds to its coverage. Unset fields are left as stored; `started_at_ms` is
+/// kept from the first write, `verified_until_ms` never moves back.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CoverageWrite<'a> {
+    pub table: &'a str,
+    pub source: Option<CoverageSource>,
+    pub name: &'a str,
+    pub started_at_ms: Option<u64>,
+    pub verified_until_ms: Option<u64>,
+    pub retry_at_ms: Option<u64>,
+    pub complete: Option<bool>,
+    pub now_ms: u64,
+}
+
+/// A coverage item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coverage {
+    pub source: CoverageSource,
+    pub name: String,
+    pub started_at_ms: Option<u64>,
+    pub verified_until_ms: Option<u64>,
+    pub last_retry_at_ms: Option<u64>,
+    pub complete: bool,
+    pub checked_at_ms: u64,
+}
+
+/// Stores findings and coverage.
+pub trait FindingsStore: Send + Sync {
+    /// Records a problem: a new finding, or the key's finding seen again (an accepted one stays
+    /// accepted, a resolved one opens again). Repeating the last occurrence changes nothing.
+    fn record(
+        &self,
+        write: &ProblemWrite<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send;
+
+    /// Which of `keys` (of `table`) have an open finding, in order.
+    fn open_among(
+        &self,
+        table: &str,
+        keys: &[&Item],
+    ) -> impl Future<Output = Result<Vec<bool>, FindingsError>> + Send;
+
+    /// Resolves the key's finding if it is open and was last seen no later than the MATCH was
+    /// judged; whether it did.
+    fn resolve(
+        &self,
+        resolution: &Resolution<'_>,
+    ) -> impl Future<Output = Result<bool, FindingsError>> + Send;
+
+    /// Records a revalidation that still found the problem (only while the finding is open).
+    fn recheck(
+        &self,
+        recheck: &Recheck<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send;
+
+    /// One finding, whatever its status.
+    fn get(
+        &self,
+        table: &str,
+        key: &Item,
+    ) -> impl Future<Output = Result<Option<Finding>, FindingsError>> + Send;
+
+    /// Open or accepted findings of a table by next check time, those due by `due_by_ms` only
+    /// when given, at most `limit` when given.
+    fn list(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        limit: Option<usize>,
+    ) -> impl Future<Output = Result<Vec<Finding>, FindingsError>> + Send;
+
+    /// Accepts an open finding with a reason; whether there was one open.
+    fn accept(
+        &self,
+        table: &str,
+        key: &Item,
+        reason: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, FindingsError>> + Send;
+
+    /// Adds to a verifier's coverage.
+    fn cover(
+        &self,
+        write: &CoverageWrite<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send;
+
+    /// Every coverage item of a table.
+    fn coverage(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<Vec<Coverage>, FindingsError>> + Send;
+}
+
+impl<T: FindingsStore> FindingsStore for std::sync::Arc<T> {
+    fn record(
+        &self,
+        write: &ProblemWrite<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send {
+        self.as_ref().record(write)
+    }
+
+    fn open_among(
+        &self,
+        table: &str,
+        keys: &[&Item],
+    ) -> impl Future<Output = Result<Vec<bool>, FindingsError>> + Send {
+        self.as_ref().open_among(table, keys)
+    }
+
+    fn resolve(
+        &self,
+        resolution: &Resolution<'_>,
+    ) -> impl Future<Output = Result<bool, FindingsError>> + Send {
+        self.as_ref().resolve(resolution)
+    }
+
+    fn recheck(
+        &self,
+        recheck: &Recheck<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send {
+        self.as_ref().recheck(recheck)
+    }
+
+    fn get(
+        &self,
+        table: &str,
+        key: &Item,
+    ) -> impl Future<Output = Result<Option<Finding>, FindingsError>> + Send {
+        self.as_ref().get(table, key)
+    }
+
+    fn list(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        limit: Option<usize>,
+    ) -> impl Future<Output = Result<Vec<Finding>, FindingsError>> + Send {
+        self.as_ref().list(table, status, due_by_ms, limit)
+    }
+
+    fn accept(
+        &self,
+        table: &str,
+        key: &Item,
+        reason: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, FindingsError>> + Send {
+        self.as_ref().accept(table, key, reason, now_ms)
+    }
+
+    fn cover(
+        &self,
+        write: &CoverageWrite<'_>,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send {
+        self.as_ref().cover(write)
+    }
+
+    fn coverage(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<Vec<Coverage>, FindingsError>> + Send {
+        self.as_ref().coverage(table)
+    }
+}
+
+/// A key in one canonical text, whatever the order its attributes came in: the findings item's id.
+pub fn canonical_key(key: &Item) -> String {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    // Numbers in one notation: `7`, `7.0` and `0.7E1` are the same key to DynamoDB.
+    let canonical: Item = key
+        .iter()
+        .map(|(name, value)| match value {
+            AttributeValue::N(n) => (
+                name.clone(),
+                AttributeValue::N(crate::compare::canonical_number_text(n)),
+            ),
+            other => (name.clone(), other.clone()),
+        })
+        .collect();
+    crate::record::describe_key(&canonical)
+}
+
+/// The id of a table's finding for a key.
+pub fn finding_id(table: &str, key: &Item) -> String {
+    format!("finding#{table}#{}", canonical_key(key))
+}
+
+/// The id of a verifier's coverage item.
+pub fn coverage_id(table: &str, source: CoverageSource, name: &str) -> String {
+    format!("coverage#{table}#{}#{name}", source.as_str())
+}
