@@ -132,6 +132,16 @@ pub async fn create_table(
         .expect("create table")
 }
 
+/// A new findings table (`Findings-<random>`, with its `byStatus` index) in `account`, and the store
+/// over it.
+pub async fn findings_store(account: &Account) -> ddb_verify::aws::findings::DynamoDbFindings {
+    let name = unique("Findings");
+    ddb_verify::aws::findings::create_findings_table(&account.dynamodb, &name)
+        .await
+        .expect("create the findings table");
+    ddb_verify::aws::findings::DynamoDbFindings::new(account.dynamodb.clone(), name)
+}
+
 /// A table in both simulated accounts, the source's with a stream.
 pub struct TablePair {
     pub source: Account,
