@@ -26,6 +26,7 @@ use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::source::checkpoint::CheckpointStore;
+use ddb_verify::source::findings::FindingsStore;
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use ddb_verify::verify::timing::epoch_ms;
@@ -830,4 +831,61 @@ async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counte
         "the MISSING verdict never reached the metrics"
     );
     assert_eq!(counted.records_sampled, RECORDS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_written() {
+    const RECORDS: usize = 10;
+    // Item 4 never reached the other side: one MISSING in the middle of the shard.
+    let s = PollerSetup::new("PollFind", RECORDS, |i| i != 4).await;
+    let store = findings_store(&s.pair.target).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let own = account_through(&proxy, TARGET_ACCOUNT);
+    let poller = s
+        .poller(&proxy, Duration::from_secs(30), 100)
+        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
+            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+            ddb_verify::source::findings::FindingOrigin::Poller,
+            None,
+        ));
+    let missing = &s.written[4];
+    let key = item(&[("pk", AttributeValue::S(missing.1.clone()))]);
+    proxy.set_rules(vec![Rule::new(
+        UPDATE_ITEM,
+        1.0,
+        vec![Fault::InternalServerError],
+    )
+    .when_body_contains("finding#")]);
+    let report = poller
+        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("run");
+    assert_eq!(report.verification.missing, 0);
+    assert!(report.verification.findings_write_failures >= 1);
+    assert_eq!(
+        s.checkpoint().await,
+        Some(s.written[3].0.clone()),
+        "checkpointed up to the record before the one whose finding failed"
+    );
+    assert!(store.get(&s.pair.table, &key).await.unwrap().is_none());
+
+    proxy.clear_rules();
+    let report = poller
+        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("run");
+    assert_eq!(report.verification.missing, 1);
+    assert_eq!(s.checkpoint().await, Some(s.written[RECORDS - 1].0.clone()));
+    let finding = store
+        .get(&s.pair.table, &key)
+        .await
+        .unwrap()
+        .expect("recorded by the next run");
+    assert_eq!(finding.origin, "poller");
+    assert_eq!(finding.sequence_number.as_deref(), Some(missing.0.as_str()));
+    // The poller's coverage: the first run handed a record back; the second caught up.
+    let coverage = store.coverage(&s.pair.table).await.unwrap();
+    assert_eq!(coverage.len(), 1, "{coverage:?}");
+    assert!(coverage[0].last_retry_at_ms.is_some());
+    assert!(coverage[0].verified_until_ms.is_some());
 }

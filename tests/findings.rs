@@ -1,0 +1,528 @@
+//! The findings store against DynamoDB Local: what each verifier records, idempotently under
+//! re-delivery; resolution by a later MATCH; accepted and re-opened findings; coverage; and a
+//! findings write that fails losing nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{ScalarAttributeType as T, StreamViewType};
+use common::fault_proxy::{Fault, FaultProxy, Rule, UPDATE_ITEM};
+use common::*;
+use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::findings::DynamoDbFindings;
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::scanner::DynamoDbScanner;
+use ddb_verify::baseline::{Baseline, BaselineParts};
+use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
+use ddb_verify::lambda::handler::StreamVerifier;
+use ddb_verify::record::Item;
+use ddb_verify::report::findings::FindingsWriter;
+use ddb_verify::report::metrics::InvocationMetrics;
+use ddb_verify::source::findings::{
+    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, Problem,
+    ProblemWrite, Resolution,
+};
+use ddb_verify::verify::timing::epoch_ms;
+
+const SEED: u64 = 0x0f1d_1265;
+
+fn order(customer: &str, id: &str, status: &str) -> Item {
+    item(&[
+        ("customerId", s(customer)),
+        ("orderId", n(id)),
+        ("status", s(status)),
+    ])
+}
+
+fn key(customer: &str, id: &str) -> Item {
+    item(&[("customerId", s(customer)), ("orderId", n(id))])
+}
+
+fn adjust(c: &mut Config) {
+    // DynamoDB Local's creation times are rounded to the minute.
+    c.lag_window_from = LagWindowFrom::Arrival;
+    c.max_replication_lag = Duration::from_millis(300);
+}
+
+/// The stream verifier of `pair` recording findings in `store` as function `verifier-fn`.
+fn with_findings(
+    pair: &TablePair,
+    store: DynamoDbFindings,
+) -> StreamVerifier<DynamoDbReader, DynamoDbFindings> {
+    verifier(&pair.table, &pair.source, &pair.target, adjust).with_findings(
+        FindingsWriter::new(store, FindingOrigin::Stream, None),
+        "verifier-fn",
+    )
+}
+
+/// The stream's records so far as one event.
+async fn event(pair: &TablePair) -> ddb_verify::lambda::event::StreamEvent {
+    let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
+    assert_eq!(events.len(), 1);
+    parse_event(&events[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolves_it() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order("c#2", "2", "PLACED"),
+    )
+    .await;
+    let first = event(&pair).await;
+
+    let inv = handler.handle(&first, None).await;
+    assert!(inv.response.batch_item_failures.is_empty());
+    assert_eq!((inv.metrics.missing, inv.metrics.matches), (1, 1));
+    assert_eq!(inv.metrics.findings_recorded, 1);
+    // Lambda delivers the same batch again (a timeout, a retry): nothing new is counted.
+    handler.handle(&first, None).await;
+
+    let finding = store
+        .get(&pair.table, &key("c#1", "1"))
+        .await
+        .unwrap()
+        .expect("a finding for the missing order");
+    assert_eq!(finding.status, FindingStatus::Open);
+    assert_eq!(finding.verdict, "MISSING");
+    assert_eq!(finding.origin, "stream");
+    assert_eq!(finding.times_seen, 1, "a re-delivery is not a new sighting");
+    assert_eq!(
+        finding.sequence_number,
+        first.records[0].sequence_number().map(str::to_string)
+    );
+    assert!(finding.next_check_ms.unwrap() > finding.last_seen_ms);
+    assert_eq!(finding.key_text, "customerId=\"c#1\" orderId=1");
+    assert!(store
+        .get(&pair.table, &key("c#2", "2"))
+        .await
+        .unwrap()
+        .is_none());
+    let open = store
+        .list(&pair.table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+
+    // The order is repaired and changed again: its new record MATCHes and clears the finding.
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order("c#1", "1", "SHIPPED"),
+    )
+    .await;
+    let inv = handler.handle(&event(&pair).await, None).await;
+    assert!(inv.response.batch_item_failures.is_empty());
+    assert_eq!(inv.metrics.findings_resolved, 1);
+    let finding = store
+        .get(&pair.table, &key("c#1", "1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finding.status, FindingStatus::Resolved);
+    assert!(finding.resolved_at_ms.is_some());
+    let open = store
+        .list(&pair.table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+
+    // Coverage: the function's first and newest verified changes, nothing handed back.
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert_eq!(coverage.len(), 1, "{coverage:?}");
+    let c = &coverage[0];
+    assert_eq!(
+        (c.source, c.name.as_str()),
+        (CoverageSource::Stream, "verifier-fn")
+    );
+    assert!(c.started_at_ms.unwrap() <= c.verified_until_ms.unwrap());
+    assert_eq!(c.last_retry_at_ms, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let through = account_through(&proxy, SOURCE_ACCOUNT);
+    let faulty = DynamoDbFindings::new(through.dynamodb.clone(), store.table());
+    let handler = with_findings(&pair, faulty);
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order("c#2", "2", "PLACED"),
+    )
+    .await;
+    let batch = event(&pair).await;
+    let missing_seq = batch.records[0].sequence_number().unwrap().to_string();
+
+    proxy.set_rules(vec![Rule::new(
+        UPDATE_ITEM,
+        1.0,
+        vec![Fault::InternalServerError],
+    )
+    .when_body_contains("finding#")]);
+    let inv = handler.handle(&batch, None).await;
+    let failed: Vec<_> = inv
+        .response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![missing_seq],
+        "only the record whose finding was not written goes back"
+    );
+    assert!(inv.metrics.findings_write_failures >= 1);
+    assert_eq!(inv.metrics.missing, 0, "not counted until it is recorded");
+    assert_eq!(inv.metrics.matches, 1);
+    assert!(store
+        .get(&pair.table, &key("c#1", "1"))
+        .await
+        .unwrap()
+        .is_none());
+    // A handed-back record is coverage's business too (readiness must see it).
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert!(coverage[0].last_retry_at_ms.is_some());
+
+    // Lambda delivers it again once the table answers: recorded.
+    proxy.clear_rules();
+    let inv = handler.handle(&batch, None).await;
+    assert!(inv.response.batch_item_failures.is_empty());
+    assert_eq!(inv.metrics.missing, 1);
+    let finding = store
+        .get(&pair.table, &key("c#1", "1"))
+        .await
+        .unwrap()
+        .expect("recorded on the second delivery");
+    assert_eq!(finding.status, FindingStatus::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let own = account_through(&proxy, SOURCE_ACCOUNT);
+    let target = account_through(&proxy, TARGET_ACCOUNT);
+    // The other side's lookups fail, so the record is handed back; and the coverage write,
+    // which must say so, fails too.
+    let handler = verifier(&pair.table, &pair.source, &target, adjust).with_findings(
+        FindingsWriter::new(
+            DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+            FindingOrigin::Stream,
+            None,
+        ),
+        "verifier-fn",
+    );
+    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    proxy.set_rules(vec![
+        Rule::new(
+            "DynamoDB_20120810.BatchGetItem",
+            1.0,
+            vec![Fault::InternalServerError],
+        )
+        .when_body_contains(&pair.table),
+        Rule::new(UPDATE_ITEM, 1.0, vec![Fault::InternalServerError])
+            .when_body_contains("coverage#"),
+    ]);
+    let batch = event(&pair).await;
+    let inv = handler
+        .handle(
+            &batch,
+            Some(tokio::time::Instant::now() + Duration::from_secs(4)),
+        )
+        .await;
+    assert_eq!(
+        inv.response.batch_item_failures.len(),
+        batch.records.len(),
+        "every record goes back when the retry cannot be recorded"
+    );
+    assert!(inv.metrics.findings_write_failures >= 1);
+}
+
+/// A baseline's sighting of `problem` under `key`.
+fn sighting<'a>(
+    table: &'a str,
+    key: &'a Item,
+    problem: &'a Problem,
+    occurrence: &'a str,
+    at: u64,
+) -> ProblemWrite<'a> {
+    ProblemWrite {
+        table,
+        key,
+        problem,
+        origin: FindingOrigin::Baseline,
+        occurrence,
+        sequence_number: None,
+        baseline_run: occurrence.strip_prefix("baseline:"),
+        now_ms: at,
+        next_check_ms: at + 1000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_finding_stays_accepted_and_a_resolved_one_opens_again() {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = "Orders";
+    let (k1, k2) = (key("c#1", "1"), key("c#2", "2"));
+    let problem = Problem {
+        verdict: "MISMATCH",
+        proof: Some("source_unchanged_for_window"),
+        detail: "status differs".into(),
+        attributes: vec!["status".into()],
+        values: None,
+    };
+    let now = epoch_ms();
+    let seen = |key, occurrence, at| sighting(table, key, &problem, occurrence, at);
+    let (k1, k2) = (&k1, &k2);
+
+    store
+        .record(&seen(k1, "baseline:run-1", now))
+        .await
+        .unwrap();
+    assert!(store
+        .accept(table, k1, "price rounding, agreed", now + 1)
+        .await
+        .unwrap());
+    store
+        .record(&seen(k1, "baseline:run-2", now + 2))
+        .await
+        .unwrap();
+    store
+        .record(&seen(k1, "baseline:run-2", now + 3))
+        .await
+        .unwrap();
+    let f = store.get(table, k1).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Accepted);
+    assert_eq!(f.reason.as_deref(), Some("price rounding, agreed"));
+    assert_eq!(f.times_seen, 2);
+    let accepted = store
+        .list(table, FindingStatus::Accepted, None, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert!(store
+        .list(table, FindingStatus::Open, None, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // A MATCH does not resolve what is not open.
+    let resolution = |key, at| Resolution {
+        table,
+        key,
+        origin: FindingOrigin::Stream,
+        judged_at_ms: at,
+    };
+    assert!(!store.resolve(&resolution(k1, now + 4)).await.unwrap());
+
+    store
+        .record(&seen(k2, "baseline:run-1", now))
+        .await
+        .unwrap();
+    // A MATCH judged before the finding was last seen does not clear it.
+    assert!(!store.resolve(&resolution(k2, now - 1)).await.unwrap());
+    assert!(store.resolve(&resolution(k2, now + 1)).await.unwrap());
+    let f = store.get(table, k2).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Resolved);
+    assert!(f.next_check_ms.is_none(), "out of the status index");
+    store
+        .record(&seen(k2, "baseline:run-2", now + 5))
+        .await
+        .unwrap();
+    let f = store.get(table, k2).await.unwrap().unwrap();
+    assert_eq!(
+        f.status,
+        FindingStatus::Open,
+        "seen wrong again: open again"
+    );
+    assert_eq!(f.resolved_at_ms, None);
+    assert_eq!((f.times_seen, f.first_seen_ms), (2, now));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_keeps_its_first_start_and_never_moves_back() {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let write = |started, until, retry, now| CoverageWrite {
+        table: "Orders",
+        source: Some(CoverageSource::Poller),
+        name: "arn:stream",
+        started_at_ms: started,
+        verified_until_ms: until,
+        retry_at_ms: retry,
+        complete: None,
+        now_ms: now,
+    };
+    store
+        .cover(&write(Some(100), Some(500), None, 600))
+        .await
+        .unwrap();
+    store
+        .cover(&write(Some(50), Some(400), Some(650), 700))
+        .await
+        .unwrap();
+    let c = store.coverage("Orders").await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].started_at_ms, Some(100));
+    assert_eq!(c[0].verified_until_ms, Some(500), "never moved back");
+    assert_eq!(c[0].last_retry_at_ms, Some(650));
+    assert_eq!(c[0].checked_at_ms, 700);
+    store
+        .cover(&write(None, Some(900), None, 950))
+        .await
+        .unwrap();
+    let c = store.coverage("Orders").await.unwrap();
+    assert_eq!(c[0].verified_until_ms, Some(900));
+    assert!(store.coverage("Other").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_them() {
+    let pair = table_pair(
+        "BaseFind",
+        &[("customerId", T::S), ("orderId", T::N)],
+        StreamViewType::NewAndOldImages,
+        true,
+    )
+    .await;
+    let store = findings_store(&pair.source).await;
+    let checkpoints = unique("BaseFindCheckpoints");
+    create_checkpoint_table(&pair.source.dynamodb, &checkpoints)
+        .await
+        .unwrap();
+    let items: Vec<Item> = (0..20)
+        .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
+        .collect();
+    write_items(&pair.source, &pair.table, &items).await;
+    let mut copies = items.clone();
+    copies.remove(3); // MISSING
+    copies[4].insert("status".into(), s("LOST")); // item 5: MISMATCH
+    copies.push(order("c#99", "99", "GHOST")); // EXTRA
+    write_items(&pair.target, &pair.table, &copies).await;
+
+    let baseline = || {
+        let mut verify = Config::new(TableRef::parse(&pair.table).unwrap());
+        verify.max_replication_lag = Duration::from_millis(300);
+        let config = BaselineConfig {
+            verify,
+            source_table: pair.table.clone(),
+            checkpoint_table: checkpoints.clone(),
+            max_read_units: 10_000.0,
+            page_limit: None,
+        };
+        Baseline::new(
+            config,
+            BaselineParts {
+                source_reader: DynamoDbReader::new(pair.source.dynamodb.clone()),
+                source_scanner: DynamoDbScanner::new(pair.source.dynamodb.clone()),
+                target_reader: DynamoDbReader::new(pair.target.dynamodb.clone()),
+                target_scanner: DynamoDbScanner::new(pair.target.dynamodb.clone()),
+                store: DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
+            },
+        )
+        .with_findings(FindingsWriter::new(
+            store.clone(),
+            FindingOrigin::Baseline,
+            Some(pair.table.clone()),
+        ))
+    };
+    let run = |run_id: &'static str| {
+        let b = baseline();
+        async move {
+            b.start(run_id, 2).await.unwrap();
+            for segment in 0..2 {
+                let mut metrics = InvocationMetrics::default();
+                let report = b
+                    .run_segment(run_id, segment, 2, None, &mut metrics, &|_| {})
+                    .await
+                    .unwrap();
+                assert!(report.done);
+            }
+            b.finish(run_id, 2).await.unwrap()
+        }
+    };
+    let summary = run("run-1").await;
+    assert!(summary.complete());
+    let mut open: Vec<(String, String, Option<String>)> = store
+        .list(&pair.table, FindingStatus::Open, None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            assert_eq!(f.origin, "baseline");
+            (f.key_text, f.verdict, f.baseline_run)
+        })
+        .collect();
+    open.sort();
+    let run1 = Some("run-1".to_string());
+    assert_eq!(
+        open,
+        vec![
+            (
+                "customerId=\"c#3\" orderId=3".into(),
+                "MISSING".into(),
+                run1.clone()
+            ),
+            (
+                "customerId=\"c#5\" orderId=5".into(),
+                "MISMATCH".into(),
+                run1.clone()
+            ),
+            (
+                "customerId=\"c#99\" orderId=99".into(),
+                "EXTRA".into(),
+                run1.clone()
+            ),
+        ]
+    );
+    let mismatch = store
+        .get(&pair.table, &key("c#5", "5"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mismatch.attributes, vec!["status".to_string()]);
+    assert_eq!(mismatch.values, None, "values only with LOG_ITEM_VALUES");
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    let run_cover = coverage
+        .iter()
+        .find(|c| c.source == CoverageSource::Baseline && c.name == "run-1")
+        .expect("the run's coverage");
+    assert!(run_cover.complete);
+    assert_eq!(run_cover.started_at_ms, Some(summary.run.started_at_ms));
+    assert_eq!(run_cover.verified_until_ms, summary.run.finished_at_ms);
+
+    // Repaired: a second run's MATCHes resolve the MISSING and MISMATCH findings.
+    put(&pair.target, &pair.table, &items[3]).await;
+    put(&pair.target, &pair.table, &items[5]).await;
+    delete(&pair.target, &pair.table, &key("c#99", "99")).await;
+    run("run-2").await;
+    let open = store
+        .list(&pair.table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        open.iter().map(|f| f.key_text.as_str()).collect::<Vec<_>>(),
+        vec!["customerId=\"c#99\" orderId=99"],
+        "an EXTRA gone from the other side has no MATCH to clear it: revalidation does"
+    );
+    let f = store
+        .get(&pair.table, &key("c#3", "3"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, FindingStatus::Resolved);
+}
