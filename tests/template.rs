@@ -648,6 +648,24 @@ fn grant(actions: &[&str], resources: &[&str]) -> Grant {
     (a, r)
 }
 
+/// The findings table's status index, as a grant names it.
+const FINDINGS_INDEX: &str = "GetAtt:FindingsTable.Arn/index/byStatus";
+
+/// What every function may do with the findings table (EnableFindings=true): record and resolve
+/// (UpdateItem), read back by key (GetItem, BatchGetItem) and by the status index (Query); on the
+/// table and that index only.
+fn findings_grant() -> Grant {
+    grant(
+        &[
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+        ],
+        &["GetAtt:FindingsTable.Arn", FINDINGS_INDEX],
+    )
+}
+
 const STREAM_READS: &[&str] = &[
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -670,6 +688,7 @@ fn in_the_source_account_the_verifier_is_deployed_as_before() {
             grant(&["dynamodb:BatchGetItem"], &[SOURCE_TABLE]),
             grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
             grant(&["sts:AssumeRole"], &[VERIFY_ROLE]),
+            findings_grant(),
         ]
         .into();
         assert_eq!(grants, expected);
@@ -724,6 +743,7 @@ fn in_the_target_account_the_verifier_reads_the_source_stream_across_accounts() 
             grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]),
             grant(&["sts:AssumeRole"], &[SOURCE_ROLE]),
             grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
+            findings_grant(),
         ]
         .into();
         assert_eq!(grants, expected);
@@ -772,6 +792,7 @@ fn in_the_target_account_the_verifier_reads_the_source_stream_across_accounts() 
         grant(STREAM_READS, &[SOURCE_STREAM]),
         grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]),
         grant(&["sqs:SendMessage"], &["GetAtt:FailureQueue.Arn"]),
+        findings_grant(),
     ]
     .into();
     assert_eq!(grants, expected);
@@ -840,7 +861,10 @@ fn in_the_target_account_the_poller_reads_the_source_account_only_through_its_ro
     assert!(first.has("ShardPollerFunction"));
     assert!(!first.has("StreamVerifierFunctionSourceStream"));
     let (grants, managed) = first.grants("ShardPollerFunction");
-    assert_eq!(grants, [checkpoints.clone(), verified.clone()].into());
+    assert_eq!(
+        grants,
+        [checkpoints.clone(), verified.clone(), findings_grant()].into()
+    );
     assert!(managed.is_empty());
     let with_role = Deployment::new(
         &t,
@@ -862,7 +886,8 @@ fn in_the_target_account_the_poller_reads_the_source_account_only_through_its_ro
         [
             checkpoints,
             verified,
-            grant(&["sts:AssumeRole"], &[stream_role])
+            grant(&["sts:AssumeRole"], &[stream_role]),
+            findings_grant(),
         ]
         .into()
     );
@@ -1088,14 +1113,21 @@ fn the_baseline_function_gets_the_verifier_settings_and_its_own() {
     }
 }
 
-/// A DynamoDB grant's resources are exact table ARNs (or the checkpoint table), never a pattern.
+/// A DynamoDB grant's resources are exact table ARNs (or the checkpoint table, or the findings table
+/// and its one index), never a pattern.
 fn assert_exact_tables(grants: &BTreeSet<Grant>) {
     for (actions, resources) in grants {
         if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
             continue;
         }
         for resource in resources {
-            if resource == "GetAtt:CheckpointTable.Arn" {
+            if [
+                "GetAtt:CheckpointTable.Arn",
+                "GetAtt:FindingsTable.Arn",
+                FINDINGS_INDEX,
+            ]
+            .contains(&resource.as_str())
+            {
                 continue;
             }
             let parts: Vec<&str> = resource.splitn(6, ':').collect();
@@ -1145,6 +1177,7 @@ fn the_baseline_function_scans_exactly_the_two_tables() {
             checkpoints.clone(),
             grant(SCAN, &[SOURCE_TABLE]),
             grant(&["sts:AssumeRole"], &[VERIFY_ROLE]),
+            findings_grant(),
         ]
         .into()
     );
@@ -1166,6 +1199,7 @@ fn the_baseline_function_scans_exactly_the_two_tables() {
             checkpoints.clone(),
             grant(SCAN, &[SOURCE_TABLE]),
             grant(SCAN, &[OTHER_TABLE]),
+            findings_grant(),
         ]
         .into()
     );
@@ -1182,6 +1216,7 @@ fn the_baseline_function_scans_exactly_the_two_tables() {
             checkpoints,
             grant(SCAN, &[own_table.as_str()]),
             grant(&["sts:AssumeRole"], &[SOURCE_ROLE]),
+            findings_grant(),
         ]
         .into()
     );
@@ -1468,4 +1503,584 @@ fn the_other_accounts_role_lets_the_baseline_scan_only_when_it_trusts_it() {
         trusted.contains(&"VerifierRoleArn".to_string()),
         "{trusted:?}"
     );
+}
+
+// Findings (EnableFindings=true): the findings table, FINDINGS_TABLE for every function, the
+// scheduled revalidator, the dashboard and the alarms that point to it.
+
+const FUNCTIONS: &[&str] = &[
+    "StreamVerifierFunction",
+    "ShardPollerFunction",
+    "BaselineSegmentFunction",
+    "RevalidatorFunction",
+];
+
+/// Parameter values given to a deployment on paper.
+type Parameters = Vec<(String, String)>;
+
+/// `source_account` or `target_account`.
+type DeployIn = fn(&[(&str, &str)]) -> Parameters;
+
+/// Every optional part deployed, findings on or off.
+fn everything(deploy_in: DeployIn, findings: &str) -> Vec<(String, String)> {
+    deploy_in(&[
+        ("DeployPoller", "true"),
+        ("DeployBaseline", "true"),
+        ("EnableFindings", findings),
+    ])
+}
+
+#[test]
+fn the_template_sets_exactly_the_variables_the_revalidator_reads() {
+    use ddb_verify::config::REVALIDATOR_VARIABLES;
+    let t = template();
+    let set = variables(&t, "RevalidatorFunction");
+    let read: BTreeSet<String> = VARIABLES
+        .iter()
+        .chain(REVALIDATOR_VARIABLES)
+        .filter(|v| !LOCAL_ONLY_VARIABLES.contains(v))
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(
+        set, read,
+        "template.yaml and the revalidator's variables have drifted apart"
+    );
+    // The source table as the baseline compare names it, and the baseline's read rate.
+    let d = Deployment::new(
+        &t,
+        &source_account(&[("DeployBaseline", "true"), ("MaxReadUnits", "250")]),
+    );
+    for variable in ["SOURCE_TABLE_NAME", "MAX_READ_UNITS", "SOURCE_ROLE_ARN"] {
+        assert_eq!(
+            d.variable("RevalidatorFunction", variable),
+            d.variable("BaselineSegmentFunction", variable),
+            "{variable}"
+        );
+    }
+    assert_eq!(
+        d.variable("RevalidatorFunction", "SOURCE_TABLE_NAME")
+            .as_deref(),
+        Some("Orders")
+    );
+    assert_eq!(
+        d.variable("RevalidatorFunction", "MAX_READ_UNITS")
+            .as_deref(),
+        Some("250")
+    );
+    let d = Deployment::new(&t, &target_account(&[]));
+    for (variable, value) in [
+        ("SOURCE_TABLE_NAME", "Orders"),
+        ("SOURCE_ROLE_ARN", SOURCE_ROLE),
+        ("SOURCE_ROLE_EXTERNAL_ID", "x2"),
+        ("VERIFY_TABLE_NAME", "Orders"),
+        ("VERIFY_ROLE_ARN", ""),
+    ] {
+        assert_eq!(
+            d.variable("RevalidatorFunction", variable).as_deref(),
+            Some(value),
+            "{variable}"
+        );
+    }
+}
+
+#[test]
+fn every_function_names_the_findings_table_or_nothing_when_findings_are_off() {
+    let t = template();
+    for name in FUNCTIONS {
+        assert!(
+            variables(&t, name).contains("FINDINGS_TABLE"),
+            "{name} lacks FINDINGS_TABLE"
+        );
+    }
+    for (findings, expected) in [("true", "Ref:FindingsTable"), ("false", "")] {
+        let d = Deployment::new(&t, &everything(source_account, findings));
+        for name in FUNCTIONS {
+            assert_eq!(
+                d.variable(name, "FINDINGS_TABLE").as_deref(),
+                Some(expected),
+                "{name} with EnableFindings={findings}"
+            );
+        }
+    }
+    let enable = &t["Parameters"]["EnableFindings"];
+    assert_eq!(enable["Default"], Value::from("true"));
+    assert_eq!(
+        enable["AllowedValues"],
+        serde_yaml::from_str::<Value>("['true', 'false']").unwrap()
+    );
+}
+
+#[test]
+fn the_findings_table_is_keyed_by_id_with_a_status_index_and_resolved_findings_expire() {
+    let t = template();
+    let table = &t["Resources"]["FindingsTable"];
+    assert_eq!(table["Type"], Value::from("AWS::DynamoDB::Table"));
+    assert_eq!(table["Condition"], Value::from("FindingsEnabled"));
+    let p = &table["Properties"];
+    assert_eq!(p["BillingMode"], Value::from("PAY_PER_REQUEST"));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        Value::from(true)
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], Value::from(true));
+    let yaml = |text: &str| serde_yaml::from_str::<Value>(text).unwrap();
+    assert_eq!(
+        p["KeySchema"],
+        yaml("[{AttributeName: id, KeyType: HASH}]"),
+        "partition key id only"
+    );
+    let attributes: BTreeSet<(String, String)> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().to_string(),
+                a["AttributeType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        [("id", "S"), ("statusTable", "S"), ("nextCheck", "N")]
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .into()
+    );
+    let indexes = p["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(indexes.len(), 1, "one index");
+    assert_eq!(indexes[0]["IndexName"], Value::from("byStatus"));
+    assert_eq!(
+        indexes[0]["KeySchema"],
+        yaml(
+            "[{AttributeName: statusTable, KeyType: HASH}, {AttributeName: nextCheck, KeyType: RANGE}]"
+        )
+    );
+    assert_eq!(indexes[0]["Projection"], yaml("{ProjectionType: ALL}"));
+    // The grants name the same index.
+    assert!(FINDINGS_INDEX.ends_with("/index/byStatus"));
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        yaml("{AttributeName: expiresAt, Enabled: true}")
+    );
+    // Its name and ARN are outputs, with the table.
+    for (output, value) in [
+        ("FindingsTableName", "Ref:FindingsTable"),
+        ("FindingsTableArn", "GetAtt:FindingsTable.Arn"),
+    ] {
+        assert_eq!(
+            t["Outputs"][output]["Condition"],
+            Value::from("FindingsEnabled"),
+            "{output}"
+        );
+        let d = Deployment::new(&t, &source_account(&[]));
+        assert_eq!(
+            d.resolve(&t["Outputs"][output]["Value"]),
+            Some(Value::from(value)),
+            "{output}"
+        );
+    }
+}
+
+#[test]
+fn every_function_gets_only_the_four_findings_actions_on_the_table_and_its_index() {
+    let t = template();
+    for deploy_in in [source_account, target_account] {
+        let d = Deployment::new(&t, &everything(deploy_in, "true"));
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        for name in FUNCTIONS {
+            assert!(d.has(name), "{name}");
+            let (grants, _) = d.grants(name);
+            let on_findings: Vec<&Grant> = grants
+                .iter()
+                .filter(|(_, resources)| resources.iter().any(|r| r.contains("FindingsTable")))
+                .collect();
+            assert_eq!(on_findings, [&findings_grant()], "{name}");
+        }
+    }
+}
+
+#[test]
+fn without_findings_there_is_no_table_no_revalidator_and_no_findings_grant() {
+    let t = template();
+    for deploy_in in [source_account, target_account] {
+        let d = Deployment::new(&t, &everything(deploy_in, "false"));
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        for name in [
+            "FindingsTable",
+            "RevalidatorFunction",
+            "RevalidatorLogGroup",
+            "FindingsWriteFailuresAlarm",
+        ] {
+            assert!(!d.has(name), "{name} with EnableFindings=false");
+        }
+        for output in [
+            "FindingsTableName",
+            "FindingsTableArn",
+            "RevalidatorFunctionName",
+            "RevalidatorRoleArn",
+        ] {
+            let condition = t["Outputs"][output]["Condition"].as_str().unwrap();
+            assert!(!d.condition(condition), "{output}");
+        }
+        for name in FUNCTIONS.iter().filter(|f| d.has(f)) {
+            let (grants, _) = d.grants(name);
+            assert!(
+                !grants
+                    .iter()
+                    .flat_map(|(_, resources)| resources)
+                    .any(|r| r.contains("FindingsTable")),
+                "{name}: {grants:?}"
+            );
+        }
+        // The rest stays as it was.
+        for name in [
+            "StreamVerifierFunction",
+            "VerifierDashboard",
+            "MissingAlarm",
+        ] {
+            assert!(d.has(name), "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_revalidator_reads_both_tables_as_the_verifier_does() {
+    let t = template();
+    let own_table = format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/Orders");
+    let cases: [(Parameters, Vec<Grant>); 3] = [
+        // In the source account: the source table itself, the other side through its role.
+        (
+            source_account(&[]),
+            vec![
+                grant(&["dynamodb:BatchGetItem"], &[SOURCE_TABLE]),
+                grant(&["sts:AssumeRole"], &[VERIFY_ROLE]),
+            ],
+        ),
+        // Without a role: the other side's table by its ARN.
+        (
+            source_account(&[("VerifyRoleArn", ""), ("VerifyTableName", OTHER_TABLE)]),
+            vec![
+                grant(&["dynamodb:BatchGetItem"], &[SOURCE_TABLE]),
+                grant(&["dynamodb:BatchGetItem"], &[OTHER_TABLE]),
+            ],
+        ),
+        // In the target account: this account's table, the source only through its role.
+        (
+            target_account(&[]),
+            vec![
+                grant(&["dynamodb:BatchGetItem"], &[own_table.as_str()]),
+                grant(&["sts:AssumeRole"], &[SOURCE_ROLE]),
+            ],
+        ),
+    ];
+    for (given, reads) in cases {
+        let d = Deployment::new(&t, &given);
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        assert!(d.has("RevalidatorFunction"), "{given:?}");
+        let (grants, managed) = d.grants("RevalidatorFunction");
+        let mut expected: BTreeSet<Grant> = reads.into_iter().collect();
+        expected.insert(findings_grant());
+        assert_eq!(grants, expected, "{given:?}");
+        assert!(managed.is_empty(), "managed policies {managed:?}");
+        assert_exact_tables(&grants);
+        // Nothing the stream verifier may not do itself.
+        let (verifier, _) = d.grants("StreamVerifierFunction");
+        assert!(grants.is_subset(&verifier), "{given:?}");
+    }
+    // In the target account before the source account's role exists (the first deployment): the
+    // findings table, but no revalidator, which would read this account's table as the source.
+    let first = Deployment::new(
+        &t,
+        &target_account(&[
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    );
+    assert!(
+        first.rule_failures().is_empty(),
+        "{:?}",
+        first.rule_failures()
+    );
+    assert!(first.has("FindingsTable"));
+    assert!(!first.has("RevalidatorFunction"));
+    assert!(!first.has("RevalidatorLogGroup"));
+}
+
+#[test]
+fn the_revalidator_is_built_like_the_others_and_runs_on_the_revalidation_schedule() {
+    let t = template();
+    let resource = &t["Resources"]["RevalidatorFunction"];
+    assert_eq!(resource["Type"], Value::from("AWS::Serverless::Function"));
+    assert_eq!(
+        resource["Condition"],
+        Value::from("DeployRevalidatorCondition")
+    );
+    assert_eq!(
+        resource["Metadata"]["BuildMethod"],
+        Value::from("rust-cargolambda")
+    );
+    assert_eq!(
+        resource["Metadata"]["BuildProperties"]["Binary"],
+        Value::from("revalidator")
+    );
+    let f = function(&t, "RevalidatorFunction");
+    // Longer than the longest lag window it may wait for, plus the deadline margin.
+    let timeout = f["Timeout"].as_u64().expect("a fixed timeout");
+    assert!((300 + 2 + 10..=900).contains(&timeout), "{timeout}");
+    assert_eq!(
+        strings(&f["LoggingConfig"]["LogGroup"]),
+        ["RevalidatorLogGroup"]
+    );
+    assert_eq!(f["LoggingConfig"]["LogFormat"], Value::from("JSON"));
+    let log_group = &t["Resources"]["RevalidatorLogGroup"];
+    assert_eq!(log_group["Condition"], resource["Condition"]);
+    assert_eq!(
+        strings(&log_group["Properties"]["RetentionInDays"]),
+        ["LogRetentionInDays"]
+    );
+
+    // One event: the schedule, from the parameter.
+    let events = f["Events"].as_mapping().expect("Events");
+    assert_eq!(events.len(), 1);
+    let schedule = &f["Events"]["Schedule"];
+    assert!(
+        ["Schedule", "ScheduleV2"].contains(&schedule["Type"].as_str().unwrap()),
+        "{schedule:?}"
+    );
+    assert_eq!(
+        strings(&schedule["Properties"]["ScheduleExpression"]),
+        ["RevalidationSchedule"]
+    );
+    assert_eq!(
+        t["Parameters"]["RevalidationSchedule"]["Default"],
+        Value::from("rate(15 minutes)")
+    );
+    let d = Deployment::new(
+        &t,
+        &source_account(&[("RevalidationSchedule", "rate(1 hour)")]),
+    );
+    assert_eq!(
+        d.resolve(&schedule["Properties"]["ScheduleExpression"]),
+        Some(Value::from("rate(1 hour)"))
+    );
+
+    // Deployed with findings, in the source account, or in the target account with the source role.
+    for (given, deployed) in [
+        (source_account(&[]), true),
+        (source_account(&[("EnableFindings", "false")]), false),
+        (target_account(&[]), true),
+        (target_account(&[("EnableFindings", "false")]), false),
+    ] {
+        let d = Deployment::new(&t, &given);
+        assert_eq!(d.has("RevalidatorFunction"), deployed, "{given:?}");
+        for output in ["RevalidatorFunctionName", "RevalidatorRoleArn"] {
+            let condition = t["Outputs"][output]["Condition"].as_str().unwrap();
+            assert_eq!(d.condition(condition), deployed, "{output}");
+        }
+    }
+}
+
+/// The dashboard's body for a deployment, as JSON.
+fn dashboard(d: &Deployment, t: &Value) -> serde_json::Value {
+    let resource = &t["Resources"]["VerifierDashboard"];
+    assert_eq!(resource["Type"], Value::from("AWS::CloudWatch::Dashboard"));
+    assert!(d.has("VerifierDashboard"));
+    let body = d
+        .resolve(&resource["Properties"]["DashboardBody"])
+        .expect("DashboardBody");
+    serde_json::from_str(body.as_str().expect("a string")).expect("the dashboard body is JSON")
+}
+
+/// A dashboard's metrics: (namespace, metric, dimension, dimension value, statistic), each row in
+/// full (no "." shorthand).
+fn dashboard_metrics(body: &serde_json::Value) -> BTreeSet<[String; 5]> {
+    let mut all = BTreeSet::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        assert!(widget["properties"]["title"].is_string(), "{widget}");
+        if widget["type"] != "metric" {
+            continue;
+        }
+        assert_eq!(widget["properties"]["region"], "us-east-1", "{widget}");
+        for row in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let row = row.as_array().unwrap();
+            assert_eq!(row.len(), 5, "{row:?}");
+            let text = |i: usize| {
+                row[i]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{row:?}"))
+                    .to_string()
+            };
+            assert!((0..4).all(|i| text(i) != "."), "{row:?}");
+            let stat = row[4]["stat"].as_str().unwrap_or_else(|| panic!("{row:?}"));
+            all.insert([text(0), text(1), text(2), text(3), stat.to_string()]);
+        }
+    }
+    all
+}
+
+#[test]
+fn the_dashboard_shows_the_metrics_the_code_emits() {
+    let t = template();
+    // The VerifyTable dimension is the other side's table name, given as a name or an ARN.
+    for given in [
+        source_account(&[]),
+        source_account(&[("VerifyRoleArn", ""), ("VerifyTableName", OTHER_TABLE)]),
+    ] {
+        let d = Deployment::new(&t, &given);
+        let metrics = dashboard_metrics(&dashboard(&d, &t));
+        let emf = |name: &str, stat: &str| {
+            [
+                "DynamoDbMigrationVerifier",
+                name,
+                "VerifyTable",
+                "Orders",
+                stat,
+            ]
+            .map(str::to_string)
+        };
+        let mut expected: Vec<[String; 5]> = Vec::new();
+        for name in [
+            "Match",
+            "Missing",
+            "Mismatch",
+            "DeleteNotApplied",
+            "Extra",
+            "Superseded",
+            "Unverifiable",
+            "FindingsRecorded",
+            "FindingsResolved",
+            "FindingsWriteFailures",
+            "BatchItemFailures",
+            "ItemsScanned",
+            "SegmentsCompleted",
+        ] {
+            expected.push(emf(name, "Sum"));
+        }
+        expected.push(emf("ReplicationLag", "p50"));
+        expected.push(emf("ReplicationLag", "p99"));
+        expected.push(emf("IteratorAge", "Maximum"));
+        expected.push(emf("OpenFindings", "Maximum"));
+        expected.push(
+            [
+                "AWS/Lambda",
+                "IteratorAge",
+                "FunctionName",
+                "Ref:StreamVerifierFunction",
+                "Maximum",
+            ]
+            .map(str::to_string),
+        );
+        for metric in &expected {
+            assert!(metrics.contains(metric), "the dashboard lacks {metric:?}");
+        }
+        assert_eq!(metrics.len(), expected.len(), "{metrics:?}");
+        // The same metrics the alarms watch.
+        let alarm = d
+            .resolve(&t["Resources"]["MissingAlarm"]["Properties"])
+            .unwrap();
+        assert_eq!(alarm["Dimensions"][0]["Value"], Value::from("Orders"));
+        assert_eq!(alarm["Namespace"], Value::from("DynamoDbMigrationVerifier"));
+    }
+    // In the configured namespace.
+    let d = Deployment::new(&t, &source_account(&[("MetricsNamespace", "Migration1")]));
+    assert!(dashboard_metrics(&dashboard(&d, &t))
+        .iter()
+        .all(|m| ["Migration1", "AWS/Lambda"].contains(&m[0].as_str())));
+}
+
+#[test]
+fn every_alarm_points_to_the_dashboard() {
+    let t = template();
+    let url = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1\
+               #dashboards:name=Ref:VerifierDashboard";
+    let d = Deployment::new(&t, &everything(source_account, "true"));
+    let mut alarms = 0;
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let description = d
+            .resolve(&resource["Properties"]["AlarmDescription"])
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("{name:?}: no description"));
+        assert!(description.contains(url), "{name:?}: {description}");
+        assert!(description.len() <= 1024, "{name:?}: too long");
+        alarms += 1;
+    }
+    assert!(alarms >= 9, "only {alarms} alarms");
+    assert_eq!(
+        d.resolve(&t["Outputs"]["DashboardUrl"]["Value"]),
+        Some(Value::from(url))
+    );
+    // A finding that could not be written alarms like a verdict does.
+    let failures = d
+        .resolve(&t["Resources"]["FindingsWriteFailuresAlarm"]["Properties"])
+        .unwrap();
+    let missing = d
+        .resolve(&t["Resources"]["MissingAlarm"]["Properties"])
+        .unwrap();
+    assert_eq!(failures["MetricName"], Value::from("FindingsWriteFailures"));
+    for key in [
+        "Namespace",
+        "Dimensions",
+        "Statistic",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+    ] {
+        assert_eq!(failures[key], missing[key], "{key}");
+    }
+    assert_eq!(
+        t["Resources"]["FindingsWriteFailuresAlarm"]["Condition"],
+        Value::from("FindingsEnabled")
+    );
+}
+
+#[test]
+fn the_other_accounts_role_trusts_the_revalidator_only_when_given_its_role() {
+    let t = read_yaml("templates/verify-role.yaml");
+    let verifier = "arn:aws:iam::222222222222:role/verifier";
+    let baseline = "arn:aws:iam::222222222222:role/baseline";
+    let revalidator = "arn:aws:iam::222222222222:role/revalidator";
+    for (with_baseline, with_revalidator) in
+        [(false, false), (true, false), (false, true), (true, true)]
+    {
+        let mut given = vec![
+            ("VerifierRoleArn", verifier),
+            ("ExternalId", "x1"),
+            ("TableName", "Orders"),
+        ];
+        let mut expected = vec![verifier];
+        if with_baseline {
+            given.push(("BaselineRoleArn", baseline));
+            expected.push(baseline);
+        }
+        if with_revalidator {
+            given.push(("RevalidatorRoleArn", revalidator));
+            expected.push(revalidator);
+        }
+        let given: Vec<(String, String)> = given
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let d = Deployment::new(&t, &given);
+        let role = d
+            .resolve(&t["Resources"]["VerifyRole"]["Properties"])
+            .unwrap();
+        let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+        assert_eq!(strings(&trust["Principal"]["AWS"]), expected);
+        assert_eq!(
+            trust["Condition"]["StringEquals"]["sts:ExternalId"],
+            Value::from("x1")
+        );
+        // The revalidator reads items only: scanning comes with the baseline's role alone.
+        let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+        let scans = statements
+            .iter()
+            .any(|s| strings(&s["Action"]).contains(&"dynamodb:Scan".to_string()));
+        assert_eq!(scans, with_baseline);
+    }
 }
