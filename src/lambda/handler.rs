@@ -73,9 +73,8 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         let mut report = self.verifier.verify(&event.records, deadline).await;
         let mut findings_metrics = InvocationMetrics::default();
         if let Some(findings) = &self.findings {
-            findings
-                .record(&event.records, &mut report, &mut findings_metrics)
-                .await;
+            // Boxed: one allocation per batch keeps the handler's future type shallow.
+            Box::pin(findings.record(&event.records, &mut report, &mut findings_metrics)).await;
         }
         let mut invocation = assemble(&event.records, &event.malformed, &report);
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
