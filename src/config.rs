@@ -484,19 +484,7 @@ impl BaselineConfig {
             variable: "CHECKPOINT_TABLE",
             accepted: "the name of the checkpoint table, where each segment's progress is kept",
         })?;
-        let max_read_units = match get("MAX_READ_UNITS") {
-            None => DEFAULT_MAX_READ_UNITS,
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(n) if n.is_finite() && n >= 1.0 => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "MAX_READ_UNITS",
-                        value: v,
-                        accepted: "read capacity units per second per table, at least 1",
-                    })
-                }
-            },
-        };
+        let max_read_units = max_read_units(get("MAX_READ_UNITS"))?;
         let page_limit = match get("SCAN_PAGE_LIMIT") {
             None => None,
             Some(v) => Some(up_to_1000("SCAN_PAGE_LIMIT", &v)? as u32),
@@ -507,6 +495,116 @@ impl BaselineConfig {
             checkpoint_table,
             max_read_units,
             page_limit,
+        })
+    }
+}
+
+/// Variables of the revalidator besides [`VARIABLES`] ([`REVALIDATOR_VARIABLES`]): the findings to
+/// check again, the source table they name, and the read rate.
+#[derive(Debug, Clone)]
+pub struct RevalidatorConfig {
+    pub verify: Config,
+    /// The source table (read in this account, or through `SOURCE_ROLE_ARN`); its name is the one
+    /// the findings carry.
+    pub source_table: String,
+    /// `FINDINGS_TABLE`, required here.
+    pub findings_table: String,
+    /// Read capacity units per second on each table, for the whole run (`MAX_READ_UNITS`).
+    pub max_read_units: f64,
+}
+
+impl RevalidatorConfig {
+    pub fn from_env() -> Result<RevalidatorConfig, ConfigError> {
+        RevalidatorConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RevalidatorConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let verify = Config::from_lookup(&lookup)?;
+        let source_table = get("SOURCE_TABLE_NAME").ok_or(ConfigError::Missing {
+            variable: "SOURCE_TABLE_NAME",
+            accepted: "the name (or ARN) of the source table whose findings are checked again",
+        })?;
+        let findings_table = verify
+            .findings_table
+            .clone()
+            .ok_or(ConfigError::Missing {
+                variable: "FINDINGS_TABLE",
+                accepted: "the name of the findings table (in this account) whose open findings are checked again",
+            })?;
+        let max_read_units = max_read_units(get("MAX_READ_UNITS"))?;
+        Ok(RevalidatorConfig {
+            verify,
+            source_table,
+            findings_table,
+            max_read_units,
+        })
+    }
+}
+
+/// `MAX_READ_UNITS`: [`DEFAULT_MAX_READ_UNITS`] when unset.
+fn max_read_units(value: Option<String>) -> Result<f64, ConfigError> {
+    match value {
+        None => Ok(DEFAULT_MAX_READ_UNITS),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 1.0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                variable: "MAX_READ_UNITS",
+                value: v,
+                accepted: "read capacity units per second per table, at least 1",
+            }),
+        },
+    }
+}
+
+/// `ddb-verify findings`, `accept` and `readiness`: the findings table (in the process's own
+/// account, its default credentials) and the verified table whose findings and coverage they read.
+/// `VERIFY_TABLE_NAME` is not needed: nothing is read on the other side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingsCliConfig {
+    /// `FINDINGS_TABLE`, required here.
+    pub findings_table: String,
+    /// `SOURCE_TABLE_NAME`: the verified table, as the findings name it.
+    pub source_table: String,
+}
+
+impl FindingsCliConfig {
+    pub fn from_env() -> Result<FindingsCliConfig, ConfigError> {
+        FindingsCliConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<FindingsCliConfig, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let findings_table = get("FINDINGS_TABLE").ok_or(ConfigError::Missing {
+            variable: "FINDINGS_TABLE",
+            accepted: "the name of the findings table (in this account) the verifiers write to",
+        })?;
+        if !valid_table_name(&findings_table) {
+            return Err(ConfigError::Invalid {
+                variable: "FINDINGS_TABLE",
+                value: findings_table,
+                accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
+            });
+        }
+        let source_table = get("SOURCE_TABLE_NAME").ok_or(ConfigError::Missing {
+            variable: "SOURCE_TABLE_NAME",
+            accepted: "the name (or ARN) of the verified (source) table whose findings are shown",
+        })?;
+        // The findings carry the table's name, an ARN's too.
+        let source_table = TableRef::parse(&source_table)
+            .map(|t| t.name)
+            .unwrap_or(source_table);
+        Ok(FindingsCliConfig {
+            findings_table,
+            source_table,
         })
     }
 }
@@ -780,6 +878,43 @@ mod tests {
 
     const STREAM: &str =
         "arn:aws:dynamodb:us-east-1:111111111111:table/Source/stream/2026-01-01T00:00:00.000";
+
+    #[test]
+    fn revalidator_configuration_errors_name_the_variable() {
+        let base = |extra: &[(&str, &str)]| {
+            let mut vars: HashMap<String, String> = [
+                ("VERIFY_TABLE_NAME", "Target"),
+                ("SOURCE_TABLE_NAME", "Orders"),
+                ("FINDINGS_TABLE", "Findings"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            for (k, v) in extra {
+                vars.insert(k.to_string(), v.to_string());
+            }
+            RevalidatorConfig::from_lookup(|k| vars.get(k).cloned())
+        };
+        let ok = base(&[]).unwrap();
+        assert_eq!(ok.source_table, "Orders");
+        assert_eq!(ok.findings_table, "Findings");
+        assert_eq!(ok.max_read_units, DEFAULT_MAX_READ_UNITS);
+        assert_eq!(
+            base(&[("MAX_READ_UNITS", "250")]).unwrap().max_read_units,
+            250.0
+        );
+        for (var, value) in [
+            ("FINDINGS_TABLE", ""),
+            ("FINDINGS_TABLE", "my findings"),
+            ("SOURCE_TABLE_NAME", ""),
+            ("MAX_READ_UNITS", "lots"),
+            ("MAX_READ_UNITS", "0.5"),
+            ("VERIFY_TABLE_NAME", ""),
+        ] {
+            let err = base(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value:?}: {err}");
+        }
+    }
 
     #[test]
     fn poller_configuration_errors_name_the_variable() {

@@ -32,6 +32,11 @@
 //! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
 //! - [`poller`]: the shard poller: discovery, lineage and runs; a shard's read loop; its lease and
 //!   checkpoints.
+//! - [`readiness`]: GO / NO-GO for cut-over, from the findings table's coverage and findings:
+//!   [`readiness::assess`] (pure, every reason) and [`readiness::gather`].
+//! - [`revalidate`]: open findings read again through the engine, on a schedule or by hand:
+//!   [`revalidate::Revalidator`] resolves those that now match, backs off those still wrong, and
+//!   marks keys that keep changing.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::scan::TableScanner`], [`source::stream::StreamSource`],
 //!   [`source::checkpoint::CheckpointStore`] and [`source::checkpoint::BaselineStore`].
@@ -49,8 +54,10 @@ pub mod compare;
 pub mod config;
 pub mod lambda;
 pub mod poller;
+pub mod readiness;
 pub mod record;
 pub mod report;
+pub mod revalidate;
 pub mod source;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -14,10 +14,11 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::baseline::{Baseline, BaselineParts};
-use crate::config::{BaselineConfig, Config, PollerConfig, StreamSelector};
+use crate::config::{BaselineConfig, Config, PollerConfig, RevalidatorConfig, StreamSelector};
 use crate::lambda::handler::StreamVerifier;
 use crate::poller::Poller;
 use crate::report::findings::FindingsWriter;
+use crate::revalidate::Revalidator;
 use crate::source::findings::FindingOrigin;
 use crate::source::stream::StreamError;
 use crate::verify::Verifier;
@@ -93,6 +94,23 @@ pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
             ))
         }
     }
+}
+
+/// The revalidator with every seam on AWS.
+pub type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
+
+/// The revalidator: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
+/// (`VERIFY_*`), and the findings table in this account.
+pub async fn revalidator(config: RevalidatorConfig) -> AwsRevalidator {
+    let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+    let store = DynamoDbFindings::new(own, config.findings_table.clone());
+    Revalidator::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source),
+        store,
+    )
 }
 
 /// The shard poller, and where to find its stream on every run.

@@ -6,6 +6,8 @@
 //! (a bad variable, a failed call): scripts can tell "different" from "could not tell".
 
 pub mod baseline;
+pub mod findings;
+pub mod revalidate;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,14 @@ pub struct Cli {
 pub enum Command {
     /// Compares the whole source table with the other side, both directions, resumably.
     Baseline(baseline::BaselineArgs),
+    /// Lists the open findings of SOURCE_TABLE_NAME (exit 2 when there are some), or the accepted.
+    Findings(findings::FindingsArgs),
+    /// Accepts an open finding with a reason: it no longer blocks readiness, which lists it.
+    Accept(findings::AcceptArgs),
+    /// May we cut over now? GO (exit 0) or NO-GO (exit 2) with every reason.
+    Readiness(findings::ReadinessArgs),
+    /// Checks open findings again: resolves those that now match (exit 0 when none stays open).
+    Revalidate(revalidate::RevalidateArgs),
 }
 
 /// How a command ended, as the exit status says it.
@@ -60,10 +70,24 @@ pub fn init_logging() {
 
 /// Parses the arguments and runs the command: its exit status, 1 with the error's chain on stderr.
 pub async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error is an error (1), never clap's 2, which would read as "problems" or NO-GO.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.use_stderr() {
+                true => ExitCode::FAILURE,
+                false => ExitCode::SUCCESS, // --help, --version
+            };
+        }
+    };
     init_logging();
     let result = match cli.command {
         Command::Baseline(args) => baseline::run(args).await,
+        Command::Findings(args) => findings::run_findings(args).await,
+        Command::Accept(args) => findings::run_accept(args).await,
+        Command::Readiness(args) => findings::run_readiness(args).await,
+        Command::Revalidate(args) => revalidate::run(args).await,
     };
     match result {
         Ok(ending) => ending.exit_code(),

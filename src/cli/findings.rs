@@ -1,0 +1,515 @@
+//! `ddb-verify findings`, `ddb-verify accept` and `ddb-verify readiness`: the findings table of
+//! `SOURCE_TABLE_NAME`, read in this process's own account (`FINDINGS_TABLE`).
+//!
+//! Exit statuses: `findings` 0 when none is open, 2 when some are (`--accepted`: 0); `accept` 0 when
+//! accepted; `readiness` 0 for GO, 2 for NO-GO; 1 on any error.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{json, Value};
+
+use super::baseline::CliError;
+use super::Ending;
+use crate::aws::findings::DynamoDbFindings;
+use crate::config::FindingsCliConfig;
+use crate::readiness::{self, rfc3339, ReadinessOptions};
+use crate::record::Item;
+use crate::source::findings::{Finding, FindingStatus, FindingsStore};
+use crate::verify::timing::epoch_ms;
+
+/// What `accept` takes as a key, for its error messages.
+pub const KEY_ACCEPTS: &str = "the key as `ddb-verify findings` shows it, such as \
+customerId=\"customer#1\" orderId=7 (quoted text is a string, a bare number a number, b64:... \
+binary), or DynamoDB JSON such as {\"customerId\":{\"S\":\"customer#1\"},\"orderId\":{\"N\":\"7\"}}";
+
+#[derive(Debug, clap::Args)]
+pub struct FindingsArgs {
+    /// Prints a JSON array of the findings instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Lists the accepted findings instead of the open ones.
+    #[arg(long)]
+    pub accepted: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AcceptArgs {
+    /// The finding's key as `ddb-verify findings` shows it (`customerId="c#1" orderId=7`), or
+    /// DynamoDB JSON (`{"customerId":{"S":"c#1"},"orderId":{"N":"7"}}`).
+    pub key: String,
+    /// Why it may stay as it is (kept with the finding, shown by `readiness`).
+    #[arg(long)]
+    pub reason: String,
+    /// Prints the accepted finding as a JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReadinessArgs {
+    /// Prints one JSON object instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// How far behind now stream verification may be, and how long a record handed back for
+    /// re-delivery blocks (500ms, 30s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_max_lag)]
+    pub max_lag: Duration,
+}
+
+fn parse_max_lag(value: &str) -> Result<Duration, String> {
+    crate::config::parse_duration("--max-lag", value).map_err(|e| e.to_string())
+}
+
+/// The configuration and the findings store, in this process's own account.
+async fn store() -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
+    let config = FindingsCliConfig::from_env()?;
+    let sdk = crate::aws::clients::source_sdk_config().await;
+    let store = DynamoDbFindings::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.findings_table.clone(),
+    );
+    Ok((config, store))
+}
+
+pub async fn run_findings(args: FindingsArgs) -> Result<Ending, CliError> {
+    let (config, store) = store().await?;
+    let status = if args.accepted {
+        FindingStatus::Accepted
+    } else {
+        FindingStatus::Open
+    };
+    let findings = store.list(&config.source_table, status, None, None).await?;
+    if args.json {
+        let all: Vec<Value> = findings.iter().map(finding_json).collect();
+        println!("{}", Value::Array(all));
+    } else {
+        print!(
+            "{}",
+            findings_table(&config.source_table, status, &findings)
+        );
+    }
+    Ok(if args.accepted || findings.is_empty() {
+        Ending::Equal
+    } else {
+        Ending::Problems
+    })
+}
+
+pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
+    let reason = args.reason.trim();
+    if reason.is_empty() {
+        return Err("--reason must say why the finding may stay (it is empty)".into());
+    }
+    let key = parse_key(&args.key)?;
+    let (config, store) = store().await?;
+    let table = &config.source_table;
+    let shown = crate::record::describe_key(&key);
+    let no_open = |what: &str| -> CliError {
+        format!("no open finding for key {shown} in table {table} ({what}); `ddb-verify findings` lists the open ones").into()
+    };
+    match store.get(table, &key).await? {
+        None => return Err(no_open("there is none")),
+        Some(f) if f.status == FindingStatus::Resolved => {
+            return Err(no_open("its finding is resolved"))
+        }
+        Some(_) => {}
+    }
+    if !store.accept(table, &key, reason, epoch_ms()).await? {
+        return Err(no_open("it was resolved meanwhile"));
+    }
+    let finding = store
+        .get(table, &key)
+        .await?
+        .ok_or_else(|| no_open("it is gone"))?;
+    if args.json {
+        println!("{}", finding_json(&finding));
+    } else {
+        println!(
+            "accepted: {} {} in table {} ({}): {reason}",
+            finding.key_text, finding.verdict, table, finding.detail
+        );
+    }
+    Ok(Ending::Equal)
+}
+
+pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
+    let (config, store) = store().await?;
+    let input = readiness::gather(&store, &config.source_table).await?;
+    let answer = readiness::assess(
+        &input,
+        epoch_ms(),
+        &ReadinessOptions {
+            max_lag: args.max_lag,
+        },
+    );
+    if args.json {
+        println!("{}", answer.to_json());
+    } else {
+        print!("{}", answer.to_text());
+    }
+    Ok(if answer.ready {
+        Ending::Equal
+    } else {
+        Ending::Problems
+    })
+}
+
+/// A finding as `findings --json` prints it.
+pub fn finding_json(f: &Finding) -> Value {
+    let mut out = json!({
+        "table": f.table,
+        "key": f.key_text,
+        "key_json": crate::lambda::json::item_json(&f.key),
+        "verdict": f.verdict,
+        "proof": f.proof,
+        "detail": f.detail,
+        "attributes": f.attributes,
+        "origin": f.origin,
+        "status": f.status.as_str(),
+        "reason": f.reason,
+        "first_seen": rfc3339(f.first_seen_ms),
+        "last_seen": rfc3339(f.last_seen_ms),
+        "times_seen": f.times_seen,
+        "sequence_number": f.sequence_number,
+        "baseline_run": f.baseline_run,
+        "next_check": f.next_check_ms.map(rfc3339),
+        "checks": f.checks,
+        "unsettled": f.unsettled,
+    });
+    if let Some(values) = &f.values {
+        out["values"] = Value::String(values.clone());
+    }
+    out
+}
+
+/// The findings as a table for a terminal, with a count line.
+fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> String {
+    let what = match status {
+        FindingStatus::Accepted => "accepted",
+        _ => "open",
+    };
+    if findings.is_empty() {
+        return format!("no {what} findings for table {table}\n");
+    }
+    let second = |ms: u64| rfc3339(ms - ms % 1000);
+    let mut header = vec![
+        "KEY",
+        "VERDICT",
+        "ATTRIBUTES",
+        "ORIGIN",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "SEEN",
+        "CHECKS",
+    ];
+    if status == FindingStatus::Accepted {
+        header.push("REASON");
+    }
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let mut row = vec![
+                f.key_text.clone(),
+                f.verdict.clone(),
+                if f.attributes.is_empty() {
+                    "-".to_string()
+                } else {
+                    f.attributes.join(",")
+                },
+                f.origin.clone(),
+                second(f.first_seen_ms),
+                second(f.last_seen_ms),
+                f.times_seen.to_string(),
+                if f.unsettled {
+                    format!("{} unsettled", f.checks)
+                } else {
+                    f.checks.to_string()
+                },
+            ];
+            if status == FindingStatus::Accepted {
+                row.push(f.reason.clone().unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let mut out = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(header.clone());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    let n = findings.len();
+    out.push_str(&format!(
+        "{n} {what} finding{} for table {table}\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// A key as `ddb-verify findings` shows it ([`crate::record::describe_key`]: `name="text"` a
+/// string in Rust's escaped form, `name=7` a number, `name=b64:...` binary, separated by spaces),
+/// or DynamoDB JSON.
+pub fn parse_key(text: &str) -> Result<Item, String> {
+    let text = text.trim();
+    let invalid =
+        |why: String| format!("the key {text:?} is not valid: {why}; expected {KEY_ACCEPTS}");
+    if text.is_empty() {
+        return Err(invalid("it is empty".into()));
+    }
+    if text.starts_with('{') {
+        let item = crate::lambda::json::parse_item(text)
+            .map_err(|e| invalid(format!("not DynamoDB JSON ({e})")))?;
+        if item.is_empty() {
+            return Err(invalid("it has no attributes".into()));
+        }
+        for (name, value) in &item {
+            if !matches!(
+                value,
+                AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+            ) {
+                return Err(invalid(format!(
+                    "{name} is of type {}, and key attributes are S, N or B",
+                    crate::record::type_name(value)
+                )));
+            }
+        }
+        return Ok(item);
+    }
+    let mut item = Item::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| invalid(format!("{rest:?} has no `=`")))?;
+        let name = &rest[..eq];
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(invalid(format!("{name:?} is not an attribute name")));
+        }
+        let value_text = &rest[eq + 1..];
+        let (value, after) = if let Some(quoted) = value_text.strip_prefix('"') {
+            let (s, after) = unquote(quoted).map_err(|why| invalid(format!("{name}: {why}")))?;
+            (AttributeValue::S(s), after)
+        } else {
+            let end = value_text
+                .find(char::is_whitespace)
+                .unwrap_or(value_text.len());
+            let (word, after) = value_text.split_at(end);
+            let value = if let Some(b64) = word.strip_prefix("b64:") {
+                let bytes = aws_smithy_types::base64::decode(b64)
+                    .map_err(|e| invalid(format!("{name}: b64:{b64} is not base64 ({e})")))?;
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
+            } else if is_number(word) {
+                AttributeValue::N(word.to_string())
+            } else {
+                return Err(invalid(format!(
+                    "{name}={word} is neither a quoted string, a number nor b64:..."
+                )));
+            };
+            (value, after)
+        };
+        if !(after.is_empty() || after.starts_with(char::is_whitespace)) {
+            return Err(invalid(format!("{name}: a space must follow its value")));
+        }
+        if item.insert(name.to_string(), value).is_some() {
+            return Err(invalid(format!("{name} is given twice")));
+        }
+        rest = after.trim_start();
+    }
+    Ok(item)
+}
+
+/// A DynamoDB number: digits with an optional sign, point and exponent.
+fn is_number(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+        && word.chars().any(|c| c.is_ascii_digit())
+        && word.parse::<f64>().is_ok()
+}
+
+/// A string in Rust's `{:?}` form after its opening quote: the text, and what follows the closing
+/// quote.
+fn unquote(text: &str) -> Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, &text[i + 1..])),
+            '\\' => {
+                let (_, e) = chars.next().ok_or("an escape at the end")?;
+                out.push(match e {
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    '0' => '\0',
+                    '\\' | '"' | '\'' => e,
+                    'u' => {
+                        let mut hex = String::new();
+                        if chars.next().map(|(_, c)| c) != Some('{') {
+                            return Err("\\u must be followed by {".into());
+                        }
+                        loop {
+                            match chars.next() {
+                                Some((_, '}')) => break,
+                                Some((_, h)) if h.is_ascii_hexdigit() && hex.len() < 6 => {
+                                    hex.push(h)
+                                }
+                                _ => return Err("\\u{...} is not a character code".into()),
+                            }
+                        }
+                        u32::from_str_radix(&hex, 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .ok_or_else(|| format!("\\u{{{hex}}} is not a character"))?
+                    }
+                    other => return Err(format!("\\{other} is not an escape")),
+                });
+            }
+            c => out.push(c),
+        }
+    }
+    Err("the string has no closing quote".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::describe_key;
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    fn key(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_key_as_findings_shows_it_parses_back() {
+        let s = |v: &str| AttributeValue::S(v.into());
+        let n = |v: &str| AttributeValue::N(v.into());
+        let keys = [
+            key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
+            key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x"))]),
+            key(&[
+                ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
+                ("sk", n("-1.5E-3")),
+            ]),
+            key(&[("pk", s("")), ("sk", s("a b=c d"))]),
+            key(&[("id", AttributeValue::B(Blob::new(vec![0u8, 1, 254, 255])))]),
+            key(&[("id", n("12345678901234567890123456789012345678"))]),
+        ];
+        for k in keys {
+            let text = describe_key(&k);
+            assert_eq!(parse_key(&text).as_ref(), Ok(&k), "{text}");
+            assert_eq!(parse_key(&format!("  {text}  ")).as_ref(), Ok(&k));
+        }
+    }
+
+    #[test]
+    fn a_key_in_dynamodb_json_parses() {
+        let k = parse_key(r#"{"customerId":{"S":"customer#1"},"orderId":{"N":"7"}}"#).unwrap();
+        assert_eq!(describe_key(&k), r#"customerId="customer#1" orderId=7"#);
+        let err = parse_key(r#"{"a":{"L":[]}}"#).unwrap_err();
+        assert!(err.contains("a is of type L"), "{err}");
+        assert!(parse_key(r#"{"a":"#)
+            .unwrap_err()
+            .contains("not DynamoDB JSON"));
+    }
+
+    #[test]
+    fn a_key_that_does_not_parse_says_what_is_accepted() {
+        for (text, why) in [
+            ("", "it is empty"),
+            ("customerId", "has no `=`"),
+            ("customerId=customer#1", "neither a quoted string"),
+            ("customerId=\"open", "no closing quote"),
+            ("a=\"x\"b=1", "a space must follow"),
+            ("a=1 a=2", "a is given twice"),
+            ("a=b64:!!", "not base64"),
+            ("a=\"\\q\"", "\\q is not an escape"),
+            ("a=1e", "neither a quoted string"),
+        ] {
+            let err = parse_key(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(err.contains("expected the key as `ddb-verify findings` shows it"));
+        }
+    }
+
+    #[test]
+    fn the_commands_configuration_names_the_variable() {
+        let vars = |pairs: &[(&str, &str)]| {
+            let map: std::collections::HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            FindingsCliConfig::from_lookup(|k| map.get(k).cloned())
+        };
+        let ok = vars(&[
+            ("FINDINGS_TABLE", "Findings"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+        ])
+        .unwrap();
+        assert_eq!(ok.findings_table, "Findings");
+        assert_eq!(ok.source_table, "Orders");
+        // VERIFY_TABLE_NAME is not needed; an ARN gives the table's name.
+        let arn = vars(&[
+            ("FINDINGS_TABLE", "Findings"),
+            (
+                "SOURCE_TABLE_NAME",
+                "arn:aws:dynamodb:eu-west-1:111111111111:table/Orders",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(arn.source_table, "Orders");
+        for (pairs, variable) in [
+            (&[("SOURCE_TABLE_NAME", "Orders")][..], "FINDINGS_TABLE"),
+            (
+                &[("FINDINGS_TABLE", " "), ("SOURCE_TABLE_NAME", "Orders")][..],
+                "FINDINGS_TABLE",
+            ),
+            (
+                &[
+                    ("FINDINGS_TABLE", "my findings"),
+                    ("SOURCE_TABLE_NAME", "Orders"),
+                ][..],
+                "FINDINGS_TABLE",
+            ),
+            (&[("FINDINGS_TABLE", "Findings")][..], "SOURCE_TABLE_NAME"),
+        ] {
+            let err = vars(pairs).unwrap_err().to_string();
+            assert!(err.starts_with(variable), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn max_lag_parses_as_a_duration() {
+        assert_eq!(parse_max_lag("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_max_lag("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_max_lag("soon").unwrap_err().contains("--max-lag"));
+    }
+}

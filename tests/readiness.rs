@@ -1,0 +1,356 @@
+//! `ddb-verify findings`, `accept` and `readiness` against DynamoDB Local: readiness over a real
+//! findings table (coverage written with `cover`, findings with `record`), each reason in turn, and
+//! the built binary's output and exit statuses.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use ddb_verify::aws::findings::DynamoDbFindings;
+use ddb_verify::readiness::{self, Readiness, ReadinessOptions};
+use ddb_verify::record::Item;
+use ddb_verify::source::findings::{
+    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, Problem,
+    ProblemWrite,
+};
+use ddb_verify::verify::timing::epoch_ms;
+
+const MIN: u64 = 60_000;
+
+/// One input of readiness made to fail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Break {
+    Nothing,
+    NoBaseline,
+    IncompleteBaseline,
+    StreamAfterBaseline,
+    StaleStream,
+    NoStream,
+    OpenFinding,
+    RecentRetry,
+}
+
+fn order_key(customer: &str, id: u32) -> Item {
+    item(&[("customerId", s(customer)), ("orderId", n(&id.to_string()))])
+}
+
+async fn record_problem(store: &DynamoDbFindings, table: &str, key: &Item, now: u64) {
+    let problem = Problem {
+        verdict: "MISMATCH",
+        proof: Some("source_as_recorded"),
+        detail: "status differs".into(),
+        attributes: vec!["status".into()],
+        values: None,
+    };
+    store
+        .record(&ProblemWrite {
+            table,
+            key,
+            problem: &problem,
+            origin: FindingOrigin::Baseline,
+            occurrence: "baseline:run-1",
+            sequence_number: None,
+            baseline_run: Some("run-1"),
+            now_ms: now,
+            next_check_ms: now + MIN,
+        })
+        .await
+        .expect("record a finding");
+}
+
+/// A findings table holding what makes `table` GO (stream verification since an hour ago, verified
+/// up to 30 seconds ago; a baseline run from 30 to 10 minutes ago), but for `broken`.
+async fn state(broken: Break) -> (DynamoDbFindings, String) {
+    let store = findings_store(&account(SOURCE_ACCOUNT)).await;
+    let table = unique("Orders");
+    let now = epoch_ms();
+    if broken != Break::NoStream {
+        let started = match broken {
+            Break::StreamAfterBaseline => now - 20 * MIN,
+            _ => now - 60 * MIN,
+        };
+        let until = match broken {
+            Break::StaleStream => now - 8 * MIN,
+            _ => now - 30_000,
+        };
+        store
+            .cover(&CoverageWrite {
+                table: &table,
+                source: Some(CoverageSource::Stream),
+                name: "stream-verifier",
+                started_at_ms: Some(started),
+                verified_until_ms: Some(until),
+                retry_at_ms: match broken {
+                    Break::RecentRetry => Some(now - MIN),
+                    _ => Some(now - 30 * MIN),
+                },
+                complete: None,
+                now_ms: now,
+            })
+            .await
+            .expect("cover");
+    }
+    if broken != Break::NoBaseline {
+        let complete = broken != Break::IncompleteBaseline;
+        store
+            .cover(&CoverageWrite {
+                table: &table,
+                source: Some(CoverageSource::Baseline),
+                name: "run-1",
+                started_at_ms: Some(now - 30 * MIN),
+                verified_until_ms: complete.then_some(now - 10 * MIN),
+                retry_at_ms: None,
+                complete: Some(complete),
+                now_ms: now,
+            })
+            .await
+            .expect("cover");
+    }
+    if broken == Break::OpenFinding {
+        record_problem(&store, &table, &order_key("customer#1", 7), now - 20 * MIN).await;
+    }
+    (store, table)
+}
+
+async fn readiness_of(store: &DynamoDbFindings, table: &str) -> Readiness {
+    let input = readiness::gather(store, table).await.expect("gather");
+    readiness::assess(&input, epoch_ms(), &ReadinessOptions::default())
+}
+
+fn failing(r: &Readiness) -> Vec<&'static str> {
+    r.checks.iter().filter(|c| !c.ok).map(|c| c.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_once_every_check_holds() {
+    let (store, table) = state(Break::Nothing).await;
+    let r = readiness_of(&store, &table).await;
+    assert!(r.ready, "{}", r.to_text());
+    assert_eq!(r.checks.len(), 5);
+    assert_eq!(r.baseline.as_ref().unwrap().run_id, "run-1");
+    assert!(r.baseline.as_ref().unwrap().complete);
+    assert_eq!(r.open_findings, 0);
+    assert!(r.verified_until_ms.is_some());
+    // Another table's state is not this one's.
+    let other = readiness_of(&store, "OtherTable").await;
+    assert!(!other.ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_go_for_each_reason_in_turn() {
+    use ddb_verify::readiness::*;
+    for (broken, expected) in [
+        (Break::NoBaseline, &[CHECK_BASELINE, CHECK_NO_GAP][..]),
+        (
+            Break::IncompleteBaseline,
+            &[CHECK_BASELINE, CHECK_NO_GAP][..],
+        ),
+        (Break::StreamAfterBaseline, &[CHECK_NO_GAP][..]),
+        (Break::StaleStream, &[CHECK_STREAM_RECENT][..]),
+        (Break::NoStream, &[CHECK_NO_GAP, CHECK_STREAM_RECENT][..]),
+        (Break::OpenFinding, &[CHECK_NO_OPEN_FINDINGS][..]),
+        (Break::RecentRetry, &[CHECK_NO_RECENT_RETRIES][..]),
+    ] {
+        let (store, table) = state(broken).await;
+        let r = readiness_of(&store, &table).await;
+        assert!(!r.ready, "{broken:?}: {}", r.to_text());
+        assert_eq!(failing(&r), expected, "{broken:?}: {}", r.to_text());
+        assert_eq!(r.reasons().len(), expected.len());
+        // The passing checks are listed too.
+        assert_eq!(r.checks.len(), 5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_moves_a_finding_out_of_the_open_list_and_readiness_lists_it() {
+    let (store, table) = state(Break::OpenFinding).await;
+    let key = order_key("customer#1", 7);
+    let other = order_key("customer#2", 8);
+    assert!(!readiness_of(&store, &table).await.ready);
+    // No finding for this key: nothing accepted.
+    assert!(!store
+        .accept(&table, &other, "n/a", epoch_ms())
+        .await
+        .unwrap());
+    assert!(store
+        .accept(&table, &key, "known test item", epoch_ms())
+        .await
+        .unwrap());
+    let open = store
+        .list(&table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+    let accepted = store
+        .list(&table, FindingStatus::Accepted, None, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.len(), 1);
+    let r = readiness_of(&store, &table).await;
+    assert!(r.ready, "{}", r.to_text());
+    assert_eq!(r.accepted.len(), 1);
+    assert_eq!(r.accepted[0].key, r#"customerId="customer#1" orderId=7"#);
+    assert_eq!(r.accepted[0].reason, "known test item");
+    assert_eq!(r.to_json()["accepted_findings"][0]["verdict"], "MISMATCH");
+}
+
+fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .args(args)
+        .env_clear()
+        .envs([
+            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("FINDINGS_TABLE", store.table()),
+            ("SOURCE_TABLE_NAME", table),
+        ])
+        .output()
+        .expect("run ddb-verify")
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
+    let (store, table) = state(Break::OpenFinding).await;
+    let key_text = r#"customerId="customer#1" orderId=7"#;
+
+    let out = ddb_verify(&store, &table, &["findings", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let open = json_of(&out);
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["key"], key_text);
+    assert_eq!(open[0]["verdict"], "MISMATCH");
+    assert_eq!(open[0]["status"], "OPEN");
+    assert_eq!(open[0]["attributes"], serde_json::json!(["status"]));
+    assert_eq!(open[0]["key_json"]["orderId"]["N"], "7");
+
+    let out = ddb_verify(&store, &table, &["findings"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("KEY"), "{text}");
+    assert!(
+        text.contains(key_text) && text.contains("1 open finding for table"),
+        "{text}"
+    );
+
+    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = json_of(&out);
+    assert_eq!(r["ready"], false);
+    assert_eq!(r["open_findings"], 1);
+    assert_eq!(r["reasons"].as_array().unwrap().len(), 1);
+    assert!(r["reasons"][0].as_str().unwrap().contains("1 open finding"));
+    assert_eq!(r["baseline"]["run_id"], "run-1");
+    assert!(r["verified_until"].as_str().unwrap().ends_with('Z'));
+
+    let out = ddb_verify(&store, &table, &["readiness"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("NO-GO for table"));
+
+    // Errors: exit 1, with what is wrong.
+    let out = ddb_verify(
+        &store,
+        &table,
+        &["accept", "customerId=\"nobody\" orderId=1", "--reason", "x"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(r#"no open finding for key customerId="nobody" orderId=1"#),
+        "{}",
+        stderr(&out)
+    );
+    let out = ddb_verify(
+        &store,
+        &table,
+        &["accept", "customerId=nobody", "--reason", "x"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("expected the key as `ddb-verify findings` shows it"));
+    let out = ddb_verify(&store, &table, &["accept", key_text, "--reason", "  "]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--reason"));
+    let out = ddb_verify(&store, &table, &["accept", key_text]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a usage error is 1, not NO-GO's 2"
+    );
+    let out = ddb_verify(&store, &table, &["readiness", "--max-lag", "soon"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = ddb_verify(
+        &store,
+        &table,
+        &["accept", key_text, "--reason", "known test item"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("accepted: customerId=\"customer#1\" orderId=7 MISMATCH"));
+
+    let out = ddb_verify(&store, &table, &["findings", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_of(&out), serde_json::json!([]));
+    let out = ddb_verify(&store, &table, &["findings", "--json", "--accepted"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_of(&out)[0]["reason"], "known test item");
+
+    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = json_of(&out);
+    assert_eq!(r["ready"], true);
+    assert_eq!(r["reasons"], serde_json::json!([]));
+    assert_eq!(r["accepted_findings"][0]["key"], key_text);
+    assert_eq!(r["accepted_findings"][0]["reason"], "known test item");
+
+    // A tighter allowance than the stream's 30 s lag: NO-GO again.
+    let out = ddb_verify(&store, &table, &["readiness", "--json", "--max-lag", "10s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["checks"][2]["ok"], false);
+}
+
+#[test]
+fn the_commands_name_a_missing_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .args(["readiness"])
+        .env_clear()
+        .envs([("SOURCE_TABLE_NAME", "Orders")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("FINDINGS_TABLE is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .args(["findings"])
+        .env_clear()
+        .envs([("FINDINGS_TABLE", "Findings")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("SOURCE_TABLE_NAME is required"));
+}

@@ -1,0 +1,452 @@
+//! Revalidation against DynamoDB Local: open findings read again through the engine, resolved
+//! once repaired, backed off while still wrong, left alone until due, and marked unsettled when the
+//! key keeps changing; and `ddb-verify revalidate`'s exit statuses.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::StreamViewType;
+use common::*;
+use ddb_verify::aws::findings::DynamoDbFindings;
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
+use ddb_verify::record::Item;
+use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
+use ddb_verify::source::findings::{
+    finding_id, Finding, FindingOrigin, FindingStatus, FindingsStore, Problem, ProblemWrite,
+};
+use ddb_verify::testkit::setup::ORDER_KEYS;
+use ddb_verify::verify::timing::epoch_ms;
+
+type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn order(customer: &str, id: &str, status: &str) -> Item {
+    item(&[
+        ("customerId", s(customer)),
+        ("orderId", n(id)),
+        ("status", s(status)),
+    ])
+}
+
+fn key(customer: &str, id: &str) -> Item {
+    item(&[("customerId", s(customer)), ("orderId", n(id))])
+}
+
+/// A table in both accounts and a findings table in the source account (the functions' own).
+struct World {
+    pair: TablePair,
+    store: DynamoDbFindings,
+}
+
+async fn world() -> World {
+    let pair = table_pair("Reval", ORDER_KEYS, StreamViewType::NewAndOldImages, true).await;
+    let store = findings_store(&pair.source).await;
+    World { pair, store }
+}
+
+impl World {
+    fn revalidator(&self) -> AwsRevalidator {
+        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
+        verify.max_replication_lag = Duration::from_millis(300);
+        verify.findings_table = Some(self.store.table().to_string());
+        let config = RevalidatorConfig {
+            verify,
+            source_table: self.pair.table.clone(),
+            findings_table: self.store.table().to_string(),
+            max_read_units: 10_000.0,
+        };
+        Revalidator::new(
+            config,
+            DynamoDbReader::new(self.pair.target.dynamodb.clone()),
+            DynamoDbReader::new(self.pair.source.dynamodb.clone()),
+            self.store.clone(),
+        )
+    }
+
+    /// An open finding of `key`, as the stream verifier records a MISMATCH, due at `next_check_ms`.
+    async fn open_finding(&self, key: &Item, next_check_ms: u64) {
+        let problem = Problem {
+            verdict: "MISMATCH",
+            proof: Some("source_as_recorded"),
+            detail: "status differs".into(),
+            attributes: vec!["status".into()],
+            values: None,
+        };
+        let now = epoch_ms();
+        self.store
+            .record(&ProblemWrite {
+                table: &self.pair.table,
+                key,
+                problem: &problem,
+                origin: FindingOrigin::Stream,
+                occurrence: "000000000000000000001",
+                sequence_number: Some("000000000000000000001"),
+                baseline_run: None,
+                now_ms: now.saturating_sub(1000),
+                next_check_ms,
+            })
+            .await
+            .expect("record a finding");
+    }
+
+    async fn finding(&self, key: &Item) -> Finding {
+        self.store
+            .get(&self.pair.table, key)
+            .await
+            .unwrap()
+            .expect("a finding")
+    }
+
+    async fn open(&self) -> Vec<Finding> {
+        self.store
+            .list(&self.pair.table, FindingStatus::Open, None, None)
+            .await
+            .unwrap()
+    }
+
+    /// The finding's `resolvedBy`, which `Finding` does not carry.
+    async fn resolved_by(&self, key: &Item) -> Option<String> {
+        let id = finding_id(&self.pair.table, key);
+        let out = self
+            .pair
+            .source
+            .dynamodb
+            .get_item()
+            .table_name(self.store.table())
+            .key("id", s(&id))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.item?.get("resolvedBy")?.as_s().ok().cloned()
+    }
+}
+
+fn now_options() -> RevalidateOptions {
+    RevalidateOptions::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_finding_whose_key_was_repaired_is_resolved_by_revalidation() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(source, table, &order("c#1", "1", "PAID")).await;
+    // Repaired on the other side since the finding was recorded.
+    put(target, table, &order("c#1", "1", "PAID")).await;
+    // A MISSING whose source item was deleted since: neither side has it, so they agree.
+    put(target, table, &order("c#2", "2", "PAID")).await;
+    delete(target, table, &key("c#2", "2")).await;
+    let now = epoch_ms();
+    w.open_finding(&key("c#1", "1"), now).await;
+    w.open_finding(&key("c#2", "2"), now).await;
+
+    let report = w.revalidator().run(None, &now_options()).await.unwrap();
+    assert_eq!(
+        (report.checked, report.resolved, report.still_open),
+        (2, 2, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.open_remaining, 0);
+    assert_eq!(report.metrics.findings_resolved, 2);
+    for k in [key("c#1", "1"), key("c#2", "2")] {
+        let f = w.finding(&k).await;
+        assert_eq!(f.status, FindingStatus::Resolved);
+        assert!(f.resolved_at_ms.is_some());
+        assert_eq!(w.resolved_by(&k).await.as_deref(), Some("revalidation"));
+    }
+    assert!(w.open().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_still_wrong_stays_open_with_one_more_check_a_later_next_check_and_its_verdict_as_it_is_now(
+) {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(source, table, &order("c#1", "1", "SHIPPED")).await;
+    put(target, table, &order("c#1", "1", "PLACED")).await;
+    put(source, table, &order("c#2", "2", "PLACED")).await;
+    let now = epoch_ms();
+    w.open_finding(&key("c#1", "1"), now).await;
+    w.open_finding(&key("c#2", "2"), now).await;
+    let before = w.finding(&key("c#2", "2")).await;
+    assert_eq!(before.verdict, "MISMATCH");
+
+    let report = w.revalidator().run(None, &now_options()).await.unwrap();
+    assert_eq!(
+        (report.checked, report.resolved, report.still_open),
+        (2, 0, 2),
+        "{report:?}"
+    );
+    assert_eq!(report.open_remaining, 2);
+    assert_eq!((report.metrics.mismatches, report.metrics.missing), (1, 1));
+
+    let changed = w.finding(&key("c#1", "1")).await;
+    assert_eq!(changed.status, FindingStatus::Open);
+    assert_eq!(changed.checks, 1);
+    assert_eq!(changed.verdict, "MISMATCH");
+    assert_eq!(changed.attributes, ["status"]);
+    assert_eq!(
+        changed.proof.as_deref(),
+        Some("source_unchanged_for_window")
+    );
+    assert_eq!(changed.origin, "revalidation");
+    assert!(!changed.unsettled);
+    // Backed off: later than a first check's five minutes.
+    let next = changed.next_check_ms.unwrap();
+    assert!(next >= now + 10 * 60_000, "{next} vs {now}");
+    assert!(next <= epoch_ms() + 6 * HOUR_MS);
+
+    // Recorded as a MISMATCH, now absent from the other side while the source has it: MISSING.
+    let missing = w.finding(&key("c#2", "2")).await;
+    assert_eq!(missing.verdict, "MISSING");
+    assert_eq!(
+        missing.proof.as_deref(),
+        Some("absent_while_source_has_item")
+    );
+    assert!(missing.attributes.is_empty());
+    assert_eq!(missing.checks, 1);
+    assert!(missing.last_seen_ms > before.last_seen_ms);
+
+    // Not due any more: the next run reads nothing; checked again later, the wait doubles.
+    let report = w.revalidator().run(None, &now_options()).await.unwrap();
+    assert_eq!((report.checked, report.metrics.lookup_calls), (0, 0));
+    let later = RevalidateOptions {
+        due_by_ms: Some(epoch_ms() + HOUR_MS),
+        ..RevalidateOptions::default()
+    };
+    let report = w.revalidator().run(None, &later).await.unwrap();
+    assert_eq!(report.still_open, 2);
+    let again = w.finding(&key("c#1", "1")).await;
+    assert_eq!(again.checks, 2);
+    assert!(again.next_check_ms.unwrap() >= epoch_ms() + 19 * 60_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_not_yet_due_is_not_read() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    // Both repaired: only the due one is read, so only it is resolved.
+    for id in ["1", "2"] {
+        put_replicated(source, target, table, &order("c#1", id, "PAID")).await;
+    }
+    let now = epoch_ms();
+    w.open_finding(&key("c#1", "1"), now).await;
+    w.open_finding(&key("c#1", "2"), now + HOUR_MS).await;
+    let not_due = w.finding(&key("c#1", "2")).await;
+
+    let revalidator = w.revalidator();
+    let report = revalidator.run(None, &now_options()).await.unwrap();
+    assert_eq!((report.checked, report.resolved), (1, 1), "{report:?}");
+    assert_eq!(report.metrics.records_received, 1);
+    assert_eq!(report.open_remaining, 1);
+    assert_eq!(w.finding(&key("c#1", "2")).await, not_due);
+    // One key read on each side.
+    assert_eq!(
+        (report.metrics.lookup_calls, report.metrics.source_rechecks),
+        (1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then_no_longer_checked()
+{
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(target, table, &order("c#1", "1", "v0")).await;
+    // A writer that never lets the source settle for a window (300 ms).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (source, table, stop) = (source.clone(), table.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut version = 1;
+            while !stop.load(Ordering::Relaxed) {
+                put(&source, &table, &order("c#1", "1", &format!("v{version}"))).await;
+                version += 1;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
+    let revalidator = w.revalidator();
+    // Each run takes what is due by then: the schedule, hours later (past the 6 h cap).
+    let on_schedule = || RevalidateOptions {
+        due_by_ms: Some(epoch_ms() + 7 * HOUR_MS),
+        ..RevalidateOptions::default()
+    };
+    for run in 1..=3 {
+        let report = revalidator.run(None, &on_schedule()).await.unwrap();
+        assert_eq!(
+            (report.checked, report.still_open, report.resolved),
+            (1, 1, 0),
+            "run {run}: {report:?}"
+        );
+        assert_eq!(report.metrics.unverifiable, 1, "run {run}");
+        assert_eq!(report.marked_unsettled, u64::from(run == 3), "run {run}");
+        let f = w.finding(&key("c#1", "1")).await;
+        assert_eq!(f.checks, run);
+        assert_eq!(f.unsettled, run == 3, "run {run}");
+        assert_eq!(f.verdict, "UNVERIFIABLE");
+        assert!(f.detail.contains("kept changing"), "{}", f.detail);
+        assert_eq!(f.detail.matches("last proven: ").count(), 1, "{}", f.detail);
+        assert!(
+            f.detail.ends_with("MISMATCH (status differs)"),
+            "{}",
+            f.detail
+        );
+    }
+    let f = w.finding(&key("c#1", "1")).await;
+    assert_eq!(f.status, FindingStatus::Open);
+    let parked = epoch_ms() + UNSETTLED_PARKED.as_millis() as u64 - HOUR_MS;
+    assert!(f.next_check_ms.unwrap() > parked);
+
+    // No longer checked on schedule, even hours later; still open (it blocks readiness).
+    let report = revalidator.run(None, &on_schedule()).await.unwrap();
+    assert_eq!((report.checked, report.metrics.lookup_calls), (0, 0));
+    assert_eq!(report.open_remaining, 1);
+    let all = RevalidateOptions {
+        due_by_ms: Some(u64::MAX),
+        ..RevalidateOptions::default()
+    };
+    let report = revalidator.run(None, &all).await.unwrap();
+    assert_eq!(report.checked, 0, "unsettled findings only when asked");
+
+    // Asked for: checked again, and it stays unsettled while the key keeps changing.
+    let asked = RevalidateOptions {
+        include_unsettled: true,
+        ..RevalidateOptions::default()
+    };
+    let report = revalidator.run(None, &asked).await.unwrap();
+    assert_eq!(report.checked, 1);
+    assert!(w.finding(&key("c#1", "1")).await.unsettled);
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+
+    // Once it settles and matches, the unsettled finding is resolved.
+    let current = source
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key("c#1", "1")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    put(target, table, &current).await;
+    let report = revalidator.run(None, &asked).await.unwrap();
+    assert_eq!(report.resolved, 1, "{report:?}");
+    assert_eq!(report.open_remaining, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all_are_resolved() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(source, table, &order("c#1", "1", "PAID")).await;
+    put(target, table, &order("c#1", "1", "PLACED")).await;
+    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
+    let findings_table = w.store.table().to_string();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+            .arg("revalidate")
+            .args(args)
+            .env_clear()
+            .envs([
+                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("AWS_REGION", REGION),
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+                (
+                    "AWS_CONFIG_FILE",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config"),
+                ),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+                ("VERIFY_TABLE_NAME", table.as_str()),
+                ("VERIFY_PROFILE", "target-account"),
+                ("SOURCE_TABLE_NAME", table.as_str()),
+                ("FINDINGS_TABLE", findings_table.as_str()),
+                ("MAX_REPLICATION_LAG", "300ms"),
+            ])
+            .output()
+            .expect("run ddb-verify")
+    };
+    let json_of = |out: &std::process::Output| -> serde_json::Value {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "one JSON object ({e}): {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+
+    let out = run(&["--json"]);
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{json}");
+    assert_eq!(json["checked"], 1);
+    assert_eq!(json["still_open"], 1);
+    assert_eq!(json["open_remaining"], 1);
+
+    // Repaired; the finding is not due again for a while, `--all` checks it now.
+    put(target, table, &order("c#1", "1", "PAID")).await;
+    let out = run(&["--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["checked"], 0);
+    let out = run(&["--all", "--json"]);
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["resolved"], 1);
+    assert_eq!(json["open_remaining"], 0);
+    // The summary without --json.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("open remaining"));
+
+    // FINDINGS_TABLE is required here: named, with exit status 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .arg("revalidate")
+        .env_clear()
+        .envs([
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FINDINGS_TABLE is required"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not_judge_due() {
+    use ddb_verify::revalidate::scheduled;
+    use tokio::time::Instant;
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(source, table, &order("c#1", "1", "PAID")).await;
+    put(target, table, &order("c#1", "1", "PLACED")).await;
+    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
+    let before = w.finding(&key("c#1", "1")).await;
+    let revalidator = w.revalidator();
+    // Within the deadline margin (2 s): no work starts.
+    let answer = scheduled(&revalidator, Instant::now() + Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(answer["checked"], 0, "{answer}");
+    assert_eq!(answer["left_due"], 1, "{answer}");
+    assert_eq!(answer["open_remaining"], 1, "{answer}");
+    assert_eq!(w.finding(&key("c#1", "1")).await, before);
+    // With time for a window: judged, and the answer says so.
+    let answer = scheduled(&revalidator, Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(answer["checked"], 1, "{answer}");
+    assert_eq!(answer["still_open"], 1, "{answer}");
+}
