@@ -28,14 +28,37 @@ DEMO_ENV = AWS_ACCESS_KEY_ID=sourceaccount AWS_SECRET_ACCESS_KEY=local AWS_REGIO
 
 .PHONY: bench demo test fuzz lint tools validate build build-x86 watch invoke smoke deploy dynamodb-local stop-dynamodb-local clean
 
+# The Catalog story (issue 13): a bulk load with drift verified by the shard poller from the stream,
+# the baseline compare under live writes, the findings and a NO-GO; then the repair, revalidation
+# and a GO. Every step records into the findings table VerifierFindings.
+CATALOG_ENV = $(DEMO_ENV) SOURCE_TABLE_NAME=Catalog VERIFY_TABLE_NAME=Catalog \
+	CHECKPOINT_TABLE=VerifierCheckpoints FINDINGS_TABLE=VerifierFindings \
+	IGNORE_ATTRIBUTES=syncedAt MAX_READ_UNITS=1000
+DDB_VERIFY = cargo run --quiet --bin ddb-verify --
+SHARD_POLLER = cargo run --quiet --bin shard-poller -- --once
+
 # The stream verifier over the stream's records as Lambda delivers them, then the shard poller
-# (the real binary, outside Lambda: one pass) reading the same stream by itself.
+# (the real binary, outside Lambda: one pass) reading the same stream by itself; then the Catalog
+# story. `ddb-verify` exits 2 on purpose where problems are shown (findings, NO-GO).
 demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
-	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints \
-		cargo run --quiet --bin shard-poller -- --once
-	$(DEMO_ENV) SOURCE_TABLE_NAME=Catalog VERIFY_TABLE_NAME=Catalog CHECKPOINT_TABLE=VerifierCheckpoints \
-		IGNORE_ATTRIBUTES=syncedAt MAX_READ_UNITS=1000 cargo run --quiet --example baseline-demo
+	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints $(SHARD_POLLER)
+	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- load
+	@echo; echo "== The shard poller verifies Catalog's stream (the bulk load), recording each problem"
+	$(CATALOG_ENV) $(SHARD_POLLER)
+	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- compare
+	@echo; echo "== The shard poller verifies the changes made during the compare"
+	$(CATALOG_ENV) $(SHARD_POLLER)
+	@echo; echo "== ddb-verify findings"
+	$(CATALOG_ENV) $(DDB_VERIFY) findings; test $$? -eq 2
+	@echo; echo "== ddb-verify readiness"
+	$(CATALOG_ENV) $(DDB_VERIFY) readiness; test $$? -eq 2
+	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- repair
+	@echo; echo "== ddb-verify revalidate"
+	$(CATALOG_ENV) $(DDB_VERIFY) revalidate --all
+	$(CATALOG_ENV) $(SHARD_POLLER)
+	@echo; echo "== ddb-verify readiness"
+	$(CATALOG_ENV) $(DDB_VERIFY) readiness
 
 # The integration tests, the demo and the benchmarks use the test kit (the `testkit` feature, which
 # the package's dev-dependency on itself turns on); the binaries never do.
@@ -78,7 +101,7 @@ validate: tools
 # Release artifacts as Lambda zips: arm64 (the template's default) needs the aarch64 standard library
 # (rustup target add aarch64-unknown-linux-gnu); x86_64 needs nothing more. Both link with zig.
 # The zipped functions: the stream verifier and the baseline compare's segment worker.
-LAMBDA_BINS := stream-verifier baseline-segment
+LAMBDA_BINS := stream-verifier baseline-segment revalidator
 
 build: tools
 	mkdir -p $(DIST)

@@ -1,15 +1,20 @@
-//! The baseline compare's demo: a `Catalog` table bulk-loaded into both simulated accounts with
-//! known drift, then `ddb-verify baseline` (the same code, in process) over it while the source keeps
-//! taking writes that reach the other side a moment later.
+//! The baseline compare's demo, in three steps (the first argument), with the shard poller and
+//! `ddb-verify` in between (see the Makefile's `demo`):
+//! - `load`: a `Catalog` table (the source's with a stream) bulk-loaded into both simulated
+//!   accounts with known drift, and an empty findings table (`FINDINGS_TABLE`);
+//! - `compare`: `ddb-verify baseline` (the same code, in process) while the source keeps taking
+//!   writes that reach the other side a moment later;
+//! - `repair`: the drift undone on the other side, as an operator would.
 //!
-//! Run it with `make demo` (after the stream verifier's demo; it needs `CHECKPOINT_TABLE`, made by
-//! that demo, and the environment of the CLI: `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME`, ...).
+//! It needs `CHECKPOINT_TABLE` (made by the stream verifier's demo) and the environment of the CLI:
+//! `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME`, `FINDINGS_TABLE`, ...
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::dynamodb_clients;
+use ddb_verify::aws::findings::create_findings_table;
 use ddb_verify::cli::baseline::{run, BaselineArgs};
 use ddb_verify::config::BaselineConfig;
 use ddb_verify::record::Item;
@@ -18,6 +23,13 @@ use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const ITEMS: u32 = 3_000;
+
+/// Orders never copied to the other side.
+const MISSING: [u32; 3] = [7, 1_234, 2_900];
+/// Orders copied with another status.
+const DIFFERENT: [u32; 3] = [42, 777, 2_048];
+/// Orders only on the other side.
+const EXTRA: [u32; 2] = [90_001, 90_002];
 
 fn key(id: u32) -> Item {
     [
@@ -51,46 +63,63 @@ async fn main() -> Result<(), Error> {
     let config = BaselineConfig::from_env()?;
     let table = config.source_table.clone();
     let (source, target) = dynamodb_clients(&config.verify).await;
+    match std::env::args().nth(1).as_deref() {
+        Some("load") => load(&config, &source, &target).await,
+        Some("compare") => compare(source, target, table).await,
+        Some("repair") => repair(&source, &target, &table).await,
+        other => Err(format!("expected load, compare or repair, not {other:?}").into()),
+    }
+}
 
-    println!("\n== Baseline compare: {ITEMS} orders bulk-loaded into {table} in both accounts, with drift");
-    recreate_table(&source, &table, ORDER_KEYS, None).await?;
-    recreate_table(&target, &table, ORDER_KEYS, None).await?;
+async fn load(config: &BaselineConfig, source: &Client, target: &Client) -> Result<(), Error> {
+    let table = &config.source_table;
+    println!("\n== Catalog: {ITEMS} orders bulk-loaded into {table} in both accounts, with drift");
+    recreate_table(
+        source,
+        table,
+        ORDER_KEYS,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await?;
+    recreate_table(target, table, ORDER_KEYS, None).await?;
+    if let Some(findings) = &config.verify.findings_table {
+        // The findings table lives in the verifiers' own account (here the source's).
+        let _ = source.delete_table().table_name(findings).send().await;
+        create_findings_table(source, findings).await?;
+    }
     let source_items: Vec<Item> = (0..ITEMS).map(|id| order(id, "PLACED")).collect();
     let mut target_items = Vec::new();
     for (id, item) in (0..ITEMS).zip(&source_items) {
         let mut copy = item.clone();
-        match id {
-            // Never copied.
-            7 | 1_234 | 2_900 => continue,
-            // Copied with a different status.
-            42 | 777 | 2_048 => {
-                copy.insert("status".into(), AttributeValue::S("CANCELLED".into()));
-            }
+        if MISSING.contains(&id) {
+            continue;
+        } else if DIFFERENT.contains(&id) {
+            copy.insert("status".into(), AttributeValue::S("CANCELLED".into()));
+        } else {
             // Equal as DynamoDB means it: another number notation, another set order, and an
             // attribute in IGNORE_ATTRIBUTES that differs.
-            _ => {
-                copy.insert("total".into(), AttributeValue::N(format!("{}.5", id % 300)));
-                copy.insert(
-                    "tags".into(),
-                    AttributeValue::Ss(vec!["express".into(), "gift".into()]),
-                );
-                copy.insert("syncedAt".into(), AttributeValue::N("2".into()));
-            }
+            copy.insert("total".into(), AttributeValue::N(format!("{}.5", id % 300)));
+            copy.insert(
+                "tags".into(),
+                AttributeValue::Ss(vec!["express".into(), "gift".into()]),
+            );
+            copy.insert("syncedAt".into(), AttributeValue::N("2".into()));
         }
         target_items.push(copy);
     }
-    // Only on the other side.
-    target_items.push(order(90_001, "PLACED"));
-    target_items.push(order(90_002, "PLACED"));
-    write_items(&source, &table, &source_items).await?;
-    write_items(&target, &table, &target_items).await?;
+    target_items.extend(EXTRA.iter().map(|&id| order(id, "PLACED")));
+    write_items(source, table, &source_items).await?;
+    write_items(target, table, &target_items).await?;
     println!(
         "   drift: 3 missing (orders 7, 1234, 2900), 3 different (42, 777, 2048), 2 only on the other side (90001, 90002);\n   \
          the rest equal despite number notation (1.50 / 1.5), set order and IGNORE_ATTRIBUTES=syncedAt"
     );
+    Ok(())
+}
 
-    println!("== ddb-verify baseline --segments 4, while the source takes writes replicated 300 ms later");
-    let writer = tokio::spawn(live_writes(source.clone(), target.clone(), table.clone()));
+async fn compare(source: Client, target: Client, table: String) -> Result<(), Error> {
+    println!("\n== ddb-verify baseline --segments 4, while the source takes writes replicated 300 ms later");
+    let writer = tokio::spawn(live_writes(source, target, table));
     let ending = run(BaselineArgs {
         segments: 4,
         run_id: None,
@@ -102,6 +131,40 @@ async fn main() -> Result<(), Error> {
         "ddb-verify would exit with status {} ({ending:?}): the drift above, and nothing else",
         ending.exit_code_number()
     );
+    Ok(())
+}
+
+/// What an operator does after reading the findings: copy the source's items over the missing and
+/// different ones, delete what only the other side holds.
+async fn repair(source: &Client, target: &Client, table: &str) -> Result<(), Error> {
+    println!(
+        "\n== Repair: the 6 missing or different orders copied again, the 2 extra ones deleted"
+    );
+    for id in MISSING.iter().chain(&DIFFERENT) {
+        let current = source
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(*id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        if let Some(item) = current.item {
+            target
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item))
+                .send()
+                .await?;
+        }
+    }
+    for id in EXTRA {
+        target
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key(id)))
+            .send()
+            .await?;
+    }
     Ok(())
 }
 
