@@ -43,22 +43,22 @@ SHARD_POLLER = cargo run --quiet --bin shard-poller -- --once
 demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
 	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints $(SHARD_POLLER)
-	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- load
+	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- load
 	@echo; echo "== The shard poller verifies Catalog's stream (the bulk load), recording each problem"
-	$(CATALOG_ENV) $(SHARD_POLLER)
-	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- compare
+	@$(CATALOG_ENV) $(SHARD_POLLER)
+	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- compare
 	@echo; echo "== The shard poller verifies the changes made during the compare"
-	$(CATALOG_ENV) $(SHARD_POLLER)
+	@$(CATALOG_ENV) $(SHARD_POLLER)
 	@echo; echo "== ddb-verify findings"
-	$(CATALOG_ENV) $(DDB_VERIFY) findings; test $$? -eq 2
+	@$(CATALOG_ENV) $(DDB_VERIFY) findings; test $$? -eq 2
 	@echo; echo "== ddb-verify readiness"
-	$(CATALOG_ENV) $(DDB_VERIFY) readiness; test $$? -eq 2
-	$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- repair
+	@$(CATALOG_ENV) $(DDB_VERIFY) readiness; test $$? -eq 2
+	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- repair
 	@echo; echo "== ddb-verify revalidate"
-	$(CATALOG_ENV) $(DDB_VERIFY) revalidate --all
-	$(CATALOG_ENV) $(SHARD_POLLER)
+	@$(CATALOG_ENV) $(DDB_VERIFY) revalidate --all
+	@$(CATALOG_ENV) $(SHARD_POLLER)
 	@echo; echo "== ddb-verify readiness"
-	$(CATALOG_ENV) $(DDB_VERIFY) readiness
+	@$(CATALOG_ENV) $(DDB_VERIFY) readiness
 
 # The integration tests, the demo and the benchmarks use the test kit (the `testkit` feature, which
 # the package's dev-dependency on itself turns on); the binaries never do.

@@ -9,6 +9,8 @@
 //! It needs `CHECKPOINT_TABLE` (made by the stream verifier's demo) and the environment of the CLI:
 //! `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME`, `FINDINGS_TABLE`, ...
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
@@ -119,14 +121,18 @@ async fn load(config: &BaselineConfig, source: &Client, target: &Client) -> Resu
 
 async fn compare(source: Client, target: Client, table: String) -> Result<(), Error> {
     println!("\n== ddb-verify baseline --segments 4, while the source takes writes replicated 300 ms later");
-    let writer = tokio::spawn(live_writes(source, target, table));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(live_writes(source, target, table, Arc::clone(&stop)));
     let ending = run(BaselineArgs {
         segments: 4,
         run_id: None,
         json: false,
     })
-    .await?;
-    writer.abort();
+    .await;
+    // The writer finishes its round: its last change reaches the other side too.
+    stop.store(true, Ordering::Relaxed);
+    writer.await?;
+    let ending = ending?;
     println!(
         "ddb-verify would exit with status {} ({ending:?}): the drift above, and nothing else",
         ending.exit_code_number()
@@ -170,8 +176,11 @@ async fn repair(source: &Client, target: &Client, table: &str) -> Result<(), Err
 
 /// Orders changing on the source during the compare, each change copied to the other side 300 ms
 /// later: they must not show up as differences.
-async fn live_writes(source: Client, target: Client, table: String) {
+async fn live_writes(source: Client, target: Client, table: String, stop: Arc<AtomicBool>) {
     for round in 0u32.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         // Orders the drift above does not touch.
         let id = 100 + (round * 37) % 900;
         let item = order(id, &format!("SHIPPED-{round}"));
