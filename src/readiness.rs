@@ -27,6 +27,7 @@ pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(5 * 60);
 /// The names of the checks, in the order they are shown.
 pub const CHECK_BASELINE: &str = "baseline";
 pub const CHECK_NO_GAP: &str = "no_gap";
+pub const CHECK_EVERY_CHANGE: &str = "every_change";
 pub const CHECK_STREAM_RECENT: &str = "stream_recent";
 pub const CHECK_NO_OPEN_FINDINGS: &str = "no_open_findings";
 pub const CHECK_NO_RECENT_RETRIES: &str = "no_recent_retries";
@@ -293,6 +294,44 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         },
     });
 
+    // Every change, not a sample, and none lost to trimming since the baseline began.
+    let sampled = streams
+        .iter()
+        .find(|c| c.sample_rate.is_some_and(|r| r < 1.0));
+    let baseline_began = complete.and_then(|r| r.started_at_ms);
+    let gap = streams
+        .iter()
+        .filter_map(|c| c.last_gap_at_ms.map(|t| (t, *c)))
+        .filter(|(t, _)| baseline_began.is_none_or(|b| *t >= b))
+        .max_by_key(|(t, _)| *t);
+    checks.push(match (sampled, gap) {
+        (Some(c), _) => Check {
+            name: CHECK_EVERY_CHANGE,
+            ok: false,
+            detail: format!(
+                "{} {} verifies a sample of keys (SAMPLE_RATE={}): the other keys' changes were not verified; set SAMPLE_RATE=1 before the baseline that readiness rests on",
+                c.source.as_str(),
+                c.name,
+                c.sample_rate.unwrap_or(1.0)
+            ),
+        },
+        (None, Some((at, c))) => Check {
+            name: CHECK_EVERY_CHANGE,
+            ok: false,
+            detail: format!(
+                "stream records were trimmed before {} {} could verify them, at {}, after the baseline began: run a new baseline",
+                c.source.as_str(),
+                c.name,
+                rfc3339(at)
+            ),
+        },
+        (None, None) => Check {
+            name: CHECK_EVERY_CHANGE,
+            ok: true,
+            detail: "every key's changes are verified (SAMPLE_RATE=1), and no stream records were lost since the baseline began".to_string(),
+        },
+    });
+
     // Stream changes verified up to within max_lag of now.
     let verified_until = streams.iter().filter_map(|c| c.verified_until_ms).max();
     checks.push(match verified_until {
@@ -477,6 +516,8 @@ mod tests {
             last_retry_at_ms: None,
             complete: false,
             checked_at_ms: NOW - MIN,
+            sample_rate: Some(1.0),
+            last_gap_at_ms: None,
         }
     }
 
@@ -560,6 +601,7 @@ mod tests {
             [
                 CHECK_BASELINE,
                 CHECK_NO_GAP,
+                CHECK_EVERY_CHANGE,
                 CHECK_STREAM_RECENT,
                 CHECK_NO_OPEN_FINDINGS,
                 CHECK_NO_RECENT_RETRIES
@@ -574,7 +616,7 @@ mod tests {
         assert_eq!(json["baseline"]["complete"], true);
         assert_eq!(json["verified_until"], "2024-02-29T11:59:00Z");
         assert_eq!(json["open_findings"], 0);
-        assert_eq!(json["checks"].as_array().unwrap().len(), 5);
+        assert_eq!(json["checks"].as_array().unwrap().len(), 6);
         assert!(r.to_text().starts_with("GO for table Orders"));
     }
 
@@ -648,6 +690,38 @@ mod tests {
         let r = assess_default(&input);
         assert!(r.ready, "{:#?}", r.checks);
         assert!(check(&r, CHECK_NO_GAP).detail.contains("poller arn:stream"));
+    }
+
+    #[test]
+    fn sampled_stream_verification_is_no_go() {
+        let mut input = go();
+        input.coverage[0].sample_rate = Some(0.25);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        assert!(
+            r.reasons()[0].contains("SAMPLE_RATE=0.25"),
+            "{:?}",
+            r.reasons()
+        );
+        input.coverage[0].sample_rate = Some(1.0);
+        assert!(assess_default(&input).ready);
+    }
+
+    #[test]
+    fn records_trimmed_after_the_baseline_began_are_no_go_and_before_it_are_not() {
+        let mut input = go();
+        // The baseline began 30 minutes ago.
+        input.coverage[0].last_gap_at_ms = Some(NOW - 10 * MIN);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        assert!(
+            r.reasons()[0].contains("run a new baseline"),
+            "{:?}",
+            r.reasons()
+        );
+        // Lost before the baseline began: the baseline read the state they left.
+        input.coverage[0].last_gap_at_ms = Some(NOW - 40 * MIN);
+        assert!(assess_default(&input).ready);
     }
 
     #[test]
@@ -787,7 +861,7 @@ mod tests {
         let text = r.to_text();
         assert!(text.starts_with("NO-GO for table Orders (checked 2024-02-29T12:00:00Z)"));
         assert_eq!(text.matches("[FAIL]").count(), 4);
-        assert_eq!(text.matches("[ ok ]").count(), 1);
+        assert_eq!(text.matches("[ ok ]").count(), 2);
     }
 
     #[test]

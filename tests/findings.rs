@@ -365,6 +365,8 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
         verified_until_ms: until,
         retry_at_ms: retry,
         complete: None,
+        sample_rate: Some(1.0),
+        gap_at_ms: None,
         now_ms: now,
     };
     store

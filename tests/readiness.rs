@@ -29,6 +29,8 @@ enum Break {
     NoStream,
     OpenFinding,
     RecentRetry,
+    Sampled,
+    Trimmed,
 }
 
 fn order_key(customer: &str, id: u32) -> Item {
@@ -86,6 +88,9 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
                     _ => Some(now - 30 * MIN),
                 },
                 complete: None,
+                sample_rate: Some(if broken == Break::Sampled { 0.5 } else { 1.0 }),
+                // Trimmed after the baseline began (30 minutes ago).
+                gap_at_ms: (broken == Break::Trimmed).then_some(now - 5 * MIN),
                 now_ms: now,
             })
             .await
@@ -102,6 +107,8 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
                 verified_until_ms: complete.then_some(now - 10 * MIN),
                 retry_at_ms: None,
                 complete: Some(complete),
+                sample_rate: None,
+                gap_at_ms: None,
                 now_ms: now,
             })
             .await
@@ -127,7 +134,7 @@ async fn go_once_every_check_holds() {
     let (store, table) = state(Break::Nothing).await;
     let r = readiness_of(&store, &table).await;
     assert!(r.ready, "{}", r.to_text());
-    assert_eq!(r.checks.len(), 5);
+    assert_eq!(r.checks.len(), 6);
     assert_eq!(r.baseline.as_ref().unwrap().run_id, "run-1");
     assert!(r.baseline.as_ref().unwrap().complete);
     assert_eq!(r.open_findings, 0);
@@ -151,6 +158,8 @@ async fn no_go_for_each_reason_in_turn() {
         (Break::NoStream, &[CHECK_NO_GAP, CHECK_STREAM_RECENT][..]),
         (Break::OpenFinding, &[CHECK_NO_OPEN_FINDINGS][..]),
         (Break::RecentRetry, &[CHECK_NO_RECENT_RETRIES][..]),
+        (Break::Sampled, &[CHECK_EVERY_CHANGE][..]),
+        (Break::Trimmed, &[CHECK_EVERY_CHANGE][..]),
     ] {
         let (store, table) = state(broken).await;
         let r = readiness_of(&store, &table).await;
@@ -158,7 +167,7 @@ async fn no_go_for_each_reason_in_turn() {
         assert_eq!(failing(&r), expected, "{broken:?}: {}", r.to_text());
         assert_eq!(r.reasons().len(), expected.len());
         // The passing checks are listed too.
-        assert_eq!(r.checks.len(), 5);
+        assert_eq!(r.checks.len(), 6);
     }
 }
 
@@ -328,7 +337,9 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     // A tighter allowance than the stream's 30 s lag: NO-GO again.
     let out = ddb_verify(&store, &table, &["readiness", "--json", "--max-lag", "10s"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(json_of(&out)["checks"][2]["ok"], false);
+    let checks = &json_of(&out)["checks"];
+    assert_eq!(checks[3]["name"], "stream_recent");
+    assert_eq!(checks[3]["ok"], false);
 }
 
 #[test]

@@ -329,6 +329,11 @@ fn coverage_of(item: &Attrs) -> Result<Coverage, FindingsError> {
             .copied()
             .unwrap_or(false),
         checked_at_ms: number(item, "checkedAt").unwrap_or_default(),
+        sample_rate: item
+            .get("sampleRate")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
+        last_gap_at_ms: number(item, "lastGapAt"),
     })
 }
 
@@ -572,6 +577,15 @@ impl FindingsStore for DynamoDbFindings {
             if let Some(retry) = w.retry_at_ms {
                 set.push("lastRetryAt = :retry");
                 update = update.expression_attribute_values(":retry", n(retry));
+            }
+            if let Some(rate) = w.sample_rate {
+                set.push("sampleRate = :rate");
+                update = update
+                    .expression_attribute_values(":rate", AttributeValue::N(rate.to_string()));
+            }
+            if let Some(gap) = w.gap_at_ms {
+                set.push("lastGapAt = :gap");
+                update = update.expression_attribute_values(":gap", n(gap));
             }
             if let Some(complete) = w.complete {
                 set.push("complete = :complete");

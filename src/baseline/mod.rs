@@ -254,6 +254,8 @@ where
                 verified_until_ms: run.finished_at_ms,
                 retry_at_ms: None,
                 complete: Some(run.finished_at_ms.is_some()),
+                sample_rate: None,
+                gap_at_ms: None,
                 now_ms: epoch_ms(),
             })
             .await?;

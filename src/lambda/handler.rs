@@ -74,7 +74,14 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         let mut findings_metrics = InvocationMetrics::default();
         if let Some(findings) = &self.findings {
             // Boxed: one allocation per batch keeps the handler's future type shallow.
-            Box::pin(findings.record(&event.records, &mut report, &mut findings_metrics)).await;
+            let sample_rate = self.verifier.config().sample_rate;
+            Box::pin(findings.record(
+                &event.records,
+                &mut report,
+                sample_rate,
+                &mut findings_metrics,
+            ))
+            .await;
         }
         let mut invocation = assemble(&event.records, &event.malformed, &report);
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
@@ -103,6 +110,7 @@ impl<F: FindingsStore> Findings<F> {
         &self,
         records: &[Expectation],
         report: &mut BatchReport,
+        sample_rate: f64,
         metrics: &mut InvocationMetrics,
     ) {
         self.writer
@@ -117,13 +125,14 @@ impl<F: FindingsStore> Findings<F> {
         let Some(table) = records.iter().find_map(|r| r.source_table.as_deref()) else {
             return;
         };
-        let coverage = stream_coverage(
+        let mut coverage = stream_coverage(
             table,
             CoverageSource::Stream,
             &self.name,
             records,
             &report.outcomes,
         );
+        coverage.sample_rate = Some(sample_rate);
         let retried = coverage.retry_at_ms.is_some();
         if let Err(e) = self.writer.cover(coverage).await {
             metrics.findings_write_failures += 1;

@@ -315,6 +315,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             verified_until_ms: covered.then_some(run_started_ms),
             retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
             complete: None,
+            sample_rate: Some(self.config.verify.sample_rate),
+            gap_at_ms: (total.poller.records_trimmed > 0).then_some(now),
             now_ms: now,
         };
         if let Err(e) = findings.cover(write).await {

@@ -296,6 +296,8 @@ pub fn stream_coverage<'a>(
         verified_until_ms: until,
         retry_at_ms: retry.then_some(now),
         complete: None,
+        sample_rate: None,
+        gap_at_ms: None,
         now_ms: now,
     }
 }

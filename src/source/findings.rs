@@ -42,6 +42,8 @@
 //! | `startedAt` | N | stream and poller: creation time of the first change verified; baseline: the run's start |
 //! | `verifiedUntil` | N | stream and poller: every change created before it has a verdict (the newest such, never moved back); baseline: the run's end |
 //! | `lastRetryAt` | N | the last time a record was handed back to be delivered or read again |
+//! | `sampleRate` | N | stream and poller: the `SAMPLE_RATE` of the last write (below 1, some changes were not verified) |
+//! | `lastGapAt` | N | poller: the last time stream records were trimmed before they could be verified |
 //! | `complete` | BOOL | baseline: every segment done |
 //! | `checkedAt` | N | the last write |
 
@@ -244,6 +246,10 @@ pub struct CoverageWrite<'a> {
     pub verified_until_ms: Option<u64>,
     pub retry_at_ms: Option<u64>,
     pub complete: Option<bool>,
+    /// The verifier's `SAMPLE_RATE`.
+    pub sample_rate: Option<f64>,
+    /// Stream records were lost to trimming (24 hours) before a verdict.
+    pub gap_at_ms: Option<u64>,
     pub now_ms: u64,
 }
 
@@ -257,6 +263,9 @@ pub struct Coverage {
     pub last_retry_at_ms: Option<u64>,
     pub complete: bool,
     pub checked_at_ms: u64,
+    /// `None`: every key (a baseline, or coverage written before sample rates were recorded).
+    pub sample_rate: Option<f64>,
+    pub last_gap_at_ms: Option<u64>,
 }
 
 /// Stores findings and coverage.
