@@ -4,17 +4,21 @@
 //!
 //! ```text
 //!  Lambda event ──► lambda::event ──► lambda::handler ──┐
-//!  stream shards ──► aws::streams ──► poller ───────────┼─► verify::Verifier ──► report::OutcomeSink
-//!  table scans ──► aws::scanner ──► baseline ───────────┘     │ Expectations in,   one RecordReport
-//!  (source::stream, source::scan)                             │ Outcomes out        per record:
-//!        leases, checkpoints, segments: source::checkpoint    ▼                     WARN lines, counters,
-//!                                       source::table::TableReader                  EMF documents
-//!                                       └─► aws::reader (BatchGetItem, both accounts)
+//!  stream shards ──► aws::streams ──► poller ───────────┤
+//!  table scans ──► aws::scanner ──► baseline ───────────┼─► verify::Verifier ──► report::findings ──► report::OutcomeSink
+//!  open findings ──► revalidate ────────────────────────┘     │ Expectations in,   problems kept,      one RecordReport
+//!  (source::stream, source::scan, source::findings)           │ Outcomes out       MATCHes resolve;    per record:
+//!        leases, checkpoints, segments: source::checkpoint    ▼                    not written: retry  WARN lines, counters,
+//!                                       source::table::TableReader                 (source::findings,  EMF documents
+//!                                       └─► aws::reader (BatchGetItem,             aws::findings)
+//!                                           both accounts)
+//!  readiness ◄── findings and coverage (what each verifier has verified)
 //! ```
 //!
 //! Module map:
 //! - [`config`]: every variable of every function, parsed once: [`config::Config`],
-//!   [`config::PollerConfig`], [`config::BaselineConfig`].
+//!   [`config::PollerConfig`], [`config::BaselineConfig`], [`config::RevalidatorConfig`],
+//!   [`config::FindingsCliConfig`].
 //! - [`record`]: what the engine verifies, [`record::Expectation`]: a key, what the other side
 //!   should hold (an image, nothing, or the source's current item), since when, and from where (a
 //!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
@@ -25,8 +29,10 @@
 //! - [`baseline`]: the full-table compare: a parallel Scan of each side, its pages as expectations for
 //!   the engine (both directions, `EXTRA`), per-segment checkpoints, the read rate
 //!   ([`baseline::rate`]).
-//! - [`report`]: one verdict path: each record's [`report::RecordReport`] into the
-//!   [`report::OutcomeSink`] (log lines and counters), counters that add up, EMF documents.
+//! - [`report`]: one verdict path: problems recorded and MATCHes resolved in the findings store
+//!   ([`report::findings`]; a problem not recorded becomes a retry), then each record's
+//!   [`report::RecordReport`] into the [`report::OutcomeSink`] (log lines and counters); counters
+//!   that add up, EMF documents.
 //! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures); the
 //!   baseline segment function's contract ([`lambda::baseline`]).
 //! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
@@ -39,9 +45,11 @@
 //!   marks keys that keep changing.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::scan::TableScanner`], [`source::stream::StreamSource`],
-//!   [`source::checkpoint::CheckpointStore`] and [`source::checkpoint::BaselineStore`].
+//!   [`source::checkpoint::CheckpointStore`], [`source::checkpoint::BaselineStore`] and
+//!   [`source::findings::FindingsStore`] (findings and coverage; the table's schema).
 //! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
-//!   [`aws::verifier`] / [`aws::poller`] / [`aws::baseline`], which wire them for the binaries.
+//!   [`aws::stream_verifier`] / [`aws::poller`] / [`aws::baseline`] / [`aws::revalidator`], which
+//!   wire them for the binaries.
 //! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
 //!   never in the binaries.
 //!
