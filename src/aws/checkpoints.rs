@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::DynamoDbCallError;
 use crate::report::metrics::BaselineCounts;
 use crate::source::checkpoint::{
     BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
@@ -31,22 +32,7 @@ impl DynamoDbCheckpoints {
         }
     }
 
-    fn error<E>(
-        &self,
-        operation: &'static str,
-        err: aws_sdk_dynamodb::error::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    ) -> CheckpointError
-    where
-        aws_sdk_dynamodb::Error: From<
-            aws_sdk_dynamodb::error::SdkError<
-                E,
-                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-            >,
-        >,
-    {
+    fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> CheckpointError {
         CheckpointError::Dynamo {
             operation,
             table: self.table.clone(),

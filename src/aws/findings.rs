@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::DynamoDbCallError;
 use crate::record::{describe_key, Item};
 use crate::source::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
@@ -59,28 +60,21 @@ impl DynamoDbFindings {
         &self.table
     }
 
-    fn error<E>(
-        &self,
-        operation: &'static str,
-        err: aws_sdk_dynamodb::error::SdkError<
-            E,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >,
-    ) -> FindingsError
-    where
-        E: ProvideErrorMetadata,
-        aws_sdk_dynamodb::Error: From<
-            aws_sdk_dynamodb::error::SdkError<
-                E,
-                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-            >,
-        >,
-    {
+    fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> FindingsError {
         FindingsError::Dynamo {
             operation,
             table: self.table.clone(),
-            transient: crate::aws::is_transient(&err),
+            transient: err.is_transient(),
             source: Box::new(err.into()),
+        }
+    }
+
+    /// Sends a conditional update: whether it applied (`false`: its condition did not hold).
+    async fn conditional(&self, update: UpdateItemFluentBuilder) -> Result<bool, FindingsError> {
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(self.error("UpdateItem", e)),
         }
     }
 
@@ -364,7 +358,7 @@ impl FindingsStore for DynamoDbFindings {
             "unsettled = :false",
         ]);
         remove.extend(["resolvedAt", "resolvedBy", "expiresAt", "reason"]);
-        let result = update
+        let update = update
             .update_expression(expression(&set, &remove, "timesSeen :one"))
             .condition_expression(
                 "attribute_not_exists(id) OR (occurrence <> :occurrence AND #status <> :accepted)",
@@ -376,31 +370,21 @@ impl FindingsStore for DynamoDbFindings {
             .expression_attribute_values(":next", n(write.next_check_ms))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .send()
-            .await;
-        match result {
-            Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => {}
-            Err(e) => return Err(self.error("UpdateItem", e)),
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        if self.conditional(update).await? {
+            return Ok(());
         }
         // Accepted: stays accepted, the sighting counted (unless it is this occurrence again).
         let (mut set, mut remove) = (Vec::new(), Vec::new());
         let update = Self::problem_fields(self.update(id), write, &mut set, &mut remove);
-        let result = update
+        let update = update
             .update_expression(expression(&set, &remove, "timesSeen :one"))
             .condition_expression("#status = :accepted AND occurrence <> :occurrence")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":accepted", s("ACCEPTED"))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // This occurrence is recorded already: a re-delivery.
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":one", n(1));
+        // Not applied: this occurrence is recorded already (a re-delivery).
+        self.conditional(update).await.map(|_| ())
     }
 
     async fn open_among(&self, table: &str, keys: &[&Item]) -> Result<Vec<bool>, FindingsError> {
@@ -417,7 +401,7 @@ impl FindingsStore for DynamoDbFindings {
 
     async fn resolve(&self, r: &Resolution<'_>) -> Result<bool, FindingsError> {
         let expires_at = r.judged_at_ms / 1000 + RESOLVED_KEPT.as_secs();
-        let result = self
+        let update = self
             .update(finding_id(r.table, r.key))
             .update_expression(
                 "SET #status = :resolved, resolvedAt = :now, resolvedBy = :origin, expiresAt = :expires REMOVE statusTable, nextCheck",
@@ -428,14 +412,8 @@ impl FindingsStore for DynamoDbFindings {
             .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":now", n(r.judged_at_ms))
             .expression_attribute_values(":origin", s(r.origin.as_str()))
-            .expression_attribute_values(":expires", n(expires_at))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":expires", n(expires_at));
+        self.conditional(update).await
     }
 
     async fn recheck(&self, r: &Recheck<'_>) -> Result<(), FindingsError> {
@@ -479,20 +457,14 @@ impl FindingsStore for DynamoDbFindings {
                 None => remove.push(name),
             }
         }
-        let result = update
+        let update = update
             .update_expression(expression(&set, &remove, "checks :one"))
             .condition_expression("#status = :open")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":open", s("OPEN"))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        match result {
-            // Resolved or accepted meanwhile: nothing to add.
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":one", n(1));
+        // Not applied: resolved or accepted meanwhile, nothing to add.
+        self.conditional(update).await.map(|_| ())
     }
 
     async fn get(&self, table: &str, key: &Item) -> Result<Option<Finding>, FindingsError> {
@@ -528,7 +500,7 @@ impl FindingsStore for DynamoDbFindings {
         reason: &str,
         now_ms: u64,
     ) -> Result<bool, FindingsError> {
-        let result = self
+        let update = self
             .update(finding_id(table, key))
             .update_expression(
                 "SET #status = :accepted, reason = :reason, acceptedAt = :now, statusTable = :partition",
@@ -539,14 +511,8 @@ impl FindingsStore for DynamoDbFindings {
             .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":partition", status_partition("ACCEPTED", table))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":partition", status_partition("ACCEPTED", table));
+        self.conditional(update).await
     }
 
     async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
@@ -606,15 +572,11 @@ impl FindingsStore for DynamoDbFindings {
                 _ => update.update_expression(expression(&set, &[], "")),
             }
         };
-        match build(true).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => build(false)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| self.error("UpdateItem", e)),
-            Err(e) => Err(self.error("UpdateItem", e)),
+        if !self.conditional(build(true)).await? {
+            // A newer `verifiedUntil` is stored: the rest still applies.
+            self.conditional(build(false)).await?;
         }
+        Ok(())
     }
 
     async fn coverage(&self, table: &str) -> Result<Vec<Coverage>, FindingsError> {

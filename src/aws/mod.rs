@@ -178,6 +178,21 @@ pub async fn latest_stream_arn(
         })
 }
 
+/// A failed call of one DynamoDB operation: kept as the service's error enum (every adapter's
+/// error source), and asked whether it is transient.
+pub trait DynamoDbCallError: Into<aws_sdk_dynamodb::Error> {
+    fn is_transient(&self) -> bool;
+}
+
+impl<E: ProvideErrorMetadata> DynamoDbCallError for SdkError<E, HttpResponse>
+where
+    aws_sdk_dynamodb::Error: From<SdkError<E, HttpResponse>>,
+{
+    fn is_transient(&self) -> bool {
+        is_transient(self)
+    }
+}
+
 /// Whether asking again later may succeed: throttling, a 5xx, a time-out or the network (after the
 /// SDK's own retries).
 pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{KeyType, ReturnConsumedCapacity};
 
-use super::is_transient;
+use super::DynamoDbCallError;
 use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
 
 /// [`TableScanner`] over an `aws_sdk_dynamodb::Client`.
@@ -39,12 +39,10 @@ impl TableScanner for DynamoDbScanner {
             }
             call = call.projection_expression(projection.join(", "));
         }
-        let out = call.send().await.map_err(|e| ScanError::Service {
-            operation: "Scan",
-            table: table.to_string(),
-            transient: is_transient(&e),
-            source: Box::new(e.into()),
-        })?;
+        let out = call
+            .send()
+            .await
+            .map_err(|e| service_error("Scan", table, e))?;
         Ok(ScanPage {
             items: out.items.unwrap_or_default(),
             last_evaluated_key: out.last_evaluated_key.filter(|k| !k.is_empty()),
@@ -62,12 +60,7 @@ impl TableScanner for DynamoDbScanner {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| ScanError::Service {
-                operation: "DescribeTable",
-                table: table.to_string(),
-                transient: is_transient(&e),
-                source: Box::new(e.into()),
-            })?;
+            .map_err(|e| service_error("DescribeTable", table, e))?;
         let no_schema = || ScanError::NoKeySchema {
             table: table.to_string(),
         };
@@ -83,5 +76,14 @@ impl TableScanner for DynamoDbScanner {
             key_names,
             item_count: description.item_count.map(|n| n.max(0) as u64),
         })
+    }
+}
+
+fn service_error(operation: &'static str, table: &str, e: impl DynamoDbCallError) -> ScanError {
+    ScanError::Service {
+        operation,
+        table: table.to_string(),
+        transient: e.is_transient(),
+        source: Box::new(e.into()),
     }
 }
