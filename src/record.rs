@@ -426,14 +426,8 @@ pub fn describe_key(keys: &Item) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::item as key;
     use aws_sdk_dynamodb::primitives::Blob;
-
-    fn key(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     #[test]
     fn item_key_ignores_number_notation_and_attribute_order() {

@@ -100,17 +100,9 @@ async fn run_all(baseline: &AwsBaseline, run_id: &str, segments: u32) -> RunSumm
     baseline.finish(run_id, segments).await.expect("finish")
 }
 
-fn order(customer: &str, id: u32, status: &str) -> Item {
-    item(&[
-        ("customerId", s(customer)),
-        ("orderId", n(&id.to_string())),
-        ("status", s(status)),
-    ])
-}
-
 fn orders(count: u32) -> Vec<Item> {
     (0..count)
-        .map(|i| order(&format!("c#{}", i % 17), i, "PLACED"))
+        .map(|i| order_item(&format!("c#{}", i % 17), i, "PLACED"))
         .collect()
 }
 
@@ -126,12 +118,12 @@ async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
     write_items(source, table, &equal).await;
     write_items(target, table, &equal).await;
     // Drift: one never copied, one different, one only on the other side.
-    put(source, table, &order("c#x", 1001, "PLACED")).await;
-    put(source, table, &order("c#x", 1002, "PAID")).await;
-    put(target, table, &order("c#x", 1002, "PLACED")).await;
-    put(target, table, &order("c#x", 1003, "PLACED")).await;
+    put(source, table, &order_item("c#x", 1001, "PLACED")).await;
+    put(source, table, &order_item("c#x", 1002, "PAID")).await;
+    put(target, table, &order_item("c#x", 1002, "PLACED")).await;
+    put(target, table, &order_item("c#x", 1003, "PLACED")).await;
     // Equal as DynamoDB means it: number notation, set order, an ignored attribute.
-    let mut a = order("c#y", 2001, "PLACED");
+    let mut a = order_item("c#y", 2001, "PLACED");
     a.insert("total".into(), n("1.50"));
     a.insert(
         "tags".into(),
@@ -269,8 +261,8 @@ async fn writes_during_the_compare_give_no_false_difference() {
         tokio::spawn(async move {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let changed = order(&format!("c#{}", i % 17), i % 150, &format!("v{i}"));
-                let added = order("c#new", 5000 + i, "PLACED");
+                let changed = order_item(&format!("c#{}", i % 17), i % 150, &format!("v{i}"));
+                let added = order_item("c#new", 5000 + i, "PLACED");
                 put(&source, &table, &changed).await;
                 put(&source, &table, &added).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
@@ -359,27 +351,16 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
     write_items(source, table, &all).await;
     write_items(target, table, &all[..49]).await;
     let run = |run_id: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-            .args(["baseline", "--segments", "3", "--json", "--run-id", run_id])
-            .env_clear()
-            .envs([
-                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-                ("AWS_SECRET_ACCESS_KEY", "local"),
-                ("AWS_REGION", REGION),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-                (
-                    "AWS_CONFIG_FILE",
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config"),
-                ),
-                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ddb_verify_cli(
+            &["baseline", "--segments", "3", "--json", "--run-id", run_id],
+            &[
                 ("VERIFY_TABLE_NAME", table.as_str()),
                 ("VERIFY_PROFILE", "target-account"),
                 ("SOURCE_TABLE_NAME", table.as_str()),
                 ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
                 ("MAX_REPLICATION_LAG", "500ms"),
-            ])
-            .output()
-            .expect("run ddb-verify")
+            ],
+        )
     };
     let out = run("cli");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -493,14 +474,14 @@ async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judg
     write_items(target, table, &all).await;
     // The other side holds a state the source never had; the source changes every 50 ms, so
     // neither "kept up" nor "behind for a whole window" can be shown.
-    put(target, table, &order("c#hot", 1, "STALE")).await;
+    put(target, table, &order_item("c#hot", 1, "STALE")).await;
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (source, table, stop) = (source.clone(), table.clone(), Arc::clone(&stop));
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                put(&source, &table, &order("c#hot", 1, &format!("v{i}"))).await;
+                put(&source, &table, &order_item("c#hot", 1, &format!("v{i}"))).await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 i += 1;
             }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{ScalarAttributeType as T, StreamViewType};
+use aws_sdk_dynamodb::types::StreamViewType;
 use common::fault_proxy::{Fault, FaultProxy, Rule, UPDATE_ITEM};
 use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
@@ -15,29 +15,19 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
 use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
+use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
 use ddb_verify::report::findings::FindingsWriter;
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::source::findings::{
-    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, Problem,
+    CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Problem,
     ProblemWrite, Resolution,
 };
+use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
 
 const SEED: u64 = 0x0f1d_1265;
-
-fn order(customer: &str, id: &str, status: &str) -> Item {
-    item(&[
-        ("customerId", s(customer)),
-        ("orderId", n(id)),
-        ("status", s(status)),
-    ])
-}
-
-fn key(customer: &str, id: &str) -> Item {
-    item(&[("customerId", s(customer)), ("orderId", n(id))])
-}
 
 fn adjust(c: &mut Config) {
     // DynamoDB Local's creation times are rounded to the minute.
@@ -57,10 +47,36 @@ fn with_findings(
 }
 
 /// The stream's records so far as one event.
-async fn event(pair: &TablePair) -> ddb_verify::lambda::event::StreamEvent {
+async fn event(pair: &TablePair) -> StreamEvent {
     let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     assert_eq!(events.len(), 1);
     parse_event(&events[0])
+}
+
+/// Order c#1 written to the source only (MISSING) and c#2 to both (MATCH): their records as one event.
+async fn one_missing_one_matching(pair: &TablePair) -> StreamEvent {
+    put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order_item("c#2", "2", "PLACED"),
+    )
+    .await;
+    event(pair).await
+}
+
+/// The finding of order `customer`/`id` in `pair`'s table, if there is one.
+async fn finding_of(
+    store: &DynamoDbFindings,
+    pair: &TablePair,
+    customer: &str,
+    id: &str,
+) -> Option<Finding> {
+    store
+        .get(&pair.table, &order_key(customer, id))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,15 +84,7 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
     let pair = orders_pair().await;
     let store = findings_store(&pair.source).await;
     let handler = with_findings(&pair, store.clone());
-    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order("c#2", "2", "PLACED"),
-    )
-    .await;
-    let first = event(&pair).await;
+    let first = one_missing_one_matching(&pair).await;
 
     let inv = handler.handle(&first, None).await;
     assert!(inv.response.batch_item_failures.is_empty());
@@ -85,10 +93,8 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
     // Lambda delivers the same batch again (a timeout, a retry): nothing new is counted.
     handler.handle(&first, None).await;
 
-    let finding = store
-        .get(&pair.table, &key("c#1", "1"))
+    let finding = finding_of(&store, &pair, "c#1", "1")
         .await
-        .unwrap()
         .expect("a finding for the missing order");
     assert_eq!(finding.status, FindingStatus::Open);
     assert_eq!(finding.verdict, "MISSING");
@@ -100,11 +106,7 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
     );
     assert!(finding.next_check_ms.unwrap() > finding.last_seen_ms);
     assert_eq!(finding.key_text, "customerId=\"c#1\" orderId=1");
-    assert!(store
-        .get(&pair.table, &key("c#2", "2"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(finding_of(&store, &pair, "c#2", "2").await.is_none());
     let open = store
         .list(&pair.table, FindingStatus::Open, None, None)
         .await
@@ -116,17 +118,13 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
         &pair.source,
         &pair.target,
         &pair.table,
-        &order("c#1", "1", "SHIPPED"),
+        &order_item("c#1", "1", "SHIPPED"),
     )
     .await;
     let inv = handler.handle(&event(&pair).await, None).await;
     assert!(inv.response.batch_item_failures.is_empty());
     assert_eq!(inv.metrics.findings_resolved, 1);
-    let finding = store
-        .get(&pair.table, &key("c#1", "1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let finding = finding_of(&store, &pair, "c#1", "1").await.unwrap();
     assert_eq!(finding.status, FindingStatus::Resolved);
     assert!(finding.resolved_at_ms.is_some());
     let open = store
@@ -155,15 +153,7 @@ async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
     let through = account_through(&proxy, SOURCE_ACCOUNT);
     let faulty = DynamoDbFindings::new(through.dynamodb.clone(), store.table());
     let handler = with_findings(&pair, faulty);
-    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order("c#2", "2", "PLACED"),
-    )
-    .await;
-    let batch = event(&pair).await;
+    let batch = one_missing_one_matching(&pair).await;
     let missing_seq = batch.records[0].sequence_number().unwrap().to_string();
 
     proxy.set_rules(vec![Rule::new(
@@ -187,11 +177,7 @@ async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
     assert!(inv.metrics.findings_write_failures >= 1);
     assert_eq!(inv.metrics.missing, 0, "not counted until it is recorded");
     assert_eq!(inv.metrics.matches, 1);
-    assert!(store
-        .get(&pair.table, &key("c#1", "1"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(finding_of(&store, &pair, "c#1", "1").await.is_none());
     // A handed-back record is coverage's business too (readiness must see it).
     let coverage = store.coverage(&pair.table).await.unwrap();
     assert!(coverage[0].last_retry_at_ms.is_some());
@@ -201,10 +187,8 @@ async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
     let inv = handler.handle(&batch, None).await;
     assert!(inv.response.batch_item_failures.is_empty());
     assert_eq!(inv.metrics.missing, 1);
-    let finding = store
-        .get(&pair.table, &key("c#1", "1"))
+    let finding = finding_of(&store, &pair, "c#1", "1")
         .await
-        .unwrap()
         .expect("recorded on the second delivery");
     assert_eq!(finding.status, FindingStatus::Open);
 }
@@ -226,7 +210,7 @@ async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() 
         ),
         "verifier-fn",
     );
-    put(&pair.source, &pair.table, &order("c#1", "1", "PLACED")).await;
+    put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
     proxy.set_rules(vec![
         Rule::new(
             "DynamoDB_20120810.BatchGetItem",
@@ -278,14 +262,8 @@ async fn an_accepted_finding_stays_accepted_and_a_resolved_one_opens_again() {
     let account = account(SOURCE_ACCOUNT);
     let store = findings_store(&account).await;
     let table = "Orders";
-    let (k1, k2) = (key("c#1", "1"), key("c#2", "2"));
-    let problem = Problem {
-        verdict: "MISMATCH",
-        proof: Some("source_unchanged_for_window"),
-        detail: "status differs".into(),
-        attributes: vec!["status".into()],
-        values: None,
-    };
+    let (k1, k2) = (order_key("c#1", "1"), order_key("c#2", "2"));
+    let problem = status_mismatch("source_unchanged_for_window");
     let now = epoch_ms();
     let seen = |key, occurrence, at| sighting(table, key, &problem, occurrence, at);
     let (k1, k2) = (&k1, &k2);
@@ -396,7 +374,7 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
 async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_them() {
     let pair = table_pair(
         "BaseFind",
-        &[("customerId", T::S), ("orderId", T::N)],
+        ORDER_KEYS,
         StreamViewType::NewAndOldImages,
         true,
     )
@@ -407,13 +385,13 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
         .await
         .unwrap();
     let items: Vec<Item> = (0..20)
-        .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
+        .map(|i| order_item(&format!("c#{i}"), i, "PLACED"))
         .collect();
     write_items(&pair.source, &pair.table, &items).await;
     let mut copies = items.clone();
     copies.remove(3); // MISSING
     copies[4].insert("status".into(), s("LOST")); // item 5: MISMATCH
-    copies.push(order("c#99", "99", "GHOST")); // EXTRA
+    copies.push(order_item("c#99", "99", "GHOST")); // EXTRA
     write_items(&pair.target, &pair.table, &copies).await;
 
     let baseline = || {
@@ -491,11 +469,7 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
             ),
         ]
     );
-    let mismatch = store
-        .get(&pair.table, &key("c#5", "5"))
-        .await
-        .unwrap()
-        .unwrap();
+    let mismatch = finding_of(&store, &pair, "c#5", "5").await.unwrap();
     assert_eq!(mismatch.attributes, vec!["status".to_string()]);
     assert_eq!(mismatch.values, None, "values only with LOG_ITEM_VALUES");
     let coverage = store.coverage(&pair.table).await.unwrap();
@@ -510,7 +484,7 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
     // Repaired: a second run's MATCHes resolve the MISSING and MISMATCH findings.
     put(&pair.target, &pair.table, &items[3]).await;
     put(&pair.target, &pair.table, &items[5]).await;
-    delete(&pair.target, &pair.table, &key("c#99", "99")).await;
+    delete(&pair.target, &pair.table, &order_key("c#99", "99")).await;
     run("run-2").await;
     let open = store
         .list(&pair.table, FindingStatus::Open, None, None)
@@ -521,10 +495,6 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
         vec!["customerId=\"c#99\" orderId=99"],
         "an EXTRA gone from the other side has no MATCH to clear it: revalidation does"
     );
-    let f = store
-        .get(&pair.table, &key("c#3", "3"))
-        .await
-        .unwrap()
-        .unwrap();
+    let f = finding_of(&store, &pair, "c#3", "3").await.unwrap();
     assert_eq!(f.status, FindingStatus::Resolved);
 }

@@ -11,8 +11,7 @@ use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::readiness::{self, Readiness, ReadinessOptions};
 use ddb_verify::record::Item;
 use ddb_verify::source::findings::{
-    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, Problem,
-    ProblemWrite,
+    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, ProblemWrite,
 };
 use ddb_verify::verify::timing::epoch_ms;
 
@@ -33,18 +32,8 @@ enum Break {
     Trimmed,
 }
 
-fn order_key(customer: &str, id: u32) -> Item {
-    item(&[("customerId", s(customer)), ("orderId", n(&id.to_string()))])
-}
-
 async fn record_problem(store: &DynamoDbFindings, table: &str, key: &Item, now: u64) {
-    let problem = Problem {
-        verdict: "MISMATCH",
-        proof: Some("source_as_recorded"),
-        detail: "status differs".into(),
-        attributes: vec!["status".into()],
-        values: None,
-    };
+    let problem = status_mismatch("source_as_recorded");
     store
         .record(&ProblemWrite {
             table,
@@ -205,21 +194,15 @@ async fn accept_moves_a_finding_out_of_the_open_list_and_readiness_lists_it() {
 }
 
 fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(args)
-        .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+    ddb_verify_cli(
+        args,
+        &[
+            // No AWS config file here: these commands take no profile.
             ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
             ("FINDINGS_TABLE", store.table()),
             ("SOURCE_TABLE_NAME", table),
-        ])
-        .output()
-        .expect("run ddb-verify")
+        ],
+    )
 }
 
 fn json_of(out: &Output) -> serde_json::Value {

@@ -17,7 +17,7 @@ use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
 use ddb_verify::source::findings::{
-    finding_id, Finding, FindingOrigin, FindingStatus, FindingsStore, Problem, ProblemWrite,
+    finding_id, Finding, FindingOrigin, FindingStatus, FindingsStore, ProblemWrite,
 };
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
@@ -25,18 +25,6 @@ use ddb_verify::verify::timing::epoch_ms;
 type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
 
 const HOUR_MS: u64 = 3_600_000;
-
-fn order(customer: &str, id: &str, status: &str) -> Item {
-    item(&[
-        ("customerId", s(customer)),
-        ("orderId", n(id)),
-        ("status", s(status)),
-    ])
-}
-
-fn key(customer: &str, id: &str) -> Item {
-    item(&[("customerId", s(customer)), ("orderId", n(id))])
-}
 
 /// A table in both accounts and a findings table in the source account (the functions' own).
 struct World {
@@ -71,13 +59,7 @@ impl World {
 
     /// An open finding of `key`, as the stream verifier records a MISMATCH, due at `next_check_ms`.
     async fn open_finding(&self, key: &Item, next_check_ms: u64) {
-        let problem = Problem {
-            verdict: "MISMATCH",
-            proof: Some("source_as_recorded"),
-            detail: "status differs".into(),
-            attributes: vec!["status".into()],
-            values: None,
-        };
+        let problem = status_mismatch("source_as_recorded");
         let now = epoch_ms();
         self.store
             .record(&ProblemWrite {
@@ -136,15 +118,15 @@ fn now_options() -> RevalidateOptions {
 async fn an_open_finding_whose_key_was_repaired_is_resolved_by_revalidation() {
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order("c#1", "1", "PAID")).await;
+    put(source, table, &order_item("c#1", "1", "PAID")).await;
     // Repaired on the other side since the finding was recorded.
-    put(target, table, &order("c#1", "1", "PAID")).await;
+    put(target, table, &order_item("c#1", "1", "PAID")).await;
     // A MISSING whose source item was deleted since: neither side has it, so they agree.
-    put(target, table, &order("c#2", "2", "PAID")).await;
-    delete(target, table, &key("c#2", "2")).await;
+    put(target, table, &order_item("c#2", "2", "PAID")).await;
+    delete(target, table, &order_key("c#2", "2")).await;
     let now = epoch_ms();
-    w.open_finding(&key("c#1", "1"), now).await;
-    w.open_finding(&key("c#2", "2"), now).await;
+    w.open_finding(&order_key("c#1", "1"), now).await;
+    w.open_finding(&order_key("c#2", "2"), now).await;
 
     let report = w.revalidator().run(None, &now_options()).await.unwrap();
     assert_eq!(
@@ -154,7 +136,7 @@ async fn an_open_finding_whose_key_was_repaired_is_resolved_by_revalidation() {
     );
     assert_eq!(report.open_remaining, 0);
     assert_eq!(report.metrics.findings_resolved, 2);
-    for k in [key("c#1", "1"), key("c#2", "2")] {
+    for k in [order_key("c#1", "1"), order_key("c#2", "2")] {
         let f = w.finding(&k).await;
         assert_eq!(f.status, FindingStatus::Resolved);
         assert!(f.resolved_at_ms.is_some());
@@ -168,13 +150,13 @@ async fn a_finding_still_wrong_stays_open_with_one_more_check_a_later_next_check
 ) {
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order("c#1", "1", "SHIPPED")).await;
-    put(target, table, &order("c#1", "1", "PLACED")).await;
-    put(source, table, &order("c#2", "2", "PLACED")).await;
+    put(source, table, &order_item("c#1", "1", "SHIPPED")).await;
+    put(target, table, &order_item("c#1", "1", "PLACED")).await;
+    put(source, table, &order_item("c#2", "2", "PLACED")).await;
     let now = epoch_ms();
-    w.open_finding(&key("c#1", "1"), now).await;
-    w.open_finding(&key("c#2", "2"), now).await;
-    let before = w.finding(&key("c#2", "2")).await;
+    w.open_finding(&order_key("c#1", "1"), now).await;
+    w.open_finding(&order_key("c#2", "2"), now).await;
+    let before = w.finding(&order_key("c#2", "2")).await;
     assert_eq!(before.verdict, "MISMATCH");
 
     let report = w.revalidator().run(None, &now_options()).await.unwrap();
@@ -186,7 +168,7 @@ async fn a_finding_still_wrong_stays_open_with_one_more_check_a_later_next_check
     assert_eq!(report.open_remaining, 2);
     assert_eq!((report.metrics.mismatches, report.metrics.missing), (1, 1));
 
-    let changed = w.finding(&key("c#1", "1")).await;
+    let changed = w.finding(&order_key("c#1", "1")).await;
     assert_eq!(changed.status, FindingStatus::Open);
     assert_eq!(changed.checks, 1);
     assert_eq!(changed.verdict, "MISMATCH");
@@ -203,7 +185,7 @@ async fn a_finding_still_wrong_stays_open_with_one_more_check_a_later_next_check
     assert!(next <= epoch_ms() + 6 * HOUR_MS);
 
     // Recorded as a MISMATCH, now absent from the other side while the source has it: MISSING.
-    let missing = w.finding(&key("c#2", "2")).await;
+    let missing = w.finding(&order_key("c#2", "2")).await;
     assert_eq!(missing.verdict, "MISSING");
     assert_eq!(
         missing.proof.as_deref(),
@@ -222,7 +204,7 @@ async fn a_finding_still_wrong_stays_open_with_one_more_check_a_later_next_check
     };
     let report = w.revalidator().run(None, &later).await.unwrap();
     assert_eq!(report.still_open, 2);
-    let again = w.finding(&key("c#1", "1")).await;
+    let again = w.finding(&order_key("c#1", "1")).await;
     assert_eq!(again.checks, 2);
     assert!(again.next_check_ms.unwrap() >= epoch_ms() + 19 * 60_000);
 }
@@ -233,19 +215,19 @@ async fn a_finding_not_yet_due_is_not_read() {
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
     // Both repaired: only the due one is read, so only it is resolved.
     for id in ["1", "2"] {
-        put_replicated(source, target, table, &order("c#1", id, "PAID")).await;
+        put_replicated(source, target, table, &order_item("c#1", id, "PAID")).await;
     }
     let now = epoch_ms();
-    w.open_finding(&key("c#1", "1"), now).await;
-    w.open_finding(&key("c#1", "2"), now + HOUR_MS).await;
-    let not_due = w.finding(&key("c#1", "2")).await;
+    w.open_finding(&order_key("c#1", "1"), now).await;
+    w.open_finding(&order_key("c#1", "2"), now + HOUR_MS).await;
+    let not_due = w.finding(&order_key("c#1", "2")).await;
 
     let revalidator = w.revalidator();
     let report = revalidator.run(None, &now_options()).await.unwrap();
     assert_eq!((report.checked, report.resolved), (1, 1), "{report:?}");
     assert_eq!(report.metrics.records_received, 1);
     assert_eq!(report.open_remaining, 1);
-    assert_eq!(w.finding(&key("c#1", "2")).await, not_due);
+    assert_eq!(w.finding(&order_key("c#1", "2")).await, not_due);
     // One key read on each side.
     assert_eq!(
         (report.metrics.lookup_calls, report.metrics.source_rechecks),
@@ -258,7 +240,7 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
 {
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(target, table, &order("c#1", "1", "v0")).await;
+    put(target, table, &order_item("c#1", "1", "v0")).await;
     // A writer that never lets the source settle for a window (300 ms).
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -266,14 +248,19 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
         tokio::spawn(async move {
             let mut version = 1;
             while !stop.load(Ordering::Relaxed) {
-                put(&source, &table, &order("c#1", "1", &format!("v{version}"))).await;
+                put(
+                    &source,
+                    &table,
+                    &order_item("c#1", "1", &format!("v{version}")),
+                )
+                .await;
                 version += 1;
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
+    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
     let revalidator = w.revalidator();
     // Each run takes what is due by then: the schedule, hours later (past the 6 h cap).
     let on_schedule = || RevalidateOptions {
@@ -289,7 +276,7 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
         );
         assert_eq!(report.metrics.unverifiable, 1, "run {run}");
         assert_eq!(report.marked_unsettled, u64::from(run == 3), "run {run}");
-        let f = w.finding(&key("c#1", "1")).await;
+        let f = w.finding(&order_key("c#1", "1")).await;
         assert_eq!(f.checks, run);
         assert_eq!(f.unsettled, run == 3, "run {run}");
         assert_eq!(f.verdict, "UNVERIFIABLE");
@@ -301,7 +288,7 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
             f.detail
         );
     }
-    let f = w.finding(&key("c#1", "1")).await;
+    let f = w.finding(&order_key("c#1", "1")).await;
     assert_eq!(f.status, FindingStatus::Open);
     let parked = epoch_ms() + UNSETTLED_PARKED.as_millis() as u64 - HOUR_MS;
     assert!(f.next_check_ms.unwrap() > parked);
@@ -324,7 +311,7 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
     };
     let report = revalidator.run(None, &asked).await.unwrap();
     assert_eq!(report.checked, 1);
-    assert!(w.finding(&key("c#1", "1")).await.unsettled);
+    assert!(w.finding(&order_key("c#1", "1")).await.unsettled);
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
 
@@ -333,7 +320,7 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
         .dynamodb
         .get_item()
         .table_name(table)
-        .set_key(Some(key("c#1", "1")))
+        .set_key(Some(order_key("c#1", "1")))
         .consistent_read(true)
         .send()
         .await
@@ -350,33 +337,21 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
 async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all_are_resolved() {
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order("c#1", "1", "PAID")).await;
-    put(target, table, &order("c#1", "1", "PLACED")).await;
-    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
+    put(source, table, &order_item("c#1", "1", "PAID")).await;
+    put(target, table, &order_item("c#1", "1", "PLACED")).await;
+    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
     let findings_table = w.store.table().to_string();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-            .arg("revalidate")
-            .args(args)
-            .env_clear()
-            .envs([
-                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-                ("AWS_SECRET_ACCESS_KEY", "local"),
-                ("AWS_REGION", REGION),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-                (
-                    "AWS_CONFIG_FILE",
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config"),
-                ),
-                ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ddb_verify_cli(
+            &[&["revalidate"], args].concat(),
+            &[
                 ("VERIFY_TABLE_NAME", table.as_str()),
                 ("VERIFY_PROFILE", "target-account"),
                 ("SOURCE_TABLE_NAME", table.as_str()),
                 ("FINDINGS_TABLE", findings_table.as_str()),
                 ("MAX_REPLICATION_LAG", "300ms"),
-            ])
-            .output()
-            .expect("run ddb-verify")
+            ],
+        )
     };
     let json_of = |out: &std::process::Output| -> serde_json::Value {
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -396,7 +371,7 @@ async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all
     assert_eq!(json["open_remaining"], 1);
 
     // Repaired; the finding is not due again for a while, `--all` checks it now.
-    put(target, table, &order("c#1", "1", "PAID")).await;
+    put(target, table, &order_item("c#1", "1", "PAID")).await;
     let out = run(&["--json"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_of(&out)["checked"], 0);
@@ -430,10 +405,10 @@ async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not
     use tokio::time::Instant;
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order("c#1", "1", "PAID")).await;
-    put(target, table, &order("c#1", "1", "PLACED")).await;
-    w.open_finding(&key("c#1", "1"), epoch_ms()).await;
-    let before = w.finding(&key("c#1", "1")).await;
+    put(source, table, &order_item("c#1", "1", "PAID")).await;
+    put(target, table, &order_item("c#1", "1", "PLACED")).await;
+    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let before = w.finding(&order_key("c#1", "1")).await;
     let revalidator = w.revalidator();
     // Within the deadline margin (2 s): no work starts.
     let answer = scheduled(&revalidator, Instant::now() + Duration::from_secs(1))
@@ -442,7 +417,7 @@ async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not
     assert_eq!(answer["checked"], 0, "{answer}");
     assert_eq!(answer["left_due"], 1, "{answer}");
     assert_eq!(answer["open_remaining"], 1, "{answer}");
-    assert_eq!(w.finding(&key("c#1", "1")).await, before);
+    assert_eq!(w.finding(&order_key("c#1", "1")).await, before);
     // With time for a window: judged, and the answer says so.
     let answer = scheduled(&revalidator, Instant::now() + Duration::from_secs(5))
         .await

@@ -78,18 +78,10 @@ fn poller_from(s: &Setup, lag: Duration, starting_position: StartAt) -> LocalPol
     )
 }
 
-fn order(customer: &str, id: &str, status: &str) -> Item {
-    item(&[
-        ("customerId", s(customer)),
-        ("orderId", n(id)),
-        ("status", s(status)),
-    ])
-}
-
 /// `count` PLACED orders (c#0, c#1, ...) in both accounts, written in bulk: set-up, not under test.
 async fn write_placed_orders(s: &Setup, count: u32) {
     let orders: Vec<Item> = (0..count)
-        .map(|i| order(&format!("c#{i}"), &i.to_string(), "PLACED"))
+        .map(|i| order_item(&format!("c#{i}"), i, "PLACED"))
         .collect();
     for account in [&s.source, &s.target] {
         write_items(account, &s.table, &orders).await;
@@ -182,11 +174,11 @@ async fn checkpoint_leases_are_conditional() {
 async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
-    put(src, t, &order("c#2", "2", "PLACED")).await; // never replicated
-    put(src, t, &order("c#3", "3", "PAID")).await;
-    put(dst, t, &order("c#3", "3", "PLACED")).await; // drifted
-    put_replicated(src, dst, t, &order("c#4", "4", "PLACED")).await;
+    put_replicated(src, dst, t, &order_item("c#1", "1", "PLACED")).await;
+    put(src, t, &order_item("c#2", "2", "PLACED")).await; // never replicated
+    put(src, t, &order_item("c#3", "3", "PAID")).await;
+    put(dst, t, &order_item("c#3", "3", "PLACED")).await; // drifted
+    put_replicated(src, dst, t, &order_item("c#4", "4", "PLACED")).await;
     delete(
         src,
         t,
@@ -223,8 +215,8 @@ async fn a_run_verifies_with_drift_and_the_next_resumes_from_its_checkpoint() {
     assert_eq!(docs[0]["ShardsDiscovered"], 1.0);
 
     // Written between runs: verified by the next run, and nothing read twice.
-    put_replicated(src, dst, t, &order("c#5", "5", "PLACED")).await;
-    put_replicated(src, dst, t, &order("c#1", "1", "SHIPPED")).await;
+    put_replicated(src, dst, t, &order_item("c#5", "5", "PLACED")).await;
+    put_replicated(src, dst, t, &order_item("c#1", "1", "SHIPPED")).await;
     let second = run(&p, &s).await;
     assert_eq!(second.poller.records_read, 2, "{:#?}", second.records);
     for (key, event) in [
@@ -247,7 +239,7 @@ fn s_(v: &str) -> AttributeValue {
 async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     let s = setup().await;
     let (src, dst, t) = (&s.source, &s.target, s.table.as_str());
-    put_replicated(src, dst, t, &order("c#0", "0", "PLACED")).await;
+    put_replicated(src, dst, t, &order_item("c#0", "0", "PLACED")).await;
     let p = poller_from(&s, Duration::from_secs(2), StartAt::Latest);
     let first = run(&p, &s).await;
     assert_eq!(first.poller.records_read, 0, "{:#?}", first.records);
@@ -258,7 +250,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert!(started.is_some(), "the empty first read is remembered");
 
     // Written between runs: the next run starts where the first did, not at its own LATEST.
-    put_replicated(src, dst, t, &order("c#1", "1", "PLACED")).await;
+    put_replicated(src, dst, t, &order_item("c#1", "1", "PLACED")).await;
     let second = run(&p, &s).await;
     assert_eq!(
         verdict_of(&second, r#"customerId="c#1" orderId=1"#, "INSERT"),
@@ -273,7 +265,7 @@ async fn latest_is_remembered_so_what_is_written_between_runs_is_verified() {
     assert_eq!(checkpoint.started_at_ms, started, "the start never moves");
     assert!(checkpoint.sequence_number.is_some());
 
-    put_replicated(src, dst, t, &order("c#2", "2", "PLACED")).await;
+    put_replicated(src, dst, t, &order_item("c#2", "2", "PLACED")).await;
     let third = run(&p, &s).await;
     assert_eq!(third.poller.records_read, 1, "{:#?}", third.records);
     assert_eq!(

@@ -40,10 +40,6 @@ fn order(customer: &str, id: &str, status: &str) -> ddb_verify::record::Item {
     ])
 }
 
-fn order_key(customer: &str, id: &str) -> ddb_verify::record::Item {
-    item(&[("customerId", s(customer)), ("orderId", n(id))])
-}
-
 /// The outcome of the `nth` record (0-based) with this key and event name.
 fn outcome<'a>(inv: &'a Invocation, key: &str, event_name: &str, nth: usize) -> &'a Outcome {
     &inv.records

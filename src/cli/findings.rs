@@ -399,14 +399,8 @@ fn unquote(text: &str) -> Result<(String, &str), String> {
 mod tests {
     use super::*;
     use crate::record::describe_key;
+    use crate::testkit::item as key;
     use aws_sdk_dynamodb::primitives::Blob;
-
-    fn key(pairs: &[(&str, AttributeValue)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
 
     #[test]
     fn a_key_as_findings_shows_it_parses_back() {

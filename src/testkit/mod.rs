@@ -4,10 +4,12 @@
 
 pub mod checkpoints;
 pub mod events;
+pub mod items;
 pub mod setup;
 pub mod stream;
 pub mod tables;
 
 pub use checkpoints::InMemoryCheckpoints;
+pub use items::item;
 pub use stream::{InMemoryStream, StreamFault};
 pub use tables::{Fault, InMemoryTables};

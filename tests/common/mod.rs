@@ -5,8 +5,9 @@ pub mod fake_aws;
 pub mod fault_proxy;
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
+use ddb_verify::source::findings::Problem;
 use ddb_verify::verify::Verifier;
 
 pub const REGION: &str = "us-east-1";
@@ -217,12 +219,7 @@ pub async fn delete(account: &Account, table: &str, key: &Item) {
         .expect("delete item");
 }
 
-pub fn item(pairs: &[(&str, AttributeValue)]) -> Item {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
+pub use ddb_verify::testkit::item;
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -230,6 +227,52 @@ pub fn s(v: &str) -> AttributeValue {
 
 pub fn n(v: &str) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// The key of an `Orders` item: `customerId` (S) and `orderId` (N).
+pub fn order_key(customer: &str, id: impl Display) -> Item {
+    item(&[("customerId", s(customer)), ("orderId", n(&id.to_string()))])
+}
+
+/// An `Orders` item: its key and a `status`.
+pub fn order_item(customer: &str, id: impl Display, status: &str) -> Item {
+    let mut order = order_key(customer, id);
+    order.insert("status".into(), s(status));
+    order
+}
+
+/// A MISMATCH on `status`, proven by `proof`, as a verifier records it.
+pub fn status_mismatch(proof: &'static str) -> Problem {
+    Problem {
+        verdict: "MISMATCH",
+        proof: Some(proof),
+        detail: "status differs".into(),
+        attributes: vec!["status".into()],
+        values: None,
+    }
+}
+
+/// The AWS config file of the local demo and tests: the target account as profile `target-account`.
+pub const LOCAL_AWS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config");
+
+/// Runs the built `ddb-verify` with `args` in a cleared environment holding the source account's
+/// keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no shared credentials file,
+/// then `env` (which may override any of these).
+pub fn ddb_verify_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+        .args(args)
+        .env_clear()
+        .envs([
+            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ddb-verify")
 }
 
 /// The stream's records, as the event JSON Lambda would deliver (split into batches of `batch_size`).
