@@ -820,19 +820,7 @@ fn the_rules_refuse_deployments_that_would_read_the_wrong_table() {
     );
     // Before the mapping exists (the first deployment, step 1 in the README) the role may not exist
     // yet.
-    let first = Deployment::new(
-        &t,
-        &target_account(&[
-            ("EnableStream", "false"),
-            ("SourceRoleArn", ""),
-            ("SourceRoleExternalId", ""),
-        ]),
-    );
-    assert!(
-        first.rule_failures().is_empty(),
-        "{:?}",
-        first.rule_failures()
-    );
+    first_deployment(&t);
     fails(
         source_account(&[("SourceRoleArn", SOURCE_ROLE)]),
         "SourceRoleOnlyInTargetAccount",
@@ -1789,19 +1777,7 @@ fn the_revalidator_reads_both_tables_as_the_verifier_does() {
     }
     // In the target account before the source account's role exists (the first deployment): the
     // findings table, but no revalidator, which would read this account's table as the source.
-    let first = Deployment::new(
-        &t,
-        &target_account(&[
-            ("EnableStream", "false"),
-            ("SourceRoleArn", ""),
-            ("SourceRoleExternalId", ""),
-        ]),
-    );
-    assert!(
-        first.rule_failures().is_empty(),
-        "{:?}",
-        first.rule_failures()
-    );
+    let first = first_deployment(&t);
     assert!(first.has("FindingsTable"));
     assert!(!first.has("RevalidatorFunction"));
     assert!(!first.has("RevalidatorLogGroup"));
@@ -2083,4 +2059,23 @@ fn the_other_accounts_role_trusts_the_revalidator_only_when_given_its_role() {
             .any(|s| strings(&s["Action"]).contains(&"dynamodb:Scan".to_string()));
         assert_eq!(scans, with_baseline);
     }
+}
+
+/// The first deployment in the target account (step 1 in the README): no stream mapping yet, and
+/// no source account role yet; the template's rules accept it.
+fn first_deployment(t: &Value) -> Deployment<'_> {
+    let first = Deployment::new(
+        t,
+        &target_account(&[
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    );
+    assert!(
+        first.rule_failures().is_empty(),
+        "{:?}",
+        first.rule_failures()
+    );
+    first
 }
