@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
+    AttributeValue, BillingMode, KeyType, ReturnValue, ScalarAttributeType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -123,20 +122,8 @@ pub async fn create_checkpoint_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
+    let attribute = |name: &str| super::attribute_definition(name, ScalarAttributeType::S);
+    let key = super::key_element;
     client
         .create_table()
         .table_name(table)

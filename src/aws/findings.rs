@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, KeysAndAttributes, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -592,20 +592,7 @@ pub async fn create_findings_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attribute = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
+    let (attribute, key) = (super::attribute_definition, super::key_element);
     let index = GlobalSecondaryIndex::builder()
         .index_name(STATUS_INDEX)
         .key_schema(key("statusTable", KeyType::Hash))
