@@ -1,6 +1,7 @@
-//! One verdict path: every record's outcome becomes a [`RecordReport`] and goes to the
-//! [`OutcomeSink`] (a log line and the counters today; the findings store next), from the Lambda
-//! handler and from the poller alike.
+//! One verdict path: every record's outcome is first written to the findings store when there is
+//! one ([`findings`]: a problem not recorded becomes a retry), then becomes a [`RecordReport`] and
+//! goes to the [`OutcomeSink`] (a log line and the counters), from the Lambda handler, the poller,
+//! the baseline and revalidation alike.
 
 pub mod emf;
 pub mod findings;
@@ -184,6 +185,9 @@ pub fn log_summary(message: &str, m: &InvocationMetrics, run: Option<(&str, &Pol
         superseded = m.superseded,
         unverifiable = m.unverifiable,
         batch_item_failures = m.batch_item_failures,
+        findings_recorded = m.findings_recorded,
+        findings_resolved = m.findings_resolved,
+        findings_write_failures = m.findings_write_failures,
         lookup_calls = m.lookup_calls,
         duration_ms = m.verify_duration_ms as u64,
         shard_failures = p.map(|p| p.shard_failures),
