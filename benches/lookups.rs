@@ -161,6 +161,47 @@ async fn main() {
     }
     report("b_engine", ITEMS, &seconds, calls);
 
+    // d: the engine and the findings leg, as the stream verifier with FINDINGS_TABLE runs them: which
+    // keys have an open finding is read (100 keys a call) beside the engine's lookups; every record
+    // MATCHes, so nothing is written.
+    let findings_table = "BenchFindings";
+    let _ = source
+        .delete_table()
+        .table_name(findings_table)
+        .send()
+        .await;
+    ddb_verify::aws::findings::create_findings_table(&source, findings_table)
+        .await
+        .expect("create the findings table");
+    let writer = ddb_verify::report::findings::FindingsWriter::new(
+        ddb_verify::aws::findings::DynamoDbFindings::new(source.clone(), findings_table),
+        ddb_verify::source::findings::FindingOrigin::Stream,
+        None,
+    );
+    let mut seconds = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let (mut out, open) = tokio::join!(
+            verifier.verify(&records, None),
+            writer.open_findings(&records)
+        );
+        let mut metrics = ddb_verify::report::metrics::InvocationMetrics::default();
+        writer
+            .write_with(
+                &records,
+                &mut out.outcomes,
+                &out.evidence,
+                ddb_verify::report::findings::Occurrence::Stream,
+                open,
+                &mut metrics,
+            )
+            .await;
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(metrics.findings_write_failures, 0);
+        calls = out.lookup_calls + out.source_calls + ITEMS.div_ceil(100);
+    }
+    report("d_engine_findings", ITEMS, &seconds, calls);
+
     // c: the original tool: GetItem per record, sequential, eventually consistent, existence only.
     let mut seconds = Vec::new();
     for _ in 0..RUNS {

@@ -115,6 +115,10 @@ def lookups(rows, env):
     rows.append(("ratio b/a (median)", f"{b['median_per_s'] / a['median_per_s']:.2f}", ">= 0.9"))
     rows.append(("ratio b/c (median)", f"{b['median_per_s'] / c['median_per_s']:.1f}", ">= 20"))
     rows.append(("API calls per 100 keys, b", f"{b['calls'] * 100 / b['records']:.2f}", "1"))
+    d = results["d_engine_findings"]
+    rows.append(("lookups d engine + findings leg (all MATCH)", f"{d['best_per_s']:.0f} rec/s best, {d['median_per_s']:.0f} median",
+                 f"{d['calls'] * 100 / d['records']:.2f} calls/100 keys"))
+    rows.append(("ratio d/b (median): the findings leg's cost", f"{d['median_per_s'] / b['median_per_s']:.2f}", "(no goal; measured)"))
     raw, poll = results["poller_raw_get_records"], results["poller_run"]
     rows.append(("poller raw GetRecords loop", f"{raw['median_per_s']:.0f} rec/s median", f"{raw['calls']} calls"))
     rows.append(("poller run (reads, verifies, checkpoints)", f"{poll['median_per_s']:.0f} rec/s median", f"{poll['calls']} GetRecords calls"))

@@ -498,3 +498,59 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
     let f = finding_of(&store, &pair, "c#3", "3").await.unwrap();
     assert_eq!(f.status, FindingStatus::Resolved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_later_record_is_wrong_keeps_the_keys_open_finding_open() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    // Order 1 was copied as PLACED; its change to SHIPPED never arrived.
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order_item("c#1", "1", "PLACED"),
+    )
+    .await;
+    put(
+        &pair.source,
+        &pair.table,
+        &order_item("c#1", "1", "SHIPPED"),
+    )
+    .await;
+    let batch = event(&pair).await;
+    assert_eq!(batch.records.len(), 2);
+    // An open finding from before, which this batch must not clear.
+    let key = order_key("c#1", "1");
+    let problem = status_mismatch("source_unchanged_for_window");
+    let earlier = epoch_ms() - 60_000;
+    store
+        .record(&ProblemWrite {
+            table: &pair.table,
+            key: &key,
+            problem: &problem,
+            origin: FindingOrigin::Baseline,
+            occurrence: "baseline:run-0",
+            sequence_number: None,
+            baseline_run: Some("run-0"),
+            now_ms: earlier,
+            next_check_ms: earlier,
+        })
+        .await
+        .unwrap();
+
+    let inv = handler.handle(&batch, None).await;
+    let names: Vec<String> = inv
+        .records
+        .iter()
+        .map(|r| match &r.outcome {
+            ddb_verify::verify::Outcome::Verdict(v) => v.name().to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["SUPERSEDED", "MISMATCH"]);
+    let finding = finding_of(&store, &pair, "c#1", "1").await.unwrap();
+    assert_eq!(finding.status, FindingStatus::Open, "{names:?}");
+    assert_eq!(finding.origin, "stream");
+    assert_eq!(inv.metrics.findings_resolved, 0);
+}

@@ -7,7 +7,9 @@ use tokio::time::Instant;
 use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::findings::{error_chain, stream_coverage, FindingsWriter, Occurrence};
+use crate::report::findings::{
+    error_chain, stream_coverage, FindingsWriter, Occurrence, OpenFindings,
+};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
 use crate::source::findings::{CoverageSource, FindingsStore};
@@ -70,19 +72,20 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
     /// a batch item failure), then one WARN line per problem verdict and per retry (see
     /// [`RecordReport::log`]); then one INFO summary.
     pub async fn handle(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
-        let mut report = self.verifier.verify(&event.records, deadline).await;
         let mut findings_metrics = InvocationMetrics::default();
-        if let Some(findings) = &self.findings {
+        let report = match &self.findings {
+            None => self.verifier.verify(&event.records, deadline).await,
             // Boxed: one allocation per batch keeps the handler's future type shallow.
-            let sample_rate = self.verifier.config().sample_rate;
-            Box::pin(findings.record(
-                &event.records,
-                &mut report,
-                sample_rate,
-                &mut findings_metrics,
-            ))
-            .await;
-        }
+            Some(findings) => {
+                Box::pin(findings.verify(
+                    &self.verifier,
+                    &event.records,
+                    deadline,
+                    &mut findings_metrics,
+                ))
+                .await
+            }
+        };
         let mut invocation = assemble(&event.records, &event.malformed, &report);
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
         invocation.metrics.findings_resolved += findings_metrics.findings_resolved;
@@ -104,21 +107,42 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
 }
 
 impl<F: FindingsStore> Findings<F> {
+    /// Verifies the batch, reading which keys have an open finding beside the engine's lookups,
+    /// then records its findings and coverage.
+    async fn verify<R: TableReader>(
+        &self,
+        verifier: &Verifier<R>,
+        records: &[Expectation],
+        deadline: Option<Instant>,
+        metrics: &mut InvocationMetrics,
+    ) -> BatchReport {
+        let (mut report, open) = tokio::join!(
+            verifier.verify(records, deadline),
+            self.writer.open_findings(records)
+        );
+        let sample_rate = verifier.config().sample_rate;
+        self.record(records, &mut report, open, sample_rate, metrics)
+            .await;
+        report
+    }
+
     /// The batch's findings and the function's coverage. When a record goes back to Lambda and
     /// the coverage cannot say so, the whole batch goes back: readiness must not miss a retry.
     async fn record(
         &self,
         records: &[Expectation],
         report: &mut BatchReport,
+        open: OpenFindings,
         sample_rate: f64,
         metrics: &mut InvocationMetrics,
     ) {
         self.writer
-            .write(
+            .write_with(
                 records,
                 &mut report.outcomes,
                 &report.evidence,
                 Occurrence::Stream,
+                open,
                 metrics,
             )
             .await;

@@ -390,16 +390,25 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                 Err(m) => order.push(Slot::Malformed(m)),
             }
         }
-        let mut report = self.verifier.verify(&valid, Some(deadline)).await;
+        let verify = self.verifier.verify(&valid, Some(deadline));
+        let (mut report, open) = match &self.findings {
+            None => (verify.await, None),
+            Some(findings) => {
+                // Which keys have an open finding is read beside the engine's lookups.
+                let (report, open) = tokio::join!(verify, findings.open_findings(&valid));
+                (report, Some(open))
+            }
+        };
         calls.verification.add_calls(&report);
-        if let Some(findings) = &self.findings {
+        if let (Some(findings), Some(open)) = (&self.findings, open) {
             // A problem whose finding is not written becomes a retry: not checkpointed past.
             findings
-                .write(
+                .write_with(
                     &valid,
                     &mut report.outcomes,
                     &report.evidence,
                     Occurrence::Stream,
+                    open,
                     &mut verified.verification,
                 )
                 .await;

@@ -7,7 +7,7 @@
 //! A resolution that fails leaves the finding open, which is the safe side: revalidation or the
 //! next MATCH resolves it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt};
@@ -15,8 +15,8 @@ use futures::stream::{self, StreamExt};
 use crate::record::Expectation;
 use crate::report::metrics::InvocationMetrics;
 use crate::source::findings::{
-    CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore, Problem,
-    ProblemWrite, Resolution,
+    finding_id, CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore,
+    Problem, ProblemWrite, Resolution,
 };
 use crate::verify::timing::epoch_ms;
 use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
@@ -37,6 +37,10 @@ pub enum Occurrence<'a> {
     /// A revalidation at this time.
     Revalidation(u64),
 }
+
+/// Which records' keys had an open finding when read (by record), or why it could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenFindings(Result<Vec<bool>, String>);
 
 /// Writes findings for one verifier.
 #[derive(Debug, Clone)]
@@ -94,6 +98,39 @@ impl<F: FindingsStore> FindingsWriter<F> {
         self.table.as_deref().or(record.source_table.as_deref())
     }
 
+    /// Which records' keys have an open finding, read before their verdicts are known, so that
+    /// the read runs beside the engine's lookups (see [`FindingsWriter::write_with`]).
+    pub async fn open_findings(&self, records: &[Expectation]) -> OpenFindings {
+        self.open_at(records, 0..records.len()).await
+    }
+
+    /// Open findings of the records at `indexes` (the others: not open).
+    async fn open_at(
+        &self,
+        records: &[Expectation],
+        indexes: impl Iterator<Item = usize>,
+    ) -> OpenFindings {
+        let mut by_table: HashMap<&str, Vec<usize>> = HashMap::new();
+        for i in indexes {
+            if let Some(table) = self.table_of(&records[i]) {
+                by_table.entry(table).or_default().push(i);
+            }
+        }
+        let mut open = vec![false; records.len()];
+        for (table, indexes) in by_table {
+            let keys: Vec<_> = indexes.iter().map(|&i| &records[i].keys).collect();
+            match self.store.open_among(table, &keys).await {
+                Ok(found) => {
+                    for (&i, is_open) in indexes.iter().zip(found) {
+                        open[i] = is_open;
+                    }
+                }
+                Err(e) => return OpenFindings(Err(error_chain(&e))),
+            }
+        }
+        OpenFindings(Ok(open))
+    }
+
     /// Records the problems among `outcomes` and resolves the MATCHed keys' open findings. A
     /// problem not recorded becomes a retry. Counts go to `metrics`.
     pub async fn write(
@@ -102,6 +139,24 @@ impl<F: FindingsStore> FindingsWriter<F> {
         outcomes: &mut [Outcome],
         evidence: &HashMap<usize, Evidence>,
         occurrence: Occurrence<'_>,
+        metrics: &mut InvocationMetrics,
+    ) {
+        // Read after the verdicts: only the MATCHed keys.
+        let matched = (0..outcomes.len())
+            .filter(|&i| matches!(outcomes[i], Outcome::Verdict(Verdict::Match { .. })));
+        let open = self.open_at(records, matched).await;
+        self.write_with(records, outcomes, evidence, occurrence, open, metrics)
+            .await;
+    }
+
+    /// [`FindingsWriter::write`] with the open findings read beforehand (`open`, by record).
+    pub async fn write_with(
+        &self,
+        records: &[Expectation],
+        outcomes: &mut [Outcome],
+        evidence: &HashMap<usize, Evidence>,
+        occurrence: Occurrence<'_>,
+        open: OpenFindings,
         metrics: &mut InvocationMetrics,
     ) {
         let now = epoch_ms();
@@ -114,7 +169,7 @@ impl<F: FindingsStore> FindingsWriter<F> {
             Occurrence::Baseline(run) => Some(format!("baseline:{run}")),
             _ => None,
         };
-        // Problems first (so a MATCH of the same pass may resolve them), then resolutions.
+        // Problems first, then resolutions of keys without a problem in this pass.
         let mut problems = Vec::new();
         let mut matched = Vec::new();
         for (i, outcome) in outcomes.iter().enumerate() {
@@ -178,59 +233,53 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 }
             }
         }
-        self.resolve(records, &matched, now, metrics).await;
-    }
-
-    /// Resolves the open findings of MATCHed keys; a failure leaves them open (the safe side).
-    async fn resolve(
-        &self,
-        records: &[Expectation],
-        matched: &[usize],
-        now: u64,
-        metrics: &mut InvocationMetrics,
-    ) {
-        let mut by_table: HashMap<&str, Vec<usize>> = HashMap::new();
-        for &i in matched {
-            if let Some(table) = self.table_of(&records[i]) {
-                by_table.entry(table).or_default().push(i);
+        let open = match open.0 {
+            Ok(open) => open,
+            Err(message) => {
+                if !matched.is_empty() {
+                    metrics.findings_write_failures += 1;
+                    tracing::warn!(error = %message, "open findings not read; MATCHed keys' findings stay open until revalidation");
+                }
+                return;
             }
-        }
-        for (table, indexes) in by_table {
-            let keys: Vec<_> = indexes.iter().map(|&i| &records[i].keys).collect();
-            let open = match self.store.open_among(table, &keys).await {
-                Ok(open) => open,
+        };
+        // A key also wrong in this pass keeps its finding (its MATCH may be the older record).
+        let wrong: HashSet<String> = problems
+            .iter()
+            .filter_map(|(i, _)| {
+                let record = &records[*i];
+                self.table_of(record).map(|t| finding_id(t, &record.keys))
+            })
+            .collect();
+        let resolutions = matched
+            .iter()
+            .filter(|&&i| open.get(i).copied().unwrap_or(false))
+            .filter_map(|&i| {
+                let record = &records[i];
+                let table = self.table_of(record)?;
+                (!wrong.contains(&finding_id(table, &record.keys))).then_some((table, &record.keys))
+            })
+            .map(|(table, key)| async move {
+                self.store
+                    .resolve(&Resolution {
+                        table,
+                        key,
+                        origin: self.origin,
+                        judged_at_ms: now,
+                    })
+                    .await
+            });
+        let results: Vec<Result<bool, FindingsError>> = stream::iter(resolutions)
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        for result in results {
+            match result {
+                Ok(true) => metrics.findings_resolved += 1,
+                Ok(false) => {}
                 Err(e) => {
                     metrics.findings_write_failures += 1;
-                    tracing::warn!(table, error = %error_chain(&e), "open findings not read; MATCHed keys' findings stay open until revalidation");
-                    continue;
-                }
-            };
-            let resolutions =
-                keys.iter()
-                    .zip(open)
-                    .filter(|(_, open)| *open)
-                    .map(|(key, _)| async move {
-                        self.store
-                            .resolve(&Resolution {
-                                table,
-                                key,
-                                origin: self.origin,
-                                judged_at_ms: now,
-                            })
-                            .await
-                    });
-            let results: Vec<Result<bool, FindingsError>> = stream::iter(resolutions)
-                .buffer_unordered(WRITES_IN_FLIGHT)
-                .collect()
-                .await;
-            for result in results {
-                match result {
-                    Ok(true) => metrics.findings_resolved += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        metrics.findings_write_failures += 1;
-                        tracing::warn!(table, error = %error_chain(&e), "finding not resolved; it stays open until revalidation");
-                    }
+                    tracing::warn!(error = %error_chain(&e), "finding not resolved; it stays open until revalidation");
                 }
             }
         }
