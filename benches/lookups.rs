@@ -6,9 +6,15 @@
 //! - b: the verification engine verifying 10,000 records whose items all match;
 //! - c: the original tool's strategy: one eventually consistent GetItem per record, sequentially,
 //!   existence only (without its fixed 5 s and 2 s sleeps);
+//! - d: the engine and the findings leg (the stream verifier with `FINDINGS_TABLE`);
+//! - a to d again through the fault proxy with 2 ms added to every call (`_2ms`);
 //! - poller: one shard-poller run over the 10,000-record stream, against a raw GetRecords loop.
 
 mod support;
+
+#[path = "../tests/common/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +37,9 @@ use tokio::sync::Semaphore;
 const ITEMS: usize = 10_000;
 const CONCURRENCY: usize = 5;
 const RUNS: usize = 3;
+const FINDINGS_TABLE: &str = "BenchFindings";
+/// Added to every lookup by the fault proxy in the second set of runs.
+const ADDED_LATENCY: Duration = Duration::from_millis(2);
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
     ddb_verify::testkit::setup::local_account_config(endpoint, key)
@@ -62,6 +71,149 @@ fn key_of(item: &Item) -> Item {
         .filter(|(k, _)| *k == "customerId" || *k == "orderId")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// What the lookup variants (a to d) read, through one pair of clients.
+struct Lookups<'a> {
+    source: &'a aws_sdk_dynamodb::Client,
+    target: &'a aws_sdk_dynamodb::Client,
+    table: &'a str,
+    keys: &'a [Item],
+    records: &'a [Expectation],
+    /// Keys the original tool's sequential GetItem loop reads (fewer under added latency).
+    original_keys: usize,
+}
+
+/// a to d through `l`'s clients; `suffix` names the setting in the JSON lines.
+async fn measure_lookups(l: &Lookups<'_>, suffix: &str) {
+    // a: raw BatchGetItem loop, 100 keys a call, CONCURRENCY calls in flight.
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for _ in 0..RUNS {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in l.keys.chunks(100) {
+            let (client, permits, chunk) = (l.target.clone(), permits.clone(), chunk.to_vec());
+            let table = l.table.to_string();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await.unwrap();
+                support::batch_get_chunk(&client, &table, chunk).await
+            });
+        }
+        let (mut made, mut found) = (0, 0);
+        while let Some(r) = tasks.join_next().await {
+            let (m, f) = r.unwrap();
+            made += m;
+            found += f;
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(found, l.keys.len());
+        calls = made;
+    }
+    report(
+        &format!("a_raw_batch_get_item{suffix}"),
+        l.keys.len(),
+        &seconds,
+        calls,
+    );
+
+    // b: the engine, every record matching.
+    let mut config = Config::new(TableRef::parse(l.table).unwrap());
+    config.max_concurrency = CONCURRENCY;
+    let verifier = Verifier::new(
+        config.clone(),
+        DynamoDbReader::new(l.target.clone()),
+        DynamoDbReader::new(l.source.clone()),
+    );
+    let mut seconds = Vec::new();
+    let mut calls = 0;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let out = verifier.verify(l.records, None).await;
+        seconds.push(started.elapsed().as_secs_f64());
+        let matched = out
+            .outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    ddb_verify::verify::Outcome::Verdict(ddb_verify::verify::Verdict::Match { .. })
+                )
+            })
+            .count();
+        assert_eq!(matched, l.records.len());
+        calls = out.lookup_calls + out.source_calls;
+    }
+    report(
+        &format!("b_engine{suffix}"),
+        l.records.len(),
+        &seconds,
+        calls,
+    );
+
+    // d: the engine and the findings leg, as the stream verifier with FINDINGS_TABLE runs them: which
+    // keys have an open finding is read (100 keys a call) beside the engine's lookups; every record
+    // MATCHes, so nothing is written.
+    let writer = ddb_verify::report::findings::FindingsWriter::new(
+        ddb_verify::aws::findings::DynamoDbFindings::new(l.source.clone(), FINDINGS_TABLE),
+        ddb_verify::source::findings::FindingOrigin::Stream,
+        None,
+    );
+    let mut seconds = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let (mut out, open) = tokio::join!(
+            verifier.verify(l.records, None),
+            writer.open_findings(l.records)
+        );
+        let mut metrics = ddb_verify::report::metrics::InvocationMetrics::default();
+        writer
+            .write_with(
+                l.records,
+                &mut out.outcomes,
+                &out.evidence,
+                ddb_verify::report::findings::Occurrence::Stream,
+                open,
+                &mut metrics,
+            )
+            .await;
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(metrics.findings_write_failures, 0);
+        calls = out.lookup_calls + out.source_calls + l.records.len().div_ceil(100);
+    }
+    report(
+        &format!("d_engine_findings{suffix}"),
+        l.records.len(),
+        &seconds,
+        calls,
+    );
+
+    // c: the original tool: GetItem per record, sequential, eventually consistent, existence only.
+    let mut seconds = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let mut present = 0;
+        for key in &l.keys[..l.original_keys] {
+            let out = l
+                .target
+                .get_item()
+                .table_name(l.table)
+                .set_key(Some(key.clone()))
+                .send()
+                .await
+                .unwrap();
+            present += usize::from(out.item.is_some());
+        }
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(present, l.original_keys);
+    }
+    report(
+        &format!("c_original_get_item{suffix}"),
+        l.original_keys,
+        &seconds,
+        l.original_keys,
+    );
 }
 
 #[tokio::main]
@@ -106,121 +258,58 @@ async fn main() {
         .map(|r| ddb_verify::aws::streams::change_record(r, &stream_arn).unwrap())
         .collect();
 
-    // a: raw BatchGetItem loop, 100 keys a call, CONCURRENCY calls in flight.
-    let mut seconds = Vec::new();
-    let mut calls = 0;
-    for _ in 0..RUNS {
-        let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        let started = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for chunk in keys.chunks(100) {
-            let (client, permits, chunk) = (target.clone(), permits.clone(), chunk.to_vec());
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.unwrap();
-                support::batch_get_chunk(&client, table, chunk).await
-            });
-        }
-        let (mut made, mut found) = (0, 0);
-        while let Some(r) = tasks.join_next().await {
-            let (m, f) = r.unwrap();
-            made += m;
-            found += f;
-        }
-        seconds.push(started.elapsed().as_secs_f64());
-        assert_eq!(found, ITEMS);
-        calls = made;
-    }
-    report("a_raw_batch_get_item", ITEMS, &seconds, calls);
-
-    // b: the engine, every record matching.
-    let mut config = Config::new(TableRef::parse(table).unwrap());
-    config.max_concurrency = CONCURRENCY;
-    let verifier = Verifier::new(
-        config.clone(),
-        DynamoDbReader::new(target.clone()),
-        DynamoDbReader::new(source.clone()),
-    );
-    let mut seconds = Vec::new();
-    let mut calls = 0;
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let out = verifier.verify(&records, None).await;
-        seconds.push(started.elapsed().as_secs_f64());
-        let matched = out
-            .outcomes
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    ddb_verify::verify::Outcome::Verdict(ddb_verify::verify::Verdict::Match { .. })
-                )
-            })
-            .count();
-        assert_eq!(matched, ITEMS);
-        calls = out.lookup_calls + out.source_calls;
-    }
-    report("b_engine", ITEMS, &seconds, calls);
-
-    // d: the engine and the findings leg, as the stream verifier with FINDINGS_TABLE runs them: which
-    // keys have an open finding is read (100 keys a call) beside the engine's lookups; every record
-    // MATCHes, so nothing is written.
-    let findings_table = "BenchFindings";
-    let _ = source
+    let source_findings = &source;
+    let _ = source_findings
         .delete_table()
-        .table_name(findings_table)
+        .table_name(FINDINGS_TABLE)
         .send()
         .await;
-    ddb_verify::aws::findings::create_findings_table(&source, findings_table)
+    ddb_verify::aws::findings::create_findings_table(source_findings, FINDINGS_TABLE)
         .await
         .expect("create the findings table");
-    let writer = ddb_verify::report::findings::FindingsWriter::new(
-        ddb_verify::aws::findings::DynamoDbFindings::new(source.clone(), findings_table),
-        ddb_verify::source::findings::FindingOrigin::Stream,
-        None,
-    );
-    let mut seconds = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let (mut out, open) = tokio::join!(
-            verifier.verify(&records, None),
-            writer.open_findings(&records)
-        );
-        let mut metrics = ddb_verify::report::metrics::InvocationMetrics::default();
-        writer
-            .write_with(
-                &records,
-                &mut out.outcomes,
-                &out.evidence,
-                ddb_verify::report::findings::Occurrence::Stream,
-                open,
-                &mut metrics,
-            )
-            .await;
-        seconds.push(started.elapsed().as_secs_f64());
-        assert_eq!(metrics.findings_write_failures, 0);
-        calls = out.lookup_calls + out.source_calls + ITEMS.div_ceil(100);
-    }
-    report("d_engine_findings", ITEMS, &seconds, calls);
+    measure_lookups(
+        &Lookups {
+            source: &source,
+            target: &target,
+            table,
+            keys: &keys,
+            records: &records,
+            original_keys: ITEMS,
+        },
+        "",
+    )
+    .await;
 
-    // c: the original tool: GetItem per record, sequential, eventually consistent, existence only.
-    let mut seconds = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let mut present = 0;
-        for key in &keys {
-            let out = target
-                .get_item()
-                .table_name(table)
-                .set_key(Some(key.clone()))
-                .send()
-                .await
-                .unwrap();
-            present += usize::from(out.item.is_some());
-        }
-        seconds.push(started.elapsed().as_secs_f64());
-        assert_eq!(present, ITEMS);
-    }
-    report("c_original_get_item", ITEMS, &seconds, ITEMS);
+    // The same through the fault proxy with a fixed 2 ms added to every DynamoDB call (a
+    // cross-account call within a region), where batching's value shows.
+    let proxy = fault_proxy::FaultProxy::start(&endpoint, 1).await;
+    let delay = vec![fault_proxy::Fault::Delay(ADDED_LATENCY)];
+    proxy.set_rules(
+        ["BatchGetItem", "GetItem"]
+            .iter()
+            .map(|op| {
+                fault_proxy::Rule::new(&format!("DynamoDB_20120810.{op}"), 1.0, delay.clone())
+            })
+            .collect(),
+    );
+    let source_far = aws_sdk_dynamodb::Client::new(&sdk(proxy.endpoint(), "benchsource"));
+    let target_far = aws_sdk_dynamodb::Client::new(&sdk(proxy.endpoint(), "benchtarget"));
+    measure_lookups(
+        &Lookups {
+            source: &source_far,
+            target: &target_far,
+            table,
+            keys: &keys,
+            records: &records,
+            // 2 ms a call, one call a key: 1,000 keys are enough for its rate.
+            original_keys: 1_000,
+        },
+        "_2ms",
+    )
+    .await;
+
+    let mut config = Config::new(TableRef::parse(table).unwrap());
+    config.max_concurrency = CONCURRENCY;
 
     // Poller drain: a raw GetRecords loop, then one poller run (fresh checkpoints each time).
     let shard_id = streams
