@@ -337,7 +337,7 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
     let store = findings_store(&account).await;
     let write = |started, until, retry, now| CoverageWrite {
         table: "Orders",
-        source: Some(CoverageSource::Poller),
+        source: CoverageSource::Poller,
         name: "arn:stream",
         started_at_ms: started,
         verified_until_ms: until,

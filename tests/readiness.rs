@@ -68,7 +68,7 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
         store
             .cover(&CoverageWrite {
                 table: &table,
-                source: Some(CoverageSource::Stream),
+                source: CoverageSource::Stream,
                 name: "stream-verifier",
                 started_at_ms: Some(started),
                 verified_until_ms: Some(until),
@@ -90,7 +90,7 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
         store
             .cover(&CoverageWrite {
                 table: &table,
-                source: Some(CoverageSource::Baseline),
+                source: CoverageSource::Baseline,
                 name: "run-1",
                 started_at_ms: Some(now - 30 * MIN),
                 verified_until_ms: complete.then_some(now - 10 * MIN),

@@ -516,7 +516,7 @@ impl FindingsStore for DynamoDbFindings {
     }
 
     async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
-        let source = w.source.unwrap_or(CoverageSource::Stream);
+        let source = w.source;
         let id = coverage_id(w.table, source, w.name);
         let build = |with_until: bool| {
             let mut set = vec![

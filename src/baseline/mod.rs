@@ -248,7 +248,7 @@ where
         findings
             .cover(CoverageWrite {
                 table: &table,
-                source: Some(CoverageSource::Baseline),
+                source: CoverageSource::Baseline,
                 name: &run.run_id,
                 started_at_ms: Some(run.started_at_ms),
                 verified_until_ms: run.finished_at_ms,

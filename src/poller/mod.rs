@@ -309,7 +309,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         let now = crate::verify::timing::epoch_ms();
         let write = CoverageWrite {
             table: &table,
-            source: Some(CoverageSource::Poller),
+            source: CoverageSource::Poller,
             name: stream_arn,
             started_at_ms: total.first_change_ms,
             verified_until_ms: covered.then_some(run_started_ms),

@@ -10,10 +10,10 @@ use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
-use crate::report::findings::{stream_coverage, Occurrence};
+use crate::report::findings::{Occurrence, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::source::findings::{CoverageSource, FindingsStore};
+use crate::source::findings::FindingsStore;
 use crate::source::stream::{
     PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -412,9 +412,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     &mut verified.verification,
                 )
                 .await;
-            let coverage =
-                stream_coverage("", CoverageSource::Poller, "", &valid, &report.outcomes);
-            verified.first_change_ms = coverage.started_at_ms;
+            verified.first_change_ms = VerifiedSpan::of(&valid, &report.outcomes).first_change_ms;
         }
         let mut outcomes = report.outcomes.into_iter();
         let mut valid = valid.iter();

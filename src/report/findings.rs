@@ -309,8 +309,38 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     out
 }
 
-/// What a batch of stream records proves about coverage: the first change verified, every change
-/// before the first one handed back, and whether one was handed back.
+/// What a batch of stream records with their outcomes shows: the creation time (epoch ms) of the
+/// oldest change given an outcome, of the newest one before the first handed back, and whether one
+/// was handed back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifiedSpan {
+    pub first_change_ms: Option<u64>,
+    pub verified_until_ms: Option<u64>,
+    pub handed_back: bool,
+}
+
+impl VerifiedSpan {
+    pub fn of(records: &[Expectation], outcomes: &[Outcome]) -> VerifiedSpan {
+        let ms =
+            |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let mut span = VerifiedSpan::default();
+        for (record, outcome) in records.iter().zip(outcomes) {
+            if matches!(outcome, Outcome::Retry(_)) {
+                span.handed_back = true;
+                continue;
+            }
+            if let Some(c) = record.since.map(ms) {
+                span.first_change_ms = Some(span.first_change_ms.map_or(c, |s| s.min(c)));
+                if !span.handed_back {
+                    span.verified_until_ms = Some(span.verified_until_ms.map_or(c, |u| u.max(c)));
+                }
+            }
+        }
+        span
+    }
+}
+
+/// A batch's coverage (see [`VerifiedSpan`]) for the verifier `source`/`name`.
 pub fn stream_coverage<'a>(
     table: &'a str,
     source: CoverageSource,
@@ -319,31 +349,14 @@ pub fn stream_coverage<'a>(
     outcomes: &[Outcome],
 ) -> CoverageWrite<'a> {
     let now = epoch_ms();
-    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-    let mut started = None::<u64>;
-    let mut until = None::<u64>;
-    let mut retry = false;
-    for (record, outcome) in records.iter().zip(outcomes) {
-        let created = record.since.map(ms);
-        match outcome {
-            Outcome::Retry(_) => retry = true,
-            _ => {
-                if let Some(c) = created {
-                    started = Some(started.map_or(c, |s| s.min(c)));
-                    if !retry {
-                        until = Some(until.map_or(c, |u| u.max(c)));
-                    }
-                }
-            }
-        }
-    }
+    let span = VerifiedSpan::of(records, outcomes);
     CoverageWrite {
         table,
-        source: Some(source),
+        source,
         name,
-        started_at_ms: started,
-        verified_until_ms: until,
-        retry_at_ms: retry.then_some(now),
+        started_at_ms: span.first_change_ms,
+        verified_until_ms: span.verified_until_ms,
+        retry_at_ms: span.handed_back.then_some(now),
         complete: None,
         sample_rate: None,
         gap_at_ms: None,

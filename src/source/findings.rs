@@ -237,10 +237,10 @@ impl CoverageSource {
 
 /// What one verifier adds to its coverage. Unset fields are left as stored; `started_at_ms` is
 /// kept from the first write, `verified_until_ms` never moves back.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CoverageWrite<'a> {
     pub table: &'a str,
-    pub source: Option<CoverageSource>,
+    pub source: CoverageSource,
     pub name: &'a str,
     pub started_at_ms: Option<u64>,
     pub verified_until_ms: Option<u64>,
