@@ -31,7 +31,8 @@ use crate::baseline::rate::{Limited, ReadRate};
 use crate::config::{RevalidatorConfig, TableRef};
 use crate::record::{Expectation, Expected, Origin};
 use crate::report::emf::{self, Metric};
-use crate::report::findings::{error_chain, problem_of, FIRST_RECHECK};
+use crate::report::error_chain;
+use crate::report::findings::{problem_of, FIRST_RECHECK};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::findings::{

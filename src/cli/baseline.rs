@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ending;
 use crate::baseline::{BaselineError, RunSummary};
 use crate::config::BaselineConfig;
+use crate::report::error_chain;
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::verify::timing::epoch_ms;
 
@@ -143,15 +144,4 @@ fn print_summary(summary: &RunSummary, source_units: f64, target_units: f64) {
     for (name, n) in c.verdicts() {
         println!("{name:<16} {n:>12}");
     }
-}
-
-/// An error with its causes: `what failed: why: the service's words`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }

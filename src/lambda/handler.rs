@@ -7,9 +7,8 @@ use tokio::time::Instant;
 use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::findings::{
-    error_chain, stream_coverage, FindingsWriter, Occurrence, OpenFindings,
-};
+use crate::report::error_chain;
+use crate::report::findings::{stream_coverage, FindingsWriter, Occurrence, OpenFindings};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
 use crate::source::findings::{CoverageSource, FindingsStore};

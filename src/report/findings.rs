@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt};
 
+use super::error_chain;
 use crate::record::Expectation;
 use crate::report::metrics::InvocationMetrics;
 use crate::source::findings::{
@@ -295,18 +296,6 @@ fn occurrence_run(baseline: &Option<String>) -> Option<&str> {
     baseline
         .as_deref()
         .and_then(|b| b.strip_prefix("baseline:"))
-}
-
-/// An error with its sources, for one log field.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
 }
 
 /// What a batch of stream records with their outcomes shows: the creation time (epoch ms) of the
