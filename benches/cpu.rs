@@ -5,9 +5,11 @@ mod support;
 
 use std::hint::black_box;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ddb_verify::compare::{diff_items, items_equal};
 use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::record::Item;
 
 fn parse_and_compare(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");
@@ -36,56 +38,66 @@ fn parse_and_compare(c: &mut Criterion) {
             |b, json| b.iter(|| black_box(serde_json::from_str::<StreamEvent>(json).unwrap())),
         );
         let records = serde_json::from_str::<StreamEvent>(&json).unwrap().records;
-        let images: Vec<_> = records
+        // The other side's items as the SDK returns them, numbers normalised as DynamoDB stores
+        // them (so one number compares as a decimal, not as text).
+        let found: Vec<Item> = records
             .iter()
-            .map(|r| r.image().cloned().unwrap())
-            .collect();
-        // The other side answers with numbers normalised, as DynamoDB stores them.
-        let found: Vec<_> = images
-            .iter()
-            .map(|i| {
-                let mut i = i.clone();
-                i.insert(
-                    "total".into(),
-                    aws_sdk_dynamodb::types::AttributeValue::N("1234.56".into()),
-                );
-                i
+            .map(|r| {
+                let mut item = r.image().unwrap().item().into_owned();
+                item.insert("total".into(), AttributeValue::N("1234.56".into()));
+                item
             })
             .collect();
         group.bench_with_input(
             BenchmarkId::new("compare_1kb_item", n),
-            &(images, found),
-            |b, (images, found)| {
+            &(&records, &found),
+            |b, (records, found)| {
                 b.iter(|| {
-                    for (a, f) in images.iter().zip(found) {
-                        black_box(items_equal(a, f, &[]));
+                    for (r, f) in records.iter().zip(found.iter()) {
+                        black_box(r.image().unwrap().equals(f, &[]));
                     }
                 })
             },
         );
-        group.bench_with_input(BenchmarkId::new("end_to_end", n), &json, |b, json| {
-            b.iter(|| {
-                let event: StreamEvent = serde_json::from_str(json).unwrap();
-                for r in &event.records {
-                    let image = r.image().unwrap();
-                    black_box(items_equal(image, image, &[]));
-                    black_box(r.item_key().is_sampled(1.0));
-                }
-            })
-        });
+        // The same comparison between two SDK items (the poller's and the baseline's records).
+        let sdk_images: Vec<Item> = records
+            .iter()
+            .map(|r| r.image().unwrap().item().into_owned())
+            .collect();
+        group.bench_with_input(
+            BenchmarkId::new("compare_1kb_sdk_items", n),
+            &(&sdk_images, &found),
+            |b, (images, found)| {
+                b.iter(|| {
+                    for (i, f) in images.iter().zip(found.iter()) {
+                        black_box(items_equal(i, f, &[]));
+                    }
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("end_to_end", n),
+            &(&json, &found),
+            |b, (json, found)| {
+                b.iter(|| {
+                    let event: StreamEvent = serde_json::from_str(json).unwrap();
+                    for (r, f) in event.records.iter().zip(found.iter()) {
+                        black_box(r.image().unwrap().equals(f, &[]));
+                        black_box(r.item_key().is_sampled(1.0));
+                    }
+                })
+            },
+        );
     }
     group.finish();
-    // A differing item: the diff path.
+    // A differing item: the diff path (the image built as an SDK item first, as the engine does).
     let json = support::event_json(1);
     let event: StreamEvent = serde_json::from_str(&json).unwrap();
     let image = event.records[0].image().cloned().unwrap();
-    let mut other = image.clone();
-    other.insert(
-        "status".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S("SHIPPED".into()),
-    );
+    let mut other = image.item().into_owned();
+    other.insert("status".into(), AttributeValue::S("SHIPPED".into()));
     c.bench_function("diff_1kb_item", |b| {
-        b.iter(|| black_box(diff_items(&image, &other, &[])))
+        b.iter(|| black_box(diff_items(&image.item(), &other, &[])))
     });
 }
 

@@ -7,6 +7,38 @@
 
 mod support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// The system allocator, counting the bytes live and their high-water mark: says which phase (the
+/// parse, or the handler) sets the process's peak, and by how much.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(now, Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -50,8 +82,11 @@ async fn main() {
     let handler = StreamVerifier::new(verifier);
     // As Lambda hands it over: the payload bytes, then the parsed event.
     let payload = std::fs::read(path).expect("read the event file");
+    let before_parse = LIVE.load(Relaxed);
     let event: StreamEvent = serde_json::from_slice(&payload).unwrap();
     let payload_bytes = payload.len();
+    let parse_peak = PEAK.load(Relaxed);
+    let records_live = LIVE.load(Relaxed) - before_parse;
     // As lambda_runtime does: its api_response layer drops the body once the event is built, before
     // the handler runs.
     drop(payload);
@@ -63,6 +98,8 @@ async fn main() {
     );
     println!(
         "{}",
-        serde_json::json!({"name": "memory_event", "records": records, "payload_bytes": payload_bytes})
+        serde_json::json!({"name": "memory_event", "records": records, "payload_bytes": payload_bytes,
+            "heap_peak_parse_mb": mb(parse_peak), "heap_records_mb": mb(records_live),
+            "heap_peak_mb": mb(PEAK.load(Relaxed))})
     );
 }

@@ -21,7 +21,7 @@ fn images(json: &str) -> Result<Vec<Item>, Error> {
         .records
         .into_iter()
         .filter_map(|r| match r.expected {
-            Expected::Image(image) => Some(image),
+            Expected::Image(image) => Some(image.into_item()),
             _ => None,
         })
         .collect())

@@ -19,6 +19,27 @@ pub struct CanonicalNumber {
 impl CanonicalNumber {
     /// Parses what DynamoDB accepts as a number (`-12.50`, `1E+2`, `.5`); `None` for anything else.
     pub fn parse(text: &str) -> Option<CanonicalNumber> {
+        let parts = NumberParts::parse(text)?;
+        Some(CanonicalNumber {
+            negative: parts.negative,
+            digits: format!("{}{}", parts.int, parts.frac),
+            exponent: parts.exponent,
+        })
+    }
+}
+
+/// A number's canonical form borrowed from its text: the significant digits are `int` then
+/// `frac` (the digits either side of the point, leading and trailing zeros trimmed), and the value
+/// is those digits × 10^`exponent`. Comparing these allocates nothing.
+struct NumberParts<'a> {
+    negative: bool,
+    int: &'a str,
+    frac: &'a str,
+    exponent: i64,
+}
+
+impl<'a> NumberParts<'a> {
+    fn parse(text: &'a str) -> Option<NumberParts<'a>> {
         let text = text.trim();
         let (negative, unsigned) = match text.as_bytes().first()? {
             b'-' => (true, &text[1..]),
@@ -29,13 +50,12 @@ impl CanonicalNumber {
             Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
             None => (unsigned, None),
         };
-        let (int_part, frac_part) = match mantissa.find('.') {
+        let (int, frac) = match mantissa.find('.') {
             Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
             None => (mantissa, ""),
         };
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.len() + frac_part.len() == 0 || !all_digits(int_part) || !all_digits(frac_part)
-        {
+        if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
             return None;
         }
         let mut exponent: i64 = match exponent {
@@ -49,31 +69,56 @@ impl CanonicalNumber {
                 e.parse().ok()?
             }
         };
-        exponent -= frac_part.len() as i64;
-        let joined = format!("{int_part}{frac_part}");
-        let significant = joined.trim_start_matches('0');
-        let trimmed = significant.trim_end_matches('0');
-        if trimmed.is_empty() {
-            return Some(CanonicalNumber {
+        exponent -= frac.len() as i64;
+        // Leading zeros, across the point.
+        let mut int = int.trim_start_matches('0');
+        let mut frac = if int.is_empty() {
+            frac.trim_start_matches('0')
+        } else {
+            frac
+        };
+        // Trailing zeros, across the point: each one trimmed moves the exponent up.
+        let kept = frac.trim_end_matches('0');
+        exponent += (frac.len() - kept.len()) as i64;
+        frac = kept;
+        if frac.is_empty() {
+            let kept = int.trim_end_matches('0');
+            exponent += (int.len() - kept.len()) as i64;
+            int = kept;
+        }
+        if int.is_empty() && frac.is_empty() {
+            return Some(NumberParts {
                 negative: false,
-                digits: String::new(),
+                int: "",
+                frac: "",
                 exponent: 0,
             });
         }
-        exponent += (significant.len() - trimmed.len()) as i64;
-        Some(CanonicalNumber {
+        Some(NumberParts {
             negative,
-            digits: trimmed.to_string(),
+            int,
+            frac,
             exponent,
         })
+    }
+
+    fn same_number(&self, other: &NumberParts) -> bool {
+        self.negative == other.negative
+            && self.exponent == other.exponent
+            && self.int.len() + self.frac.len() == other.int.len() + other.frac.len()
+            && self
+                .int
+                .bytes()
+                .chain(self.frac.bytes())
+                .eq(other.int.bytes().chain(other.frac.bytes()))
     }
 }
 
 /// Numbers compare as decimals; text that is not a number compares as text.
 pub fn numbers_equal(a: &str, b: &str) -> bool {
     a == b
-        || match (CanonicalNumber::parse(a), CanonicalNumber::parse(b)) {
-            (Some(x), Some(y)) => x == y,
+        || match (NumberParts::parse(a), NumberParts::parse(b)) {
+            (Some(x), Some(y)) => x.same_number(&y),
             _ => false,
         }
 }
@@ -81,15 +126,26 @@ pub fn numbers_equal(a: &str, b: &str) -> bool {
 /// The canonical text of a number (used for hashing and sorting keys); the text itself when it is
 /// not a number.
 pub fn canonical_number_text(text: &str) -> String {
-    match CanonicalNumber::parse(text) {
-        Some(n) if n.digits.is_empty() => "0".to_string(),
-        Some(n) => format!(
-            "{}{}e{}",
-            if n.negative { "-" } else { "" },
-            n.digits,
-            n.exponent
-        ),
-        None => text.to_string(),
+    let mut out = Vec::with_capacity(text.len() + 4);
+    write_canonical_number(text, &mut out);
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// [`canonical_number_text`] appended to `out`, without allocating on its own.
+pub fn write_canonical_number(text: &str, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    match NumberParts::parse(text) {
+        Some(n) if n.int.is_empty() && n.frac.is_empty() => out.push(b'0'),
+        Some(n) => {
+            if n.negative {
+                out.push(b'-');
+            }
+            out.extend_from_slice(n.int.as_bytes());
+            out.extend_from_slice(n.frac.as_bytes());
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "e{}", n.exponent);
+        }
+        None => out.extend_from_slice(text.as_bytes()),
     }
 }
 

@@ -117,7 +117,7 @@ async fn hostile_records_are_unverifiable_with_their_reason_and_the_rest_is_veri
         ),
         (
             insert(8, key.clone(), json!({"pk": {"S": "x"}, "deep": deep})),
-            "recursion limit exceeded",
+            "nested more than 32 levels deep",
         ),
         (
             record(9, "UPSERT", json!({"Keys": key, "SequenceNumber": "9"})),

@@ -10,7 +10,7 @@ use aws_sdk_dynamodbstreams::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::record::{Expectation, Item, MalformedRecord, OldImage, RecordParts};
+use crate::record::{Expectation, Image, Item, MalformedRecord, OldImage, RecordParts};
 use crate::source::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -245,7 +245,7 @@ pub fn change_record(record: &Record, stream_arn: &str) -> Result<Expectation, S
         event_id: record.event_id.clone().unwrap_or_default(),
         event_name: record.event_name.as_ref().map(|n| n.as_str()),
         keys: image(change.and_then(|c| c.keys.as_ref()), "Keys")?,
-        new_image: image(change.and_then(|c| c.new_image.as_ref()), "NewImage")?,
+        new_image: image(change.and_then(|c| c.new_image.as_ref()), "NewImage")?.map(Image::Item),
         old_image: image(change.and_then(|c| c.old_image.as_ref()), "OldImage")?
             .map(OldImage::Item),
         sequence_number: change.and_then(|c| c.sequence_number.clone()),

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, TableRef};
-use crate::record::{Expectation, Expected, Item, Origin};
+use crate::record::{Expectation, Expected, Image, Item, Origin};
 use crate::report::findings::{FindingsWriter, Occurrence};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
@@ -369,7 +369,7 @@ where
                 .map(|item| match direction {
                     Direction::Source => Expectation {
                         keys: project(&item, &key_names),
-                        expected: Expected::Image(item),
+                        expected: Expected::Image(Image::Item(item)),
                         since: Some(since),
                         source_table: Some(table.clone()),
                         origin: Origin::Scan,

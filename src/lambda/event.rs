@@ -5,13 +5,13 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use crate::lambda::json::parse_record;
+use crate::lambda::json::{Malformed, RecordReader};
 use crate::record::{Expectation, MalformedRecord};
 
-/// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read: the raw JSON of
-/// one record lives only while that record is parsed, so a 10,000-record event is never held twice.
+/// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read, in one pass
+/// (`lambda::json`): a record's new image is kept as a compact tape, never as a second copy of the
+/// event.
 #[derive(Debug, Default)]
 pub struct StreamEvent {
     /// The records that parsed, in event order.
@@ -30,22 +30,17 @@ impl StreamEvent {
         self.len() == 0
     }
 
-    /// Parses one record (its JSON) into the event, or records why it is malformed.
-    fn push(&mut self, raw: &RawValue) {
+    /// Adds one record, or why it cannot be verified.
+    fn push(&mut self, parsed: Result<Expectation, Malformed>) {
         let position = self.len();
-        match parse_record(raw.get()) {
+        match parsed {
             Ok(record) => self.records.push(record),
-            Err(reason) => {
-                // Salvage what identifies the record, for the log line.
-                let loose: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
-                let text = |v: &serde_json::Value| v.as_str().map(String::from);
-                self.malformed.push(MalformedRecord {
-                    position,
-                    event_id: text(&loose["eventID"]),
-                    sequence_number: text(&loose["dynamodb"]["SequenceNumber"]),
-                    reason,
-                });
-            }
+            Err(m) => self.malformed.push(MalformedRecord {
+                position,
+                event_id: m.event_id,
+                sequence_number: m.sequence_number,
+                reason: m.reason,
+            }),
         }
     }
 }
@@ -93,8 +88,9 @@ impl<'de> Visitor<'de> for RecordsSeed {
             records: Vec::with_capacity(seq.size_hint().unwrap_or(0)),
             malformed: Vec::new(),
         };
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            event.push(&raw);
+        let mut reader = RecordReader::default();
+        while let Some(parsed) = reader.next(&mut seq)? {
+            event.push(parsed);
         }
         Ok(event)
     }

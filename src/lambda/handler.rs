@@ -266,7 +266,7 @@ mod tests {
         event(json)
             .records
             .into_iter()
-            .map(|r| r.image().cloned())
+            .map(|r| r.image().map(|i| i.item().into_owned()))
             .collect()
     }
 

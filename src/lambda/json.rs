@@ -1,54 +1,66 @@
-//! DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`, ...) read straight into the SDK's
-//! [`AttributeValue`], and Lambda's stream record JSON straight into a [`Expectation`].
+//! DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`, ...) and Lambda's stream records, read in one pass
+//! over the event: each record straight into an [`Expectation`], its new image into a compact
+//! [`Tape`] (`record::image`), its keys into an SDK item.
 //!
 //! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
-//! `Content`, then every image is converted again into the SDK's types; that cost about 25 µs per
-//! 1.7 KB record and several copies of it in memory (see BENCHMARKS.md). Here a record is read once,
-//! unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only when
-//! a verdict depends on it), and every error names the field, the attribute or the type.
+//! `Content`, then every image is converted again into the SDK's types; and why not the SDK's tree
+//! either: about 90 allocations for a 1.7 KB image, most of the CPU a record costs (BENCHMARKS.md).
+//! Here unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only
+//! when a verdict depends on it), and every error names the field, the attribute or the type.
+//!
+//! One bad record never fails the event: every visitor here accepts whatever JSON it meets, keeps
+//! the first problem (with the path to it) and reads past the rest of the value, so the record
+//! becomes a reason (UNVERIFIABLE) and the next one is read as usual. Only text that is not JSON
+//! fails the event.
 //!
 //! Errors never quote an item value: they become UNVERIFIABLE reasons, which are logged, and item
-//! values are logged only with `LOG_ITEM_VALUES=true`. serde's own type errors do quote the value
-//! they met (`invalid type: string "…"`), so the values here are read with `deserialize_any` and
-//! visitors whose errors name only the kind of value found (`reject!`).
+//! values are logged only with `LOG_ITEM_VALUES=true`. A problem names only the kind of value
+//! found (`invalid type: a string, expected a boolean`).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::record::{type_name, Expectation, Item, OldImage, RecordParts};
+use crate::record::image::{Kind, TapeWriter};
+use crate::record::{type_name, Expectation, Image, Item, OldImage, RecordParts, Tape};
 
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
 pub fn parse_record(json: &str) -> Result<Expectation, String> {
-    let wire: WireRecord = serde_json::from_str(json)
-        .map_err(|e| format!("record does not parse as a DynamoDB stream record: {e}"))?;
-    let change = wire.dynamodb.unwrap_or_default();
-    Expectation::from_stream(RecordParts {
-        event_id: wire.event_id.unwrap_or_default(),
-        event_name: wire.event_name.as_deref(),
-        keys: change.keys.map(|i| i.0),
-        new_image: change.new_image.map(|i| i.0),
-        old_image: change.old_image.map(OldImage::Json),
-        sequence_number: change.sequence_number,
-        view_type: change.stream_view_type.as_deref(),
-        created_epoch_seconds: change.approximate_creation_date_time,
-        ttl_delete: wire.user_identity.is_some_and(|u| {
-            u.kind.as_deref() == Some("Service")
-                && u.principal_id.as_deref() == Some("dynamodb.amazonaws.com")
-        }),
-        source_arn: wire.event_source_arn.as_deref(),
-    })
+    let mut reading = Reading::default();
+    let mut de = serde_json::Deserializer::from_str(json);
+    let fields = RecordSeed::new(&mut reading)
+        .deserialize(&mut de)
+        .and_then(|fields| de.end().map(|()| fields))
+        .map_err(|e| format!("{NOT_A_RECORD}: {e}"))?;
+    finish(fields, reading.problem.take()).map_err(|m| m.reason)
+}
+
+/// An item in DynamoDB JSON (`{"id": {"S": "1"}, ...}`) as a tape.
+pub fn parse_tape(json: &str) -> Result<Tape, serde_json::Error> {
+    let mut reading = Reading::default();
+    let mut de = serde_json::Deserializer::from_str(json);
+    let present = ItemSeed {
+        r: &mut reading,
+        tagged: false,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    if !present {
+        reading.fail(format_args!("invalid type: null, expected {ITEM}"));
+    }
+    match reading.problem {
+        Some(problem) => Err(de::Error::custom(problem)),
+        None => Ok(reading.tape.take(0)),
+    }
 }
 
 /// An item in DynamoDB JSON (`{"id": {"S": "1"}, ...}`) as an SDK item.
 pub fn parse_item(json: &str) -> Result<Item, serde_json::Error> {
-    serde_json::from_str::<Image>(json).map(|i| i.0)
+    parse_tape(json).map(|tape| tape.to_item())
 }
 
 /// An SDK item as DynamoDB JSON, the inverse of [`parse_item`]; `None` if an attribute has a type
@@ -60,8 +72,11 @@ pub fn item_json(item: &Item) -> Option<Value> {
         .map(Value::Object)
 }
 
-fn attribute_json(value: &AttributeValue) -> Option<Value> {
-    let b64 = |b: &Blob| Value::String(aws_smithy_types::base64::encode(b.as_ref()));
+fn attribute_json(value: &aws_sdk_dynamodb::types::AttributeValue) -> Option<Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let b64 = |b: &aws_sdk_dynamodb::primitives::Blob| {
+        Value::String(aws_smithy_types::base64::encode(b.as_ref()))
+    };
     let strings = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
     let inner = match value {
         AttributeValue::S(s) | AttributeValue::N(s) => Value::String(s.clone()),
@@ -75,311 +90,775 @@ fn attribute_json(value: &AttributeValue) -> Option<Value> {
     };
     let mut object = Map::with_capacity(1);
     object.insert(type_name(value).to_string(), inner);
-    Some(Value::Object(object))
+    Some(Object(object))
 }
 
-#[derive(Deserialize)]
-struct WireRecord {
-    #[serde(rename = "eventID")]
-    event_id: Option<String>,
-    #[serde(rename = "eventName")]
-    event_name: Option<String>,
-    #[serde(rename = "eventSourceARN")]
-    event_source_arn: Option<String>,
-    dynamodb: Option<WireChange>,
-    #[serde(rename = "userIdentity")]
-    user_identity: Option<WireIdentity>,
+use Value::Object;
+
+/// DynamoDB nests maps and lists at most 32 levels deep.
+const MAX_NESTING: usize = 32;
+
+const NOT_A_RECORD: &str = "record does not parse as a DynamoDB stream record";
+const ITEM: &str = "a map of attribute names to DynamoDB JSON values";
+
+/// A record that cannot be verified, with what identifies it.
+#[derive(Debug)]
+pub(crate) struct Malformed {
+    pub event_id: Option<String>,
+    pub sequence_number: Option<String>,
+    pub reason: String,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct WireChange {
-    keys: Option<Image>,
-    new_image: Option<Image>,
-    /// Validated, not built: most records never need it.
-    old_image: Option<Box<serde_json::value::RawValue>>,
-    sequence_number: Option<String>,
-    stream_view_type: Option<String>,
-    /// Epoch seconds (a number).
-    approximate_creation_date_time: Option<f64>,
+/// Reads the records of an event's `Records` list one at a time, reusing one tape buffer.
+#[derive(Default)]
+pub(crate) struct RecordReader {
+    reading: Reading,
 }
 
-#[derive(Deserialize)]
-struct WireIdentity {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(rename = "principalId")]
-    principal_id: Option<String>,
+impl RecordReader {
+    /// The next record of `seq`: an expectation, or why it cannot be one; `None` at the end.
+    pub(crate) fn next<'de, A: SeqAccess<'de>>(
+        &mut self,
+        seq: &mut A,
+    ) -> Result<Option<Result<Expectation, Malformed>>, A::Error> {
+        self.reading.depth = 0;
+        let Some(fields) = seq.next_element_seed(RecordSeed::new(&mut self.reading))? else {
+            return Ok(None);
+        };
+        Ok(Some(finish(fields, self.reading.problem.take())))
+    }
 }
 
-/// `visit_*` methods rejecting the scalar JSON values a visitor does not accept with an error that
-/// names the kind of value, never the value (serde's defaults quote it, and it is an item value).
-macro_rules! reject {
-    ($($kind:ident),+) => { $(reject!(@ $kind);)+ };
+/// What a record's JSON says, before the checks (strings borrowed from the event where they can be).
+#[derive(Default)]
+struct Fields<'de> {
+    event_id: Option<Cow<'de, str>>,
+    event_name: Option<Cow<'de, str>>,
+    source_arn: Option<Cow<'de, str>>,
+    identity_type: Option<Cow<'de, str>>,
+    principal_id: Option<Cow<'de, str>>,
+    keys: Option<Item>,
+    new_image: Option<Tape>,
+    old_image: Option<Box<RawValue>>,
+    sequence_number: Option<Cow<'de, str>>,
+    view_type: Option<Cow<'de, str>>,
+    created_epoch_seconds: Option<f64>,
+}
+
+fn finish(mut fields: Fields<'_>, problem: Option<String>) -> Result<Expectation, Malformed> {
+    let malformed = |fields: &Fields, reason: String| Malformed {
+        event_id: fields.event_id.as_deref().map(str::to_owned),
+        sequence_number: fields.sequence_number.as_deref().map(str::to_owned),
+        reason,
+    };
+    if let Some(problem) = problem {
+        return Err(malformed(&fields, format!("{NOT_A_RECORD}: {problem}")));
+    }
+    let (keys, new_image, old_image) = (
+        fields.keys.take(),
+        fields.new_image.take(),
+        fields.old_image.take(),
+    );
+    Expectation::from_stream(RecordParts {
+        event_id: fields.event_id.as_deref().unwrap_or_default().to_owned(),
+        event_name: fields.event_name.as_deref(),
+        keys,
+        new_image: new_image.map(Image::Tape),
+        old_image: old_image.map(OldImage::Json),
+        sequence_number: fields.sequence_number.as_deref().map(str::to_owned),
+        view_type: fields.view_type.as_deref(),
+        created_epoch_seconds: fields.created_epoch_seconds,
+        ttl_delete: fields.identity_type.as_deref() == Some("Service")
+            && fields.principal_id.as_deref() == Some("dynamodb.amazonaws.com"),
+        source_arn: fields.source_arn.as_deref(),
+    })
+    .map_err(|reason| malformed(&fields, reason))
+}
+
+/// The parser's state across records: the tape being written and the record's first problem.
+#[derive(Default)]
+struct Reading {
+    tape: TapeWriter,
+    problem: Option<String>,
+    /// Maps and lists entered in the current image.
+    depth: usize,
+}
+
+impl Reading {
+    fn fail(&mut self, problem: impl fmt::Display) {
+        if self.problem.is_none() {
+            self.problem = Some(problem.to_string());
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.problem.is_some()
+    }
+
+    /// Runs `read`, naming `context` in front of a problem it meets.
+    fn within<T>(&mut self, context: impl fmt::Display, read: impl FnOnce(&mut Reading) -> T) -> T {
+        let before = self.failed();
+        let out = read(self);
+        if !before {
+            if let Some(problem) = &mut self.problem {
+                *problem = format!("{context}: {problem}");
+            }
+        }
+        out
+    }
+}
+
+/// A visitor that takes whatever JSON it meets: a kind of value it does not expect is a problem
+/// (naming the kind, never the value), read past.
+trait Tolerant: Sized {
+    type Out: Default;
+    /// What it expects, for problems and serde's `expecting`.
+    const EXPECTED: &'static str;
+
+    fn reading(&mut self) -> &mut Reading;
+
+    fn unexpected(mut self, found: &str) -> Self::Out {
+        self.reading().fail(format_args!(
+            "invalid type: {found}, expected {}",
+            Self::EXPECTED
+        ));
+        Self::Out::default()
+    }
+}
+
+/// `visit_*` methods of a [`Tolerant`] visitor for the kinds of JSON value it does not expect.
+macro_rules! tolerate {
+    ($($kind:ident),+) => { $(tolerate!(@ $kind);)+ };
     (@ boolean) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err(E::invalid_type(de::Unexpected::Other("a boolean"), &self))
+            Ok(self.unexpected("a boolean"))
         }
     };
     (@ number) => {
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+            Ok(self.unexpected("a number"))
         }
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+            Ok(self.unexpected("a number"))
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::invalid_type(de::Unexpected::Other("a number"), &self))
+            Ok(self.unexpected("a number"))
         }
     };
     (@ string) => {
         fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Err(E::invalid_type(de::Unexpected::Other("a string"), &self))
+            Ok(self.unexpected("a string"))
+        }
+    };
+    (@ null) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(self.unexpected("null"))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(self.unexpected("null"))
+        }
+    };
+    (@ map) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            drain_map(&mut map)?;
+            Ok(self.unexpected("an object"))
+        }
+    };
+    (@ seq) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(self.unexpected("a list"))
         }
     };
 }
 
-/// An image or a key: attribute name → value.
-struct Image(Item);
-
-impl<'de> Deserialize<'de> for Image {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Image, D::Error> {
-        deserializer.deserialize_any(ImageVisitor).map(Image)
-    }
-}
-
-struct ImageVisitor;
-
-impl<'de> Visitor<'de> for ImageVisitor {
-    type Value = Item;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map of attribute names to DynamoDB JSON values")
-    }
-
-    reject!(boolean, number, string);
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
-        // Collected first, so the map is allocated once at its exact size: a map grown from a guess
-        // costs rehashing or, for the many small maps of nested items, several times its memory.
-        let mut attributes = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
-            // Name the attribute in the error (only on the error path: no cost otherwise).
-            let value = map
-                .next_value_seed(AttributeSeed)
-                .map_err(|e| de::Error::custom(format_args!("attribute {name:?}: {e}")))?;
-            attributes.push((name, value));
-        }
-        let mut item = HashMap::with_capacity(attributes.len());
-        item.extend(attributes);
-        Ok(item)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct AttributeSeed;
-
-impl<'de> DeserializeSeed<'de> for AttributeSeed {
-    type Value = AttributeValue;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<AttributeValue, D::Error> {
-        deserializer.deserialize_any(AttributeVisitor)
-    }
-}
-
-/// The type descriptor of a DynamoDB JSON value: the single key of `{"S": "x"}`.
-enum TypeTag {
-    S,
-    N,
-    B,
-    Bool,
-    Null,
-    M,
-    L,
-    Ss,
-    Ns,
-    Bs,
-}
-
-impl<'de> Deserialize<'de> for TypeTag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TypeTag, D::Error> {
-        struct TagVisitor;
-        impl Visitor<'_> for TagVisitor {
-            type Value = TypeTag;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a DynamoDB type (S, N, B, BOOL, NULL, M, L, SS, NS or BS)")
-            }
-            fn visit_str<E: de::Error>(self, tag: &str) -> Result<TypeTag, E> {
-                Ok(match tag {
-                    "S" => TypeTag::S,
-                    "N" => TypeTag::N,
-                    "B" => TypeTag::B,
-                    "BOOL" => TypeTag::Bool,
-                    "NULL" => TypeTag::Null,
-                    "M" => TypeTag::M,
-                    "L" => TypeTag::L,
-                    "SS" => TypeTag::Ss,
-                    "NS" => TypeTag::Ns,
-                    "BS" => TypeTag::Bs,
-                    other => {
-                        return Err(E::custom(format_args!(
-                            "unknown attribute type {other:?} (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"
-                        )))
-                    }
-                })
+/// `expecting` and `deserialize` (through `deserialize_any`) of a [`Tolerant`] seed.
+macro_rules! seed {
+    ($t:ty) => {
+        impl<'de> DeserializeSeed<'de> for $t {
+            type Value = <Self as Tolerant>::Out;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
             }
         }
-        deserializer.deserialize_str(TagVisitor)
+    };
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// A map key (an attribute name, a field, a type tag), borrowed from the input when it can be.
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
     }
 }
 
-struct AttributeVisitor;
-
-impl<'de> Visitor<'de> for AttributeVisitor {
-    type Value = AttributeValue;
-
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Cow<'de, str>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a DynamoDB JSON value such as {\"S\": \"text\"}")
+        f.write_str("a name")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(name))
+    }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, name: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name))
+    }
+}
+
+/// An image or a key (`tagged`: the map of an M value): attribute name → value, onto the tape.
+/// `false` for a JSON null where an image may be absent.
+struct ItemSeed<'r> {
+    r: &'r mut Reading,
+    tagged: bool,
+}
+
+impl Tolerant for ItemSeed<'_> {
+    type Out = bool;
+    const EXPECTED: &'static str = ITEM;
+    fn reading(&mut self) -> &mut Reading {
+        self.r
+    }
+}
+seed!(ItemSeed<'_>);
+
+impl<'de> Visitor<'de> for ItemSeed<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(ITEM)
+    }
+    tolerate!(boolean, number, string, seq);
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        if self.tagged {
+            return Ok(self.unexpected("null"));
+        }
+        Ok(false)
     }
 
-    reject!(boolean, number, string);
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        self.visit_unit()
+    }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
-        let Some(tag) = map.next_key::<TypeTag>()? else {
-            return Err(de::Error::custom("attribute value has no type"));
-        };
-        let value = match tag {
-            TypeTag::S => AttributeValue::S(map.next_value_seed(Text)?),
-            TypeTag::N => AttributeValue::N(map.next_value_seed(Text)?),
-            TypeTag::B => {
-                AttributeValue::B(decode_base64::<A::Error>(&map.next_value_seed(Text)?)?)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let r = self.r;
+        let open = r.tape.open_map(self.tagged);
+        let mut count = 0;
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            if r.failed() {
+                map.next_value::<IgnoredAny>()?;
+                continue;
             }
-            TypeTag::Bool => AttributeValue::Bool(map.next_value_seed(Flag)?),
-            TypeTag::Null => AttributeValue::Null(map.next_value_seed(Flag)?),
-            TypeTag::M => AttributeValue::M(map.next_value::<Image>()?.0),
-            TypeTag::L => AttributeValue::L(map.next_value_seed(ATTRIBUTES)?),
-            TypeTag::Ss => AttributeValue::Ss(map.next_value_seed(TEXTS)?),
-            TypeTag::Ns => AttributeValue::Ns(map.next_value_seed(TEXTS)?),
-            TypeTag::Bs => AttributeValue::Bs(
-                map.next_value_seed(TEXTS)?
-                    .iter()
-                    .map(|s| decode_base64::<A::Error>(s))
-                    .collect::<Result<_, _>>()?,
-            ),
+            r.tape.name(&name);
+            r.within(format_args!("attribute {name:?}"), |r| {
+                map.next_value_seed(AttributeSeed(r))
+            })?;
+            count += 1;
+        }
+        if let Err(name) = r.tape.close(open, count) {
+            r.fail(format_args!("attribute {name:?} appears more than once"));
+        }
+        Ok(true)
+    }
+}
+
+/// One DynamoDB JSON value (`{"S": "x"}`), onto the tape.
+struct AttributeSeed<'r>(&'r mut Reading);
+
+const ATTRIBUTE: &str = "a DynamoDB JSON value such as {\"S\": \"text\"}";
+
+impl Tolerant for AttributeSeed<'_> {
+    type Out = ();
+    const EXPECTED: &'static str = ATTRIBUTE;
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+seed!(AttributeSeed<'_>);
+
+impl<'de> Visitor<'de> for AttributeSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(ATTRIBUTE)
+    }
+    tolerate!(boolean, number, string, null, seq);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let r = self.0;
+        let Some(tag) = map.next_key_seed(NameSeed)? else {
+            r.fail("attribute value has no type");
+            return Ok(());
         };
+        let kind = match &*tag {
+            "S" => Kind::S,
+            "N" => Kind::N,
+            "B" => Kind::B,
+            "BOOL" => Kind::Bool,
+            "NULL" => Kind::Null,
+            "M" => Kind::M,
+            "L" => Kind::L,
+            "SS" => Kind::Ss,
+            "NS" => Kind::Ns,
+            "BS" => Kind::Bs,
+            other => {
+                r.fail(format_args!(
+                    "unknown attribute type {other:?} (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"
+                ));
+                map.next_value::<IgnoredAny>()?;
+                return drain_map(&mut map);
+            }
+        };
+        if matches!(kind, Kind::M | Kind::L) && r.depth >= MAX_NESTING {
+            // Read past, not into: serde_json would refuse the whole event past 128 levels.
+            r.fail(format_args!(
+                "value nested more than {MAX_NESTING} levels deep (DynamoDB's limit)"
+            ));
+            map.next_value::<IgnoredAny>()?;
+            return drain_map(&mut map);
+        }
+        r.depth += 1;
+        match kind {
+            Kind::S | Kind::N | Kind::B => map.next_value_seed(TextSeed {
+                r: &mut *r,
+                kind: Some(kind),
+                binary: kind == Kind::B,
+            })?,
+            Kind::Bool | Kind::Null => map.next_value_seed(FlagSeed(&mut *r, kind))?,
+            Kind::M => {
+                map.next_value_seed(ItemSeed {
+                    r: &mut *r,
+                    tagged: true,
+                })?;
+            }
+            Kind::L => map.next_value_seed(ListSeed(&mut *r))?,
+            Kind::Ss | Kind::Ns | Kind::Bs => map.next_value_seed(SetSeed(&mut *r, kind))?,
+        }
+        r.depth -= 1;
         if map.next_key::<IgnoredAny>()?.is_some() {
-            return Err(de::Error::custom("attribute value has more than one type"));
+            map.next_value::<IgnoredAny>()?;
+            drain_map(&mut map)?;
+            r.fail("attribute value has more than one type");
         }
-        Ok(value)
+        Ok(())
     }
 }
 
-fn decode_base64<E: de::Error>(text: &str) -> Result<Blob, E> {
-    aws_smithy_types::base64::decode(text)
-        .map(Blob::new)
-        .map_err(|e| E::custom(format_args!("binary value is not base64: {e}")))
+/// The string of an S, N or B value, or of a set's element (`kind` None), onto the tape (B and BS
+/// decoded from base64).
+struct TextSeed<'r> {
+    r: &'r mut Reading,
+    kind: Option<Kind>,
+    binary: bool,
 }
 
-/// A JSON list whose elements `element` reads (L: attribute values; SS, NS, BS: strings); `what`
-/// names it in errors.
-#[derive(Clone, Copy)]
-struct ListOf<S> {
-    element: S,
-    what: &'static str,
-}
-
-const ATTRIBUTES: ListOf<AttributeSeed> = ListOf {
-    element: AttributeSeed,
-    what: "a list of DynamoDB JSON values",
-};
-const TEXTS: ListOf<Text> = ListOf {
-    element: Text,
-    what: "a list of strings",
-};
-
-impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for ListOf<S> {
-    type Value = Vec<S::Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
+impl Tolerant for TextSeed<'_> {
+    type Out = ();
+    const EXPECTED: &'static str = "a string";
+    fn reading(&mut self) -> &mut Reading {
+        self.r
     }
 }
+seed!(TextSeed<'_>);
 
-impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for ListOf<S> {
-    type Value = Vec<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.what)
-    }
-
-    reject!(boolean, number, string);
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(value) = seq.next_element_seed(self.element)? {
-            list.push(value);
-        }
-        Ok(list)
-    }
-}
-
-/// The string of an S, N or B value.
-#[derive(Clone, Copy)]
-struct Text;
-
-impl<'de> DeserializeSeed<'de> for Text {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl Visitor<'_> for Text {
-    type Value = String;
-
+impl<'de> Visitor<'de> for TextSeed<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string")
     }
+    tolerate!(boolean, number, null, map, seq);
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
-        Ok(text.to_owned())
-    }
-
-    reject!(boolean, number);
-}
-
-/// The boolean of a BOOL or NULL value.
-struct Flag;
-
-impl<'de> DeserializeSeed<'de> for Flag {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_any(self)
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        if !self.binary {
+            self.r.tape.scalar(self.kind, text.as_bytes());
+            return Ok(());
+        }
+        match aws_smithy_types::base64::decode(text) {
+            Ok(bytes) => self.r.tape.scalar(self.kind, &bytes),
+            Err(e) => self.r.fail(format_args!("binary value is not base64: {e}")),
+        }
+        Ok(())
     }
 }
 
-impl Visitor<'_> for Flag {
-    type Value = bool;
+/// The boolean of a BOOL or NULL value, onto the tape.
+struct FlagSeed<'r>(&'r mut Reading, Kind);
 
+impl Tolerant for FlagSeed<'_> {
+    type Out = ();
+    const EXPECTED: &'static str = "a boolean";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+seed!(FlagSeed<'_>);
+
+impl<'de> Visitor<'de> for FlagSeed<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a boolean")
     }
+    tolerate!(number, string, null, map, seq);
 
-    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<bool, E> {
-        Ok(flag)
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<(), E> {
+        self.0.tape.flag(self.1, flag);
+        Ok(())
+    }
+}
+
+/// The values of an L, onto the tape.
+struct ListSeed<'r>(&'r mut Reading);
+
+const LIST: &str = "a list of DynamoDB JSON values";
+
+impl Tolerant for ListSeed<'_> {
+    type Out = ();
+    const EXPECTED: &'static str = LIST;
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+seed!(ListSeed<'_>);
+
+impl<'de> Visitor<'de> for ListSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(LIST)
+    }
+    tolerate!(boolean, number, string, null, map);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let r = self.0;
+        let open = r.tape.open(Kind::L);
+        let mut count = 0;
+        while seq.next_element_seed(AttributeSeed(&mut *r))?.is_some() {
+            count += 1;
+        }
+        // A list has no names: closing it cannot fail.
+        let _ = r.tape.close(open, count);
+        Ok(())
+    }
+}
+
+/// The strings of an SS, NS or BS, onto the tape.
+struct SetSeed<'r>(&'r mut Reading, Kind);
+
+const SET: &str = "a list of strings";
+
+impl Tolerant for SetSeed<'_> {
+    type Out = ();
+    const EXPECTED: &'static str = SET;
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+seed!(SetSeed<'_>);
+
+impl<'de> Visitor<'de> for SetSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(SET)
+    }
+    tolerate!(boolean, number, string, null, map);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (r, kind) = (self.0, self.1);
+        let open = r.tape.open(kind);
+        let mut count = 0;
+        while seq
+            .next_element_seed(TextSeed {
+                r: &mut *r,
+                kind: None,
+                binary: kind == Kind::Bs,
+            })?
+            .is_some()
+        {
+            count += 1;
+        }
+        // A set has no names: closing it cannot fail.
+        let _ = r.tape.close(open, count);
+        Ok(())
+    }
+}
+
+/// A record field that is a string (`None` for null or absent), borrowed where it can be.
+struct StringSeed<'r, 'de>(&'r mut Reading, std::marker::PhantomData<&'de ()>);
+
+impl<'de> Tolerant for StringSeed<'_, 'de> {
+    type Out = Option<Cow<'de, str>>;
+    const EXPECTED: &'static str = "a string";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+impl<'de> DeserializeSeed<'de> for StringSeed<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringSeed<'_, 'de> {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    tolerate!(boolean, number, map, seq);
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(text)))
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A record field that is a number (`None` for null).
+struct NumberSeed<'r>(&'r mut Reading);
+
+impl Tolerant for NumberSeed<'_> {
+    type Out = Option<f64>;
+    const EXPECTED: &'static str = "a number";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+seed!(NumberSeed<'_>);
+
+impl<'de> Visitor<'de> for NumberSeed<'_> {
+    type Value = Option<f64>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    tolerate!(boolean, string, map, seq);
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Some(n as f64))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Some(n as f64))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(Some(n))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// One stream record's fields; its first problem goes to the [`Reading`].
+struct RecordSeed<'r, 'de>(&'r mut Reading, std::marker::PhantomData<&'de ()>);
+
+impl<'r> RecordSeed<'r, '_> {
+    fn new(r: &'r mut Reading) -> Self {
+        RecordSeed(r, std::marker::PhantomData)
+    }
+}
+
+impl<'de> Tolerant for RecordSeed<'_, 'de> {
+    type Out = Fields<'de>;
+    const EXPECTED: &'static str = "a stream record (an object)";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
+    type Value = Fields<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
+    type Value = Fields<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(Self::EXPECTED)
+    }
+    tolerate!(boolean, number, string, null, seq);
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let r = self.0;
+        let mut fields = Fields::default();
+        let text = |r: &mut Reading, map: &mut A, field: &str| {
+            r.within(field, |r| {
+                map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+            })
+        };
+        while let Some(field) = map.next_key_seed(NameSeed)? {
+            match &*field {
+                "eventID" => fields.event_id = text(r, &mut map, "eventID")?,
+                "eventName" => fields.event_name = text(r, &mut map, "eventName")?,
+                "eventSourceARN" => fields.source_arn = text(r, &mut map, "eventSourceARN")?,
+                "userIdentity" => r.within("userIdentity", |r| {
+                    map.next_value_seed(IdentitySeed(r, &mut fields))
+                })?,
+                "dynamodb" => r.within("dynamodb", |r| {
+                    map.next_value_seed(ChangeSeed(r, &mut fields))
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A record's `userIdentity` (who made the change: DynamoDB's Time to Live, or not).
+struct IdentitySeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>);
+
+impl Tolerant for IdentitySeed<'_, '_, '_> {
+    type Out = ();
+    const EXPECTED: &'static str = "an object";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for IdentitySeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdentitySeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(Self::EXPECTED)
+    }
+    tolerate!(boolean, number, string, seq);
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    reject!(number, string);
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (r, fields) = (self.0, self.1);
+        while let Some(field) = map.next_key_seed(NameSeed)? {
+            let slot = match &*field {
+                "type" => &mut fields.identity_type,
+                "principalId" => &mut fields.principal_id,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = r.within(&*field, |r| {
+                map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A record's `dynamodb`: the keys, the images, the sequence number and the rest of the change.
+struct ChangeSeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>);
+
+impl Tolerant for ChangeSeed<'_, '_, '_> {
+    type Out = ();
+    const EXPECTED: &'static str = "an object";
+    fn reading(&mut self) -> &mut Reading {
+        self.0
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ChangeSeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChangeSeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(Self::EXPECTED)
+    }
+    tolerate!(boolean, number, string, seq);
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (r, fields) = (self.0, self.1);
+        while let Some(field) = map.next_key_seed(NameSeed)? {
+            match &*field {
+                "Keys" | "NewImage" => {
+                    let start = r.tape.mark();
+                    let present = r.within(&*field, |r| {
+                        map.next_value_seed(ItemSeed { r, tagged: false })
+                    })?;
+                    if !present || r.failed() {
+                        r.tape.truncate(start);
+                    } else if &*field == "Keys" {
+                        fields.keys = Some(r.tape.take_item(start));
+                    } else {
+                        fields.new_image = Some(r.tape.take(start));
+                    }
+                }
+                // Validated as JSON, not built: most records never need it.
+                "OldImage" => fields.old_image = map.next_value()?,
+                "SequenceNumber" => {
+                    fields.sequence_number = r.within("SequenceNumber", |r| {
+                        map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+                    })?
+                }
+                "StreamViewType" => {
+                    fields.view_type = r.within("StreamViewType", |r| {
+                        map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+                    })?
+                }
+                "ApproximateCreationDateTime" => {
+                    fields.created_epoch_seconds = r.within("ApproximateCreationDateTime", |r| {
+                        map.next_value_seed(NumberSeed(r))
+                    })?
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
 
     #[test]
     fn every_type_reads_and_writes_back() {
@@ -499,6 +978,39 @@ mod tests {
         assert!(
             e.contains("attribute \"id\": unknown attribute type \"Q\""),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_record_nested_too_deep_is_malformed_and_the_event_still_parses() {
+        // Past 128 levels serde_json refuses the whole text: the parser must stop before that.
+        let mut deep = r#"{"S":"bottom"}"#.to_string();
+        for _ in 0..300 {
+            deep = format!(r#"{{"M":{{"d":{deep}}}}}"#);
+        }
+        let mut noise = "1".to_string();
+        for _ in 0..300 {
+            noise = format!("[{noise}]");
+        }
+        let record = |seq: u32, image: &str| {
+            format!(
+                r#"{{"eventName":"INSERT","noise":{noise},"dynamodb":{{"Keys":{{"id":{{"N":"{seq}"}}}},"NewImage":{image},"SequenceNumber":"{seq}","StreamViewType":"NEW_IMAGE"}}}}"#
+            )
+        };
+        let json = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            record(1, &format!(r#"{{"id":{{"N":"1"}},"deep":{deep}}}"#)),
+            record(2, r#"{"id":{"N":"2"}}"#)
+        );
+        let event: crate::lambda::event::StreamEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(event.records.len(), 1);
+        assert_eq!(event.malformed.len(), 1);
+        let m = &event.malformed[0];
+        assert_eq!(m.sequence_number.as_deref(), Some("1"));
+        assert!(
+            m.reason.contains("attribute \"deep\"") && m.reason.contains("more than 32 levels"),
+            "{}",
+            m.reason
         );
     }
 }

@@ -516,7 +516,7 @@ mod tests {
         }
         Expectation {
             keys: [("pk".to_string(), V::N(id.to_string()))].into(),
-            expected: Expected::Image(item(id)),
+            expected: Expected::Image(item(id).into()),
             since: Some(SystemTime::now() - Duration::from_secs(3600)),
             source_table: None,
             origin: Origin::Stream(StreamChange {

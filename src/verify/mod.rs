@@ -35,7 +35,9 @@ use tokio::time::Instant;
 
 use crate::compare::{diff_items, items_equal, unknown_attribute};
 use crate::config::{Config, LagWindowFrom};
-use crate::record::{compare_sequence_numbers, describe_key, Expectation, Expected, Item, ItemKey};
+use crate::record::{
+    compare_sequence_numbers, describe_key, Expectation, Expected, Image, Item, ItemKey,
+};
 use crate::source::table::TableReader;
 use lookup::{Failure, Lookups, Request, Side};
 use timing::{Clock, REREAD};
@@ -223,7 +225,7 @@ impl<R: TableReader> Verifier<R> {
                     waiting.push(p);
                 } else {
                     let verdict = self.judge_alone(records, &p, found.as_ref());
-                    self.keep_evidence(&mut report, p.index, &verdict, record.image(), found);
+                    self.keep_evidence(&mut report, p.index, &verdict, record.image(), None, found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
             }
@@ -342,7 +344,7 @@ impl<R: TableReader> Verifier<R> {
             (_, Some(found)) if unknown_attribute(found).is_some() => {
                 return Looked::UnknownType(unknown_attribute(found).unwrap_or_default());
             }
-            (Expected::Image(image), Some(found)) => items_equal(image, found, ignore),
+            (Expected::Image(image), Some(found)) => image.equals(found, ignore),
             _ => false,
         };
         if matches {
@@ -363,7 +365,7 @@ impl<R: TableReader> Verifier<R> {
             (Expected::Absent, _) => Verdict::DeleteNotApplied { proof },
             (_, None) => Verdict::Missing { proof },
             (Expected::Image(image), Some(found)) => Verdict::Mismatch {
-                diff: diff_items(image, found, ignore),
+                diff: diff_items(&image.item(), found, ignore),
                 proof,
             },
             (Expected::SourceCurrent | Expected::Present, Some(_)) => {
@@ -400,10 +402,8 @@ impl<R: TableReader> Verifier<R> {
         }
         p.earlier.iter().rev().find_map(|&j| {
             let earlier = &records[j];
-            let holds = earlier
-                .image()
-                .is_some_and(|image| items_equal(image, t, ignore))
-                || holds_old(earlier);
+            let holds =
+                earlier.image().is_some_and(|image| image.equals(t, ignore)) || holds_old(earlier);
             holds.then(|| Proof::HoldsEarlierImage {
                 sequence_number: earlier.position(),
             })
@@ -491,10 +491,8 @@ impl<R: TableReader> Verifier<R> {
             };
             match self.judge_with_source(records, &reading, clock) {
                 Judged::Verdict(verdict) => {
-                    let expected = record
-                        .image()
-                        .or(p.seen.last().and_then(|s| s.item.as_ref()));
-                    self.keep_evidence(report, p.index, &verdict, expected, found);
+                    let source = p.seen.last().and_then(|s| s.item.as_ref());
+                    self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
                 Judged::Wait(state) => {
@@ -552,7 +550,10 @@ impl<R: TableReader> Verifier<R> {
         if let Some(proof) = r.found.and_then(|t| self.behind(records, r.pending, t)) {
             return Judged::Verdict(match r.found {
                 Some(_) if remove => Verdict::DeleteNotApplied { proof },
-                Some(found) => mismatch(record.image().or(source), found, proof),
+                Some(found) => {
+                    let image = record.image().map(Image::item);
+                    mismatch(image.as_deref().or(source), found, proof)
+                }
                 None => Verdict::Missing { proof },
             });
         }
@@ -566,7 +567,7 @@ impl<R: TableReader> Verifier<R> {
             (Some(found), Some(source))
                 if record
                     .image()
-                    .is_some_and(|image| items_equal(image, source, ignore)) =>
+                    .is_some_and(|image| image.equals(source, ignore)) =>
             {
                 mismatch(Some(source), found, Proof::SourceAsRecorded)
             }
@@ -591,19 +592,19 @@ impl<R: TableReader> Verifier<R> {
         report: &mut BatchReport,
         index: usize,
         verdict: &Verdict,
-        expected: Option<&Item>,
+        image: Option<&Image>,
+        source: Option<&Item>,
         found: Option<Item>,
     ) {
         if let (Verdict::Mismatch { .. }, true, Some(found)) =
             (verdict, self.config.log_item_values, found)
         {
-            report.evidence.insert(
-                index,
-                Evidence {
-                    expected: expected.cloned().unwrap_or_default(),
-                    found,
-                },
-            );
+            // What was expected: the record's image, else the source's item it was judged by.
+            let expected = match image {
+                Some(image) => image.item().into_owned(),
+                None => source.cloned().unwrap_or_default(),
+            };
+            report.evidence.insert(index, Evidence { expected, found });
         }
     }
 }
@@ -768,7 +769,7 @@ mod tests {
             keys: keys_of(image),
             expected: match kind {
                 ChangeKind::Remove => Expected::Absent,
-                _ => Expected::Image(image.clone()),
+                _ => Expected::Image(image.clone().into()),
             },
             since: Some(SystemTime::now() - age),
             source_table: Some(SOURCE.to_string()),
@@ -1269,7 +1270,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn scanned_items_and_findings_are_judged_by_the_same_rules_as_stream_records() {
-        let scan = || scanned(Origin::Scan, Expected::Image(item(1, "v1")), OLD);
+        let scan = || scanned(Origin::Scan, Expected::Image(item(1, "v1").into()), OLD);
         // A scanned item already on the other side: MATCH at the first read.
         let (_, report) = verify_one(|_| {}, Some("v1"), Some("v1"), scan()).await;
         assert_eq!(first(&report).name(), "MATCH");

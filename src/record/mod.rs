@@ -1,6 +1,9 @@
 //! What the engine verifies ([`Expectation`]: a key, what the other side should hold, since when,
 //! and from where), built from stream records through one set of checks; and the canonical form
-//! of an item key used for sampling, de-duplication and matching lookup results.
+//! of an item key used for sampling, de-duplication and matching lookup results; [`image`]: the
+//! image an expectation holds, compact for Lambda's records.
+
+pub mod image;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -10,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::value::RawValue;
 
-use crate::compare::{canonical_number_text, CanonicalNumber};
+use crate::compare::{write_canonical_number, CanonicalNumber};
+pub use image::{Image, Tape};
 
 /// An item (or a key) as the DynamoDB SDK represents it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -68,7 +72,7 @@ pub struct Expectation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expected {
     /// This image (attributes in `IGNORE_ATTRIBUTES` aside).
-    Image(Item),
+    Image(Image),
     /// Nothing: the item was deleted.
     Absent,
     /// Whatever the source holds now: a change whose stream carries no new image, or a key whose
@@ -121,7 +125,7 @@ pub struct RecordParts<'a> {
     pub event_id: String,
     pub event_name: Option<&'a str>,
     pub keys: Option<Item>,
-    pub new_image: Option<Item>,
+    pub new_image: Option<Image>,
     pub old_image: Option<OldImage>,
     pub sequence_number: Option<String>,
     pub view_type: Option<&'a str>,
@@ -199,7 +203,7 @@ impl Expectation {
     }
 
     /// The image the other side should hold, when there is one.
-    pub fn image(&self) -> Option<&Item> {
+    pub fn image(&self) -> Option<&Image> {
         match &self.expected {
             Expected::Image(image) => Some(image),
             Expected::Absent | Expected::SourceCurrent | Expected::Present => None,
@@ -359,7 +363,12 @@ impl ItemKey {
                 }
                 Some(AttributeValue::N(n)) => {
                     bytes.push(b'N');
-                    push_part(&mut bytes, canonical_number_text(n).as_bytes());
+                    // Length-prefixed like the others: the length is patched once it is written.
+                    let at = bytes.len();
+                    bytes.extend_from_slice(&[0; 4]);
+                    write_canonical_number(n, &mut bytes);
+                    let len = (bytes.len() - at - 4) as u32;
+                    bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
                 Some(AttributeValue::B(b)) => {
                     bytes.push(b'B');

@@ -1,0 +1,548 @@
+//! The image an expectation holds, and the compact form Lambda's records keep it in.
+//!
+//! A stream record's new image used to be built as the SDK's tree (`HashMap<String,
+//! AttributeValue>`): about 90 allocations for a 1.7 KB image, most of the parse's time and ten
+//! times the image's size in memory. A [`Tape`] holds the same item in one buffer, written by the
+//! JSON parser as it reads the event (`lambda::json`), and is compared by walking it against the
+//! item the other side returned. It is turned into an SDK item only on the rare paths that need
+//! one (a difference to describe, an evidence log, an old state to compare).
+//!
+//! Layout (lengths and counts are little-endian `u32`): an item is `count` then `count` times
+//! `name value`; a name is `len bytes`; a value is a type tag, then for S, N and B `len bytes`
+//! (B decoded from base64), for BOOL and NULL one byte, for M an item, for L `count` values, and
+//! for SS, NS and BS `count` times `len bytes`. Names within one map are unique (the parser
+//! refuses a repeated one), so a count compares as a set of names.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::Item;
+use crate::compare::{canonical_number_text, items_equal, numbers_equal};
+
+const S: u8 = 1;
+const N: u8 = 2;
+const B: u8 = 3;
+const BOOL: u8 = 4;
+const NULL: u8 = 5;
+const M: u8 = 6;
+const L: u8 = 7;
+const SS: u8 = 8;
+const NS: u8 = 9;
+const BS: u8 = 10;
+
+/// What the other side should hold: an SDK item (a scanned item, the poller's records) or a
+/// Lambda record's image as a [`Tape`].
+#[derive(Clone)]
+pub enum Image {
+    Item(Item),
+    Tape(Tape),
+}
+
+impl Image {
+    /// Whether `found` holds this image, DynamoDB's equality (`compare::items_equal`), the
+    /// top-level attributes in `ignore` aside.
+    pub fn equals(&self, found: &Item, ignore: &[String]) -> bool {
+        match self {
+            Image::Item(item) => items_equal(item, found, ignore),
+            Image::Tape(tape) => tape.equals(found, ignore),
+        }
+    }
+
+    /// The image as an SDK item (built for a tape: for the rare paths only).
+    pub fn item(&self) -> Cow<'_, Item> {
+        match self {
+            Image::Item(item) => Cow::Borrowed(item),
+            Image::Tape(tape) => Cow::Owned(tape.to_item()),
+        }
+    }
+
+    /// No attributes (a record without an image).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Image::Item(item) => item.is_empty(),
+            Image::Tape(tape) => tape.is_empty(),
+        }
+    }
+
+    pub fn into_item(self) -> Item {
+        match self {
+            Image::Item(item) => item,
+            Image::Tape(tape) => tape.to_item(),
+        }
+    }
+}
+
+impl From<Item> for Image {
+    fn from(item: Item) -> Image {
+        Image::Item(item)
+    }
+}
+
+impl PartialEq for Image {
+    fn eq(&self, other: &Image) -> bool {
+        self.item() == other.item()
+    }
+}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.item().fmt(f)
+    }
+}
+
+/// One item in one buffer (layout in the module's doc). Only [`TapeWriter`] makes one, so its
+/// layout always holds; reading is bounds-checked all the same, and never panics.
+#[derive(Clone)]
+pub struct Tape(Box<[u8]>);
+
+/// The same item, whatever the order its attributes were written in.
+impl PartialEq for Tape {
+    fn eq(&self, other: &Tape) -> bool {
+        self.to_item() == other.to_item()
+    }
+}
+
+impl Tape {
+    /// An SDK item as a tape; `None` if it has an attribute of a type this version does not know.
+    pub fn from_item(item: &Item) -> Option<Tape> {
+        let mut w = TapeWriter::default();
+        let start = w.mark();
+        write_item(&mut w, item)?;
+        Some(w.take(start))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attribute_count() == 0
+    }
+
+    pub fn attribute_count(&self) -> usize {
+        Cursor::new(&self.0).u32().unwrap_or(0) as usize
+    }
+
+    pub fn equals(&self, found: &Item, ignore: &[String]) -> bool {
+        item_equals(&mut Cursor::new(&self.0), found, ignore).unwrap_or(false)
+    }
+
+    pub fn to_item(&self) -> Item {
+        read_item(&mut Cursor::new(&self.0)).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_item().fmt(f)
+    }
+}
+
+/// Writes tapes into one reusable buffer: a parser writes each image here as it reads it, then
+/// [`TapeWriter::take`]s it at its exact size.
+#[derive(Default)]
+pub struct TapeWriter {
+    buf: Vec<u8>,
+    /// Where the names of the maps being written are (offset, length), to refuse a repeated one.
+    names: Vec<(usize, usize)>,
+}
+
+/// A map, list or set being written: where its count goes, and where its names start.
+pub struct Open {
+    count_at: usize,
+    names_from: usize,
+}
+
+/// The types a tape holds, as the writer's callers name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    S,
+    N,
+    B,
+    Bool,
+    Null,
+    M,
+    L,
+    Ss,
+    Ns,
+    Bs,
+}
+
+impl Kind {
+    fn tag(self) -> u8 {
+        match self {
+            Kind::S => S,
+            Kind::N => N,
+            Kind::B => B,
+            Kind::Bool => BOOL,
+            Kind::Null => NULL,
+            Kind::M => M,
+            Kind::L => L,
+            Kind::Ss => SS,
+            Kind::Ns => NS,
+            Kind::Bs => BS,
+        }
+    }
+}
+
+impl TapeWriter {
+    /// Where the next tape starts.
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The tape written since `start`, at its exact size; the buffer is ready for the next one.
+    pub fn take(&mut self, start: usize) -> Tape {
+        let tape = Tape(self.buf[start..].into());
+        self.truncate(start);
+        tape
+    }
+
+    /// The tape written since `start` as an SDK item (a key: small, and needed as an item).
+    pub fn take_item(&mut self, start: usize) -> Item {
+        let item = read_item(&mut Cursor::new(&self.buf[start..])).unwrap_or_default();
+        self.truncate(start);
+        item
+    }
+
+    /// Forgets what was written since `start` (an image that turned out malformed).
+    pub fn truncate(&mut self, start: usize) {
+        self.buf.truncate(start);
+        self.names.retain(|&(at, _)| at < start);
+    }
+
+    fn u32(&mut self, n: usize) {
+        // DynamoDB items are at most 400 KB and Lambda's payloads 6 MB: every length fits.
+        self.buf
+            .extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.u32(bytes.len());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// An item, or the map of an M value (`kind` Some(Kind::M)): close it with [`Self::close`].
+    pub fn open_map(&mut self, tagged: bool) -> Open {
+        if tagged {
+            self.buf.push(M);
+        }
+        self.open_count()
+    }
+
+    /// A list or set value (L, SS, NS, BS).
+    pub fn open(&mut self, kind: Kind) -> Open {
+        self.buf.push(kind.tag());
+        self.open_count()
+    }
+
+    fn open_count(&mut self) -> Open {
+        let count_at = self.buf.len();
+        self.u32(0);
+        Open {
+            count_at,
+            names_from: self.names.len(),
+        }
+    }
+
+    /// The next attribute's name in the open map.
+    pub fn name(&mut self, name: &str) {
+        self.u32(name.len());
+        self.names.push((self.buf.len(), name.len()));
+        self.buf.extend_from_slice(name.as_bytes());
+    }
+
+    /// An S, N or B value (B's bytes decoded), or an element of a set.
+    pub fn scalar(&mut self, kind: Option<Kind>, bytes: &[u8]) {
+        if let Some(kind) = kind {
+            self.buf.push(kind.tag());
+        }
+        self.bytes(bytes);
+    }
+
+    pub fn flag(&mut self, kind: Kind, value: bool) {
+        self.buf.push(kind.tag());
+        self.buf.push(u8::from(value));
+    }
+
+    /// Ends a map, list or set of `count` entries; for a map, the name that appears twice, if one
+    /// does (DynamoDB never writes one: such an image is refused, not guessed at).
+    pub fn close(&mut self, open: Open, count: usize) -> Result<(), String> {
+        let count_bytes = u32::try_from(count).unwrap_or(u32::MAX).to_le_bytes();
+        self.buf[open.count_at..open.count_at + 4].copy_from_slice(&count_bytes);
+        let names = &self.names[open.names_from..];
+        let name = |&(at, len): &(usize, usize)| &self.buf[at..at + len];
+        // Pairwise: maps are small, and this allocates nothing.
+        let repeated = names.iter().enumerate().find_map(|(i, a)| {
+            let a = name(a);
+            names[i + 1..]
+                .iter()
+                .any(|b| name(b) == a)
+                .then(|| String::from_utf8_lossy(a).into_owned())
+        });
+        self.names.truncate(open.names_from);
+        repeated.map_or(Ok(()), Err)
+    }
+}
+
+fn write_item(w: &mut TapeWriter, item: &Item) -> Option<()> {
+    let open = w.open_map(false);
+    for (name, value) in item {
+        w.name(name);
+        write_value(w, value)?;
+    }
+    w.close(open, item.len()).ok()
+}
+
+fn write_value(w: &mut TapeWriter, value: &AttributeValue) -> Option<()> {
+    let set = |w: &mut TapeWriter, kind, elements: &mut dyn ExactSizeIterator<Item = &[u8]>| {
+        let open = w.open(kind);
+        let count = elements.len();
+        for e in elements {
+            w.scalar(None, e);
+        }
+        w.close(open, count).ok()
+    };
+    match value {
+        AttributeValue::S(s) => w.scalar(Some(Kind::S), s.as_bytes()),
+        AttributeValue::N(n) => w.scalar(Some(Kind::N), n.as_bytes()),
+        AttributeValue::B(b) => w.scalar(Some(Kind::B), b.as_ref()),
+        AttributeValue::Bool(b) => w.flag(Kind::Bool, *b),
+        AttributeValue::Null(b) => w.flag(Kind::Null, *b),
+        AttributeValue::M(m) => {
+            let open = w.open_map(true);
+            for (name, value) in m {
+                w.name(name);
+                write_value(w, value)?;
+            }
+            w.close(open, m.len()).ok()?;
+        }
+        AttributeValue::L(l) => {
+            let open = w.open(Kind::L);
+            for value in l {
+                write_value(w, value)?;
+            }
+            w.close(open, l.len()).ok()?;
+        }
+        AttributeValue::Ss(v) => set(w, Kind::Ss, &mut v.iter().map(|s| s.as_bytes()))?,
+        AttributeValue::Ns(v) => set(w, Kind::Ns, &mut v.iter().map(|s| s.as_bytes()))?,
+        AttributeValue::Bs(v) => set(w, Kind::Bs, &mut v.iter().map(|b| b.as_ref()))?,
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Reads a tape; every read is bounds-checked (`None`: the tape ended early).
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(bytes: &'a [u8]) -> Cursor<'a> {
+        Cursor { bytes, at: 0 }
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.bytes.get(self.at..self.at + 4)?;
+        self.at += 4;
+        Some(u32::from_le_bytes(b.try_into().ok()?))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = self.u32()? as usize;
+        let b = self.bytes.get(self.at..self.at + len)?;
+        self.at += len;
+        Some(b)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.u8()? {
+            S | N | B => {
+                self.bytes()?;
+            }
+            BOOL | NULL => {
+                self.u8()?;
+            }
+            M => {
+                for _ in 0..self.u32()? {
+                    self.bytes()?;
+                    self.skip_value()?;
+                }
+            }
+            L => {
+                for _ in 0..self.u32()? {
+                    self.skip_value()?;
+                }
+            }
+            SS | NS | BS => {
+                for _ in 0..self.u32()? {
+                    self.bytes()?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// Up to this many attributes, a name is looked for by comparing it with each (see `item_equals`).
+const LINEAR_SEARCH_UP_TO: usize = 16;
+
+/// An item of the tape against an SDK item: `compare::items_equal`'s meaning, walked.
+fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Option<bool> {
+    let count = c.u32()? as usize;
+    if ignore.is_empty() && count != found.len() {
+        return Some(false);
+    }
+    let mut compared = 0;
+    for _ in 0..count {
+        let name = c.bytes()?;
+        if !ignore.is_empty() && ignore.iter().any(|i| i.as_bytes() == name) {
+            c.skip_value()?;
+            continue;
+        }
+        // A small map is searched in place: cheaper than hashing the name (SipHash).
+        let other = if found.len() <= LINEAR_SEARCH_UP_TO {
+            found
+                .iter()
+                .find_map(|(k, v)| (k.as_bytes() == name).then_some(v))
+        } else {
+            std::str::from_utf8(name)
+                .ok()
+                .and_then(|name| found.get(name))
+        };
+        match other {
+            Some(other) if value_equals(c, other)? => compared += 1,
+            _ => return Some(false),
+        }
+    }
+    // Names are unique on both sides: as many compared as found means the same names.
+    let wanted = if ignore.is_empty() {
+        found.len()
+    } else {
+        found.keys().filter(|k| !ignore.contains(k)).count()
+    };
+    Some(compared == wanted)
+}
+
+/// `compare::values_equal` for a value of the tape against an SDK value. A `false` may leave the
+/// cursor inside the value: the walk stops there.
+fn value_equals<'a>(c: &mut Cursor<'a>, other: &'a AttributeValue) -> Option<bool> {
+    use AttributeValue as V;
+    Some(match (c.u8()?, other) {
+        (S, V::S(y)) => c.bytes()? == y.as_bytes(),
+        (N, V::N(y)) => numbers_equal(c.str()?, y),
+        (B, V::B(y)) => c.bytes()? == y.as_ref(),
+        (BOOL, V::Bool(y)) => (c.u8()? != 0) == *y,
+        (NULL, V::Null(_)) => c.u8().is_some(),
+        (M, V::M(y)) => item_equals(c, y, &[])?,
+        (L, V::L(y)) => {
+            if c.u32()? as usize != y.len() {
+                return Some(false);
+            }
+            for value in y {
+                if !value_equals(c, value)? {
+                    return Some(false);
+                }
+            }
+            true
+        }
+        (SS, V::Ss(y)) => same_set(c, y, Cow::Borrowed, |s| Cow::Borrowed(s.as_bytes()))?,
+        (NS, V::Ns(y)) => {
+            let at = c.at;
+            same_set(c, y, Cow::Borrowed, |s| Cow::Borrowed(s.as_bytes()))? || {
+                c.at = at;
+                let canonical = |text: &str| Cow::Owned(canonical_number_text(text).into_bytes());
+                same_set(
+                    c,
+                    y,
+                    |b| canonical(std::str::from_utf8(b).unwrap_or_default()),
+                    |s| canonical(s),
+                )?
+            }
+        }
+        (BS, V::Bs(y)) => same_set(c, y, Cow::Borrowed, |b| Cow::Borrowed(b.as_ref()))?,
+        _ => false,
+    })
+}
+
+/// `compare`'s set equality (same elements, any order) between a set of the tape and an SDK
+/// set, each element in the form `mine` and `theirs` give it (the canonical text of a number).
+/// The same order costs one pass and no allocation; otherwise both sides are sorted.
+fn same_set<'a, T>(
+    c: &mut Cursor<'a>,
+    y: &'a [T],
+    mine: impl Fn(&'a [u8]) -> Cow<'a, [u8]>,
+    theirs: impl Fn(&'a T) -> Cow<'a, [u8]>,
+) -> Option<bool> {
+    let count = c.u32()? as usize;
+    if count != y.len() {
+        return Some(false);
+    }
+    let start = c.at;
+    let mut in_order = true;
+    for element in y {
+        let bytes = c.bytes()?;
+        in_order = in_order && mine(bytes) == theirs(element);
+    }
+    if in_order {
+        return Some(true);
+    }
+    let end = c.at;
+    c.at = start;
+    let mut ours = Vec::with_capacity(count);
+    for _ in 0..count {
+        ours.push(mine(c.bytes()?));
+    }
+    c.at = end;
+    let mut others: Vec<Cow<[u8]>> = y.iter().map(theirs).collect();
+    ours.sort_unstable();
+    others.sort_unstable();
+    Some(ours == others)
+}
+
+fn read_item(c: &mut Cursor) -> Option<Item> {
+    let count = c.u32()? as usize;
+    let mut item = Item::with_capacity(count);
+    for _ in 0..count {
+        let name = c.str()?.to_owned();
+        item.insert(name, read_value(c)?);
+    }
+    Some(item)
+}
+
+fn read_value(c: &mut Cursor) -> Option<AttributeValue> {
+    let text = |c: &mut Cursor| c.str().map(str::to_owned);
+    let texts = |c: &mut Cursor| (0..c.u32()?).map(|_| text(c)).collect::<Option<Vec<_>>>();
+    Some(match c.u8()? {
+        S => AttributeValue::S(text(c)?),
+        N => AttributeValue::N(text(c)?),
+        B => AttributeValue::B(Blob::new(c.bytes()?)),
+        BOOL => AttributeValue::Bool(c.u8()? != 0),
+        NULL => AttributeValue::Null(c.u8()? != 0),
+        M => AttributeValue::M(read_item(c)?),
+        L => AttributeValue::L(
+            (0..c.u32()?)
+                .map(|_| read_value(c))
+                .collect::<Option<_>>()?,
+        ),
+        SS => AttributeValue::Ss(texts(c)?),
+        NS => AttributeValue::Ns(texts(c)?),
+        BS => AttributeValue::Bs(
+            (0..c.u32()?)
+                .map(|_| c.bytes().map(Blob::new))
+                .collect::<Option<_>>()?,
+        ),
+        _ => return None,
+    })
+}
