@@ -902,6 +902,15 @@ mod tests {
         assert!(e.contains("unknown attribute type \"X\""), "{e}");
         assert!(err(r#"{"a":{}}"#).contains("no type"));
         assert!(err(r#"{"a":{"S":"x","N":"1"}}"#).contains("more than one type"));
+        // A repeated name is refused, at the top and inside maps (DynamoDB never writes one).
+        let e = err(r#"{"a":{"S":"x"},"b":{"N":"1"},"a":{"S":"y"}}"#);
+        assert!(e.contains("attribute \"a\" appears more than once"), "{e}");
+        let e = err(r#"{"m":{"M":{"x":{"N":"1"},"y":{"N":"2"},"x":{"N":"3"}}}}"#);
+        assert!(
+            e.contains("attribute \"m\": attribute \"x\" appears more than once"),
+            "{e}"
+        );
+        assert!(parse_item(r#"{"ab":{"S":"x"},"ba":{"S":"y"},"b":{"S":"z"}}"#).is_ok());
         assert!(err(r#"{"a":{"B":"not base64!"}}"#).contains("not base64"));
         assert!(err(r#"{"a":{"S":5}}"#).contains("attribute \"a\""));
         assert!(err(r#"{"a":"plain"}"#).contains("attribute \"a\""));

@@ -271,14 +271,26 @@ impl TapeWriter {
         self.buf[open.count_at..open.count_at + 4].copy_from_slice(&count_bytes);
         let names = &self.names[open.names_from..];
         let name = |&(at, len): &(usize, usize)| &self.buf[at..at + len];
-        // Pairwise: maps are small, and this allocates nothing.
-        let repeated = names.iter().enumerate().find_map(|(i, a)| {
-            let a = name(a);
-            names[i + 1..]
-                .iter()
-                .any(|b| name(b) == a)
-                .then(|| String::from_utf8_lossy(a).into_owned())
-        });
+        // A name is compared with the earlier ones only when its signature (length, first and
+        // last byte) was seen before: no allocation, and few comparisons.
+        let signature = |n: &[u8]| {
+            let (first, last) = (n.first().copied(), n.last().copied());
+            let mixed = n.len()
+                ^ (usize::from(first.unwrap_or(0)) * 7)
+                ^ (usize::from(last.unwrap_or(0)) * 13);
+            1u64 << (mixed % 64)
+        };
+        let mut seen = 0u64;
+        let mut repeated = None;
+        for (i, entry) in names.iter().enumerate() {
+            let a = name(entry);
+            let bit = signature(a);
+            if seen & bit != 0 && names[..i].iter().any(|b| name(b) == a) {
+                repeated = Some(String::from_utf8_lossy(a).into_owned());
+                break;
+            }
+            seen |= bit;
+        }
         self.names.truncate(open.names_from);
         repeated.map_or(Ok(()), Err)
     }
