@@ -711,10 +711,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                 "eventName" => fields.event_name = text(r, &mut map, "eventName")?,
                 "eventSourceARN" => fields.source_arn = text(r, &mut map, "eventSourceARN")?,
                 "userIdentity" => r.within("userIdentity", |r| {
-                    map.next_value_seed(IdentitySeed(r, &mut fields))
+                    map.next_value_seed(PartSeed(r, &mut fields, Part::Identity))
                 })?,
                 "dynamodb" => r.within("dynamodb", |r| {
-                    map.next_value_seed(ChangeSeed(r, &mut fields))
+                    map.next_value_seed(PartSeed(r, &mut fields, Part::Change))
                 })?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -725,10 +725,18 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
     }
 }
 
-/// A record's `userIdentity` (who made the change: DynamoDB's Time to Live, or not).
-struct IdentitySeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>);
+/// A part of a record that is an object of its own, read into the record's fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// `userIdentity`: who made the change (DynamoDB's Time to Live, or not).
+    Identity,
+    /// `dynamodb`: the keys, the images, the sequence number and the rest of the change.
+    Change,
+}
 
-impl Tolerant for IdentitySeed<'_, '_, '_> {
+struct PartSeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>, Part);
+
+impl Tolerant for PartSeed<'_, '_, '_> {
     type Out = ();
     const EXPECTED: &'static str = "an object";
     fn reading(&mut self) -> &mut Reading {
@@ -736,14 +744,14 @@ impl Tolerant for IdentitySeed<'_, '_, '_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for IdentitySeed<'_, '_, 'de> {
+impl<'de> DeserializeSeed<'de> for PartSeed<'_, '_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for IdentitySeed<'_, '_, 'de> {
+impl<'de> Visitor<'de> for PartSeed<'_, '_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(Self::EXPECTED)
@@ -758,99 +766,78 @@ impl<'de> Visitor<'de> for IdentitySeed<'_, '_, 'de> {
         Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (r, fields) = (self.0, self.1);
-        while let Some(field) = map.next_key_seed(NameSeed)? {
-            let slot = match &*field {
-                "type" => &mut fields.identity_type,
-                "principalId" => &mut fields.principal_id,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = r.within(&*field, |r| {
-                map.next_value_seed(StringSeed(r, std::marker::PhantomData))
-            })?;
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        match self.2 {
+            Part::Identity => identity(self.0, self.1, map),
+            Part::Change => change(self.0, self.1, map),
         }
-        Ok(())
     }
 }
 
-/// A record's `dynamodb`: the keys, the images, the sequence number and the rest of the change.
-struct ChangeSeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>);
-
-impl Tolerant for ChangeSeed<'_, '_, '_> {
-    type Out = ();
-    const EXPECTED: &'static str = "an object";
-    fn reading(&mut self) -> &mut Reading {
-        self.0
+fn identity<'de, A: MapAccess<'de>>(
+    r: &mut Reading,
+    fields: &mut Fields<'de>,
+    mut map: A,
+) -> Result<(), A::Error> {
+    while let Some(field) = map.next_key_seed(NameSeed)? {
+        let slot = match &*field {
+            "type" => &mut fields.identity_type,
+            "principalId" => &mut fields.principal_id,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+        };
+        *slot = r.within(&*field, |r| {
+            map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+        })?;
     }
+    Ok(())
 }
 
-impl<'de> DeserializeSeed<'de> for ChangeSeed<'_, '_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ChangeSeed<'_, '_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(Self::EXPECTED)
-    }
-    tolerate!(boolean, number, string, seq);
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (r, fields) = (self.0, self.1);
-        while let Some(field) = map.next_key_seed(NameSeed)? {
-            match &*field {
-                "Keys" | "NewImage" => {
-                    let start = r.tape.mark();
-                    let present = r.within(&*field, |r| {
-                        map.next_value_seed(ItemSeed { r, tagged: false })
-                    })?;
-                    if !present || r.failed() {
-                        r.tape.truncate(start);
-                    } else if &*field == "Keys" {
-                        fields.keys = Some(r.tape.take_item(start));
-                    } else {
-                        fields.new_image = Some(r.tape.take(start));
-                    }
-                }
-                // Validated as JSON, not built: most records never need it.
-                "OldImage" => fields.old_image = map.next_value()?,
-                "SequenceNumber" => {
-                    fields.sequence_number = r.within("SequenceNumber", |r| {
-                        map.next_value_seed(StringSeed(r, std::marker::PhantomData))
-                    })?
-                }
-                "StreamViewType" => {
-                    fields.view_type = r.within("StreamViewType", |r| {
-                        map.next_value_seed(StringSeed(r, std::marker::PhantomData))
-                    })?
-                }
-                "ApproximateCreationDateTime" => {
-                    fields.created_epoch_seconds = r.within("ApproximateCreationDateTime", |r| {
-                        map.next_value_seed(NumberSeed(r))
-                    })?
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+fn change<'de, A: MapAccess<'de>>(
+    r: &mut Reading,
+    fields: &mut Fields<'de>,
+    mut map: A,
+) -> Result<(), A::Error> {
+    while let Some(field) = map.next_key_seed(NameSeed)? {
+        match &*field {
+            "Keys" | "NewImage" => {
+                let start = r.tape.mark();
+                let present = r.within(&*field, |r| {
+                    map.next_value_seed(ItemSeed { r, tagged: false })
+                })?;
+                if !present || r.failed() {
+                    r.tape.truncate(start);
+                } else if &*field == "Keys" {
+                    fields.keys = Some(r.tape.take_item(start));
+                } else {
+                    fields.new_image = Some(r.tape.take(start));
                 }
             }
+            // Validated as JSON, not built: most records never need it.
+            "OldImage" => fields.old_image = map.next_value()?,
+            "SequenceNumber" => {
+                fields.sequence_number = r.within("SequenceNumber", |r| {
+                    map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+                })?
+            }
+            "StreamViewType" => {
+                fields.view_type = r.within("StreamViewType", |r| {
+                    map.next_value_seed(StringSeed(r, std::marker::PhantomData))
+                })?
+            }
+            "ApproximateCreationDateTime" => {
+                fields.created_epoch_seconds = r.within("ApproximateCreationDateTime", |r| {
+                    map.next_value_seed(NumberSeed(r))
+                })?
+            }
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]
