@@ -22,16 +22,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::Item;
 use crate::compare::{canonical_number_text, items_equal, numbers_equal};
 
-const S: u8 = 1;
-const N: u8 = 2;
-const B: u8 = 3;
-const BOOL: u8 = 4;
-const NULL: u8 = 5;
-const M: u8 = 6;
-const L: u8 = 7;
-const SS: u8 = 8;
-const NS: u8 = 9;
-const BS: u8 = 10;
+// The tags as written on a tape: `Kind`'s discriminants, so the two cannot drift apart.
+const S: u8 = Kind::S as u8;
+const N: u8 = Kind::N as u8;
+const B: u8 = Kind::B as u8;
+const BOOL: u8 = Kind::Bool as u8;
+const NULL: u8 = Kind::Null as u8;
+const M: u8 = Kind::M as u8;
+const L: u8 = Kind::L as u8;
+const SS: u8 = Kind::Ss as u8;
+const NS: u8 = Kind::Ns as u8;
+const BS: u8 = Kind::Bs as u8;
 
 /// What the other side should hold: an SDK item (a scanned item, the poller's records) or a
 /// Lambda record's image as a [`Tape`].
@@ -154,8 +155,9 @@ pub struct Open {
 
 /// The types a tape holds, as the writer's callers name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Kind {
-    S,
+    S = 1,
     N,
     B,
     Bool,
@@ -169,18 +171,7 @@ pub enum Kind {
 
 impl Kind {
     fn tag(self) -> u8 {
-        match self {
-            Kind::S => S,
-            Kind::N => N,
-            Kind::B => B,
-            Kind::Bool => BOOL,
-            Kind::Null => NULL,
-            Kind::M => M,
-            Kind::L => L,
-            Kind::Ss => SS,
-            Kind::Ns => NS,
-            Kind::Bs => BS,
-        }
+        self as u8
     }
 }
 
@@ -221,7 +212,7 @@ impl TapeWriter {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// An item, or the map of an M value (`kind` Some(Kind::M)): close it with [`Self::close`].
+    /// An item (`tagged`: the map of an M value, after its tag): close it with [`Self::close`].
     pub fn open_map(&mut self, tagged: bool) -> Open {
         if tagged {
             self.buf.push(M);
