@@ -1118,10 +1118,11 @@ mod tests {
         let short = |c: &mut Config| c.max_replication_lag = Duration::from_millis(200);
         let (_, report) = verify_one(short, None, Some("v1"), r).await;
         assert_eq!(first(&report).name(), "MISSING");
-        // The change may have been made up to 1 s after the whole second it is stamped with.
+        // The change may have been made up to 1 s after the whole second it is stamped with. The
+        // engine reads the wall clock a little after `now` (real time passes; tokio's is paused).
         let since_stamp = started.elapsed() + now.duration_since(whole).unwrap();
         assert!(
-            since_stamp >= Duration::from_millis(1200),
+            since_stamp + Duration::from_millis(1) >= Duration::from_millis(1200),
             "{since_stamp:?}"
         );
     }
