@@ -3,6 +3,7 @@
 //! permits (`MAX_CONCURRENCY`), unprocessed keys asked again with jittered backoff, and a request
 //! the service rejects as invalid narrowed down to the key that made it so.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -78,18 +79,19 @@ impl<R: TableReader> Verifier<R> {
                 .push((key, keys, indices));
         }
         let mut chunks = Vec::new();
-        for (names, mut group) in by_schema {
-            while !group.is_empty() {
-                let rest = group.split_off(group.len().min(MAX_KEYS_PER_CALL));
-                chunks.push((names.clone(), std::mem::replace(&mut group, rest)));
-            }
+        for (names, group) in by_schema {
+            chunks.extend(per_call(group).map(|chunk| (names.clone(), chunk)));
         }
         // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
         // completes, so only the chunks in flight hold items.
         let mut calls: FuturesUnordered<_> = chunks
             .into_iter()
             .map(|(names, chunk)| {
-                let keys = chunk.iter().map(|(_, keys, _)| (*keys).clone()).collect();
+                // Borrowed until sent: only the calls in flight hold copies of their keys.
+                let keys = chunk
+                    .iter()
+                    .map(|(_, keys, _)| Cow::Borrowed(*keys))
+                    .collect();
                 let call = self.get_chunk(request, keys);
                 async move { (names, chunk, call.await) }
             })
@@ -187,7 +189,11 @@ impl<R: TableReader> Verifier<R> {
 
     /// One chunk of at most 100 keys: unprocessed keys are asked again, and a request the service
     /// rejects as invalid is split until the key that made it so is alone.
-    async fn get_chunk(&self, request: Request<'_>, keys: Vec<Item>) -> ChunkResult {
+    async fn get_chunk<'k>(
+        &self,
+        request: Request<'_>,
+        keys: Vec<Cow<'k, Item>>,
+    ) -> ChunkResult<'k> {
         let (reader, consistent) = match request.side {
             Side::Target => (&self.target, self.config.consistent_read),
             // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
@@ -196,7 +202,7 @@ impl<R: TableReader> Verifier<R> {
         let table = request.table;
         let mut result = ChunkResult::default();
         // Key sets still to ask, with the unprocessed-keys attempts they have had.
-        let mut work: Vec<(Vec<Item>, u32)> = vec![(keys, 0)];
+        let mut work: Vec<(Vec<Cow<Item>>, u32)> = vec![(keys, 0)];
         while let Some((mut remaining, attempt)) = work.pop() {
             if request.stop_at.is_some_and(|s| Instant::now() >= s) {
                 result.failed.push((
@@ -212,7 +218,7 @@ impl<R: TableReader> Verifier<R> {
                 let _permit = self.permits.acquire().await.ok();
                 let call = BatchGet {
                     table,
-                    keys: remaining.clone(),
+                    keys: remaining.iter().map(|k| k.as_ref().clone()).collect(),
                     consistent_read: consistent,
                 };
                 reader.batch_get(call).await
@@ -258,7 +264,7 @@ impl<R: TableReader> Verifier<R> {
                 || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
             {
                 result.failed.push((
-                    output.unprocessed,
+                    output.unprocessed.into_iter().map(Cow::Owned).collect(),
                     LookupError::Unprocessed {
                         table: table.to_string(),
                         attempts: attempt,
@@ -267,17 +273,45 @@ impl<R: TableReader> Verifier<R> {
                 continue;
             }
             tokio::time::sleep(pause).await;
-            work.push((output.unprocessed, attempt));
+            work.push((
+                output.unprocessed.into_iter().map(Cow::Owned).collect(),
+                attempt,
+            ));
         }
         result
     }
 }
 
+/// `keys` in chunks of at most 100, each its own allocation: a chunk split off the front of a
+/// longer vector would keep that vector's whole capacity (memory quadratic in the batch's keys).
+fn per_call<T>(keys: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut keys = keys.into_iter().peekable();
+    std::iter::from_fn(move || {
+        keys.peek()?;
+        Some(keys.by_ref().take(MAX_KEYS_PER_CALL).collect())
+    })
+}
+
 #[derive(Default)]
-struct ChunkResult {
+struct ChunkResult<'k> {
     found: Vec<Item>,
-    failed: Vec<(Vec<Item>, LookupError)>,
+    failed: Vec<(Vec<Cow<'k, Item>>, LookupError)>,
     /// Keys the service rejects for this table, with its message.
-    invalid: Vec<(Item, String)>,
+    invalid: Vec<(Cow<'k, Item>, String)>,
     calls: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_call_holds_only_its_own_keys() {
+        let chunks: Vec<Vec<usize>> = per_call((0..10_050).collect()).collect();
+        assert_eq!(chunks.len(), 101);
+        assert!(chunks.iter().all(|c| c.capacity() <= MAX_KEYS_PER_CALL));
+        assert_eq!(chunks[100], (10_000..10_050).collect::<Vec<_>>());
+        assert_eq!(chunks.concat(), (0..10_050).collect::<Vec<_>>());
+        assert_eq!(per_call(Vec::<usize>::new()).count(), 0);
+    }
 }
