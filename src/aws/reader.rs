@@ -1,6 +1,11 @@
-//! [`TableReader`] over DynamoDB: one BatchGetItem per call.
+//! [`TableReader`] over DynamoDB: one BatchGetItem per call, sent and decoded on a task of its own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
@@ -31,13 +36,21 @@ impl TableReader for DynamoDbReader {
                 table: table.to_string(),
                 source,
             })?;
-        let output = self
+        // Its own task: decoding an answer of 100 items is most of a call's CPU, and the caller
+        // (one task for all of a batch's calls) would otherwise decode its answers one at a time,
+        // holding back the calls it has yet to start.
+        let send = self
             .client
             .batch_get_item()
             .request_items(table, request)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+            .send();
+        let output = Spawned(tokio::spawn(send))
             .await
+            .map_err(|source| LookupError::Task {
+                table: table.to_string(),
+                source,
+            })?
             .map_err(|source| LookupError::BatchGetItem {
                 table: table.to_string(),
                 source: Box::new(source),
@@ -62,6 +75,24 @@ impl TableReader for DynamoDbReader {
             out.unprocessed.extend(keys.keys);
         }
         Ok(out)
+    }
+}
+
+/// A spawned call that is aborted when its caller stops waiting for it (a lookup dropped at a
+/// deadline does not leave its calls running).
+struct Spawned<T>(JoinHandle<T>);
+
+impl<T> Future for Spawned<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -44,6 +44,13 @@ pub enum LookupError {
         #[source]
         source: aws_sdk_dynamodb::error::BuildError,
     },
+    /// The call's task ended without an answer (it panicked).
+    #[error("BatchGetItem on table {table} ended without an answer")]
+    Task {
+        table: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("table {table} left keys unprocessed after {attempts} attempts")]
     Unprocessed { table: String, attempts: u32 },
     #[error("lookup on table {table} did not finish before the invocation's deadline margin")]
@@ -73,6 +80,7 @@ impl LookupError {
             #[cfg(any(test, feature = "testkit"))]
             LookupError::SimulatedValidation { .. } => false,
             LookupError::Unprocessed { .. }
+            | LookupError::Task { .. }
             | LookupError::Deadline { .. }
             | LookupError::Unmatched { .. } => true,
             #[cfg(any(test, feature = "testkit"))]

@@ -4,7 +4,9 @@
 //! the service rejects as invalid narrowed down to the key that made it so.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::task::Poll;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -98,7 +100,16 @@ impl<R: TableReader> Verifier<R> {
             .collect();
 
         let mut results: Lookups<T> = HashMap::with_capacity(wanted.len());
-        while let Some((names, chunk, call)) = calls.next().await {
+        let mut done = VecDeque::new();
+        loop {
+            poll_calls(&mut calls, &mut done).await;
+            let (names, chunk, call) = match done.pop_front() {
+                Some(call) => call,
+                None => match calls.next().await {
+                    Some(call) => call,
+                    None => break,
+                },
+            };
             match request.side {
                 Side::Target => report.lookup_calls += call.calls,
                 Side::Source => report.source_calls += call.calls,
@@ -165,7 +176,10 @@ impl<R: TableReader> Verifier<R> {
                     .iter_mut()
                     .for_each(|a| *a = Some(Err(failure.clone())));
             }
-            for ((_, _, mut indices), answer) in chunk.into_iter().zip(answers) {
+            for (n, ((_, _, mut indices), answer)) in chunk.into_iter().zip(answers).enumerate() {
+                if n > 0 && n % POLL_EVERY == 0 {
+                    poll_calls(&mut calls, &mut done).await;
+                }
                 // Neither found nor failed: absent.
                 match answer.unwrap_or(Ok(None)) {
                     Ok(found) => {
@@ -290,6 +304,18 @@ fn per_call<T>(keys: Vec<T>) -> impl Iterator<Item = Vec<T>> {
         keys.peek()?;
         Some(keys.by_ref().take(MAX_KEYS_PER_CALL).collect())
     })
+}
+
+/// Records digested between two polls of the calls.
+const POLL_EVERY: usize = 16;
+
+/// Polls the calls, queueing those that finished. A finished call frees its permit, but the call
+/// waiting for it starts only when polled: so the calls are polled before an answer is digested,
+/// and every few records while it is.
+async fn poll_calls<F: Future>(calls: &mut FuturesUnordered<F>, done: &mut VecDeque<F::Output>) {
+    while let Poll::Ready(Some(call)) = futures::poll!(calls.next()) {
+        done.push_back(call);
+    }
 }
 
 #[derive(Default)]
