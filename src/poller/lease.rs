@@ -46,9 +46,14 @@ impl<'a, C: CheckpointStore> HeldLease<'a, C> {
         position: &Checkpoint,
         metrics: &mut PollerMetrics,
     ) -> Result<(), CheckpointError> {
-        self.store.save(&self.extended(), position).await?;
+        self.write(position).await?;
         metrics.checkpoint_writes += 1;
         Ok(())
+    }
+
+    /// Saves the position and extends the lease; the caller counts the write.
+    pub(super) async fn write(&self, position: &Checkpoint) -> Result<(), CheckpointError> {
+        self.store.save(&self.extended(), position).await
     }
 
     /// Marks the shard read to its end, and gives the lease up.

@@ -2,6 +2,8 @@
 //! this one is verified), a checkpoint after each page up to the last final verdict, throttling,
 //! expired iterators and trimmed data handled on the way.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -189,6 +191,29 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
+        let mut saving = None;
+        let result = self
+            .read_pages(read, lease, child, position, run, &mut saving)
+            .await;
+        // The last page's checkpoint, whatever ended the reading: its verdicts are final.
+        let saved = match saving {
+            Some(write) => write.await.map(|page| page.count(run)),
+            None => Ok(()),
+        };
+        result.and(saved.map_err(PollerError::from))
+    }
+
+    /// The loop of [`Self::read_leased_shard`]. A page's checkpoint is written while the next page
+    /// is verified (`saving`, at most one write at a time, so they land in order).
+    async fn read_pages<'l>(
+        &self,
+        read: &ShardRead<'_>,
+        lease: &'l HeldLease<'_, C>,
+        child: bool,
+        position: &mut Checkpoint,
+        run: &mut ShardRun,
+        saving: &mut Option<Saving<'l>>,
+    ) -> Result<(), PollerError> {
         let (stream_arn, shard) = (read.stream_arn, read.shard);
         let (deadline, stop_at) = (read.deadline, read.stop_at);
         let shard_id = shard.shard_id.as_str();
@@ -309,12 +334,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         .as_millis() as u64;
                     run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
                 }
-                // Reading the next page overlaps verifying this one: lookups and GetRecords hit
-                // different APIs. If this page is not complete, the prefetched one is dropped and
-                // read again by the next run.
-                // The page's verdicts count once its checkpoint is written: a page whose checkpoint
-                // fails is read, verified and counted again by the next run, never twice.
-                let mut verified = PollReport::default();
+                // Verifying this page overlaps reading the next one and writing the previous
+                // one's checkpoint: lookups, GetRecords and the checkpoint write wait on different
+                // APIs. If this page is not complete, the prefetched one is dropped and read again
+                // by the next run.
+                // A page's verdicts count once its checkpoint is written: a page whose checkpoint
+                // fails is read, verified and counted again by the next run, never twice (nor is a
+                // page verified while it failed).
+                let (mut verified, mut calls) = (PollReport::default(), PollReport::default());
                 if next.is_some() {
                     run.report.poller.get_records_calls += 1;
                 }
@@ -323,31 +350,53 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     position,
                     skip_before,
                     deadline,
-                    &mut run.report,
+                    &mut calls,
                     &mut verified,
                 );
-                let complete = match &next {
-                    Some(next_iterator) => {
-                        let fetch = self.stream.get_records(
-                            stream_arn,
-                            next_iterator,
-                            self.config.get_records_limit,
-                        );
-                        let (complete, fetched) = tokio::join!(verify, fetch);
-                        prefetched = Some(fetched);
-                        complete
+                let fetch = async {
+                    match &next {
+                        Some(next_iterator) => Some(
+                            self.stream
+                                .get_records(
+                                    stream_arn,
+                                    next_iterator,
+                                    self.config.get_records_limit,
+                                )
+                                .await,
+                        ),
+                        None => None,
                     }
-                    None => verify.await,
                 };
-                lease.save(position, &mut run.report.poller).await?;
-                run.report += verified;
-                run.report.last_progress_at = Some(Instant::now());
+                let previous = async {
+                    match saving.take() {
+                        Some(write) => Some(write.await),
+                        None => None,
+                    }
+                };
+                let (complete, fetched, previous) = tokio::join!(verify, fetch, previous);
+                run.report += calls;
+                prefetched = fetched;
+                if let Some(previous) = previous {
+                    previous?.count(run);
+                }
+                let snapshot = position.clone();
+                *saving = Some(Box::pin(async move {
+                    lease.write(&snapshot).await?;
+                    Ok(SavedPage {
+                        verified,
+                        at: Instant::now(),
+                    })
+                }));
                 if !complete {
                     // A record without a final verdict: no reading past it (next run starts there).
                     return Ok(());
                 }
             }
             if next.is_none() || reached_end(shard, position) {
+                // The end is marked after the last page's checkpoint, never overwritten by it.
+                if let Some(write) = saving.take() {
+                    write.await?.count(run);
+                }
                 lease.finish(position, &mut run.report.poller).await?;
                 run.finished = true;
                 return Ok(());
@@ -449,6 +498,23 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
         verified.verification.records_received += received;
         complete
+    }
+}
+
+/// A page's checkpoint write in flight, with the page's verdicts.
+type Saving<'l> = Pin<Box<dyn Future<Output = Result<SavedPage, CheckpointError>> + Send + 'l>>;
+
+/// A page whose checkpoint is written: its verdicts count from `at`.
+struct SavedPage {
+    verified: PollReport,
+    at: Instant,
+}
+
+impl SavedPage {
+    fn count(self, run: &mut ShardRun) {
+        run.report.poller.checkpoint_writes += 1;
+        run.report += self.verified;
+        run.report.last_progress_at = Some(self.at);
     }
 }
 
