@@ -768,6 +768,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_page_whose_checkpoint_write_fails_is_read_again_and_counted_once() {
+        // Pages of 3. Page 1's checkpoint is written while page 2 is verified; page 2's fails
+        // while page 3 is verified.
+        let w = world(3);
+        shard(&w, "s", None, 1..10);
+        w.checkpoints.plan_save_failures([false, true]);
+        let first = run(&w).await;
+        assert_eq!(first.poller.shard_failures, 1);
+        assert_eq!(
+            ids(&first),
+            vec![1, 2, 3],
+            "only the page whose checkpoint was written counts"
+        );
+        assert_eq!(first.verification.matches, 3);
+        assert_eq!(saved(&w, "s").sequence_number, Some(seq(3)));
+        assert_eq!(
+            w.stream.records_read("s"),
+            9,
+            "page 3 was verified meanwhile"
+        );
+
+        let second = run(&w).await;
+        assert_eq!(ids(&second), vec![4, 5, 6, 7, 8, 9]);
+        assert_eq!(second.verification.matches, 6);
+        assert_eq!(saved(&w, "s").sequence_number, Some(seq(9)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_leased_shard_is_left_alone_until_the_lease_expires() {
         let w = world(1000);
         shard(&w, "s", None, 1..4);

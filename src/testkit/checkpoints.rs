@@ -1,6 +1,6 @@
 //! Checkpoints and leases in memory, with the same conditions as the DynamoDB store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
@@ -16,11 +16,18 @@ struct MemoryEntry {
 #[derive(Debug, Default)]
 pub struct InMemoryCheckpoints {
     entries: Mutex<HashMap<(String, String), MemoryEntry>>,
+    /// The next saves, each failing (`true`) or not; then every save passes.
+    save_faults: Mutex<VecDeque<bool>>,
 }
 
 impl InMemoryCheckpoints {
     pub fn new() -> InMemoryCheckpoints {
         InMemoryCheckpoints::default()
+    }
+
+    /// Plans the next saves: each fails (`true`, as an internal server error would) or passes.
+    pub fn plan_save_failures(&self, fail: impl IntoIterator<Item = bool>) {
+        self.save_faults.lock().unwrap().extend(fail);
     }
 
     pub fn get(&self, stream_arn: &str, shard_id: &str) -> Option<Checkpoint> {
@@ -69,6 +76,16 @@ impl CheckpointStore for InMemoryCheckpoints {
         checkpoint: &Checkpoint,
     ) -> Result<(), CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
+        if self.save_faults.lock().unwrap().pop_front() == Some(true) {
+            let error = aws_sdk_dynamodb::types::error::InternalServerError::builder()
+                .message("simulated")
+                .build();
+            return Err(CheckpointError::Dynamo {
+                operation: "PutItem",
+                table: "Checkpoints".into(),
+                source: Box::new(aws_sdk_dynamodb::Error::InternalServerError(error)),
+            });
+        }
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
             .entry((stream_arn.to_string(), shard_id.to_string()))
