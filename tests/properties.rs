@@ -187,6 +187,17 @@ fn change_deepest(value: &AttributeValue) -> Option<AttributeValue> {
 
 const INSERT: &str = include_str!("../events/insert.json");
 
+/// Every sample event, for byte-level mutations.
+const SAMPLES: [&str; 7] = [
+    INSERT,
+    include_str!("../events/keys-only.json"),
+    include_str!("../events/malformed.json"),
+    include_str!("../events/mixed-keys.json"),
+    include_str!("../events/modify.json"),
+    include_str!("../events/remove.json"),
+    include_str!("../events/ttl-delete.json"),
+];
+
 proptest! {
     #[test]
     fn equality_is_reflexive_and_a_diff_with_itself_is_empty(item in an_item()) {
@@ -287,6 +298,7 @@ proptest! {
     #[test]
     fn any_bytes_parse_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = serde_json::from_slice::<StreamEvent>(&bytes);
+        let _ = StreamEvent::from_slice(&bytes);
         let _ = parse_item(&String::from_utf8_lossy(&bytes));
     }
 
@@ -315,5 +327,61 @@ proptest! {
         }
         let parsed: StreamEvent = serde_json::from_value(event).unwrap();
         prop_assert_eq!(parsed.len(), 1);
+    }
+
+    #[test]
+    fn the_byte_reader_reads_each_event_as_the_serde_reader_does(
+        image in an_item(),
+        old in proptest::option::of(an_item()),
+        pretty in any::<bool>(),
+        field in prop_oneof![Just(""), Just(""), Just("/eventName"), Just("/eventID"), Just("/dynamodb"),
+            Just("/dynamodb/Keys"), Just("/dynamodb/NewImage/status"), Just("/dynamodb/OldImage"),
+            Just("/dynamodb/SequenceNumber"), Just("/dynamodb/ApproximateCreationDateTime"),
+            Just("/userIdentity"), Just("/userIdentity/type"), Just("/awsRegion")],
+        replacement in json_value(),
+    ) {
+        // A sample record with a generated new image (strings of any characters, so escapes),
+        // perhaps an old image, perhaps one part replaced by any JSON at all.
+        let mut event: Value = serde_json::from_str(INSERT).unwrap();
+        let record = &mut event["Records"][0];
+        record["dynamodb"]["NewImage"] = item_json(&image).unwrap();
+        if let Some(old) = &old {
+            record["dynamodb"]["OldImage"] = item_json(old).unwrap();
+            record["eventName"] = json!("MODIFY");
+        }
+        if let Some((parent, name)) = field.rsplit_once('/') {
+            if let Some(Value::Object(map)) = record.pointer_mut(parent) {
+                map.insert(name.to_string(), replacement);
+            }
+        }
+        let text = if pretty { serde_json::to_string_pretty(&event) } else { serde_json::to_string(&event) }.unwrap();
+        let by_serde: StreamEvent = serde_json::from_str(&text).unwrap();
+        let fast = StreamEvent::from_slice_fast(text.as_bytes());
+        // The common case must not be declined (or the byte reader would never run).
+        if field.is_empty() {
+            prop_assert!(fast.is_some(), "declined: {}", text);
+        }
+        if let Some(fast) = fast {
+            prop_assert_eq!(&fast, &by_serde);
+        }
+        prop_assert_eq!(&StreamEvent::from_slice(text.as_bytes()).unwrap(), &by_serde);
+    }
+
+    #[test]
+    fn a_sample_event_with_bytes_changed_reads_the_same_either_way(
+        sample in 0..SAMPLES.len(),
+        changes in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..3),
+    ) {
+        let mut bytes = SAMPLES[sample].as_bytes().to_vec();
+        for (at, byte) in changes {
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+        }
+        let by_serde = serde_json::from_slice::<StreamEvent>(&bytes).map_err(|e| e.to_string());
+        if let Some(fast) = StreamEvent::from_slice_fast(&bytes) {
+            prop_assert_eq!(Some(&fast), by_serde.as_ref().ok(), "serde: {:?}", by_serde.as_ref().err());
+        }
+        let either = StreamEvent::from_slice(&bytes).map_err(|e| e.to_string());
+        prop_assert_eq!(either, by_serde);
     }
 }

@@ -6,13 +6,13 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::lambda::json::{Malformed, RecordReader};
+use crate::lambda::json::{read_event, Malformed, RecordReader};
 use crate::record::{Expectation, MalformedRecord};
 
 /// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read, in one pass
 /// (`lambda::json`): a record's new image is kept as a compact tape, never as a second copy of the
 /// event.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct StreamEvent {
     /// The records that parsed, in event order.
     pub records: Vec<Expectation>,
@@ -28,6 +28,24 @@ impl StreamEvent {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The event from its JSON bytes (what the Lambda runtime receives): the common case read
+    /// straight from the bytes, anything else (a malformed record, escapes in a name, ...) by the
+    /// serde reader, which gives the same records and the exact reasons and errors.
+    pub fn from_slice(json: &[u8]) -> Result<StreamEvent, serde_json::Error> {
+        match StreamEvent::from_slice_fast(json) {
+            Some(event) => Ok(event),
+            None => serde_json::from_slice(json),
+        }
+    }
+
+    /// The common case alone (`lambda::json`'s byte reader): `None` where [`Self::from_slice`]
+    /// falls back to the serde reader.
+    pub fn from_slice_fast(json: &[u8]) -> Option<StreamEvent> {
+        let mut event = StreamEvent::default();
+        read_event(json, |parsed| event.push(parsed))?;
+        Some(event)
     }
 
     /// Adds one record, or why it cannot be verified.

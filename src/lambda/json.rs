@@ -8,6 +8,10 @@
 //! Here unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only
 //! when a verdict depends on it), and every error names the field, the attribute or the type.
 //!
+//! The function reads an event with the byte reader of `fast` first (the common case, without
+//! serde's per-token work), and with this serde reader when that one declines; both write the same
+//! tapes through the same checks (`finish`).
+//!
 //! One bad record never fails the event: every visitor here accepts whatever JSON it meets, keeps
 //! the first problem (with the path to it) and reads past the rest of the value, so the record
 //! becomes a reason (UNVERIFIABLE) and the next one is read as usual. Only text that is not JSON
@@ -22,6 +26,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+pub(crate) mod fast;
+pub(crate) use fast::read_event;
 use serde_json::{Map, Value};
 
 use crate::record::image::{Kind, TapeWriter};
@@ -139,7 +146,8 @@ struct Fields<'de> {
     principal_id: Option<Cow<'de, str>>,
     keys: Option<Item>,
     new_image: Option<Tape>,
-    old_image: Option<Box<RawValue>>,
+    /// The old image's JSON text, validated as JSON.
+    old_image: Option<Box<str>>,
     sequence_number: Option<Cow<'de, str>>,
     view_type: Option<Cow<'de, str>>,
     created_epoch_seconds: Option<f64>,
@@ -816,7 +824,9 @@ fn change<'de, A: MapAccess<'de>>(
                 }
             }
             // Validated as JSON, not built: most records never need it.
-            "OldImage" => fields.old_image = map.next_value()?,
+            "OldImage" => {
+                fields.old_image = map.next_value::<Option<Box<RawValue>>>()?.map(Into::into)
+            }
             "SequenceNumber" => {
                 fields.sequence_number = r.within("SequenceNumber", |r| {
                     map.next_value_seed(StringSeed(r, std::marker::PhantomData))
