@@ -165,8 +165,11 @@ async fn main() -> Result<(), Error> {
         "== Reading the source stream with GetRecords, as Lambda's event source mapping would"
     );
     let records = ddb_verify::testkit::events::read_all(&streams, &stream_arn).await?;
-    let stream_event: StreamEvent = serde_json::from_value(
-        ddb_verify::testkit::events::lambda_event_json(&records, &stream_arn),
+    // Read from its bytes, as the function reads what Lambda sends.
+    let stream_event = StreamEvent::from_slice(
+        ddb_verify::testkit::events::lambda_event_json(&records, &stream_arn)
+            .to_string()
+            .as_bytes(),
     )?;
     println!("   {} records", stream_event.len());
 
@@ -201,7 +204,7 @@ async fn main() -> Result<(), Error> {
     show(&invocation, &config);
 
     println!("\n== Batch 2: events/malformed.json, a batch with records that cannot be checked");
-    let malformed: StreamEvent = serde_json::from_str(include_str!("../events/malformed.json"))?;
+    let malformed = StreamEvent::from_slice(include_str!("../events/malformed.json").as_bytes())?;
     let invocation = verifier.handle(&malformed, None).await;
     show(&invocation, &config);
 

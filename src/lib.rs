@@ -34,8 +34,10 @@
 //!   ([`report::findings`]; a problem not recorded becomes a retry), then each record's
 //!   [`report::RecordReport`] into the [`report::OutcomeSink`] (log lines and counters); counters
 //!   that add up, EMF documents.
-//! - [`lambda`]: the stream event as Lambda delivers it, and the handler (batch item failures); the
-//!   baseline segment function's contract ([`lambda::baseline`]).
+//! - [`lambda`]: the stream event as Lambda delivers it, read from the invocation's bytes
+//!   ([`lambda::entry`]; the common case by a byte reader, the rest by serde, [`lambda::json`]), and
+//!   the handler (batch item failures); the baseline segment function's contract
+//!   ([`lambda::baseline`]).
 //! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
 //! - [`poller`]: the shard poller: discovery, lineage and runs; a shard's read loop; its lease and
 //!   checkpoints.

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use ddb_verify::config::Config;
+use ddb_verify::lambda::entry::EventsRead;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::verify::timing::deadline_instant;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{layers::TracingLayer, service_fn, Error, LambdaEvent, Runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,17 +15,22 @@ async fn main() -> Result<(), Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     let handler = Arc::new(ddb_verify::aws::stream_verifier(config).await);
+    // Events are read from the invocation's bytes by the layer (`lambda::entry`).
+    let events = EventsRead::default();
+    let taken = events.clone();
 
-    run(service_fn(move |event: LambdaEvent<StreamEvent>| {
-        let handler = Arc::clone(&handler);
+    let function = service_fn(move |event: LambdaEvent<Option<StreamEvent>>| {
+        let (handler, taken) = (Arc::clone(&handler), taken.clone());
         async move {
-            let deadline = deadline_instant(event.context.deadline);
-            Ok::<_, Error>(
-                handler
-                    .handle_and_emit(&event.payload, Some(deadline))
-                    .await,
-            )
+            let (event, context) = taken.take(event)?;
+            let deadline = deadline_instant(context.deadline);
+            Ok::<_, Error>(handler.handle_and_emit(&event, Some(deadline)).await)
         }
-    }))
-    .await
+    });
+    // As `lambda_runtime::run`, with the events' layer under the tracing one.
+    Runtime::new(function)
+        .layer(events)
+        .layer(TracingLayer::new())
+        .run()
+        .await
 }
