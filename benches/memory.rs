@@ -83,7 +83,7 @@ async fn main() {
     // As Lambda hands it over: the payload bytes, then the parsed event.
     let payload = std::fs::read(path).expect("read the event file");
     let before_parse = LIVE.load(Relaxed);
-    let event: StreamEvent = serde_json::from_slice(&payload).unwrap();
+    let event = StreamEvent::from_slice(&payload).unwrap();
     let payload_bytes = payload.len();
     let parse_peak = PEAK.load(Relaxed);
     let records_live = LIVE.load(Relaxed) - before_parse;
