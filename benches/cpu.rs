@@ -31,6 +31,14 @@ fn parse_and_compare(c: &mut Criterion) {
                 })
             },
         );
+        // The same pass over a `&str` (no UTF-8 checks of its own), the figure of earlier runs.
+        group.bench_with_input(
+            BenchmarkId::new("baseline_skip_json_str", n),
+            &json,
+            |b, json| {
+                b.iter(|| black_box(serde_json::from_str::<serde::de::IgnoredAny>(json).unwrap()))
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("baseline_json_value", n),
             &json,

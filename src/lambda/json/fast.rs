@@ -28,7 +28,11 @@ pub(crate) fn read_event(
     json: &[u8],
     mut each: impl FnMut(Result<Expectation, Malformed>),
 ) -> Option<()> {
+    // Valid UTF-8 once for the whole event (fast for ASCII), so that every string is a slice of
+    // it: strings start after a quote and end at one, always character boundaries.
+    let text = std::str::from_utf8(json).ok()?;
     let mut r = Reader {
+        text,
         json,
         at: 0,
         tape: TapeWriter::default(),
@@ -55,6 +59,8 @@ pub(crate) fn read_event(
 }
 
 struct Reader<'a> {
+    text: &'a str,
+    /// `text`'s bytes.
     json: &'a [u8],
     at: usize,
     /// One buffer for every image, as in the serde reader.
@@ -64,12 +70,15 @@ struct Reader<'a> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the 8 bytes in `v` is a quote, a backslash or a control character: the bytes a
-/// string scan must stop at (the classic has-zero-byte and has-less-than tests).
-fn special(v: u64) -> bool {
+/// The first of the 8 bytes of `v` (little-endian) that is a quote, a backslash or a control
+/// character, the bytes a string scan stops at; `None` if none is. The classic has-zero-byte and
+/// has-less-than tests: a byte above a match may be flagged wrongly (a borrow), the lowest never.
+fn special(v: u64) -> Option<usize> {
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
-    (zero(v ^ (ONES * u64::from(b'"'))) | zero(v ^ (ONES * u64::from(b'\\'))) | below_space) != 0
+    let mask =
+        zero(v ^ (ONES * u64::from(b'"'))) | zero(v ^ (ONES * u64::from(b'\\'))) | below_space;
+    (mask != 0).then(|| mask.trailing_zeros() as usize / 8)
 }
 
 impl<'a> Reader<'a> {
@@ -154,18 +163,21 @@ impl<'a> Reader<'a> {
         let json = self.json;
         let start = self.at;
         let mut i = start;
-        loop {
-            while let Some(chunk) = json.get(i..i + 8) {
-                if special(u64::from_le_bytes(chunk.try_into().ok()?)) {
+        // 8 bytes at a time to the first special byte; the last few one by one.
+        while let Some(chunk) = json.get(i..i + 8) {
+            match special(u64::from_le_bytes(chunk.try_into().ok()?)) {
+                Some(at) => {
+                    i += at;
                     break;
                 }
-                i += 8;
+                None => i += 8,
             }
+        }
+        loop {
             match *json.get(i)? {
                 b'"' => {
-                    let text = std::str::from_utf8(&json[start..i]).ok()?;
                     self.at = i + 1;
-                    return Some(Cow::Borrowed(text));
+                    return Some(Cow::Borrowed(self.text.get(start..i)?));
                 }
                 b'\\' => return self.escaped(start - 1),
                 0..=0x1f => return None,
@@ -225,7 +237,7 @@ impl<'a> Reader<'a> {
             digits(&mut i).then_some(())?;
         }
         self.at = i;
-        std::str::from_utf8(&json[start..i]).ok()
+        self.text.get(start..i)
     }
 
     /// Any JSON value, read past (validated, not built).
@@ -311,7 +323,7 @@ impl<'a> Reader<'a> {
                 } else {
                     let start = self.at;
                     self.skip(2)?;
-                    Some(std::str::from_utf8(&self.json[start..self.at]).ok()?.into())
+                    Some(self.text.get(start..self.at)?.into())
                 }
             }
             "SequenceNumber" => fields.sequence_number = self.text()?,
@@ -349,23 +361,39 @@ impl<'a> Reader<'a> {
         self.tape.close(open, count).ok()
     }
 
+    /// A type tag and its colon written as Lambda writes them (`"S":`, no space, no escape), read
+    /// at once: a third of an image's strings are tags. `None` (nothing read) otherwise.
+    fn compact_tag(&mut self) -> Option<Kind> {
+        let rest = self.json.get(self.at..)?;
+        let (kind, len) = match rest {
+            [b'"', tag, b'"', b':', ..] => (kind_of_byte(*tag)?, 4),
+            [b'"', a, b'S', b'"', b':', ..] => (
+                match a {
+                    b'S' => Kind::Ss,
+                    b'N' => Kind::Ns,
+                    b'B' => Kind::Bs,
+                    _ => return None,
+                },
+                5,
+            ),
+            [b'"', b'B', b'O', b'O', b'L', b'"', b':', ..] => (Kind::Bool, 7),
+            [b'"', b'N', b'U', b'L', b'L', b'"', b':', ..] => (Kind::Null, 7),
+            _ => return None,
+        };
+        self.at += len;
+        Some(kind)
+    }
+
     /// One DynamoDB JSON value of exactly one type (`{"S": "x"}`) onto the tape.
     fn attribute(&mut self, depth: usize) -> Option<()> {
         self.eat(b'{')?;
-        let tag = self.string()?;
-        self.eat(b':')?;
-        let kind = match &*tag {
-            "S" => Kind::S,
-            "N" => Kind::N,
-            "B" => Kind::B,
-            "BOOL" => Kind::Bool,
-            "NULL" => Kind::Null,
-            "M" => Kind::M,
-            "L" => Kind::L,
-            "SS" => Kind::Ss,
-            "NS" => Kind::Ns,
-            "BS" => Kind::Bs,
-            _ => return None,
+        let kind = match self.compact_tag() {
+            Some(kind) => kind,
+            None => {
+                let tag = self.string()?;
+                self.eat(b':')?;
+                kind_of(&tag)?
+            }
         };
         if matches!(kind, Kind::M | Kind::L) && depth >= MAX_NESTING {
             return None;
@@ -410,6 +438,31 @@ impl<'a> Reader<'a> {
     }
 }
 
+fn kind_of(tag: &str) -> Option<Kind> {
+    match tag {
+        "BOOL" => Some(Kind::Bool),
+        "NULL" => Some(Kind::Null),
+        "SS" => Some(Kind::Ss),
+        "NS" => Some(Kind::Ns),
+        "BS" => Some(Kind::Bs),
+        _ => match tag.as_bytes() {
+            [byte] => kind_of_byte(*byte),
+            _ => None,
+        },
+    }
+}
+
+fn kind_of_byte(tag: u8) -> Option<Kind> {
+    Some(match tag {
+        b'S' => Kind::S,
+        b'N' => Kind::N,
+        b'B' => Kind::B,
+        b'M' => Kind::M,
+        b'L' => Kind::L,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,13 +477,18 @@ mod tests {
     fn the_special_bytes_are_found_in_any_position_and_only_they() {
         for at in 0..8 {
             for byte in [b'"', b'\\', 0x00, 0x1f] {
-                let mut chunk = *b"abcdefgh";
-                chunk[at] = byte;
-                assert!(special(u64::from_le_bytes(chunk)), "{byte:#x} at {at}");
+                // Special bytes after it too (of every kind), and bytes that borrow.
+                for after in [0x00, 0x01, 0x1f, b'"', b'\\', 0x20, 0x21, 0x80, 0xff] {
+                    let mut chunk = *b"abcdefgh";
+                    chunk[at] = byte;
+                    chunk[at + 1..].fill(after);
+                    let found = special(u64::from_le_bytes(chunk));
+                    assert_eq!(found, Some(at), "{byte:#x} at {at}, then {after:#x}");
+                }
             }
         }
-        for byte in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
-            assert!(!special(u64::from_le_bytes([byte; 8])), "{byte:#x}");
+        for byte in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa0, 0xff] {
+            assert_eq!(special(u64::from_le_bytes([byte; 8])), None, "{byte:#x}");
         }
     }
 
