@@ -334,6 +334,7 @@ proptest! {
         image in an_item(),
         old in proptest::option::of(an_item()),
         pretty in any::<bool>(),
+        // "" (twice, so a sixth of the cases): the record as generated, nothing replaced.
         field in prop_oneof![Just(""), Just(""), Just("/eventName"), Just("/eventID"), Just("/dynamodb"),
             Just("/dynamodb/Keys"), Just("/dynamodb/NewImage/status"), Just("/dynamodb/OldImage"),
             Just("/dynamodb/SequenceNumber"), Just("/dynamodb/ApproximateCreationDateTime"),

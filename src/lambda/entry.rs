@@ -40,10 +40,12 @@ impl EventsRead {
             return Ok((event, context));
         }
         let read = self.lock().remove(&context.request_id);
-        read.map(|event| (event, context.clone()))
-            .ok_or(EntryError::NotAStreamEvent {
+        match read {
+            Some(event) => Ok((event, context)),
+            None => Err(EntryError::NotAStreamEvent {
                 request_id: context.request_id,
-            })
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamEvent>> {

@@ -26,13 +26,13 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-
-pub(crate) mod fast;
-pub(crate) use fast::read_event;
 use serde_json::{Map, Value};
 
 use crate::record::image::{Kind, TapeWriter};
 use crate::record::{type_name, Expectation, Image, Item, OldImage, RecordParts, Tape};
+
+pub(crate) mod fast;
+pub(crate) use fast::read_event;
 
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
@@ -406,20 +406,11 @@ impl<'de> Visitor<'de> for AttributeSeed<'_> {
             r.fail("attribute value has no type");
             return Ok(());
         };
-        let kind = match &*tag {
-            "S" => Kind::S,
-            "N" => Kind::N,
-            "B" => Kind::B,
-            "BOOL" => Kind::Bool,
-            "NULL" => Kind::Null,
-            "M" => Kind::M,
-            "L" => Kind::L,
-            "SS" => Kind::Ss,
-            "NS" => Kind::Ns,
-            "BS" => Kind::Bs,
-            other => {
+        let kind = match Kind::from_tag(&tag) {
+            Some(kind) => kind,
+            None => {
                 r.fail(format_args!(
-                    "unknown attribute type {other:?} (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"
+                    "unknown attribute type {tag:?} (expected S, N, B, BOOL, NULL, M, L, SS, NS or BS)"
                 ));
                 map.next_value::<IgnoredAny>()?;
                 return drain_map(&mut map);

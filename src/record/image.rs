@@ -173,6 +173,23 @@ impl Kind {
     fn tag(self) -> u8 {
         self as u8
     }
+
+    /// The type a DynamoDB JSON tag names (`S`, `BOOL`, ...), for both of Lambda's readers.
+    pub fn from_tag(tag: &str) -> Option<Kind> {
+        Some(match tag {
+            "S" => Kind::S,
+            "N" => Kind::N,
+            "B" => Kind::B,
+            "BOOL" => Kind::Bool,
+            "NULL" => Kind::Null,
+            "M" => Kind::M,
+            "L" => Kind::L,
+            "SS" => Kind::Ss,
+            "NS" => Kind::Ns,
+            "BS" => Kind::Bs,
+            _ => return None,
+        })
+    }
 }
 
 impl TapeWriter {

@@ -365,22 +365,15 @@ impl<'a> Reader<'a> {
     /// at once: a third of an image's strings are tags. `None` (nothing read) otherwise.
     fn compact_tag(&mut self) -> Option<Kind> {
         let rest = self.json.get(self.at..)?;
-        let (kind, len) = match rest {
-            [b'"', tag, b'"', b':', ..] => (kind_of_byte(*tag)?, 4),
-            [b'"', a, b'S', b'"', b':', ..] => (
-                match a {
-                    b'S' => Kind::Ss,
-                    b'N' => Kind::Ns,
-                    b'B' => Kind::Bs,
-                    _ => return None,
-                },
-                5,
-            ),
-            [b'"', b'B', b'O', b'O', b'L', b'"', b':', ..] => (Kind::Bool, 7),
-            [b'"', b'N', b'U', b'L', b'L', b'"', b':', ..] => (Kind::Null, 7),
-            _ => return None,
-        };
-        self.at += len;
+        // Tags are 1, 2 or 4 letters: the closing quote at 2, 3 or 5, then the colon.
+        let close = [2, 3, 5]
+            .into_iter()
+            .find(|&i| rest.get(i) == Some(&b'"'))?;
+        if rest.first() != Some(&b'"') || rest.get(close + 1) != Some(&b':') {
+            return None;
+        }
+        let kind = Kind::from_tag(self.text.get(self.at + 1..self.at + close)?)?;
+        self.at += close + 2;
         Some(kind)
     }
 
@@ -392,7 +385,7 @@ impl<'a> Reader<'a> {
             None => {
                 let tag = self.string()?;
                 self.eat(b':')?;
-                kind_of(&tag)?
+                Kind::from_tag(&tag)?
             }
         };
         if matches!(kind, Kind::M | Kind::L) && depth >= MAX_NESTING {
@@ -436,31 +429,6 @@ impl<'a> Reader<'a> {
         // Exactly one type.
         self.eat(b'}')
     }
-}
-
-fn kind_of(tag: &str) -> Option<Kind> {
-    match tag {
-        "BOOL" => Some(Kind::Bool),
-        "NULL" => Some(Kind::Null),
-        "SS" => Some(Kind::Ss),
-        "NS" => Some(Kind::Ns),
-        "BS" => Some(Kind::Bs),
-        _ => match tag.as_bytes() {
-            [byte] => kind_of_byte(*byte),
-            _ => None,
-        },
-    }
-}
-
-fn kind_of_byte(tag: u8) -> Option<Kind> {
-    Some(match tag {
-        b'S' => Kind::S,
-        b'N' => Kind::N,
-        b'B' => Kind::B,
-        b'M' => Kind::M,
-        b'L' => Kind::L,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
