@@ -7,16 +7,19 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::StreamViewType;
-use common::fault_proxy::{Fault, FaultProxy, Rule, UPDATE_ITEM};
+use common::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, GET_RECORDS, UPDATE_ITEM};
 use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
+use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
+use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
+use ddb_verify::poller::Poller;
 use ddb_verify::record::Item;
 use ddb_verify::report::findings::FindingsWriter;
 use ddb_verify::report::metrics::InvocationMetrics;
@@ -24,8 +27,10 @@ use ddb_verify::source::findings::{
     CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Problem,
     ProblemWrite, Resolution,
 };
+use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
+use ddb_verify::verify::Verifier;
 
 const SEED: u64 = 0x0f1d_1265;
 
@@ -553,4 +558,88 @@ async fn a_batch_whose_later_record_is_wrong_keeps_the_keys_open_finding_open() 
     assert_eq!(finding.status, FindingStatus::Open, "{names:?}");
     assert_eq!(finding.origin, "stream");
     assert_eq!(inv.metrics.findings_resolved, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_checked_meanwhile()
+{
+    // Pages of one record. Order c#1 is written PLACED, then SHIPPED; the target holds SHIPPED.
+    // Without re-reading the source, the first record is a MISMATCH and the second a MATCH. Page
+    // 2's lookup runs while page 1's finding is written (slowed down); the MATCH, judged after the
+    // MISMATCH, resolves it only if page 2's open findings are read after page 1's write.
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let checkpoints = unique("PollFindCheckpoints");
+    create_checkpoint_table(&pair.source.dynamodb, &checkpoints)
+        .await
+        .unwrap();
+    put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
+    put_replicated(
+        &pair.source,
+        &pair.target,
+        &pair.table,
+        &order_item("c#1", "1", "SHIPPED"),
+    )
+    .await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let through = account_through(&proxy, SOURCE_ACCOUNT);
+    proxy.set_rules(vec![
+        Rule::new(
+            GET_RECORDS,
+            1.0,
+            vec![Fault::Delay(Duration::from_millis(200))],
+        ),
+        Rule::new(
+            UPDATE_ITEM,
+            1.0,
+            vec![Fault::Delay(Duration::from_millis(500))],
+        ),
+    ]);
+
+    let mut verify = Config::new(TableRef::parse(&pair.table).unwrap());
+    verify.lag_window_from = LagWindowFrom::Arrival;
+    verify.max_replication_lag = Duration::ZERO;
+    verify.recheck_source = false;
+    let config = PollerConfig {
+        verify: verify.clone(),
+        stream: StreamSelector::Arn(pair.stream_arn.clone()),
+        stream_role_arn: None,
+        stream_role_external_id: None,
+        checkpoint_table: checkpoints.clone(),
+        starting_position: StartAt::TrimHorizon,
+        get_records_limit: 1,
+        lease_duration: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(60),
+    };
+    let poller = Poller::new(
+        DynamoDbStreams::new(through.streams.clone()),
+        DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
+        Verifier::new(
+            verify,
+            DynamoDbReader::new(pair.target.dynamodb.clone()),
+            DynamoDbReader::new(pair.source.dynamodb.clone()),
+        ),
+        config,
+    )
+    .with_findings(FindingsWriter::new(
+        DynamoDbFindings::new(through.dynamodb.clone(), store.table()),
+        FindingOrigin::Poller,
+        None,
+    ));
+    let report = poller
+        .run(
+            &pair.stream_arn,
+            tokio::time::Instant::now() + Duration::from_secs(120),
+        )
+        .await
+        .expect("poll run");
+
+    let m = &report.verification;
+    assert_eq!((m.mismatches, m.matches), (1, 1), "{:#?}", report.records);
+    assert_eq!((m.findings_recorded, m.findings_resolved), (1, 1));
+    let finding = finding_of(&store, &pair, "c#1", "1")
+        .await
+        .expect("the first record's finding");
+    assert_eq!(finding.status, FindingStatus::Resolved);
+    assert!(proxy.injected().get(UPDATE_ITEM, FaultKind::Delay) >= 2);
 }
