@@ -581,8 +581,15 @@ where
         let mut todo: Vec<usize> = (0..expectations.len()).collect();
         let mut unsettled = 0;
         let mut failed = 0;
+        let mut again_batch: Vec<Expectation>;
         while !todo.is_empty() {
-            let batch: Vec<Expectation> = todo.iter().map(|&i| expectations[i].clone()).collect();
+            // The first attempt verifies the page as scanned; only later ones need a copy.
+            let batch = if todo.len() == expectations.len() {
+                expectations
+            } else {
+                again_batch = todo.iter().map(|&i| expectations[i].clone()).collect();
+                again_batch.as_slice()
+            };
             // Each attempt gets a few windows, so a key that keeps changing costs a bounded time.
             let config = &self.config.verify;
             let attempt_ends = Instant::now()
@@ -593,7 +600,7 @@ where
                 Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
                 None => attempt_ends,
             };
-            let report = verifier.verify(&batch, Some(deadline)).await;
+            let report = verifier.verify(batch, Some(deadline)).await;
             metrics.add_calls(&report);
             let mut again = Vec::new();
             let mut transient = false;
