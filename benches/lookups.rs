@@ -8,7 +8,8 @@
 //!   existence only (without its fixed 5 s and 2 s sleeps);
 //! - d: the engine and the findings leg (the stream verifier with `FINDINGS_TABLE`);
 //! - a to d again through the fault proxy with 2 ms added to every call (`_2ms`);
-//! - poller: one shard-poller run over the 10,000-record stream, against a raw GetRecords loop.
+//! - poller: one shard-poller run over the 10,000-record stream, against a raw GetRecords loop,
+//!   and against that loop and the engine (b) run at once.
 //!
 //! `LOOKUPS_TRACE=1` adds diagnostics: a and b again with each call's start, end, time in `poll`
 //! and wait between being woken and polled (calls in flight, gaps before a freed slot is used), and
@@ -401,38 +402,33 @@ async fn main() {
     for _ in 0..RUNS {
         let sample = trace::Sample::now();
         let started = Instant::now();
-        let mut it = streams
-            .get_shard_iterator()
-            .stream_arn(&stream_arn)
-            .shard_id(&shard_id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        let (mut read, mut made) = (0, 0);
-        while let Some(i) = it {
-            made += 1;
-            let out = streams
-                .get_records()
-                .shard_iterator(i)
-                .limit(1000)
-                .send()
-                .await
-                .unwrap();
-            let n = out.records.map(|r| r.len()).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            read += n;
-            it = out.next_shard_iterator;
-        }
+        calls = drain_stream(&streams, &stream_arn, &shard_id).await;
         seconds.push(started.elapsed().as_secs_f64());
-        assert_eq!(read, ITEMS);
-        calls = made;
         sample.cpu_line("raw GetRecords loop", ITEMS);
     }
     let raw = report("poller_raw_get_records", ITEMS, &seconds, calls);
+
+    // Both ceilings at once: the raw GetRecords loop beside the engine verifying the same records
+    // (as b), until both finish. Here one DynamoDB Local serves both, so they compete for its 2
+    // cores; against AWS they would not.
+    let engine_alone = Verifier::new(
+        config.clone(),
+        DynamoDbReader::new(target.clone()),
+        DynamoDbReader::new(source.clone()),
+    );
+    let mut seconds = Vec::new();
+    for _ in 0..RUNS {
+        let sample = trace::Sample::now();
+        let started = Instant::now();
+        let (_, out) = tokio::join!(
+            drain_stream(&streams, &stream_arn, &shard_id),
+            engine_alone.verify(&records, None)
+        );
+        seconds.push(started.elapsed().as_secs_f64());
+        assert_eq!(out.lookup_calls, ITEMS / 100);
+        sample.cpu_line("raw GetRecords loop and engine at once", ITEMS);
+    }
+    let at_once = report("poller_ceiling_at_once", ITEMS, &seconds, 0);
 
     let mut seconds = Vec::new();
     let mut calls = 0;
@@ -491,8 +487,45 @@ async fn main() {
         serde_json::json!({
             "name": "poller_ratio", "poller_per_s": poller, "raw_get_records_per_s": raw,
             "engine_per_s": engine, "ratio": poller / raw.min(engine),
+            "at_once_per_s": at_once, "ratio_at_once": poller / at_once,
         })
     );
+}
+
+/// Reads the shard from TRIM_HORIZON to its first empty page, 1,000 records a call; how many calls.
+async fn drain_stream(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    shard_id: &str,
+) -> usize {
+    let mut it = streams
+        .get_shard_iterator()
+        .stream_arn(stream_arn)
+        .shard_id(shard_id)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator;
+    let (mut read, mut made) = (0, 0);
+    while let Some(i) = it {
+        made += 1;
+        let out = streams
+            .get_records()
+            .shard_iterator(i)
+            .limit(1000)
+            .send()
+            .await
+            .unwrap();
+        let n = out.records.map(|r| r.len()).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        read += n;
+        it = out.next_shard_iterator;
+    }
+    assert_eq!(read, ITEMS);
+    made
 }
 
 /// Diagnostics (`LOOKUPS_TRACE=1`): when each BatchGetItem starts and ends, how long its future
