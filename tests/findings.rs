@@ -587,12 +587,12 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
         Rule::new(
             GET_RECORDS,
             1.0,
-            vec![Fault::Delay(Duration::from_millis(200))],
+            vec![Fault::Delay(Duration::from_millis(400))],
         ),
         Rule::new(
             UPDATE_ITEM,
             1.0,
-            vec![Fault::Delay(Duration::from_millis(500))],
+            vec![Fault::Delay(Duration::from_millis(1000))],
         ),
     ]);
 
