@@ -1,5 +1,6 @@
 //! CPU per record: Lambda event JSON (bytes) to engine records, and comparing a ~1 KB item (nested maps,
-//! lists, sets, numbers), for batches of 1, 100 and 10,000 records.
+//! lists, sets, numbers), for batches of 1, 100 and 10,000 records; and the stream verifier's
+//! handler over an in-memory reader (batches of 1 and 100).
 
 mod support;
 
@@ -8,8 +9,13 @@ use std::hint::black_box;
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ddb_verify::compare::{diff_items, items_equal};
+use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
+use ddb_verify::testkit::InMemoryTables;
+use ddb_verify::verify::Verifier;
+use std::sync::Arc;
 
 fn parse_and_compare(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");
@@ -97,6 +103,37 @@ fn parse_and_compare(c: &mut Criterion) {
                 })
             },
         );
+        // The stream verifier's handler as the function runs it, from the event's bytes to its
+        // response, metrics and per-record reports, the other side's items read from memory.
+        if n <= 100 {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let target = InMemoryTables::new();
+            for item in &found {
+                target.put("Orders", &["customerId", "orderId"], item.clone());
+            }
+            let config = Config::new(TableRef::parse("Orders").unwrap());
+            let handler = StreamVerifier::new(Verifier::new(
+                config,
+                Arc::new(target),
+                Arc::new(InMemoryTables::new()),
+            ));
+            let check = rt
+                .block_on(handler.handle(&StreamEvent::from_slice(json.as_bytes()).unwrap(), None));
+            assert_eq!(check.metrics.matches as usize, n, "every record matches");
+            group.bench_with_input(
+                BenchmarkId::new("handler_in_memory", n),
+                &json,
+                |b, json| {
+                    b.iter(|| {
+                        let event = StreamEvent::from_slice(json.as_bytes()).unwrap();
+                        black_box(rt.block_on(handler.handle(&event, None)))
+                    })
+                },
+            );
+        }
         // The same comparison between two SDK items (the poller's and the baseline's records).
         let sdk_images: Vec<Item> = records
             .iter()
