@@ -440,7 +440,6 @@ impl std::ops::AddAssign for PollReport {
 
 #[cfg(test)]
 mod tests {
-    use super::shard::READ_AHEAD;
     use super::*;
     use crate::config::{Config, StreamSelector, TableRef};
     use crate::record::{ChangeKind, Expectation, Expected, Item, Origin, StreamChange, ViewType};
@@ -794,63 +793,6 @@ mod tests {
         assert_eq!(ids(&second), vec![4, 5, 6, 7, 8, 9]);
         assert_eq!(second.verification.matches, 6);
         assert_eq!(saved(&w, "s").sequence_number, Some(seq(9)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_next_pages_lookups_start_before_this_pages_last_lookup_ends() {
-        // Pages of 2: one BatchGetItem each, 50 ms long; reading the stream takes no time. The
-        // engine takes 3 calls at a time (the world's MAX_CONCURRENCY).
-        const { assert!(READ_AHEAD < 3) };
-        let w = world(2);
-        shard(&w, "s", None, 1..13);
-        w.target.set_latency(Duration::from_millis(50));
-        let report = run(&w).await;
-        assert_eq!(
-            ids(&report),
-            (1..13).collect::<Vec<_>>(),
-            "verdicts in order"
-        );
-        assert_eq!(w.target.calls(), 6);
-        assert_eq!(
-            w.target.max_in_flight(),
-            1 + READ_AHEAD,
-            "the pages read ahead are looked up while the first is"
-        );
-        assert_eq!(saved(&w, "s").sequence_number, Some(seq(12)));
-        assert_eq!(report.poller.checkpoint_writes, 6);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_last_pages_checkpoint_is_written_while_the_poller_waits_for_more() {
-        let w = world(1000);
-        shard(&w, "s", None, 1..4);
-        let started = Instant::now();
-        let report = run(&w).await;
-        assert_eq!(ids(&report), vec![1, 2, 3]);
-        // Caught up after three empty pages, with back-off between them (at least 100 + 200 ms).
-        assert!(Instant::now() - started >= Duration::from_millis(300));
-        let written = report.last_progress_at.expect("a checkpoint written") - started;
-        assert!(
-            written < Duration::from_millis(100),
-            "written during the back-off, not after it: {written:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_page_checked_ahead_of_an_incomplete_one_is_dropped_and_read_again() {
-        // Page 1's lookup fails; page 2's runs meanwhile, and neither is counted nor checkpointed.
-        let w = world(2);
-        shard(&w, "s", None, 1..5);
-        w.target.set_latency(Duration::from_millis(50));
-        w.target.plan_faults([Fault::Fail { transient: true }]);
-        let report = run(&w).await;
-        assert_eq!(report.records.len(), 0);
-        assert_eq!(report.verification.matches, 0);
-        assert_eq!(saved(&w, "s").sequence_number, None);
-        assert_eq!(w.target.max_in_flight(), 2, "page 2 was checked ahead");
-        let report = run(&w).await;
-        assert_eq!(ids(&report), vec![1, 2, 3, 4]);
-        assert_eq!(report.verification.matches, 4);
     }
 
     #[tokio::test(start_paused = true)]

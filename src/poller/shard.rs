@@ -1,11 +1,9 @@
-//! A shard's read loop under its lease: from the checkpoint, page by page (the next page read, and
-//! its lookups started, while this one is verified), a checkpoint after each page up to the last
-//! final verdict, throttling, expired iterators and trimmed data handled on the way.
+//! A shard's read loop under its lease: from the checkpoint, page by page (the next page read while
+//! this one is verified), a checkpoint after each page up to the last final verdict, throttling,
+//! expired iterators and trimmed data handled on the way.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -13,17 +11,17 @@ use tokio::time::Instant;
 use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
-use crate::record::{Expectation, MalformedRecord};
+use crate::record::MalformedRecord;
 use crate::report::findings::{Occurrence, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::source::findings::FindingsStore;
 use crate::source::stream::{
-    PolledRecord, RecordsPage, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
+    PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
 };
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
-use crate::verify::{BatchReport, Outcome};
+use crate::verify::Outcome;
 
 /// Consecutive empty pages after which a shard counts as caught up for this run.
 const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
@@ -240,69 +238,26 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             lease.save(position, &mut run.report.poller).await?;
         }
         let skip_before = self.skip_before(position);
-        // The iterator of the next read not yet started (the chain of pages read ahead ends at an
-        // error or an empty page, which the loop handles in order).
-        let mut chain = self.iterator_at(at, &first, position, run).await?;
+        let mut iterator = self.iterator_at(at, &first, position, run).await?;
         let mut empty_reads: u32 = 0;
         let mut throttled: u32 = 0;
-        // Pages read after the one being settled, in order (those with records have their lookups
-        // under way), and the read of the page after them.
-        let mut ahead: VecDeque<Ahead<'_>> = VecDeque::new();
-        let mut reading: Option<Reading<'_>> = None;
-        loop {
+        // The next page, read while the previous one was verified.
+        let mut prefetched = None;
+        while let Some(it) = iterator.take() {
             if Instant::now() >= stop_at {
                 return Ok(());
             }
-            // The next page in order: read ahead, being read, or read now.
-            let (it, read) = match ahead.pop_front() {
-                Some(Ahead::Checking(page)) => (None, Ok(Arrived::Checking(page))),
-                Some(Ahead::Read { iterator, read }) => (Some(iterator), read.map(Arrived::Read)),
+            let read = match prefetched.take() {
+                Some(read) => read,
                 None => {
-                    let reading = match reading.take() {
-                        Some(reading) => reading,
-                        None => match chain.take() {
-                            Some(it) => self.read(it, stream_arn, run),
-                            None => return Ok(()),
-                        },
-                    };
-                    let read = while_saving(reading.read, saving, run).await?;
-                    (Some(reading.iterator), read.map(Arrived::Read))
+                    run.report.poller.get_records_calls += 1;
+                    self.stream
+                        .get_records(stream_arn, &it, self.config.get_records_limit)
+                        .await
                 }
             };
             let page = match read {
-                Ok(Arrived::Checking(page)) => page,
-                Ok(Arrived::Read(page)) if page.records.is_empty() => {
-                    throttled = 0;
-                    let next = page.next_iterator;
-                    if next.is_some() {
-                        empty_reads += 1;
-                        // An open shard is caught up after a few empty pages. A closed one is not:
-                        // the service may answer with empty pages before its records, so it is
-                        // read until it has no next iterator (or time runs out).
-                        if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
-                            run.caught_up = true;
-                            return Ok(());
-                        }
-                        let pause = GET_RECORDS.pause(if closed {
-                            0
-                        } else {
-                            empty_reads.saturating_sub(1)
-                        });
-                        if Instant::now() + pause >= stop_at {
-                            return Ok(());
-                        }
-                        while_saving(tokio::time::sleep(pause), saving, run).await?;
-                    }
-                    if next.is_none() || reached_end(shard, position) {
-                        return finish_shard(lease, position, run, saving).await;
-                    }
-                    chain = next;
-                    continue;
-                }
-                Ok(Arrived::Read(page)) => {
-                    chain = page.next_iterator.clone();
-                    self.checking(page, skip_before, deadline)
-                }
+                Ok(page) => page,
                 Err(StreamError::Throttled { code }) => {
                     throttled += 1;
                     let pause = GET_RECORDS.pause(throttled.saturating_sub(1));
@@ -315,8 +270,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     if Instant::now() + pause >= stop_at {
                         return Ok(());
                     }
-                    while_saving(tokio::time::sleep(pause), saving, run).await?;
-                    chain = it;
+                    tokio::time::sleep(pause).await;
+                    iterator = Some(it);
                     continue;
                 }
                 Err(StreamError::ExpiredIterator) => {
@@ -325,12 +280,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         "shard iterator expired; a new one from the checkpoint"
                     );
                     let start = self.start_of(position, child);
-                    chain = self.iterator_at(at, &start, position, run).await?;
+                    iterator = self.iterator_at(at, &start, position, run).await?;
                     continue;
                 }
                 Err(StreamError::TrimmedData) => {
                     report_trimmed(at, position, run);
-                    chain = self
+                    iterator = self
                         .stream
                         .shard_iterator(at, &StartAt::TrimHorizon)
                         .await?;
@@ -339,26 +294,78 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                 Err(e) => return Err(e.into()),
             };
             throttled = 0;
-            empty_reads = 0;
-            run.report.poller.records_read += page.records;
-            run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(page.age_ms);
-            let ends = page.next_iterator.is_none();
-            // Settling this page (its verdicts in order, findings written) overlaps reading the
-            // pages after it (up to `READ_AHEAD`), their lookups, and writing the previous page's
-            // checkpoint: GetRecords, lookups and the checkpoint write wait on different APIs, the
-            // stream is read without waiting for lookups, and the engine's calls do not wait for
-            // this page's last ones. Only lookups run ahead: a page's findings are read and
-            // written after the previous page's, and if this page is not complete the pages after
-            // it are dropped and read again by the next run.
-            // A page's verdicts count once its checkpoint is written: a page whose checkpoint
-            // fails is read, verified and counted again by the next run, never twice (nor is a
-            // page verified while it failed).
-            let (mut verified, mut calls) = (PollReport::default(), PollReport::default());
-            let (complete, previous) = {
-                let settle = async {
-                    let checked = page.check.finish().await;
-                    self.settle_page(checked, position, &mut calls, &mut verified)
-                        .await
+            let read_at = SystemTime::now();
+            let next = page.next_iterator;
+            if page.records.is_empty() {
+                if next.is_some() {
+                    empty_reads += 1;
+                    // An open shard is caught up after a few empty pages. A closed one is not: the
+                    // service may answer with empty pages before its records, so it is read until
+                    // it has no next iterator (or time runs out).
+                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
+                        run.caught_up = true;
+                        return Ok(());
+                    }
+                    let pause = GET_RECORDS.pause(if closed {
+                        0
+                    } else {
+                        empty_reads.saturating_sub(1)
+                    });
+                    if Instant::now() + pause >= stop_at {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            } else {
+                empty_reads = 0;
+                run.report.poller.records_read += page.records.len() as u64;
+                // Records skipped as older than the start do not count: they would raise the
+                // IteratorAge alarm for records nobody asked to verify.
+                if let Some(created) = page
+                    .records
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.since))
+                    .filter(|created| skip_before.is_none_or(|start| *created >= start))
+                    .max()
+                {
+                    let age = read_at
+                        .duration_since(created)
+                        .unwrap_or_default()
+                        .as_millis() as u64;
+                    run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
+                }
+                // Verifying this page overlaps reading the next one and writing the previous
+                // one's checkpoint: lookups, GetRecords and the checkpoint write wait on different
+                // APIs. If this page is not complete, the prefetched one is dropped and read again
+                // by the next run.
+                // A page's verdicts count once its checkpoint is written: a page whose checkpoint
+                // fails is read, verified and counted again by the next run, never twice (nor is a
+                // page verified while it failed).
+                let (mut verified, mut calls) = (PollReport::default(), PollReport::default());
+                if next.is_some() {
+                    run.report.poller.get_records_calls += 1;
+                }
+                let verify = self.verify_page(
+                    page.records,
+                    position,
+                    skip_before,
+                    deadline,
+                    &mut calls,
+                    &mut verified,
+                );
+                let fetch = async {
+                    match &next {
+                        Some(next_iterator) => Some(
+                            self.stream
+                                .get_records(
+                                    stream_arn,
+                                    next_iterator,
+                                    self.config.get_records_limit,
+                                )
+                                .await,
+                        ),
+                        None => None,
+                    }
                 };
                 let previous = async {
                     match saving.take() {
@@ -366,118 +373,51 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         None => None,
                     }
                 };
-                tokio::pin!(settle, previous);
-                let (mut complete, mut saved, mut previous_done) = (None, None, false);
-                while complete.is_none() || !previous_done {
-                    if reading.is_none() && ahead.len() < READ_AHEAD {
-                        if let Some(it) = chain.take() {
-                            reading = Some(self.read(it, stream_arn, run));
-                        }
-                    }
-                    // This page first: its lookups take the engine's permits before the next's.
-                    tokio::select! {
-                        biased;
-                        done = &mut settle, if complete.is_none() => complete = Some(done),
-                        write = &mut previous, if !previous_done => {
-                            previous_done = true;
-                            saved = write;
-                        }
-                        read = std::future::poll_fn(|cx| match &mut reading {
-                            Some(reading) => reading.read.as_mut().poll(cx),
-                            None => Poll::Pending,
-                        }), if reading.is_some() => {
-                            let Some(Reading { iterator, .. }) = reading.take() else {
-                                continue;
-                            };
-                            ahead.push_back(match read {
-                                Ok(page) if !page.records.is_empty() => {
-                                    chain = page.next_iterator.clone();
-                                    Ahead::Checking(self.checking(page, skip_before, deadline))
-                                }
-                                other => Ahead::Read { iterator, read: other },
-                            });
-                        }
-                        () = std::future::poll_fn(|cx| poll_checks(&mut ahead, cx)),
-                            if ahead.iter().any(Ahead::running) => {}
-                    }
+                let (complete, fetched, previous) = tokio::join!(verify, fetch, previous);
+                run.report += calls;
+                prefetched = fetched;
+                if let Some(previous) = previous {
+                    previous?.count(run);
                 }
-                (complete == Some(true), saved)
-            };
-            run.report += calls;
-            if let Some(previous) = previous {
-                previous?.count(run);
+                let snapshot = position.clone();
+                *saving = Some(Box::pin(async move {
+                    lease.write(&snapshot).await?;
+                    Ok(SavedPage {
+                        verified,
+                        at: Instant::now(),
+                    })
+                }));
+                if !complete {
+                    // A record without a final verdict: no reading past it (next run starts there).
+                    return Ok(());
+                }
             }
-            let snapshot = position.clone();
-            *saving = Some(Box::pin(async move {
-                lease.write(&snapshot).await?;
-                Ok(SavedPage {
-                    verified,
-                    at: Instant::now(),
-                })
-            }));
-            if !complete {
-                // A record without a final verdict: no reading past it (next run starts there).
+            if next.is_none() || reached_end(shard, position) {
+                // The end is marked after the last page's checkpoint, never overwritten by it.
+                if let Some(write) = saving.take() {
+                    write.await?.count(run);
+                }
+                lease.finish(position, &mut run.report.poller).await?;
+                run.finished = true;
                 return Ok(());
             }
-            if ends || reached_end(shard, position) {
-                return finish_shard(lease, position, run, saving).await;
-            }
+            iterator = next;
         }
+        Ok(())
     }
 
-    /// Starts a GetRecords call at `iterator`.
-    fn read(&self, iterator: String, stream_arn: &str, run: &mut ShardRun) -> Reading<'_> {
-        run.report.poller.get_records_calls += 1;
-        let read = {
-            let (stream, limit) = (&self.stream, self.config.get_records_limit);
-            let (arn, at) = (stream_arn.to_owned(), iterator.clone());
-            Box::pin(async move { stream.get_records(&arn, &at, limit).await })
-        };
-        Reading { iterator, read }
-    }
-
-    /// A page with records, its lookups started.
-    fn checking(
-        &self,
-        page: RecordsPage,
-        skip_before: Option<SystemTime>,
-        deadline: Instant,
-    ) -> CheckingPage<'_> {
-        let read_at = SystemTime::now();
-        // Records skipped as older than the start do not count: they would raise the
-        // IteratorAge alarm for records nobody asked to verify.
-        let age_ms = page
-            .records
-            .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|r| r.since))
-            .filter(|created| skip_before.is_none_or(|start| *created >= start))
-            .max()
-            .map_or(0, |created| {
-                read_at
-                    .duration_since(created)
-                    .unwrap_or_default()
-                    .as_millis() as u64
-            });
-        CheckingPage {
-            records: page.records.len() as u64,
-            age_ms,
-            next_iterator: page.next_iterator,
-            check: Check::Running(Box::pin(self.check_page(
-                page.records,
-                skip_before,
-                deadline,
-            ))),
-        }
-    }
-
-    /// A page's lookups: the engine's verdicts, nothing written. Records created before
-    /// `skip_before` are not verified.
-    async fn check_page(
+    /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
+    /// are counted in `calls`, outcomes in `verified`. Records created before `skip_before` are not
+    /// verified (and final). Returns whether every record of the page is final.
+    async fn verify_page(
         &self,
         records: Vec<PolledRecord>,
+        position: &mut Checkpoint,
         skip_before: Option<SystemTime>,
         deadline: Instant,
-    ) -> CheckedPage {
+        calls: &mut PollReport,
+        verified: &mut PollReport,
+    ) -> bool {
         let mut received = records.len() as u64;
         // The valid records go to the engine without a copy; `order` keeps the page's order.
         let mut valid = Vec::with_capacity(records.len());
@@ -499,37 +439,17 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                 Err(m) => order.push(Slot::Malformed(m)),
             }
         }
-        let report = self.verifier.verify(&valid, Some(deadline)).await;
-        CheckedPage {
-            order,
-            valid,
-            report,
-            received,
-        }
-    }
-
-    /// Settles a checked page, in the shard's order: findings read and written, `position` moved
-    /// to the last record of the final-verdict prefix. API calls are counted in `calls`, outcomes
-    /// in `verified`. Returns whether every record of the page is final (records before the start
-    /// are final).
-    async fn settle_page(
-        &self,
-        checked: CheckedPage,
-        position: &mut Checkpoint,
-        calls: &mut PollReport,
-        verified: &mut PollReport,
-    ) -> bool {
-        let CheckedPage {
-            order,
-            valid,
-            mut report,
-            received,
-        } = checked;
+        let verify = self.verifier.verify(&valid, Some(deadline));
+        let (mut report, open) = match &self.findings {
+            None => (verify.await, None),
+            Some(findings) => {
+                // Which keys have an open finding is read beside the engine's lookups.
+                let (report, open) = tokio::join!(verify, findings.open_findings(&valid));
+                (report, Some(open))
+            }
+        };
         calls.verification.add_calls(&report);
-        if let Some(findings) = &self.findings {
-            // Read here, not beside the lookups: a page's open findings include those the
-            // previous page wrote.
-            let open = findings.open_findings(&valid).await;
+        if let (Some(findings), Some(open)) = (&self.findings, open) {
             // A problem whose finding is not written becomes a retry: not checkpointed past.
             findings
                 .write_with(
@@ -579,143 +499,6 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         verified.verification.records_received += received;
         complete
     }
-}
-
-/// Waits for `wait` while the last page's checkpoint is written (not after: its verdicts count
-/// from when it is written).
-async fn while_saving<T>(
-    wait: impl Future<Output = T>,
-    saving: &mut Option<Saving<'_>>,
-    run: &mut ShardRun,
-) -> Result<T, PollerError> {
-    match saving.take() {
-        None => Ok(wait.await),
-        Some(write) => {
-            let (out, saved) = tokio::join!(wait, write);
-            saved?.count(run);
-            Ok(out)
-        }
-    }
-}
-
-/// The end of a shard: marked after the last page's checkpoint, never overwritten by it.
-async fn finish_shard<C: CheckpointStore>(
-    lease: &HeldLease<'_, C>,
-    position: &mut Checkpoint,
-    run: &mut ShardRun,
-    saving: &mut Option<Saving<'_>>,
-) -> Result<(), PollerError> {
-    if let Some(write) = saving.take() {
-        write.await?.count(run);
-    }
-    lease.finish(position, &mut run.report.poller).await?;
-    run.finished = true;
-    Ok(())
-}
-
-/// Pages read ahead of the one being settled, at most (besides the one being read).
-pub(super) const READ_AHEAD: usize = 2;
-
-/// A GetRecords call under way, with its iterator (used again after throttling).
-struct Reading<'a> {
-    iterator: String,
-    read: Pin<Box<dyn Future<Output = Result<RecordsPage, StreamError>> + Send + 'a>>,
-}
-
-/// A page read after the one being settled: a GetRecords answer without records or an error (the
-/// last read ahead: the loop handles it in order), or a page whose lookups are under way.
-enum Ahead<'a> {
-    Read {
-        iterator: String,
-        read: Result<RecordsPage, StreamError>,
-    },
-    Checking(CheckingPage<'a>),
-}
-
-/// The next page in order.
-enum Arrived<'a> {
-    Read(RecordsPage),
-    Checking(CheckingPage<'a>),
-}
-
-impl Ahead<'_> {
-    fn running(&self) -> bool {
-        matches!(
-            self,
-            Ahead::Checking(CheckingPage {
-                check: Check::Running(_),
-                ..
-            })
-        )
-    }
-}
-
-/// Drives the lookups of the pages read ahead; ready when one of them finishes.
-fn poll_checks(ahead: &mut VecDeque<Ahead<'_>>, cx: &mut Context<'_>) -> Poll<()> {
-    let mut finished = false;
-    for page in ahead.iter_mut() {
-        if let Ahead::Checking(page) = page {
-            if page.check.running() && page.check.poll_ahead(cx).is_ready() {
-                finished = true;
-            }
-        }
-    }
-    if finished {
-        Poll::Ready(())
-    } else {
-        Poll::Pending
-    }
-}
-
-/// A page with records whose lookups have started.
-struct CheckingPage<'a> {
-    records: u64,
-    /// The iterator age when it was read (0 without a creation time to count from).
-    age_ms: u64,
-    next_iterator: Option<String>,
-    check: Check<'a>,
-}
-
-/// A page's lookups, under way or done.
-enum Check<'a> {
-    Running(Pin<Box<dyn Future<Output = CheckedPage> + Send + 'a>>),
-    Done(CheckedPage),
-}
-
-impl Check<'_> {
-    fn running(&self) -> bool {
-        matches!(self, Check::Running(_))
-    }
-
-    async fn finish(self) -> CheckedPage {
-        match self {
-            Check::Running(check) => check.await,
-            Check::Done(checked) => checked,
-        }
-    }
-
-    /// Drives a check that runs ahead, keeping its result for [`Check::finish`].
-    fn poll_ahead(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self {
-            Check::Running(check) => match check.as_mut().poll(cx) {
-                Poll::Ready(checked) => {
-                    *self = Check::Done(checked);
-                    Poll::Ready(())
-                }
-                Poll::Pending => Poll::Pending,
-            },
-            Check::Done(_) => Poll::Ready(()),
-        }
-    }
-}
-
-/// A page's verdicts from the engine, not yet settled.
-struct CheckedPage {
-    order: Vec<Slot>,
-    valid: Vec<Expectation>,
-    report: BatchReport,
-    /// Records to verify (all but those before the start).
-    received: u64,
 }
 
 /// A page's checkpoint write in flight, with the page's verdicts.
