@@ -17,6 +17,10 @@
 
 mod support;
 
+// The binaries' allocator: the figures are what the functions and the CLI pay.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/fault_proxy.rs"]
 #[allow(dead_code)]
 mod fault_proxy;

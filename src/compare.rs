@@ -133,7 +133,6 @@ pub fn canonical_number_text(text: &str) -> String {
 
 /// [`canonical_number_text`] appended to `out`, without allocating on its own.
 pub fn write_canonical_number(text: &str, out: &mut Vec<u8>) {
-    use std::io::Write as _;
     match NumberParts::parse(text) {
         Some(n) if n.int.is_empty() && n.frac.is_empty() => out.push(b'0'),
         Some(n) => {
@@ -142,11 +141,31 @@ pub fn write_canonical_number(text: &str, out: &mut Vec<u8>) {
             }
             out.extend_from_slice(n.int.as_bytes());
             out.extend_from_slice(n.frac.as_bytes());
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "e{}", n.exponent);
+            out.push(b'e');
+            push_decimal(n.exponent, out);
         }
         None => out.extend_from_slice(text.as_bytes()),
     }
+}
+
+/// `n` in decimal, as `{}` formats it (without the formatting machinery: keys are canonicalised for
+/// every record).
+fn push_decimal(n: i64, out: &mut Vec<u8>) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Set equality without order. Sets are usually written and read back in the same order, so that
@@ -346,6 +365,15 @@ mod tests {
 
     fn n(s: &str) -> V {
         V::N(s.to_string())
+    }
+
+    #[test]
+    fn exponents_are_written_as_format_writes_them() {
+        for e in [0, 1, -1, 9, 10, -10, 125, -130, 99_999, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_decimal(e, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), e.to_string());
+        }
     }
     fn s(x: &str) -> V {
         V::S(x.to_string())

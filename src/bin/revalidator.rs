@@ -7,6 +7,10 @@ use ddb_verify::revalidate::scheduled;
 use ddb_verify::verify::timing::deadline_instant;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
+// mimalloc: glibc's malloc and free took a third of the handler's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();

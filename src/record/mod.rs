@@ -337,9 +337,10 @@ pub struct ItemKey(Vec<u8>);
 impl ItemKey {
     /// The canonical key of `keys` (all of its attributes are taken as key attributes).
     pub fn of(keys: &Item) -> ItemKey {
-        let mut names: Vec<&String> = keys.keys().collect();
-        names.sort();
-        ItemKey::from_attributes(names.into_iter().map(|n| (n.as_str(), keys.get(n))))
+        // Pairs sorted by name: no lookup (a SipHash each) back into the map.
+        let mut attrs: Vec<(&String, &AttributeValue)> = keys.iter().collect();
+        attrs.sort_unstable_by_key(|&(name, _)| name);
+        ItemKey::from_attributes(attrs.into_iter().map(|(n, v)| (n.as_str(), Some(v))))
     }
 
     /// The canonical key of a whole item, projected on the given key attribute names (sorted).

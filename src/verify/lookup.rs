@@ -4,7 +4,7 @@
 //! the service rejects as invalid narrowed down to the key that made it so.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::task::Poll;
 
@@ -13,7 +13,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
 use super::timing::UNPROCESSED;
-use super::{BatchReport, RetryReason, Verifier};
+use super::{BatchReport, Map, RetryReason, Verifier};
 use crate::record::{Item, ItemKey};
 use crate::source::table::{BatchGet, LookupError, TableReader};
 
@@ -31,7 +31,7 @@ pub(super) enum Failure {
 }
 
 /// Lookup results by record position.
-pub(super) type Lookups<T> = HashMap<usize, Result<T, Failure>>;
+pub(super) type Lookups<T> = Map<usize, Result<T, Failure>>;
 
 /// One distinct key to look up: its canonical form, the key, and the records that want it.
 type Wanted<'a> = (ItemKey, &'a Item, Vec<usize>);
@@ -63,7 +63,7 @@ impl<R: TableReader> Verifier<R> {
     ) -> Lookups<T> {
         // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
         // attribute names so that results can be matched to keys.
-        let mut by_key: HashMap<ItemKey, (&Item, Vec<usize>)> = HashMap::new();
+        let mut by_key: Map<ItemKey, (&Item, Vec<usize>)> = Map::default();
         for &(index, keys) in wanted {
             by_key
                 .entry(ItemKey::of(keys))
@@ -71,7 +71,7 @@ impl<R: TableReader> Verifier<R> {
                 .1
                 .push(index);
         }
-        let mut by_schema: HashMap<Vec<&str>, Vec<Wanted>> = HashMap::new();
+        let mut by_schema: Map<Vec<&str>, Vec<Wanted>> = Map::default();
         for (key, (keys, indices)) in by_key {
             let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
             names.sort_unstable();
@@ -99,7 +99,8 @@ impl<R: TableReader> Verifier<R> {
             })
             .collect();
 
-        let mut results: Lookups<T> = HashMap::with_capacity(wanted.len());
+        let mut results: Lookups<T> =
+            Map::with_capacity_and_hasher(wanted.len(), Default::default());
         let mut done = VecDeque::new();
         loop {
             poll_calls(&mut calls, &mut done).await;
@@ -115,7 +116,7 @@ impl<R: TableReader> Verifier<R> {
                 Side::Source => report.source_calls += call.calls,
             }
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let position: HashMap<&ItemKey, usize> = chunk
+            let position: Map<&ItemKey, usize> = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, (k, _, _))| (k, i))
