@@ -424,7 +424,7 @@ where
                 break;
             }
             for (expectation, outcome) in reported.iter().zip(outcomes) {
-                sink.accept(RecordReport::of(expectation, outcome));
+                sink.accept_with(outcome, |outcome| RecordReport::of(expectation, outcome));
             }
             cursor.counts += counts;
             cursor.done = scanned.last_evaluated_key.is_none();

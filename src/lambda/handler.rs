@@ -19,7 +19,7 @@ use crate::verify::{BatchReport, Outcome, RetryReason, Verifier};
 #[derive(Debug)]
 pub struct Invocation {
     pub response: DynamoDbEventResponse,
-    /// In the order of the event's records.
+    /// In the order of the event's records; empty from [`StreamVerifier::respond`].
     pub records: Vec<RecordReport>,
     pub metrics: InvocationMetrics,
 }
@@ -71,6 +71,21 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
     /// a batch item failure), then one WARN line per problem verdict and per retry (see
     /// [`RecordReport::log`]); then one INFO summary.
     pub async fn handle(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
+        self.handle_keeping(event, deadline, Keep::Reports).await
+    }
+
+    /// [`StreamVerifier::handle`] as the function runs it: the response and the metrics, with a
+    /// report built only for the records that are logged (`Invocation::records` stays empty).
+    pub async fn respond(&self, event: &StreamEvent, deadline: Option<Instant>) -> Invocation {
+        self.handle_keeping(event, deadline, Keep::Counts).await
+    }
+
+    async fn handle_keeping(
+        &self,
+        event: &StreamEvent,
+        deadline: Option<Instant>,
+        keep: Keep,
+    ) -> Invocation {
         let mut findings_metrics = InvocationMetrics::default();
         let report = match &self.findings {
             None => self.verifier.verify(&event.records, deadline).await,
@@ -85,7 +100,7 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
                 .await
             }
         };
-        let mut invocation = assemble(&event.records, &event.malformed, &report);
+        let mut invocation = assemble(&event.records, &event.malformed, &report, keep);
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
         invocation.metrics.findings_resolved += findings_metrics.findings_resolved;
         invocation.metrics.findings_write_failures += findings_metrics.findings_write_failures;
@@ -99,7 +114,7 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         event: &StreamEvent,
         deadline: Option<Instant>,
     ) -> DynamoDbEventResponse {
-        let invocation = self.handle(event, deadline).await;
+        let invocation = self.respond(event, deadline).await;
         emf::emit(self.verifier.config(), &invocation.metrics.metrics());
         invocation.response
     }
@@ -174,14 +189,29 @@ impl<F: FindingsStore> Findings<F> {
     }
 }
 
+/// Which records' reports an invocation keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Every record's (tests, the demo's table).
+    Reports,
+    /// None: they are built for the log lines only (the function).
+    Counts,
+}
+
+/// A record's place in the event, and how to report it.
+enum Line<'a> {
+    Engine(usize, &'a Expectation),
+    Malformed(&'a MalformedRecord),
+}
+
 /// The engine's outcomes and the malformed records, in event order, through the outcome sink.
 fn assemble(
     records: &[Expectation],
     malformed: &[MalformedRecord],
     report: &BatchReport,
+    keep: Keep,
 ) -> Invocation {
-    let mut reports: Vec<(usize, RecordReport)> =
-        Vec::with_capacity(records.len() + malformed.len());
+    let mut lines: Vec<(usize, Line<'_>)> = Vec::with_capacity(records.len() + malformed.len());
     let mut failures = Vec::new();
     // Engine records come back in event order, with the malformed ones' positions left out.
     let mut is_malformed = vec![false; records.len() + malformed.len()];
@@ -197,29 +227,42 @@ fn assemble(
             failure.item_identifier = record.sequence_number().map(str::to_string);
             failures.push(failure);
         }
-        let mut line = RecordReport::of(record, outcome.clone());
-        line.evidence = report.evidence.get(&index).cloned();
-        reports.push((position, line));
+        lines.push((position, Line::Engine(index, record)));
     }
     for m in malformed {
-        reports.push((m.position, RecordReport::malformed(m)));
+        lines.push((m.position, Line::Malformed(m)));
     }
-    reports.sort_by_key(|(p, _)| *p);
+    lines.sort_by_key(|(p, _)| *p);
     let mut metrics = InvocationMetrics {
-        records_received: reports.len() as u64,
+        records_received: lines.len() as u64,
         ..InvocationMetrics::default()
     };
     metrics.add_calls(report);
-    let mut lines = Vec::with_capacity(reports.len());
-    let mut sink = OutcomeSink::new(&mut metrics, &mut lines);
-    for (_, line) in reports {
-        sink.accept(line);
+    let mut kept = Vec::new();
+    let mut sink = match keep {
+        Keep::Reports => {
+            kept.reserve(lines.len());
+            OutcomeSink::new(&mut metrics, &mut kept)
+        }
+        Keep::Counts => OutcomeSink::counting(&mut metrics),
+    };
+    for (_, line) in lines {
+        match line {
+            Line::Engine(index, record) => {
+                sink.accept_with(report.outcomes[index].clone(), |outcome| {
+                    let mut line = RecordReport::of(record, outcome);
+                    line.evidence = report.evidence.get(&index).cloned();
+                    line
+                });
+            }
+            Line::Malformed(m) => sink.accept(RecordReport::malformed(m)),
+        }
     }
     let mut response = DynamoDbEventResponse::default();
     response.batch_item_failures = failures;
     Invocation {
         response,
-        records: lines,
+        records: kept,
         metrics,
     }
 }
@@ -472,6 +515,41 @@ mod tests {
         );
         assert_eq!(inv.metrics.batch_item_failures, 2);
         assert_eq!(inv.metrics.lookup_errors, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_functions_path_answers_and_counts_as_the_full_reports_do_but_keeps_none() {
+        // Verdicts of every kind the sink treats differently: matches (not logged), problems and
+        // malformed records (logged), retries (logged, and batch item failures).
+        for (json, fault) in [(MALFORMED, false), (SAME_KEY, true), (MIXED_KEYS, false)] {
+            let full = setup("Orders");
+            let lean = setup("Orders");
+            for s in [&full, &lean] {
+                s.target
+                    .put("Orders", ORDER_KEYS, images(INSERT)[0].clone().unwrap());
+                if fault {
+                    s.target.plan_faults([Fault::Fail { transient: true }]);
+                }
+            }
+            let reports = full.handler.handle(&event(json), None).await;
+            let counts = lean.handler.respond(&event(json), None).await;
+            assert!(!reports.records.is_empty());
+            assert!(counts.records.is_empty());
+            let mut expected = reports.metrics.clone();
+            let mut got = counts.metrics.clone();
+            // Lags are measured against the clock; only their number is compared.
+            assert_eq!(
+                expected.replication_lag_ms.len(),
+                got.replication_lag_ms.len()
+            );
+            expected.replication_lag_ms.clear();
+            got.replication_lag_ms.clear();
+            assert_eq!(got, expected, "{json}");
+            assert_eq!(
+                serde_json::to_value(&counts.response).unwrap(),
+                serde_json::to_value(&reports.response).unwrap()
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

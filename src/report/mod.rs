@@ -54,6 +54,15 @@ impl RecordReport {
         }
     }
 
+    /// Whether [`RecordReport::log`] writes a line for this outcome.
+    pub fn is_logged(outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::Verdict(verdict) => verdict.is_problem(),
+            Outcome::Retry(_) => true,
+            Outcome::NotSampled => false,
+        }
+    }
+
     /// One WARN line for a problem verdict or a record to be verified again; nothing otherwise.
     /// Keys, attribute names and verdicts only; item values only when evidence was kept
     /// (`LOG_ITEM_VALUES=true`).
@@ -143,6 +152,16 @@ impl<'a> OutcomeSink<'a> {
         self.metrics.add_outcome(&line.outcome);
         if let Some(records) = self.records.as_mut() {
             records.push(line);
+        }
+    }
+
+    /// [`OutcomeSink::accept`], with the report built only when it is logged or kept: most
+    /// records match, and a sink that only counts need not describe them.
+    pub fn accept_with(&mut self, outcome: Outcome, report: impl FnOnce(Outcome) -> RecordReport) {
+        if self.records.is_some() || RecordReport::is_logged(&outcome) {
+            self.accept(report(outcome));
+        } else {
+            self.metrics.add_outcome(&outcome);
         }
     }
 
