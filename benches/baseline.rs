@@ -20,8 +20,7 @@
 mod support;
 
 // The binaries' allocator: the figures are what the functions and the CLI pay.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+ddb_verify::use_mimalloc!();
 
 use std::process::Command;
 use std::sync::Arc;

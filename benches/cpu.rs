@@ -18,8 +18,7 @@ use ddb_verify::verify::Verifier;
 use std::sync::Arc;
 
 // The binaries' allocator: the handler's figures are what the functions pay.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+ddb_verify::use_mimalloc!();
 
 fn parse_and_compare(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_record");

@@ -18,8 +18,7 @@
 mod support;
 
 // The binaries' allocator: the figures are what the functions and the CLI pay.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+ddb_verify::use_mimalloc!();
 
 #[path = "../tests/common/fault_proxy.rs"]
 #[allow(dead_code)]

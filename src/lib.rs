@@ -56,8 +56,10 @@
 //! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
 //!   never in the binaries.
 //!
-//! The binaries in `src/bin/` are thin: configuration, clients, and the runtime loop.
+//! The binaries in `src/bin/` are thin: the allocator ([`allocator`]), configuration, clients, and
+//! the runtime loop.
 
+pub mod allocator;
 pub mod aws;
 pub mod baseline;
 pub mod cli;

@@ -7,9 +7,8 @@ use ddb_verify::lambda::baseline::{handle, BaselineRequest};
 use ddb_verify::verify::timing::deadline_instant;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-// mimalloc: glibc's malloc and free took a third of the handler's CPU (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc, configured before the first allocation (`ddb_verify::allocator`).
+ddb_verify::use_mimalloc!();
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

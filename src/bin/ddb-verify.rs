@@ -1,8 +1,7 @@
 //! The operator's command line: `ddb-verify baseline` (see `ddb-verify --help`).
 
-// mimalloc: glibc's malloc and free took a third of the handler's CPU (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc, configured before the first allocation (`ddb_verify::allocator`).
+ddb_verify::use_mimalloc!();
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -9,9 +9,8 @@ use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::verify::timing::deadline_instant;
 use lambda_runtime::{layers::TracingLayer, service_fn, Error, LambdaEvent, Runtime};
 
-// mimalloc: glibc's malloc and free took a third of the handler's CPU (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc, configured before the first allocation (`ddb_verify::allocator`).
+ddb_verify::use_mimalloc!();
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
