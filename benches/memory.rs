@@ -8,12 +8,12 @@
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The binaries' allocator (mimalloc), counting the bytes live and their high-water mark: says which phase (the
-/// parse, or the handler) sets the process's peak, and by how much.
+use ddb_verify::allocator::MiMalloc;
+
+/// The binaries' allocator (mimalloc), counting the bytes live and their high-water mark: says
+/// which phase (the parse, or the handler) sets the process's peak, and by how much.
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -38,14 +38,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 // The binaries' options, before the first allocation (`ddb_verify::allocator`).
-#[used]
-#[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
-static CONFIGURE_ALLOCATOR: extern "C" fn() = {
-    extern "C" fn configure() {
-        ddb_verify::allocator::configure();
-    }
-    configure
-};
+ddb_verify::configure_mimalloc_early!();
 
 fn mb(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

@@ -13,14 +13,25 @@ use libmimalloc_sys as sys;
 const ARENA_EAGER_COMMIT: sys::mi_option_t = 4;
 const PURGE_DELAY: sys::mi_option_t = 15;
 
-/// Declares mimalloc the global allocator, and the constructor that configures it (Linux and
-/// macOS; elsewhere call [`configure`] first in `main`). One line in each binary and bench.
+pub use mimalloc::MiMalloc;
+
+/// Declares mimalloc the global allocator, configured by [`configure_mimalloc_early!`]. One line
+/// in each binary and bench.
 #[macro_export]
 macro_rules! use_mimalloc {
     () => {
         #[global_allocator]
-        static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+        static ALLOCATOR: $crate::allocator::MiMalloc = $crate::allocator::MiMalloc;
 
+        $crate::configure_mimalloc_early!();
+    };
+}
+
+/// The constructor that runs [`configure`] before the first allocation (Linux and macOS;
+/// elsewhere call it first in `main`). On its own where mimalloc is wrapped (the memory bench).
+#[macro_export]
+macro_rules! configure_mimalloc_early {
+    () => {
         #[used]
         #[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
         #[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__mod_init_func"))]
@@ -33,7 +44,7 @@ macro_rules! use_mimalloc {
     };
 }
 
-/// Sets the options. Run by the constructor that [`use_mimalloc!`] declares; a value set in the
+/// Sets the options. Run by the constructor that [`configure_mimalloc_early!`] declares; a value set in the
 /// environment (`MIMALLOC_…`) is overridden.
 pub fn configure() {
     // SAFETY: mimalloc's options are plain integers, set atomically; any value is valid.

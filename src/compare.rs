@@ -366,15 +366,6 @@ mod tests {
     fn n(s: &str) -> V {
         V::N(s.to_string())
     }
-
-    #[test]
-    fn exponents_are_written_as_format_writes_them() {
-        for e in [0, 1, -1, 9, 10, -10, 125, -130, 99_999, i64::MAX, i64::MIN] {
-            let mut out = Vec::new();
-            push_decimal(e, &mut out);
-            assert_eq!(String::from_utf8(out).unwrap(), e.to_string());
-        }
-    }
     fn s(x: &str) -> V {
         V::S(x.to_string())
     }
@@ -383,6 +374,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
+    }
+
+    #[test]
+    fn exponents_are_written_as_format_writes_them() {
+        for e in [0, 1, -1, 9, 10, -10, 125, -130, 99_999, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_decimal(e, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), e.to_string());
+        }
     }
 
     #[test]
