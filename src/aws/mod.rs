@@ -8,10 +8,15 @@ pub mod reader;
 pub mod scanner;
 pub mod streams;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::baseline::{Baseline, BaselineParts};
 use crate::config::{BaselineConfig, Config, PollerConfig, RevalidatorConfig, StreamSelector};
@@ -215,6 +220,24 @@ pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
     }
 }
 
+/// A call on a task of its own, aborted when its caller stops waiting for it (a lookup or a page
+/// read dropped at a deadline does not leave its call running).
+pub(crate) struct Spawned<T>(pub(crate) JoinHandle<T>);
+
+impl<T> Future for Spawned<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A key attribute's definition, for creating tables (the checkpoint and findings tables).
 pub(crate) fn attribute_definition(
     name: &str,
@@ -237,4 +260,33 @@ pub(crate) fn key_element(
         .key_type(kind)
         .build()
         .expect("name and type are set")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_on_its_own_task_answers_and_stops_when_nobody_waits_for_it() {
+        tokio::time::pause();
+        let answered = Spawned(tokio::spawn(async { 7 })).await;
+        assert_eq!(answered.unwrap(), 7);
+
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let call = Spawned(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            flag.store(true, Ordering::SeqCst);
+        }));
+        // The caller gives up (a deadline): the call must not go on behind its back.
+        assert!(tokio::time::timeout(Duration::from_millis(5), call)
+            .await
+            .is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!finished.load(Ordering::SeqCst));
+    }
 }

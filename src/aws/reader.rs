@@ -1,12 +1,8 @@
 //! [`TableReader`] over DynamoDB: one BatchGetItem per call, sent and decoded on a task of its own.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
-use tokio::task::{JoinError, JoinHandle};
 
+use super::Spawned;
 use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
@@ -75,24 +71,6 @@ impl TableReader for DynamoDbReader {
             out.unprocessed.extend(keys.keys);
         }
         Ok(out)
-    }
-}
-
-/// A spawned call that is aborted when its caller stops waiting for it (a lookup dropped at a
-/// deadline does not leave its calls running).
-struct Spawned<T>(JoinHandle<T>);
-
-impl<T> Future for Spawned<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

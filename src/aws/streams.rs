@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue as TableAttribute;
+use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput;
 use aws_sdk_dynamodbstreams::types::{
     AttributeValue, Record, ShardFilter, ShardFilterType, ShardIteratorType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::Spawned;
 
 use crate::record::{Expectation, Image, Item, MalformedRecord, OldImage, RecordParts};
 use crate::source::stream::{
@@ -172,35 +175,48 @@ impl StreamSource for DynamoDbStreams {
         iterator: &str,
         limit: i32,
     ) -> Result<RecordsPage, StreamError> {
-        let out = self
+        // Its own task: a page of 1,000 records is megabytes of JSON, and its decoding and
+        // conversion would otherwise hold back the poller's task, which verifies the page before.
+        let send = self
             .client
             .get_records()
             .shard_iterator(iterator)
             .limit(limit)
-            .send()
-            .await
-            .map_err(|e| classify(stream_arn, "GetRecords", e))?;
-        let records = out
-            .records
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(position, record)| {
-                change_record(record, stream_arn).map_err(|reason| MalformedRecord {
-                    position,
-                    event_id: record.event_id.clone(),
-                    sequence_number: record
-                        .dynamodb
-                        .as_ref()
-                        .and_then(|d| d.sequence_number.clone()),
-                    reason,
-                })
+            .send();
+        let arn = stream_arn.to_string();
+        let read = tokio::spawn(async move {
+            let out = send.await.map_err(|e| classify(&arn, "GetRecords", e))?;
+            Ok(records_page(out, &arn))
+        });
+        Spawned(read).await.map_err(|source| StreamError::Task {
+            operation: "GetRecords",
+            source,
+        })?
+    }
+}
+
+/// A GetRecords answer as the engine's records, each converted or said why not.
+fn records_page(out: GetRecordsOutput, stream_arn: &str) -> RecordsPage {
+    let records = out
+        .records
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(position, record)| {
+            change_record(record, stream_arn).map_err(|reason| MalformedRecord {
+                position,
+                event_id: record.event_id.clone(),
+                sequence_number: record
+                    .dynamodb
+                    .as_ref()
+                    .and_then(|d| d.sequence_number.clone()),
+                reason,
             })
-            .collect();
-        Ok(RecordsPage {
-            records,
-            next_iterator: out.next_shard_iterator,
         })
+        .collect();
+    RecordsPage {
+        records,
+        next_iterator: out.next_shard_iterator,
     }
 }
 

@@ -79,6 +79,13 @@ pub enum StreamError {
         #[source]
         source: Box<aws_sdk_dynamodbstreams::Error>,
     },
+    /// The call's task ended without an answer (it panicked).
+    #[error("{operation} ended without an answer")]
+    Task {
+        operation: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 /// Reads a DynamoDB stream.
