@@ -12,7 +12,6 @@ use aws_sdk_dynamodbstreams::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::Spawned;
-
 use crate::record::{Expectation, Image, Item, MalformedRecord, OldImage, RecordParts};
 use crate::source::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
