@@ -44,8 +44,8 @@ macro_rules! configure_mimalloc_early {
     };
 }
 
-/// Sets the options. Run by the constructor that [`configure_mimalloc_early!`] declares; a value set in the
-/// environment (`MIMALLOC_…`) is overridden.
+/// Sets the options. Run by the constructor that [`configure_mimalloc_early!`] declares; a value
+/// set in the environment (`MIMALLOC_…`) is overridden.
 pub fn configure() {
     // SAFETY: mimalloc's options are plain integers, set atomically; any value is valid.
     unsafe {

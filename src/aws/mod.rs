@@ -222,7 +222,13 @@ pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
 
 /// A call on a task of its own, aborted when its caller stops waiting for it (a lookup or a page
 /// read dropped at a deadline does not leave its call running).
-pub(crate) struct Spawned<T>(pub(crate) JoinHandle<T>);
+pub(crate) struct Spawned<T>(JoinHandle<T>);
+
+impl<T: Send + 'static> Spawned<T> {
+    pub(crate) fn spawn(call: impl Future<Output = T> + Send + 'static) -> Spawned<T> {
+        Spawned(tokio::spawn(call))
+    }
+}
 
 impl<T> Future for Spawned<T> {
     type Output = Result<T, JoinError>;
@@ -273,15 +279,15 @@ mod tests {
     #[tokio::test]
     async fn a_call_on_its_own_task_answers_and_stops_when_nobody_waits_for_it() {
         tokio::time::pause();
-        let answered = Spawned(tokio::spawn(async { 7 })).await;
+        let answered = Spawned::spawn(async { 7 }).await;
         assert_eq!(answered.unwrap(), 7);
 
         let finished = Arc::new(AtomicBool::new(false));
         let flag = finished.clone();
-        let call = Spawned(tokio::spawn(async move {
+        let call = Spawned::spawn(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             flag.store(true, Ordering::SeqCst);
-        }));
+        });
         // The caller gives up (a deadline): the call must not go on behind its back.
         assert!(tokio::time::timeout(Duration::from_millis(5), call)
             .await

@@ -41,7 +41,7 @@ impl TableReader for DynamoDbReader {
             .request_items(table, request)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        let output = Spawned(tokio::spawn(send))
+        let output = Spawned::spawn(send)
             .await
             .map_err(|source| LookupError::Task {
                 table: table.to_string(),

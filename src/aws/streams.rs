@@ -183,11 +183,11 @@ impl StreamSource for DynamoDbStreams {
             .limit(limit)
             .send();
         let arn = stream_arn.to_string();
-        let read = tokio::spawn(async move {
+        let read = Spawned::spawn(async move {
             let out = send.await.map_err(|e| classify(&arn, "GetRecords", e))?;
             Ok(records_page(out, &arn))
         });
-        Spawned(read).await.map_err(|source| StreamError::Task {
+        read.await.map_err(|source| StreamError::Task {
             operation: "GetRecords",
             source,
         })?
