@@ -398,7 +398,7 @@ impl TableReader for RecordingReader {
         if let Some(found) = &self.found {
             let mut found = found.lock().unwrap();
             for item in &out.items {
-                if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                if let Some(AttributeValue::S(pk)) = item.item().get("pk") {
                     *found.entry(pk.clone()).or_default() += 1;
                 }
             }

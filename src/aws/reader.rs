@@ -3,6 +3,7 @@
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 
 use super::Spawned;
+use crate::record::Image;
 use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
@@ -64,7 +65,7 @@ impl TableReader for DynamoDbReader {
         // an absent item.
         for (answered, items) in output.responses.unwrap_or_default() {
             check_table(table, &answered)?;
-            out.items.extend(items);
+            out.items.extend(items.into_iter().map(Image::Item));
         }
         for (answered, keys) in output.unprocessed_keys.unwrap_or_default() {
             check_table(table, &answered)?;

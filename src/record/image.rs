@@ -19,8 +19,8 @@ use std::fmt;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::Item;
-use crate::compare::{canonical_number_text, items_equal, numbers_equal};
+use super::{Item, ItemKey, KeyPart};
+use crate::compare::{canonical_number_text, items_equal, numbers_equal, unknown_attribute};
 
 // The tags as written on a tape: `Kind`'s discriminants, so the two cannot drift apart.
 const S: u8 = Kind::S as u8;
@@ -49,6 +49,34 @@ impl Image {
         match self {
             Image::Item(item) => items_equal(item, found, ignore),
             Image::Tape(tape) => tape.equals(found, ignore),
+        }
+    }
+
+    /// Whether `found` (an answer, as an SDK item or a tape) holds this image: [`Image::equals`]
+    /// for any two forms.
+    pub fn same_as(&self, found: &Image, ignore: &[String]) -> bool {
+        match (self, found) {
+            (image, Image::Item(found)) => image.equals(found, ignore),
+            // Equality is symmetric, ignored names included (they are left out on both sides).
+            (Image::Item(item), Image::Tape(found)) => found.equals(item, ignore),
+            (Image::Tape(tape), Image::Tape(found)) => tape.equals_tape(found, ignore),
+        }
+    }
+
+    /// The canonical key of this item projected on `sorted_key_names` ([`ItemKey::project`]).
+    pub fn project(&self, sorted_key_names: &[String]) -> ItemKey {
+        match self {
+            Image::Item(item) => ItemKey::project(item, sorted_key_names),
+            Image::Tape(tape) => tape.project(sorted_key_names),
+        }
+    }
+
+    /// The path of an attribute of a type this version does not know (`compare::unknown_attribute`);
+    /// a tape never holds one.
+    pub fn unknown_attribute(&self) -> Option<String> {
+        match self {
+            Image::Item(item) => unknown_attribute(item),
+            Image::Tape(_) => None,
         }
     }
 
@@ -125,6 +153,43 @@ impl Tape {
 
     pub fn equals(&self, found: &Item, ignore: &[String]) -> bool {
         item_equals(&mut Cursor::new(&self.0), found, ignore).unwrap_or(false)
+    }
+
+    /// Both tapes hold the same item, DynamoDB's equality, the top-level attributes in `ignore`
+    /// aside.
+    pub fn equals_tape(&self, other: &Tape, ignore: &[String]) -> bool {
+        tapes_equal(
+            &mut Cursor::new(&self.0),
+            &mut Cursor::new(&other.0),
+            ignore,
+        )
+        .unwrap_or(false)
+    }
+
+    /// The canonical key of this item projected on `sorted_key_names` ([`ItemKey::project`]).
+    pub fn project(&self, sorted_key_names: &[String]) -> ItemKey {
+        let mut parts: Vec<Option<KeyPart>> = vec![None; sorted_key_names.len()];
+        let mut c = Cursor::new(&self.0);
+        let count = c.u32().unwrap_or(0);
+        for _ in 0..count {
+            let Some(name) = c.bytes() else { break };
+            let at = sorted_key_names.iter().position(|n| n.as_bytes() == name);
+            let part = match (at, c.u8()) {
+                (Some(_), Some(S)) => c.bytes().map(KeyPart::S),
+                (Some(_), Some(N)) => c.str().map(KeyPart::N),
+                (Some(_), Some(B)) => c.bytes().map(KeyPart::B),
+                (_, Some(_)) => {
+                    c.at -= 1;
+                    c.skip_value().map(|()| KeyPart::Other)
+                }
+                (_, None) => None,
+            };
+            let Some(part) = part else { break };
+            if let Some(at) = at {
+                parts[at] = Some(part);
+            }
+        }
+        ItemKey::from_parts(sorted_key_names.iter().map(String::as_str).zip(parts))
     }
 
     pub fn to_item(&self) -> Item {
@@ -453,6 +518,140 @@ fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Op
         found.keys().filter(|k| !ignore.contains(k)).count()
     };
     Some(compared == wanted)
+}
+
+/// An item of one tape against an item of another: [`item_equals`]'s meaning. Names are looked
+/// for in the same order first (answers and images usually list them alike), then from the start.
+/// On `true`, both cursors end after their items.
+fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) -> Option<bool> {
+    let count = a.u32()? as usize;
+    let other_count = b.u32()? as usize;
+    if ignore.is_empty() && count != other_count {
+        return Some(false);
+    }
+    let start = b.at;
+    // The next of b's entries in order (its index and where it starts), and b's furthest end.
+    let (mut next, mut next_at) = (0, start);
+    let mut end = start;
+    let mut compared = 0;
+    let ignored = |name: &[u8]| ignore.iter().any(|i| i.as_bytes() == name);
+    for _ in 0..count {
+        let name = a.bytes()?;
+        if !ignore.is_empty() && ignored(name) {
+            a.skip_value()?;
+            continue;
+        }
+        b.at = next_at;
+        let mut found = next < other_count && b.bytes()? == name;
+        if found {
+            next += 1;
+        } else {
+            b.at = start;
+            for i in 0..other_count {
+                if b.bytes()? == name {
+                    found = true;
+                    next = i + 1;
+                    break;
+                }
+                b.skip_value()?;
+            }
+        }
+        if !found || !tape_values_equal(a, b)? {
+            return Some(false);
+        }
+        compared += 1;
+        next_at = b.at;
+        end = end.max(b.at);
+    }
+    let wanted = if ignore.is_empty() {
+        other_count
+    } else {
+        b.at = start;
+        let mut wanted = 0;
+        for _ in 0..other_count {
+            wanted += usize::from(!ignored(b.bytes()?));
+            b.skip_value()?;
+        }
+        end = b.at;
+        wanted
+    };
+    // Names are unique on both sides: every one of b's compared means b's whole item was walked.
+    b.at = end;
+    Some(compared == wanted)
+}
+
+/// `compare::values_equal` for two values of tapes. A `false` may leave the cursors inside.
+fn tape_values_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>) -> Option<bool> {
+    let tag = a.u8()?;
+    if tag != b.u8()? {
+        return Some(false);
+    }
+    fn bytes<'a>(c: &mut Cursor<'a>) -> Option<Cow<'a, [u8]>> {
+        c.bytes().map(Cow::Borrowed)
+    }
+    Some(match tag {
+        S | B => a.bytes()? == b.bytes()?,
+        N => numbers_equal(a.str()?, b.str()?),
+        BOOL => (a.u8()? != 0) == (b.u8()? != 0),
+        NULL => a.u8().and(b.u8()).is_some(),
+        M => tapes_equal(a, b, &[])?,
+        L => {
+            let count = a.u32()?;
+            if count != b.u32()? {
+                return Some(false);
+            }
+            for _ in 0..count {
+                if !tape_values_equal(a, b)? {
+                    return Some(false);
+                }
+            }
+            true
+        }
+        SS | BS => tape_sets_equal(a, b, bytes)?,
+        NS => {
+            let (a_at, b_at) = (a.at, b.at);
+            tape_sets_equal(a, b, bytes)? || {
+                a.at = a_at;
+                b.at = b_at;
+                tape_sets_equal(a, b, |c| {
+                    let text = std::str::from_utf8(c.bytes()?).ok()?;
+                    Some(Cow::Owned(canonical_number_text(text).into_bytes()))
+                })?
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Two sets of tapes as [`same_set`] compares them; each element in the form `element` reads it.
+fn tape_sets_equal<'a>(
+    a: &mut Cursor<'a>,
+    b: &mut Cursor<'a>,
+    element: impl Fn(&mut Cursor<'a>) -> Option<Cow<'a, [u8]>>,
+) -> Option<bool> {
+    let count = a.u32()? as usize;
+    if count != b.u32()? as usize {
+        return Some(false);
+    }
+    let (a_start, b_start) = (a.at, b.at);
+    let mut in_order = true;
+    for _ in 0..count {
+        let (x, y) = (element(a)?, element(b)?);
+        in_order = in_order && x == y;
+    }
+    if in_order {
+        return Some(true);
+    }
+    let (a_end, b_end) = (a.at, b.at);
+    let sorted = |c: &mut Cursor<'a>, at| {
+        c.at = at;
+        let mut all = (0..count).map(|_| element(c)).collect::<Option<Vec<_>>>()?;
+        all.sort_unstable();
+        Some(all)
+    };
+    let equal = sorted(a, a_start)? == sorted(b, b_start)?;
+    (a.at, b.at) = (a_end, b_end);
+    Some(equal)
 }
 
 /// `compare::values_equal` for a value of the tape against an SDK value. A `false` may leave the

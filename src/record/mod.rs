@@ -351,16 +351,32 @@ impl ItemKey {
     fn from_attributes<'a>(
         attrs: impl Iterator<Item = (&'a str, Option<&'a AttributeValue>)>,
     ) -> ItemKey {
+        ItemKey::from_parts(attrs.map(|(name, value)| {
+            let part = value.map(|value| match value {
+                AttributeValue::S(s) => KeyPart::S(s.as_bytes()),
+                AttributeValue::N(n) => KeyPart::N(n),
+                AttributeValue::B(b) => KeyPart::B(b.as_ref()),
+                _ => KeyPart::Other,
+            });
+            (name, part)
+        }))
+    }
+
+    /// The canonical key of key attributes in name order, each value as a [`KeyPart`] (`None`:
+    /// the attribute is absent), whatever form the item is held in.
+    pub(crate) fn from_parts<'a>(
+        attrs: impl Iterator<Item = (&'a str, Option<KeyPart<'a>>)>,
+    ) -> ItemKey {
         let mut bytes = Vec::with_capacity(64);
         for (name, value) in attrs {
             // Length-prefixed, so no name or value can run into the next one.
             push_part(&mut bytes, name.as_bytes());
             match value {
-                Some(AttributeValue::S(s)) => {
+                Some(KeyPart::S(s)) => {
                     bytes.push(b'S');
-                    push_part(&mut bytes, s.as_bytes());
+                    push_part(&mut bytes, s);
                 }
-                Some(AttributeValue::N(n)) => {
+                Some(KeyPart::N(n)) => {
                     bytes.push(b'N');
                     // Length-prefixed like the others: the length is patched once it is written.
                     let at = bytes.len();
@@ -369,11 +385,11 @@ impl ItemKey {
                     let len = (bytes.len() - at - 4) as u32;
                     bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
-                Some(AttributeValue::B(b)) => {
+                Some(KeyPart::B(b)) => {
                     bytes.push(b'B');
-                    push_part(&mut bytes, b.as_ref());
+                    push_part(&mut bytes, b);
                 }
-                Some(_) => bytes.push(b'?'),
+                Some(KeyPart::Other) => bytes.push(b'?'),
                 None => bytes.push(b'-'),
             }
         }
@@ -403,6 +419,15 @@ impl ItemKey {
         }
         (self.stable_hash() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - rate
     }
+}
+
+/// A key attribute's value as a canonical key takes it: S, N and B; any other type is `Other`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyPart<'a> {
+    S(&'a [u8]),
+    N(&'a str),
+    B(&'a [u8]),
+    Other,
 }
 
 fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {

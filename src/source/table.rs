@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use thiserror::Error;
 
-use crate::record::Item;
+use crate::record::{Image, Item};
 
 /// One BatchGetItem-like call: at most 100 distinct keys of one table.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct BatchGet<'a> {
 /// What one BatchGetItem-like call returned.
 #[derive(Debug, Default)]
 pub struct BatchGetOutput {
-    /// Items found (whole items; the caller matches them to keys).
-    pub items: Vec<Item>,
+    /// Items found (whole items, as SDK items or as tapes; the caller matches them to keys).
+    pub items: Vec<Image>,
     /// Keys the service did not get to (to be asked again).
     pub unprocessed: Vec<Item>,
     /// Read capacity units the call consumed, for a rate limit (0 when not reported).

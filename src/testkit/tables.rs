@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::record::{Item, ItemKey};
+use crate::record::{Image, Item, ItemKey, Tape};
 use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
@@ -39,7 +39,9 @@ pub struct InMemoryTables {
 #[derive(Debug, Default)]
 struct MemoryTable {
     key_names: Vec<String>,
-    items: HashMap<ItemKey, Item>,
+    /// As tapes, as the DynamoDB reader decodes its answers (an item of a type a tape cannot
+    /// hold stays an SDK item, as the reader's fallback to the SDK leaves it).
+    items: HashMap<ItemKey, Image>,
 }
 
 impl InMemoryTables {
@@ -55,7 +57,8 @@ impl InMemoryTables {
             t.key_names.sort();
         }
         let key = ItemKey::project(&item, &t.key_names);
-        t.items.insert(key, item);
+        let image = Tape::from_item(&item).map_or(Image::Item(item), Image::Tape);
+        t.items.insert(key, image);
     }
 
     pub fn delete(&self, table: &str, keys: &Item) {
@@ -161,7 +164,7 @@ impl TableReader for InMemoryTables {
                 }
             }
         }
-        let mut items: Vec<Item> = match tables.get(table) {
+        let mut items: Vec<Image> = match tables.get(table) {
             Some(t) => canonical
                 .iter()
                 .filter_map(|k| t.items.get(k).cloned())
@@ -173,7 +176,7 @@ impl TableReader for InMemoryTables {
             for v in stray.values_mut() {
                 *v = aws_sdk_dynamodb::types::AttributeValue::S("not-asked-for".into());
             }
-            items.push(stray);
+            items.push(Image::Item(stray));
         }
         // As DynamoDB counts small items: a unit per item read consistently, half otherwise.
         let per_item = if consistent_read { 1.0 } else { 0.5 };

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::timing::UNPROCESSED;
 use super::{BatchReport, Map, RetryReason, Verifier};
-use crate::record::{Item, ItemKey};
+use crate::record::{Image, Item, ItemKey};
 use crate::source::table::{BatchGet, LookupError, TableReader};
 
 /// BatchGetItem's limit of keys per request.
@@ -59,7 +59,7 @@ impl<R: TableReader> Verifier<R> {
         request: Request<'_>,
         wanted: &[(usize, &Item)],
         report: &mut BatchReport,
-        mut digest: impl FnMut(usize, Option<Item>) -> T,
+        mut digest: impl FnMut(usize, Option<Image>) -> T,
     ) -> Lookups<T> {
         // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
         // attribute names so that results can be matched to keys.
@@ -121,11 +121,11 @@ impl<R: TableReader> Verifier<R> {
                 .enumerate()
                 .map(|(i, (k, _, _))| (k, i))
                 .collect();
-            let mut answers: Vec<Option<Result<Option<Item>, Failure>>> =
+            let mut answers: Vec<Option<Result<Option<Image>, Failure>>> =
                 (0..chunk.len()).map(|_| None).collect();
             let mut unmatched = None;
             for item in call.found {
-                match position.get(&ItemKey::project(&item, &names)) {
+                match position.get(&item.project(&names)) {
                     Some(&i) => answers[i] = Some(Ok(Some(item))),
                     None => unmatched = Some("an item"),
                 }
@@ -321,7 +321,7 @@ async fn poll_calls<F: Future>(calls: &mut FuturesUnordered<F>, done: &mut VecDe
 
 #[derive(Default)]
 struct ChunkResult<'k> {
-    found: Vec<Item>,
+    found: Vec<Image>,
     failed: Vec<(Vec<Cow<'k, Item>>, LookupError)>,
     /// Keys the service rejects for this table, with its message.
     invalid: Vec<(Cow<'k, Item>, String)>,

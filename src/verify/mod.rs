@@ -340,22 +340,23 @@ impl<R: TableReader> Verifier<R> {
 
     /// The other side's item against the record: a match, a difference, or an item that cannot be
     /// compared.
-    fn first_look(&self, record: &Expectation, found: Option<Item>) -> Looked {
+    fn first_look(&self, record: &Expectation, found: Option<Image>) -> Looked {
         let ignore = &self.config.ignore_attributes;
         let matches = match (&record.expected, &found) {
             // Present is a DELETE_NOT_APPLIED whatever the item holds.
             (Expected::Absent, found) => found.is_none(),
             (Expected::Present, found) => found.is_some(),
-            (_, Some(found)) if unknown_attribute(found).is_some() => {
-                return Looked::UnknownType(unknown_attribute(found).unwrap_or_default());
+            (_, Some(found)) if found.unknown_attribute().is_some() => {
+                return Looked::UnknownType(found.unknown_attribute().unwrap_or_default());
             }
-            (Expected::Image(image), Some(found)) => image.equals(found, ignore),
+            (Expected::Image(image), Some(found)) => image.same_as(found, ignore),
             _ => false,
         };
         if matches {
             Looked::Matches
         } else {
-            Looked::Differs(found)
+            // A difference is rare: it is described from SDK items.
+            Looked::Differs(found.map(Image::into_item))
         }
     }
 
@@ -448,8 +449,10 @@ impl<R: TableReader> Verifier<R> {
                 stop_at,
             };
             sources.extend(
-                self.lookup(request, &wanted, report, |_, found| found)
-                    .await,
+                self.lookup(request, &wanted, report, |_, found| {
+                    found.map(Image::into_item)
+                })
+                .await,
             );
         }
 
