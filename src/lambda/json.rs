@@ -102,8 +102,7 @@ fn attribute_json(value: &aws_sdk_dynamodb::types::AttributeValue) -> Option<Val
 
 use Value::Object;
 
-/// DynamoDB nests maps and lists at most 32 levels deep.
-const MAX_NESTING: usize = 32;
+use crate::record::json::MAX_NESTING;
 
 const NOT_A_RECORD: &str = "record does not parse as a DynamoDB stream record";
 const ITEM: &str = "a map of attribute names to DynamoDB JSON values";

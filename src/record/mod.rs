@@ -4,6 +4,7 @@
 //! image an expectation holds, compact for Lambda's records.
 
 pub mod image;
+pub(crate) mod json;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
