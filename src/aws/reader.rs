@@ -1,20 +1,47 @@
 //! [`TableReader`] over DynamoDB: one BatchGetItem per call, sent and decoded on a task of its own.
+//!
+//! The answer's items are read by the byte reader (`record::json`) onto tapes, not decoded by the
+//! SDK into its trees: the SDK's items cost about as much CPU again as the rest of a record's
+//! verification (BENCHMARKS.md). An interceptor puts [`AnswerReader`] in front of the SDK's
+//! decoder for the call. It reads a successful answer itself and hands the SDK an empty one; an
+//! error, or an answer the byte reader declines (an attribute type it does not know, JSON it does
+//! not expect), goes to the SDK's decoder as before.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItem, BatchGetItemOutput};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextMut, Error, Output,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
+use aws_smithy_types::config_bag::{ConfigBag, FrozenLayer, Layer};
 
 use super::Spawned;
-use crate::record::Image;
+use crate::record::json::Reader;
+use crate::record::{Image, Item, Tape};
 use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
 #[derive(Debug, Clone)]
 pub struct DynamoDbReader {
     client: aws_sdk_dynamodb::Client,
+    sdk: FrozenLayer,
 }
 
 impl DynamoDbReader {
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDbReader {
-        DynamoDbReader { client }
+        DynamoDbReader {
+            client,
+            sdk: BatchGetItem::new()
+                .config()
+                .unwrap_or_else(|| Layer::new("BatchGetItem").freeze()),
+        }
     }
 }
 
@@ -36,11 +63,17 @@ impl TableReader for DynamoDbReader {
         // Its own task: decoding an answer of 100 items is most of a call's CPU, and the caller
         // (one task for all of a batch's calls) would otherwise decode its answers one at a time,
         // holding back the calls it has yet to start.
+        let slot = Slot::default();
         let send = self
             .client
             .batch_get_item()
             .request_items(table, request)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .customize()
+            .interceptor(ReadAnswers {
+                sdk: self.sdk.clone(),
+                slot: slot.clone(),
+            })
             .send();
         let output = Spawned::spawn(send)
             .await
@@ -52,6 +85,10 @@ impl TableReader for DynamoDbReader {
                 table: table.to_string(),
                 source: Box::new(source),
             })?;
+        let answer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(answer) = answer {
+            return answer.output(table);
+        }
         let mut out = BatchGetOutput {
             consumed_read_units: output
                 .consumed_capacity
@@ -75,6 +112,154 @@ impl TableReader for DynamoDbReader {
     }
 }
 
+/// BatchGetItem's answer as the byte reader read it.
+#[derive(Debug, Default)]
+struct Answer {
+    /// Items found, by the table key they came under.
+    responses: Vec<(String, Vec<Tape>)>,
+    unprocessed: Vec<(String, Vec<Item>)>,
+    consumed_read_units: f64,
+}
+
+impl Answer {
+    fn output(self, table: &str) -> Result<BatchGetOutput, LookupError> {
+        let mut out = BatchGetOutput {
+            consumed_read_units: self.consumed_read_units,
+            ..BatchGetOutput::default()
+        };
+        // Fail closed, as for the SDK's answer.
+        for (answered, items) in self.responses {
+            check_table(table, &answered)?;
+            out.items.extend(items.into_iter().map(Image::Tape));
+        }
+        for (answered, keys) in self.unprocessed {
+            check_table(table, &answered)?;
+            out.unprocessed.extend(keys);
+        }
+        Ok(out)
+    }
+}
+
+/// A BatchGetItem answer's body read by the byte reader; `None` if it declines any of it (the
+/// SDK's decoder reads it then). Fields it does not use are skipped, as the SDK skips them.
+fn read_answer(json: &[u8]) -> Option<Answer> {
+    let mut r = Reader::new(json)?;
+    let mut answer = Answer::default();
+    let item = |r: &mut Reader| {
+        let start = r.tape.mark();
+        r.item(false, 0)?;
+        Some(start)
+    };
+    r.object(|r, field| match &*field {
+        "Responses" => r.object(|r, table| {
+            let mut items = Vec::new();
+            r.array(|r| {
+                let start = item(r)?;
+                items.push(r.tape.take(start));
+                Some(())
+            })?;
+            answer.responses.push((table.into_owned(), items));
+            Some(())
+        }),
+        "UnprocessedKeys" => r.object(|r, table| {
+            let mut keys = Vec::new();
+            r.object(|r, field| match &*field {
+                "Keys" => r
+                    .array(|r| {
+                        let start = item(r)?;
+                        keys.push(r.tape.take_item(start));
+                        Some(())
+                    })
+                    .map(drop),
+                _ => r.skip(2),
+            })?;
+            answer.unprocessed.push((table.into_owned(), keys));
+            Some(())
+        }),
+        "ConsumedCapacity" => r
+            .array(|r| {
+                r.object(|r, field| match &*field {
+                    "CapacityUnits" => {
+                        answer.consumed_read_units += r.number()?.parse::<f64>().ok()?;
+                        Some(())
+                    }
+                    _ => r.skip(2),
+                })
+            })
+            .map(drop),
+        _ => r.skip(1),
+    })?;
+    r.peek().is_none().then_some(answer)
+}
+
+/// Where one call's answer, read by the byte reader, waits for the caller.
+type Slot = Arc<Mutex<Option<Answer>>>;
+
+/// Puts [`AnswerReader`] in front of the SDK's decoder, for one call.
+#[derive(Debug)]
+struct ReadAnswers {
+    /// The SDK's own BatchGetItem operation configuration, which holds its decoder (the config
+    /// bag's is not `Clone`, so it cannot be taken from there).
+    sdk: FrozenLayer,
+    slot: Slot,
+}
+
+impl Intercept for ReadAnswers {
+    fn name(&self) -> &'static str {
+        "ReadAnswers"
+    }
+
+    // Once per call, before its attempts: the decoder the SDK loads for each attempt is then ours.
+    fn modify_before_serialization(
+        &self,
+        _context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let ours = AnswerReader {
+            sdk: self.sdk.clone(),
+            slot: self.slot.clone(),
+        };
+        cfg.interceptor_state()
+            .store_put(SharedResponseDeserializer::new(ours));
+        Ok(())
+    }
+}
+
+/// Reads a successful answer with [`read_answer`] into the slot, and gives the SDK an empty
+/// output; anything else is the SDK decoder's.
+#[derive(Debug)]
+struct AnswerReader {
+    sdk: FrozenLayer,
+    slot: Slot,
+}
+
+impl DeserializeResponse for AnswerReader {
+    fn deserialize_nonstreaming_with_config(
+        &self,
+        response: &HttpResponse,
+        cfg: &ConfigBag,
+    ) -> Result<Output, OrchestratorError<Error>> {
+        let answer = response
+            .status()
+            .is_success()
+            .then(|| response.body().bytes().and_then(read_answer))
+            .flatten();
+        let ours = answer.is_some();
+        // Each attempt's own answer (or none): the last attempt's is the call's.
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = answer;
+        if ours {
+            return Ok(Output::erase(BatchGetItemOutput::builder().build()));
+        }
+        match self.sdk.load::<SharedResponseDeserializer>() {
+            Some(sdk) => sdk.deserialize_nonstreaming_with_config(response, cfg),
+            None => Err(OrchestratorError::other(
+                "the SDK's BatchGetItem decoder was not found",
+            )),
+        }
+    }
+}
+
 /// Whether an answer's table key is the requested table: the same text, or the same table named
 /// once by its name and once by its ARN (`arn:...:table/NAME`).
 fn check_table(requested: &str, answered: &str) -> Result<(), LookupError> {
@@ -95,5 +280,57 @@ fn check_table(requested: &str, answered: &str) -> Result<(), LookupError> {
             table: requested.to_string(),
             what: format!("table key {answered:?}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    use super::*;
+
+    #[test]
+    fn an_answer_is_read_onto_tapes_with_its_unprocessed_keys_and_capacity() {
+        let json = br#"{"ConsumedCapacity":[{"CapacityUnits":1.5,"TableName":"T","Table":{"CapacityUnits":1.5}},{"CapacityUnits":2}],
+            "Responses":{"T":[{"pk":{"S":"a\"b"},"n":{"N":"1"},"l":{"L":[{"NULL":true},{"M":{}}]}},{"pk":{"S":"c"}}]},
+            "UnprocessedKeys":{"T":{"Keys":[{"pk":{"S":"d"}}],"ConsistentRead":true}},"SomethingNew":[1,{"x":null}]}"#;
+        let answer = read_answer(json).expect("read");
+        assert_eq!(answer.consumed_read_units, 3.5);
+        let out = answer.output("T").unwrap();
+        let items: Vec<Item> = out.items.iter().map(|i| i.item().into_owned()).collect();
+        assert!(out.items.iter().all(|i| matches!(i, Image::Tape(_))));
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["pk"], V::S("a\"b".into()));
+        assert_eq!(
+            items[0]["l"],
+            V::L(vec![V::Null(true), V::M(Default::default())])
+        );
+        assert_eq!(
+            out.unprocessed,
+            vec![[("pk".to_string(), V::S("d".into()))].into()]
+        );
+        // Under another table key: an error, never an absent item.
+        assert!(read_answer(json).unwrap().output("Other").is_err());
+        assert_eq!(
+            read_answer(br#"{"Responses":{}}"#).map(|a| a.responses.len()),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn what_the_byte_reader_does_not_expect_is_left_to_the_sdk() {
+        for declined in [
+            r#"{"Responses":{"T":[{"v":{"VECTOR":"x"}}]}}"#, // a type it does not know
+            r#"{"Responses":{"T":[{"v":{"S":"x","N":"1"}}]}}"#, // two types
+            r#"{"Responses":{"T":[{"v":{"S":"x"},"v":{"S":"y"}}]}}"#, // a repeated name
+            r#"{"Responses":{"T":null}}"#,
+            r#"{"Responses":{"T":[]}} trailing"#,
+            r#"{"ConsumedCapacity":[{"CapacityUnits":"1"}]}"#,
+            r#"{"Responses":{"T":[{"v":{"S":"x"}}]}"#, // cut short
+            "",
+        ] {
+            assert!(read_answer(declined.as_bytes()).is_none(), "{declined}");
+        }
+        assert!(read_answer(&[0xff, b'{', b'}']).is_none());
     }
 }
