@@ -22,8 +22,9 @@
 //! - [`record`]: what the engine verifies, [`record::Expectation`]: a key, what the other side
 //!   should hold (an image, nothing, or the source's current item), since when, and from where (a
 //!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
-//!   de-duplication; [`record::image`]: the image as an SDK item or, for Lambda's records, as a
-//!   compact tape compared by walking it.
+//!   de-duplication; [`record::image`]: an item as an SDK item or as a compact tape compared by
+//!   walking it (Lambda's images, the other side's answers); `record::json`: the byte reader that
+//!   writes tapes from DynamoDB JSON.
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
 //! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
 //!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines.

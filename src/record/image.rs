@@ -2,16 +2,19 @@
 //!
 //! A stream record's new image used to be built as the SDK's tree (`HashMap<String,
 //! AttributeValue>`): about 90 allocations for a 1.7 KB image, most of the parse's time and ten
-//! times the image's size in memory. A [`Tape`] holds the same item in one buffer, written by the
-//! JSON parser as it reads the event (`lambda::json`), and is compared by walking it against the
-//! item the other side returned. It is turned into an SDK item only on the rare paths that need
-//! one (a difference to describe, an evidence log, an old state to compare).
+//! times the image's size in memory. A [`Tape`] holds the same item in one buffer, written by a
+//! JSON reader as it reads the event (`lambda::json`) or the other side's answer (`aws::reader`),
+//! and is compared by walking it against the other side's item, a tape or an SDK item. It is turned
+//! into an SDK item only on the rare paths that need one (a difference to describe, an evidence
+//! log, an old state to compare).
 //!
-//! Layout (lengths and counts are little-endian `u32`): an item is `count` then `count` times
-//! `name value`; a name is `len bytes`; a value is a type tag, then for S, N and B `len bytes`
-//! (B decoded from base64), for BOOL and NULL one byte, for M an item, for L `count` values, and
-//! for SS, NS and BS `count` times `len bytes`. Names within one map are unique (the parser
-//! refuses a repeated one), so a count compares as a set of names.
+//! Layout (lengths, counts and sizes are little-endian `u32`): an item is `count size` then `count`
+//! times `name value`, `size` being the bytes of those entries; a name is `len bytes`; a value is a
+//! type tag, then for S, N and B `len bytes` (B decoded from base64), for BOOL and NULL one byte,
+//! for M an item, for L `count size` then `count` values, and for SS, NS and BS `count size` then
+//! `count` times `len bytes`. The size lets a walk skip a container without reading it. Names
+//! within one map are unique (the parser refuses a repeated one), so a count compares as a set of
+//! names.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -148,7 +151,7 @@ impl Tape {
     }
 
     pub fn attribute_count(&self) -> usize {
-        Cursor::new(&self.0).u32().unwrap_or(0) as usize
+        Cursor::new(&self.0).count().unwrap_or(0) as usize
     }
 
     pub fn equals(&self, found: &Item, ignore: &[String]) -> bool {
@@ -170,7 +173,7 @@ impl Tape {
     pub fn project(&self, sorted_key_names: &[String]) -> ItemKey {
         let mut parts: Vec<Option<KeyPart>> = vec![None; sorted_key_names.len()];
         let mut c = Cursor::new(&self.0);
-        let count = c.u32().unwrap_or(0);
+        let count = c.count().unwrap_or(0);
         for _ in 0..count {
             let Some(name) = c.bytes() else { break };
             let at = sorted_key_names.iter().position(|n| n.as_bytes() == name);
@@ -310,6 +313,8 @@ impl TapeWriter {
 
     fn open_count(&mut self) -> Open {
         let count_at = self.buf.len();
+        // The count and the size, patched by `close`.
+        self.u32(0);
         self.u32(0);
         Open {
             count_at,
@@ -342,6 +347,9 @@ impl TapeWriter {
     pub fn close(&mut self, open: Open, count: usize) -> Result<(), String> {
         let count_bytes = u32::try_from(count).unwrap_or(u32::MAX).to_le_bytes();
         self.buf[open.count_at..open.count_at + 4].copy_from_slice(&count_bytes);
+        let size = self.buf.len() - (open.count_at + 8);
+        let size_bytes = u32::try_from(size).unwrap_or(u32::MAX).to_le_bytes();
+        self.buf[open.count_at + 4..open.count_at + 8].copy_from_slice(&size_bytes);
         let names = &self.names[open.names_from..];
         let name = |&(at, len): &(usize, usize)| &self.buf[at..at + len];
         // A name is compared with the earlier ones only when its signature (length, first and
@@ -450,6 +458,13 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(self.bytes()?).ok()
     }
 
+    /// A map's, list's or set's count; its size (the bytes of its entries) is read past.
+    fn count(&mut self) -> Option<u32> {
+        let count = self.u32()?;
+        self.u32()?;
+        Some(count)
+    }
+
     fn skip_value(&mut self) -> Option<()> {
         match self.u8()? {
             S | N | B => {
@@ -458,21 +473,12 @@ impl<'a> Cursor<'a> {
             BOOL | NULL => {
                 self.u8()?;
             }
-            M => {
-                for _ in 0..self.u32()? {
-                    self.bytes()?;
-                    self.skip_value()?;
-                }
-            }
-            L => {
-                for _ in 0..self.u32()? {
-                    self.skip_value()?;
-                }
-            }
-            SS | NS | BS => {
-                for _ in 0..self.u32()? {
-                    self.bytes()?;
-                }
+            // A container is skipped by its size, not walked.
+            M | L | SS | NS | BS => {
+                self.u32()?;
+                let size = self.u32()? as usize;
+                self.bytes.get(self.at..self.at + size)?;
+                self.at += size;
             }
             _ => return None,
         }
@@ -485,7 +491,7 @@ const LINEAR_SEARCH_UP_TO: usize = 16;
 
 /// An item of the tape against an SDK item: `compare::items_equal`'s meaning, walked.
 fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Option<bool> {
-    let count = c.u32()? as usize;
+    let count = c.count()? as usize;
     if ignore.is_empty() && count != found.len() {
         return Some(false);
     }
@@ -521,11 +527,12 @@ fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Op
 }
 
 /// An item of one tape against an item of another: [`item_equals`]'s meaning. Names are looked
-/// for in the same order first (answers and images usually list them alike), then from the start.
-/// On `true`, both cursors end after their items.
+/// for in the same order first (answers and images usually list them alike); at the first name out
+/// of order, b's entries are indexed once (name, where its value starts). On `true`, both cursors
+/// end after their items.
 fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) -> Option<bool> {
-    let count = a.u32()? as usize;
-    let other_count = b.u32()? as usize;
+    let count = a.count()? as usize;
+    let other_count = b.count()? as usize;
     if ignore.is_empty() && count != other_count {
         return Some(false);
     }
@@ -533,6 +540,7 @@ fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) ->
     // The next of b's entries in order (its index and where it starts), and b's furthest end.
     let (mut next, mut next_at) = (0, start);
     let mut end = start;
+    let mut index: Vec<(&'a [u8], usize)> = Vec::new();
     let mut compared = 0;
     let ignored = |name: &[u8]| ignore.iter().any(|i| i.as_bytes() == name);
     for _ in 0..count {
@@ -542,21 +550,30 @@ fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) ->
             continue;
         }
         b.at = next_at;
-        let mut found = next < other_count && b.bytes()? == name;
-        if found {
+        if next < other_count && b.bytes()? == name {
             next += 1;
         } else {
-            b.at = start;
-            for i in 0..other_count {
-                if b.bytes()? == name {
-                    found = true;
-                    next = i + 1;
-                    break;
+            if index.is_empty() {
+                b.at = start;
+                index.reserve_exact(other_count);
+                for _ in 0..other_count {
+                    let name = b.bytes()?;
+                    index.push((name, b.at));
+                    b.skip_value()?;
                 }
-                b.skip_value()?;
+                end = b.at;
+            }
+            // Length and first byte before the bytes: most names differ there.
+            let same = |n: &[u8]| n.len() == name.len() && n.first() == name.first() && n == name;
+            match index.iter().position(|&(n, _)| same(n)) {
+                Some(i) => {
+                    next = i + 1;
+                    b.at = index[i].1;
+                }
+                None => return Some(false),
             }
         }
-        if !found || !tape_values_equal(a, b)? {
+        if !tape_values_equal(a, b)? {
             return Some(false);
         }
         compared += 1;
@@ -591,13 +608,17 @@ fn tape_values_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>) -> Option<bool>
     }
     Some(match tag {
         S | B => a.bytes()? == b.bytes()?,
-        N => numbers_equal(a.str()?, b.str()?),
+        N => {
+            let (x, y) = (a.bytes()?, b.bytes()?);
+            // The same text is the same number, without checking it is text.
+            x == y || numbers_equal(std::str::from_utf8(x).ok()?, std::str::from_utf8(y).ok()?)
+        }
         BOOL => (a.u8()? != 0) == (b.u8()? != 0),
         NULL => a.u8().and(b.u8()).is_some(),
         M => tapes_equal(a, b, &[])?,
         L => {
-            let count = a.u32()?;
-            if count != b.u32()? {
+            let count = a.count()?;
+            if count != b.count()? {
                 return Some(false);
             }
             for _ in 0..count {
@@ -629,8 +650,8 @@ fn tape_sets_equal<'a>(
     b: &mut Cursor<'a>,
     element: impl Fn(&mut Cursor<'a>) -> Option<Cow<'a, [u8]>>,
 ) -> Option<bool> {
-    let count = a.u32()? as usize;
-    if count != b.u32()? as usize {
+    let count = a.count()? as usize;
+    if count != b.count()? as usize {
         return Some(false);
     }
     let (a_start, b_start) = (a.at, b.at);
@@ -660,13 +681,16 @@ fn value_equals<'a>(c: &mut Cursor<'a>, other: &'a AttributeValue) -> Option<boo
     use AttributeValue as V;
     Some(match (c.u8()?, other) {
         (S, V::S(y)) => c.bytes()? == y.as_bytes(),
-        (N, V::N(y)) => numbers_equal(c.str()?, y),
+        (N, V::N(y)) => {
+            let x = c.bytes()?;
+            x == y.as_bytes() || numbers_equal(std::str::from_utf8(x).ok()?, y)
+        }
         (B, V::B(y)) => c.bytes()? == y.as_ref(),
         (BOOL, V::Bool(y)) => (c.u8()? != 0) == *y,
         (NULL, V::Null(_)) => c.u8().is_some(),
         (M, V::M(y)) => item_equals(c, y, &[])?,
         (L, V::L(y)) => {
-            if c.u32()? as usize != y.len() {
+            if c.count()? as usize != y.len() {
                 return Some(false);
             }
             for value in y {
@@ -704,7 +728,7 @@ fn same_set<'a, T>(
     mine: impl Fn(&'a [u8]) -> Cow<'a, [u8]>,
     theirs: impl Fn(&'a T) -> Cow<'a, [u8]>,
 ) -> Option<bool> {
-    let count = c.u32()? as usize;
+    let count = c.count()? as usize;
     if count != y.len() {
         return Some(false);
     }
@@ -731,7 +755,7 @@ fn same_set<'a, T>(
 }
 
 fn read_item(c: &mut Cursor) -> Option<Item> {
-    let count = c.u32()? as usize;
+    let count = c.count()? as usize;
     let mut item = Item::with_capacity(count);
     for _ in 0..count {
         let name = c.str()?.to_owned();
@@ -742,7 +766,7 @@ fn read_item(c: &mut Cursor) -> Option<Item> {
 
 fn read_value(c: &mut Cursor) -> Option<AttributeValue> {
     let text = |c: &mut Cursor| c.str().map(str::to_owned);
-    let texts = |c: &mut Cursor| (0..c.u32()?).map(|_| text(c)).collect::<Option<Vec<_>>>();
+    let texts = |c: &mut Cursor| (0..c.count()?).map(|_| text(c)).collect::<Option<Vec<_>>>();
     Some(match c.u8()? {
         S => AttributeValue::S(text(c)?),
         N => AttributeValue::N(text(c)?),
@@ -751,14 +775,14 @@ fn read_value(c: &mut Cursor) -> Option<AttributeValue> {
         NULL => AttributeValue::Null(c.u8()? != 0),
         M => AttributeValue::M(read_item(c)?),
         L => AttributeValue::L(
-            (0..c.u32()?)
+            (0..c.count()?)
                 .map(|_| read_value(c))
                 .collect::<Option<_>>()?,
         ),
         SS => AttributeValue::Ss(texts(c)?),
         NS => AttributeValue::Ns(texts(c)?),
         BS => AttributeValue::Bs(
-            (0..c.u32()?)
+            (0..c.count()?)
                 .map(|_| c.bytes().map(Blob::new))
                 .collect::<Option<_>>()?,
         ),
