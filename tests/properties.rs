@@ -272,14 +272,18 @@ proptest! {
     }
 
     #[test]
-    fn a_key_projected_from_a_tape_is_the_key_projected_from_the_item(item in an_item(), take in 0usize..4, missing in any::<bool>()) {
+    fn a_key_taken_from_a_tape_is_the_key_taken_from_the_item(item in an_item(), take in 0usize..4, missing in any::<bool>()) {
         let mut names: Vec<String> = item.keys().take(take).cloned().collect();
         if missing {
             names.push("not-an-attribute".into());
         }
         names.sort();
-        let tape = Tape::from_item(&item).expect("known types");
-        prop_assert_eq!(Image::Tape(tape).project(&names), ItemKey::project(&item, &names));
+        let tape = Image::Tape(Tape::from_item(&item).expect("known types"));
+        prop_assert_eq!(tape.project(&names), ItemKey::project(&item, &names));
+        // The key as an SDK item, as a scanned page's expectations take it.
+        let key = tape.key_item(&names);
+        prop_assert_eq!(&key, &Image::Item(item.clone()).key_item(&names));
+        prop_assert_eq!(key.len(), names.iter().filter(|n| item.contains_key(*n)).count());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every AWS SDK call: clients for both accounts, and the adapters behind the read seams
 //! ([`crate::source`]).
 
+mod answers;
 pub mod checkpoints;
 pub mod clients;
 pub mod findings;

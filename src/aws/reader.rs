@@ -1,27 +1,14 @@
 //! [`TableReader`] over DynamoDB: one BatchGetItem per call, sent and decoded on a task of its own.
 //!
-//! The answer's items are read by the byte reader (`record::json`) onto tapes, not decoded by the
+//! The answer's items are read by the byte reader onto tapes (`aws::answers`), not decoded by the
 //! SDK into its trees: the SDK's items cost about as much CPU again as the rest of a record's
-//! verification (BENCHMARKS.md). An interceptor puts [`AnswerReader`] in front of the SDK's
-//! decoder for the call. It reads a successful answer itself and hands the SDK an empty one; an
-//! error, or an answer the byte reader declines (an attribute type it does not know, JSON it does
-//! not expect), goes to the SDK's decoder as before.
-
-use std::sync::{Arc, Mutex, PoisonError};
+//! verification (BENCHMARKS.md).
 
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItem, BatchGetItemOutput};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextMut, Error, Output,
-};
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
-use aws_smithy_types::config_bag::{ConfigBag, FrozenLayer, Layer};
+use aws_smithy_runtime_api::client::interceptors::context::Output;
 
+use super::answers::ByteReader;
 use super::Spawned;
 use crate::record::json::Reader;
 use crate::record::{Image, Item, Tape};
@@ -31,16 +18,16 @@ use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 #[derive(Debug, Clone)]
 pub struct DynamoDbReader {
     client: aws_sdk_dynamodb::Client,
-    sdk: FrozenLayer,
+    answers: ByteReader<Answer>,
 }
 
 impl DynamoDbReader {
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDbReader {
         DynamoDbReader {
             client,
-            sdk: BatchGetItem::new()
-                .config()
-                .unwrap_or_else(|| Layer::new("BatchGetItem").freeze()),
+            answers: ByteReader::new(&BatchGetItem::new(), read_answer, || {
+                Output::erase(BatchGetItemOutput::builder().build())
+            }),
         }
     }
 }
@@ -63,17 +50,14 @@ impl TableReader for DynamoDbReader {
         // Its own task: decoding an answer of 100 items is most of a call's CPU, and the caller
         // (one task for all of a batch's calls) would otherwise decode its answers one at a time,
         // holding back the calls it has yet to start.
-        let slot = Slot::default();
+        let (interceptor, slot) = self.answers.for_call();
         let send = self
             .client
             .batch_get_item()
             .request_items(table, request)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .customize()
-            .interceptor(ReadAnswers {
-                sdk: self.sdk.clone(),
-                slot: slot.clone(),
-            })
+            .interceptor(interceptor)
             .send();
         let output = Spawned::spawn(send)
             .await
@@ -85,8 +69,7 @@ impl TableReader for DynamoDbReader {
                 table: table.to_string(),
                 source: Box::new(source),
             })?;
-        let answer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(answer) = answer {
+        if let Some(answer) = slot.take() {
             return answer.output(table);
         }
         let mut out = BatchGetOutput {
@@ -190,74 +173,6 @@ fn read_answer(json: &[u8]) -> Option<Answer> {
         _ => r.skip(1),
     })?;
     r.peek().is_none().then_some(answer)
-}
-
-/// Where one call's answer, read by the byte reader, waits for the caller.
-type Slot = Arc<Mutex<Option<Answer>>>;
-
-/// Puts [`AnswerReader`] in front of the SDK's decoder, for one call.
-#[derive(Debug)]
-struct ReadAnswers {
-    /// The SDK's own BatchGetItem operation configuration, which holds its decoder (the config
-    /// bag's is not `Clone`, so it cannot be taken from there).
-    sdk: FrozenLayer,
-    slot: Slot,
-}
-
-impl Intercept for ReadAnswers {
-    fn name(&self) -> &'static str {
-        "ReadAnswers"
-    }
-
-    // Once per call, before its attempts: the decoder the SDK loads for each attempt is then ours.
-    fn modify_before_serialization(
-        &self,
-        _context: &mut BeforeSerializationInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let ours = AnswerReader {
-            sdk: self.sdk.clone(),
-            slot: self.slot.clone(),
-        };
-        cfg.interceptor_state()
-            .store_put(SharedResponseDeserializer::new(ours));
-        Ok(())
-    }
-}
-
-/// Reads a successful answer with [`read_answer`] into the slot, and gives the SDK an empty
-/// output; anything else is the SDK decoder's.
-#[derive(Debug)]
-struct AnswerReader {
-    sdk: FrozenLayer,
-    slot: Slot,
-}
-
-impl DeserializeResponse for AnswerReader {
-    fn deserialize_nonstreaming_with_config(
-        &self,
-        response: &HttpResponse,
-        cfg: &ConfigBag,
-    ) -> Result<Output, OrchestratorError<Error>> {
-        let answer = response
-            .status()
-            .is_success()
-            .then(|| response.body().bytes().and_then(read_answer))
-            .flatten();
-        let ours = answer.is_some();
-        // Each attempt's own answer (or none): the last attempt's is the call's.
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = answer;
-        if ours {
-            return Ok(Output::erase(BatchGetItemOutput::builder().build()));
-        }
-        match self.sdk.load::<SharedResponseDeserializer>() {
-            Some(sdk) => sdk.deserialize_nonstreaming_with_config(response, cfg),
-            None => Err(OrchestratorError::other(
-                "the SDK's BatchGetItem decoder was not found",
-            )),
-        }
-    }
 }
 
 /// Whether an answer's table key is the requested table: the same text, or the same table named

@@ -1,19 +1,64 @@
 //! [`TableScanner`] over DynamoDB: Scan (parallel, with consumed capacity) and DescribeTable.
 
+use aws_sdk_dynamodb::operation::scan::{Scan, ScanOutput};
 use aws_sdk_dynamodb::types::{KeyType, ReturnConsumedCapacity};
+use aws_smithy_runtime_api::client::interceptors::context::Output;
 
+use super::answers::ByteReader;
 use super::DynamoDbCallError;
+use crate::record::json::Reader;
+use crate::record::Image;
 use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
 
-/// [`TableScanner`] over an `aws_sdk_dynamodb::Client`.
+/// A Scan answer's body read by the byte reader; `None` if it declines any of it (the SDK's
+/// decoder reads it then).
+fn read_page(json: &[u8]) -> Option<ScanPage> {
+    let mut r = Reader::new(json)?;
+    let mut page = ScanPage::default();
+    r.object(|r, field| match &*field {
+        "Items" => r
+            .array(|r| {
+                let start = r.tape.mark();
+                r.item(false, 0)?;
+                page.items.push(Image::Tape(r.tape.take(start)));
+                Some(())
+            })
+            .map(drop),
+        "LastEvaluatedKey" => {
+            let start = r.tape.mark();
+            r.item(false, 0)?;
+            let key = r.tape.take_item(start);
+            page.last_evaluated_key = Some(key).filter(|k| !k.is_empty());
+            Some(())
+        }
+        "ConsumedCapacity" => r.object(|r, field| match &*field {
+            "CapacityUnits" => {
+                page.consumed_read_units = r.number()?.parse().ok()?;
+                Some(())
+            }
+            _ => r.skip(2),
+        }),
+        _ => r.skip(1),
+    })?;
+    r.peek().is_none().then_some(page)
+}
+
+/// [`TableScanner`] over an `aws_sdk_dynamodb::Client`. Its pages' items are read onto tapes by the
+/// byte reader (`aws::answers`), as BatchGetItem's are.
 #[derive(Debug, Clone)]
 pub struct DynamoDbScanner {
     client: aws_sdk_dynamodb::Client,
+    pages: ByteReader<ScanPage>,
 }
 
 impl DynamoDbScanner {
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDbScanner {
-        DynamoDbScanner { client }
+        DynamoDbScanner {
+            client,
+            pages: ByteReader::new(&Scan::new(), read_page, || {
+                Output::erase(ScanOutput::builder().build())
+            }),
+        }
     }
 }
 
@@ -39,12 +84,23 @@ impl TableScanner for DynamoDbScanner {
             }
             call = call.projection_expression(projection.join(", "));
         }
+        let (interceptor, slot) = self.pages.for_call();
         let out = call
+            .customize()
+            .interceptor(interceptor)
             .send()
             .await
             .map_err(|e| service_error("Scan", table, e))?;
+        if let Some(page) = slot.take() {
+            return Ok(page);
+        }
         Ok(ScanPage {
-            items: out.items.unwrap_or_default(),
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(Image::Item)
+                .collect(),
             last_evaluated_key: out.last_evaluated_key.filter(|k| !k.is_empty()),
             consumed_read_units: out
                 .consumed_capacity
@@ -85,5 +141,38 @@ fn service_error(operation: &'static str, table: &str, e: impl DynamoDbCallError
         table: table.to_string(),
         transient: e.is_transient(),
         source: Box::new(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    use super::*;
+
+    #[test]
+    fn a_scan_page_is_read_onto_tapes_with_its_last_key_and_capacity() {
+        let json = br#"{"ConsumedCapacity":{"CapacityUnits":2.5,"TableName":"T"},"Count":2,
+            "Items":[{"pk":{"S":"a"},"n":{"N":"1"}},{"pk":{"S":"b"}}],"LastEvaluatedKey":{"pk":{"S":"b"}},"ScannedCount":2}"#;
+        let page = read_page(json).expect("read");
+        assert_eq!(page.consumed_read_units, 2.5);
+        assert!(page.items.iter().all(|i| matches!(i, Image::Tape(_))));
+        assert_eq!(page.items[0].item()["n"], V::N("1".into()));
+        assert_eq!(
+            page.last_evaluated_key,
+            Some([("pk".to_string(), V::S("b".into()))].into())
+        );
+        // The end of a segment: no key, or an empty one.
+        for end in [r#"{"Items":[]}"#, r#"{"Items":[],"LastEvaluatedKey":{}}"#] {
+            let page = read_page(end.as_bytes()).expect("read");
+            assert!(page.items.is_empty() && page.last_evaluated_key.is_none());
+        }
+        for declined in [
+            r#"{"Items":[{"v":{"VECTOR":"x"}}]}"#,
+            r#"{"Items":null}"#,
+            r#"{"Items":[]} x"#,
+        ] {
+            assert!(read_page(declined.as_bytes()).is_none(), "{declined}");
+        }
     }
 }

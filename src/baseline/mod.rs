@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, TableRef};
-use crate::record::{Expectation, Expected, Image, Item, Origin};
+use crate::record::{Expectation, Expected, Origin};
 use crate::report::findings::{FindingsWriter, Occurrence};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
@@ -368,14 +368,14 @@ where
                 .into_iter()
                 .map(|item| match direction {
                     Direction::Source => Expectation {
-                        keys: project(&item, &key_names),
-                        expected: Expected::Image(Image::Item(item)),
+                        keys: item.key_item(&key_names),
+                        expected: Expected::Image(item),
                         since: Some(since),
                         source_table: Some(table.clone()),
                         origin: Origin::Scan,
                     },
                     Direction::Target => Expectation {
-                        keys: item,
+                        keys: item.into_item(),
                         expected: Expected::Present,
                         since: Some(since),
                         source_table: Some(table.clone()),
@@ -655,12 +655,4 @@ where
                 .collect(),
         ))
     }
-}
-
-/// The key of a scanned item.
-fn project(item: &Item, key_names: &[String]) -> Item {
-    key_names
-        .iter()
-        .filter_map(|name| item.get(name).map(|v| (name.clone(), v.clone())))
-        .collect()
 }

@@ -74,6 +74,17 @@ impl Image {
         }
     }
 
+    /// The item's attributes named in `names`, as an SDK item (a key, from a whole item).
+    pub fn key_item(&self, names: &[String]) -> Item {
+        match self {
+            Image::Item(item) => names
+                .iter()
+                .filter_map(|name| item.get(name).map(|v| (name.clone(), v.clone())))
+                .collect(),
+            Image::Tape(tape) => tape.key_item(names),
+        }
+    }
+
     /// The path of an attribute of a type this version does not know (`compare::unknown_attribute`);
     /// a tape never holds one.
     pub fn unknown_attribute(&self) -> Option<String> {
@@ -193,6 +204,25 @@ impl Tape {
             }
         }
         ItemKey::from_parts(sorted_key_names.iter().map(String::as_str).zip(parts))
+    }
+
+    /// The attributes named in `names`, as an SDK item; the others are skipped, not built.
+    pub fn key_item(&self, names: &[String]) -> Item {
+        let mut key = Item::with_capacity(names.len());
+        let mut c = Cursor::new(&self.0);
+        for _ in 0..c.count().unwrap_or(0) {
+            let Some(name) = c.str() else { break };
+            let read = match names.iter().find(|n| n.as_str() == name) {
+                Some(n) => read_value(&mut c).map(|v| {
+                    key.insert(n.clone(), v);
+                }),
+                None => c.skip_value(),
+            };
+            if read.is_none() {
+                break;
+            }
+        }
+        key
     }
 
     pub fn to_item(&self) -> Item {

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::record::Item;
+use crate::record::{Image, Item};
 
 /// One page of one segment of a parallel scan.
 #[derive(Debug, Clone)]
@@ -24,7 +24,8 @@ pub struct ScanRequest<'a> {
 /// What one Scan call returned.
 #[derive(Debug, Default)]
 pub struct ScanPage {
-    pub items: Vec<Item>,
+    /// As SDK items or as tapes.
+    pub items: Vec<Image>,
     /// `None` once the segment is read to its end.
     pub last_evaluated_key: Option<Item>,
     /// Read capacity units the call consumed (`ReturnConsumedCapacity`), for the rate limit.
