@@ -128,19 +128,10 @@ impl Answer {
 fn read_answer(json: &[u8]) -> Option<Answer> {
     let mut r = Reader::new(json)?;
     let mut answer = Answer::default();
-    let item = |r: &mut Reader| {
-        let start = r.tape.mark();
-        r.item(false, 0)?;
-        Some(start)
-    };
     r.object(|r, field| match &*field {
         "Responses" => r.object(|r, table| {
             let mut items = Vec::new();
-            r.array(|r| {
-                let start = item(r)?;
-                items.push(r.tape.take(start));
-                Some(())
-            })?;
+            r.array(|r| r.item_tape().map(|item| items.push(item)))?;
             answer.responses.push((table.into_owned(), items));
             Some(())
         }),
@@ -148,11 +139,7 @@ fn read_answer(json: &[u8]) -> Option<Answer> {
             let mut keys = Vec::new();
             r.object(|r, field| match &*field {
                 "Keys" => r
-                    .array(|r| {
-                        let start = item(r)?;
-                        keys.push(r.tape.take_item(start));
-                        Some(())
-                    })
+                    .array(|r| r.item_sdk().map(|key| keys.push(key)))
                     .map(drop),
                 _ => r.skip(2),
             })?;

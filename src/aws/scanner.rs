@@ -17,18 +17,10 @@ fn read_page(json: &[u8]) -> Option<ScanPage> {
     let mut page = ScanPage::default();
     r.object(|r, field| match &*field {
         "Items" => r
-            .array(|r| {
-                let start = r.tape.mark();
-                r.item(false, 0)?;
-                page.items.push(Image::Tape(r.tape.take(start)));
-                Some(())
-            })
+            .array(|r| r.item_tape().map(|item| page.items.push(Image::Tape(item))))
             .map(drop),
         "LastEvaluatedKey" => {
-            let start = r.tape.mark();
-            r.item(false, 0)?;
-            let key = r.tape.take_item(start);
-            page.last_evaluated_key = Some(key).filter(|k| !k.is_empty());
+            page.last_evaluated_key = Some(r.item_sdk()?).filter(|k| !k.is_empty());
             Some(())
         }
         "ConsumedCapacity" => r.object(|r, field| match &*field {

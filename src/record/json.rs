@@ -11,7 +11,8 @@
 
 use std::borrow::Cow;
 
-use super::image::{Kind, TapeWriter};
+use super::image::{Kind, Tape, TapeWriter};
+use super::Item;
 
 /// DynamoDB nests maps and lists at most 32 levels deep.
 pub(crate) const MAX_NESTING: usize = 32;
@@ -246,6 +247,20 @@ impl<'a> Reader<'a> {
             b'f' => self.literal(b"false").map(|()| false),
             _ => None,
         }
+    }
+
+    /// A whole item on a tape of its own (an image, an item found).
+    pub(crate) fn item_tape(&mut self) -> Option<Tape> {
+        let start = self.tape.mark();
+        self.item(false, 0)?;
+        Some(self.tape.take(start))
+    }
+
+    /// An item as an SDK item (a key: small, and needed as an item).
+    pub(crate) fn item_sdk(&mut self) -> Option<Item> {
+        let start = self.tape.mark();
+        self.item(false, 0)?;
+        Some(self.tape.take_item(start))
     }
 
     /// An image or a key (`tagged`: the map of an M value) onto the tape; `depth`: the DynamoDB

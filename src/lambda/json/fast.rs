@@ -82,12 +82,10 @@ impl<'a> Reader<'a> {
                 if self.null()? {
                     return Some(());
                 }
-                let start = self.tape.mark();
-                self.item(false, 0)?;
                 if field == "Keys" {
-                    fields.keys = Some(self.tape.take_item(start));
+                    fields.keys = Some(self.item_sdk()?);
                 } else {
-                    fields.new_image = Some(self.tape.take(start));
+                    fields.new_image = Some(self.item_tape()?);
                 }
             }
             "OldImage" => {
