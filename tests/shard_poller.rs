@@ -315,3 +315,117 @@ async fn ten_thousand_records_in_one_run() {
         took
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_pages_are_read_onto_tapes_and_say_what_the_sdks_decoding_says() {
+    use aws_sdk_dynamodb::primitives::Blob;
+    use ddb_verify::aws::streams::change_record;
+    use ddb_verify::record::{Expectation, Expected, Image, OldImage};
+    use ddb_verify::source::stream::{ShardRef, StreamSource};
+    use AttributeValue as V;
+
+    let s = setup().await;
+    let row = |i: u32, status: &str| {
+        let mut item = order_item(&format!("c#{i}"), i, status);
+        item.insert("b".into(), V::B(Blob::new(vec![0, 255, i as u8])));
+        item.insert("ss".into(), V::Ss(vec!["x".into(), format!("y{i}")]));
+        item.insert(
+            "m".into(),
+            V::M(
+                [
+                    ("quote\"d \u{e9}".to_string(), s_("line\nbreak \u{1F600}")),
+                    ("l".to_string(), V::L(vec![V::Null(true), n("-1.5E3")])),
+                ]
+                .into(),
+            ),
+        );
+        item
+    };
+    // 20 inserts, 10 modifies (with old images), 5 removes.
+    for i in 0..20 {
+        put(&s.source, &s.table, &row(i, "PLACED")).await;
+    }
+    for i in 0..10 {
+        put(&s.source, &s.table, &row(i, "SHIPPED")).await;
+    }
+    for i in 15..20 {
+        delete(&s.source, &s.table, &order_key(&format!("c#{i}"), i)).await;
+    }
+
+    let streams = DynamoDbStreams::new(s.source.streams.clone());
+    let shards = streams
+        .list_shards(&s.stream_arn, None)
+        .await
+        .unwrap()
+        .shards;
+    let (mut ours, mut sdks): (Vec<Expectation>, Vec<Expectation>) = (Vec::new(), Vec::new());
+    for shard in &shards {
+        let shard_ref = ShardRef {
+            stream_arn: &s.stream_arn,
+            shard_id: &shard.shard_id,
+        };
+        // Ours, through the byte reader.
+        let mut iterator = streams
+            .shard_iterator(shard_ref, &StartAt::TrimHorizon)
+            .await
+            .unwrap();
+        while let Some(it) = iterator {
+            let page = streams.get_records(&s.stream_arn, &it, 7).await.unwrap();
+            if page.records.is_empty() {
+                break;
+            }
+            ours.extend(page.records.into_iter().map(|r| r.expect("a record")));
+            iterator = page.next_iterator;
+        }
+        // The SDK's, from the same shard.
+        let mut iterator = s
+            .source
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&s.stream_arn)
+            .shard_id(&shard.shard_id)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(it) = iterator {
+            let out = s
+                .source
+                .streams
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .unwrap();
+            let records = out.records.unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            sdks.extend(
+                records
+                    .iter()
+                    .map(|r| change_record(r, &s.stream_arn).unwrap()),
+            );
+            iterator = out.next_shard_iterator;
+        }
+    }
+    assert_eq!(ours.len(), 35);
+    // Images compare as items (old images too): the forms differ, not what they hold.
+    assert_eq!(ours, sdks);
+    let on_tapes = ours
+        .iter()
+        .filter(|e| matches!(e.expected, Expected::Image(Image::Tape(_))))
+        .count();
+    assert_eq!(on_tapes, 30, "every new image on a tape");
+    let old_as_json = ours
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.stream().and_then(|c| c.old_image.as_ref()),
+                Some(OldImage::Json(_))
+            )
+        })
+        .count();
+    assert_eq!(old_as_json, 15, "every old image kept as its JSON");
+}

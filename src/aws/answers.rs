@@ -19,55 +19,61 @@ use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
 use aws_smithy_types::config_bag::{ConfigBag, FrozenLayer, Layer};
 
-/// How one operation's answers are read: its byte reader, and the SDK's own decoder for the rest.
-pub(super) struct ByteReader<A> {
-    /// The SDK's configuration of the operation, which holds its decoder (the config bag's copy
-    /// is not `Clone`, so it cannot be taken from there).
-    sdk: FrozenLayer,
-    read: fn(&[u8]) -> Option<A>,
-    /// The output handed to the SDK when `read` took the answer.
-    empty: fn() -> Output,
-}
+/// One call's byte reader: a function of the answer's body (and of what the call knows, a
+/// stream's ARN); `None` to decline.
+struct Read<A>(Arc<ReadFn<A>>);
 
-// By hand: `A` itself need not be `Clone`.
-impl<A> Clone for ByteReader<A> {
+type ReadFn<A> = dyn Fn(&[u8]) -> Option<A> + Send + Sync;
+
+impl<A> Clone for Read<A> {
     fn clone(&self) -> Self {
-        ByteReader {
-            sdk: self.sdk.clone(),
-            read: self.read,
-            empty: self.empty,
-        }
+        Read(self.0.clone())
     }
 }
 
-impl<A> fmt::Debug for ByteReader<A> {
+impl<A> fmt::Debug for Read<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Read")
+    }
+}
+
+/// How one operation's answers are read: the SDK's own decoder for what the byte reader declines.
+#[derive(Clone)]
+pub(super) struct ByteReader {
+    /// The SDK's configuration of the operation, which holds its decoder (the config bag's copy
+    /// is not `Clone`, so it cannot be taken from there).
+    sdk: FrozenLayer,
+    /// The output handed to the SDK when the byte reader took the answer.
+    empty: fn() -> Output,
+}
+
+impl fmt::Debug for ByteReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ByteReader")
     }
 }
 
-impl<A: fmt::Debug + Send + 'static> ByteReader<A> {
+impl ByteReader {
     /// `operation`: the SDK's operation (`BatchGetItem::new()`), for its decoder.
-    pub(super) fn new(
-        operation: &impl RuntimePlugin,
-        read: fn(&[u8]) -> Option<A>,
-        empty: fn() -> Output,
-    ) -> ByteReader<A> {
+    pub(super) fn new(operation: &impl RuntimePlugin, empty: fn() -> Output) -> ByteReader {
         ByteReader {
             sdk: operation
                 .config()
                 .unwrap_or_else(|| Layer::new("operation").freeze()),
-            read,
             empty,
         }
     }
 
-    /// The interceptor for one call, and the slot where its answer will be (`None`: the SDK's
-    /// output holds it).
-    pub(super) fn for_call(&self) -> (ReadAnswers<A>, Slot<A>) {
+    /// The interceptor for one call, reading its answer with `read`, and the slot where its answer
+    /// will be (`None`: the SDK's output holds it).
+    pub(super) fn for_call<A: fmt::Debug + Send + 'static>(
+        &self,
+        read: impl Fn(&[u8]) -> Option<A> + Send + Sync + 'static,
+    ) -> (ReadAnswers<A>, Slot<A>) {
         let slot = Slot(Arc::new(Mutex::new(None)));
         let interceptor = ReadAnswers {
             reader: self.clone(),
+            read: Read(Arc::new(read)),
             slot: slot.clone(),
         };
         (interceptor, slot)
@@ -97,7 +103,8 @@ impl<A> Slot<A> {
 /// Puts [`AnswerReader`] in front of the SDK's decoder, for one call.
 #[derive(Debug)]
 pub(super) struct ReadAnswers<A> {
-    reader: ByteReader<A>,
+    reader: ByteReader,
+    read: Read<A>,
     slot: Slot<A>,
 }
 
@@ -115,6 +122,7 @@ impl<A: fmt::Debug + Send + 'static> Intercept for ReadAnswers<A> {
     ) -> Result<(), BoxError> {
         let ours = AnswerReader {
             reader: self.reader.clone(),
+            read: self.read.clone(),
             slot: self.slot.clone(),
         };
         cfg.interceptor_state()
@@ -127,7 +135,8 @@ impl<A: fmt::Debug + Send + 'static> Intercept for ReadAnswers<A> {
 /// output; anything else is the SDK decoder's.
 #[derive(Debug)]
 struct AnswerReader<A> {
-    reader: ByteReader<A>,
+    reader: ByteReader,
+    read: Read<A>,
     slot: Slot<A>,
 }
 
@@ -140,7 +149,7 @@ impl<A: fmt::Debug + Send + 'static> DeserializeResponse for AnswerReader<A> {
         let answer = response
             .status()
             .is_success()
-            .then(|| response.body().bytes().and_then(self.reader.read))
+            .then(|| response.body().bytes().and_then(|json| (self.read.0)(json)))
             .flatten();
         let ours = answer.is_some();
         // Each attempt's own answer (or none): the last attempt's is the call's.

@@ -18,14 +18,14 @@ use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 #[derive(Debug, Clone)]
 pub struct DynamoDbReader {
     client: aws_sdk_dynamodb::Client,
-    answers: ByteReader<Answer>,
+    answers: ByteReader,
 }
 
 impl DynamoDbReader {
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDbReader {
         DynamoDbReader {
             client,
-            answers: ByteReader::new(&BatchGetItem::new(), read_answer, || {
+            answers: ByteReader::new(&BatchGetItem::new(), || {
                 Output::erase(BatchGetItemOutput::builder().build())
             }),
         }
@@ -50,7 +50,7 @@ impl TableReader for DynamoDbReader {
         // Its own task: decoding an answer of 100 items is most of a call's CPU, and the caller
         // (one task for all of a batch's calls) would otherwise decode its answers one at a time,
         // holding back the calls it has yet to start.
-        let (interceptor, slot) = self.answers.for_call();
+        let (interceptor, slot) = self.answers.for_call(read_answer);
         let send = self
             .client
             .batch_get_item()

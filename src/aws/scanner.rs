@@ -40,14 +40,14 @@ fn read_page(json: &[u8]) -> Option<ScanPage> {
 #[derive(Debug, Clone)]
 pub struct DynamoDbScanner {
     client: aws_sdk_dynamodb::Client,
-    pages: ByteReader<ScanPage>,
+    pages: ByteReader,
 }
 
 impl DynamoDbScanner {
     pub fn new(client: aws_sdk_dynamodb::Client) -> DynamoDbScanner {
         DynamoDbScanner {
             client,
-            pages: ByteReader::new(&Scan::new(), read_page, || {
+            pages: ByteReader::new(&Scan::new(), || {
                 Output::erase(ScanOutput::builder().build())
             }),
         }
@@ -76,7 +76,7 @@ impl TableScanner for DynamoDbScanner {
             }
             call = call.projection_expression(projection.join(", "));
         }
-        let (interceptor, slot) = self.pages.for_call();
+        let (interceptor, slot) = self.pages.for_call(read_page);
         let out = call
             .customize()
             .interceptor(interceptor)

@@ -10,7 +10,7 @@
 //!
 //! The function reads an event with the byte reader of `fast` first (the common case, without
 //! serde's per-token work), and with this serde reader when that one declines; both write the same
-//! tapes through the same checks (`finish`).
+//! tapes through the same checks (`record::change::finish`).
 //!
 //! One bad record never fails the event: every visitor here accepts whatever JSON it meets, keeps
 //! the first problem (with the path to it) and reads past the rest of the value, so the record
@@ -28,8 +28,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::record::change::{finish, Fields, Malformed, NOT_A_RECORD};
 use crate::record::image::{Kind, TapeWriter};
-use crate::record::{type_name, Expectation, Image, Item, OldImage, RecordParts, Tape};
+use crate::record::{type_name, Expectation, Item, Tape};
 
 pub(crate) mod fast;
 pub(crate) use fast::read_event;
@@ -104,16 +105,7 @@ use Value::Object;
 
 use crate::record::json::MAX_NESTING;
 
-const NOT_A_RECORD: &str = "record does not parse as a DynamoDB stream record";
 const ITEM: &str = "a map of attribute names to DynamoDB JSON values";
-
-/// A record that cannot be verified, with what identifies it.
-#[derive(Debug)]
-pub(crate) struct Malformed {
-    pub event_id: Option<String>,
-    pub sequence_number: Option<String>,
-    pub reason: String,
-}
 
 /// Reads the records of an event's `Records` list one at a time, reusing one tape buffer.
 #[derive(Default)]
@@ -133,53 +125,6 @@ impl RecordReader {
         };
         Ok(Some(finish(fields, self.reading.problem.take())))
     }
-}
-
-/// What a record's JSON says, before the checks (strings borrowed from the event where they can be).
-#[derive(Default)]
-struct Fields<'de> {
-    event_id: Option<Cow<'de, str>>,
-    event_name: Option<Cow<'de, str>>,
-    source_arn: Option<Cow<'de, str>>,
-    identity_type: Option<Cow<'de, str>>,
-    principal_id: Option<Cow<'de, str>>,
-    keys: Option<Item>,
-    new_image: Option<Tape>,
-    /// The old image's JSON text, validated as JSON.
-    old_image: Option<Box<str>>,
-    sequence_number: Option<Cow<'de, str>>,
-    view_type: Option<Cow<'de, str>>,
-    created_epoch_seconds: Option<f64>,
-}
-
-fn finish(mut fields: Fields<'_>, problem: Option<String>) -> Result<Expectation, Malformed> {
-    let malformed = |fields: &Fields, reason: String| Malformed {
-        event_id: fields.event_id.as_deref().map(str::to_owned),
-        sequence_number: fields.sequence_number.as_deref().map(str::to_owned),
-        reason,
-    };
-    if let Some(problem) = problem {
-        return Err(malformed(&fields, format!("{NOT_A_RECORD}: {problem}")));
-    }
-    let (keys, new_image, old_image) = (
-        fields.keys.take(),
-        fields.new_image.take(),
-        fields.old_image.take(),
-    );
-    Expectation::from_stream(RecordParts {
-        event_id: fields.event_id.as_deref().unwrap_or_default().to_owned(),
-        event_name: fields.event_name.as_deref(),
-        keys,
-        new_image: new_image.map(Image::Tape),
-        old_image: old_image.map(OldImage::Json),
-        sequence_number: fields.sequence_number.as_deref().map(str::to_owned),
-        view_type: fields.view_type.as_deref(),
-        created_epoch_seconds: fields.created_epoch_seconds,
-        ttl_delete: fields.identity_type.as_deref() == Some("Service")
-            && fields.principal_id.as_deref() == Some("dynamodb.amazonaws.com"),
-        source_arn: fields.source_arn.as_deref(),
-    })
-    .map_err(|reason| malformed(&fields, reason))
 }
 
 /// The parser's state across records: the tape being written and the record's first problem.

@@ -3,6 +3,7 @@
 //! of an item key used for sampling, de-duplication and matching lookup results; [`image`]: the
 //! image an expectation holds, compact for Lambda's records.
 
+pub(crate) mod change;
 pub mod image;
 pub(crate) mod json;
 

@@ -3,20 +3,21 @@
 //!
 //! Events as Lambda sends them are regular: objects of known fields, DynamoDB JSON values of one
 //! type each, strings without escapes. This reader handles exactly that, writing the same tapes
-//! and the same record fields through the same checks ([`finish`]) as the serde reader (the parent
-//! module), and gives up (`None`) on anything else: a record with a problem, a number field that is
-//! not an integer, JSON nested deeper than it allows, text that is not JSON. The caller then reads the whole event with the serde reader,
-//! which gives the exact reasons and errors; the property tests hold the two to the same records.
+//! and the same record fields through the same checks (`record::change::finish`) as the serde
+//! reader (the parent module), and gives up (`None`) on anything else: a record with a problem, a
+//! number field that is not an integer, JSON nested deeper than it allows, text that is not JSON.
+//! The caller then reads the whole event with the serde reader, which gives the exact reasons and
+//! errors; the property tests hold the two to the same records.
 //!
 //! Declining is always correct, so this reader stays simple: it never words a problem.
 
-use super::{finish, Fields, Malformed};
+use crate::record::change::{Malformed, Shape};
 use crate::record::json::Reader;
 use crate::record::Expectation;
 
 /// Each record of a stream event (`{"Records": [...]}`), in order, handed to `each`: an
-/// expectation, or why the record cannot be one (the checks of [`finish`], as the serde reader
-/// gives them). `None` if the event is not in the common case: read it with the serde reader
+/// expectation, or why the record cannot be one (the checks of `record::change::finish`, as the
+/// serde reader gives them). `None` if the event is not in the common case: read it with the serde reader
 /// instead (records handed over so far are to be discarded).
 pub(crate) fn read_event(
     json: &[u8],
@@ -32,7 +33,7 @@ pub(crate) fn read_event(
             }
             records = true;
             r.array(|r| {
-                each(r.record()?);
+                each(r.record(Shape::Lambda)?);
                 Some(())
             })
             .map(drop)
@@ -44,82 +45,6 @@ pub(crate) fn read_event(
     (r.peek().is_none() && records).then_some(())
 }
 
-impl<'a> Reader<'a> {
-    /// One stream record: its fields, through the serde reader's checks.
-    fn record(&mut self) -> Option<Result<Expectation, Malformed>> {
-        let mut fields = Fields::default();
-        self.object(|r, field| {
-            match &*field {
-                "eventID" => fields.event_id = r.text()?,
-                "eventName" => fields.event_name = r.text()?,
-                "eventSourceARN" => fields.source_arn = r.text()?,
-                "userIdentity" => {
-                    if !r.null()? {
-                        r.object(|r, field| match &*field {
-                            "type" => r.text().map(|t| fields.identity_type = t),
-                            "principalId" => r.text().map(|t| fields.principal_id = t),
-                            _ => r.skip(2),
-                        })?;
-                    }
-                }
-                "dynamodb" => {
-                    if !r.null()? {
-                        r.object(|r, field| r.change(&mut fields, &field))?;
-                    }
-                }
-                _ => r.skip(1)?,
-            }
-            Some(())
-        })?;
-        Some(finish(fields, None))
-    }
-
-    /// One field of a record's `dynamodb` object.
-    fn change(&mut self, fields: &mut Fields<'a>, field: &str) -> Option<()> {
-        match field {
-            "Keys" | "NewImage" => {
-                // A null image is an absent one, as in the serde reader.
-                if self.null()? {
-                    return Some(());
-                }
-                if field == "Keys" {
-                    fields.keys = Some(self.item_sdk()?);
-                } else {
-                    fields.new_image = Some(self.item_tape()?);
-                }
-            }
-            "OldImage" => {
-                fields.old_image = if self.null()? {
-                    None
-                } else {
-                    let start = self.at;
-                    self.skip(2)?;
-                    Some(self.text.get(start..self.at)?.into())
-                }
-            }
-            "SequenceNumber" => fields.sequence_number = self.text()?,
-            "StreamViewType" => fields.view_type = self.text()?,
-            "ApproximateCreationDateTime" => {
-                fields.created_epoch_seconds = if self.null()? {
-                    None
-                } else {
-                    // Integers only: they convert to f64 exactly as serde_json converts them;
-                    // a fraction or an exponent is left to serde_json's own float parsing.
-                    let n = self.number()?;
-                    let digits = n.strip_prefix('-').unwrap_or(n);
-                    if digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                        return None;
-                    }
-                    Some(n.parse::<i64>().ok()? as f64)
-                };
-            }
-            _ => self.skip(2)?,
-        }
-        Some(())
-    }
-}
-
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;
