@@ -643,3 +643,46 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
     assert_eq!(finding.status, FindingStatus::Resolved);
     assert!(proxy.injected().get(UPDATE_ITEM, FaultKind::Delay) >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn which_of_many_keys_have_an_open_finding_is_answered_in_order_across_calls_read_at_once() {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = "Orders";
+    let problem = status_mismatch("source_unchanged_for_window");
+    let now = epoch_ms();
+    // 350 keys: four calls of at most 100, read at once. Open findings in each call's share, one
+    // accepted and one resolved (neither open).
+    let keys: Vec<Item> = (0..350).map(|i| order_key(&format!("c#{i}"), i)).collect();
+    let open: Vec<usize> = vec![0, 99, 100, 201, 299, 300, 349];
+    for &i in open.iter().chain(&[150, 250]) {
+        store
+            .record(&sighting(table, &keys[i], &problem, "baseline:run-1", now))
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .accept(table, &keys[150], "agreed", now + 1)
+        .await
+        .unwrap());
+    assert!(store
+        .resolve(&Resolution {
+            table,
+            key: &keys[250],
+            origin: FindingOrigin::Stream,
+            judged_at_ms: now + 1,
+        })
+        .await
+        .unwrap());
+    // Asked in another order than written, one key twice.
+    let mut asked: Vec<&Item> = keys.iter().rev().collect();
+    asked.push(&keys[0]);
+    let found = store.open_among(table, &asked).await.unwrap();
+    assert_eq!(found.len(), asked.len());
+    let expected: Vec<bool> = (0..350)
+        .rev()
+        .chain([0])
+        .map(|i| open.contains(&i))
+        .collect();
+    assert_eq!(found, expected);
+}

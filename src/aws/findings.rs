@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use futures::stream::StreamExt;
 
 use super::DynamoDbCallError;
 use crate::record::{describe_key, Item};
@@ -27,6 +28,11 @@ const BATCH_GET_KEYS: usize = 100;
 
 /// Rounds of a BatchGetItem's unprocessed keys before giving up (the SDK already retried throttling).
 const UNPROCESSED_ROUNDS: usize = 5;
+
+/// BatchGetItem calls in flight at once when reading which keys have an open finding, as many as
+/// the engine's lookups beside them (`MAX_CONCURRENCY`'s default): one at a time, a 10,000-record
+/// batch's 100 calls took longer than its lookups (BENCHMARKS.md).
+const READS_IN_FLIGHT: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbFindings {
@@ -146,60 +152,77 @@ impl DynamoDbFindings {
         update
     }
 
-    /// BatchGetItem of findings ids (keys and status only), unprocessed keys asked again.
+    /// BatchGetItem of findings ids (keys and status only), `READS_IN_FLIGHT` calls at a time.
     async fn statuses(&self, ids: &[String]) -> Result<HashMap<String, String>, FindingsError> {
         let mut out = HashMap::new();
-        for chunk in ids.chunks(BATCH_GET_KEYS) {
-            let mut keys: Vec<Attrs> = chunk
-                .iter()
-                .map(|id| HashMap::from([("id".to_string(), s(id.clone()))]))
-                .collect();
-            for _ in 0..UNPROCESSED_ROUNDS {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .projection_expression("id, #status")
-                    .expression_attribute_names("#status", "status")
-                    .build()
-                    .map_err(|e| FindingsError::Unreadable {
-                        id: self.table.clone(),
-                        reason: e.to_string(),
-                    })?;
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| self.error("BatchGetItem", e))?;
-                for item in answer
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let (Some(id), Some(status)) = (text(&item, "id"), text(&item, "status")) {
-                        out.insert(id, status);
-                    }
-                }
-                keys = answer
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if keys.is_empty() {
-                    break;
-                }
-            }
-            if !keys.is_empty() {
-                return Err(FindingsError::Unreadable {
+        // The calls' futures made first (they start when polled): a closure over the chunks would
+        // not be `Send` for every lifetime, as the store's futures must be.
+        let calls: Vec<_> = ids
+            .chunks(BATCH_GET_KEYS)
+            .map(|chunk| self.chunk_statuses(chunk))
+            .collect();
+        let mut reads = futures::stream::iter(calls).buffer_unordered(READS_IN_FLIGHT);
+        while let Some(found) = reads.next().await {
+            out.extend(found?);
+        }
+        Ok(out)
+    }
+
+    /// One call's worth of [`Self::statuses`], unprocessed keys asked again.
+    async fn chunk_statuses(
+        &self,
+        chunk: &[String],
+    ) -> Result<Vec<(String, String)>, FindingsError> {
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut keys: Vec<Attrs> = chunk
+            .iter()
+            .map(|id| HashMap::from([("id".to_string(), s(id.clone()))]))
+            .collect();
+        for _ in 0..UNPROCESSED_ROUNDS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .projection_expression("id, #status")
+                .expression_attribute_names("#status", "status")
+                .build()
+                .map_err(|e| FindingsError::Unreadable {
                     id: self.table.clone(),
-                    reason: format!(
-                        "{} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
-                        keys.len()
-                    ),
-                });
+                    reason: e.to_string(),
+                })?;
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| self.error("BatchGetItem", e))?;
+            for item in answer
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                if let (Some(id), Some(status)) = (text(&item, "id"), text(&item, "status")) {
+                    out.push((id, status));
+                }
             }
+            keys = answer
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                break;
+            }
+        }
+        if !keys.is_empty() {
+            return Err(FindingsError::Unreadable {
+                id: self.table.clone(),
+                reason: format!(
+                    "{} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                    keys.len()
+                ),
+            });
         }
         Ok(out)
     }
