@@ -556,6 +556,9 @@ fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Op
     Some(compared == wanted)
 }
 
+/// Names of a map indexed on the stack, up to this many (a map with more spills to the heap).
+const INLINE_INDEX: usize = 16;
+
 /// An item of one tape against an item of another: [`item_equals`]'s meaning. Names are looked
 /// for in the same order first (no index needed then); at the first name out of order, as
 /// DynamoDB's answers and stream images often list them, b's entries are indexed once (name,
@@ -571,7 +574,10 @@ fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) ->
     let end = start + size;
     // The next of b's entries in order: its index and where it starts.
     let (mut next, mut next_at) = (0, start);
-    let mut index: Vec<(&'a [u8], usize)> = Vec::new();
+    // b's names and where their values start, once needed: on the stack for most maps.
+    let mut inline: [(&'a [u8], usize); INLINE_INDEX];
+    let mut spilled: Vec<(&'a [u8], usize)>;
+    let mut index: &mut [(&'a [u8], usize)] = &mut [];
     let mut compared = 0;
     let ignored = |name: &[u8]| ignore.iter().any(|i| i.as_bytes() == name);
     for _ in 0..count {
@@ -585,11 +591,17 @@ fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) ->
             next += 1;
         } else {
             if index.is_empty() {
+                index = if other_count <= INLINE_INDEX {
+                    inline = [(&[][..], 0); INLINE_INDEX];
+                    &mut inline[..other_count]
+                } else {
+                    spilled = vec![(&[][..], 0); other_count];
+                    &mut spilled
+                };
                 b.at = start;
-                index.reserve_exact(other_count);
-                for _ in 0..other_count {
+                for entry in index.iter_mut() {
                     let name = b.bytes()?;
-                    index.push((name, b.at));
+                    *entry = (name, b.at);
                     b.skip_value()?;
                 }
             }
