@@ -45,8 +45,8 @@ impl DynamoDbStreams {
 /// Lambda's; `None` if it declines any of it (the SDK's decoder reads it then).
 ///
 /// One difference from the SDK's way, the same as Lambda's records have: an old image is kept as
-/// its JSON, so an attribute type this version does not know there matters only to a verdict that
-/// reads the old image.
+/// its JSON. One with an attribute type this version does not know is logged as not usable when a
+/// verdict would read it, and proves nothing; the record is verified all the same.
 fn read_records(json: &[u8], stream_arn: &str) -> Option<RecordsPage> {
     let mut r = Reader::new(json)?;
     let mut page = RecordsPage {
