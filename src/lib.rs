@@ -23,8 +23,9 @@
 //!   should hold (an image, nothing, or the source's current item), since when, and from where (a
 //!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
 //!   de-duplication; [`record::image`]: an item as an SDK item or as a compact tape compared by
-//!   walking it (Lambda's images, the other side's answers); `record::json`: the byte reader that
-//!   writes tapes from DynamoDB JSON.
+//!   walking it (Lambda's images, the poller's, the other side's answers); `record::json`: the
+//!   byte reader that writes tapes from DynamoDB JSON; `record::change`: a stream record's JSON
+//!   read into an expectation (Lambda's events and GetRecords' answers).
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
 //! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
 //!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines.

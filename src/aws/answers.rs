@@ -1,7 +1,7 @@
 //! Answers read by the byte reader (`record::json`) in front of the SDK's decoder.
 //!
 //! An interceptor puts [`AnswerReader`] in front of the SDK's decoder for one call. It reads a
-//! successful answer with the operation's byte reader, leaves what it read in a slot for the
+//! successful answer with the call's byte reader, leaves what it read in a slot for the
 //! caller, and hands the SDK an empty output. An error, or an answer the byte reader declines (an
 //! attribute type it does not know, JSON it does not expect), goes to the SDK's decoder as before.
 
