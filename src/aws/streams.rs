@@ -1,6 +1,7 @@
 //! [`StreamSource`] over DynamoDB Streams (DescribeStream, GetShardIterator, GetRecords), and stream
-//! records as the engine's [`Expectation`]s. Images are converted between the Streams SDK's and the
-//! DynamoDB SDK's twin attribute types directly.
+//! records as the engine's [`Expectation`]s. GetRecords answers are read by the byte reader as
+//! Lambda's records are (`record::change`); an answer it declines is decoded by the SDK, and its
+//! images converted between the Streams SDK's and the DynamoDB SDK's twin attribute types.
 
 use std::collections::HashMap;
 
@@ -63,12 +64,7 @@ fn read_records(json: &[u8], stream_arn: &str) -> Option<RecordsPage> {
             }
             r.array(|r| {
                 let position = page.records.len();
-                let record = r.record(shape)?.map_err(|m| MalformedRecord {
-                    position,
-                    event_id: m.event_id,
-                    sequence_number: m.sequence_number,
-                    reason: m.reason,
-                });
+                let record = r.record(shape)?.map_err(|m| m.at(position));
                 page.records.push(record);
                 Some(())
             })

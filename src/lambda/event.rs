@@ -54,12 +54,7 @@ impl StreamEvent {
         let position = self.len();
         match parsed {
             Ok(record) => self.records.push(record),
-            Err(m) => self.malformed.push(MalformedRecord {
-                position,
-                event_id: m.event_id,
-                sequence_number: m.sequence_number,
-                reason: m.reason,
-            }),
+            Err(m) => self.malformed.push(m.at(position)),
         }
     }
 }

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::json::Reader;
-use super::{Expectation, Image, Item, OldImage, RecordParts, Tape};
+use super::{Expectation, Image, Item, MalformedRecord, OldImage, RecordParts, Tape};
 
 pub(crate) const NOT_A_RECORD: &str = "record does not parse as a DynamoDB stream record";
 
@@ -19,6 +19,18 @@ pub(crate) struct Malformed {
     pub event_id: Option<String>,
     pub sequence_number: Option<String>,
     pub reason: String,
+}
+
+impl Malformed {
+    /// The record at `position` of its batch or page, as the engine reports it.
+    pub(crate) fn at(self, position: usize) -> MalformedRecord {
+        MalformedRecord {
+            position,
+            event_id: self.event_id,
+            sequence_number: self.sequence_number,
+            reason: self.reason,
+        }
+    }
 }
 
 /// Where a record's JSON comes from: where their three differences lie.
