@@ -26,6 +26,7 @@ use tokio::time::Instant;
 type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
 
 const SCAN: &str = "DynamoDB_20120810.Scan";
+const DESCRIBE_TABLE: &str = "DynamoDB_20120810.DescribeTable";
 const BATCH_GET_ITEM: &str = "DynamoDB_20120810.BatchGetItem";
 
 /// A source table and its copy, with a checkpoint table in the source account.
@@ -288,6 +289,28 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
         pages <= minimum + 2 * segments as u64 + 2 * segments as u64,
         "{pages} Scan pages for a minimum of {minimum}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    let all = orders(40);
+    write_items(source, table, &all).await;
+    write_items(target, table, &all).await;
+    let proxy = FaultProxy::start(endpoint(), 13).await;
+    let (source_seen, target_seen) = (
+        account_through(&proxy, SOURCE_ACCOUNT),
+        account_through(&proxy, TARGET_ACCOUNT),
+    );
+    let baseline = p.baseline_through(&source_seen, &target_seen, p.config(|_| {}));
+    for run in ["first", "second"] {
+        let summary = run_all(&baseline, run, 4).await;
+        assert!(summary.complete(), "{run}");
+        assert_eq!(verdicts(&summary.counts), HashMap::from([("MATCH", 40)]));
+    }
+    // Two runs of four segments, both directions: one DescribeTable per table in all.
+    assert_eq!(proxy.seen(DESCRIBE_TABLE), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

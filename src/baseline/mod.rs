@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use thiserror::Error;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
@@ -126,6 +127,10 @@ pub struct Baseline<R, S, B, F = DynamoDbFindings> {
     target_rate: Arc<ReadRate>,
     /// Problems, resolutions and the run's coverage, when there is a findings store.
     findings: Option<FindingsWriter<F>>,
+    /// Each table's key names, read once: a table's key schema cannot change, and segments
+    /// (and warm invocations) then start without a DescribeTable each.
+    source_keys: OnceCell<Vec<String>>,
+    target_keys: OnceCell<Vec<String>>,
 }
 
 /// What both directions of a segment's work share.
@@ -171,6 +176,8 @@ where
             source_rate,
             target_rate,
             findings: None,
+            source_keys: OnceCell::new(),
+            target_keys: OnceCell::new(),
         }
     }
 }
@@ -197,6 +204,8 @@ where
             source_rate: self.source_rate,
             target_rate: self.target_rate,
             findings: Some(writer),
+            source_keys: self.source_keys,
+            target_keys: self.target_keys,
         }
     }
 
@@ -284,11 +293,15 @@ where
             d.checked_sub(self.config.verify.deadline_margin)
                 .unwrap_or_else(Instant::now)
         });
-        let progress = self
-            .store
-            .load_segment(run_id, segment)
-            .await?
-            .unwrap_or_default();
+        // The key names are read beside the checkpoint, not after it.
+        let load =
+            async { Ok::<_, BaselineError>(self.store.load_segment(run_id, segment).await?) };
+        let (progress, _, _) = tokio::try_join!(
+            load,
+            self.key_names(Direction::Source),
+            self.key_names(Direction::Target)
+        )?;
+        let progress = progress.unwrap_or_default();
         let work = SegmentWork {
             run_id,
             segment,
@@ -345,7 +358,7 @@ where
                 self.config.verify.target_table.api_name.clone(),
             ),
         };
-        let key_names = self.key_names(scanner, &table).await?;
+        let key_names = self.key_names(direction).await?;
         while !cursor.done {
             if work.stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
@@ -356,7 +369,7 @@ where
                 total_segments: work.total_segments,
                 start_key: cursor.start_key.clone(),
                 // The other side's keys only: their contents are compared the other way.
-                attributes: (direction == Direction::Target).then_some(key_names.as_slice()),
+                attributes: (direction == Direction::Target).then_some(key_names),
                 limit: self.config.page_limit,
             };
             let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
@@ -368,7 +381,7 @@ where
                 .into_iter()
                 .map(|item| match direction {
                     Direction::Source => Expectation {
-                        keys: item.key_item(&key_names),
+                        keys: item.key_item(key_names),
                         expected: Expected::Image(item),
                         since: Some(since),
                         source_table: Some(table.clone()),
@@ -516,16 +529,31 @@ where
         })
     }
 
-    async fn key_names(
-        &self,
-        scanner: &Limited<S>,
-        table: &str,
-    ) -> Result<Vec<String>, BaselineError> {
-        Ok(self
-            .retrying(|| scanner.describe(table), None)
-            .await?
-            .map(|s| s.key_names)
-            .unwrap_or_default())
+    /// The key names of the table that `direction` scans (DescribeTable the first time).
+    async fn key_names(&self, direction: Direction) -> Result<&[String], BaselineError> {
+        let (cell, scanner, table) = match direction {
+            Direction::Source => (
+                &self.source_keys,
+                &self.source_scanner,
+                &self.config.source_table,
+            ),
+            Direction::Target => (
+                &self.target_keys,
+                &self.target_scanner,
+                &self.config.verify.target_table.api_name,
+            ),
+        };
+        let names = cell
+            .get_or_try_init(|| async {
+                Ok::<_, BaselineError>(
+                    self.retrying(|| scanner.describe(table), None)
+                        .await?
+                        .map(|s| s.key_names)
+                        .unwrap_or_default(),
+                )
+            })
+            .await?;
+        Ok(names)
     }
 
     /// One scan page, throttling and 5xx retried with backoff until `stop_at`; `None` when time
