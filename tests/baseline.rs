@@ -84,6 +84,22 @@ impl Pair {
     fn baseline(&self, config: BaselineConfig) -> AwsBaseline {
         self.baseline_through(&self.pair.source, &self.pair.target, config)
     }
+
+    /// Both tables hold `items`: a copy without drift.
+    async fn both_hold(&self, items: &[Item]) {
+        write_items(&self.pair.source, &self.pair.table, items).await;
+        write_items(&self.pair.target, &self.pair.table, items).await;
+    }
+
+    /// A fault proxy (seeded) in front of DynamoDB Local, and both accounts through it.
+    async fn proxied(&self, seed: u64) -> (FaultProxy, Account, Account) {
+        let proxy = FaultProxy::start(endpoint(), seed).await;
+        let (source, target) = (
+            account_through(&proxy, SOURCE_ACCOUNT),
+            account_through(&proxy, TARGET_ACCOUNT),
+        );
+        (proxy, source, target)
+    }
 }
 
 /// Every segment to its end, all at once as the CLI runs them, then the run's summary.
@@ -237,15 +253,8 @@ async fn scanned_pages_are_read_onto_tapes_and_end_with_their_last_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() {
     let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(300);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
-    let proxy = FaultProxy::start(endpoint(), 7).await;
-    let (source_seen, target_seen) = (
-        account_through(&proxy, SOURCE_ACCOUNT),
-        account_through(&proxy, TARGET_ACCOUNT),
-    );
+    p.both_hold(&orders(300)).await;
+    let (proxy, source_seen, target_seen) = p.proxied(7).await;
     let config = || p.config(|c| c.page_limit = Some(25));
     let segments = 2;
     let baseline = p.baseline_through(&source_seen, &target_seen, config());
@@ -294,15 +303,8 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
     let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(40);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
-    let proxy = FaultProxy::start(endpoint(), 13).await;
-    let (source_seen, target_seen) = (
-        account_through(&proxy, SOURCE_ACCOUNT),
-        account_through(&proxy, TARGET_ACCOUNT),
-    );
+    p.both_hold(&orders(40)).await;
+    let (proxy, source_seen, target_seen) = p.proxied(13).await;
     let baseline = p.baseline_through(&source_seen, &target_seen, p.config(|_| {}));
     for run in ["first", "second"] {
         let summary = run_all(&baseline, run, 4).await;
@@ -361,7 +363,7 @@ async fn throttling_and_server_errors_lose_nothing() {
     let all = orders(120);
     write_items(source, table, &all).await;
     write_items(target, &table[..], &all[..119]).await;
-    let proxy = FaultProxy::start(endpoint(), 11).await;
+    let (proxy, source_seen, target_seen) = p.proxied(11).await;
     let faults = vec![
         Fault::ProvisionedThroughputExceeded,
         Fault::InternalServerError,
@@ -371,8 +373,8 @@ async fn throttling_and_server_errors_lose_nothing() {
         Rule::new(BATCH_GET_ITEM, 0.4, faults),
     ]);
     let baseline = p.baseline_through(
-        &account_through(&proxy, SOURCE_ACCOUNT),
-        &account_through(&proxy, TARGET_ACCOUNT),
+        &source_seen,
+        &target_seen,
         p.config(|c| c.page_limit = Some(30)),
     );
     let summary = run_all(&baseline, "faults", 2).await;
