@@ -316,6 +316,44 @@ async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_that_cannot_read_a_key_schema_before_its_deadline_stops_not_done_and_resumes() {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(30)).await;
+    let (proxy, source_seen, target_seen) = p.proxied(17).await;
+    proxy.set_rules(vec![Rule::new(
+        DESCRIBE_TABLE,
+        1.0,
+        vec![Fault::ProvisionedThroughputExceeded],
+    )]);
+    let baseline = p.baseline_through(&source_seen, &target_seen, p.config(|_| {}));
+    baseline.start("late", 1).await.unwrap();
+    let mut metrics = InvocationMetrics::default();
+    // The default margin is 2 s: the segment must stop within the first 2.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let work = baseline.run_segment("late", 0, 1, Some(deadline), &mut metrics, &|_| {});
+    let report = tokio::time::timeout(Duration::from_secs(10), work)
+        .await
+        .expect("the segment returned, not retried past its deadline")
+        .expect("time running out is not an error");
+    assert!(!report.done);
+    assert!(Instant::now() < deadline - Duration::from_secs(1));
+    assert!(proxy.injected().failures(DESCRIBE_TABLE) > 1, "retried");
+    assert_eq!(proxy.seen(SCAN), 0, "nothing scanned without the key names");
+
+    // The next invocation, once DescribeTable answers, does the whole segment.
+    proxy.clear_rules();
+    let report = baseline
+        .run_segment("late", 0, 1, None, &mut metrics, &|_| {})
+        .await
+        .unwrap();
+    assert!(report.done);
+    assert_eq!(
+        (report.counts.items_source, report.counts.matched),
+        (30, 30)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_the_compare_give_no_false_difference() {
     let p = pair(ORDER_KEYS_T).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);

@@ -296,12 +296,20 @@ where
         // The key names are read beside the checkpoint, not after it.
         let load =
             async { Ok::<_, BaselineError>(self.store.load_segment(run_id, segment).await?) };
-        let (progress, _, _) = tokio::try_join!(
+        let (progress, source_keys, target_keys) = tokio::try_join!(
             load,
-            self.key_names(Direction::Source),
-            self.key_names(Direction::Target)
+            self.key_names(Direction::Source, stop_at),
+            self.key_names(Direction::Target, stop_at)
         )?;
         let progress = progress.unwrap_or_default();
+        let (Some(source_keys), Some(target_keys)) = (source_keys, target_keys) else {
+            // Out of time before both tables' key names were read: nothing verified, nothing lost.
+            return Ok(SegmentReport {
+                segment,
+                done: progress.done(),
+                counts: progress.counts(),
+            });
+        };
         let work = SegmentWork {
             run_id,
             segment,
@@ -313,13 +321,13 @@ where
         let (source, target) = tokio::join!(
             self.run_direction(
                 &work,
-                Direction::Source,
+                (Direction::Source, source_keys),
                 progress.source,
                 &mut source_metrics
             ),
             self.run_direction(
                 &work,
-                Direction::Target,
+                (Direction::Target, target_keys),
                 progress.target,
                 &mut target_metrics
             ),
@@ -341,7 +349,7 @@ where
     async fn run_direction(
         &self,
         work: &SegmentWork<'_>,
-        direction: Direction,
+        (direction, key_names): (Direction, &[String]),
         mut cursor: Cursor,
         metrics: &mut InvocationMetrics,
     ) -> Result<Cursor, BaselineError> {
@@ -358,7 +366,6 @@ where
                 self.config.verify.target_table.api_name.clone(),
             ),
         };
-        let key_names = self.key_names(direction).await?;
         while !cursor.done {
             if work.stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
@@ -529,8 +536,13 @@ where
         })
     }
 
-    /// The key names of the table that `direction` scans (DescribeTable the first time).
-    async fn key_names(&self, direction: Direction) -> Result<&[String], BaselineError> {
+    /// The key names of the table that `direction` scans (DescribeTable the first time, throttling
+    /// retried until `stop_at`); `None` when time ran out first, which is not kept.
+    async fn key_names(
+        &self,
+        direction: Direction,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<&[String]>, BaselineError> {
         let (cell, scanner, table) = match direction {
             Direction::Source => (
                 &self.source_keys,
@@ -545,15 +557,18 @@ where
         };
         let names = cell
             .get_or_try_init(|| async {
-                Ok::<_, BaselineError>(
-                    self.retrying(|| scanner.describe(table), None)
-                        .await?
-                        .map(|s| s.key_names)
-                        .unwrap_or_default(),
-                )
+                match self.retrying(|| scanner.describe(table), stop_at).await {
+                    Ok(Some(shape)) => Ok(shape.key_names),
+                    Ok(None) => Err(None),
+                    Err(e) => Err(Some(e)),
+                }
             })
-            .await?;
-        Ok(names)
+            .await;
+        match names {
+            Ok(names) => Ok(Some(names.as_slice())),
+            Err(None) => Ok(None),
+            Err(Some(e)) => Err(e),
+        }
     }
 
     /// One scan page, throttling and 5xx retried with backoff until `stop_at`; `None` when time
