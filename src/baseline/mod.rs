@@ -321,13 +321,15 @@ where
         let (source, target) = tokio::join!(
             self.run_direction(
                 &work,
-                (Direction::Source, source_keys),
+                Direction::Source,
+                source_keys,
                 progress.source,
                 &mut source_metrics
             ),
             self.run_direction(
                 &work,
-                (Direction::Target, target_keys),
+                Direction::Target,
+                target_keys,
                 progress.target,
                 &mut target_metrics
             ),
@@ -349,22 +351,17 @@ where
     async fn run_direction(
         &self,
         work: &SegmentWork<'_>,
-        (direction, key_names): (Direction, &[String]),
+        direction: Direction,
+        key_names: &[String],
         mut cursor: Cursor,
         metrics: &mut InvocationMetrics,
     ) -> Result<Cursor, BaselineError> {
         let mut sink = OutcomeSink::counting(metrics);
-        let (scanner, verifier, table) = match direction {
-            Direction::Source => (
-                &self.source_scanner,
-                &self.forward,
-                self.config.source_table.clone(),
-            ),
-            Direction::Target => (
-                &self.target_scanner,
-                &self.reverse,
-                self.config.verify.target_table.api_name.clone(),
-            ),
+        let (scanner, table) = self.scanned(direction);
+        let table = table.to_string();
+        let verifier = match direction {
+            Direction::Source => &self.forward,
+            Direction::Target => &self.reverse,
         };
         while !cursor.done {
             if work.stop_at.is_some_and(|s| Instant::now() >= s) {
@@ -536,6 +533,17 @@ where
         })
     }
 
+    /// The scanner and the table that `direction` scans.
+    fn scanned(&self, direction: Direction) -> (&Limited<S>, &str) {
+        match direction {
+            Direction::Source => (&self.source_scanner, &self.config.source_table),
+            Direction::Target => (
+                &self.target_scanner,
+                &self.config.verify.target_table.api_name,
+            ),
+        }
+    }
+
     /// The key names of the table that `direction` scans (DescribeTable the first time, throttling
     /// retried until `stop_at`); `None` when time ran out first, which is not kept.
     async fn key_names(
@@ -543,17 +551,10 @@ where
         direction: Direction,
         stop_at: Option<Instant>,
     ) -> Result<Option<&[String]>, BaselineError> {
-        let (cell, scanner, table) = match direction {
-            Direction::Source => (
-                &self.source_keys,
-                &self.source_scanner,
-                &self.config.source_table,
-            ),
-            Direction::Target => (
-                &self.target_keys,
-                &self.target_scanner,
-                &self.config.verify.target_table.api_name,
-            ),
+        let (scanner, table) = self.scanned(direction);
+        let cell = match direction {
+            Direction::Source => &self.source_keys,
+            Direction::Target => &self.target_keys,
         };
         let names = cell
             .get_or_try_init(|| async {
