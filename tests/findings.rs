@@ -24,8 +24,8 @@ use ddb_verify::record::Item;
 use ddb_verify::report::findings::FindingsWriter;
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::source::findings::{
-    CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Problem,
-    ProblemWrite, Resolution,
+    CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Gap,
+    GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::ORDER_KEYS;
@@ -344,12 +344,13 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
         table: "Orders",
         source: CoverageSource::Poller,
         name: "arn:stream",
+        stream_arn: Some("arn:stream"),
         started_at_ms: started,
         verified_until_ms: until,
         retry_at_ms: retry,
         complete: None,
         sample_rate: Some(1.0),
-        gap_at_ms: None,
+        gaps: Vec::new(),
         now_ms: now,
     };
     store
@@ -373,6 +374,88 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
     let c = store.coverage("Orders").await.unwrap();
     assert_eq!(c[0].verified_until_ms, Some(900));
     assert!(store.coverage("Other").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_gaps_are_kept_by_cause_never_moved_back_and_each_stream_has_its_own_entry() {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = unique("Ledger");
+    let gap = |cause, detail: &str| GapWrite {
+        cause,
+        detail: detail.to_string(),
+    };
+    let write = |stream, gaps: Vec<GapWrite>, rate, now| CoverageWrite {
+        table: &table,
+        source: CoverageSource::Stream,
+        name: "verifier-fn",
+        stream_arn: Some(stream),
+        started_at_ms: Some(100),
+        verified_until_ms: Some(now),
+        retry_at_ms: None,
+        complete: None,
+        sample_rate: Some(rate),
+        gaps,
+        now_ms: now,
+    };
+    // A sampled batch, then full batches: the gap stays.
+    let sampled = vec![gap(GapCause::Sampled, "SAMPLE_RATE=0.000001")];
+    store
+        .cover(&write("arn:old", sampled.clone(), 0.000001, 1_000))
+        .await
+        .unwrap();
+    store
+        .cover(&write("arn:old", vec![], 1.0, 2_000))
+        .await
+        .unwrap();
+    // A slower writer's older gap does not move the newer one back; its count still adds.
+    store
+        .cover(&write(
+            "arn:old",
+            vec![gap(GapCause::Trimmed, "new")],
+            1.0,
+            3_000,
+        ))
+        .await
+        .unwrap();
+    store
+        .cover(&write(
+            "arn:old",
+            vec![gap(GapCause::Trimmed, "old")],
+            1.0,
+            2_500,
+        ))
+        .await
+        .unwrap();
+    // The same function on the table's new stream: an entry of its own.
+    store
+        .cover(&write("arn:new", vec![], 1.0, 4_000))
+        .await
+        .unwrap();
+    let mut c = store.coverage(&table).await.unwrap();
+    c.sort_by_key(|c| c.stream_arn.clone());
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_eq!(c[0].stream_arn.as_deref(), Some("arn:new"));
+    assert!(c[0].gaps.is_empty());
+    let old = &c[1];
+    assert_eq!(old.sample_rate, Some(1.0), "the last write's rate");
+    assert_eq!(
+        old.gaps,
+        vec![
+            Gap {
+                cause: GapCause::Sampled,
+                at_ms: 1_000,
+                count: 1,
+                detail: "SAMPLE_RATE=0.000001".into()
+            },
+            Gap {
+                cause: GapCause::Trimmed,
+                at_ms: 3_000,
+                count: 2,
+                detail: "new".into()
+            },
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,16 +6,23 @@ mod common;
 
 use std::process::{Command, Output};
 
+use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
 use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
-use ddb_verify::readiness::{self, Readiness, ReadinessOptions};
+use ddb_verify::readiness::{self, Readiness, ReadinessOptions, TableStream};
 use ddb_verify::record::Item;
 use ddb_verify::source::findings::{
-    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, ProblemWrite,
+    CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, GapCause, GapWrite,
+    ProblemWrite,
 };
 use ddb_verify::verify::timing::epoch_ms;
 
 const MIN: u64 = 60_000;
+
+const ORDER_KEY_TYPES: [(&str, ScalarAttributeType); 2] = [
+    ("customerId", ScalarAttributeType::S),
+    ("orderId", ScalarAttributeType::N),
+];
 
 /// One input of readiness made to fail.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,11 +57,21 @@ async fn record_problem(store: &DynamoDbFindings, table: &str, key: &Item, now: 
         .expect("record a finding");
 }
 
-/// A findings table holding what makes `table` GO (stream verification since an hour ago, verified
-/// up to 30 seconds ago; a baseline run from 30 to 10 minutes ago), but for `broken`.
+/// A source table with a stream, and a findings table holding what makes it GO (stream
+/// verification since an hour ago, verified up to 30 seconds ago; a baseline run from 30 to 10
+/// minutes ago), but for `broken`.
 async fn state(broken: Break) -> (DynamoDbFindings, String) {
-    let store = findings_store(&account(SOURCE_ACCOUNT)).await;
+    let source = account(SOURCE_ACCOUNT);
+    let store = findings_store(&source).await;
     let table = unique("Orders");
+    let stream = create_table(
+        &source,
+        &table,
+        &ORDER_KEY_TYPES,
+        Some(StreamViewType::NewAndOldImages),
+    )
+    .await
+    .expect("a stream");
     let now = epoch_ms();
     if broken != Break::NoStream {
         let started = match broken {
@@ -70,6 +87,7 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
                 table: &table,
                 source: CoverageSource::Stream,
                 name: "stream-verifier",
+                stream_arn: Some(&stream),
                 started_at_ms: Some(started),
                 verified_until_ms: Some(until),
                 retry_at_ms: match broken {
@@ -79,8 +97,19 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
                 complete: None,
                 sample_rate: Some(if broken == Break::Sampled { 0.5 } else { 1.0 }),
                 // Trimmed after the baseline began (30 minutes ago).
-                gap_at_ms: (broken == Break::Trimmed).then_some(now - 5 * MIN),
-                now_ms: now,
+                gaps: (broken == Break::Trimmed)
+                    .then(|| GapWrite {
+                        cause: GapCause::Trimmed,
+                        detail: "trimmed in a test".into(),
+                    })
+                    .into_iter()
+                    .collect(),
+                // The gap's time is the write's: 5 minutes ago.
+                now_ms: if broken == Break::Trimmed {
+                    now - 5 * MIN
+                } else {
+                    now
+                },
             })
             .await
             .expect("cover");
@@ -92,12 +121,13 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
                 table: &table,
                 source: CoverageSource::Baseline,
                 name: "run-1",
+                stream_arn: None,
                 started_at_ms: Some(now - 30 * MIN),
                 verified_until_ms: complete.then_some(now - 10 * MIN),
                 retry_at_ms: None,
                 complete: Some(complete),
                 sample_rate: None,
-                gap_at_ms: None,
+                gaps: Vec::new(),
                 now_ms: now,
             })
             .await
@@ -110,7 +140,14 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
 }
 
 async fn readiness_of(store: &DynamoDbFindings, table: &str) -> Readiness {
-    let input = readiness::gather(store, table).await.expect("gather");
+    let stream = match ddb_verify::aws::enabled_stream(store.client(), table).await {
+        Ok(Some(arn)) => TableStream::Current(arn),
+        Ok(None) => TableStream::Disabled,
+        Err(why) => TableStream::Unknown(why),
+    };
+    let input = readiness::gather(store, table, stream)
+        .await
+        .expect("gather");
     readiness::assess(&input, epoch_ms(), &ReadinessOptions::default())
 }
 
@@ -323,6 +360,62 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     let checks = &json_of(&out)["checks"];
     assert_eq!(checks[3]["name"], "stream_recent");
     assert_eq!(checks[3]["ok"], false);
+}
+
+/// Sets the table's stream on or off, as an operator's UpdateTable does.
+async fn set_stream(table: &str, enabled: bool) {
+    let mut spec = StreamSpecification::builder().stream_enabled(enabled);
+    if enabled {
+        spec = spec.stream_view_type(StreamViewType::NewAndOldImages);
+    }
+    account(SOURCE_ACCOUNT)
+        .dynamodb
+        .update_table()
+        .table_name(table)
+        .stream_specification(spec.build().unwrap())
+        .send()
+        .await
+        .expect("update the table's stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_enabled_anew() {
+    let (store, table) = state(Break::Nothing).await;
+    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = json_of(&out);
+    assert!(r["stream"].as_str().unwrap().contains(&table), "{r}");
+    assert_eq!(r["chain"][0]["name"], "stream-verifier");
+    assert_eq!(r["clock_skew_ms"], 1000);
+
+    set_stream(&table, false).await;
+    let out = ddb_verify(&store, &table, &["readiness"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("has no stream enabled"), "{text}");
+
+    // A new stream: the verifier's coverage of the old one, begun before the baseline and recent,
+    // does not count for it.
+    set_stream(&table, true).await;
+    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let r = json_of(&out);
+    let reason = r["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("no stream verification recorded"),
+        "{reason}"
+    );
+    assert!(reason.contains("1 entry of other streams"), "{reason}");
+
+    // The clock margin is read from the command line, and named when wrong.
+    let out = ddb_verify(&store, &table, &["readiness", "--clock-skew", "soon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--clock-skew"), "{}", stderr(&out));
 }
 
 #[test]

@@ -17,7 +17,8 @@ use super::DynamoDbCallError;
 use crate::record::{describe_key, Item};
 use crate::source::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
-    FindingsError, FindingsStore, ProblemWrite, Recheck, Resolution, RESOLVED_KEPT,
+    FindingsError, FindingsStore, Gap, GapCause, GapWrite, ProblemWrite, Recheck, Resolution,
+    RESOLVED_KEPT,
 };
 
 /// The index of open and accepted findings and of coverage, by next check time.
@@ -66,6 +67,11 @@ impl DynamoDbFindings {
         &self.table
     }
 
+    /// The client it calls with (its account's).
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> FindingsError {
         FindingsError::Dynamo {
             operation,
@@ -73,6 +79,109 @@ impl DynamoDbFindings {
             transient: err.is_transient(),
             source: Box::new(err.into()),
         }
+    }
+
+    /// A coverage write's update, with `verifiedUntil` (moved only forward) when `with_until`.
+    fn coverage_update(
+        &self,
+        id: &str,
+        w: &CoverageWrite<'_>,
+        with_until: bool,
+    ) -> UpdateItemFluentBuilder {
+        let mut set = vec![
+            "tableName = :table",
+            "#source = :source",
+            "#name = :name",
+            "checkedAt = :now",
+            "statusTable = :partition",
+            "nextCheck = :now",
+        ];
+        let mut update = self
+            .update(id.to_string())
+            .expression_attribute_names("#source", "source")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":table", s(w.table))
+            .expression_attribute_values(":source", s(w.source.as_str()))
+            .expression_attribute_values(":name", s(w.name))
+            .expression_attribute_values(":now", n(w.now_ms))
+            .expression_attribute_values(":partition", status_partition("COVERAGE", w.table));
+        let numbers = [
+            (
+                "startedAt = if_not_exists(startedAt, :started)",
+                ":started",
+                w.started_at_ms,
+            ),
+            ("lastRetryAt = :retry", ":retry", w.retry_at_ms),
+        ];
+        for (clause, name, value) in numbers {
+            if let Some(value) = value {
+                set.push(clause);
+                update = update.expression_attribute_values(name, n(value));
+            }
+        }
+        if let Some(stream) = w.stream_arn {
+            set.push("streamArn = :stream");
+            update = update.expression_attribute_values(":stream", s(stream));
+        }
+        if let Some(rate) = w.sample_rate {
+            set.push("sampleRate = :rate");
+            update =
+                update.expression_attribute_values(":rate", AttributeValue::N(rate.to_string()));
+        }
+        if let Some(complete) = w.complete {
+            set.push("complete = :complete");
+            update =
+                update.expression_attribute_values(":complete", AttributeValue::Bool(complete));
+        }
+        match w.verified_until_ms {
+            Some(until) if with_until => {
+                set.push("verifiedUntil = :until");
+                update
+                    .expression_attribute_values(":until", n(until))
+                    // Never moved back (Lambda's shards report out of order).
+                    .condition_expression(
+                        "attribute_not_exists(verifiedUntil) OR verifiedUntil < :until",
+                    )
+                    .update_expression(expression(&set, &[], ""))
+            }
+            _ => update.update_expression(expression(&set, &[], "")),
+        }
+    }
+
+    /// Adds one gap to a coverage item: its time moves only forward (a slower writer's older gap
+    /// leaves the newer one), its count always grows.
+    async fn add_gap(
+        &self,
+        id: &str,
+        w: &CoverageWrite<'_>,
+        gap: &GapWrite,
+    ) -> Result<(), FindingsError> {
+        let stem = gap.cause.attribute_stem();
+        let (at, count, detail) = (
+            format!("gap{stem}At"),
+            format!("gap{stem}Count"),
+            format!("gap{stem}Detail"),
+        );
+        let update = |newer: bool| {
+            let base = self
+                .update(id.to_string())
+                .expression_attribute_names("#count", count.clone())
+                .expression_attribute_values(":one", n(1));
+            if newer {
+                base.update_expression("SET #at = :at, #detail = :detail ADD #count :one")
+                    .condition_expression("attribute_not_exists(#at) OR #at < :at")
+                    .expression_attribute_names("#at", at.clone())
+                    .expression_attribute_names("#detail", detail.clone())
+                    .expression_attribute_values(":at", n(w.now_ms))
+                    .expression_attribute_values(":detail", s(gap.detail.clone()))
+            } else {
+                base.update_expression("ADD #count :one")
+            }
+        };
+        if !self.conditional(update(true)).await? {
+            self.conditional(update(false)).await?;
+        }
+        Ok(())
     }
 
     /// Sends a conditional update: whether it applied (`false`: its condition did not hold).
@@ -350,8 +459,39 @@ fn coverage_of(item: &Attrs) -> Result<Coverage, FindingsError> {
             .get("sampleRate")
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok()),
-        last_gap_at_ms: number(item, "lastGapAt"),
+        stream_arn: text(item, "streamArn"),
+        gaps: gaps_of(item),
     })
+}
+
+/// The gaps of a coverage item, in [`GapCause`] order. `lastGapAt`, written by versions before
+/// the ledger named its causes, was records trimmed.
+fn gaps_of(item: &Attrs) -> Vec<Gap> {
+    let mut gaps: Vec<Gap> = GapCause::ALL
+        .iter()
+        .filter_map(|&cause| {
+            let stem = cause.attribute_stem();
+            Some(Gap {
+                cause,
+                at_ms: number(item, &format!("gap{stem}At"))?,
+                count: number(item, &format!("gap{stem}Count")).unwrap_or(1),
+                detail: text(item, &format!("gap{stem}Detail")).unwrap_or_default(),
+            })
+        })
+        .collect();
+    if let Some(at) = number(item, "lastGapAt") {
+        match gaps.iter_mut().find(|g| g.cause == GapCause::Trimmed) {
+            Some(gap) => gap.at_ms = gap.at_ms.max(at),
+            None => gaps.push(Gap {
+                cause: GapCause::Trimmed,
+                at_ms: at,
+                count: 1,
+                detail: "stream records were trimmed before they were verified".into(),
+            }),
+        }
+        gaps.sort_by_key(|g| g.cause);
+    }
+    gaps
 }
 
 fn expression(set: &[&str], remove: &[&str], add: &str) -> String {
@@ -539,65 +679,15 @@ impl FindingsStore for DynamoDbFindings {
     }
 
     async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
-        let source = w.source;
-        let id = coverage_id(w.table, source, w.name);
-        let build = |with_until: bool| {
-            let mut set = vec![
-                "tableName = :table",
-                "#source = :source",
-                "#name = :name",
-                "checkedAt = :now",
-                "statusTable = :partition",
-                "nextCheck = :now",
-            ];
-            let mut update = self
-                .update(id.clone())
-                .expression_attribute_names("#source", "source")
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_values(":table", s(w.table))
-                .expression_attribute_values(":source", s(source.as_str()))
-                .expression_attribute_values(":name", s(w.name))
-                .expression_attribute_values(":now", n(w.now_ms))
-                .expression_attribute_values(":partition", status_partition("COVERAGE", w.table));
-            if let Some(started) = w.started_at_ms {
-                set.push("startedAt = if_not_exists(startedAt, :started)");
-                update = update.expression_attribute_values(":started", n(started));
-            }
-            if let Some(retry) = w.retry_at_ms {
-                set.push("lastRetryAt = :retry");
-                update = update.expression_attribute_values(":retry", n(retry));
-            }
-            if let Some(rate) = w.sample_rate {
-                set.push("sampleRate = :rate");
-                update = update
-                    .expression_attribute_values(":rate", AttributeValue::N(rate.to_string()));
-            }
-            if let Some(gap) = w.gap_at_ms {
-                set.push("lastGapAt = :gap");
-                update = update.expression_attribute_values(":gap", n(gap));
-            }
-            if let Some(complete) = w.complete {
-                set.push("complete = :complete");
-                update =
-                    update.expression_attribute_values(":complete", AttributeValue::Bool(complete));
-            }
-            match w.verified_until_ms {
-                Some(until) if with_until => {
-                    set.push("verifiedUntil = :until");
-                    update
-                        .expression_attribute_values(":until", n(until))
-                        // Never moved back (Lambda's shards report out of order).
-                        .condition_expression(
-                            "attribute_not_exists(verifiedUntil) OR verifiedUntil < :until",
-                        )
-                        .update_expression(expression(&set, &[], ""))
-                }
-                _ => update.update_expression(expression(&set, &[], "")),
-            }
-        };
-        if !self.conditional(build(true)).await? {
+        let id = coverage_id(w.table, w.source, w.name, w.stream_arn);
+        // Gaps first: a write that fails after them errs on the strict side.
+        for gap in &w.gaps {
+            self.add_gap(&id, w, gap).await?;
+        }
+        if !self.conditional(self.coverage_update(&id, w, true)).await? {
             // A newer `verifiedUntil` is stored: the rest still applies.
-            self.conditional(build(false)).await?;
+            self.conditional(self.coverage_update(&id, w, false))
+                .await?;
         }
         Ok(())
     }

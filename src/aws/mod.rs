@@ -184,6 +184,28 @@ pub async fn latest_stream_arn(
         })
 }
 
+/// The table's stream now: `Ok(Some(arn))` when enabled, `Ok(None)` when not, or why DescribeTable
+/// could not tell.
+pub async fn enabled_stream(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Option<String>, String> {
+    let out = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTable on {table}: {}", DisplayErrorContext(&e)))?;
+    let Some(table) = out.table else {
+        return Ok(None);
+    };
+    let enabled = table
+        .stream_specification
+        .as_ref()
+        .is_some_and(|s| s.stream_enabled);
+    Ok(table.latest_stream_arn.filter(|_| enabled))
+}
+
 /// A failed call of one DynamoDB operation: kept as the service's error enum (every adapter's
 /// error source), and asked whether it is transient.
 pub trait DynamoDbCallError: Into<aws_sdk_dynamodb::Error> {

@@ -259,12 +259,13 @@ where
                 table: &table,
                 source: CoverageSource::Baseline,
                 name: &run.run_id,
+                stream_arn: None,
                 started_at_ms: Some(run.started_at_ms),
                 verified_until_ms: run.finished_at_ms,
                 retry_at_ms: None,
                 complete: Some(run.finished_at_ms.is_some()),
                 sample_rate: None,
-                gap_at_ms: None,
+                gaps: Vec::new(),
                 now_ms: epoch_ms(),
             })
             .await?;

@@ -13,7 +13,7 @@ use super::baseline::CliError;
 use super::Ending;
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::FindingsCliConfig;
-use crate::readiness::{self, rfc3339, ReadinessOptions};
+use crate::readiness::{self, rfc3339, ReadinessOptions, TableStream};
 use crate::record::Item;
 use crate::source::findings::{Finding, FindingStatus, FindingsStore};
 use crate::verify::timing::epoch_ms;
@@ -55,6 +55,14 @@ pub struct ReadinessArgs {
     /// re-delivery blocks (500ms, 30s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_max_lag)]
     pub max_lag: Duration,
+    /// How far apart the clocks of the machines that recorded coverage (the verifiers, the
+    /// baseline's host) may be: every time compared across them carries it, on the strict side.
+    #[arg(long, default_value = "1s", value_parser = parse_clock_skew)]
+    pub clock_skew: Duration,
+}
+
+fn parse_clock_skew(value: &str) -> Result<Duration, String> {
+    crate::config::parse_duration("--clock-skew", value).map_err(|e| e.to_string())
 }
 
 fn parse_max_lag(value: &str) -> Result<Duration, String> {
@@ -135,12 +143,19 @@ pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
 
 pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
     let (config, store) = store().await?;
-    let input = readiness::gather(&store, &config.source_table).await?;
+    let table = &config.source_table;
+    let stream = match crate::aws::enabled_stream(store.client(), table).await {
+        Ok(Some(arn)) => TableStream::Current(arn),
+        Ok(None) => TableStream::Disabled,
+        Err(why) => TableStream::Unknown(why),
+    };
+    let input = readiness::gather(&store, table, stream).await?;
     let answer = readiness::assess(
         &input,
         epoch_ms(),
         &ReadinessOptions {
             max_lag: args.max_lag,
+            clock_skew: args.clock_skew,
         },
     );
     if args.json {

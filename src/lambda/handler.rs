@@ -8,10 +8,12 @@ use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
 use crate::report::error_chain;
-use crate::report::findings::{stream_coverage, FindingsWriter, Occurrence, OpenFindings};
+use crate::report::findings::{
+    stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings,
+};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
-use crate::source::findings::{CoverageSource, FindingsStore};
+use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
 use crate::source::table::TableReader;
 use crate::verify::{BatchReport, Outcome, RetryReason, Verifier};
 
@@ -160,17 +162,50 @@ impl<F: FindingsStore> Findings<F> {
                 metrics,
             )
             .await;
-        let Some(table) = records.iter().find_map(|r| r.source_table.as_deref()) else {
-            return;
-        };
-        let mut coverage = stream_coverage(
-            table,
-            CoverageSource::Stream,
-            &self.name,
-            records,
-            &report.outcomes,
-        );
-        coverage.sample_rate = Some(sample_rate);
+        // One coverage entry per stream read (an event holds one stream's records).
+        let mut streams: Vec<(&str, Option<&str>)> = Vec::new();
+        for r in records {
+            if let Some(table) = r.source_table.as_deref() {
+                if !streams.contains(&(table, r.stream_arn())) {
+                    streams.push((table, r.stream_arn()));
+                }
+            }
+        }
+        for (table, stream_arn) in streams {
+            let of = CoverageOf {
+                table,
+                source: CoverageSource::Stream,
+                name: &self.name,
+                stream_arn,
+                sample_rate,
+            };
+            let mine: Vec<usize> = (0..records.len())
+                .filter(|&i| {
+                    records[i].source_table.as_deref() == Some(table)
+                        && records[i].stream_arn() == stream_arn
+                })
+                .collect();
+            let coverage = if mine.len() == records.len() {
+                stream_coverage(of, records, &report.outcomes)
+            } else {
+                let (some, outcomes): (Vec<Expectation>, Vec<Outcome>) = mine
+                    .iter()
+                    .map(|&i| (records[i].clone(), report.outcomes[i].clone()))
+                    .unzip();
+                stream_coverage(of, &some, &outcomes)
+            };
+            self.cover(coverage, report, metrics).await;
+        }
+    }
+
+    /// Writes one stream's coverage. When a record goes back to Lambda and the coverage cannot
+    /// say so, the whole batch goes back: readiness must not miss a retry.
+    async fn cover(
+        &self,
+        coverage: CoverageWrite<'_>,
+        report: &mut BatchReport,
+        metrics: &mut InvocationMetrics,
+    ) {
         let retried = coverage.retry_at_ms.is_some();
         if let Err(e) = self.writer.cover(coverage).await {
             metrics.findings_write_failures += 1;

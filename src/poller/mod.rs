@@ -28,7 +28,7 @@ use crate::report::findings::FindingsWriter;
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
+use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
 use crate::source::stream::{ShardInfo, ShardRef, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::Verifier;
@@ -72,6 +72,10 @@ pub struct PollReport {
     pub last_progress_at: Option<Instant>,
     /// Creation time (epoch ms) of the oldest change given a verdict, for coverage.
     pub first_change_ms: Option<u64>,
+    /// Shards first read at `LATEST` in this run (each a gap: what they held before was skipped).
+    pub latest_starts: u64,
+    /// Records whose creation time was not believed (each a gap: coverage does not move on them).
+    pub unbelievable_times: u64,
 }
 
 impl PollReport {
@@ -312,12 +316,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             table: &table,
             source: CoverageSource::Poller,
             name: stream_arn,
+            stream_arn: Some(stream_arn),
             started_at_ms: total.first_change_ms,
             verified_until_ms: covered.then_some(run_started_ms),
             retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
             complete: None,
             sample_rate: Some(self.config.verify.sample_rate),
-            gap_at_ms: (total.poller.records_trimmed > 0).then_some(now),
+            gaps: run_gaps(total, self.config.verify.sample_rate),
             now_ms: now,
         };
         if let Err(e) = findings.cover(write).await {
@@ -423,6 +428,39 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
     }
 }
 
+/// The gaps a run leaves in the stream's coverage.
+fn run_gaps(total: &PollReport, sample_rate: f64) -> Vec<GapWrite> {
+    let mut gaps: Vec<GapWrite> = crate::report::findings::sampling_gap(sample_rate)
+        .into_iter()
+        .collect();
+    let counted = [
+        (
+            GapCause::Trimmed,
+            total.poller.records_trimmed,
+            "stream data trimmed (after 24 hours) before it was verified",
+        ),
+        (
+            GapCause::Latest,
+            total.latest_starts,
+            "shard(s) first read at LATEST: what they held before was skipped",
+        ),
+        (
+            GapCause::BadCreationTime,
+            total.unbelievable_times,
+            "record(s) with an ApproximateCreationDateTime before 2014 or ahead of the clock: coverage did not move on them",
+        ),
+    ];
+    for (cause, count, what) in counted {
+        if count > 0 {
+            gaps.push(GapWrite {
+                cause,
+                detail: format!("{count} {what}"),
+            });
+        }
+    }
+    gaps
+}
+
 /// Runs and shards add up: counters with `+=`, records and failures in order.
 impl std::ops::AddAssign for PollReport {
     fn add_assign(&mut self, part: PollReport) {
@@ -435,6 +473,8 @@ impl std::ops::AddAssign for PollReport {
             (a, b) => a.or(b),
         };
         self.last_progress_at = self.last_progress_at.max(part.last_progress_at);
+        self.latest_starts += part.latest_starts;
+        self.unbelievable_times += part.unbelievable_times;
     }
 }
 
@@ -526,6 +566,7 @@ mod tests {
                 old_image: None,
                 view_type: ViewType::NewImage,
                 ttl_delete: false,
+                stream_arn: None,
             }),
         }
     }

@@ -236,6 +236,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
             position.started_at_ms = Some(now_ms());
             lease.save(position, &mut run.report.poller).await?;
+            run.report.latest_starts += 1;
         }
         let skip_before = self.skip_before(position);
         let mut iterator = self.iterator_at(at, &first, position, run).await?;
@@ -461,7 +462,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     &mut verified.verification,
                 )
                 .await;
-            verified.first_change_ms = VerifiedSpan::of(&valid, &report.outcomes).first_change_ms;
+            let span = VerifiedSpan::of(&valid, &report.outcomes, now_ms());
+            verified.first_change_ms = span.first_change_ms;
+            verified.unbelievable_times += span.unbelievable;
         }
         let mut outcomes = report.outcomes.into_iter();
         let mut valid = valid.iter();

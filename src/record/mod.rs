@@ -10,6 +10,7 @@ pub(crate) mod json;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -107,6 +108,9 @@ pub struct StreamChange {
     pub view_type: ViewType,
     /// A delete by DynamoDB's Time to Live, not by a client.
     pub ttl_delete: bool,
+    /// The stream it was read from (`eventSourceARN`), shared by the records of one stream: each
+    /// stream's coverage is its own.
+    pub stream_arn: Option<Arc<str>>,
 }
 
 /// A stream record that could not be turned into an [`Expectation`]: it gets an UNVERIFIABLE verdict.
@@ -195,6 +199,7 @@ impl Expectation {
                 old_image: parts.old_image,
                 view_type,
                 ttl_delete: kind == ChangeKind::Remove && parts.ttl_delete,
+                stream_arn: parts.source_arn.map(shared_arn),
             }),
         })
     }
@@ -225,6 +230,11 @@ impl Expectation {
 
     pub fn sequence_number(&self) -> Option<&str> {
         self.stream().map(|c| c.sequence_number.as_str())
+    }
+
+    /// The stream the record was read from.
+    pub fn stream_arn(&self) -> Option<&str> {
+        self.stream().and_then(|c| c.stream_arn.as_deref())
     }
 
     /// The state the change replaced, when its stream carries it.
@@ -302,6 +312,24 @@ impl PartialEq for OldImage {
 }
 
 /// `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL` → `NAME`.
+/// One allocation per stream, not per record: the records of a batch share their stream's ARN.
+fn shared_arn(arn: &str) -> Arc<str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(shared) if &**shared == arn => Arc::clone(shared),
+            _ => {
+                let shared: Arc<str> = Arc::from(arn);
+                *last = Some(Arc::clone(&shared));
+                shared
+            }
+        }
+    })
+}
+
 pub fn table_name_from_arn(arn: &str) -> Option<String> {
     let resource = arn.splitn(6, ':').nth(5)?;
     let name = resource.strip_prefix("table/")?.split('/').next()?;

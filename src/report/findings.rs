@@ -17,7 +17,7 @@ use crate::record::Expectation;
 use crate::report::metrics::InvocationMetrics;
 use crate::source::findings::{
     finding_id, CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore,
-    Problem, ProblemWrite, Resolution,
+    GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
 use crate::verify::timing::epoch_ms;
 use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
@@ -298,57 +298,101 @@ fn occurrence_run(baseline: &Option<String>) -> Option<&str> {
         .and_then(|b| b.strip_prefix("baseline:"))
 }
 
+/// Creation times before this (2014-01-01) are not believed: DynamoDB Streams did not exist, so
+/// such a time is a bad value (a near-zero, or seconds read as something else).
+pub const EARLIEST_CREATION_MS: u64 = 1_388_534_400_000;
+
+/// A creation time further ahead of this clock than this is not believed (milliseconds or
+/// microseconds read as seconds): as the engine's window does (`verify::timing`).
+pub const CREATION_AHEAD_MS: u64 = 5_000;
+
 /// What a batch of stream records with their outcomes shows: the creation time (epoch ms) of the
-/// oldest change given an outcome, of the newest one before the first handed back, and whether one
-/// was handed back.
+/// oldest change given an outcome, of the newest one before the first handed back, whether one was
+/// handed back, and how many creation times could not be believed (they move nothing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerifiedSpan {
     pub first_change_ms: Option<u64>,
     pub verified_until_ms: Option<u64>,
     pub handed_back: bool,
+    pub unbelievable: u64,
 }
 
 impl VerifiedSpan {
-    pub fn of(records: &[Expectation], outcomes: &[Outcome]) -> VerifiedSpan {
+    pub fn of(records: &[Expectation], outcomes: &[Outcome], now_ms: u64) -> VerifiedSpan {
         let ms =
             |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let believable = EARLIEST_CREATION_MS..=now_ms.saturating_add(CREATION_AHEAD_MS);
         let mut span = VerifiedSpan::default();
         for (record, outcome) in records.iter().zip(outcomes) {
             if matches!(outcome, Outcome::Retry(_)) {
                 span.handed_back = true;
                 continue;
             }
-            if let Some(c) = record.since.map(ms) {
-                span.first_change_ms = Some(span.first_change_ms.map_or(c, |s| s.min(c)));
-                if !span.handed_back {
-                    span.verified_until_ms = Some(span.verified_until_ms.map_or(c, |u| u.max(c)));
-                }
+            let Some(c) = record.since.map(ms) else {
+                continue;
+            };
+            if !believable.contains(&c) {
+                span.unbelievable += 1;
+                continue;
+            }
+            span.first_change_ms = Some(span.first_change_ms.map_or(c, |s| s.min(c)));
+            if !span.handed_back {
+                span.verified_until_ms = Some(span.verified_until_ms.map_or(c, |u| u.max(c)));
             }
         }
         span
     }
 }
 
-/// A batch's coverage (see [`VerifiedSpan`]) for the verifier `source`/`name`.
+/// Which verifier's coverage a batch adds to.
+#[derive(Debug, Clone, Copy)]
+pub struct CoverageOf<'a> {
+    pub table: &'a str,
+    pub source: CoverageSource,
+    pub name: &'a str,
+    pub stream_arn: Option<&'a str>,
+    /// The verifier's `SAMPLE_RATE`: below 1, every write is a gap.
+    pub sample_rate: f64,
+}
+
+/// The gap a verifier sampling at `rate` leaves, if it does.
+pub fn sampling_gap(rate: f64) -> Option<GapWrite> {
+    (rate < 1.0).then(|| GapWrite {
+        cause: GapCause::Sampled,
+        detail: format!("SAMPLE_RATE={rate}: keys outside the sample were not verified"),
+    })
+}
+
+/// A batch's coverage (see [`VerifiedSpan`]) for the verifier `of`: a creation time not believed
+/// and sampling are gaps.
 pub fn stream_coverage<'a>(
-    table: &'a str,
-    source: CoverageSource,
-    name: &'a str,
+    of: CoverageOf<'a>,
     records: &[Expectation],
     outcomes: &[Outcome],
 ) -> CoverageWrite<'a> {
     let now = epoch_ms();
-    let span = VerifiedSpan::of(records, outcomes);
+    let span = VerifiedSpan::of(records, outcomes, now);
+    let mut gaps: Vec<GapWrite> = sampling_gap(of.sample_rate).into_iter().collect();
+    if span.unbelievable > 0 {
+        gaps.push(GapWrite {
+            cause: GapCause::BadCreationTime,
+            detail: format!(
+                "{} record(s) with an ApproximateCreationDateTime before 2014 or ahead of the clock: coverage did not move on them",
+                span.unbelievable
+            ),
+        });
+    }
     CoverageWrite {
-        table,
-        source,
-        name,
+        table: of.table,
+        source: of.source,
+        name: of.name,
+        stream_arn: of.stream_arn,
         started_at_ms: span.first_change_ms,
         verified_until_ms: span.verified_until_ms,
         retry_at_ms: span.handed_back.then_some(now),
         complete: None,
-        sample_rate: None,
-        gap_at_ms: None,
+        sample_rate: Some(of.sample_rate),
+        gaps,
         now_ms: now,
     }
 }

@@ -32,18 +32,22 @@
 //! | `statusTable` | S | index partition: `OPEN#<table>` or `ACCEPTED#<table>`; removed when resolved |
 //! | `nextCheck` | N | index sort: epoch milliseconds when revalidation is due |
 //!
-//! **Coverage**: what each verifier has verified, `id = coverage#<table>#<source>#<name>`, in the
-//! index under `COVERAGE#<table>`.
+//! **Coverage**: the ledger of what each verifier has verified, `id = coverage#<table>#<source>#<name>`
+//! (a stream verifier function's also `#<stream ARN>`: one entry per stream it reads), in the index
+//! under `COVERAGE#<table>`. Readiness links the entries of the table's current stream into one
+//! chain (see `readiness`).
 //!
 //! | attribute | type | meaning |
 //! |---|---|---|
 //! | `source` | S | `stream` (a stream verifier function), `poller` (a stream) or `baseline` (a run) |
 //! | `name` | S | the function's name, the stream's ARN, or the run's id |
+//! | `streamArn` | S | stream and poller: the stream this entry covers |
 //! | `startedAt` | N | stream and poller: creation time of the first change verified; baseline: the run's start |
 //! | `verifiedUntil` | N | stream and poller: every change created before it has a verdict (the newest such, never moved back); baseline: the run's end |
 //! | `lastRetryAt` | N | the last time a record was handed back to be delivered or read again |
-//! | `sampleRate` | N | stream and poller: the `SAMPLE_RATE` of the last write (below 1, some changes were not verified) |
-//! | `lastGapAt` | N | poller: the last time stream records were trimmed before they could be verified |
+//! | `sampleRate` | N | stream and poller: the `SAMPLE_RATE` of the last write |
+//! | `gap<Cause>At` | N | the last time changes may have gone unverified for that cause ([`GapCause`]): never moved back, never cleared |
+//! | `gap<Cause>Count`, `gap<Cause>Detail` | N, S | how many times, and what the last one was |
 //! | `complete` | BOOL | baseline: every segment done |
 //! | `checkedAt` | N | the last write |
 
@@ -235,21 +239,84 @@ impl CoverageSource {
     }
 }
 
+/// Why changes may have gone unverified: each is a gap in the verifier's coverage, recorded with
+/// the time it was seen (never earlier than the changes it concerns), and never cleared: only a
+/// baseline that begins after it proves what the changes left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GapCause {
+    /// Only a sample of keys was verified (`SAMPLE_RATE` below 1).
+    Sampled,
+    /// A shard was first read at `LATEST`: what it held before was skipped.
+    Latest,
+    /// Stream records were trimmed (after 24 hours) before they were verified.
+    Trimmed,
+    /// A change's creation time could not be believed (ahead of the clock, or before streams
+    /// existed): coverage did not move on it.
+    BadCreationTime,
+}
+
+impl GapCause {
+    pub const ALL: [GapCause; 4] = [
+        GapCause::Sampled,
+        GapCause::Latest,
+        GapCause::Trimmed,
+        GapCause::BadCreationTime,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapCause::Sampled => "sampled",
+            GapCause::Latest => "latest",
+            GapCause::Trimmed => "trimmed",
+            GapCause::BadCreationTime => "bad_creation_time",
+        }
+    }
+
+    /// The stored attributes' stem: `gap<Stem>At`, `gap<Stem>Count`, `gap<Stem>Detail`.
+    pub fn attribute_stem(self) -> &'static str {
+        match self {
+            GapCause::Sampled => "Sampled",
+            GapCause::Latest => "Latest",
+            GapCause::Trimmed => "Trimmed",
+            GapCause::BadCreationTime => "BadCreationTime",
+        }
+    }
+}
+
+/// A gap to record with a coverage write (at the write's `now_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapWrite {
+    pub cause: GapCause,
+    /// What happened, in words (no item values).
+    pub detail: String,
+}
+
+/// A gap as stored: its cause's last time and count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub cause: GapCause,
+    /// The last time it was seen: changes up to it may be unverified.
+    pub at_ms: u64,
+    pub count: u64,
+    pub detail: String,
+}
+
 /// What one verifier adds to its coverage. Unset fields are left as stored; `started_at_ms` is
-/// kept from the first write, `verified_until_ms` never moves back.
+/// kept from the first write, `verified_until_ms` never moves back; gaps are added, never removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoverageWrite<'a> {
     pub table: &'a str,
     pub source: CoverageSource,
     pub name: &'a str,
+    /// The stream read (stream and poller): its entry is its own.
+    pub stream_arn: Option<&'a str>,
     pub started_at_ms: Option<u64>,
     pub verified_until_ms: Option<u64>,
     pub retry_at_ms: Option<u64>,
     pub complete: Option<bool>,
     /// The verifier's `SAMPLE_RATE`.
     pub sample_rate: Option<f64>,
-    /// Stream records were lost to trimming (24 hours) before a verdict.
-    pub gap_at_ms: Option<u64>,
+    pub gaps: Vec<GapWrite>,
     pub now_ms: u64,
 }
 
@@ -258,6 +325,8 @@ pub struct CoverageWrite<'a> {
 pub struct Coverage {
     pub source: CoverageSource,
     pub name: String,
+    /// `None`: a baseline, or coverage written before entries named their stream.
+    pub stream_arn: Option<String>,
     pub started_at_ms: Option<u64>,
     pub verified_until_ms: Option<u64>,
     pub last_retry_at_ms: Option<u64>,
@@ -265,7 +334,8 @@ pub struct Coverage {
     pub checked_at_ms: u64,
     /// `None`: every key (a baseline, or coverage written before sample rates were recorded).
     pub sample_rate: Option<f64>,
-    pub last_gap_at_ms: Option<u64>,
+    /// In [`GapCause`] order.
+    pub gaps: Vec<Gap>,
 }
 
 /// Stores findings and coverage.
@@ -358,7 +428,18 @@ pub fn finding_id(table: &str, key: &Item) -> String {
     format!("finding#{table}#{}", canonical_key(key))
 }
 
-/// The id of a verifier's coverage item.
-pub fn coverage_id(table: &str, source: CoverageSource, name: &str) -> String {
-    format!("coverage#{table}#{}#{name}", source.as_str())
+/// The id of a verifier's coverage item: a stream verifier function's is per stream it reads (the
+/// poller's name is its stream already).
+pub fn coverage_id(
+    table: &str,
+    source: CoverageSource,
+    name: &str,
+    stream_arn: Option<&str>,
+) -> String {
+    match (source, stream_arn) {
+        (CoverageSource::Stream, Some(stream)) => {
+            format!("coverage#{table}#{}#{name}#{stream}", source.as_str())
+        }
+        _ => format!("coverage#{table}#{}#{name}", source.as_str()),
+    }
 }

@@ -788,6 +788,7 @@ mod tests {
                 old_image: None,
                 view_type: ViewType::NewImage,
                 ttl_delete: false,
+                stream_arn: None,
             }),
         }
     }

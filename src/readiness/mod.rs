@@ -1,0 +1,1355 @@
+//! `ddb-verify readiness`: may we cut over now? GO or NO-GO from what the verifiers recorded in the
+//! findings table (the coverage ledger and findings), never from CloudWatch, computed afresh on
+//! each call.
+//!
+//! GO when every check holds:
+//! - **baseline**: a complete baseline run exists (the newest complete one is used);
+//! - **no gap**: the coverage of the table's current stream links into one chain ([`chain`]) from
+//!   before that run began, with no stretch between its links that nobody verified;
+//! - **every change**: no gap (sampling, a shard read at `LATEST`, records trimmed, a creation
+//!   time not believed) breaks that chain after the run began, and no verifier samples now;
+//! - **stream recent**: the chain reaches within `max_lag` of now;
+//! - **no open findings**: accepted findings do not block (they are listed);
+//! - **no recent retries**: no record was handed back for re-delivery within `max_lag` of now.
+//!
+//! Times from different machines are compared with a clock margin (`clock_skew`), always on the
+//! strict side. [`assess`] is pure (coverage and findings in, a [`Readiness`] out); [`gather`]
+//! reads its input.
+
+pub mod chain;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::source::findings::{
+    Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, GapCause,
+};
+use chain::{Chain, Link};
+
+/// How far behind now stream verification may be, and how long a re-delivery still blocks,
+/// when `--max-lag` is not given.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(5 * 60);
+
+/// How far apart the clocks of the machines that wrote the ledger may be, when `--clock-skew` is
+/// not given.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(1);
+
+/// The names of the checks, in the order they are shown.
+pub const CHECK_BASELINE: &str = "baseline";
+pub const CHECK_NO_GAP: &str = "no_gap";
+pub const CHECK_EVERY_CHANGE: &str = "every_change";
+pub const CHECK_STREAM_RECENT: &str = "stream_recent";
+pub const CHECK_NO_OPEN_FINDINGS: &str = "no_open_findings";
+pub const CHECK_NO_RECENT_RETRIES: &str = "no_recent_retries";
+
+/// The table's stream as DescribeTable tells it: only coverage of the current stream counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableStream {
+    /// Enabled, with this ARN (`LatestStreamArn`).
+    Current(String),
+    /// The table has no stream enabled: its changes now are verified by nobody.
+    Disabled,
+    /// Could not be read: why.
+    Unknown(String),
+}
+
+impl Default for TableStream {
+    fn default() -> TableStream {
+        TableStream::Unknown("the table's stream was not read".into())
+    }
+}
+
+/// What readiness is computed from: one verified table's coverage items, open and accepted
+/// findings, and its current stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadinessInput {
+    pub table: String,
+    pub coverage: Vec<Coverage>,
+    pub open: Vec<Finding>,
+    pub accepted: Vec<Finding>,
+    pub stream: TableStream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadinessOptions {
+    /// How far behind now the newest verified change may be; also how long a re-delivery blocks.
+    pub max_lag: Duration,
+    /// How far apart the writers' clocks may be (`--clock-skew`).
+    pub clock_skew: Duration,
+}
+
+impl Default for ReadinessOptions {
+    fn default() -> ReadinessOptions {
+        ReadinessOptions {
+            max_lag: DEFAULT_MAX_LAG,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+        }
+    }
+}
+
+/// One check: its name, whether it holds, and why in a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The baseline run readiness relies on (the newest complete one, else the newest run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineRun {
+    pub run_id: String,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    pub complete: bool,
+}
+
+/// An accepted finding, as readiness lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedFinding {
+    pub key: String,
+    pub verdict: String,
+    pub reason: String,
+}
+
+/// One link of the chain readiness found, as it shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    pub source: CoverageSource,
+    pub name: String,
+    pub from_ms: u64,
+    pub until_ms: u64,
+}
+
+/// A gap of the current stream's coverage, as readiness shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapShown {
+    pub source: CoverageSource,
+    pub name: String,
+    pub cause: GapCause,
+    pub at_ms: u64,
+    pub count: u64,
+    pub detail: String,
+    /// Seen after the baseline began (less the clock margin): it breaks that verifier's coverage.
+    pub after_baseline: bool,
+}
+
+/// GO or NO-GO, with every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub table: String,
+    pub ready: bool,
+    pub checks: Vec<Check>,
+    pub baseline: Option<BaselineRun>,
+    pub open_findings: usize,
+    pub accepted: Vec<AcceptedFinding>,
+    /// How far the chain of coverage reaches (or, without one, the newest change verified on the
+    /// current stream).
+    pub verified_until_ms: Option<u64>,
+    /// The stream whose coverage counts.
+    pub stream: Option<String>,
+    pub chain: Vec<ChainLink>,
+    pub gaps: Vec<GapShown>,
+    pub clock_skew: Duration,
+    pub checked_at_ms: u64,
+}
+
+impl Readiness {
+    /// The failing checks' sentences: empty when GO.
+    pub fn reasons(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.detail.as_str())
+            .collect()
+    }
+
+    /// `{"ready", "reasons", "checks", "baseline", "open_findings", "accepted_findings",
+    /// "verified_until", "stream", "chain", "gaps", "clock_skew_ms", ...}`, times in RFC 3339 UTC.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "table": self.table,
+            "ready": self.ready,
+            "reasons": self.reasons(),
+            "checks": self.checks.iter().map(|c| json!({
+                "name": c.name,
+                "ok": c.ok,
+                "detail": c.detail,
+            })).collect::<Vec<_>>(),
+            "baseline": self.baseline.as_ref().map(|b| json!({
+                "run_id": b.run_id,
+                "started_at": b.started_at_ms.map(rfc3339),
+                "finished_at": b.finished_at_ms.map(rfc3339),
+                "complete": b.complete,
+            })),
+            "open_findings": self.open_findings,
+            "accepted_findings": self.accepted.iter().map(|a| json!({
+                "key": a.key,
+                "verdict": a.verdict,
+                "reason": a.reason,
+            })).collect::<Vec<_>>(),
+            "verified_until": self.verified_until_ms.map(rfc3339),
+            "stream": self.stream,
+            "chain": self.chain.iter().map(|l| json!({
+                "source": l.source.as_str(),
+                "name": l.name,
+                "from": rfc3339(l.from_ms),
+                "until": rfc3339(l.until_ms),
+            })).collect::<Vec<_>>(),
+            "gaps": self.gaps.iter().map(|g| json!({
+                "source": g.source.as_str(),
+                "name": g.name,
+                "cause": g.cause.as_str(),
+                "at": rfc3339(g.at_ms),
+                "count": g.count,
+                "detail": g.detail,
+                "after_baseline": g.after_baseline,
+            })).collect::<Vec<_>>(),
+            "clock_skew_ms": self.clock_skew.as_millis() as u64,
+            "checked_at": rfc3339(self.checked_at_ms),
+        })
+    }
+
+    /// The answer for a terminal: GO or NO-GO, each check, the chain, the gaps, the accepted
+    /// findings.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} for table {} (checked {}, clock margin {})\n",
+            if self.ready { "GO" } else { "NO-GO" },
+            self.table,
+            rfc3339(self.checked_at_ms),
+            human_duration(self.clock_skew)
+        );
+        for check in &self.checks {
+            out.push_str(&format!(
+                "  [{}] {}: {}\n",
+                if check.ok { " ok " } else { "FAIL" },
+                check.name,
+                check.detail
+            ));
+        }
+        if !self.chain.is_empty() {
+            out.push_str("coverage chain:\n");
+            for l in &self.chain {
+                out.push_str(&format!(
+                    "  {} {}: {} .. {}\n",
+                    l.source.as_str(),
+                    l.name,
+                    rfc3339(l.from_ms),
+                    rfc3339(l.until_ms)
+                ));
+            }
+        }
+        if !self.gaps.is_empty() {
+            out.push_str("coverage gaps:\n");
+            for g in &self.gaps {
+                out.push_str(&format!(
+                    "  {} {} {} at {} ({}x{}): {}\n",
+                    g.source.as_str(),
+                    g.name,
+                    g.cause.as_str(),
+                    rfc3339(g.at_ms),
+                    g.count,
+                    if g.after_baseline {
+                        ", after the baseline began"
+                    } else {
+                        ""
+                    },
+                    g.detail
+                ));
+            }
+        }
+        if !self.accepted.is_empty() {
+            out.push_str(&format!(
+                "accepted findings ({}, not blocking):\n",
+                self.accepted.len()
+            ));
+            for a in &self.accepted {
+                out.push_str(&format!("  {} {}: {}\n", a.key, a.verdict, a.reason));
+            }
+        }
+        out
+    }
+}
+
+/// Reads what readiness needs for `table` from the findings store: every coverage item, the open
+/// and the accepted findings. The table's current stream is `stream` (the caller reads it).
+pub async fn gather<S: FindingsStore>(
+    store: &S,
+    table: &str,
+    stream: TableStream,
+) -> Result<ReadinessInput, FindingsError> {
+    let (coverage, open, accepted) = futures::try_join!(
+        store.coverage(table),
+        store.list(table, FindingStatus::Open, None, None),
+        store.list(table, FindingStatus::Accepted, None, None),
+    )?;
+    Ok(ReadinessInput {
+        table: table.to_string(),
+        coverage,
+        open,
+        accepted,
+        stream,
+    })
+}
+
+/// What the checks are computed from, worked out once.
+struct Ledger<'a> {
+    input: &'a ReadinessInput,
+    now_ms: u64,
+    options: &'a ReadinessOptions,
+    skew_ms: u64,
+    /// The newest complete baseline run, and the run shown (that one, else the newest run).
+    complete: Option<&'a Coverage>,
+    shown: Option<&'a Coverage>,
+    /// Every stream verifier's and poller's entry, of any stream.
+    streams: Vec<&'a Coverage>,
+    /// Those of the current stream.
+    current: Vec<&'a Coverage>,
+    /// The chain from the complete run's start: with the gaps, and as if there were none.
+    chain: Option<(Chain<'a>, Chain<'a>)>,
+}
+
+impl<'a> Ledger<'a> {
+    fn new(input: &'a ReadinessInput, now_ms: u64, options: &'a ReadinessOptions) -> Ledger<'a> {
+        let runs: Vec<&Coverage> = input
+            .coverage
+            .iter()
+            .filter(|c| c.source == CoverageSource::Baseline)
+            .collect();
+        let newest = |c: &&&Coverage| (c.started_at_ms.unwrap_or(0), c.checked_at_ms);
+        let complete = runs
+            .iter()
+            .filter(|c| c.complete)
+            .max_by_key(newest)
+            .copied();
+        let shown = complete.or_else(|| runs.iter().max_by_key(newest).copied());
+        let streams: Vec<&Coverage> = input
+            .coverage
+            .iter()
+            .filter(|c| matches!(c.source, CoverageSource::Stream | CoverageSource::Poller))
+            .collect();
+        let current: Vec<&Coverage> = match &input.stream {
+            TableStream::Current(arn) => streams
+                .iter()
+                .filter(|c| c.stream_arn.as_deref() == Some(arn.as_str()))
+                .copied()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let skew_ms = options.clock_skew.as_millis() as u64;
+        let chain = complete.and_then(|r| r.started_at_ms).map(|began| {
+            let links = |with_gaps| -> Vec<Link<'a>> {
+                current
+                    .iter()
+                    .filter_map(|c| Link::of(c, with_gaps))
+                    .collect()
+            };
+            (
+                chain::link(&links(true), began, skew_ms),
+                chain::link(&links(false), began, skew_ms),
+            )
+        });
+        Ledger {
+            input,
+            now_ms,
+            options,
+            skew_ms,
+            complete,
+            shown,
+            streams,
+            current,
+            chain,
+        }
+    }
+
+    fn baseline_began(&self) -> Option<u64> {
+        self.complete.and_then(|r| r.started_at_ms)
+    }
+
+    /// How far the chain reaches; without one, the newest change verified on the current stream.
+    fn verified_until(&self) -> Option<u64> {
+        match &self.chain {
+            Some((Chain::Linked { reach_ms, .. }, _)) => Some(*reach_ms),
+            _ => self
+                .current
+                .iter()
+                .filter_map(|c| c.verified_until_ms)
+                .max(),
+        }
+    }
+
+    fn gaps(&self) -> Vec<GapShown> {
+        let began = self.baseline_began();
+        let mut gaps: Vec<GapShown> = self
+            .current
+            .iter()
+            .flat_map(|c| {
+                c.gaps.iter().map(move |g| GapShown {
+                    source: c.source,
+                    name: c.name.clone(),
+                    cause: g.cause,
+                    at_ms: g.at_ms,
+                    count: g.count,
+                    detail: g.detail.clone(),
+                    after_baseline: began.is_none_or(|b| g.at_ms.saturating_add(self.skew_ms) > b),
+                })
+            })
+            .collect();
+        gaps.sort_by_key(|g| g.at_ms);
+        gaps
+    }
+
+    fn chain_links(&self) -> Vec<ChainLink> {
+        match &self.chain {
+            Some((Chain::Linked { links, .. }, _)) => links
+                .iter()
+                .map(|l| ChainLink {
+                    source: l.entry.source,
+                    name: l.entry.name.clone(),
+                    from_ms: l.from_ms,
+                    until_ms: l.until_ms,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// GO or NO-GO at `now_ms`, with every check (failing and passing).
+pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -> Readiness {
+    let ledger = Ledger::new(input, now_ms, options);
+    let checks = vec![
+        baseline_check(&ledger),
+        no_gap_check(&ledger),
+        every_change_check(&ledger),
+        stream_recent_check(&ledger),
+        open_findings_check(input),
+        retries_check(&ledger),
+    ];
+    Readiness {
+        table: input.table.clone(),
+        ready: checks.iter().all(|c| c.ok),
+        checks,
+        baseline: ledger.shown.map(|c| BaselineRun {
+            run_id: c.name.clone(),
+            started_at_ms: c.started_at_ms,
+            finished_at_ms: c.verified_until_ms,
+            complete: c.complete,
+        }),
+        open_findings: input.open.len(),
+        accepted: input
+            .accepted
+            .iter()
+            .map(|f| AcceptedFinding {
+                key: f.key_text.clone(),
+                verdict: f.verdict.clone(),
+                reason: f.reason.clone().unwrap_or_default(),
+            })
+            .collect(),
+        verified_until_ms: ledger.verified_until(),
+        stream: match &input.stream {
+            TableStream::Current(arn) => Some(arn.clone()),
+            _ => None,
+        },
+        chain: ledger.chain_links(),
+        gaps: ledger.gaps(),
+        clock_skew: options.clock_skew,
+        checked_at_ms: now_ms,
+    }
+}
+
+fn check(name: &'static str, ok: bool, detail: String) -> Check {
+    Check { name, ok, detail }
+}
+
+/// A complete baseline run.
+fn baseline_check(l: &Ledger<'_>) -> Check {
+    match (l.complete, l.shown) {
+        (Some(run), _) => check(
+            CHECK_BASELINE,
+            true,
+            format!(
+                "baseline run {} is complete: began {}, ended {}",
+                run.name,
+                opt_time(run.started_at_ms),
+                opt_time(run.verified_until_ms)
+            ),
+        ),
+        (None, Some(run)) => check(
+            CHECK_BASELINE,
+            false,
+            format!(
+                "no complete baseline run: run {} (began {}) is not complete; resume it with `ddb-verify baseline --run-id {}`",
+                run.name,
+                opt_time(run.started_at_ms),
+                run.name
+            ),
+        ),
+        (None, None) => check(
+            CHECK_BASELINE,
+            false,
+            format!(
+                "no baseline run recorded for table {}: run `ddb-verify baseline` (with FINDINGS_TABLE set) to its end",
+                l.input.table
+            ),
+        ),
+    }
+}
+
+fn describe(link: &Link<'_>) -> String {
+    format!("{} {}", link.entry.source.as_str(), link.entry.name)
+}
+
+/// Why no coverage of the current stream can be linked at all, if that is so.
+fn no_stream_coverage(l: &Ledger<'_>) -> Option<String> {
+    let table = &l.input.table;
+    let arn = match &l.input.stream {
+        TableStream::Current(arn) => arn,
+        TableStream::Disabled => {
+            return Some(format!(
+                "table {table} has no stream enabled: its changes are verified by nobody; enable NEW_AND_OLD_IMAGES, attach the verifiers, then run a new baseline"
+            ))
+        }
+        TableStream::Unknown(why) => {
+            return Some(format!(
+                "the current stream of table {table} is not known ({why}): only coverage of the current stream counts; allow dynamodb:DescribeTable on the table to whoever runs readiness"
+            ))
+        }
+    };
+    if l.current.is_empty() {
+        let others = l.streams.len();
+        let also = match others {
+            0 => String::new(),
+            n => format!(
+                " ({n} entr{} of other streams, or written before entries named their stream, do not count: a stream disabled and enabled again is a new stream)",
+                if n == 1 { "y" } else { "ies" }
+            ),
+        };
+        return Some(format!(
+            "no stream verification recorded for table {table}'s current stream {arn}{also}: the stream verifier or the shard poller (with FINDINGS_TABLE set) must verify every change since before the baseline began"
+        ));
+    }
+    if l.current.iter().all(|c| Link::of(c, false).is_none()) {
+        return Some(
+            "stream verification has not verified any change yet, so it cannot be shown to have begun before the baseline".into(),
+        );
+    }
+    None
+}
+
+/// The chain, ignoring gaps, begins before the baseline and has no hole.
+fn no_gap_check(l: &Ledger<'_>) -> Check {
+    if let Some(why) = no_stream_coverage(l) {
+        return check(CHECK_NO_GAP, false, why);
+    }
+    let (Some((_, gapless)), Some(run)) = (&l.chain, l.complete) else {
+        let earliest = l
+            .current
+            .iter()
+            .filter_map(|c| Link::of(c, false))
+            .min_by_key(|k| k.from_ms);
+        return check(
+            CHECK_NO_GAP,
+            false,
+            match earliest {
+                Some(k) => format!(
+                    "stream verification began {} ({}), but there is no complete baseline run to cover what came before",
+                    rfc3339(k.from_ms),
+                    describe(&k)
+                ),
+                None => "there is no complete baseline run to cover what came before stream verification".into(),
+            },
+        );
+    };
+    let base = run.started_at_ms.unwrap_or_default();
+    let margin = human_duration(l.options.clock_skew);
+    match gapless {
+        Chain::StartsLate { earliest } => {
+            let k = earliest.expect("coverage with a verified change exists");
+            check(
+                CHECK_NO_GAP,
+                false,
+                format!(
+                    "gap: stream verification of the current stream began {} ({}, counted from the end of its first change's second, or minute where creation times are cut to the minute), {} after baseline run {} began {} (clock margin {margin}); changes made in between were verified by neither: run a new baseline now",
+                    rfc3339(k.from_ms),
+                    describe(&k),
+                    human_duration(Duration::from_millis((k.from_ms + l.skew_ms).saturating_sub(base))),
+                    run.name,
+                    rfc3339(base)
+                ),
+            )
+        }
+        Chain::Linked {
+            reach_ms,
+            hole: Some(next),
+            ..
+        } => check(
+            CHECK_NO_GAP,
+            false,
+            format!(
+                "gap: the coverage chain from baseline run {} ends at {}, and the next coverage ({}) begins {}: changes in between were verified by nobody (a verifier stopped, ran without FINDINGS_TABLE, or was attached again): run a new baseline now",
+                run.name,
+                rfc3339(*reach_ms),
+                describe(next),
+                rfc3339(next.from_ms)
+            ),
+        ),
+        Chain::Linked { links, .. } => check(
+            CHECK_NO_GAP,
+            true,
+            format!(
+                "stream verification of the current stream began {} ({}), no later than baseline run {} began {} (clock margin {margin}), and links without a hole",
+                rfc3339(links[0].from_ms),
+                describe(&links[0]),
+                run.name,
+                rfc3339(base)
+            ),
+        ),
+    }
+}
+
+/// No verifier samples now, and no gap breaks the chain that would link without gaps.
+fn every_change_check(l: &Ledger<'_>) -> Check {
+    if let Some(c) = l
+        .current
+        .iter()
+        .find(|c| c.sample_rate.is_some_and(|r| r < 1.0))
+    {
+        return check(
+            CHECK_EVERY_CHANGE,
+            false,
+            format!(
+                "{} {} verifies a sample of keys (SAMPLE_RATE={}): the other keys' changes were not verified; set SAMPLE_RATE=1, then run a new baseline",
+                c.source.as_str(),
+                c.name,
+                c.sample_rate.unwrap_or(1.0)
+            ),
+        );
+    }
+    let broken_by_gap = match &l.chain {
+        Some((with_gaps, gapless)) if gapless.is_whole() && !with_gaps.is_whole() => {
+            breaking_gap(with_gaps)
+        }
+        _ => None,
+    };
+    match broken_by_gap {
+        Some((link, gap)) => check(
+            CHECK_EVERY_CHANGE,
+            false,
+            format!(
+                "{} {}: {} at {}, after the baseline began ({}): changes around it may be unverified and no other verifier covers them: run a new baseline",
+                link.entry.source.as_str(),
+                link.entry.name,
+                gap.cause.as_str(),
+                rfc3339(gap.at_ms),
+                gap.detail
+            ),
+        ),
+        None => check(
+            CHECK_EVERY_CHANGE,
+            true,
+            "every key's changes are verified (SAMPLE_RATE=1), and no gap (sampling, LATEST, trimming, a creation time not believed) breaks the coverage since the baseline began".into(),
+        ),
+    }
+}
+
+/// The gap that keeps a chain from linking: the first link that could have continued it but for
+/// its gap.
+fn breaking_gap<'a>(chain: &Chain<'a>) -> Option<(Link<'a>, &'a crate::source::findings::Gap)> {
+    let candidate = match chain {
+        Chain::StartsLate { earliest } => *earliest,
+        Chain::Linked { hole, .. } => *hole,
+    }?;
+    candidate.after_gap.map(|gap| (candidate, gap))
+}
+
+/// The chain reaches within `max_lag` of now.
+fn stream_recent_check(l: &Ledger<'_>) -> Check {
+    let lag = human_duration(l.options.max_lag);
+    let max_lag_ms = l.options.max_lag.as_millis() as u64;
+    match l.verified_until() {
+        None => check(
+            CHECK_STREAM_RECENT,
+            false,
+            if l.current.is_empty() {
+                "no change of the current stream has been verified: no stream verification of it is recorded".to_string()
+            } else {
+                "no change of the current stream has been verified without a record handed back yet".to_string()
+            },
+        ),
+        Some(until) if l.now_ms.saturating_sub(until) > max_lag_ms => check(
+            CHECK_STREAM_RECENT,
+            false,
+            format!(
+                "stream changes are verified only up to {} ({} ago), more than {lag} behind now (--max-lag)",
+                rfc3339(until),
+                ago(l.now_ms, until)
+            ),
+        ),
+        Some(until) => check(
+            CHECK_STREAM_RECENT,
+            true,
+            format!(
+                "stream changes verified up to {} ({} ago, within {lag})",
+                rfc3339(until),
+                ago(l.now_ms, until)
+            ),
+        ),
+    }
+}
+
+fn ago(now_ms: u64, t: u64) -> String {
+    human_duration(Duration::from_millis(now_ms.saturating_sub(t)))
+}
+
+/// No open findings.
+fn open_findings_check(input: &ReadinessInput) -> Check {
+    let open = input.open.len();
+    if open == 0 {
+        return check(
+            CHECK_NO_OPEN_FINDINGS,
+            true,
+            match input.accepted.len() {
+                0 => "no open findings".to_string(),
+                n => format!("no open findings ({n} accepted, listed, not blocking)"),
+            },
+        );
+    }
+    let first = &input.open[0];
+    check(
+        CHECK_NO_OPEN_FINDINGS,
+        false,
+        format!(
+            "{open} open finding{} (first: {} {}): see `ddb-verify findings`; fix and revalidate, or `ddb-verify accept`",
+            if open == 1 { "" } else { "s" },
+            first.key_text,
+            first.verdict
+        ),
+    )
+}
+
+/// Nothing handed back for re-delivery recently (by any verifier, of any stream).
+fn retries_check(l: &Ledger<'_>) -> Check {
+    let lag = human_duration(l.options.max_lag);
+    let max_lag_ms = l.options.max_lag.as_millis() as u64;
+    let last_retry = l
+        .streams
+        .iter()
+        .filter_map(|c| c.last_retry_at_ms.map(|t| (t, *c)))
+        .max_by_key(|(t, _)| *t);
+    match last_retry {
+        None => check(
+            CHECK_NO_RECENT_RETRIES,
+            true,
+            "no record has been handed back for re-delivery".to_string(),
+        ),
+        Some((at, by)) if l.now_ms.saturating_sub(at) <= max_lag_ms => check(
+            CHECK_NO_RECENT_RETRIES,
+            false,
+            format!(
+                "a record was handed back for re-delivery {} ({} ago, within {lag}) by {} {}: its changes have no verdict yet",
+                rfc3339(at),
+                ago(l.now_ms, at),
+                by.source.as_str(),
+                by.name
+            ),
+        ),
+        Some((at, _)) => check(
+            CHECK_NO_RECENT_RETRIES,
+            true,
+            format!(
+                "no record handed back for re-delivery in the last {lag} (the last {}, {} ago)",
+                rfc3339(at),
+                ago(l.now_ms, at)
+            ),
+        ),
+    }
+}
+
+fn opt_time(ms: Option<u64>) -> String {
+    ms.map(rfc3339)
+        .unwrap_or_else(|| "at an unknown time".to_string())
+}
+
+/// Epoch milliseconds as RFC 3339 in UTC: `2024-02-29T12:34:56Z`, with `.mmm` when not whole seconds.
+pub fn rfc3339(ms: u64) -> String {
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    let fraction = if millis == 0 {
+        String::new()
+    } else {
+        format!(".{millis:03}")
+    };
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era, 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st, 0..=365
+    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A duration as people read it: `4m 10s`, `2h 5m`, `3d 1h`, `45s`, `250ms`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
+    let units = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(secs, |left, (name, size)| {
+            let n = *left / size;
+            *left %= size;
+            Some((n, name))
+        })
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| format!("{n}{name}"))
+        .collect();
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: u64 = 60_000;
+    /// 2024-02-29T12:00:00Z.
+    const NOW: u64 = 1_709_208_000_000;
+    const ARN: &str = "arn:aws:dynamodb:us-east-1:1:table/Orders/stream/2024-02-29T00:00:00.000";
+    const OLD_ARN: &str =
+        "arn:aws:dynamodb:us-east-1:1:table/Orders/stream/2024-01-01T00:00:00.000";
+
+    fn coverage(source: CoverageSource, name: &str) -> Coverage {
+        Coverage {
+            source,
+            name: name.to_string(),
+            started_at_ms: None,
+            verified_until_ms: None,
+            last_retry_at_ms: None,
+            complete: false,
+            checked_at_ms: NOW - MIN,
+            sample_rate: Some(1.0),
+            stream_arn: (source != CoverageSource::Baseline).then(|| ARN.to_string()),
+            gaps: Vec::new(),
+        }
+    }
+
+    fn gap(cause: GapCause, at_ms: u64) -> crate::source::findings::Gap {
+        crate::source::findings::Gap {
+            cause,
+            at_ms,
+            count: 1,
+            detail: format!("{} for a test", cause.as_str()),
+        }
+    }
+
+    fn baseline(started: u64, finished: Option<u64>) -> Coverage {
+        Coverage {
+            started_at_ms: Some(started),
+            verified_until_ms: finished,
+            complete: finished.is_some(),
+            ..coverage(CoverageSource::Baseline, "run-1")
+        }
+    }
+
+    fn stream(started: u64, until: u64) -> Coverage {
+        Coverage {
+            started_at_ms: Some(started),
+            verified_until_ms: Some(until),
+            ..coverage(CoverageSource::Stream, "stream-verifier")
+        }
+    }
+
+    fn finding(key: &str, status: FindingStatus) -> Finding {
+        Finding {
+            table: "Orders".into(),
+            key: Default::default(),
+            key_text: key.into(),
+            verdict: "MISMATCH".into(),
+            proof: Some("source_as_recorded".into()),
+            detail: "status differs".into(),
+            attributes: vec!["status".into()],
+            values: None,
+            origin: "baseline".into(),
+            first_seen_ms: NOW - 30 * MIN,
+            last_seen_ms: NOW - 30 * MIN,
+            times_seen: 1,
+            sequence_number: None,
+            baseline_run: Some("run-1".into()),
+            status,
+            reason: (status == FindingStatus::Accepted).then(|| "known test item".into()),
+            resolved_at_ms: None,
+            next_check_ms: Some(NOW),
+            checks: 0,
+            unsettled: false,
+        }
+    }
+
+    /// Every check holds: the stream began 60 minutes ago, a baseline ran from 30 to 10 minutes
+    /// ago, the stream is verified up to a minute ago, nothing open, no retry.
+    fn go() -> ReadinessInput {
+        ReadinessInput {
+            table: "Orders".into(),
+            coverage: vec![
+                stream(NOW - 60 * MIN, NOW - MIN),
+                baseline(NOW - 30 * MIN, Some(NOW - 10 * MIN)),
+            ],
+            open: vec![],
+            accepted: vec![],
+            stream: TableStream::Current(ARN.into()),
+        }
+    }
+
+    fn assess_default(input: &ReadinessInput) -> Readiness {
+        assess(input, NOW, &ReadinessOptions::default())
+    }
+
+    /// The names of the failing checks.
+    fn failing(r: &Readiness) -> Vec<&'static str> {
+        r.checks.iter().filter(|c| !c.ok).map(|c| c.name).collect()
+    }
+
+    fn check<'a>(r: &'a Readiness, name: &str) -> &'a Check {
+        r.checks.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn go_when_every_check_holds_and_every_check_is_listed() {
+        let r = assess_default(&go());
+        assert!(r.ready, "{:#?}", r.checks);
+        assert!(r.reasons().is_empty());
+        let names: Vec<_> = r.checks.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                CHECK_BASELINE,
+                CHECK_NO_GAP,
+                CHECK_EVERY_CHANGE,
+                CHECK_STREAM_RECENT,
+                CHECK_NO_OPEN_FINDINGS,
+                CHECK_NO_RECENT_RETRIES
+            ]
+        );
+        let json = r.to_json();
+        assert_eq!(json["ready"], true);
+        assert_eq!(json["reasons"], json!([]));
+        assert_eq!(json["baseline"]["run_id"], "run-1");
+        assert_eq!(json["baseline"]["started_at"], "2024-02-29T11:30:00Z");
+        assert_eq!(json["baseline"]["finished_at"], "2024-02-29T11:50:00Z");
+        assert_eq!(json["baseline"]["complete"], true);
+        assert_eq!(json["verified_until"], "2024-02-29T11:59:00Z");
+        assert_eq!(json["open_findings"], 0);
+        assert_eq!(json["checks"].as_array().unwrap().len(), 6);
+        assert!(r.to_text().starts_with("GO for table Orders"));
+    }
+
+    #[test]
+    fn no_baseline_at_all_is_no_go() {
+        let mut input = go();
+        input
+            .coverage
+            .retain(|c| c.source != CoverageSource::Baseline);
+        let r = assess_default(&input);
+        assert!(!r.ready);
+        // Without a baseline, no gap cannot be shown either.
+        assert_eq!(failing(&r), [CHECK_BASELINE, CHECK_NO_GAP]);
+        assert!(r.reasons()[0].contains("no baseline run recorded for table Orders"));
+        assert_eq!(r.to_json()["baseline"], Value::Null);
+    }
+
+    #[test]
+    fn an_incomplete_baseline_is_no_go_and_says_how_to_resume() {
+        let mut input = go();
+        input.coverage[1] = baseline(NOW - 30 * MIN, None);
+        let r = assess_default(&input);
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_BASELINE, CHECK_NO_GAP]);
+        assert!(
+            r.reasons()[0].contains("--run-id run-1"),
+            "{:?}",
+            r.reasons()
+        );
+        assert_eq!(r.to_json()["baseline"]["complete"], false);
+        assert_eq!(r.to_json()["baseline"]["finished_at"], Value::Null);
+    }
+
+    #[test]
+    fn the_newest_complete_baseline_counts_over_a_newer_incomplete_one() {
+        let mut input = go();
+        input.coverage.push(Coverage {
+            name: "run-2".into(),
+            ..baseline(NOW - 5 * MIN, None)
+        });
+        let r = assess_default(&input);
+        assert!(r.ready, "{:#?}", r.checks);
+        assert_eq!(r.baseline.unwrap().run_id, "run-1");
+    }
+
+    #[test]
+    fn stream_verification_that_began_after_the_baseline_is_a_gap() {
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 20 * MIN + 250, NOW - MIN);
+        let r = assess_default(&input);
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_NO_GAP]);
+        let reason = r.reasons()[0];
+        assert!(reason.starts_with("gap:"), "{reason}");
+        // 10 minutes and a quarter second, plus the 1 s clock margin.
+        assert!(
+            reason.contains("10m 1s after baseline run run-1"),
+            "{reason}"
+        );
+        assert!(reason.contains("2024-02-29T11:40:00.250Z"), "{reason}");
+    }
+
+    #[test]
+    fn a_start_rounded_down_by_dynamodb_counts_from_the_end_of_its_second_or_minute() {
+        let began = NOW - 30 * MIN;
+        let ready_with_start = |start: u64| {
+            let mut input = go();
+            input.coverage[0] = stream(start, NOW - MIN);
+            assess_default(&input).ready
+        };
+        // Creation times on a whole minute may have been cut to it (DynamoDB Local): the change
+        // may have been made up to a minute later, after the baseline began.
+        assert!(!ready_with_start(began));
+        // On a whole second: up to a second later, plus the clock margin.
+        assert!(!ready_with_start(began - 1000));
+        assert!(ready_with_start(began - 61_000));
+        // Not rounded (milliseconds): only the clock margin.
+        assert!(!ready_with_start(began - 999));
+        assert!(ready_with_start(began - 1_500));
+        assert_eq!(chain::creation_end(began), began + MIN);
+        assert_eq!(chain::creation_end(began + 1000), began + 2000);
+        assert_eq!(chain::creation_end(began + 1001), began + 1001);
+    }
+
+    #[test]
+    fn the_clock_margin_is_stated_and_widens_with_clock_skew() {
+        let mut input = go();
+        // Began 1.5 s before the baseline: enough for 1 s of skew, not for 2 s.
+        input.coverage[0] = stream(NOW - 30 * MIN - 1_500, NOW - MIN);
+        assert!(assess_default(&input).ready);
+        let wide = ReadinessOptions {
+            clock_skew: Duration::from_secs(2),
+            ..ReadinessOptions::default()
+        };
+        let r = assess(&input, NOW, &wide);
+        assert_eq!(failing(&r), [CHECK_NO_GAP]);
+        assert!(r.to_text().contains("clock margin 2s"), "{}", r.to_text());
+        assert_eq!(r.to_json()["clock_skew_ms"], 2000);
+    }
+
+    #[test]
+    fn verifiers_link_only_where_their_coverage_overlaps() {
+        // A poller from 90 to 40 minutes ago and the stream verifier from 20 minutes ago: the
+        // start of one and the end of the other must not make a GO across the 20 minutes between.
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 20 * MIN + 250, NOW - MIN);
+        input.coverage.push(Coverage {
+            started_at_ms: Some(NOW - 90 * MIN),
+            verified_until_ms: Some(NOW - 40 * MIN),
+            ..coverage(CoverageSource::Poller, ARN)
+        });
+        let r = assess_default(&input);
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_NO_GAP, CHECK_STREAM_RECENT]);
+        let reason = r.reasons()[0];
+        assert!(reason.contains("ends at 2024-02-29T11:20:00Z"), "{reason}");
+        assert!(
+            reason.contains("(stream stream-verifier) begins 2024-02-29T11:40:00.250Z"),
+            "{reason}"
+        );
+        assert_eq!(r.verified_until_ms, Some(NOW - 40 * MIN));
+
+        // The poller kept on until 15 minutes ago: the two overlap and link.
+        input.coverage[2].verified_until_ms = Some(NOW - 15 * MIN);
+        let r = assess_default(&input);
+        assert!(r.ready, "{}", r.to_text());
+        assert!(check(&r, CHECK_NO_GAP)
+            .detail
+            .contains(&format!("poller {ARN}")));
+        let chain: Vec<_> = r.chain.iter().map(|l| l.source).collect();
+        assert_eq!(chain, [CoverageSource::Poller, CoverageSource::Stream]);
+        assert_eq!(r.to_json()["chain"][1]["until"], "2024-02-29T11:59:00Z");
+    }
+
+    #[test]
+    fn coverage_of_an_old_stream_does_not_count_for_the_current_one() {
+        // Stream disabled and enabled again: the old stream's verifier began before the baseline,
+        // the new one's after it.
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 20 * MIN + 250, NOW - MIN);
+        input.coverage.push(Coverage {
+            stream_arn: Some(OLD_ARN.into()),
+            started_at_ms: Some(NOW - 90 * MIN),
+            verified_until_ms: Some(NOW - 30_000),
+            ..coverage(CoverageSource::Poller, OLD_ARN)
+        });
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_NO_GAP]);
+        assert!(
+            r.reasons()[0].contains("stream-verifier"),
+            "{:?}",
+            r.reasons()
+        );
+        // Written before entries named their stream: not counted either.
+        input.coverage[2].stream_arn = None;
+        assert!(!assess_default(&input).ready);
+    }
+
+    #[test]
+    fn a_disabled_or_unknown_stream_is_no_go_with_what_to_do() {
+        let mut input = go();
+        input.stream = TableStream::Disabled;
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_NO_GAP, CHECK_STREAM_RECENT]);
+        assert!(
+            r.reasons()[0].contains("has no stream enabled"),
+            "{:?}",
+            r.reasons()
+        );
+        input.stream = TableStream::Unknown("AccessDenied".into());
+        let r = assess_default(&input);
+        assert!(r.reasons()[0].contains("AccessDenied"), "{:?}", r.reasons());
+        assert!(r.reasons()[0].contains("dynamodb:DescribeTable"));
+    }
+
+    #[test]
+    fn a_gap_after_the_baseline_began_breaks_the_chain_unless_another_verifier_covers_it() {
+        for cause in GapCause::ALL {
+            let mut input = go();
+            input.coverage[0].gaps = vec![gap(cause, NOW - 10 * MIN)];
+            let r = assess_default(&input);
+            assert_eq!(failing(&r), [CHECK_EVERY_CHANGE], "{cause:?}");
+            assert!(r.reasons()[0].contains(cause.as_str()), "{:?}", r.reasons());
+            assert!(r.to_json()["gaps"][0]["after_baseline"] == true);
+            // A poller that verified the same time without a gap covers it.
+            let mut covered = input.clone();
+            covered.coverage.push(Coverage {
+                started_at_ms: Some(NOW - 45 * MIN + 100),
+                verified_until_ms: Some(NOW - 2 * MIN),
+                ..coverage(CoverageSource::Poller, ARN)
+            });
+            assert!(assess_default(&covered).ready, "{cause:?}");
+            // A gap before the baseline began: the baseline read what it left.
+            input.coverage[0].gaps = vec![gap(cause, NOW - 40 * MIN)];
+            assert!(assess_default(&input).ready, "{cause:?}");
+        }
+    }
+
+    #[test]
+    fn a_sampled_run_between_full_runs_stays_a_gap() {
+        // SAMPLE_RATE was 0.000001 for a while after the baseline began, and 1 since: the last
+        // write's rate is 1, the gap stays.
+        let mut input = go();
+        input.coverage[0].gaps = vec![gap(GapCause::Sampled, NOW - 20 * MIN)];
+        input.coverage[0].sample_rate = Some(1.0);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        assert!(r.reasons()[0].contains("run a new baseline"));
+        // A new complete baseline that began after the gap clears it.
+        input.coverage.push(Coverage {
+            name: "run-2".into(),
+            ..baseline(NOW - 15 * MIN, Some(NOW - 5 * MIN))
+        });
+        assert!(assess_default(&input).ready);
+    }
+
+    #[test]
+    fn sampled_stream_verification_is_no_go() {
+        let mut input = go();
+        input.coverage[0].sample_rate = Some(0.25);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        assert!(
+            r.reasons()[0].contains("SAMPLE_RATE=0.25"),
+            "{:?}",
+            r.reasons()
+        );
+        input.coverage[0].sample_rate = Some(1.0);
+        assert!(assess_default(&input).ready);
+    }
+
+    #[test]
+    fn no_stream_coverage_is_no_go() {
+        let mut input = go();
+        input
+            .coverage
+            .retain(|c| c.source == CoverageSource::Baseline);
+        let r = assess_default(&input);
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_NO_GAP, CHECK_STREAM_RECENT]);
+        assert!(r.reasons()[0].contains("no stream verification recorded"));
+        assert_eq!(r.to_json()["verified_until"], Value::Null);
+    }
+
+    #[test]
+    fn stream_coverage_without_a_verified_change_is_no_go() {
+        let mut input = go();
+        input.coverage[0] = Coverage {
+            last_retry_at_ms: Some(NOW - 30 * MIN),
+            ..coverage(CoverageSource::Stream, "fn")
+        };
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_NO_GAP, CHECK_STREAM_RECENT]);
+    }
+
+    #[test]
+    fn stale_stream_verification_is_no_go_and_recent_is_go() {
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 60 * MIN, NOW - 7 * MIN - 10_000);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_STREAM_RECENT]);
+        assert!(r.reasons()[0].contains("(7m 10s ago)"), "{:?}", r.reasons());
+        assert!(r.reasons()[0].contains("more than 5m behind"));
+        // A larger allowance accepts it.
+        let lenient = ReadinessOptions {
+            max_lag: Duration::from_secs(10 * 60),
+            ..ReadinessOptions::default()
+        };
+        assert!(assess(&input, NOW, &lenient).ready);
+        // Exactly max_lag behind is within it.
+        input.coverage[0] = stream(NOW - 60 * MIN, NOW - 5 * MIN);
+        assert!(assess_default(&input).ready);
+    }
+
+    #[test]
+    fn the_chain_reaches_as_far_as_its_farthest_linked_verifier() {
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 60 * MIN, NOW - 20 * MIN);
+        input.coverage.push(Coverage {
+            started_at_ms: Some(NOW - 40 * MIN + 10),
+            verified_until_ms: Some(NOW - 30_000),
+            ..coverage(CoverageSource::Poller, ARN)
+        });
+        let r = assess_default(&input);
+        assert!(r.ready, "{:#?}", r.checks);
+        assert_eq!(r.verified_until_ms, Some(NOW - 30_000));
+    }
+
+    #[test]
+    fn open_findings_are_no_go_and_accepted_ones_are_listed_only() {
+        let mut input = go();
+        input.open = vec![
+            finding("customerId=\"c#1\" orderId=7", FindingStatus::Open),
+            finding("customerId=\"c#2\" orderId=8", FindingStatus::Open),
+        ];
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_NO_OPEN_FINDINGS]);
+        assert!(r.reasons()[0]
+            .starts_with("2 open findings (first: customerId=\"c#1\" orderId=7 MISMATCH)"));
+        assert_eq!(r.to_json()["open_findings"], 2);
+
+        input.accepted = input
+            .open
+            .drain(..)
+            .map(|mut f| {
+                f.status = FindingStatus::Accepted;
+                f.reason = Some("known test item".into());
+                f
+            })
+            .collect();
+        let r = assess_default(&input);
+        assert!(r.ready, "{:#?}", r.checks);
+        assert!(check(&r, CHECK_NO_OPEN_FINDINGS)
+            .detail
+            .contains("2 accepted"));
+        let json = r.to_json();
+        assert_eq!(json["open_findings"], 0);
+        assert_eq!(
+            json["accepted_findings"][0],
+            json!({"key": "customerId=\"c#1\" orderId=7", "verdict": "MISMATCH", "reason": "known test item"})
+        );
+        assert!(r.to_text().contains("accepted findings (2, not blocking)"));
+    }
+
+    #[test]
+    fn a_recent_retry_is_no_go_and_an_old_one_is_not() {
+        let mut input = go();
+        input.coverage[0].last_retry_at_ms = Some(NOW - 2 * MIN);
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_NO_RECENT_RETRIES]);
+        assert!(
+            r.reasons()[0].contains("(2m ago, within 5m) by stream stream-verifier"),
+            "{:?}",
+            r.reasons()
+        );
+        input.coverage[0].last_retry_at_ms = Some(NOW - 6 * MIN);
+        let r = assess_default(&input);
+        assert!(r.ready, "{:#?}", r.checks);
+        assert!(check(&r, CHECK_NO_RECENT_RETRIES).detail.contains("6m ago"));
+    }
+
+    #[test]
+    fn every_failing_reason_is_given_at_once() {
+        let input = ReadinessInput {
+            table: "Orders".into(),
+            coverage: vec![
+                Coverage {
+                    last_retry_at_ms: Some(NOW - 1000),
+                    ..stream(NOW - 10 * MIN, NOW - 9 * MIN)
+                },
+                baseline(NOW - 30 * MIN, Some(NOW - 20 * MIN)),
+            ],
+            open: vec![finding("k=1", FindingStatus::Open)],
+            accepted: vec![],
+            stream: TableStream::Current(ARN.into()),
+        };
+        let r = assess_default(&input);
+        assert_eq!(
+            failing(&r),
+            [
+                CHECK_NO_GAP,
+                CHECK_STREAM_RECENT,
+                CHECK_NO_OPEN_FINDINGS,
+                CHECK_NO_RECENT_RETRIES
+            ]
+        );
+        assert_eq!(r.reasons().len(), 4);
+        let text = r.to_text();
+        assert!(text
+            .starts_with("NO-GO for table Orders (checked 2024-02-29T12:00:00Z, clock margin 1s)"));
+        assert_eq!(text.matches("[FAIL]").count(), 4);
+        assert_eq!(text.matches("[ ok ]").count(), 2);
+    }
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_709_210_096_789), "2024-02-29T12:34:56.789Z");
+        assert_eq!(rfc3339(1_709_251_199_000), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339(1_709_251_200_000), "2024-03-01T00:00:00Z");
+        assert_eq!(rfc3339(4_107_542_400_000), "2100-03-01T00:00:00Z"); // 2100 is not a leap year
+        assert_eq!(rfc3339(1_704_067_199_999), "2023-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        let s = Duration::from_secs;
+        assert_eq!(human_duration(s(250)), "4m 10s");
+        assert_eq!(human_duration(s(45)), "45s");
+        assert_eq!(human_duration(s(300)), "5m");
+        assert_eq!(human_duration(s(3600 + 5 * 60 + 7)), "1h 5m");
+        assert_eq!(human_duration(s(7200)), "2h");
+        assert_eq!(human_duration(s(86_400 * 3 + 3600)), "3d 1h");
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+    }
+}
