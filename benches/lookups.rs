@@ -248,7 +248,10 @@ async fn measure_lookups(l: &Lookups<'_>, suffix: &str) -> f64 {
                 l.records,
                 &mut out.outcomes,
                 &out.evidence,
-                ddb_verify::report::findings::Occurrence::Stream,
+                ddb_verify::report::findings::Pass {
+                    occurrence: ddb_verify::report::findings::Occurrence::Stream,
+                    observed_from_ms: out.started_at_ms,
+                },
                 open,
                 &mut metrics,
             )

@@ -769,3 +769,217 @@ async fn which_of_many_keys_have_an_open_finding_is_answered_in_order_across_cal
         .collect();
     assert_eq!(found, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acceptance_covers_the_problem_accepted_and_a_different_problem_opens_the_finding_again()
+{
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = "Orders";
+    let key = order_key("c#1", "1");
+    let now = epoch_ms();
+    let price = Problem {
+        attributes: vec!["price".into()],
+        detail: "price differs".into(),
+        ..status_mismatch("source_unchanged_for_window")
+    };
+    let missing = Problem {
+        verdict: "MISSING",
+        attributes: vec![],
+        detail: "absent on the other side".into(),
+        ..status_mismatch("source_as_recorded")
+    };
+    store
+        .record(&sighting(table, &key, &price, "baseline:run-1", now))
+        .await
+        .unwrap();
+    assert!(store
+        .accept(table, &key, "price rounding, agreed", now + 1)
+        .await
+        .unwrap());
+    // The same problem again: still accepted.
+    store
+        .record(&sighting(table, &key, &price, "baseline:run-2", now + 2))
+        .await
+        .unwrap();
+    let f = store.get(table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Accepted);
+    // The item is gone from the other side: not what was accepted.
+    store
+        .record(&sighting(table, &key, &missing, "baseline:run-3", now + 3))
+        .await
+        .unwrap();
+    let f = store.get(table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Open, "{f:?}");
+    assert_eq!(f.verdict, "MISSING");
+    assert_eq!(f.reason, None);
+    assert_eq!(f.times_seen, 3);
+    let open = store
+        .list(table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    // A MISMATCH on another attribute is a different problem too.
+    let other = order_key("c#2", "2");
+    store
+        .record(&sighting(table, &other, &price, "baseline:run-1", now))
+        .await
+        .unwrap();
+    assert!(store
+        .accept(table, &other, "rounding", now + 1)
+        .await
+        .unwrap());
+    let status = status_mismatch("source_unchanged_for_window");
+    store
+        .record(&sighting(table, &other, &status, "baseline:run-2", now + 2))
+        .await
+        .unwrap();
+    let f = store.get(table, &other).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Open, "{f:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_without_counting_twice(
+) {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = "Orders";
+    let key = order_key("c#1", "1");
+    let problem = status_mismatch("source_unchanged_for_window");
+    let now = epoch_ms();
+    store
+        .record(&sighting(table, &key, &problem, "baseline:run-1", now))
+        .await
+        .unwrap();
+    assert!(store
+        .resolve(&Resolution {
+            table,
+            key: &key,
+            origin: FindingOrigin::Stream,
+            judged_at_ms: now + 1,
+        })
+        .await
+        .unwrap());
+    // The run's page is resumed and judged again: the key is wrong again.
+    store
+        .record(&sighting(table, &key, &problem, "baseline:run-1", now + 2))
+        .await
+        .unwrap();
+    let f = store.get(table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Open, "{f:?}");
+    assert_eq!(f.resolved_at_ms, None);
+    assert_eq!(f.times_seen, 1, "the same occurrence is not counted twice");
+    // And a re-delivery of an open finding's occurrence still changes nothing.
+    store
+        .record(&sighting(table, &key, &problem, "baseline:run-1", now + 3))
+        .await
+        .unwrap();
+    let again = store.get(table, &key).await.unwrap().unwrap();
+    assert_eq!(again.last_seen_ms, f.last_seen_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_it() {
+    // A baseline page read at T0 matches key c#1; before its findings are written (a page can
+    // take minutes) the stream verifier records a newer MISSING for it.
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let writer = FindingsWriter::new(
+        store.clone(),
+        FindingOrigin::Baseline,
+        Some(pair.table.clone()),
+    );
+    let key = order_key("c#1", "1");
+    let page_read = std::time::SystemTime::now() - Duration::from_secs(60);
+    let record = ddb_verify::record::Expectation {
+        keys: key.clone(),
+        expected: ddb_verify::record::Expected::Present,
+        since: Some(page_read),
+        source_table: Some(pair.table.clone()),
+        origin: ddb_verify::record::Origin::Scan,
+    };
+    let missing = Problem {
+        verdict: "MISSING",
+        attributes: vec![],
+        detail: "absent".into(),
+        ..status_mismatch("source_as_recorded")
+    };
+    store
+        .record(&sighting(
+            &pair.table,
+            &key,
+            &missing,
+            "seq-9",
+            epoch_ms() - 1_000,
+        ))
+        .await
+        .unwrap();
+    let records = [record];
+    let mut outcomes = [ddb_verify::verify::Outcome::Verdict(
+        ddb_verify::verify::Verdict::Match {
+            lag: Duration::ZERO,
+        },
+    )];
+    let mut metrics = InvocationMetrics::default();
+    writer
+        .write(
+            &records,
+            &mut outcomes,
+            &Default::default(),
+            ddb_verify::report::findings::Pass {
+                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-1"),
+                observed_from_ms: epoch_ms(),
+            },
+            &mut metrics,
+        )
+        .await;
+    let f = store.get(&pair.table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Open, "the stale MATCH resolved it");
+    assert_eq!(metrics.findings_resolved, 0);
+    // A stream record's MATCH from reads that began before the finding was last seen: the same.
+    let stream_events = one_missing_one_matching(&pair).await;
+    let mut streamed = stream_events.records[1].clone();
+    streamed.keys = key.clone();
+    let stream_writer = FindingsWriter::new(
+        store.clone(),
+        FindingOrigin::Stream,
+        Some(pair.table.clone()),
+    );
+    stream_writer
+        .write(
+            std::slice::from_ref(&streamed),
+            &mut outcomes,
+            &Default::default(),
+            ddb_verify::report::findings::Pass {
+                occurrence: ddb_verify::report::findings::Occurrence::Stream,
+                observed_from_ms: epoch_ms() - 5_000,
+            },
+            &mut metrics,
+        )
+        .await;
+    let f = store.get(&pair.table, &key).await.unwrap().unwrap();
+    assert_eq!(
+        f.status,
+        FindingStatus::Open,
+        "the stale stream MATCH resolved it"
+    );
+    // A MATCH observed after the finding was last seen resolves it.
+    let records = [ddb_verify::record::Expectation {
+        since: Some(std::time::SystemTime::now()),
+        ..records[0].clone()
+    }];
+    writer
+        .write(
+            &records,
+            &mut outcomes,
+            &Default::default(),
+            ddb_verify::report::findings::Pass {
+                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-2"),
+                observed_from_ms: epoch_ms(),
+            },
+            &mut metrics,
+        )
+        .await;
+    let f = store.get(&pair.table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Resolved);
+}

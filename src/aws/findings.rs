@@ -81,6 +81,65 @@ impl DynamoDbFindings {
         }
     }
 
+    /// A problem write that leaves its finding open, in one of the cases `record` tries in turn.
+    fn open_update(
+        &self,
+        id: &str,
+        write: &ProblemWrite<'_>,
+        case: OpenAs,
+    ) -> UpdateItemFluentBuilder {
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        let update =
+            Self::problem_fields(self.update(id.to_string()), write, &mut set, &mut remove);
+        set.extend([
+            "#status = :open",
+            "statusTable = :partition",
+            "nextCheck = :next",
+            "checks = :zero",
+            "unsettled = :false",
+        ]);
+        remove.extend(["resolvedAt", "resolvedBy", "expiresAt"]);
+        let (add, condition) = match case {
+            OpenAs::NewSighting => (
+                "timesSeen :one",
+                "attribute_not_exists(id) OR (occurrence <> :occurrence AND #status <> :accepted)",
+            ),
+            OpenAs::SameSightingAfterResolution => {
+                ("", "#status = :resolved AND occurrence = :occurrence")
+            }
+            OpenAs::DifferentFromAccepted => (
+                "timesSeen :one",
+                "#status = :accepted AND occurrence <> :occurrence",
+            ),
+        };
+        remove.push("reason");
+        let mut update = update
+            .update_expression(expression(&set, &remove, add))
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("OPEN"))
+            .expression_attribute_values(":partition", status_partition("OPEN", write.table))
+            .expression_attribute_values(":next", n(write.next_check_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        match case {
+            OpenAs::NewSighting => {
+                update = update
+                    .expression_attribute_values(":accepted", s("ACCEPTED"))
+                    .expression_attribute_values(":one", n(1))
+            }
+            OpenAs::SameSightingAfterResolution => {
+                update = update.expression_attribute_values(":resolved", s("RESOLVED"))
+            }
+            OpenAs::DifferentFromAccepted => {
+                update = update
+                    .expression_attribute_values(":accepted", s("ACCEPTED"))
+                    .expression_attribute_values(":one", n(1))
+            }
+        }
+        update
+    }
+
     /// A coverage write's update, with `verifiedUntil` (moved only forward) when `with_until`.
     fn coverage_update(
         &self,
@@ -494,6 +553,25 @@ fn gaps_of(item: &Attrs) -> Vec<Gap> {
     gaps
 }
 
+/// Which case of [`FindingsStore::record`] an open-leaving write is.
+#[derive(Clone, Copy)]
+enum OpenAs {
+    /// New, open, or resolved; a sighting not recorded before.
+    NewSighting,
+    /// Resolved, and the sighting that was recorded before.
+    SameSightingAfterResolution,
+    /// Accepted, and a problem the acceptance does not cover.
+    DifferentFromAccepted,
+}
+
+/// What an acceptance covers: the verdict and the diff's attribute paths, in one text.
+fn problem_signature(verdict: &str, attributes: &[String]) -> String {
+    let mut paths: Vec<&str> = attributes.iter().map(String::as_str).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    format!("{verdict} {}", paths.join(","))
+}
+
 fn expression(set: &[&str], remove: &[&str], add: &str) -> String {
     let mut out = format!("SET {}", set.join(", "));
     if !add.is_empty() {
@@ -510,44 +588,43 @@ fn expression(set: &[&str], remove: &[&str], add: &str) -> String {
 impl FindingsStore for DynamoDbFindings {
     async fn record(&self, write: &ProblemWrite<'_>) -> Result<(), FindingsError> {
         let id = finding_id(write.table, write.key);
-        // First as a new or re-opened finding (not accepted, not this occurrence again).
+        // A new finding, or a resolved or open one seen again (not accepted, not this occurrence
+        // again: a re-delivery is not counted twice).
+        if self
+            .conditional(self.open_update(&id, write, OpenAs::NewSighting))
+            .await?
+        {
+            return Ok(());
+        }
+        // Resolved, and this very occurrence seen wrong again (a resumed baseline page): open
+        // again, not counted twice. The sighting key protects the count, not the resolution.
+        if self
+            .conditional(self.open_update(&id, write, OpenAs::SameSightingAfterResolution))
+            .await?
+        {
+            return Ok(());
+        }
+        // Accepted, and the same problem as the one accepted: stays accepted, the sighting counted.
+        let signature = problem_signature(write.problem.verdict, &write.problem.attributes);
         let (mut set, mut remove) = (Vec::new(), Vec::new());
         let update = Self::problem_fields(self.update(id.clone()), write, &mut set, &mut remove);
-        set.extend([
-            "#status = :open",
-            "statusTable = :partition",
-            "nextCheck = :next",
-            "checks = :zero",
-            "unsettled = :false",
-        ]);
-        remove.extend(["resolvedAt", "resolvedBy", "expiresAt", "reason"]);
         let update = update
             .update_expression(expression(&set, &remove, "timesSeen :one"))
             .condition_expression(
-                "attribute_not_exists(id) OR (occurrence <> :occurrence AND #status <> :accepted)",
+                "#status = :accepted AND occurrence <> :occurrence AND (acceptedProblem = :signature OR (attribute_not_exists(acceptedProblem) AND verdict = :verdict))",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":accepted", s("ACCEPTED"))
-            .expression_attribute_values(":partition", status_partition("OPEN", write.table))
-            .expression_attribute_values(":next", n(write.next_check_ms))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":false", AttributeValue::Bool(false));
+            .expression_attribute_values(":signature", s(signature))
+            .expression_attribute_values(":one", n(1));
         if self.conditional(update).await? {
             return Ok(());
         }
-        // Accepted: stays accepted, the sighting counted (unless it is this occurrence again).
-        let (mut set, mut remove) = (Vec::new(), Vec::new());
-        let update = Self::problem_fields(self.update(id), write, &mut set, &mut remove);
-        let update = update
-            .update_expression(expression(&set, &remove, "timesSeen :one"))
-            .condition_expression("#status = :accepted AND occurrence <> :occurrence")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":accepted", s("ACCEPTED"))
-            .expression_attribute_values(":one", n(1));
+        // Accepted, and a different problem: the acceptance does not cover it; open again.
         // Not applied: this occurrence is recorded already (a re-delivery).
-        self.conditional(update).await.map(|_| ())
+        self.conditional(self.open_update(&id, write, OpenAs::DifferentFromAccepted))
+            .await
+            .map(|_| ())
     }
 
     async fn open_among(&self, table: &str, keys: &[&Item]) -> Result<Vec<bool>, FindingsError> {
@@ -663,18 +740,25 @@ impl FindingsStore for DynamoDbFindings {
         reason: &str,
         now_ms: u64,
     ) -> Result<bool, FindingsError> {
+        // The acceptance covers the problem as it is now: its verdict and attribute paths.
+        let Some(finding) = FindingsStore::get(self, table, key).await? else {
+            return Ok(false);
+        };
+        let signature = problem_signature(&finding.verdict, &finding.attributes);
         let update = self
             .update(finding_id(table, key))
             .update_expression(
-                "SET #status = :accepted, reason = :reason, acceptedAt = :now, statusTable = :partition",
+                "SET #status = :accepted, reason = :reason, acceptedAt = :now, statusTable = :partition, acceptedProblem = :signature",
             )
-            .condition_expression("#status IN (:open, :accepted)")
+            .condition_expression("#status IN (:open, :accepted) AND verdict = :verdict")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":accepted", s("ACCEPTED"))
             .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":partition", status_partition("ACCEPTED", table));
+            .expression_attribute_values(":partition", status_partition("ACCEPTED", table))
+            .expression_attribute_values(":signature", s(signature))
+            .expression_attribute_values(":verdict", s(finding.verdict));
         self.conditional(update).await
     }
 

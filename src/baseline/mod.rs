@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, TableRef};
 use crate::record::{Expectation, Expected, Origin};
-use crate::report::findings::{FindingsWriter, Occurrence};
+use crate::report::findings::{FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{
@@ -377,6 +377,9 @@ where
                 attributes: (direction == Direction::Target).then_some(key_names),
                 limit: self.config.page_limit,
             };
+            // The page's states are observed no earlier than the scan call: a MATCH among them
+            // resolves no finding seen after it.
+            let observed_from_ms = epoch_ms();
             let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
                 break;
             };
@@ -435,7 +438,13 @@ where
                 outcomes.push(Outcome::Verdict(verdict));
             }
             if !self
-                .write_findings(work, &reported, &mut outcomes, sink.metrics())
+                .write_findings(
+                    work,
+                    &reported,
+                    &mut outcomes,
+                    observed_from_ms,
+                    sink.metrics(),
+                )
                 .await
             {
                 // Out of time before every problem was recorded: the page is verified again.
@@ -462,21 +471,20 @@ where
         work: &SegmentWork<'_>,
         records: &[Expectation],
         outcomes: &mut [Outcome],
+        observed_from_ms: u64,
         metrics: &mut InvocationMetrics,
     ) -> bool {
         let Some(findings) = &self.findings else {
             return true;
         };
         let verdicts = outcomes.to_vec();
+        let pass = Pass {
+            occurrence: Occurrence::Baseline(work.run_id),
+            observed_from_ms,
+        };
         let no_evidence = Default::default();
         findings
-            .write(
-                records,
-                outcomes,
-                &no_evidence,
-                Occurrence::Baseline(work.run_id),
-                metrics,
-            )
+            .write(records, outcomes, &no_evidence, pass, metrics)
             .await;
         let mut attempt = 0;
         loop {
@@ -495,13 +503,7 @@ where
             let again: Vec<Expectation> = failed.iter().map(|&i| records[i].clone()).collect();
             let mut retried: Vec<Outcome> = failed.iter().map(|&i| verdicts[i].clone()).collect();
             findings
-                .write(
-                    &again,
-                    &mut retried,
-                    &no_evidence,
-                    Occurrence::Baseline(work.run_id),
-                    metrics,
-                )
+                .write(&again, &mut retried, &no_evidence, pass, metrics)
                 .await;
             for (i, outcome) in failed.into_iter().zip(retried) {
                 outcomes[i] = outcome;

@@ -9,7 +9,7 @@ use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
 use crate::report::error_chain;
 use crate::report::findings::{
-    stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings,
+    stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings, Pass,
 };
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
@@ -157,7 +157,10 @@ impl<F: FindingsStore> Findings<F> {
                 records,
                 &mut report.outcomes,
                 &report.evidence,
-                Occurrence::Stream,
+                Pass {
+                    occurrence: Occurrence::Stream,
+                    observed_from_ms: report.started_at_ms,
+                },
                 open,
                 metrics,
             )

@@ -12,7 +12,7 @@ use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
-use crate::report::findings::{Occurrence, VerifiedSpan};
+use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::source::findings::FindingsStore;
@@ -457,7 +457,10 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     &valid,
                     &mut report.outcomes,
                     &report.evidence,
-                    Occurrence::Stream,
+                    Pass {
+                        occurrence: Occurrence::Stream,
+                        observed_from_ms: report.started_at_ms,
+                    },
                     open,
                     &mut verified.verification,
                 )

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::stream::{self, StreamExt};
 
 use super::error_chain;
-use crate::record::Expectation;
+use crate::record::{Expectation, Origin};
 use crate::report::metrics::InvocationMetrics;
 use crate::source::findings::{
     finding_id, CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore,
@@ -37,6 +37,14 @@ pub enum Occurrence<'a> {
     Baseline(&'a str),
     /// A revalidation at this time.
     Revalidation(u64),
+}
+
+/// One verifier pass over some records: how its sightings are named, and when its reads began (a
+/// MATCH is an observation made no earlier, see [`observed_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Pass<'a> {
+    pub occurrence: Occurrence<'a>,
+    pub observed_from_ms: u64,
 }
 
 /// Which records' keys had an open finding when read (by record), or why it could not be read.
@@ -139,14 +147,14 @@ impl<F: FindingsStore> FindingsWriter<F> {
         records: &[Expectation],
         outcomes: &mut [Outcome],
         evidence: &HashMap<usize, Evidence>,
-        occurrence: Occurrence<'_>,
+        pass: Pass<'_>,
         metrics: &mut InvocationMetrics,
     ) {
         // Read after the verdicts: only the MATCHed keys.
         let matched = (0..outcomes.len())
             .filter(|&i| matches!(outcomes[i], Outcome::Verdict(Verdict::Match { .. })));
         let open = self.open_at(records, matched).await;
-        self.write_with(records, outcomes, evidence, occurrence, open, metrics)
+        self.write_with(records, outcomes, evidence, pass, open, metrics)
             .await;
     }
 
@@ -156,10 +164,14 @@ impl<F: FindingsStore> FindingsWriter<F> {
         records: &[Expectation],
         outcomes: &mut [Outcome],
         evidence: &HashMap<usize, Evidence>,
-        occurrence: Occurrence<'_>,
+        pass: Pass<'_>,
         open: OpenFindings,
         metrics: &mut InvocationMetrics,
     ) {
+        let Pass {
+            occurrence,
+            observed_from_ms,
+        } = pass;
         let now = epoch_ms();
         let next_check = now + FIRST_RECHECK.as_millis() as u64;
         let revalidation = match occurrence {
@@ -258,15 +270,20 @@ impl<F: FindingsStore> FindingsWriter<F> {
             .filter_map(|&i| {
                 let record = &records[i];
                 let table = self.table_of(record)?;
-                (!wrong.contains(&finding_id(table, &record.keys))).then_some((table, &record.keys))
+                let judged_at_ms = observed_at(record, observed_from_ms.min(now));
+                (!wrong.contains(&finding_id(table, &record.keys))).then_some((
+                    table,
+                    &record.keys,
+                    judged_at_ms,
+                ))
             })
-            .map(|(table, key)| async move {
+            .map(|(table, key, judged_at_ms)| async move {
                 self.store
                     .resolve(&Resolution {
                         table,
                         key,
                         origin: self.origin,
-                        judged_at_ms: now,
+                        judged_at_ms,
                     })
                     .await
             });
@@ -290,6 +307,20 @@ impl<F: FindingsStore> FindingsWriter<F> {
     pub async fn cover(&self, write: CoverageWrite<'_>) -> Result<(), FindingsError> {
         self.store.cover(&write).await
     }
+}
+
+/// When the observation a MATCH rests on was made: when the reads that judged it began, or, for a
+/// scanned item or a finding read again, when its state was read, if earlier. A finding last seen
+/// after it came from a newer observation and stays open (revalidation judges it afresh).
+fn observed_at(record: &Expectation, reads_began_ms: u64) -> u64 {
+    let read_at = match (&record.origin, record.since) {
+        (Origin::Stream(_), _) | (_, None) => None,
+        (_, Some(since)) => since
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as u64),
+    };
+    read_at.map_or(reads_began_ms, |t| t.min(reads_began_ms))
 }
 
 fn occurrence_run(baseline: &Option<String>) -> Option<&str> {

@@ -69,6 +69,9 @@ pub struct BatchReport {
     /// Calls that failed (after the SDK's own retries).
     pub lookup_errors: usize,
     pub duration: Duration,
+    /// When the batch's verification began (epoch ms): its reads of both sides came after, so a
+    /// MATCH it found is an observation made no earlier than this.
+    pub started_at_ms: u64,
 }
 
 /// Verifies batches of records against the other account's table.
@@ -167,6 +170,11 @@ impl<R: TableReader> Verifier<R> {
         });
         let mut report = BatchReport {
             outcomes: vec![Outcome::NotSampled; records.len()],
+            started_at_ms: clock
+                .wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
             ..BatchReport::default()
         };
         let mut pending = self.latest_sampled(records, &mut report.outcomes);
