@@ -891,3 +891,40 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     assert_eq!(coverage[0].sample_rate, Some(1.0));
     assert_eq!(coverage[0].gaps, vec![], "nothing was trimmed or skipped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_in_its_coverage() {
+    const RECORDS: usize = 10;
+    // Item 4 never reached the other side; the findings table refuses its finding as it is.
+    let s = PollerSetup::new("PollRefused", RECORDS, |i| i != 4).await;
+    let store = findings_store(&s.pair.target).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let own = account_through(&proxy, TARGET_ACCOUNT);
+    let poller = s
+        .poller(&proxy, Duration::from_secs(30), 100)
+        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
+            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+            ddb_verify::source::findings::FindingOrigin::Poller,
+            None,
+        ));
+    proxy.set_rules(vec![
+        Rule::new(UPDATE_ITEM, 1.0, vec![Fault::Validation]).when_body_contains("finding#")
+    ]);
+    let report = poller
+        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("run");
+    // Not retried for ever: the verdict stands and the shard is checkpointed to its end.
+    assert_eq!(report.verification.missing, 1);
+    assert_eq!(report.verification.findings_rejected, 1);
+    assert_eq!(report.verification.batch_item_failures, 0);
+    assert_eq!(s.checkpoint().await, Some(s.written[RECORDS - 1].0.clone()));
+    // Readiness must not miss it: the stream's coverage carries the gap.
+    let coverage = store.coverage(&s.pair.table).await.unwrap();
+    assert_eq!(coverage.len(), 1, "{coverage:?}");
+    let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
+    assert_eq!(
+        causes,
+        [ddb_verify::source::findings::GapCause::ProblemNotRecorded]
+    );
+}

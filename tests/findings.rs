@@ -983,3 +983,60 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Resolved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_too_long_for_a_findings_id_and_values_too_large_for_an_item_are_still_recorded() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
+        adjust(c);
+        c.log_item_values = true;
+    })
+    .with_findings(
+        FindingsWriter::new(store.clone(), FindingOrigin::Stream, None),
+        "verifier-fn",
+    );
+    // A partition key of 2,000 bytes: its finding's id would be over DynamoDB's 2,048.
+    let customer = "c".repeat(2000);
+    put(
+        &pair.source,
+        &pair.table,
+        &order_item(&customer, "1", "PLACED"),
+    )
+    .await;
+    // An item of about 300 KB, different on the other side: expected and found values are over
+    // the 400 KB of an item together.
+    let mut big = order_item("c#big", "2", "PLACED");
+    big.insert("blob".into(), s(&"x".repeat(300_000)));
+    put(&pair.source, &pair.table, &big).await;
+    big.insert("blob".into(), s(&"y".repeat(300_000)));
+    put(&pair.target, &pair.table, &big).await;
+
+    let inv = handler.handle(&event(&pair).await, None).await;
+    assert!(
+        inv.response.batch_item_failures.is_empty(),
+        "{:?}",
+        inv.records
+    );
+    assert_eq!((inv.metrics.missing, inv.metrics.mismatches), (1, 1));
+    assert_eq!(inv.metrics.findings_recorded, 2);
+    let long = store
+        .get(&pair.table, &order_key(&customer, "1"))
+        .await
+        .unwrap()
+        .expect("recorded under the key's hash");
+    assert_eq!(long.key, order_key(&customer, "1"), "the whole key is kept");
+    assert!(long.key_text.contains("[cut: "), "{}", &long.key_text[..80]);
+    let large = store
+        .get(&pair.table, &order_key("c#big", "2"))
+        .await
+        .unwrap()
+        .expect("recorded with its values cut");
+    let values = large.values.expect("values kept (LOG_ITEM_VALUES)");
+    assert!(values.len() < 70_000 && values.contains("[cut: "));
+    let open = store
+        .list(&pair.table, FindingStatus::Open, None, None)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+}

@@ -73,6 +73,13 @@ impl DynamoDbFindings {
     }
 
     fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> FindingsError {
+        if let Some(message) = err.refusal() {
+            return FindingsError::Rejected {
+                operation,
+                table: self.table.clone(),
+                message,
+            };
+        }
         FindingsError::Dynamo {
             operation,
             table: self.table.clone(),
@@ -271,12 +278,15 @@ impl DynamoDbFindings {
             .expression_attribute_names("#key", "key")
             .expression_attribute_values(":table", s(write.table))
             .expression_attribute_values(":key", AttributeValue::M(write.key.clone()))
-            .expression_attribute_values(":keyText", s(describe_key(write.key)))
+            .expression_attribute_values(
+                ":keyText",
+                s(cut(&describe_key(write.key), KEY_TEXT_KEPT)),
+            )
             .expression_attribute_values(":verdict", s(p.verdict))
-            .expression_attribute_values(":detail", s(p.detail.clone()))
+            .expression_attribute_values(":detail", s(cut(&p.detail, DETAIL_KEPT)))
             .expression_attribute_values(
                 ":attributes",
-                AttributeValue::L(p.attributes.iter().map(|a| s(a.clone())).collect()),
+                AttributeValue::L(kept_paths(&p.attributes).into_iter().map(s).collect()),
             )
             .expression_attribute_values(":origin", s(write.origin.as_str()))
             .expression_attribute_values(":now", n(write.now_ms))
@@ -293,9 +303,10 @@ impl DynamoDbFindings {
             "firstSeen = if_not_exists(firstSeen, :now)",
             "occurrence = :occurrence",
         ]);
+        let values = p.values.as_deref().map(|v| cut(v, VALUES_KEPT));
         let optional: [(&str, &str, Option<&str>); 4] = [
             ("proof = :proof", "proof", p.proof),
-            ("itemValues = :values", "itemValues", p.values.as_deref()),
+            ("itemValues = :values", "itemValues", values.as_deref()),
             (
                 "sequenceNumber = :sequenceNumber",
                 "sequenceNumber",
@@ -564,8 +575,43 @@ enum OpenAs {
     DifferentFromAccepted,
 }
 
-/// What an acceptance covers: the verdict and the diff's attribute paths, in one text.
+/// How much of a finding's text is kept, so that a finding always fits in an item (400 KB) and its
+/// key text stays readable: the rest is cut, with a mark that says how long it was.
+const KEY_TEXT_KEPT: usize = 1024;
+const DETAIL_KEPT: usize = 8 * 1024;
+const VALUES_KEPT: usize = 64 * 1024;
+const PATHS_KEPT: usize = 256;
+const PATH_KEPT: usize = 512;
+
+/// `text`, or its first `limit` bytes (at a character's boundary) and a mark.
+fn cut(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_string();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... [cut: {} bytes in all]", &text[..end], text.len())
+}
+
+/// The diff's attribute paths as kept: at most [`PATHS_KEPT`], each cut to [`PATH_KEPT`], and a
+/// last entry that says how many more there were.
+fn kept_paths(paths: &[String]) -> Vec<String> {
+    let mut kept: Vec<String> = paths
+        .iter()
+        .take(PATHS_KEPT)
+        .map(|p| cut(p, PATH_KEPT))
+        .collect();
+    if paths.len() > PATHS_KEPT {
+        kept.push(format!("... and {} more", paths.len() - PATHS_KEPT));
+    }
+    kept
+}
+
+/// What an acceptance covers: the verdict and the diff's attribute paths (as kept), in one text.
 fn problem_signature(verdict: &str, attributes: &[String]) -> String {
+    let attributes = kept_paths(attributes);
     let mut paths: Vec<&str> = attributes.iter().map(String::as_str).collect();
     paths.sort_unstable();
     paths.dedup();
@@ -671,10 +717,10 @@ impl FindingsStore for DynamoDbFindings {
         let mut update = self
             .update(finding_id(r.table, r.key))
             .expression_attribute_values(":verdict", s(p.verdict))
-            .expression_attribute_values(":detail", s(p.detail.clone()))
+            .expression_attribute_values(":detail", s(cut(&p.detail, DETAIL_KEPT)))
             .expression_attribute_values(
                 ":attributes",
-                AttributeValue::L(p.attributes.iter().map(|a| s(a.clone())).collect()),
+                AttributeValue::L(kept_paths(&p.attributes).into_iter().map(s).collect()),
             )
             .expression_attribute_values(":origin", s("revalidation"))
             .expression_attribute_values(":now", n(r.now_ms))
@@ -686,7 +732,7 @@ impl FindingsStore for DynamoDbFindings {
                 "itemValues = :values",
                 "itemValues",
                 ":values",
-                p.values.as_deref(),
+                p.values.as_deref().map(|v| cut(v, VALUES_KEPT)).as_deref(),
             ),
         ] {
             match value {

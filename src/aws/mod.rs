@@ -210,6 +210,8 @@ pub async fn enabled_stream(
 /// error source), and asked whether it is transient.
 pub trait DynamoDbCallError: Into<aws_sdk_dynamodb::Error> {
     fn is_transient(&self) -> bool;
+    /// The service refused the request as it is (`ValidationException`), with its message.
+    fn refusal(&self) -> Option<String>;
 }
 
 impl<E: ProvideErrorMetadata> DynamoDbCallError for SdkError<E, HttpResponse>
@@ -218,6 +220,16 @@ where
 {
     fn is_transient(&self) -> bool {
         is_transient(self)
+    }
+
+    fn refusal(&self) -> Option<String> {
+        let service = self.as_service_error()?;
+        (service.code() == Some("ValidationException")).then(|| {
+            service
+                .message()
+                .unwrap_or("ValidationException")
+                .to_string()
+        })
     }
 }
 

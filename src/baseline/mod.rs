@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, TableRef};
 use crate::record::{Expectation, Expected, Origin};
-use crate::report::findings::{FindingsWriter, Occurrence, Pass};
+use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{
@@ -478,6 +478,7 @@ where
             return true;
         };
         let verdicts = outcomes.to_vec();
+        let refused_before = metrics.findings_rejected;
         let pass = Pass {
             occurrence: Occurrence::Baseline(work.run_id),
             observed_from_ms,
@@ -486,6 +487,10 @@ where
         findings
             .write(records, outcomes, &no_evidence, pass, metrics)
             .await;
+        if metrics.findings_rejected > refused_before {
+            self.record_refusals(work.run_id, metrics.findings_rejected - refused_before)
+                .await;
+        }
         let mut attempt = 0;
         loop {
             let failed: Vec<usize> = (0..outcomes.len())
@@ -508,6 +513,32 @@ where
             for (i, outcome) in failed.into_iter().zip(retried) {
                 outcomes[i] = outcome;
             }
+        }
+    }
+
+    /// Problems the findings table refused: a gap of the run, so that readiness does not count it
+    /// as complete proof (their keys have no finding). A failed write is logged: the run then
+    /// counts, which the ERROR lines of the refusals contradict; nothing else can be done here.
+    async fn record_refusals(&self, run_id: &str, refused: u64) {
+        let Some(findings) = &self.findings else {
+            return;
+        };
+        let table = self.table_name();
+        let write = CoverageWrite {
+            table: &table,
+            source: CoverageSource::Baseline,
+            name: run_id,
+            stream_arn: None,
+            started_at_ms: None,
+            verified_until_ms: None,
+            retry_at_ms: None,
+            complete: None,
+            sample_rate: None,
+            gaps: refusal_gap(refused).into_iter().collect(),
+            now_ms: epoch_ms(),
+        };
+        if let Err(e) = findings.cover(write).await {
+            tracing::error!(run_id, error = %crate::report::error_chain(&e), "the run's refused problems were not recorded as a gap");
         }
     }
 

@@ -106,6 +106,7 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
         invocation.metrics.findings_resolved += findings_metrics.findings_resolved;
         invocation.metrics.findings_write_failures += findings_metrics.findings_write_failures;
+        invocation.metrics.findings_rejected += findings_metrics.findings_rejected;
         log_summary("batch verified", &invocation.metrics, None);
         invocation
     }
@@ -181,6 +182,7 @@ impl<F: FindingsStore> Findings<F> {
                 name: &self.name,
                 stream_arn,
                 sample_rate,
+                problems_refused: metrics.findings_rejected,
             };
             let mine: Vec<usize> = (0..records.len())
                 .filter(|&i| {

@@ -432,6 +432,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
 fn run_gaps(total: &PollReport, sample_rate: f64) -> Vec<GapWrite> {
     let mut gaps: Vec<GapWrite> = crate::report::findings::sampling_gap(sample_rate)
         .into_iter()
+        .chain(crate::report::findings::refusal_gap(
+            total.verification.findings_rejected,
+        ))
         .collect();
     let counted = [
         (

@@ -319,9 +319,10 @@ impl<'a> Ledger<'a> {
             .filter(|c| c.source == CoverageSource::Baseline)
             .collect();
         let newest = |c: &&&Coverage| (c.started_at_ms.unwrap_or(0), c.checked_at_ms);
+        // A run with a gap (problems it could not record) is no proof.
         let complete = runs
             .iter()
-            .filter(|c| c.complete)
+            .filter(|c| c.complete && c.gaps.is_empty())
             .max_by_key(newest)
             .copied();
         let shown = complete.or_else(|| runs.iter().max_by_key(newest).copied());
@@ -475,6 +476,19 @@ fn baseline_check(l: &Ledger<'_>) -> Check {
                 run.name,
                 opt_time(run.started_at_ms),
                 opt_time(run.verified_until_ms)
+            ),
+        ),
+        (None, Some(run)) if run.complete => check(
+            CHECK_BASELINE,
+            false,
+            format!(
+                "baseline run {} ended, but found problems the findings table refused to record ({}): their keys have no finding; see its ERROR lines, then run a new baseline",
+                run.name,
+                run.gaps
+                    .iter()
+                    .map(|g| g.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ),
         (None, Some(run)) => check(

@@ -47,6 +47,12 @@ pub struct Pass<'a> {
     pub observed_from_ms: u64,
 }
 
+/// Why a problem's finding was not written: `refused` when asking again cannot help.
+struct NotRecorded {
+    refused: bool,
+    message: String,
+}
+
 /// Which records' keys had an open finding when read (by record), or why it could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenFindings(Result<Vec<bool>, String>);
@@ -208,7 +214,10 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 let Some(table) = table else {
                     return (
                         *i,
-                        Err("no table is known for this record's finding".to_string()),
+                        Err(NotRecorded {
+                            refused: true,
+                            message: "no table is known for this record's finding".to_string(),
+                        }),
                     );
                 };
                 let write = ProblemWrite {
@@ -224,18 +233,35 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 };
                 (
                     *i,
-                    self.store.record(&write).await.map_err(|e| error_chain(&e)),
+                    self.store.record(&write).await.map_err(|e| NotRecorded {
+                        refused: e.is_rejected(),
+                        message: error_chain(&e),
+                    }),
                 )
             }
         });
-        let results: Vec<(usize, Result<(), String>)> = stream::iter(writes)
+        let results: Vec<(usize, Result<(), NotRecorded>)> = stream::iter(writes)
             .buffer_unordered(WRITES_IN_FLIGHT)
             .collect()
             .await;
         for (i, result) in results {
             match result {
                 Ok(()) => metrics.findings_recorded += 1,
-                Err(message) => {
+                Err(NotRecorded {
+                    refused: true,
+                    message,
+                }) => {
+                    // Refused as it is: asking again would stall the verifier for ever. The
+                    // verdict stands; the verifier's coverage records a gap for it.
+                    metrics.findings_write_failures += 1;
+                    metrics.findings_rejected += 1;
+                    tracing::error!(
+                        key = %crate::record::describe_key(&records[i].keys),
+                        error = %message,
+                        "the findings table refused this problem's finding; it is not retried, and readiness stays NO-GO until a new baseline"
+                    );
+                }
+                Err(NotRecorded { message, .. }) => {
                     metrics.findings_write_failures += 1;
                     tracing::warn!(
                         key = %crate::record::describe_key(&records[i].keys),
@@ -384,6 +410,8 @@ pub struct CoverageOf<'a> {
     pub stream_arn: Option<&'a str>,
     /// The verifier's `SAMPLE_RATE`: below 1, every write is a gap.
     pub sample_rate: f64,
+    /// Problems of the batch the findings store refused (see `InvocationMetrics::findings_rejected`).
+    pub problems_refused: u64,
 }
 
 /// The gap a verifier sampling at `rate` leaves, if it does.
@@ -391,6 +419,16 @@ pub fn sampling_gap(rate: f64) -> Option<GapWrite> {
     (rate < 1.0).then(|| GapWrite {
         cause: GapCause::Sampled,
         detail: format!("SAMPLE_RATE={rate}: keys outside the sample were not verified"),
+    })
+}
+
+/// The gap `refused` problems the findings store would not take leave, if any.
+pub fn refusal_gap(refused: u64) -> Option<GapWrite> {
+    (refused > 0).then(|| GapWrite {
+        cause: GapCause::ProblemNotRecorded,
+        detail: format!(
+            "{refused} problem(s) the findings table refused to record (see the ERROR lines): their keys have no finding"
+        ),
     })
 }
 
@@ -404,6 +442,7 @@ pub fn stream_coverage<'a>(
     let now = epoch_ms();
     let span = VerifiedSpan::of(records, outcomes, now);
     let mut gaps: Vec<GapWrite> = sampling_gap(of.sample_rate).into_iter().collect();
+    gaps.extend(refusal_gap(of.problems_refused));
     if span.unbelievable > 0 {
         gaps.push(GapWrite {
             cause: GapCause::BadCreationTime,

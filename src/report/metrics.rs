@@ -31,6 +31,9 @@ pub struct InvocationMetrics {
     /// Findings or coverage writes (and reads) that failed; a problem not recorded is verified
     /// again.
     pub findings_write_failures: u64,
+    /// Problems the findings store refused as they are (retrying cannot help): not retried, counted
+    /// in `findings_write_failures` too, and a gap in the verifier's coverage.
+    pub findings_rejected: u64,
     pub replication_lag_ms: Vec<f64>,
     pub verify_duration_ms: f64,
 }
@@ -124,6 +127,7 @@ impl AddAssign for InvocationMetrics {
         self.findings_recorded += part.findings_recorded;
         self.findings_resolved += part.findings_resolved;
         self.findings_write_failures += part.findings_write_failures;
+        self.findings_rejected += part.findings_rejected;
         self.replication_lag_ms.extend(part.replication_lag_ms);
         self.verify_duration_ms += part.verify_duration_ms;
     }

@@ -64,6 +64,13 @@ pub const RESOLVED_KEPT: std::time::Duration = std::time::Duration::from_secs(30
 pub enum FindingsError {
     #[error("findings item {id} is not readable: {reason}")]
     Unreadable { id: String, reason: String },
+    /// The service refused the request as it is (a ValidationException): asking again cannot help.
+    #[error("{operation} on findings table {table} was refused: {message}")]
+    Rejected {
+        operation: &'static str,
+        table: String,
+        message: String,
+    },
     #[error("{operation} on findings table {table} failed")]
     Dynamo {
         operation: &'static str,
@@ -76,6 +83,11 @@ pub enum FindingsError {
 }
 
 impl FindingsError {
+    /// Refused as it is: retrying the same write cannot succeed.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, FindingsError::Rejected { .. })
+    }
+
     /// Throttling, 5xx, time-outs: worth trying again.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -253,14 +265,18 @@ pub enum GapCause {
     /// A change's creation time could not be believed (ahead of the clock, or before streams
     /// existed): coverage did not move on it.
     BadCreationTime,
+    /// A problem was found that the findings table refused to record (retrying cannot help): its
+    /// key has no finding to show.
+    ProblemNotRecorded,
 }
 
 impl GapCause {
-    pub const ALL: [GapCause; 4] = [
+    pub const ALL: [GapCause; 5] = [
         GapCause::Sampled,
         GapCause::Latest,
         GapCause::Trimmed,
         GapCause::BadCreationTime,
+        GapCause::ProblemNotRecorded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -269,6 +285,7 @@ impl GapCause {
             GapCause::Latest => "latest",
             GapCause::Trimmed => "trimmed",
             GapCause::BadCreationTime => "bad_creation_time",
+            GapCause::ProblemNotRecorded => "problem_not_recorded",
         }
     }
 
@@ -279,6 +296,7 @@ impl GapCause {
             GapCause::Latest => "Latest",
             GapCause::Trimmed => "Trimmed",
             GapCause::BadCreationTime => "BadCreationTime",
+            GapCause::ProblemNotRecorded => "ProblemNotRecorded",
         }
     }
 }
@@ -423,9 +441,22 @@ pub fn canonical_key(key: &Item) -> String {
     crate::record::describe_key(&canonical)
 }
 
-/// The id of a table's finding for a key.
+/// DynamoDB's limit on a partition key's value, in bytes.
+const PARTITION_KEY_BYTES: usize = 2048;
+
+/// The id of a table's finding for a key: `finding#<table>#<canonical key>`, or, where that is
+/// longer than a partition key may be, `finding#<table>#sha256:<hex of the canonical key>` (the key
+/// itself is kept beside it, in `key`).
 pub fn finding_id(table: &str, key: &Item) -> String {
-    format!("finding#{table}#{}", canonical_key(key))
+    use sha2::Digest;
+    let canonical = canonical_key(key);
+    let id = format!("finding#{table}#{canonical}");
+    if id.len() <= PARTITION_KEY_BYTES {
+        return id;
+    }
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("finding#{table}#sha256:{hex}")
 }
 
 /// The id of a verifier's coverage item: a stream verifier function's is per stream it reads (the

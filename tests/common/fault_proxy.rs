@@ -44,6 +44,8 @@ pub enum Fault {
     Throttling,
     /// HTTP 500 `InternalServerError`.
     InternalServerError,
+    /// HTTP 400 `ValidationException`: a request the service refuses as it is (never in the mix).
+    Validation,
     /// The connection is dropped with an RST; the request is not forwarded.
     Reset,
     /// The request is forwarded after this long (a slow service).
@@ -62,6 +64,7 @@ pub enum FaultKind {
     ProvisionedThroughputExceeded,
     Throttling,
     InternalServerError,
+    Validation,
     Reset,
     Delay,
     Rewrite,
@@ -89,6 +92,7 @@ impl Fault {
             Fault::ProvisionedThroughputExceeded => FaultKind::ProvisionedThroughputExceeded,
             Fault::Throttling => FaultKind::Throttling,
             Fault::InternalServerError => FaultKind::InternalServerError,
+            Fault::Validation => FaultKind::Validation,
             Fault::Reset => FaultKind::Reset,
             Fault::Delay(_) => FaultKind::Delay,
             Fault::Rewrite { .. } => FaultKind::Rewrite,
@@ -109,6 +113,10 @@ impl Fault {
             Fault::InternalServerError => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+            ),
+            Fault::Validation => (
+                StatusCode::BAD_REQUEST,
+                r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"Item size has exceeded the maximum allowed size"}"#,
             ),
             Fault::Reset | Fault::Delay(_) | Fault::Rewrite { .. } => return None,
         })
