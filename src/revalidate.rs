@@ -1,8 +1,9 @@
 //! Revalidation: open findings read again through the same engine, resolved once they match.
 //!
 //! Each run (the scheduled `revalidator` function, or `ddb-verify revalidate`):
-//! 1. lists the table's open findings due by now (`nextCheck`), oldest first; unsettled ones only
-//!    when asked (`include_unsettled`);
+//! 1. reads the table's open findings due by now (`nextCheck`), oldest first, a page ([`CHUNK`]
+//!    findings) at a time, so that memory is bounded by the page; unsettled ones only when asked
+//!    (`include_unsettled`); a finding seen since the run began is not taken again;
 //! 2. makes each an [`Expectation`] of the source's current item ([`Expected::SourceCurrent`],
 //!    since now) and judges it as every other record is judged: consistent reads of the other side,
 //!    the replication window, the source read again before any negative verdict, every key (no
@@ -36,7 +37,7 @@ use crate::report::findings::{problem_of, FIRST_RECHECK};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::findings::{
-    finding_id, Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, Problem,
+    Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, Problem,
     Recheck, Resolution,
 };
 use crate::source::table::TableReader;
@@ -59,8 +60,68 @@ pub const LONGEST_RECHECK: Duration = Duration::from_secs(6 * 3600);
 /// How far ahead an unsettled finding's next check is put: out of the schedule's reach.
 pub const UNSETTLED_PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Findings judged in one engine call.
-const CHUNK: usize = 500;
+/// Findings read and judged at a time (one page, one engine call).
+pub const CHUNK: usize = 500;
+
+/// One listing a run walks: the findings due (unsettled ones only when asked), then, when asked,
+/// the unsettled ones not due yet.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    due_by_ms: Option<u64>,
+    /// The unsettled findings not due by this time (the second pass), else the due ones.
+    unsettled_after_ms: Option<u64>,
+}
+
+impl Pass {
+    fn of(options: &RevalidateOptions, now_ms: u64) -> Vec<Pass> {
+        let due_by = options.due_by_ms.unwrap_or(now_ms);
+        let mut passes = vec![Pass {
+            due_by_ms: Some(due_by),
+            unsettled_after_ms: None,
+        }];
+        if options.include_unsettled && due_by < u64::MAX {
+            passes.push(Pass {
+                due_by_ms: None,
+                unsettled_after_ms: Some(due_by),
+            });
+        }
+        passes
+    }
+}
+
+/// What a run has taken so far, to keep to `--limit` and to judge no finding twice.
+struct Walk<'a> {
+    options: &'a RevalidateOptions,
+    started_ms: u64,
+    taken: usize,
+}
+
+impl Walk<'_> {
+    fn full(&self) -> bool {
+        self.options.limit.is_some_and(|l| self.taken >= l)
+    }
+
+    /// The page's findings this pass takes, within the limit. A finding seen since the run began
+    /// was judged by it already (a check moves it further down the list) or by a verifier since.
+    fn take(&mut self, pass: Pass, page: Vec<Finding>) -> Vec<Finding> {
+        let room = self
+            .options
+            .limit
+            .map_or(usize::MAX, |l| l.saturating_sub(self.taken));
+        let include_unsettled = self.options.include_unsettled;
+        let taken: Vec<Finding> = page
+            .into_iter()
+            .filter(|f| f.last_seen_ms <= self.started_ms)
+            .filter(|f| match pass.unsettled_after_ms {
+                None => include_unsettled || !f.unsettled,
+                Some(due_by) => f.unsettled && f.next_check_ms.is_none_or(|n| n > due_by),
+            })
+            .take(room)
+            .collect();
+        self.taken += taken.len();
+        taken
+    }
+}
 
 /// Pause after transient lookup or write failures.
 const THROTTLED: Backoff = Backoff {
@@ -220,43 +281,59 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
     }
 
     /// One run: the findings due, judged and updated, until `deadline` (module documentation).
+    /// Findings are read a page ([`CHUNK`]) at a time: memory is bounded by the page, whatever the
+    /// number of open findings.
     pub async fn run(
         &self,
         deadline: Option<Instant>,
         options: &RevalidateOptions,
     ) -> Result<RevalidationReport, RevalidateError> {
         let margin = self.config.verify.deadline_margin;
-        let lag = self.config.verify.max_replication_lag;
         let stop_at = deadline.map(|d| d.checked_sub(margin).unwrap_or_else(Instant::now));
-        let findings = self.due(options).await?;
         let mut report = RevalidationReport {
             table: self.table.clone(),
             ..RevalidationReport::default()
         };
         let mut metrics = InvocationMetrics::default();
-        let mut taken = 0;
-        for chunk in findings.chunks(CHUNK) {
-            // No new work that could not be judged before the deadline: a finding still wrong
-            // needs a window.
-            if stop_at.is_some_and(|s| Instant::now() + lag >= s) {
-                break;
-            }
-            taken += chunk.len();
-            metrics.records_received += chunk.len() as u64;
-            let judged = self.judge(chunk, stop_at, &mut metrics).await?;
-            let mut sink = OutcomeSink::counting(&mut metrics);
-            for (finding, judged) in chunk.iter().zip(judged) {
-                self.settle(finding, judged, stop_at, &mut sink, &mut report)
+        let mut walk = Walk {
+            options,
+            started_ms: epoch_ms(),
+            taken: 0,
+        };
+        for pass in Pass::of(options, walk.started_ms) {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .list_page(
+                        &self.table,
+                        FindingStatus::Open,
+                        pass.due_by_ms,
+                        after,
+                        CHUNK,
+                    )
+                    .await
+                    .map_err(|source| self.list_error(source))?;
+                let chunk = walk.take(pass, page.findings);
+                let judged = self
+                    .judge_chunk(&chunk, stop_at, &mut metrics, &mut report)
                     .await?;
+                if !judged {
+                    report.left_due += chunk.len() as u64;
+                    report.left_due += self.count_rest(&mut walk, pass, page.next).await?;
+                    break;
+                }
+                match page.next {
+                    Some(next) if !walk.full() => after = Some(next),
+                    _ => break,
+                }
             }
         }
-        report.left_due += (findings.len() - taken) as u64;
         report.open_remaining = self
             .store
-            .list(&self.table, FindingStatus::Open, None, None)
+            .count(&self.table, FindingStatus::Open, None)
             .await
-            .map_err(|source| self.list_error(source))?
-            .len() as u64;
+            .map_err(|source| self.list_error(source))?;
         report.metrics = metrics;
         tracing::info!(
             table = %self.table,
@@ -272,48 +349,69 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         Ok(report)
     }
 
+    /// Judges and settles one page's findings; `false` (nothing done) when the deadline leaves no
+    /// time for a window.
+    async fn judge_chunk(
+        &self,
+        chunk: &[Finding],
+        stop_at: Option<Instant>,
+        metrics: &mut InvocationMetrics,
+        report: &mut RevalidationReport,
+    ) -> Result<bool, RevalidateError> {
+        // No new work that could not be judged before the deadline: a finding still wrong needs a
+        // window.
+        let lag = self.config.verify.max_replication_lag;
+        if stop_at.is_some_and(|s| Instant::now() + lag >= s) {
+            return Ok(false);
+        }
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        metrics.records_received += chunk.len() as u64;
+        let judged = self.judge(chunk, stop_at, metrics).await?;
+        let mut sink = OutcomeSink::counting(metrics);
+        for (finding, judged) in chunk.iter().zip(judged) {
+            self.settle(finding, judged, stop_at, &mut sink, report)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// The findings a run stopped before: the rest of this pass's pages, read a page at a time and
+    /// counted (not judged).
+    async fn count_rest(
+        &self,
+        walk: &mut Walk<'_>,
+        pass: Pass,
+        mut next: Option<ListCursor>,
+    ) -> Result<u64, RevalidateError> {
+        let mut rest = 0;
+        while let Some(after) = next.take() {
+            if walk.full() {
+                break;
+            }
+            let page = self
+                .store
+                .list_page(
+                    &self.table,
+                    FindingStatus::Open,
+                    pass.due_by_ms,
+                    Some(after),
+                    CHUNK,
+                )
+                .await
+                .map_err(|source| self.list_error(source))?;
+            rest += walk.take(pass, page.findings).len() as u64;
+            next = page.next;
+        }
+        Ok(rest)
+    }
+
     fn list_error(&self, source: FindingsError) -> RevalidateError {
         RevalidateError::List {
             table: self.table.clone(),
             source,
         }
-    }
-
-    /// The findings this run takes: due ones (unsettled ones only when asked), then, when asked,
-    /// every unsettled one; at most `limit`.
-    async fn due(&self, options: &RevalidateOptions) -> Result<Vec<Finding>, RevalidateError> {
-        let due_by = options.due_by_ms.unwrap_or_else(epoch_ms);
-        let listed = self
-            .store
-            .list(
-                &self.table,
-                FindingStatus::Open,
-                Some(due_by),
-                options.limit,
-            )
-            .await
-            .map_err(|source| self.list_error(source))?;
-        let mut out: Vec<Finding> = listed
-            .into_iter()
-            .filter(|f| options.include_unsettled || !f.unsettled)
-            .collect();
-        if options.include_unsettled && options.limit.is_none_or(|l| out.len() < l) {
-            let taken: std::collections::HashSet<String> =
-                out.iter().map(|f| finding_id(&f.table, &f.key)).collect();
-            let open = self
-                .store
-                .list(&self.table, FindingStatus::Open, None, None)
-                .await
-                .map_err(|source| self.list_error(source))?;
-            out.extend(
-                open.into_iter()
-                    .filter(|f| f.unsettled && !taken.contains(&finding_id(&f.table, &f.key))),
-            );
-        }
-        if let Some(limit) = options.limit {
-            out.truncate(limit);
-        }
-        Ok(out)
     }
 
     /// The finding as the engine verifies it: whatever the source holds now, from now on.

@@ -17,7 +17,8 @@ use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
 use ddb_verify::source::findings::{
-    finding_id, Finding, FindingOrigin, FindingStatus, FindingsStore, ProblemWrite,
+    finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
+    FindingsStore, ListCursor, ListPage, ProblemWrite, Recheck, Resolution,
 };
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
@@ -424,4 +425,118 @@ async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not
         .unwrap();
     assert_eq!(answer["checked"], 1, "{answer}");
     assert_eq!(answer["still_open"], 1, "{answer}");
+}
+
+/// The findings store, watched: the most findings any one call handed the revalidator.
+#[derive(Clone)]
+struct Watched {
+    inner: DynamoDbFindings,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Watched {
+    fn saw(&self, n: usize) {
+        self.most.fetch_max(n, Ordering::SeqCst);
+    }
+}
+
+impl FindingsStore for Watched {
+    async fn record(&self, w: &ProblemWrite<'_>) -> Result<(), FindingsError> {
+        self.inner.record(w).await
+    }
+    async fn open_among(&self, table: &str, keys: &[&Item]) -> Result<Vec<bool>, FindingsError> {
+        self.inner.open_among(table, keys).await
+    }
+    async fn resolve(&self, r: &Resolution<'_>) -> Result<bool, FindingsError> {
+        self.inner.resolve(r).await
+    }
+    async fn recheck(&self, r: &Recheck<'_>) -> Result<(), FindingsError> {
+        self.inner.recheck(r).await
+    }
+    async fn get(&self, table: &str, key: &Item) -> Result<Option<Finding>, FindingsError> {
+        self.inner.get(table, key).await
+    }
+    async fn list(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Finding>, FindingsError> {
+        let all = self.inner.list(table, status, due_by_ms, limit).await?;
+        self.saw(all.len());
+        Ok(all)
+    }
+    async fn list_page(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        after: Option<ListCursor>,
+        page: usize,
+    ) -> Result<ListPage, FindingsError> {
+        let page = self
+            .inner
+            .list_page(table, status, due_by_ms, after, page)
+            .await?;
+        self.saw(page.findings.len());
+        Ok(page)
+    }
+    async fn count(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+    ) -> Result<u64, FindingsError> {
+        self.inner.count(table, status, due_by_ms).await
+    }
+    async fn accept(
+        &self,
+        table: &str,
+        key: &Item,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, FindingsError> {
+        self.inner.accept(table, key, reason, now_ms).await
+    }
+    async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
+        self.inner.cover(w).await
+    }
+    async fn coverage(&self, table: &str) -> Result<Vec<Coverage>, FindingsError> {
+        self.inner.coverage(table).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revalidator_reads_open_findings_a_page_at_a_time_and_judges_every_one() {
+    // A partial import leaves many MISSING findings: memory must be bounded by the page.
+    const FINDINGS: usize = 1_100;
+    let w = world().await;
+    let due = epoch_ms() - HOUR_MS;
+    let keys: Vec<Item> = (0..FINDINGS)
+        .map(|i| order_key(&format!("c#{i}"), i))
+        .collect();
+    futures::future::join_all(keys.iter().map(|k| w.open_finding(k, due))).await;
+    let watched = Watched {
+        inner: w.store.clone(),
+        most: Arc::default(),
+    };
+    let base = w.revalidator();
+    let revalidator = Revalidator::new(
+        base.config().clone(),
+        DynamoDbReader::new(w.pair.target.dynamodb.clone()),
+        DynamoDbReader::new(w.pair.source.dynamodb.clone()),
+        watched.clone(),
+    );
+    let report = revalidator.run(None, &now_options()).await.expect("run");
+    // Every finding judged once (absent on both sides: resolved; a lookup that failed under load
+    // leaves it open), none left due, and no call handed over more than a page.
+    assert_eq!(report.checked, FINDINGS as u64, "{report:?}");
+    assert_eq!(report.resolved + report.still_open, FINDINGS as u64);
+    assert!(report.resolved > 0);
+    assert_eq!(report.left_due, 0);
+    assert_eq!(report.open_remaining, report.still_open);
+    let most = watched.most.load(Ordering::SeqCst);
+    assert!(most <= 500, "one call handed over {most} findings");
+    assert_eq!(w.open().await.len() as u64, report.still_open);
 }

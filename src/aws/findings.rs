@@ -17,8 +17,8 @@ use super::DynamoDbCallError;
 use crate::record::{describe_key, Item};
 use crate::source::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
-    FindingsError, FindingsStore, Gap, GapCause, GapWrite, ProblemWrite, Recheck, Resolution,
-    RESOLVED_KEPT,
+    FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, ProblemWrite,
+    Recheck, Resolution, RESOLVED_KEPT,
 };
 
 /// The index of open and accepted findings and of coverage, by next check time.
@@ -416,33 +416,58 @@ impl DynamoDbFindings {
         let mut out = Vec::new();
         let mut start: Option<Attrs> = None;
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .key_condition_expression("statusTable = :partition")
-                .expression_attribute_values(":partition", partition.clone())
-                .set_exclusive_start_key(start.take());
-            if let Some(due) = due_by_ms {
-                query = query
-                    .key_condition_expression("statusTable = :partition AND nextCheck <= :due")
-                    .expression_attribute_values(":due", n(due));
-            }
-            if let Some(limit) = limit {
-                query = query.limit((limit - out.len()).clamp(1, 1000) as i32);
-            }
-            let page = query.send().await.map_err(|e| self.error("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
+            let want = limit.map(|l| (l - out.len()).clamp(1, 1000));
+            let (items, next) = self
+                .index_page(partition.clone(), due_by_ms, start.take(), want)
+                .await?;
+            out.extend(items);
             if limit.is_some_and(|l| out.len() >= l) {
                 out.truncate(limit.unwrap_or_default());
                 return Ok(out);
             }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(out),
             }
         }
+    }
+
+    /// The index's query of one status partition, due by `due_by_ms` when given.
+    fn index_query(
+        &self,
+        partition: AttributeValue,
+        due_by_ms: Option<u64>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("statusTable = :partition")
+            .expression_attribute_values(":partition", partition);
+        match due_by_ms {
+            Some(due) => query
+                .key_condition_expression("statusTable = :partition AND nextCheck <= :due")
+                .expression_attribute_values(":due", n(due)),
+            None => query,
+        }
+    }
+
+    /// One Query call: its items, and its last key when there is more.
+    async fn index_page(
+        &self,
+        partition: AttributeValue,
+        due_by_ms: Option<u64>,
+        start: Option<Attrs>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Attrs>, Option<Attrs>), FindingsError> {
+        let query = self
+            .index_query(partition, due_by_ms)
+            .set_exclusive_start_key(start)
+            .set_limit(limit.map(|l| l.clamp(1, 1000) as i32));
+        let page = query.send().await.map_err(|e| self.error("Query", e))?;
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((page.items.unwrap_or_default(), next))
     }
 }
 
@@ -777,6 +802,58 @@ impl FindingsStore for DynamoDbFindings {
             .index_partition(status_partition(status.as_str(), table), due_by_ms, limit)
             .await?;
         items.iter().map(finding_of).collect()
+    }
+
+    async fn list_page(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        after: Option<ListCursor>,
+        page: usize,
+    ) -> Result<ListPage, FindingsError> {
+        let partition = status_partition(status.as_str(), table);
+        let (mut items, mut next) = (Vec::new(), after.map(|c| c.0));
+        // A Query page may hold fewer items than asked (1 MB): filled up to `page` or the end.
+        loop {
+            let want = page.saturating_sub(items.len()).max(1);
+            let (got, more) = self
+                .index_page(partition.clone(), due_by_ms, next.take(), Some(want))
+                .await?;
+            items.extend(got);
+            next = more;
+            if next.is_none() || items.len() >= page {
+                break;
+            }
+        }
+        Ok(ListPage {
+            findings: items.iter().map(finding_of).collect::<Result<_, _>>()?,
+            next: next.map(ListCursor),
+        })
+    }
+
+    async fn count(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+    ) -> Result<u64, FindingsError> {
+        let partition = status_partition(status.as_str(), table);
+        let (mut total, mut start) = (0u64, None);
+        loop {
+            let page = self
+                .index_query(partition.clone(), due_by_ms)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Query", e))?;
+            total += page.count.max(0) as u64;
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key),
+                None => return Ok(total),
+            }
+        }
     }
 
     async fn accept(

@@ -221,6 +221,17 @@ pub struct Finding {
     pub unsettled: bool,
 }
 
+/// Where a listing of findings goes on: the store's own position, opaque to its callers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListCursor(pub Item);
+
+/// One page of findings, and where the next starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub findings: Vec<Finding>,
+    pub next: Option<ListCursor>,
+}
+
 /// Which verifier a coverage item describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoverageSource {
@@ -401,6 +412,27 @@ pub trait FindingsStore: Send + Sync {
         due_by_ms: Option<u64>,
         limit: Option<usize>,
     ) -> impl Future<Output = Result<Vec<Finding>, FindingsError>> + Send;
+
+    /// One page of [`FindingsStore::list`]: at most `page` findings from `after` (the start when
+    /// `None`), and where the next page starts (`None`: this was the last). Memory is bounded by
+    /// the page, whatever the number of findings.
+    fn list_page(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+        after: Option<ListCursor>,
+        page: usize,
+    ) -> impl Future<Output = Result<ListPage, FindingsError>> + Send;
+
+    /// How many open or accepted findings a table has (those due by `due_by_ms` when given),
+    /// counted without reading them.
+    fn count(
+        &self,
+        table: &str,
+        status: FindingStatus,
+        due_by_ms: Option<u64>,
+    ) -> impl Future<Output = Result<u64, FindingsError>> + Send;
 
     /// Accepts an open finding with a reason; whether there was one open.
     fn accept(
