@@ -1040,3 +1040,102 @@ async fn a_key_too_long_for_a_findings_id_and_values_too_large_for_an_item_are_s
         .unwrap();
     assert_eq!(open.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_findings_under_it() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    for i in 1..=4 {
+        put_replicated(
+            &pair.source,
+            &pair.target,
+            &pair.table,
+            &order_item(&format!("c#{i}"), i, "PLACED"),
+        )
+        .await;
+    }
+    let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
+    let records = events[0]["Records"].as_array_mut().unwrap();
+    assert_eq!(records.len(), 4);
+    // An unknown eventName, an INSERT without its NewImage on a NEW_AND_OLD_IMAGES stream, and a
+    // NewImage attribute of a type this version does not know. The fourth is sound.
+    records[0]["eventName"] = "UPSERT".into();
+    records[1]["dynamodb"]
+        .as_object_mut()
+        .unwrap()
+        .remove("NewImage");
+    records[2]["dynamodb"]["NewImage"]["status"] = serde_json::json!({"Q": "x"});
+    let event = parse_event(&events[0]);
+    assert_eq!((event.records.len(), event.malformed.len()), (1, 3));
+
+    let inv = handler.handle(&event, None).await;
+    assert!(inv.response.batch_item_failures.is_empty());
+    assert_eq!((inv.metrics.unverifiable, inv.metrics.matches), (3, 1));
+    assert_eq!(inv.metrics.findings_recorded, 3);
+    let reasons = [
+        (1, "eventName \"UPSERT\""),
+        (2, "has no dynamodb.NewImage"),
+        (3, "unknown attribute type"),
+    ];
+    for (i, reason) in reasons {
+        let f = finding_of(&store, &pair, &format!("c#{i}"), &i.to_string())
+            .await
+            .unwrap_or_else(|| panic!("no finding for c#{i}"));
+        assert_eq!(
+            (f.verdict.as_str(), f.status),
+            ("UNVERIFIABLE", FindingStatus::Open)
+        );
+        assert!(f.detail.contains(reason), "{}", f.detail);
+        assert_eq!(f.origin, "stream");
+    }
+    assert!(finding_of(&store, &pair, "c#4", "4").await.is_none());
+    // A re-delivery is not counted twice.
+    handler.handle(&event, None).await;
+    let f = finding_of(&store, &pair, "c#1", "1").await.unwrap();
+    assert_eq!(f.times_seen, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_times_the_engine_does_not_believe_move_no_coverage_and_are_a_gap() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    for i in 1..=3 {
+        put_replicated(
+            &pair.source,
+            &pair.target,
+            &pair.table,
+            &order_item(&format!("c#{i}"), i, "PLACED"),
+        )
+        .await;
+    }
+    let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
+    let records = events[0]["Records"].as_array_mut().unwrap();
+    let good = records[2]["dynamodb"]["ApproximateCreationDateTime"]
+        .as_f64()
+        .unwrap();
+    // Milliseconds read as seconds (tens of thousands of years ahead), and a time near 1970.
+    records[0]["dynamodb"]["ApproximateCreationDateTime"] = (good * 1000.0).into();
+    records[1]["dynamodb"]["ApproximateCreationDateTime"] = 5.into();
+    let inv = handler.handle(&parse_event(&events[0]), None).await;
+    assert_eq!(inv.metrics.matches, 3);
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert_eq!(coverage.len(), 1, "{coverage:?}");
+    let c = &coverage[0];
+    let good_ms = (good * 1000.0) as u64;
+    assert_eq!(c.started_at_ms, Some(good_ms), "not moved back to 1970");
+    assert_eq!(
+        c.verified_until_ms,
+        Some(good_ms),
+        "not moved ahead for ever"
+    );
+    assert_eq!(c.stream_arn.as_deref(), Some(pair.stream_arn.as_str()));
+    let causes: Vec<_> = c.gaps.iter().map(|g| g.cause).collect();
+    assert_eq!(causes, [GapCause::BadCreationTime]);
+    assert!(
+        c.gaps[0].detail.starts_with("2 record(s)"),
+        "{}",
+        c.gaps[0].detail
+    );
+}

@@ -441,3 +441,97 @@ fn the_commands_name_a_missing_variable() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("SOURCE_TABLE_NAME is required"));
 }
+
+/// Runs the built `shard-poller --once` as `ddb_verify_cli` runs `ddb-verify`.
+fn shard_poller(env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shard-poller"))
+        .arg("--once")
+        .env_clear()
+        .envs([
+            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
+            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("MAX_REPLICATION_LAG", "500ms"),
+            ("LAG_WINDOW_FROM", "arrival"),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run shard-poller")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_runs_through_the_binaries(
+) {
+    let pair = orders_pair().await;
+    let (source, target, table) = (&pair.source, &pair.target, pair.table.as_str());
+    let store = findings_store(source).await;
+    let checkpoints = unique("Checkpoints");
+    ddb_verify::aws::checkpoints::create_checkpoint_table(&source.dynamodb, &checkpoints)
+        .await
+        .expect("checkpoint table");
+    let env = |rate: &'static str| {
+        vec![
+            ("SOURCE_TABLE_NAME", table),
+            ("VERIFY_TABLE_NAME", table),
+            ("VERIFY_PROFILE", "target-account"),
+            ("CHECKPOINT_TABLE", checkpoints.as_str()),
+            ("FINDINGS_TABLE", store.table()),
+            ("SAMPLE_RATE", rate),
+        ]
+    };
+    let write = |from: u32| async move {
+        for i in from..from + 5 {
+            let item = order_item(&format!("c#{i}"), i, "PLACED");
+            put_replicated(source, target, table, &item).await;
+        }
+    };
+    let readiness = || {
+        let out = ddb_verify_cli(
+            &["readiness", "--json"],
+            &[
+                ("FINDINGS_TABLE", store.table()),
+                ("SOURCE_TABLE_NAME", table),
+            ],
+        );
+        json_of(&out)
+    };
+    let poll = |rate| {
+        let out = shard_poller(&env(rate));
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    write(0).await;
+    poll("1");
+    // DynamoDB Local cuts creation times to the minute: the poller's coverage counts from the end
+    // of its first change's minute, which the baseline must begin after.
+    let now = epoch_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(MIN - now % MIN + 1_500)).await;
+    let out = ddb_verify_cli(&["baseline", "--json"], &env("1"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    write(10).await;
+    poll("1");
+    let r = readiness();
+    assert_eq!(r["ready"], true, "{r}");
+
+    // A run that verified one key in a million, then full runs again.
+    write(20).await;
+    poll("0.000001");
+    write(30).await;
+    poll("1");
+    let r = readiness();
+    assert_eq!(r["ready"], false, "{r}");
+    let failing: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["every_change"], "{r}");
+    assert!(r["reasons"][0].as_str().unwrap().contains("sampled"), "{r}");
+    assert_eq!(r["gaps"][0]["cause"], "sampled");
+    assert_eq!(r["gaps"][0]["after_baseline"], true);
+}

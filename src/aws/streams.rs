@@ -17,7 +17,9 @@ use super::answers::ByteReader;
 use super::Spawned;
 use crate::record::change::Shape;
 use crate::record::json::Reader;
-use crate::record::{Expectation, Image, Item, MalformedRecord, OldImage, RecordParts};
+use crate::record::{
+    Expectation, Image, Item, MalformedRecord, NotVerifiable, OldImage, RecordParts,
+};
 use crate::source::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -264,14 +266,17 @@ fn records_page(out: GetRecordsOutput, stream_arn: &str) -> RecordsPage {
         .iter()
         .enumerate()
         .map(|(position, record)| {
-            change_record(record, stream_arn).map_err(|reason| MalformedRecord {
+            change_record(record, stream_arn).map_err(|e| MalformedRecord {
                 position,
                 event_id: record.event_id.clone(),
                 sequence_number: record
                     .dynamodb
                     .as_ref()
                     .and_then(|d| d.sequence_number.clone()),
-                reason,
+                reason: e.reason,
+                keys: e.keys.map(Box::new),
+                source_table: crate::record::table_name_from_arn(stream_arn)
+                    .map(String::into_boxed_str),
             })
         })
         .collect();
@@ -310,7 +315,7 @@ pub(crate) fn to_item(image: &HashMap<String, AttributeValue>) -> Option<Item> {
 
 /// A stream record as the engine's [`Expectation`], through the same checks as Lambda's records
 /// (the error is the reason it cannot be one).
-pub fn change_record(record: &Record, stream_arn: &str) -> Result<Expectation, String> {
+pub fn change_record(record: &Record, stream_arn: &str) -> Result<Expectation, NotVerifiable> {
     let change = record.dynamodb.as_ref();
     let image = |image: Option<&HashMap<String, AttributeValue>>, field: &str| match image {
         None => Ok(None),
@@ -318,13 +323,25 @@ pub fn change_record(record: &Record, stream_arn: &str) -> Result<Expectation, S
             format!("dynamodb.{field} has an attribute of a type this version does not know")
         }),
     };
+    let keys = image(change.and_then(|c| c.keys.as_ref()), "Keys")
+        .map_err(|reason| NotVerifiable { reason, keys: None })?;
+    // Past the key, a record that fails is still a key's problem: the key goes with the reason.
+    let with_key = |reason: String| NotVerifiable {
+        reason,
+        keys: keys.clone().filter(|k| crate::record::check_key(k).is_ok()),
+    };
+    let new_image = image(change.and_then(|c| c.new_image.as_ref()), "NewImage")
+        .map_err(with_key)?
+        .map(Image::Item);
+    let old_image = image(change.and_then(|c| c.old_image.as_ref()), "OldImage")
+        .map_err(with_key)?
+        .map(OldImage::Item);
     Expectation::from_stream(RecordParts {
         event_id: record.event_id.clone().unwrap_or_default(),
         event_name: record.event_name.as_ref().map(|n| n.as_str()),
-        keys: image(change.and_then(|c| c.keys.as_ref()), "Keys")?,
-        new_image: image(change.and_then(|c| c.new_image.as_ref()), "NewImage")?.map(Image::Item),
-        old_image: image(change.and_then(|c| c.old_image.as_ref()), "OldImage")?
-            .map(OldImage::Item),
+        keys,
+        new_image,
+        old_image,
         sequence_number: change.and_then(|c| c.sequence_number.clone()),
         view_type: change
             .and_then(|c| c.stream_view_type.as_ref())
@@ -484,7 +501,7 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(bad.reason, change_record(&sdk, ARN).unwrap_err());
+        assert_eq!(bad.reason, change_record(&sdk, ARN).unwrap_err().reason);
     }
 
     #[test]

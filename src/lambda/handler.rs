@@ -89,20 +89,18 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         keep: Keep,
     ) -> Invocation {
         let mut findings_metrics = InvocationMetrics::default();
-        let report = match &self.findings {
-            None => self.verifier.verify(&event.records, deadline).await,
+        let (report, unreadable) = match &self.findings {
+            None => (
+                self.verifier.verify(&event.records, deadline).await,
+                Vec::new(),
+            ),
             // Boxed: one allocation per batch keeps the handler's future type shallow.
             Some(findings) => {
-                Box::pin(findings.verify(
-                    &self.verifier,
-                    &event.records,
-                    deadline,
-                    &mut findings_metrics,
-                ))
-                .await
+                Box::pin(findings.verify(&self.verifier, event, deadline, &mut findings_metrics))
+                    .await
             }
         };
-        let mut invocation = assemble(&event.records, &event.malformed, &report, keep);
+        let mut invocation = assemble(event, &report, &unreadable, keep);
         invocation.metrics.findings_recorded += findings_metrics.findings_recorded;
         invocation.metrics.findings_resolved += findings_metrics.findings_resolved;
         invocation.metrics.findings_write_failures += findings_metrics.findings_write_failures;
@@ -125,34 +123,48 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
 
 impl<F: FindingsStore> Findings<F> {
     /// Verifies the batch, reading which keys have an open finding beside the engine's lookups,
-    /// then records its findings and coverage.
+    /// then records its findings (the unreadable records' too) and coverage. Also returns, by
+    /// malformed record, why it must be delivered again (its finding not written).
     async fn verify<R: TableReader>(
         &self,
         verifier: &Verifier<R>,
-        records: &[Expectation],
+        event: &StreamEvent,
         deadline: Option<Instant>,
         metrics: &mut InvocationMetrics,
-    ) -> BatchReport {
+    ) -> (BatchReport, Vec<Option<String>>) {
+        let records = &event.records;
         let (mut report, open) = tokio::join!(
             verifier.verify(records, deadline),
             self.writer.open_findings(records)
         );
-        let sample_rate = verifier.config().sample_rate;
-        self.record(records, &mut report, open, sample_rate, metrics)
+        let unreadable = self
+            .writer
+            .write_unreadable(&event.malformed, metrics)
             .await;
-        report
+        let batch = Batch {
+            records,
+            open,
+            sample_rate: verifier.config().sample_rate,
+            unreadable_handed_back: unreadable.iter().any(Option::is_some),
+        };
+        self.record(batch, &mut report, metrics).await;
+        (report, unreadable)
     }
 
     /// The batch's findings and the function's coverage. When a record goes back to Lambda and
     /// the coverage cannot say so, the whole batch goes back: readiness must not miss a retry.
     async fn record(
         &self,
-        records: &[Expectation],
+        batch: Batch<'_>,
         report: &mut BatchReport,
-        open: OpenFindings,
-        sample_rate: f64,
         metrics: &mut InvocationMetrics,
     ) {
+        let Batch {
+            records,
+            open,
+            sample_rate,
+            unreadable_handed_back,
+        } = batch;
         self.writer
             .write_with(
                 records,
@@ -190,7 +202,7 @@ impl<F: FindingsStore> Findings<F> {
                         && records[i].stream_arn() == stream_arn
                 })
                 .collect();
-            let coverage = if mine.len() == records.len() {
+            let mut coverage = if mine.len() == records.len() {
                 stream_coverage(of, records, &report.outcomes)
             } else {
                 let (some, outcomes): (Vec<Expectation>, Vec<Outcome>) = mine
@@ -199,6 +211,10 @@ impl<F: FindingsStore> Findings<F> {
                     .unzip();
                 stream_coverage(of, &some, &outcomes)
             };
+            if unreadable_handed_back {
+                coverage.retry_at_ms = Some(coverage.now_ms);
+                coverage.verified_until_ms = None;
+            }
             self.cover(coverage, report, metrics).await;
         }
     }
@@ -229,6 +245,15 @@ impl<F: FindingsStore> Findings<F> {
     }
 }
 
+/// A verified batch, as its findings and coverage are recorded.
+struct Batch<'a> {
+    records: &'a [Expectation],
+    open: OpenFindings,
+    sample_rate: f64,
+    /// An unreadable record goes back to Lambda (its finding was not written).
+    unreadable_handed_back: bool,
+}
+
 /// Which records' reports an invocation keeps.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Keep {
@@ -241,16 +266,19 @@ enum Keep {
 /// A record's place in the event, and how to report it.
 enum Line<'a> {
     Engine(usize, &'a Expectation),
-    Malformed(&'a MalformedRecord),
+    /// With why it goes back, when its finding was not written.
+    Malformed(&'a MalformedRecord, Option<String>),
 }
 
-/// The engine's outcomes and the malformed records, in event order, through the outcome sink.
+/// The engine's outcomes and the malformed records, in event order, through the outcome sink. A
+/// malformed record whose finding was not written (`unreadable`, by malformed record) goes back.
 fn assemble(
-    records: &[Expectation],
-    malformed: &[MalformedRecord],
+    event: &StreamEvent,
     report: &BatchReport,
+    unreadable: &[Option<String>],
     keep: Keep,
 ) -> Invocation {
+    let (records, malformed) = (&event.records, &event.malformed);
     let mut lines: Vec<(usize, Line<'_>)> = Vec::with_capacity(records.len() + malformed.len());
     let mut failures = Vec::new();
     // Engine records come back in event order, with the malformed ones' positions left out.
@@ -269,8 +297,14 @@ fn assemble(
         }
         lines.push((position, Line::Engine(index, record)));
     }
-    for m in malformed {
-        lines.push((m.position, Line::Malformed(m)));
+    for (i, m) in malformed.iter().enumerate() {
+        let retry = unreadable.get(i).cloned().flatten();
+        if retry.is_some() {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = m.sequence_number.clone();
+            failures.push(failure);
+        }
+        lines.push((m.position, Line::Malformed(m, retry)));
     }
     lines.sort_by_key(|(p, _)| *p);
     let mut metrics = InvocationMetrics {
@@ -295,7 +329,12 @@ fn assemble(
                     line
                 });
             }
-            Line::Malformed(m) => sink.accept(RecordReport::malformed(m)),
+            Line::Malformed(m, None) => sink.accept(RecordReport::malformed(m)),
+            Line::Malformed(m, Some(message)) => {
+                let mut line = RecordReport::malformed(m);
+                line.outcome = Outcome::Retry(RetryReason::FindingNotRecorded { message });
+                sink.accept(line);
+            }
         }
     }
     let mut response = DynamoDbEventResponse::default();

@@ -21,7 +21,7 @@ use crate::source::stream::{
 };
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
-use crate::verify::Outcome;
+use crate::verify::{Outcome, RetryReason};
 
 /// Consecutive empty pages after which a shard counts as caught up for this run.
 const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
@@ -469,6 +469,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             verified.first_change_ms = span.first_change_ms;
             verified.unbelievable_times += span.unbelievable;
         }
+        let mut unreadable = self.unreadable_findings(&order, verified).await.into_iter();
         let mut outcomes = report.outcomes.into_iter();
         let mut valid = valid.iter();
         let mut complete = true;
@@ -483,7 +484,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                     }
                     continue;
                 }
-                Slot::Malformed(m) => RecordReport::malformed(&m),
+                Slot::Malformed(m) => {
+                    let mut line = RecordReport::malformed(&m);
+                    // Its finding not written: read again, not checkpointed past.
+                    if let Some(message) = unreadable.next().flatten() {
+                        line.outcome = Outcome::Retry(RetryReason::FindingNotRecorded { message });
+                    }
+                    line
+                }
                 Slot::Verify => match valid.next() {
                     Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
                     None => break,
@@ -504,6 +512,32 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
         verified.verification.records_received += received;
         complete
+    }
+}
+
+impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
+    /// The page's unreadable records with a key, recorded as UNVERIFIABLE findings; by malformed
+    /// record in page order, why it must be read again (see `FindingsWriter::write_unreadable`).
+    async fn unreadable_findings(
+        &self,
+        order: &[Slot],
+        verified: &mut PollReport,
+    ) -> Vec<Option<String>> {
+        let malformed: Vec<MalformedRecord> = order
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Malformed(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        match &self.findings {
+            Some(findings) if !malformed.is_empty() => {
+                findings
+                    .write_unreadable(&malformed, &mut verified.verification)
+                    .await
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

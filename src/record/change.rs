@@ -19,6 +19,8 @@ pub(crate) struct Malformed {
     pub event_id: Option<String>,
     pub sequence_number: Option<String>,
     pub reason: String,
+    pub keys: Option<Box<Item>>,
+    pub source_table: Option<Box<str>>,
 }
 
 impl Malformed {
@@ -29,6 +31,8 @@ impl Malformed {
             event_id: self.event_id,
             sequence_number: self.sequence_number,
             reason: self.reason,
+            keys: self.keys,
+            source_table: self.source_table,
         }
     }
 }
@@ -69,13 +73,27 @@ pub(crate) fn finish(
     mut fields: Fields<'_>,
     problem: Option<String>,
 ) -> Result<Expectation, Malformed> {
-    let malformed = |fields: &Fields, reason: String| Malformed {
+    let malformed = |fields: &Fields, reason: String, keys: Option<Item>| Malformed {
         event_id: fields.event_id.as_deref().map(str::to_owned),
         sequence_number: fields.sequence_number.as_deref().map(str::to_owned),
         reason,
+        // A key that is not sound is no key to keep a finding under.
+        keys: keys
+            .filter(|k| !k.is_empty() && super::check_key(k).is_ok())
+            .map(Box::new),
+        source_table: fields
+            .source_arn
+            .as_deref()
+            .and_then(super::table_name_from_arn)
+            .map(String::into_boxed_str),
     };
     if let Some(problem) = problem {
-        return Err(malformed(&fields, format!("{NOT_A_RECORD}: {problem}")));
+        let keys = fields.keys.take();
+        return Err(malformed(
+            &fields,
+            format!("{NOT_A_RECORD}: {problem}"),
+            keys,
+        ));
     }
     let (keys, new_image, old_image) = (
         fields.keys.take(),
@@ -95,7 +113,7 @@ pub(crate) fn finish(
             && fields.principal_id.as_deref() == Some("dynamodb.amazonaws.com"),
         source_arn: fields.source_arn.as_deref(),
     })
-    .map_err(|reason| malformed(&fields, reason))
+    .map_err(|e| malformed(&fields, e.reason, e.keys))
 }
 
 impl<'a> Reader<'a> {

@@ -114,13 +114,34 @@ pub struct StreamChange {
 }
 
 /// A stream record that could not be turned into an [`Expectation`]: it gets an UNVERIFIABLE verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MalformedRecord {
     /// Position in the batch (0-based).
     pub position: usize,
     pub event_id: Option<String>,
     pub sequence_number: Option<String>,
     pub reason: String,
+    /// The record's key, when it could be read although another check failed: its UNVERIFIABLE
+    /// verdict is kept as a finding under it.
+    pub keys: Option<Box<Item>>,
+    /// The table of the stream it came from, when known.
+    pub source_table: Option<Box<str>>,
+}
+
+/// Why a stream record cannot be verified, and its key when that was readable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotVerifiable {
+    pub reason: String,
+    pub keys: Option<Item>,
+}
+
+impl NotVerifiable {
+    fn keyless(reason: impl Into<String>) -> NotVerifiable {
+        NotVerifiable {
+            reason: reason.into(),
+            keys: None,
+        }
+    }
 }
 
 /// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda::json`]) or
@@ -142,27 +163,30 @@ pub struct RecordParts<'a> {
 
 impl Expectation {
     /// Checks a stream record's parts and builds what the engine verifies; the error is the reason
-    /// it cannot be verified.
-    pub fn from_stream(parts: RecordParts<'_>) -> Result<Expectation, String> {
+    /// it cannot be verified, with its key when the key itself is sound.
+    pub fn from_stream(parts: RecordParts<'_>) -> Result<Expectation, NotVerifiable> {
+        let keys = parts
+            .keys
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| NotVerifiable::keyless("record has no dynamodb.Keys"))?;
+        check_key(&keys).map_err(NotVerifiable::keyless)?;
         let kind = match parts.event_name.unwrap_or_default() {
             "INSERT" => ChangeKind::Insert,
             "MODIFY" => ChangeKind::Modify,
             "REMOVE" => ChangeKind::Remove,
             other => {
-                return Err(format!(
-                    "eventName {other:?} is not INSERT, MODIFY or REMOVE"
-                ))
+                return Err(NotVerifiable {
+                    reason: format!("eventName {other:?} is not INSERT, MODIFY or REMOVE"),
+                    keys: Some(keys),
+                })
             }
         };
-        let sequence_number = parts
-            .sequence_number
-            .filter(|s| !s.is_empty())
-            .ok_or("record has no dynamodb.SequenceNumber")?;
-        let keys = parts
-            .keys
-            .filter(|k| !k.is_empty())
-            .ok_or("record has no dynamodb.Keys")?;
-        check_key(&keys)?;
+        let Some(sequence_number) = parts.sequence_number.filter(|s| !s.is_empty()) else {
+            return Err(NotVerifiable {
+                reason: "record has no dynamodb.SequenceNumber".into(),
+                keys: Some(keys),
+            });
+        };
         let view_type = match parts.view_type {
             Some("KEYS_ONLY") => ViewType::KeysOnly,
             Some("NEW_IMAGE") => ViewType::NewImage,
@@ -172,11 +196,14 @@ impl Expectation {
         };
         let new_image = parts.new_image.filter(|i| !i.is_empty());
         if kind != ChangeKind::Remove && new_image.is_none() && view_type.carries_new_image() {
-            return Err(format!(
-                "{} on a {} stream has no dynamodb.NewImage",
-                kind.as_str(),
-                parts.view_type.unwrap_or_default()
-            ));
+            return Err(NotVerifiable {
+                reason: format!(
+                    "{} on a {} stream has no dynamodb.NewImage",
+                    kind.as_str(),
+                    parts.view_type.unwrap_or_default()
+                ),
+                keys: Some(keys),
+            });
         }
         let approximate_creation = parts
             .created_epoch_seconds
@@ -575,7 +602,7 @@ mod tests {
             view_type: Some("KEYS_ONLY"),
             ..RecordParts::default()
         };
-        let reason = |keys: Item| Expectation::from_stream(parts(keys)).unwrap_err();
+        let reason = |keys: Item| Expectation::from_stream(parts(keys)).unwrap_err().reason;
         let e = reason(key(&[("pk", AttributeValue::N("12abc".into()))]));
         assert_eq!(e, "key attribute \"pk\" is not a DynamoDB number");
         let e = reason(key(&[("pk", AttributeValue::S(String::new()))]));

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::stream::{self, StreamExt};
 
 use super::error_chain;
-use crate::record::{Expectation, Origin};
+use crate::record::{Expectation, MalformedRecord, Origin};
 use crate::report::metrics::InvocationMetrics;
 use crate::source::findings::{
     finding_id, CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore,
@@ -327,6 +327,77 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 }
             }
         }
+    }
+
+    /// An UNVERIFIABLE finding for each record that could not be verified but whose key is known,
+    /// so that readiness shows it until it is accepted or resolved. By position in `malformed`:
+    /// `Some(why)` when it must be read again (its finding was not written, and asking again may
+    /// succeed); a finding the table refuses is counted and left (see `findings_rejected`).
+    pub async fn write_unreadable(
+        &self,
+        malformed: &[MalformedRecord],
+        metrics: &mut InvocationMetrics,
+    ) -> Vec<Option<String>> {
+        let now = epoch_ms();
+        let next_check = now + FIRST_RECHECK.as_millis() as u64;
+        let writes = malformed.iter().map(|m| async move {
+            let (Some(keys), Some(table)) = (
+                m.keys.as_deref(),
+                self.table.as_deref().or(m.source_table.as_deref()),
+            ) else {
+                return None;
+            };
+            let problem = Problem {
+                verdict: "UNVERIFIABLE",
+                proof: None,
+                detail: m.reason.clone(),
+                attributes: Vec::new(),
+                values: None,
+            };
+            let occurrence = m
+                .sequence_number
+                .clone()
+                .or_else(|| m.event_id.as_ref().map(|e| format!("event:{e}")))
+                .unwrap_or_else(|| "-".to_string());
+            let write = ProblemWrite {
+                table,
+                key: keys,
+                problem: &problem,
+                origin: self.origin,
+                occurrence: &occurrence,
+                sequence_number: m.sequence_number.as_deref(),
+                baseline_run: None,
+                now_ms: now,
+                next_check_ms: next_check,
+            };
+            Some(self.store.record(&write).await)
+        });
+        let results: Vec<Option<Result<(), FindingsError>>> = stream::iter(writes)
+            .buffered(WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        results
+            .into_iter()
+            .zip(malformed)
+            .map(|(result, m)| match result? {
+                Ok(()) => {
+                    metrics.findings_recorded += 1;
+                    None
+                }
+                Err(e) if e.is_rejected() => {
+                    metrics.findings_write_failures += 1;
+                    metrics.findings_rejected += 1;
+                    tracing::error!(sequence_number = m.sequence_number.as_deref().unwrap_or("-"), error = %error_chain(&e), "the findings table refused an unreadable record's finding; it is not retried");
+                    None
+                }
+                Err(e) => {
+                    metrics.findings_write_failures += 1;
+                    let message = error_chain(&e);
+                    tracing::warn!(sequence_number = m.sequence_number.as_deref().unwrap_or("-"), error = %message, "an unreadable record's finding was not recorded; the record will be read again");
+                    Some(message)
+                }
+            })
+            .collect()
     }
 
     /// Adds to this verifier's coverage.

@@ -45,7 +45,7 @@ impl RecordReport {
             event_id: m.event_id.clone(),
             sequence_number: m.sequence_number.clone(),
             event_name: None,
-            key: None,
+            key: m.keys.as_deref().map(describe_key),
             ttl_delete: false,
             outcome: Outcome::Verdict(Verdict::Unverifiable {
                 reason: m.reason.clone(),
