@@ -568,6 +568,8 @@ pub struct FindingsCliConfig {
     pub findings_table: String,
     /// `SOURCE_TABLE_NAME`: the verified table, as the findings name it.
     pub source_table: String,
+    /// `FAILURE_QUEUE_URL`: the stream verifier's on-failure queue, which readiness reads.
+    pub failure_queue_url: Option<String>,
 }
 
 impl FindingsCliConfig {
@@ -602,9 +604,20 @@ impl FindingsCliConfig {
         let source_table = TableRef::parse(&source_table)
             .map(|t| t.name)
             .unwrap_or(source_table);
+        let failure_queue_url = get("FAILURE_QUEUE_URL");
+        if let Some(url) = &failure_queue_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    variable: "FAILURE_QUEUE_URL",
+                    value: url.clone(),
+                    accepted: "the SQS queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>: the stack's FailureQueueUrl output)",
+                });
+            }
+        }
         Ok(FindingsCliConfig {
             findings_table,
             source_table,
+            failure_queue_url,
         })
     }
 }

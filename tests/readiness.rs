@@ -160,7 +160,7 @@ async fn go_once_every_check_holds() {
     let (store, table) = state(Break::Nothing).await;
     let r = readiness_of(&store, &table).await;
     assert!(r.ready, "{}", r.to_text());
-    assert_eq!(r.checks.len(), 6);
+    assert_eq!(r.checks.len(), 7);
     assert_eq!(r.baseline.as_ref().unwrap().run_id, "run-1");
     assert!(r.baseline.as_ref().unwrap().complete);
     assert_eq!(r.open_findings, 0);
@@ -193,7 +193,7 @@ async fn no_go_for_each_reason_in_turn() {
         assert_eq!(failing(&r), expected, "{broken:?}: {}", r.to_text());
         assert_eq!(r.reasons().len(), expected.len());
         // The passing checks are listed too.
-        assert_eq!(r.checks.len(), 6);
+        assert_eq!(r.checks.len(), 7);
     }
 }
 
@@ -534,4 +534,49 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
     assert!(r["reasons"][0].as_str().unwrap().contains("sampled"), "{r}");
     assert_eq!(r["gaps"][0]["cause"], "sampled");
     assert_eq!(r["gaps"][0]["after_baseline"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_bad_queue_url() {
+    let (store, table) = state(Break::Nothing).await;
+    let sqs = common::fake_aws::FakeSqs::start().await;
+    let endpoint = sqs.endpoint();
+    let url = format!("{endpoint}/000000000000/verifier-failures");
+    let run = |queue_url: &str| {
+        ddb_verify_cli(
+            &["readiness", "--json"],
+            &[
+                ("AWS_CONFIG_FILE", "/dev/null"),
+                ("FINDINGS_TABLE", store.table()),
+                ("SOURCE_TABLE_NAME", &table),
+                ("FAILURE_QUEUE_URL", queue_url),
+                ("AWS_ENDPOINT_URL_SQS", &endpoint),
+            ],
+        )
+    };
+    sqs.set_depth(2, 1, 0);
+    let out = run(&url);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = json_of(&out);
+    let reason = r["reasons"][0].as_str().unwrap();
+    assert!(reason.contains("holds 3 message(s)"), "{r}");
+    assert!(reason.contains(&url), "{reason}");
+
+    sqs.set_depth(0, 0, 0);
+    let out = run(&url);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json_of(&out)["checks"][6]["name"], "failure_queue_empty");
+
+    let out = run("verifier-failures");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("FAILURE_QUEUE_URL"),
+        "{}",
+        stderr(&out)
+    );
 }

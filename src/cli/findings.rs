@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::baseline::CliError;
 use super::Ending;
 use crate::aws::findings::DynamoDbFindings;
+use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
 use crate::readiness::{self, rfc3339, ReadinessOptions, TableStream};
 use crate::record::Item;
@@ -149,7 +150,15 @@ pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
         Ok(None) => TableStream::Disabled,
         Err(why) => TableStream::Unknown(why),
     };
-    let input = readiness::gather(&store, table, stream).await?;
+    let mut input = readiness::gather(&store, table, stream).await?;
+    let queue = match &config.failure_queue_url {
+        Some(url) => {
+            let sdk = crate::aws::clients::source_sdk_config().await;
+            Some(SqsFailureQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
+        }
+        None => None,
+    };
+    input.failure_queue = readiness::read_failure_queue(queue.as_ref()).await;
     let answer = readiness::assess(
         &input,
         epoch_ms(),

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::source::findings::{
     Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, GapCause,
 };
+use crate::source::queue::{FailureQueue, QueueDepth};
 use chain::{Chain, Link};
 
 /// How far behind now stream verification may be, and how long a re-delivery still blocks,
@@ -42,6 +43,24 @@ pub const CHECK_EVERY_CHANGE: &str = "every_change";
 pub const CHECK_STREAM_RECENT: &str = "stream_recent";
 pub const CHECK_NO_OPEN_FINDINGS: &str = "no_open_findings";
 pub const CHECK_NO_RECENT_RETRIES: &str = "no_recent_retries";
+pub const CHECK_FAILURE_QUEUE: &str = "failure_queue_empty";
+
+/// The stream verifier's failure queue as readiness found it (`FAILURE_QUEUE_URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FailureQueueState {
+    /// No queue configured: the check is skipped, and says why.
+    #[default]
+    NotConfigured,
+    Read {
+        url: String,
+        depth: QueueDepth,
+    },
+    /// Configured, and its depth could not be read: why.
+    Unreadable {
+        url: String,
+        why: String,
+    },
+}
 
 /// The table's stream as DescribeTable tells it: only coverage of the current stream counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +88,7 @@ pub struct ReadinessInput {
     pub open: Vec<Finding>,
     pub accepted: Vec<Finding>,
     pub stream: TableStream,
+    pub failure_queue: FailureQueueState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +114,8 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// Not made (what it needs is not configured): it does not block, and says why.
+    pub skipped: bool,
 }
 
 /// The baseline run readiness relies on (the newest complete one, else the newest run).
@@ -175,6 +197,7 @@ impl Readiness {
             "checks": self.checks.iter().map(|c| json!({
                 "name": c.name,
                 "ok": c.ok,
+                "skipped": c.skipped,
                 "detail": c.detail,
             })).collect::<Vec<_>>(),
             "baseline": self.baseline.as_ref().map(|b| json!({
@@ -224,7 +247,11 @@ impl Readiness {
         for check in &self.checks {
             out.push_str(&format!(
                 "  [{}] {}: {}\n",
-                if check.ok { " ok " } else { "FAIL" },
+                match (check.ok, check.skipped) {
+                    (_, true) => "skip",
+                    (true, false) => " ok ",
+                    (false, false) => "FAIL",
+                },
                 check.name,
                 check.detail
             ));
@@ -291,7 +318,25 @@ pub async fn gather<S: FindingsStore>(
         open,
         accepted,
         stream,
+        failure_queue: FailureQueueState::NotConfigured,
     })
+}
+
+/// The failure queue's state: not configured, its depth, or why it could not be read.
+pub async fn read_failure_queue<Q: FailureQueue>(queue: Option<&Q>) -> FailureQueueState {
+    let Some(queue) = queue else {
+        return FailureQueueState::NotConfigured;
+    };
+    match queue.depth().await {
+        Ok(depth) => FailureQueueState::Read {
+            url: queue.url().to_string(),
+            depth,
+        },
+        Err(e) => FailureQueueState::Unreadable {
+            url: queue.url().to_string(),
+            why: e.message,
+        },
+    }
 }
 
 /// What the checks are computed from, worked out once.
@@ -428,6 +473,7 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         stream_recent_check(&ledger),
         open_findings_check(input),
         retries_check(&ledger),
+        failure_queue_check(&input.failure_queue),
     ];
     Readiness {
         table: input.table.clone(),
@@ -462,7 +508,47 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
 }
 
 fn check(name: &'static str, ok: bool, detail: String) -> Check {
-    Check { name, ok, detail }
+    Check {
+        name,
+        ok,
+        detail,
+        skipped: false,
+    }
+}
+
+/// Records the event source mapping gave up on wait in the failure queue, never verified.
+fn failure_queue_check(queue: &FailureQueueState) -> Check {
+    match queue {
+        FailureQueueState::NotConfigured => Check {
+            skipped: true,
+            ..check(
+                CHECK_FAILURE_QUEUE,
+                true,
+                "skipped: FAILURE_QUEUE_URL is not set, so the stream verifier's failure queue (records Lambda gave up on) was not read; set it to the stack's FailureQueueUrl output, or check the queue is empty by hand".into(),
+            )
+        },
+        FailureQueueState::Unreadable { url, why } => check(
+            CHECK_FAILURE_QUEUE,
+            false,
+            format!("the failure queue {url} could not be read ({why}): allow sqs:GetQueueAttributes on it, or unset FAILURE_QUEUE_URL and check it by hand"),
+        ),
+        FailureQueueState::Read { url, depth } if depth.total() > 0 => check(
+            CHECK_FAILURE_QUEUE,
+            false,
+            format!(
+                "the failure queue {url} holds {} message(s) ({} visible, {} in flight, {} delayed): records Lambda gave up on were never verified; run a new baseline (or verify those records' keys), then purge the queue",
+                depth.total(),
+                depth.visible,
+                depth.in_flight,
+                depth.delayed
+            ),
+        ),
+        FailureQueueState::Read { url, .. } => check(
+            CHECK_FAILURE_QUEUE,
+            true,
+            format!("the failure queue {url} is empty"),
+        ),
+    }
 }
 
 /// A complete baseline run.
@@ -927,6 +1013,7 @@ mod tests {
             open: vec![],
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
+            failure_queue: FailureQueueState::NotConfigured,
         }
     }
 
@@ -957,7 +1044,8 @@ mod tests {
                 CHECK_EVERY_CHANGE,
                 CHECK_STREAM_RECENT,
                 CHECK_NO_OPEN_FINDINGS,
-                CHECK_NO_RECENT_RETRIES
+                CHECK_NO_RECENT_RETRIES,
+                CHECK_FAILURE_QUEUE
             ]
         );
         let json = r.to_json();
@@ -969,7 +1057,7 @@ mod tests {
         assert_eq!(json["baseline"]["complete"], true);
         assert_eq!(json["verified_until"], "2024-02-29T11:59:00Z");
         assert_eq!(json["open_findings"], 0);
-        assert_eq!(json["checks"].as_array().unwrap().len(), 6);
+        assert_eq!(json["checks"].as_array().unwrap().len(), 7);
         assert!(r.to_text().starts_with("GO for table Orders"));
     }
 
@@ -1325,6 +1413,7 @@ mod tests {
             open: vec![finding("k=1", FindingStatus::Open)],
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
+            failure_queue: FailureQueueState::NotConfigured,
         };
         let r = assess_default(&input);
         assert_eq!(
@@ -1342,6 +1431,47 @@ mod tests {
             .starts_with("NO-GO for table Orders (checked 2024-02-29T12:00:00Z, clock margin 1s)"));
         assert_eq!(text.matches("[FAIL]").count(), 4);
         assert_eq!(text.matches("[ ok ]").count(), 2);
+        assert_eq!(text.matches("[skip]").count(), 1);
+    }
+
+    #[test]
+    fn records_waiting_in_the_failure_queue_are_no_go_and_an_unconfigured_queue_is_skipped() {
+        let mut input = go();
+        let r = assess_default(&input);
+        let queue = check(&r, CHECK_FAILURE_QUEUE);
+        assert!(queue.ok && queue.skipped, "{queue:?}");
+        assert!(queue.detail.contains("FAILURE_QUEUE_URL is not set"));
+        assert_eq!(r.to_json()["checks"][6]["skipped"], true);
+        let url = "https://sqs.us-east-1.amazonaws.com/1/verifier-failures";
+        input.failure_queue = FailureQueueState::Read {
+            url: url.into(),
+            depth: QueueDepth {
+                visible: 2,
+                in_flight: 1,
+                delayed: 0,
+            },
+        };
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_FAILURE_QUEUE]);
+        assert!(
+            r.reasons()[0].contains("holds 3 message(s)"),
+            "{:?}",
+            r.reasons()
+        );
+        input.failure_queue = FailureQueueState::Unreadable {
+            url: url.into(),
+            why: "AccessDenied".into(),
+        };
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_FAILURE_QUEUE]);
+        assert!(r.reasons()[0].contains("sqs:GetQueueAttributes"));
+        input.failure_queue = FailureQueueState::Read {
+            url: url.into(),
+            depth: QueueDepth::default(),
+        };
+        let r = assess_default(&input);
+        assert!(r.ready, "{}", r.to_text());
+        assert!(!check(&r, CHECK_FAILURE_QUEUE).skipped);
     }
 
     #[test]

@@ -425,3 +425,48 @@ pub async fn run_stream_verifier(
         stderr,
     }
 }
+
+/// An SQS endpoint answering GetQueueAttributes (the JSON protocol) with the depth set by
+/// [`FakeSqs::set_depth`]: `(visible, in flight, delayed)`.
+pub struct FakeSqs {
+    server: Server,
+    depth: Arc<Mutex<(u64, u64, u64)>>,
+}
+
+impl FakeSqs {
+    pub async fn start() -> FakeSqs {
+        let depth = Arc::new(Mutex::new((0, 0, 0)));
+        let read = Arc::clone(&depth);
+        let server = serve(move |seen: Seen| {
+            let target = seen.headers.get("x-amz-target").cloned().unwrap_or_default();
+            let (visible, in_flight, delayed) = *read.lock().unwrap();
+            let answer = if target == "AmazonSQS.GetQueueAttributes" {
+                respond(
+                    StatusCode::OK,
+                    "application/x-amz-json-1.0",
+                    format!(
+                        r#"{{"Attributes":{{"ApproximateNumberOfMessages":"{visible}","ApproximateNumberOfMessagesNotVisible":"{in_flight}","ApproximateNumberOfMessagesDelayed":"{delayed}"}}}}"#
+                    ),
+                )
+            } else {
+                respond(
+                    StatusCode::BAD_REQUEST,
+                    "application/x-amz-json-1.0",
+                    format!(r#"{{"__type":"com.amazonaws.sqs#InvalidAction","message":"fake SQS: {target:?} is not implemented"}}"#),
+                )
+            };
+            async move { answer }
+        })
+        .await;
+        FakeSqs { server, depth }
+    }
+
+    /// For `AWS_ENDPOINT_URL_SQS`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    pub fn set_depth(&self, visible: u64, in_flight: u64, delayed: u64) {
+        *self.depth.lock().unwrap() = (visible, in_flight, delayed);
+    }
+}
