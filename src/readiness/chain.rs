@@ -16,9 +16,9 @@ const MINUTE_MS: u64 = 60 * SECOND_MS;
 
 /// The latest moment a change whose creation time reads `created_ms` may have been made.
 pub fn creation_end(created_ms: u64) -> u64 {
-    if created_ms % MINUTE_MS == 0 {
+    if created_ms.is_multiple_of(MINUTE_MS) {
         created_ms + MINUTE_MS
-    } else if created_ms % SECOND_MS == 0 {
+    } else if created_ms.is_multiple_of(SECOND_MS) {
         created_ms + SECOND_MS
     } else {
         created_ms
