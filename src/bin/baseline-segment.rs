@@ -16,6 +16,12 @@ async fn main() -> Result<(), Error> {
     let config = BaselineConfig::from_env()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     let baseline = ddb_verify::aws::baseline(config).await;
+    let sides = baseline.sides();
+    // A table compared with itself would answer MATCH for every item: refused before any run.
+    sides
+        .refuse_same_table()
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    tracing::info!(source = %sides.source, other_side = %sides.other, "baseline segment function started");
     let baseline = &baseline;
     run(service_fn(
         move |event: LambdaEvent<BaselineRequest>| async move {
