@@ -860,3 +860,29 @@ async fn the_baseline_summary_names_both_tables_with_their_account_and_region() 
         format!("{table} (the account of profile target-account, us-east-1)")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_that_it_will_not_count(
+) {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    let table = &p.pair.table;
+    let out = cli_baseline(table, &p.checkpoints, &[], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Said at the start, before hours of scanning, and in the summary: how to make it count.
+    let how = "set FINDINGS_TABLE to the findings table the verifiers write to";
+    assert!(
+        stderr.contains(how) && stderr.contains("readiness will not count it"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("findings:   not recorded") && stdout.contains(how),
+        "{stdout}"
+    );
+    let out = cli_baseline(table, &p.checkpoints, &["--json"], &[]);
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON object");
+    assert_eq!(json["counts_for_readiness"], false, "{json}");
+    assert_eq!(json["findings_table"], serde_json::Value::Null, "{json}");
+}

@@ -91,8 +91,13 @@ impl RunSummary {
         self.segments_done == self.run.settings.total_segments
     }
 
-    /// `{"run_id", "complete", "segments_done", "source", "other_side", "items_scanned",
-    /// "verdicts"}`.
+    /// Recorded in a findings table: only then can readiness count the run.
+    pub fn counts_for_readiness(&self) -> bool {
+        self.run.settings.findings_table.is_some()
+    }
+
+    /// `{"run_id", "complete", "segments_done", "source", "other_side", "findings_table",
+    /// "counts_for_readiness", "items_scanned", "verdicts"}`.
     pub fn to_json(&self) -> serde_json::Value {
         let settings = &self.run.settings;
         let mut out = serde_json::Map::new();
@@ -101,10 +106,21 @@ impl RunSummary {
         out.insert("segments_done".into(), self.segments_done.into());
         out.insert("source".into(), settings.source.clone().into());
         out.insert("other_side".into(), settings.other_side.clone().into());
+        out.insert(
+            "findings_table".into(),
+            settings.findings_table.clone().into(),
+        );
+        out.insert(
+            "counts_for_readiness".into(),
+            self.counts_for_readiness().into(),
+        );
         out.extend(self.counts.to_json());
         serde_json::Value::Object(out)
     }
 }
+
+/// What an operator reads when a run records no findings: it will not count.
+pub const NOT_COUNTED: &str = "FINDINGS_TABLE is not set: this run records no findings and no coverage, so readiness will not count it (\"no baseline\"); to make it count, set FINDINGS_TABLE to the findings table the verifiers write to";
 
 /// The seams a baseline reads and writes through.
 pub struct BaselineParts<R, S, B> {

@@ -22,6 +22,9 @@ async fn main() -> Result<(), Error> {
         .refuse_same_table()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     tracing::info!(source = %sides.source, other_side = %sides.other, "baseline segment function started");
+    if baseline.config().verify.findings_table.is_none() {
+        tracing::warn!("{}", ddb_verify::baseline::NOT_COUNTED);
+    }
     let baseline = &baseline;
     run(service_fn(
         move |event: LambdaEvent<BaselineRequest>| async move {

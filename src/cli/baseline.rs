@@ -48,7 +48,10 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
         other_side = %sides.other,
         "baseline compare started (resume with --run-id {run_id})"
     );
-
+    if run.settings.findings_table.is_none() {
+        // Said before hours of scanning, not only after.
+        tracing::warn!("{}", crate::baseline::NOT_COUNTED);
+    }
     // The table's estimate, for the time left; both tables are scanned, so twice its items.
     let expected = baseline.source_item_count().await.ok().flatten();
     let bar = progress_bar(args.json, expected.map(|n| n * 2));
@@ -140,6 +143,10 @@ fn print_summary(summary: &RunSummary, source_units: f64, target_units: f64) {
     );
     println!("source:     {}", settings.source);
     println!("other side: {}", settings.other_side);
+    match &settings.findings_table {
+        Some(table) => println!("findings:   recorded in {table}"),
+        None => println!("findings:   not recorded: {}", crate::baseline::NOT_COUNTED),
+    }
     println!("{:<16} {:>12} {:>12}", "", "source", "other side");
     println!(
         "{:<16} {:>12} {:>12}",
