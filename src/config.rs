@@ -756,6 +756,9 @@ pub struct FindingsCliConfig {
     pub findings_table: String,
     /// `SOURCE_TABLE_NAME`: the verified table, as the findings name it.
     pub source_table: String,
+    /// `CHECKPOINT_TABLE`, optional: where `readiness` finds which tables the counted baseline
+    /// run compared.
+    pub checkpoint_table: Option<String>,
 }
 
 impl FindingsCliConfig {
@@ -790,9 +793,18 @@ impl FindingsCliConfig {
         let source_table = TableRef::parse(&source_table)
             .map(|t| t.name)
             .unwrap_or(source_table);
+        let checkpoint_table = get("CHECKPOINT_TABLE");
+        if let Some(table) = checkpoint_table.as_ref().filter(|t| !valid_table_name(t)) {
+            return Err(ConfigError::Invalid {
+                variable: "CHECKPOINT_TABLE",
+                value: table.clone(),
+                accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
+            });
+        }
         Ok(FindingsCliConfig {
             findings_table,
             source_table,
+            checkpoint_table,
         })
     }
 }

@@ -385,6 +385,19 @@ impl BaselineStore for DynamoDbCheckpoints {
         Ok(run)
     }
 
+    async fn load_run(&self, run_id: &str) -> Result<Option<RunRecord>, CheckpointError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&run_partition(run_id), "run")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        out.item.map(|item| run_of(run_id, &item)).transpose()
+    }
+
     async fn load_segment(
         &self,
         run_id: &str,

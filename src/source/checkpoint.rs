@@ -343,6 +343,12 @@ pub trait BaselineStore: Send + Sync {
         now_ms: u64,
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
 
+    /// The run as recorded, if it was started (readiness names the tables it compared).
+    fn load_run(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<RunRecord>, CheckpointError>> + Send;
+
     /// One segment's progress, if any was saved.
     fn load_segment(
         &self,
