@@ -58,6 +58,9 @@ pub enum ConfigError {
         variable: &'static str,
         requires: &'static str,
     },
+    /// Every item would MATCH itself and every finding would resolve: never a verdict.
+    #[error("VERIFY_TABLE_NAME names the very table verified: the source (SOURCE_TABLE_NAME, or STREAM_ARN's table) and VERIFY_TABLE_NAME are both {table}, so it would be compared with itself; set VERIFY_PROFILE or VERIFY_ROLE_ARN to the other account, or VERIFY_TABLE_NAME or VERIFY_REGION to the copy")]
+    SameTable { table: TableSide },
 }
 
 /// The table the verifier reads on the other side: a name, or a full table ARN.
@@ -69,6 +72,8 @@ pub struct TableRef {
     pub name: String,
     /// The region, when the reference is an ARN.
     pub region: Option<String>,
+    /// The account id, when the reference is an ARN.
+    pub account: Option<String>,
 }
 
 impl TableRef {
@@ -90,13 +95,149 @@ impl TableRef {
                 api_name: value.to_string(),
                 name: name.to_string(),
                 region: Some(parts[2].to_string()),
+                account: Some(parts[3].to_string()).filter(|a| !a.is_empty()),
             });
         }
         valid_table_name(value).then(|| TableRef {
             api_name: value.to_string(),
             name: value.to_string(),
             region: None,
+            account: None,
         })
+    }
+
+    /// A reference as given, kept whole when it is neither a name nor a table ARN.
+    pub fn parse_or_keep(value: &str) -> TableRef {
+        TableRef::parse(value).unwrap_or_else(|| TableRef {
+            api_name: value.to_string(),
+            name: value.to_string(),
+            region: None,
+            account: None,
+        })
+    }
+}
+
+/// Whose account a table is in, as far as the configuration tells without a call to STS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountOf {
+    /// The credentials' own account (the function's, or the shell's default credentials).
+    This,
+    /// An account id, from a table ARN or from the role assumed to read it.
+    Id(String),
+    /// A shared-config profile's account (not known without a call).
+    Profile(String),
+    /// A role ARN's account, when the ARN does not tell it.
+    Role(String),
+}
+
+impl std::fmt::Display for AccountOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountOf::This => f.write_str("this account"),
+            AccountOf::Id(id) => write!(f, "account {id}"),
+            AccountOf::Profile(profile) => write!(f, "the account of profile {profile}"),
+            AccountOf::Role(role) => write!(f, "the account of role {role}"),
+        }
+    }
+}
+
+/// A table as an operator tells it apart: its name, account and region (`None`: the default
+/// region of the process, not known to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSide {
+    pub table: String,
+    pub account: AccountOf,
+    pub region: Option<String>,
+}
+
+impl std::fmt::Display for TableSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.region {
+            Some(region) => write!(f, "{} ({}, {region})", self.table, self.account),
+            None => write!(f, "{} ({}, the default region)", self.table, self.account),
+        }
+    }
+}
+
+/// The two tables a baseline or a revalidation compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sides {
+    pub source: TableSide,
+    pub other: TableSide,
+}
+
+impl Sides {
+    /// The source (`SOURCE_TABLE_NAME`, read with the process's own credentials or
+    /// `SOURCE_ROLE_ARN`) and the other side (`VERIFY_*`); `default_region` is the process's own.
+    pub fn of(verify: &Config, source_table: &str, default_region: Option<&str>) -> Sides {
+        let role = verify.source_access.role_arn.as_deref();
+        Sides::read_through(verify, source_table, role, default_region)
+    }
+
+    /// As [`Sides::of`], the source read through `source_role` (or the own credentials).
+    fn read_through(
+        verify: &Config,
+        source_table: &str,
+        source_role: Option<&str>,
+        default_region: Option<&str>,
+    ) -> Sides {
+        let source = TableRef::parse_or_keep(source_table);
+        let source_account = match (&source.account, source_role) {
+            (Some(id), _) => AccountOf::Id(id.clone()),
+            (None, Some(role)) => role_account(role),
+            (None, None) => AccountOf::This,
+        };
+        Sides {
+            source: TableSide {
+                table: source.name,
+                account: source_account,
+                region: source.region.or_else(|| default_region.map(String::from)),
+            },
+            other: verify.other_side(default_region),
+        }
+    }
+
+    /// Refuses a pair that is one table: the same name, region and account, the account known
+    /// the same (no profile or role tells the other side apart, or both name one account id).
+    pub fn refuse_same_table(&self) -> Result<(), ConfigError> {
+        let (source, other) = (&self.source, &self.other);
+        let same_account = match (&source.account, &other.account) {
+            (AccountOf::This, AccountOf::This) => true,
+            (AccountOf::Id(a), AccountOf::Id(b)) => a == b,
+            _ => false,
+        };
+        if same_account && source.table == other.table && source.region == other.region {
+            return Err(ConfigError::SameTable {
+                table: source.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `{"source", "other_side"}`, each table as [`TableSide`] tells it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source.to_string(),
+            "other_side": self.other.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Sides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "source {} against other side {}",
+            self.source, self.other
+        )
+    }
+}
+
+/// The account of a role ARN (`arn:aws:iam::ACCOUNT:role/NAME`, checked when parsed).
+fn role_account(role_arn: &str) -> AccountOf {
+    match role_arn.split(':').nth(4) {
+        Some(id) if !id.is_empty() => AccountOf::Id(id.to_string()),
+        _ => AccountOf::Role(role_arn.to_string()),
     }
 }
 
@@ -178,6 +319,31 @@ impl Config {
 
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The other side's table: its account from its ARN, else `VERIFY_ROLE_ARN`'s, else
+    /// `VERIFY_PROFILE`'s, else this account; its region `VERIFY_REGION` (or its ARN's), else
+    /// `default_region`.
+    pub fn other_side(&self, default_region: Option<&str>) -> TableSide {
+        let access = &self.target_access;
+        let account = match (
+            &self.target_table.account,
+            &access.role_arn,
+            &access.profile,
+        ) {
+            (Some(id), _, _) => AccountOf::Id(id.clone()),
+            (None, Some(role), _) => role_account(role),
+            (None, None, Some(profile)) => AccountOf::Profile(profile.clone()),
+            (None, None, None) => AccountOf::This,
+        };
+        TableSide {
+            table: self.target_table.name.clone(),
+            account,
+            region: access
+                .region
+                .clone()
+                .or_else(|| default_region.map(String::from)),
+        }
     }
 
     /// Parses from any lookup (the environment, or a map in tests). Empty values count as unset.
@@ -344,6 +510,18 @@ pub struct PollerConfig {
 }
 
 impl PollerConfig {
+    /// The stream's table (from `STREAM_ARN`, or `SOURCE_TABLE_NAME`) and the other side,
+    /// `default_region` being the process's own.
+    pub fn sides(&self, default_region: Option<&str>) -> Sides {
+        let table = match &self.stream {
+            // arn:...:table/NAME/stream/LABEL: the table's ARN is what comes before /stream/.
+            StreamSelector::Arn(arn) => arn.split("/stream/").next().unwrap_or(arn),
+            StreamSelector::SourceTable(table) => table,
+        };
+        let role = self.stream_role_arn.as_deref();
+        Sides::read_through(&self.verify, table, role, default_region)
+    }
+
     pub fn from_env() -> Result<PollerConfig, ConfigError> {
         PollerConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -467,6 +645,11 @@ pub struct BaselineConfig {
 }
 
 impl BaselineConfig {
+    /// The two tables compared, `default_region` being the process's own.
+    pub fn sides(&self, default_region: Option<&str>) -> Sides {
+        Sides::of(&self.verify, &self.source_table, default_region)
+    }
+
     pub fn from_env() -> Result<BaselineConfig, ConfigError> {
         BaselineConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -514,6 +697,11 @@ pub struct RevalidatorConfig {
 }
 
 impl RevalidatorConfig {
+    /// The two tables compared, `default_region` being the process's own.
+    pub fn sides(&self, default_region: Option<&str>) -> Sides {
+        Sides::of(&self.verify, &self.source_table, default_region)
+    }
+
     pub fn from_env() -> Result<RevalidatorConfig, ConfigError> {
         RevalidatorConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -570,6 +758,9 @@ pub struct FindingsCliConfig {
     pub source_table: String,
     /// `FAILURE_QUEUE_URL`: the stream verifier's on-failure queue, which readiness reads.
     pub failure_queue_url: Option<String>,
+    /// `CHECKPOINT_TABLE`, optional: where `readiness` finds which tables the counted baseline
+    /// run compared.
+    pub checkpoint_table: Option<String>,
 }
 
 impl FindingsCliConfig {
@@ -614,10 +805,19 @@ impl FindingsCliConfig {
                 });
             }
         }
+        let checkpoint_table = get("CHECKPOINT_TABLE");
+        if let Some(table) = checkpoint_table.as_ref().filter(|t| !valid_table_name(t)) {
+            return Err(ConfigError::Invalid {
+                variable: "CHECKPOINT_TABLE",
+                value: table.clone(),
+                accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
+            });
+        }
         Ok(FindingsCliConfig {
             findings_table,
             source_table,
             failure_queue_url,
+            checkpoint_table,
         })
     }
 }
@@ -887,6 +1087,92 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.ignore_attributes, vec!["migrated_at", "_ver"]);
+    }
+
+    fn baseline(vars: &[(&str, &str)]) -> BaselineConfig {
+        let mut all: HashMap<String, String> = [
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+            ("CHECKPOINT_TABLE", "Checkpoints"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in vars {
+            all.insert(k.to_string(), v.to_string());
+        }
+        BaselineConfig::from_lookup(|k| all.get(k).cloned()).unwrap()
+    }
+
+    #[test]
+    fn both_tables_are_named_with_their_account_and_region() {
+        let region = Some("us-east-1");
+        let sides = baseline(&[]).sides(region);
+        assert_eq!(sides.source.to_string(), "Orders (this account, us-east-1)");
+        assert_eq!(sides.other.to_string(), "Orders (this account, us-east-1)");
+        assert_eq!(
+            baseline(&[("VERIFY_PROFILE", "target")])
+                .sides(None)
+                .other
+                .to_string(),
+            "Orders (the account of profile target, the default region)"
+        );
+        let roles = baseline(&[
+            ("VERIFY_ROLE_ARN", "arn:aws:iam::222222222222:role/verify"),
+            ("VERIFY_PROFILE", "target"),
+            ("SOURCE_ROLE_ARN", "arn:aws:iam::111111111111:role/source"),
+            ("VERIFY_REGION", "eu-west-1"),
+        ])
+        .sides(region);
+        assert_eq!(
+            roles.other.to_string(),
+            "Orders (account 222222222222, eu-west-1)"
+        );
+        assert_eq!(
+            roles.source.to_string(),
+            "Orders (account 111111111111, us-east-1)"
+        );
+        let arns = baseline(&[
+            (
+                "VERIFY_TABLE_NAME",
+                "arn:aws:dynamodb:eu-west-1:333333333333:table/Copy",
+            ),
+            (
+                "SOURCE_TABLE_NAME",
+                "arn:aws:dynamodb:us-east-2:444444444444:table/Orders",
+            ),
+        ])
+        .sides(region);
+        assert_eq!(
+            arns.other.to_string(),
+            "Copy (account 333333333333, eu-west-1)"
+        );
+        assert_eq!(
+            arns.source.to_string(),
+            "Orders (account 444444444444, us-east-2)"
+        );
+    }
+
+    #[test]
+    fn a_table_compared_with_itself_is_refused_naming_the_variables() {
+        let region = Some("us-east-1");
+        let same = |vars: &[(&str, &str)]| baseline(vars).sides(region).refuse_same_table();
+        let err = same(&[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("VERIFY_TABLE_NAME names the very table verified")
+                && err.contains("Orders (this account, us-east-1)")
+                && err.contains("VERIFY_PROFILE or VERIFY_ROLE_ARN"),
+            "{err}"
+        );
+        // The default region named explicitly, one account id twice: still the same table.
+        assert!(same(&[("VERIFY_REGION", "us-east-1")]).is_err());
+        let role = "arn:aws:iam::222222222222:role/r";
+        assert!(same(&[("VERIFY_ROLE_ARN", role), ("SOURCE_ROLE_ARN", role)]).is_err());
+        // Another account, region or name is another table; a profile's account is not known.
+        assert!(same(&[("VERIFY_PROFILE", "target")]).is_ok());
+        assert!(same(&[("VERIFY_ROLE_ARN", role)]).is_ok());
+        assert!(same(&[("VERIFY_REGION", "eu-west-1")]).is_ok());
+        assert!(same(&[("VERIFY_TABLE_NAME", "OrdersCopy")]).is_ok());
     }
 
     const STREAM: &str =

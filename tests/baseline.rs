@@ -618,3 +618,309 @@ async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judg
         started.elapsed()
     );
 }
+
+/// `ddb-verify baseline` on `table` (both accounts, the other one through its profile) with its
+/// checkpoints in `checkpoints`, then `env`.
+fn cli_baseline(
+    table: &str,
+    checkpoints: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut all = vec![
+        ("VERIFY_TABLE_NAME", table),
+        ("VERIFY_PROFILE", "target-account"),
+        ("SOURCE_TABLE_NAME", table),
+        ("CHECKPOINT_TABLE", checkpoints),
+        ("MAX_REPLICATION_LAG", "500ms"),
+    ];
+    all.extend_from_slice(env);
+    ddb_verify_cli(&[&["baseline", "--segments", "2"], args].concat(), &all)
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_id_reused_for_another_table_or_other_settings_is_refused_naming_the_difference() {
+    // Orders and Catalog, their checkpoints in one table, as an operator would keep them.
+    let first = pair(ORDER_KEYS_T).await;
+    let catalog = table_pair(
+        "Catalog",
+        ORDER_KEYS_T,
+        StreamViewType::NewAndOldImages,
+        true,
+    )
+    .await;
+    let checkpoints = first.checkpoints.as_str();
+    first.both_hold(&orders(20)).await;
+    write_items(&catalog.source, &catalog.table, &orders(5)).await;
+    let out = cli_baseline(&first.pair.table, checkpoints, &["--run-id", "R"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    // Catalog under Orders' finished run: refused, not "every segment done" and exit 0.
+    let out = cli_baseline(
+        &catalog.table,
+        checkpoints,
+        &["--run-id", "R", "--json"],
+        &[],
+    );
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("baseline run R compares something else")
+            && stderr.contains("SOURCE_TABLE_NAME (the source table) was ")
+            && stderr.contains(&first.pair.table)
+            && stderr.contains(&catalog.table),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no summary of a refused run");
+    // Without the run id, Catalog gets a run of its own and its drift is found.
+    let out = cli_baseline(&catalog.table, checkpoints, &["--json"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+
+    // Each setting the run compares with is named when it differs.
+    for (env, named) in [
+        (
+            &[("IGNORE_ATTRIBUTES", "syncedAt")][..],
+            "IGNORE_ATTRIBUTES was (none) and is now syncedAt",
+        ),
+        (
+            &[("FINDINGS_TABLE", "SomeFindings")][..],
+            "FINDINGS_TABLE was (unset) and is now SomeFindings",
+        ),
+        (
+            &[
+                ("VERIFY_PROFILE", ""),
+                ("VERIFY_ROLE_ARN", "arn:aws:iam::222233334444:role/r"),
+            ][..],
+            "account 222233334444",
+        ),
+    ] {
+        let out = cli_baseline(&first.pair.table, checkpoints, &["--run-id", "R"], env);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{env:?}: {stderr}");
+        assert!(stderr.contains(named), "{env:?} should be named: {stderr}");
+    }
+    let out = ddb_verify_cli(
+        &["baseline", "--segments", "3", "--run-id", "R"],
+        &[
+            ("VERIFY_TABLE_NAME", &first.pair.table),
+            ("VERIFY_PROFILE", "target-account"),
+            ("SOURCE_TABLE_NAME", &first.pair.table),
+            ("CHECKPOINT_TABLE", checkpoints),
+        ],
+    );
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("segments (--segments, total_segments) was 2 and is now 3"),
+        "{stderr}"
+    );
+    // The same settings resume (an IGNORE_ATTRIBUTES of another order or spacing is the same).
+    let out = cli_baseline(&first.pair.table, checkpoints, &["--run-id", "R"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_recorded_by_an_older_version_without_its_settings_is_not_resumed() {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    // The run item as versions before the settings were recorded wrote it: finished, 2 segments.
+    p.pair
+        .source
+        .dynamodb
+        .put_item()
+        .table_name(&p.checkpoints)
+        .item("streamArn", s("baseline#old"))
+        .item("shardId", s("run"))
+        .item("startedAt", n("1"))
+        .item("totalSegments", n("2"))
+        .item("finishedAt", n("2"))
+        .send()
+        .await
+        .unwrap();
+    let out = cli_baseline(&p.pair.table, &p.checkpoints, &["--run-id", "old"], &[]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("baseline run old was recorded by an older version")
+            && stderr.contains("start a new run id"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_segment_function_refuses_a_run_started_with_other_settings() {
+    use ddb_verify::lambda::baseline::{handle, BaselineRequest};
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    let deadline = || Instant::now() + Duration::from_secs(30);
+    let segment = |run_id: &str| BaselineRequest::Segment {
+        run_id: run_id.into(),
+        segment: 0,
+        total_segments: 1,
+    };
+    let first = p.baseline(p.config(|_| {}));
+    let answer = handle(&first, segment("sfn-r"), deadline()).await.unwrap();
+    assert_eq!(answer["done"], true, "{answer}");
+    // The same run id from a function configured otherwise: no segment counted for it.
+    let other = p.baseline(p.config(|c| c.verify.ignore_attributes = vec!["syncedAt".into()]));
+    let err = handle(&other, segment("sfn-r"), deadline())
+        .await
+        .unwrap_err();
+    let message = ddb_verify::report::error_chain(&err);
+    assert!(
+        message.contains("IGNORE_ATTRIBUTES was (none) and is now syncedAt"),
+        "{message}"
+    );
+    let finish = BaselineRequest::Finish {
+        run_id: "sfn-r".into(),
+        total_segments: 1,
+    };
+    let err = handle(&other, finish, deadline()).await.unwrap_err();
+    assert!(ddb_verify::report::error_chain(&err).contains("IGNORE_ATTRIBUTES"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_compared_with_itself_is_refused_by_the_baseline_and_its_function() {
+    let p = pair(ORDER_KEYS_T).await;
+    // The source only: its own table on "the other side" would match every item.
+    write_items(&p.pair.source, &p.pair.table, &orders(10)).await;
+    let out = cli_baseline(
+        &p.pair.table,
+        &p.checkpoints,
+        &["--json"],
+        &[("VERIFY_PROFILE", "")],
+    );
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("VERIFY_TABLE_NAME names the very table verified")
+            && stderr.contains(&format!("{} (this account, us-east-1)", p.pair.table)),
+        "{stderr}"
+    );
+    // The same region given explicitly is the same table; another region is another table.
+    let out = cli_baseline(
+        &p.pair.table,
+        &p.checkpoints,
+        &["--json"],
+        &[("VERIFY_PROFILE", ""), ("VERIFY_REGION", "us-east-1")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    // The Step Functions segment function refuses at start-up, before any invocation.
+    let out = Command::new(env!("CARGO_BIN_EXE_baseline-segment"))
+        .env_clear()
+        .envs([
+            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+            ("VERIFY_TABLE_NAME", p.pair.table.as_str()),
+            ("SOURCE_TABLE_NAME", p.pair.table.as_str()),
+            ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+        ])
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+    assert!(!out.status.success(), "{output}");
+    assert!(
+        output.contains("VERIFY_TABLE_NAME names the very table verified"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_summary_names_both_tables_with_their_account_and_region() {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    let table = &p.pair.table;
+    let out = cli_baseline(table, &p.checkpoints, &[], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("source:     {table} (this account, us-east-1)"))
+            && stdout.contains(&format!(
+                "other side: {table} (the account of profile target-account, us-east-1)"
+            )),
+        "{stdout}"
+    );
+    let out = cli_baseline(table, &p.checkpoints, &["--json"], &[]);
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON object");
+    assert_eq!(json["source"], format!("{table} (this account, us-east-1)"));
+    assert_eq!(
+        json["other_side"],
+        format!("{table} (the account of profile target-account, us-east-1)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_that_it_will_not_count(
+) {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    let table = &p.pair.table;
+    let out = cli_baseline(table, &p.checkpoints, &[], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Said at the start, before hours of scanning, and in the summary: how to make it count.
+    let how = "set FINDINGS_TABLE to the findings table the verifiers write to";
+    assert!(
+        stderr.contains(how) && stderr.contains("readiness will not count it"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("findings:   not recorded") && stdout.contains(how),
+        "{stdout}"
+    );
+    let out = cli_baseline(table, &p.checkpoints, &["--json"], &[]);
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON object");
+    assert_eq!(json["counts_for_readiness"], false, "{json}");
+    assert_eq!(json["findings_table"], serde_json::Value::Null, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_the_tables_its_baseline_run_compared() {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(10)).await;
+    let table = p.pair.table.as_str();
+    let findings = findings_store(&p.pair.source).await;
+    let out = cli_baseline(
+        table,
+        &p.checkpoints,
+        &["--run-id", "named"],
+        &[("FINDINGS_TABLE", findings.table())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let readiness = |extra: &[&str]| {
+        ddb_verify_cli(
+            &[&["readiness"], extra].concat(),
+            &[
+                ("FINDINGS_TABLE", findings.table()),
+                ("SOURCE_TABLE_NAME", table),
+                ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
+            ],
+        )
+    };
+    let compared = format!(
+        "source {table} (this account, us-east-1) against other side {table} (the account of profile target-account, us-east-1) (baseline run named)"
+    );
+    // NO-GO here (no stream verifier has covered the table), but what was compared is said.
+    let out = readiness(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("compared: {compared}")),
+        "{stdout}"
+    );
+    let out = readiness(&["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["compared"], compared.as_str(), "{json}");
+}

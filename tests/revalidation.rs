@@ -540,3 +540,92 @@ async fn the_revalidator_reads_open_findings_a_page_at_a_time_and_judges_every_o
     assert!(most <= 500, "one call handed over {most} findings");
     assert_eq!(w.open().await.len() as u64, report.still_open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddb_verify_revalidate_refuses_a_table_compared_with_itself_and_names_both_tables() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    put(source, table, &order_item("c#1", "1", "PAID")).await;
+    put(target, table, &order_item("c#1", "1", "PLACED")).await;
+    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let before = w.finding(&order_key("c#1", "1")).await;
+    let findings_table = w.store.table().to_string();
+    let run = |profile: &str| {
+        ddb_verify_cli(
+            &["revalidate", "--all"],
+            &[
+                ("VERIFY_TABLE_NAME", table.as_str()),
+                ("VERIFY_PROFILE", profile),
+                ("SOURCE_TABLE_NAME", table.as_str()),
+                ("FINDINGS_TABLE", findings_table.as_str()),
+                ("MAX_REPLICATION_LAG", "300ms"),
+            ],
+        )
+    };
+    // No profile or role: the other side is the source table itself, which would resolve it.
+    let out = run("");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("VERIFY_TABLE_NAME names the very table verified")
+            && stderr.contains(&format!("{table} (this account, us-east-1)")),
+        "{stderr}"
+    );
+    assert_eq!(w.finding(&order_key("c#1", "1")).await, before, "left open");
+    // With the other account: the summary says what was compared.
+    let out = run("target-account");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("source:     {table} (this account, us-east-1)"))
+            && stdout.contains(&format!(
+                "other side: {table} (the account of profile target-account, us-east-1)"
+            )),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revalidator_and_shard_poller_functions_refuse_a_table_compared_with_itself_at_start_up(
+) {
+    let w = world().await;
+    let table = w.pair.table.as_str();
+    let findings_table = w.store.table().to_string();
+    for binary in [
+        env!("CARGO_BIN_EXE_revalidator"),
+        env!("CARGO_BIN_EXE_shard-poller"),
+    ] {
+        let out = Command::new(binary)
+            .arg("--once")
+            .env_clear()
+            .envs([
+                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("AWS_REGION", REGION),
+                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+                ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
+                ("VERIFY_TABLE_NAME", table),
+                ("SOURCE_TABLE_NAME", table),
+                ("FINDINGS_TABLE", findings_table.as_str()),
+                ("CHECKPOINT_TABLE", "NoCheckpoints"),
+            ])
+            .envs(
+                // The revalidator only runs as a function: a runtime API that never answers.
+                binary
+                    .ends_with("revalidator")
+                    .then_some(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")),
+            )
+            .output()
+            .unwrap();
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{binary}: {output}");
+        assert!(
+            output.contains("VERIFY_TABLE_NAME names the very table verified"),
+            "{binary}: {output}"
+        );
+    }
+}

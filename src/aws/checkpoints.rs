@@ -13,7 +13,7 @@ use super::DynamoDbCallError;
 use crate::report::metrics::BaselineCounts;
 use crate::source::checkpoint::{
     BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
-    RunRecord, SegmentProgress,
+    RunRecord, RunSettings, SegmentProgress,
 };
 
 /// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
@@ -259,6 +259,9 @@ fn run_partition(run_id: &str) -> String {
     format!("baseline#{run_id}")
 }
 
+/// The run item: `startedAt`, `finishedAt` (N), and what it compares: `totalSegments` (N),
+/// `sourceTable`, `otherTable` (S), `ignoreAttributes` (L of S), `findingsTable` (S, or NULL when
+/// findings are not recorded).
 fn run_of(
     run_id: &str,
     item: &HashMap<String, AttributeValue>,
@@ -267,10 +270,25 @@ fn run_of(
         key: format!("{}/run", run_partition(run_id)),
         reason: reason.to_string(),
     };
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let ignore_attributes = match item.get("ignoreAttributes") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| v.as_s().cloned())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| unreadable("ignoreAttributes holds a value that is not a string"))?,
+        _ => return Err(unreadable("no ignoreAttributes list")),
+    };
     Ok(RunRecord {
         run_id: run_id.to_string(),
-        total_segments: number(item, "totalSegments")
-            .ok_or_else(|| unreadable("no totalSegments"))? as u32,
+        settings: RunSettings {
+            source: text("sourceTable").ok_or_else(|| unreadable("no sourceTable"))?,
+            other_side: text("otherTable").ok_or_else(|| unreadable("no otherTable"))?,
+            ignore_attributes,
+            total_segments: number(item, "totalSegments")
+                .ok_or_else(|| unreadable("no totalSegments"))? as u32,
+            findings_table: text("findingsTable"),
+        },
         started_at_ms: number(item, "startedAt").ok_or_else(|| unreadable("no startedAt"))?,
         finished_at_ms: number(item, "finishedAt"),
     })
@@ -314,32 +332,70 @@ impl BaselineStore for DynamoDbCheckpoints {
     async fn start_run(
         &self,
         run_id: &str,
-        total_segments: u32,
+        settings: &RunSettings,
         now_ms: u64,
     ) -> Result<RunRecord, CheckpointError> {
+        let ignore = settings
+            .ignore_attributes
+            .iter()
+            .map(|a| AttributeValue::S(a.clone()))
+            .collect();
+        let findings = match &settings.findings_table {
+            Some(table) => AttributeValue::S(table.clone()),
+            None => AttributeValue::Null(true),
+        };
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(&run_partition(run_id), "run")))
             .update_expression(
-                "SET startedAt = if_not_exists(startedAt, :now), totalSegments = if_not_exists(totalSegments, :n)",
+                "SET startedAt = if_not_exists(startedAt, :now), totalSegments = if_not_exists(totalSegments, :n), \
+                 sourceTable = if_not_exists(sourceTable, :source), otherTable = if_not_exists(otherTable, :other), \
+                 ignoreAttributes = if_not_exists(ignoreAttributes, :ignore), findingsTable = if_not_exists(findingsTable, :findings)",
             )
+            // A run recorded without its settings is not given today's: it would pass for them.
+            .condition_expression("attribute_not_exists(startedAt) OR attribute_exists(sourceTable)")
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
-            .expression_attribute_values(":n", AttributeValue::N(total_segments.to_string()))
+            .expression_attribute_values(
+                ":n",
+                AttributeValue::N(settings.total_segments.to_string()),
+            )
+            .expression_attribute_values(":source", AttributeValue::S(settings.source.clone()))
+            .expression_attribute_values(
+                ":other",
+                AttributeValue::S(settings.other_side.clone()),
+            )
+            .expression_attribute_values(":ignore", AttributeValue::L(ignore))
+            .expression_attribute_values(":findings", findings)
             .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(|e| self.error("UpdateItem", e))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                return Err(CheckpointError::RunUnrecorded {
+                    run_id: run_id.to_string(),
+                })
+            }
+            Err(e) => return Err(self.error("UpdateItem", e)),
+        };
         let run = run_of(run_id, &out.attributes.unwrap_or_default())?;
-        if run.total_segments != total_segments {
-            return Err(CheckpointError::SegmentsDiffer {
-                run_id: run_id.to_string(),
-                stored: run.total_segments,
-                asked: total_segments,
-            });
-        }
+        run.settings.resumed_as(run_id, settings)?;
         Ok(run)
+    }
+
+    async fn load_run(&self, run_id: &str) -> Result<Option<RunRecord>, CheckpointError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&run_partition(run_id), "run")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        out.item.map(|item| run_of(run_id, &item)).transpose()
     }
 
     async fn load_segment(

@@ -19,6 +19,15 @@ pub async fn source_sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
+/// The process's own region (`AWS_REGION`, the profile's, or the instance's), as its clients
+/// resolve it; `None` when none is configured.
+pub async fn default_region() -> Option<String> {
+    aws_config::meta::region::RegionProviderChain::default_provider()
+        .region()
+        .await
+        .map(|r| r.to_string())
+}
+
 /// Credentials and region for another account.
 #[derive(Debug, Clone, Default)]
 pub struct AccountAccess<'a> {

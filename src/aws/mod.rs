@@ -80,7 +80,9 @@ pub type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpo
 /// (`VERIFY_*`), and the checkpoint table in this account.
 pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
     let (source, target) = clients::dynamodb_clients(&config.verify).await;
-    let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+    let own_config = clients::source_sdk_config().await;
+    let region = own_config.region().map(|r| r.to_string());
+    let own = aws_sdk_dynamodb::Client::new(&own_config);
     let parts = BaselineParts {
         source_reader: DynamoDbReader::new(source.clone()),
         source_scanner: DynamoDbScanner::new(source),
@@ -89,7 +91,7 @@ pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
         store: DynamoDbCheckpoints::new(own.clone(), &config.checkpoint_table),
     };
     let findings_table = config.verify.findings_table.clone();
-    let baseline = Baseline::new(config, parts);
+    let baseline = Baseline::new(config, parts).in_region(region);
     match findings_table {
         None => baseline,
         Some(table) => {

@@ -26,13 +26,13 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
-use crate::config::{BaselineConfig, TableRef};
+use crate::config::{BaselineConfig, Sides, TableRef};
 use crate::record::{Expectation, Expected, Origin};
 use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{
-    BaselineStore, CheckpointError, Cursor, Direction, RunRecord, SegmentProgress,
+    BaselineStore, CheckpointError, Cursor, Direction, RunRecord, RunSettings, SegmentProgress,
 };
 use crate::source::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
 use crate::source::scan::{ScanError, ScanRequest, TableScanner};
@@ -88,19 +88,39 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn complete(&self) -> bool {
-        self.segments_done == self.run.total_segments
+        self.segments_done == self.run.settings.total_segments
     }
 
-    /// `{"run_id", "complete", "segments_done", "items_scanned", "verdicts"}`.
+    /// Recorded in a findings table: only then can readiness count the run.
+    pub fn counts_for_readiness(&self) -> bool {
+        self.run.settings.findings_table.is_some()
+    }
+
+    /// `{"run_id", "complete", "segments_done", "source", "other_side", "findings_table",
+    /// "counts_for_readiness", "items_scanned", "verdicts"}`.
     pub fn to_json(&self) -> serde_json::Value {
+        let settings = &self.run.settings;
         let mut out = serde_json::Map::new();
         out.insert("run_id".into(), self.run.run_id.clone().into());
         out.insert("complete".into(), self.complete().into());
         out.insert("segments_done".into(), self.segments_done.into());
+        out.insert("source".into(), settings.source.clone().into());
+        out.insert("other_side".into(), settings.other_side.clone().into());
+        out.insert(
+            "findings_table".into(),
+            settings.findings_table.clone().into(),
+        );
+        out.insert(
+            "counts_for_readiness".into(),
+            self.counts_for_readiness().into(),
+        );
         out.extend(self.counts.to_json());
         serde_json::Value::Object(out)
     }
 }
+
+/// What an operator reads when a run records no findings: it will not count.
+pub const NOT_COUNTED: &str = "FINDINGS_TABLE is not set: this run records no findings and no coverage, so readiness will not count it (\"no baseline\"); to make it count, set FINDINGS_TABLE to the findings table the verifiers write to";
 
 /// The seams a baseline reads and writes through.
 pub struct BaselineParts<R, S, B> {
@@ -131,6 +151,8 @@ pub struct Baseline<R, S, B, F = DynamoDbFindings> {
     /// (and warm invocations) then start without a DescribeTable each.
     source_keys: OnceCell<Vec<String>>,
     target_keys: OnceCell<Vec<String>>,
+    /// The process's own region, where a table without a region of its own is.
+    default_region: Option<String>,
 }
 
 /// What both directions of a segment's work share.
@@ -158,14 +180,8 @@ where
         forward.sample_rate = 1.0;
         forward.recheck_source = true;
         let mut reverse = forward.clone();
-        reverse.target_table = TableRef::parse(&config.source_table).unwrap_or_else(|| {
-            // A table name that does not parse as a name or an ARN is kept as given.
-            TableRef {
-                api_name: config.source_table.clone(),
-                name: config.source_table.clone(),
-                region: None,
-            }
-        });
+        // A table name that does not parse as a name or an ARN is kept as given.
+        reverse.target_table = TableRef::parse_or_keep(&config.source_table);
         Baseline {
             forward: Verifier::new(forward, target.clone(), source.clone()),
             reverse: Verifier::new(reverse, source, target),
@@ -178,6 +194,7 @@ where
             findings: None,
             source_keys: OnceCell::new(),
             target_keys: OnceCell::new(),
+            default_region: None,
         }
     }
 }
@@ -206,6 +223,41 @@ where
             findings: Some(writer),
             source_keys: self.source_keys,
             target_keys: self.target_keys,
+            default_region: self.default_region,
+        }
+    }
+
+    /// The process's own region (`None`: not known), which names the tables without one of
+    /// their own in [`Self::sides`] and in the run's record.
+    pub fn in_region(mut self, default_region: Option<String>) -> Self {
+        self.default_region = default_region;
+        self
+    }
+
+    /// The two tables compared, with their accounts and regions.
+    pub fn sides(&self) -> Sides {
+        self.config.sides(self.default_region.as_deref())
+    }
+
+    /// What a run of `total_segments` compares, as recorded with it.
+    pub fn settings(&self, total_segments: u32) -> RunSettings {
+        let sides = self.sides();
+        let mut ignore_attributes = self.config.verify.ignore_attributes.clone();
+        ignore_attributes.sort();
+        ignore_attributes.dedup();
+        RunSettings {
+            source: sides.source.to_string(),
+            other_side: sides.other.to_string(),
+            ignore_attributes,
+            total_segments,
+            findings_table: self.findings.as_ref().map(|_| {
+                // A store given in code without FINDINGS_TABLE (tests) still records findings.
+                self.config
+                    .verify
+                    .findings_table
+                    .clone()
+                    .unwrap_or_else(|| "(a findings store)".to_string())
+            }),
         }
     }
 
@@ -234,7 +286,8 @@ where
             .item_count)
     }
 
-    /// Records the run's start (once, and in the run's coverage) and returns it.
+    /// Records the run's start (once, with what it compares, and in the run's coverage) and
+    /// returns it; a run recorded with other tables or settings is refused.
     pub async fn start(
         &self,
         run_id: &str,
@@ -242,7 +295,7 @@ where
     ) -> Result<RunRecord, BaselineError> {
         let run = self
             .store
-            .start_run(run_id, total_segments, epoch_ms())
+            .start_run(run_id, &self.settings(total_segments), epoch_ms())
             .await?;
         self.cover(&run).await?;
         Ok(run)

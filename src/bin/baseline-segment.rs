@@ -16,6 +16,15 @@ async fn main() -> Result<(), Error> {
     let config = BaselineConfig::from_env()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     let baseline = ddb_verify::aws::baseline(config).await;
+    let sides = baseline.sides();
+    // A table compared with itself would answer MATCH for every item: refused before any run.
+    sides
+        .refuse_same_table()
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    tracing::info!(source = %sides.source, other_side = %sides.other, "baseline segment function started");
+    if baseline.config().verify.findings_table.is_none() {
+        tracing::warn!("{}", ddb_verify::baseline::NOT_COUNTED);
+    }
     let baseline = &baseline;
     run(service_fn(
         move |event: LambdaEvent<BaselineRequest>| async move {

@@ -15,6 +15,12 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = RevalidatorConfig::from_env()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    let sides = config.sides(ddb_verify::aws::clients::default_region().await.as_deref());
+    // A table compared with itself would resolve every finding: refused before any run.
+    sides
+        .refuse_same_table()
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    tracing::info!(source = %sides.source, other_side = %sides.other, "revalidator started");
     let revalidator = ddb_verify::aws::revalidator(config).await;
     let revalidator = &revalidator;
     run(service_fn(

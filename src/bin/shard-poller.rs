@@ -15,6 +15,12 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config =
         PollerConfig::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    let sides = config.sides(ddb_verify::aws::clients::default_region().await.as_deref());
+    // A table compared with itself would answer MATCH for every record: refused before any run.
+    sides
+        .refuse_same_table()
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    tracing::info!(source = %sides.source, other_side = %sides.other, "shard poller started");
     let (poller, stream) = ddb_verify::aws::poller(config).await;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let once = std::env::args().any(|a| a == "--once");

@@ -34,6 +34,8 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
     let config = BaselineConfig::from_env()?;
     let concurrency = config.verify.max_concurrency;
     let baseline = crate::aws::baseline(config).await;
+    let sides = baseline.sides();
+    sides.refuse_same_table()?;
     let run_id = args
         .run_id
         .unwrap_or_else(|| format!("{}-{:04x}", epoch_ms() / 1000, fastrand::u16(..)));
@@ -42,8 +44,14 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
         run_id,
         segments = args.segments,
         started_at_ms = run.started_at_ms,
+        source = %sides.source,
+        other_side = %sides.other,
         "baseline compare started (resume with --run-id {run_id})"
     );
+    if run.settings.findings_table.is_none() {
+        // Said before hours of scanning, not only after.
+        tracing::warn!("{}", crate::baseline::NOT_COUNTED);
+    }
     // The table's estimate, for the time left; both tables are scanned, so twice its items.
     let expected = baseline.source_item_count().await.ok().flatten();
     let bar = progress_bar(args.json, expected.map(|n| n * 2));
@@ -128,10 +136,17 @@ fn print_summary(summary: &RunSummary, source_units: f64, target_units: f64) {
     } else {
         "incomplete"
     };
+    let settings = &summary.run.settings;
     println!(
         "baseline run {}: {state} ({} of {} segments)",
-        summary.run.run_id, summary.segments_done, summary.run.total_segments
+        summary.run.run_id, summary.segments_done, settings.total_segments
     );
+    println!("source:     {}", settings.source);
+    println!("other side: {}", settings.other_side);
+    match &settings.findings_table {
+        Some(table) => println!("findings:   recorded in {table}"),
+        None => println!("findings:   not recorded: {}", crate::baseline::NOT_COUNTED),
+    }
     println!("{:<16} {:>12} {:>12}", "", "source", "other side");
     println!(
         "{:<16} {:>12} {:>12}",

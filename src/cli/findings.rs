@@ -11,11 +11,13 @@ use serde_json::{json, Value};
 
 use super::baseline::CliError;
 use super::Ending;
+use crate::aws::checkpoints::DynamoDbCheckpoints;
 use crate::aws::findings::DynamoDbFindings;
 use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
 use crate::readiness::{self, rfc3339, ReadinessOptions, TableStream};
 use crate::record::Item;
+use crate::source::checkpoint::BaselineStore;
 use crate::source::findings::{Finding, FindingStatus, FindingsStore};
 use crate::verify::timing::epoch_ms;
 
@@ -167,16 +169,49 @@ pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
             clock_skew: args.clock_skew,
         },
     );
+    let run_id = answer.baseline.as_ref().map(|b| b.run_id.as_str());
+    let compared = compared(&config, run_id).await;
     if args.json {
-        println!("{}", answer.to_json());
+        let mut json = answer.to_json();
+        if let Some(out) = json.as_object_mut() {
+            out.insert("compared".into(), compared.into());
+        }
+        println!("{json}");
     } else {
         print!("{}", answer.to_text());
+        println!("compared: {compared}");
     }
     Ok(if answer.ready {
         Ending::Equal
     } else {
         Ending::Problems
     })
+}
+
+/// Which tables the counted baseline run compared, from its record in `CHECKPOINT_TABLE`: the
+/// verifiers' findings do not say which other side they read.
+async fn compared(config: &FindingsCliConfig, run_id: Option<&str>) -> String {
+    let Some(run_id) = run_id else {
+        return "no baseline run counted".into();
+    };
+    let Some(checkpoints) = &config.checkpoint_table else {
+        return format!(
+            "baseline run {run_id}; set CHECKPOINT_TABLE to name the tables it compared"
+        );
+    };
+    let sdk = crate::aws::clients::source_sdk_config().await;
+    let store = DynamoDbCheckpoints::new(aws_sdk_dynamodb::Client::new(&sdk), checkpoints);
+    match store.load_run(run_id).await {
+        Ok(Some(run)) => format!(
+            "source {} against other side {} (baseline run {run_id})",
+            run.settings.source, run.settings.other_side
+        ),
+        Ok(None) => format!("baseline run {run_id} is not in {checkpoints}"),
+        Err(e) => format!(
+            "baseline run {run_id}: its tables are not known ({})",
+            crate::report::error_chain(&e)
+        ),
+    }
 }
 
 /// A finding as `findings --json` prints it.

@@ -5,7 +5,7 @@
 
 use super::baseline::CliError;
 use super::Ending;
-use crate::config::RevalidatorConfig;
+use crate::config::{RevalidatorConfig, Sides};
 use crate::revalidate::{RevalidateOptions, RevalidationReport};
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,9 @@ pub struct RevalidateArgs {
 
 pub async fn run(args: RevalidateArgs) -> Result<Ending, CliError> {
     let config = RevalidatorConfig::from_env()?;
+    let sides = config.sides(crate::aws::clients::default_region().await.as_deref());
+    // A table compared with itself would resolve every finding.
+    sides.refuse_same_table()?;
     let revalidator = crate::aws::revalidator(config).await;
     let options = RevalidateOptions {
         limit: args.limit.map(|l| l as usize),
@@ -34,9 +37,15 @@ pub async fn run(args: RevalidateArgs) -> Result<Ending, CliError> {
     };
     let report = revalidator.run(None, &options).await?;
     if args.json {
-        println!("{}", report.to_json());
+        let mut json = report.to_json();
+        if let (Some(out), serde_json::Value::Object(compared)) =
+            (json.as_object_mut(), sides.to_json())
+        {
+            out.extend(compared);
+        }
+        println!("{json}");
     } else {
-        print_summary(&report);
+        print_summary(&report, &sides);
     }
     Ok(match report.open_remaining {
         0 => Ending::Equal,
@@ -44,11 +53,13 @@ pub async fn run(args: RevalidateArgs) -> Result<Ending, CliError> {
     })
 }
 
-fn print_summary(r: &RevalidationReport) {
+fn print_summary(r: &RevalidationReport, sides: &Sides) {
     println!(
         "revalidation of {}: {} findings checked",
         r.table, r.checked
     );
+    println!("source:     {}", sides.source);
+    println!("other side: {}", sides.other);
     for (label, n) in [
         ("resolved", r.resolved),
         ("still open", r.still_open),

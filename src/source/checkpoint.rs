@@ -40,12 +40,15 @@ pub struct Checkpoint {
 pub enum CheckpointError {
     #[error("lease on shard {shard_id} was lost to another reader")]
     LeaseLost { shard_id: String },
-    #[error("baseline run {run_id} was started with {stored} segments, not {asked}: resume it with --segments {stored}, or start a new run id")]
-    SegmentsDiffer {
+    #[error("baseline run {run_id} compares something else: {}; resume it with the run's own settings, or start a new run id", Differences(differences))]
+    RunDiffers {
         run_id: String,
-        stored: u32,
-        asked: u32,
+        differences: Vec<Difference>,
     },
+    /// Recorded before runs kept what they compare: resuming it could count its segments for
+    /// another table, so it is refused.
+    #[error("baseline run {run_id} was recorded by an older version, without the tables and settings it compares, so resuming it cannot be checked: start a new run id")]
+    RunUnrecorded { run_id: String },
     #[error("checkpoint item {key} is not readable: {reason}")]
     Unreadable { key: String, reason: String },
     #[error("{operation} on checkpoint table {table} failed")]
@@ -209,27 +212,142 @@ impl SegmentProgress {
     }
 }
 
-/// A baseline run as recorded: readiness needs when it started and whether it finished.
+/// A baseline run as recorded: what it compares, when it started and whether it finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRecord {
     pub run_id: String,
-    pub total_segments: u32,
+    pub settings: RunSettings,
     pub started_at_ms: u64,
     /// Set once every segment is done.
     pub finished_at_ms: Option<u64>,
 }
 
+/// What a baseline run compares, recorded at its start: its segments are only worth something
+/// for these tables and settings, so a resume with anything else is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// The source table with its account and region, as `config::TableSide` tells it.
+    pub source: String,
+    /// The other side's table with its account and region.
+    pub other_side: String,
+    /// `IGNORE_ATTRIBUTES`, sorted and without repeats (their order means nothing).
+    pub ignore_attributes: Vec<String>,
+    pub total_segments: u32,
+    /// `FINDINGS_TABLE`: where its problems and coverage are recorded; `None`: not recorded
+    /// (the run does not count for readiness).
+    pub findings_table: Option<String>,
+}
+
+impl RunSettings {
+    /// Every difference of `asked` from these (recorded) settings, each naming its setting.
+    pub fn differences(&self, asked: &RunSettings) -> Vec<Difference> {
+        let list = |l: &[String]| match l.is_empty() {
+            true => "(none)".to_string(),
+            false => l.join(","),
+        };
+        let findings = |f: &Option<String>| f.clone().unwrap_or_else(|| "(unset)".into());
+        let candidates = [
+            (
+                "SOURCE_TABLE_NAME (the source table)",
+                self.source.clone(),
+                asked.source.clone(),
+            ),
+            (
+                "the other side (VERIFY_TABLE_NAME, VERIFY_PROFILE, VERIFY_ROLE_ARN, VERIFY_REGION)",
+                self.other_side.clone(),
+                asked.other_side.clone(),
+            ),
+            (
+                "IGNORE_ATTRIBUTES",
+                list(&self.ignore_attributes),
+                list(&asked.ignore_attributes),
+            ),
+            (
+                "segments (--segments, total_segments)",
+                self.total_segments.to_string(),
+                asked.total_segments.to_string(),
+            ),
+            (
+                "FINDINGS_TABLE",
+                findings(&self.findings_table),
+                findings(&asked.findings_table),
+            ),
+        ];
+        candidates
+            .into_iter()
+            .filter(|(_, recorded, now)| recorded != now)
+            .map(|(setting, recorded, now)| Difference {
+                setting,
+                recorded,
+                now,
+            })
+            .collect()
+    }
+
+    /// Refuses a resume of `run_id` (recorded with these settings) asked with others.
+    pub fn resumed_as(&self, run_id: &str, asked: &RunSettings) -> Result<(), CheckpointError> {
+        let differences = self.differences(asked);
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(CheckpointError::RunDiffers {
+            run_id: run_id.to_string(),
+            differences,
+        })
+    }
+}
+
+/// One setting a resume asks differently from its run's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub setting: &'static str,
+    pub recorded: String,
+    pub now: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} was {} and is now {}",
+            self.setting, self.recorded, self.now
+        )
+    }
+}
+
+/// Differences joined for an error message.
+struct Differences<'a>(&'a [Difference]);
+
+impl std::fmt::Display for Differences<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, difference) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{difference}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Stores baseline runs and their segments' progress (in the checkpoint table: partition
 /// `baseline#<run id>`, sort `run` and `segment#<n>`).
 pub trait BaselineStore: Send + Sync {
-    /// Records the run's start, once: a resumed run keeps its first start. Fails when the run
-    /// exists with another number of segments (its segments would not line up).
+    /// Records the run's start and settings, once: a resumed run keeps its first start. Fails
+    /// when the run exists with other settings ([`CheckpointError::RunDiffers`]: its segments
+    /// were verified for something else) or without any ([`CheckpointError::RunUnrecorded`]).
     fn start_run(
         &self,
         run_id: &str,
-        total_segments: u32,
+        settings: &RunSettings,
         now_ms: u64,
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
+
+    /// The run as recorded, if it was started (readiness names the tables it compared).
+    fn load_run(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<RunRecord>, CheckpointError>> + Send;
 
     /// One segment's progress, if any was saved.
     fn load_segment(
@@ -259,4 +377,44 @@ pub trait BaselineStore: Send + Sync {
         run_id: &str,
         now_ms: u64,
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            source: "Orders (this account, us-east-1)".into(),
+            other_side: "Orders (account 2, us-east-1)".into(),
+            ignore_attributes: vec!["syncedAt".into()],
+            total_segments: 8,
+            findings_table: Some("Findings".into()),
+        }
+    }
+
+    #[test]
+    fn a_resume_with_the_same_settings_is_taken_and_every_difference_is_named() {
+        let recorded = settings();
+        assert!(recorded.resumed_as("R", &settings()).is_ok());
+        let asked = RunSettings {
+            source: "Catalog (this account, us-east-1)".into(),
+            other_side: "Catalog (account 2, us-east-1)".into(),
+            ignore_attributes: Vec::new(),
+            total_segments: 4,
+            findings_table: None,
+        };
+        let err = recorded.resumed_as("R", &asked).unwrap_err().to_string();
+        for named in [
+            "baseline run R compares something else",
+            "SOURCE_TABLE_NAME (the source table) was Orders (this account, us-east-1) and is now Catalog (this account, us-east-1)",
+            "VERIFY_TABLE_NAME",
+            "IGNORE_ATTRIBUTES was syncedAt and is now (none)",
+            "segments (--segments, total_segments) was 8 and is now 4",
+            "FINDINGS_TABLE was Findings and is now (unset)",
+            "start a new run id",
+        ] {
+            assert!(err.contains(named), "{named}: {err}");
+        }
+    }
 }
