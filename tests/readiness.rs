@@ -230,6 +230,28 @@ async fn accept_moves_a_finding_out_of_the_open_list_and_readiness_lists_it() {
     assert_eq!(r.to_json()["accepted_findings"][0]["verdict"], "MISMATCH");
 }
 
+/// A Lambda endpoint for every test's readiness: the stream verifier's event source mapping,
+/// attached in 2020 and unchanged since.
+fn lambda_endpoint() -> &'static str {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the fake Lambda");
+            runtime.block_on(async {
+                let fake = common::fake_aws::FakeLambda::start().await;
+                fake.set_mappings(&[("stream-verifier", 1_600_000_000)]);
+                tx.send(fake.endpoint()).expect("send the endpoint");
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("the fake Lambda's endpoint")
+    })
+}
+
 fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
     ddb_verify_cli(
         args,
@@ -238,6 +260,7 @@ fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
             ("AWS_CONFIG_FILE", "/dev/null"),
             ("FINDINGS_TABLE", store.table()),
             ("SOURCE_TABLE_NAME", table),
+            ("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint()),
         ],
     )
 }
@@ -551,6 +574,7 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
                 ("SOURCE_TABLE_NAME", &table),
                 ("FAILURE_QUEUE_URL", queue_url),
                 ("AWS_ENDPOINT_URL_SQS", &endpoint),
+                ("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint()),
             ],
         )
     };
@@ -578,5 +602,71 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
         stderr(&out).contains("FAILURE_QUEUE_URL"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again_after_the_baseline(
+) {
+    let (store, table) = state(Break::Nothing).await;
+    let lambda = common::fake_aws::FakeLambda::start().await;
+    let endpoint = lambda.endpoint();
+    let run = || {
+        ddb_verify_cli(
+            &["readiness", "--json"],
+            &[
+                ("AWS_CONFIG_FILE", "/dev/null"),
+                ("FINDINGS_TABLE", store.table()),
+                ("SOURCE_TABLE_NAME", &table),
+                ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
+            ],
+        )
+    };
+    let now_s = epoch_ms() / 1000;
+    // Attached two hours ago, before the stream verifier's coverage began: GO.
+    lambda.set_mappings(&[("stream-verifier", now_s - 7200)]);
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Detached and attached again a minute ago (the baseline began 30 minutes ago): whatever
+    // came in between may never have been read, and the function cannot tell.
+    lambda.set_mappings(&[("stream-verifier", now_s - 60)]);
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let r = json_of(&out);
+    assert!(
+        r["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("mapping_changed"),
+        "{r}"
+    );
+    assert!(r["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["cause"] == "mapping_changed" && g["after_baseline"] == true));
+    // Without a Lambda to ask (nothing answers there): NO-GO, saying what to allow.
+    let out = ddb_verify_cli(
+        &["readiness", "--json"],
+        &[
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("FINDINGS_TABLE", store.table()),
+            ("SOURCE_TABLE_NAME", &table),
+            ("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let r = json_of(&out);
+    assert!(
+        r["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("lambda:ListEventSourceMappings"),
+        "{r}"
     );
 }

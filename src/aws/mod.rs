@@ -5,6 +5,7 @@ mod answers;
 pub mod checkpoints;
 pub mod clients;
 pub mod findings;
+pub mod mappings;
 pub mod queue;
 pub mod reader;
 pub mod scanner;

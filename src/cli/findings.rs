@@ -13,12 +13,14 @@ use super::baseline::CliError;
 use super::Ending;
 use crate::aws::checkpoints::DynamoDbCheckpoints;
 use crate::aws::findings::DynamoDbFindings;
+use crate::aws::mappings::LambdaMappings;
 use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
 use crate::readiness::{self, rfc3339, ReadinessOptions, TableStream};
 use crate::record::Item;
 use crate::source::checkpoint::BaselineStore;
 use crate::source::findings::{Finding, FindingStatus, FindingsStore};
+use crate::source::mappings::MappingSource;
 use crate::verify::timing::epoch_ms;
 
 /// What `accept` takes as a key, for its error messages.
@@ -161,6 +163,12 @@ pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
         None => None,
     };
     input.failure_queue = readiness::read_failure_queue(queue.as_ref()).await;
+    if let Some(stream) = readiness::needs_mappings(&input).map(str::to_string) {
+        let sdk = crate::aws::clients::source_sdk_config().await;
+        let lambda = LambdaMappings::new(aws_sdk_lambda::Client::new(&sdk));
+        let found = lambda.mappings(&stream).await.map_err(|e| e.message);
+        readiness::apply_mappings(&mut input, found, epoch_ms());
+    }
     let answer = readiness::assess(
         &input,
         epoch_ms(),

@@ -23,8 +23,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::source::findings::{
-    Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, GapCause,
+    Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, Gap, GapCause,
 };
+use crate::source::mappings::Mapping;
 use crate::source::queue::{FailureQueue, QueueDepth};
 use chain::{Chain, Link};
 
@@ -320,6 +321,64 @@ pub async fn gather<S: FindingsStore>(
         stream,
         failure_queue: FailureQueueState::NotConfigured,
     })
+}
+
+/// Whether the current stream has stream verifier (Lambda) coverage, whose event source mappings
+/// must then be read ([`apply_mappings`]).
+pub fn needs_mappings(input: &ReadinessInput) -> Option<&str> {
+    let TableStream::Current(arn) = &input.stream else {
+        return None;
+    };
+    input
+        .coverage
+        .iter()
+        .any(|c| c.source == CoverageSource::Stream && c.stream_arn.as_deref() == Some(arn))
+        .then_some(arn.as_str())
+}
+
+/// The stream verifier's event source mappings, as gaps of its coverage of the current stream: a
+/// mapping of the function created, enabled, disabled or updated at T may have skipped records
+/// before T (attached again at `LATEST`), which the function cannot see. Mappings that could not
+/// be read are a gap now, with why.
+pub fn apply_mappings(
+    input: &mut ReadinessInput,
+    mappings: Result<Vec<Mapping>, String>,
+    now_ms: u64,
+) {
+    let TableStream::Current(arn) = input.stream.clone() else {
+        return;
+    };
+    let lambda = input
+        .coverage
+        .iter_mut()
+        .filter(|c| c.source == CoverageSource::Stream && c.stream_arn.as_deref() == Some(&arn));
+    for entry in lambda {
+        let gap = match &mappings {
+            Err(why) => Some(Gap {
+                cause: GapCause::MappingChanged,
+                at_ms: now_ms,
+                count: 1,
+                detail: format!(
+                    "the stream's event source mappings could not be read ({why}): allow lambda:ListEventSourceMappings to whoever runs readiness"
+                ),
+            }),
+            Ok(mappings) => mappings
+                .iter()
+                .filter(|m| m.function == entry.name)
+                .filter_map(|m| Some((m.last_modified_ms?, m)))
+                .max_by_key(|(at, _)| *at)
+                .map(|(at, m)| Gap {
+                    cause: GapCause::MappingChanged,
+                    at_ms: at,
+                    count: 1,
+                    detail: format!(
+                        "event source mapping {} of {} was last created, enabled, disabled or updated then (state {}): records before it may have been skipped",
+                        m.uuid, m.function, m.state
+                    ),
+                }),
+        };
+        entry.gaps.extend(gap);
+    }
 }
 
 /// The failure queue's state: not configured, its depth, or why it could not be read.
@@ -1472,6 +1531,50 @@ mod tests {
         let r = assess_default(&input);
         assert!(r.ready, "{}", r.to_text());
         assert!(!check(&r, CHECK_FAILURE_QUEUE).skipped);
+    }
+
+    fn mapping(function: &str, last_modified_ms: u64) -> Mapping {
+        Mapping {
+            uuid: "uuid-1".into(),
+            function: function.into(),
+            state: "Enabled".into(),
+            last_modified_ms: Some(last_modified_ms),
+        }
+    }
+
+    #[test]
+    fn an_event_source_mapping_changed_after_the_baseline_began_breaks_the_lambda_verifiers_coverage(
+    ) {
+        let with = |mappings: Result<Vec<Mapping>, String>| {
+            let mut input = go();
+            assert_eq!(needs_mappings(&input), Some(ARN));
+            apply_mappings(&mut input, mappings, NOW);
+            assess_default(&input)
+        };
+        // Attached two hours ago, before everything: nothing to say.
+        let r = with(Ok(vec![mapping("stream-verifier", NOW - 120 * MIN)]));
+        assert!(r.ready, "{}", r.to_text());
+        // Detached and attached again (at LATEST, perhaps) 10 minutes ago, after the baseline
+        // began 30 minutes ago: what came in between may never have been read.
+        let r = with(Ok(vec![mapping("stream-verifier", NOW - 10 * MIN)]));
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE], "{}", r.to_text());
+        assert!(
+            r.reasons()[0].contains("mapping_changed"),
+            "{:?}",
+            r.reasons()
+        );
+        assert!(r.reasons()[0].contains("uuid-1"));
+        // Another function's mapping is not this verifier's.
+        let r = with(Ok(vec![mapping("replicator", NOW - 10 * MIN)]));
+        assert!(r.ready, "{}", r.to_text());
+        // Not readable: NO-GO, with the permission to grant.
+        let r = with(Err("AccessDeniedException".into()));
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        assert!(r.reasons()[0].contains("lambda:ListEventSourceMappings"));
+        // Only the stream verifier's coverage needs them.
+        let mut poller_only = go();
+        poller_only.coverage[0].source = CoverageSource::Poller;
+        assert_eq!(needs_mappings(&poller_only), None);
     }
 
     #[test]

@@ -279,15 +279,20 @@ pub enum GapCause {
     /// A problem was found that the findings table refused to record (retrying cannot help): its
     /// key has no finding to show.
     ProblemNotRecorded,
+    /// The stream verifier's event source mapping was created, enabled, disabled or updated (or
+    /// could not be read): records before it may have been skipped. Not stored: readiness reads
+    /// it from Lambda each time.
+    MappingChanged,
 }
 
 impl GapCause {
-    pub const ALL: [GapCause; 5] = [
+    pub const ALL: [GapCause; 6] = [
         GapCause::Sampled,
         GapCause::Latest,
         GapCause::Trimmed,
         GapCause::BadCreationTime,
         GapCause::ProblemNotRecorded,
+        GapCause::MappingChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -297,6 +302,7 @@ impl GapCause {
             GapCause::Trimmed => "trimmed",
             GapCause::BadCreationTime => "bad_creation_time",
             GapCause::ProblemNotRecorded => "problem_not_recorded",
+            GapCause::MappingChanged => "mapping_changed",
         }
     }
 
@@ -308,6 +314,7 @@ impl GapCause {
             GapCause::Trimmed => "Trimmed",
             GapCause::BadCreationTime => "BadCreationTime",
             GapCause::ProblemNotRecorded => "ProblemNotRecorded",
+            GapCause::MappingChanged => "MappingChanged",
         }
     }
 }

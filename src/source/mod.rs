@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod findings;
+pub mod mappings;
 pub mod queue;
 pub mod scan;
 pub mod stream;

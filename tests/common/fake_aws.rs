@@ -470,3 +470,58 @@ impl FakeSqs {
         *self.depth.lock().unwrap() = (visible, in_flight, delayed);
     }
 }
+
+/// A Lambda endpoint answering ListEventSourceMappings with the mappings set by
+/// [`FakeLambda::set_mappings`]: `(function name, last modified, epoch seconds)`, each Enabled.
+pub struct FakeLambda {
+    server: Server,
+    mappings: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+impl FakeLambda {
+    pub async fn start() -> FakeLambda {
+        let mappings: Arc<Mutex<Vec<(String, u64)>>> = Arc::new(Mutex::new(Vec::new()));
+        let read = Arc::clone(&mappings);
+        let server = serve(move |seen: Seen| {
+            let answer = if seen.path.starts_with("/2015-03-31/event-source-mappings") {
+                let listed: Vec<String> = read
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (function, at))| {
+                        format!(
+                            r#"{{"UUID":"mapping-{i}","FunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:{function}","State":"Enabled","LastModified":{at}}}"#
+                        )
+                    })
+                    .collect();
+                respond(
+                    StatusCode::OK,
+                    "application/json",
+                    format!(r#"{{"EventSourceMappings":[{}]}}"#, listed.join(",")),
+                )
+            } else {
+                respond(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    format!(r#"{{"Type":"User","message":"fake Lambda: {} is not implemented"}}"#, seen.path),
+                )
+            };
+            async move { answer }
+        })
+        .await;
+        FakeLambda { server, mappings }
+    }
+
+    /// For `AWS_ENDPOINT_URL_LAMBDA`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    pub fn set_mappings(&self, mappings: &[(&str, u64)]) {
+        *self.mappings.lock().unwrap() = mappings
+            .iter()
+            .map(|(f, at)| (f.to_string(), *at))
+            .collect();
+    }
+}
