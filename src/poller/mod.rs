@@ -76,6 +76,9 @@ pub struct PollReport {
     pub latest_starts: u64,
     /// Records whose creation time was not believed (each a gap: coverage does not move on them).
     pub unbelievable_times: u64,
+    /// The run's start (epoch ms) when every change created before it has a verdict: every shard
+    /// finished or proven caught up, nothing handed back; `None` otherwise.
+    pub verified_until_ms: Option<u64>,
 }
 
 impl PollReport {
@@ -291,20 +294,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         covered &= queue.is_empty()
             && total.poller.lease_conflicts == 0
             && total.verification.batch_item_failures == 0;
-        self.cover(stream_arn, run_started_ms, covered, &mut total)
-            .await;
+        total.verified_until_ms = covered.then_some(run_started_ms);
+        self.cover(stream_arn, &mut total).await;
         Ok(total)
     }
 
-    /// The stream's coverage after a run: every change created before the run began has a
-    /// verdict when every shard was caught up with nothing handed back.
-    async fn cover(
-        &self,
-        stream_arn: &str,
-        run_started_ms: u64,
-        covered: bool,
-        total: &mut PollReport,
-    ) {
+    /// The stream's coverage after a run (`verified_until_ms`).
+    async fn cover(&self, stream_arn: &str, total: &mut PollReport) {
         let Some(findings) = &self.findings else {
             return;
         };
@@ -318,7 +314,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             name: stream_arn,
             stream_arn: Some(stream_arn),
             started_at_ms: total.first_change_ms,
-            verified_until_ms: covered.then_some(run_started_ms),
+            verified_until_ms: total.verified_until_ms,
             retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
             complete: None,
             sample_rate: Some(self.config.verify.sample_rate),
@@ -1017,6 +1013,36 @@ mod tests {
         assert_eq!(report.poller.records_read, 0);
         assert_eq!(report.poller.shards_finished, 0);
         assert!(!saved(&w, "parent").shard_end);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_pages_before_an_open_shards_first_record_do_not_make_it_caught_up() {
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        // More empty pages than count as caught up, before the records.
+        w.stream.empty_pages_first("s", 5);
+        let report = run(&w).await;
+        assert_eq!(ids(&report), vec![1, 2, 3], "read past the empty pages");
+        assert!(report.verified_until_ms.is_some(), "caught up after them");
+
+        // An open shard that gives no record within the run is not proven caught up: the run's
+        // coverage does not move.
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        w.stream.empty_pages_first("s", 10_000);
+        let report = run(&w).await;
+        assert_eq!(report.poller.records_read, 0);
+        assert_eq!(report.verified_until_ms, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_pages_after_the_checkpoint_make_an_open_shard_caught_up() {
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        checkpointed(&w, "s", at(3)).await;
+        let report = run(&w).await;
+        assert_eq!(report.poller.records_read, 0);
+        assert!(report.verified_until_ms.is_some());
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,8 +23,42 @@ use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
 use crate::verify::Outcome;
 
-/// Consecutive empty pages after which a shard counts as caught up for this run.
+/// Consecutive empty pages, after a record, after which an open shard counts as caught up for
+/// this run.
 const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
+
+/// Where a shard's iterator is, as far as the reading can tell: the evidence for "caught up".
+/// DynamoDB Streams gives no position signal (GetRecords answers records and `NextShardIterator`
+/// only, no `MillisBehindLatest`), and "it might take multiple calls to get to a portion of the
+/// shard that contains stream records": empty pages from TRIM_HORIZON prove nothing. Empty pages
+/// count only once the iterator is known to be among the shard's records: it was asked for right
+/// after a record read (`AFTER_SEQUENCE_NUMBER`), or one of its pages held records.
+#[derive(Default)]
+struct Tip {
+    at_records: bool,
+    empty_reads: u32,
+}
+
+impl Tip {
+    /// Positioned at `start`: after a record, or at TRIM_HORIZON (nowhere known).
+    fn at(start: &StartAt) -> Tip {
+        Tip {
+            at_records: matches!(start, StartAt::AfterSequenceNumber(_) | StartAt::Latest),
+            empty_reads: 0,
+        }
+    }
+
+    fn records(&mut self) {
+        self.at_records = true;
+        self.empty_reads = 0;
+    }
+
+    /// Counts an empty page; whether the shard is now proven caught up.
+    fn empty(&mut self) -> bool {
+        self.empty_reads += 1;
+        self.at_records && self.empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP
+    }
+}
 
 /// One shard's reading in a run: which shard, whose lease, until when.
 #[derive(Clone, Copy)]
@@ -161,23 +195,25 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
     }
 
-    /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
+    /// A new iterator at `start`, and where it is; trimmed data there means continuing from
+    /// TRIM_HORIZON.
     async fn iterator_at(
         &self,
         shard: ShardRef<'_>,
         start: &StartAt,
         position: &Checkpoint,
         run: &mut ShardRun,
-    ) -> Result<Option<String>, PollerError> {
+    ) -> Result<(Option<String>, Tip), PollerError> {
         match self.stream.shard_iterator(shard, start).await {
             Err(StreamError::TrimmedData) => {
                 report_trimmed(shard, position, run);
-                Ok(self
-                    .stream
-                    .shard_iterator(shard, &StartAt::TrimHorizon)
-                    .await?)
+                let horizon = StartAt::TrimHorizon;
+                Ok((
+                    self.stream.shard_iterator(shard, &horizon).await?,
+                    Tip::at(&horizon),
+                ))
             }
-            other => Ok(other?),
+            other => Ok((other?, Tip::at(start))),
         }
     }
 
@@ -239,8 +275,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             run.report.latest_starts += 1;
         }
         let skip_before = self.skip_before(position);
-        let mut iterator = self.iterator_at(at, &first, position, run).await?;
-        let mut empty_reads: u32 = 0;
+        let (mut iterator, mut tip) = self.iterator_at(at, &first, position, run).await?;
         let mut throttled: u32 = 0;
         // The next page, read while the previous one was verified.
         let mut prefetched = None;
@@ -281,15 +316,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         "shard iterator expired; a new one from the checkpoint"
                     );
                     let start = self.start_of(position, child);
-                    iterator = self.iterator_at(at, &start, position, run).await?;
+                    (iterator, tip) = self.iterator_at(at, &start, position, run).await?;
                     continue;
                 }
                 Err(StreamError::TrimmedData) => {
                     report_trimmed(at, position, run);
-                    iterator = self
-                        .stream
-                        .shard_iterator(at, &StartAt::TrimHorizon)
-                        .await?;
+                    let horizon = StartAt::TrimHorizon;
+                    iterator = self.stream.shard_iterator(at, &horizon).await?;
+                    tip = Tip::at(&horizon);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -299,26 +333,17 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             let next = page.next_iterator;
             if page.records.is_empty() {
                 if next.is_some() {
-                    empty_reads += 1;
-                    // An open shard is caught up after a few empty pages. A closed one is not: the
-                    // service may answer with empty pages before its records, so it is read until
-                    // it has no next iterator (or time runs out).
-                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
-                        run.caught_up = true;
-                        return Ok(());
+                    match at_the_tip(&mut tip, closed, stop_at) {
+                        AfterEmpty::CaughtUp => {
+                            run.caught_up = true;
+                            return Ok(());
+                        }
+                        AfterEmpty::OutOfTime => return Ok(()),
+                        AfterEmpty::ReadOn(pause) => tokio::time::sleep(pause).await,
                     }
-                    let pause = GET_RECORDS.pause(if closed {
-                        0
-                    } else {
-                        empty_reads.saturating_sub(1)
-                    });
-                    if Instant::now() + pause >= stop_at {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(pause).await;
                 }
             } else {
-                empty_reads = 0;
+                tip.records();
                 run.report.poller.records_read += page.records.len() as u64;
                 // Records skipped as older than the start do not count: they would raise the
                 // IteratorAge alarm for records nobody asked to verify.
@@ -519,6 +544,33 @@ impl SavedPage {
         run.report += self.verified;
         run.report.last_progress_at = Some(self.at);
     }
+}
+
+/// What an empty page with a next iterator leads to.
+enum AfterEmpty {
+    CaughtUp,
+    OutOfTime,
+    /// Another page, after this pause.
+    ReadOn(Duration),
+}
+
+/// An open shard is caught up after a few empty pages once its iterator is among its records
+/// ([`Tip`]). A closed one is not: the service may answer with empty pages before its records, so
+/// it is read until it has no next iterator (its children wait for it); nor is an open one whose
+/// iterator has not reached a record yet: both are read on until the run's time is up.
+fn at_the_tip(tip: &mut Tip, closed: bool, stop_at: Instant) -> AfterEmpty {
+    if tip.empty() && !closed {
+        return AfterEmpty::CaughtUp;
+    }
+    let pause = GET_RECORDS.pause(if closed {
+        0
+    } else {
+        tip.empty_reads.saturating_sub(1)
+    });
+    if Instant::now() + pause >= stop_at {
+        return AfterEmpty::OutOfTime;
+    }
+    AfterEmpty::ReadOn(pause)
 }
 
 fn report_trimmed(shard: ShardRef<'_>, position: &Checkpoint, run: &mut ShardRun) {
