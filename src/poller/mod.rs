@@ -27,9 +27,9 @@ use crate::report::error_chain;
 use crate::report::findings::FindingsWriter;
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, StreamStart};
 use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
-use crate::source::stream::{ShardInfo, ShardRef, StreamError, StreamSource};
+use crate::source::stream::{ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::Verifier;
 use shard::{Origin, ShardRead, ShardRun, ShardStart};
@@ -72,7 +72,8 @@ pub struct PollReport {
     pub last_progress_at: Option<Instant>,
     /// Creation time (epoch ms) of the oldest change given a verdict, for coverage.
     pub first_change_ms: Option<u64>,
-    /// Shards first read at `LATEST` in this run (each a gap: what they held before was skipped).
+    /// 1 when this run recorded the stream's start under `STARTING_POSITION=LATEST` for shards
+    /// without a checkpoint (a gap: what the stream held before was skipped), else 0.
     pub latest_starts: u64,
     /// Records whose creation time was not believed (each a gap: coverage does not move on them).
     pub unbelievable_times: u64,
@@ -169,6 +170,39 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         total.poller.shards_discovered = shards.len() as u64;
 
         let listed: HashSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+        let latest = self.config.starting_position == StartAt::Latest;
+        let stream_start = match self
+            .start_stream(stream_arn, run_started_ms, &shards, &listed, &checkpoints)
+            .await
+        {
+            Ok((start, latest_gap)) => {
+                total.latest_starts = u64::from(latest_gap);
+                Some(start)
+            }
+            Err(error) => {
+                tracing::error!(
+                    stream_arn,
+                    error = %DisplayErrorContext(&error),
+                    "recording the stream's start failed: shards without a checkpoint whose start depends on it wait for the next run"
+                );
+                None
+            }
+        };
+        let root_start = stream_start
+            .as_ref()
+            .filter(|_| latest)
+            .map(|s| s.started_at_ms);
+        // Without the stream's start, a shard without a checkpoint is not read when its start
+        // depends on it: under LATEST, or when its parent is gone unread (see
+        // `report_trimmed_parents`); it waits for a run that knows it.
+        let waits_for_start = |shard: &ShardInfo| {
+            stream_start.is_none()
+                && !checkpoints.contains_key(&shard.shard_id)
+                && match shard.parent_shard_id.as_deref() {
+                    Some(p) => !listed.contains(p) && !checkpoints.contains_key(p),
+                    None => latest,
+                }
+        };
         let mut finished: HashSet<String> = checkpoints
             .iter()
             .filter(|(_, c)| c.shard_end)
@@ -187,11 +221,14 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             Some(p) if listed.contains(p) || checkpoints.contains_key(p) => Origin::Child {
                 started_at_ms: checkpoints.get(p).and_then(|c| c.started_at_ms),
             },
-            _ => Origin::Root,
+            _ => Origin::Root {
+                started_at_ms: root_start,
+            },
         };
+        covered &= !shards.iter().any(waits_for_start);
         let mut queue: VecDeque<(ShardInfo, Origin)> = shards
             .iter()
-            .filter(|s| ready(s, &finished))
+            .filter(|s| ready(s, &finished) && !waits_for_start(s))
             .map(|s| (s.clone(), origin(s)))
             .collect();
         let mut queued: HashSet<String> = queue.iter().map(|(s, _)| s.shard_id.clone()).collect();
@@ -297,6 +334,49 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         total.verified_until_ms = covered.then_some(run_started_ms);
         self.cover(stream_arn, &mut total).await;
         Ok(total)
+    }
+
+    /// The stream's start: recorded by its first run (`run_started_ms`, before any shard is read,
+    /// with the shards listed without their parent), kept by every later one. With
+    /// `STARTING_POSITION=LATEST` it is where every shard without a checkpoint starts; the run that
+    /// records it answers `true` (a `Latest` gap) when some shard does.
+    async fn start_stream(
+        &self,
+        stream_arn: &str,
+        run_started_ms: u64,
+        shards: &[ShardInfo],
+        listed: &HashSet<&str>,
+        checkpoints: &HashMap<String, Checkpoint>,
+    ) -> Result<(StreamStart, bool), CheckpointError> {
+        let orphan = |s: &&ShardInfo| {
+            s.parent_shard_id
+                .as_deref()
+                .is_some_and(|p| !listed.contains(p))
+        };
+        let start = StreamStart {
+            started_at_ms: run_started_ms,
+            root_shards: shards
+                .iter()
+                .filter(orphan)
+                .map(|s| s.shard_id.clone())
+                .collect(),
+        };
+        let (start, first) = self.checkpoints.start_stream(stream_arn, &start).await?;
+        let unread_root = shards.iter().any(|s| {
+            !checkpoints.contains_key(&s.shard_id)
+                && s.parent_shard_id
+                    .as_deref()
+                    .is_none_or(|p| !listed.contains(p) && !checkpoints.contains_key(p))
+        });
+        let latest_gap = first && unread_root && self.config.starting_position == StartAt::Latest;
+        if latest_gap {
+            tracing::info!(
+                stream_arn,
+                started_at_ms = start.started_at_ms,
+                "the stream's start is recorded: changes created before it are not verified (STARTING_POSITION=LATEST)"
+            );
+        }
+        Ok((start, latest_gap))
     }
 
     /// The stream's coverage after a run (`verified_until_ms`).
@@ -438,7 +518,7 @@ fn run_gaps(total: &PollReport, sample_rate: f64) -> Vec<GapWrite> {
         (
             GapCause::Latest,
             total.latest_starts,
-            "shard(s) first read at LATEST: what they held before was skipped",
+            "stream start(s) taken at LATEST: what the stream held before was skipped",
         ),
         (
             GapCause::BadCreationTime,
@@ -862,43 +942,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn latest_applies_to_the_first_read_only_and_what_is_written_between_runs_is_verified() {
+    async fn latest_is_the_streams_start_and_what_is_written_between_runs_is_verified() {
         // Pages of 3: the old records make a page of their own.
         let w = world_from(3, StartAt::Latest);
-        // Created an hour before the poller first reads the stream.
+        // Created an hour before the poller first reads the stream: read from TRIM_HORIZON to be
+        // skipped, and checkpointed past.
         shard(&w, "s", None, 1..4);
         let first = run(&w).await;
-        assert_eq!(first.poller.records_read, 0);
-        let checkpoint = saved(&w, "s");
-        assert!(
-            checkpoint.started_at_ms.is_some(),
-            "an empty first read is remembered: {checkpoint:?}"
+        assert_eq!(first.poller.records_read, 3);
+        assert_eq!(
+            first.poller.records_before_start, 3,
+            "skipped, not verified"
         );
-        assert_eq!(checkpoint.sequence_number, None);
+        assert_eq!(first.verification.records_received, 0);
+        assert_eq!(first.latest_starts, 1, "the stream's start, once");
+        let checkpoint = saved(&w, "s");
+        assert!(checkpoint.started_at_ms.is_some(), "{checkpoint:?}");
+        assert_eq!(checkpoint.sequence_number, Some(seq(3)));
+        let docs = first.emf_documents("Verifier/Test", "Target", 1);
+        assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
 
-        // Written between runs: the next run reads them (from TRIM_HORIZON), not its own LATEST.
+        // Written between runs: the next run reads them from the checkpoint.
         fill_now(&w, "s", 4..7);
         let second = run(&w).await;
         assert_eq!(ids(&second), vec![4, 5, 6]);
         assert_eq!(second.verification.matches, 3);
-        assert_eq!(second.verification.records_received, 3);
-        assert_eq!(
-            second.poller.records_before_start, 3,
-            "skipped, not verified"
-        );
+        assert_eq!(second.poller.records_before_start, 0);
+        assert_eq!(second.latest_starts, 0);
         assert!(
             second.poller.iterator_age_ms < 60_000,
-            "the skipped records' age does not count: {}",
+            "{}",
             second.poller.iterator_age_ms
         );
-        let docs = second.emf_documents("Verifier/Test", "Target", 1);
-        assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
         assert_eq!(saved(&w, "s").sequence_number, Some(seq(6)));
 
         fill_now(&w, "s", 7..8);
         let third = run(&w).await;
         assert_eq!(ids(&third), vec![7]);
-        assert_eq!(third.poller.records_before_start, 0);
         assert_eq!(
             w.stream.records_read("s"),
             7,
@@ -907,36 +987,61 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn latest_is_one_start_for_every_shard_however_late_a_shard_is_first_read() {
+        // Four root shards, three read at once: the fourth is first read after the others.
+        let w = world_from(1000, StartAt::Latest);
+        for s in 0..4u64 {
+            shard(&w, &format!("s{s}"), None, s * 10..s * 10 + 2);
+        }
+        let (report, ()) = tokio::join!(run(&w), async {
+            // Written after the run began, while the fourth shard waits for a free slot.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fill_now(&w, "s3", 100..102);
+        });
+        assert_eq!(
+            ids(&report),
+            vec![100, 101],
+            "nothing after the start missed"
+        );
+        assert_eq!(report.poller.records_before_start, 8, "the old records");
+        assert_eq!(report.latest_starts, 1, "one start, for the stream");
+        let starts: HashSet<Option<u64>> = (0..4)
+            .map(|s| saved(&w, &format!("s{s}")).started_at_ms)
+            .collect();
+        assert_eq!(starts.len(), 1, "{starts:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_deferred_first_record_under_latest_is_read_again_next_run() {
         let w = world_from(1000, StartAt::Latest);
         shard(&w, "s", None, 1..4);
         w.target.plan_faults([Fault::Fail { transient: true }]);
         let (first, ()) = tokio::join!(run(&w), async {
-            // Written while the first read, at LATEST, waits after its empty page.
+            // Written while the first run waits after its first pages.
             tokio::time::sleep(Duration::from_millis(50)).await;
             fill_now(&w, "s", 10..12);
         });
-        assert_eq!(first.poller.records_read, 2, "read at LATEST");
         assert_eq!(first.records.len(), 0);
         assert_eq!(first.verification.batch_item_failures, 2);
-        assert_eq!(saved(&w, "s").sequence_number, None);
+        assert_eq!(first.poller.records_before_start, 3);
+        assert_eq!(saved(&w, "s").sequence_number, Some(seq(3)));
 
         let second = run(&w).await;
         assert_eq!(ids(&second), vec![10, 11]);
         assert_eq!(second.verification.matches, 2);
-        assert_eq!(second.poller.records_before_start, 3);
+        assert_eq!(second.poller.records_before_start, 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn children_start_at_trim_horizon_even_when_the_stream_is_read_from_latest() {
         // A split found in the run: the child is read from its first record, and what it got
-        // before its parent's first read (at LATEST) is skipped as in the parent.
+        // before the stream's start is skipped as in the parent.
         let w = world_from(1000, StartAt::Latest);
         split(&w, 10..13);
         fill_now(&w, "child", 13..16);
         let report = run(&w).await;
-        assert_eq!(ids(&report), vec![13, 14, 15], "the parent from LATEST");
-        assert_eq!(report.poller.records_before_start, 3);
+        assert_eq!(ids(&report), vec![13, 14, 15]);
+        assert_eq!(report.poller.records_before_start, 6);
         let parent = saved(&w, "parent");
         assert!(parent.shard_end);
         let child = saved(&w, "child");

@@ -43,7 +43,7 @@ impl Tip {
     /// Positioned at `start`: after a record, or at TRIM_HORIZON (nowhere known).
     fn at(start: &StartAt) -> Tip {
         Tip {
-            at_records: matches!(start, StartAt::AfterSequenceNumber(_) | StartAt::Latest),
+            at_records: matches!(start, StartAt::AfterSequenceNumber(_)),
             empty_reads: 0,
         }
     }
@@ -82,19 +82,21 @@ pub(super) struct ShardRun {
     pub(super) caught_up: bool,
     /// Why reading stopped early; `report` still holds everything done before.
     pub(super) error: Option<PollerError>,
-    /// The shard's first read at LATEST, which its children inherit.
+    /// The stream's start under LATEST, which its children inherit.
     pub(super) started_at_ms: Option<u64>,
 }
 
 /// Where a shard without a checkpoint starts.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Origin {
-    /// Its parent is unknown to the poller: reading the stream begins here, at `STARTING_POSITION`.
-    Root,
+    /// Its parent is unknown to the poller: reading the stream begins here, at TRIM_HORIZON;
+    /// with `STARTING_POSITION=LATEST` records created before the stream's start (`started_at_ms`,
+    /// one time for every shard, taken before any was read) are skipped.
+    Root { started_at_ms: Option<u64> },
     /// Its parent is listed or was read: TRIM_HORIZON whatever `STARTING_POSITION`, as the KCL does
-    /// (everything in it came after its parent). When the parent was first read at LATEST, its
-    /// start is inherited: records created before it are skipped, in the child as in the parent,
-    /// so that LATEST keeps its meaning down the lineage (shards roll over every few hours).
+    /// (everything in it came after its parent). Under LATEST, the parent's start (the stream's)
+    /// is inherited: records created before it are skipped, in the child as in the parent, so that
+    /// LATEST keeps its meaning down the lineage (shards roll over every few hours).
     Child { started_at_ms: Option<u64> },
 }
 
@@ -125,9 +127,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         };
         // The lease returns the freshest checkpoint (another run may have moved it since listing).
         let listed = start.checkpoint;
-        let (child, inherited) = match start.origin {
-            Origin::Root => (false, None),
-            Origin::Child { started_at_ms } => (true, started_at_ms),
+        let inherited = match start.origin {
+            Origin::Root { started_at_ms } | Origin::Child { started_at_ms } => started_at_ms,
         };
         let mut position = Checkpoint {
             sequence_number: stored.sequence_number.or(listed.sequence_number),
@@ -142,7 +143,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
         run.report.poller.shards_read += 1;
         let result = self
-            .read_leased_shard(read, &lease, child, &mut position, run)
+            .read_leased_shard(read, &lease, &mut position, run)
             .await;
         run.started_at_ms = position.started_at_ms;
         let lease_lost = matches!(
@@ -170,29 +171,29 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
     }
 
-    /// Where reading resumes: after the checkpoint; else at TRIM_HORIZON for a child or a shard
-    /// first read at LATEST by an earlier run (`started_at_ms`, records before it are skipped);
-    /// else `STARTING_POSITION`.
-    fn start_of(&self, position: &Checkpoint, child: bool) -> StartAt {
+    /// Where reading resumes: after the checkpoint, else at TRIM_HORIZON. `LATEST` is never an
+    /// iterator: it is the stream's start, a time (`started_at_ms`), before which records are
+    /// skipped, so that no shard starts at its own first read.
+    fn start_of(position: &Checkpoint) -> StartAt {
         match &position.sequence_number {
             Some(seq) => StartAt::AfterSequenceNumber(seq.clone()),
-            None if child || position.started_at_ms.is_some() => StartAt::TrimHorizon,
-            None => self.config.starting_position.clone(),
+            None => StartAt::TrimHorizon,
         }
     }
 
-    /// Records created before this are skipped (`RecordsBeforeStart`): those of a shard first read
-    /// at LATEST, when a later run reads it from TRIM_HORIZON. Creation times are rounded down to
-    /// the second, so only records of earlier seconds are skipped; and none when creation times
-    /// are not trusted (`LAG_WINDOW_FROM=arrival`: DynamoDB Local's are rounded to the minute),
-    /// where verifying a few records too many is better than skipping one too many.
+    /// Records created before this are skipped (`RecordsBeforeStart`): those before the stream's
+    /// start under LATEST. Creation times are rounded down (to the second; DynamoDB Local's to the
+    /// minute), so the start is rounded down to its minute and only records of earlier minutes are
+    /// skipped: certainly older than it. None are when creation times are not trusted
+    /// (`LAG_WINDOW_FROM=arrival`): verifying a few records too many is better than skipping one
+    /// too many.
     fn skip_before(&self, position: &Checkpoint) -> Option<SystemTime> {
         if self.config.verify.lag_window_from != LagWindowFrom::Creation {
             return None;
         }
         position
             .started_at_ms
-            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
+            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 60_000 * 60))
     }
 
     /// A new iterator at `start`, and where it is; trimmed data there means continuing from
@@ -223,13 +224,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         &self,
         read: &ShardRead<'_>,
         lease: &HeldLease<'_, C>,
-        child: bool,
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
         let mut saving = None;
         let result = self
-            .read_pages(read, lease, child, position, run, &mut saving)
+            .read_pages(read, lease, position, run, &mut saving)
             .await;
         // The last page's checkpoint, whatever ended the reading: its verdicts are final.
         let saved = match saving {
@@ -245,7 +245,6 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         &self,
         read: &ShardRead<'_>,
         lease: &'l HeldLease<'_, C>,
-        child: bool,
         position: &mut Checkpoint,
         run: &mut ShardRun,
         saving: &mut Option<Saving<'l>>,
@@ -265,15 +264,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             run.finished = true;
             return Ok(());
         }
-        let first = self.start_of(position, child);
-        if first == StartAt::Latest {
-            // LATEST applies to the first read only. Its time is saved before reading, so that an
-            // empty read, or a first record without a final verdict, still leaves the next run a
-            // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
-            position.started_at_ms = Some(now_ms());
-            lease.save(position, &mut run.report.poller).await?;
-            run.report.latest_starts += 1;
-        }
+        let first = Self::start_of(position);
         let skip_before = self.skip_before(position);
         let (mut iterator, mut tip) = self.iterator_at(at, &first, position, run).await?;
         let mut throttled: u32 = 0;
@@ -315,7 +306,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         shard_id,
                         "shard iterator expired; a new one from the checkpoint"
                     );
-                    let start = self.start_of(position, child);
+                    let start = Self::start_of(position);
                     (iterator, tip) = self.iterator_at(at, &start, position, run).await?;
                     continue;
                 }

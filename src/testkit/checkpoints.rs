@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {
@@ -16,6 +16,8 @@ struct MemoryEntry {
 #[derive(Debug, Default)]
 pub struct InMemoryCheckpoints {
     entries: Mutex<HashMap<(String, String), MemoryEntry>>,
+    /// Each stream's start, by stream ARN.
+    streams: Mutex<HashMap<String, StreamStart>>,
     /// The next saves, each failing (`true`) or not; then every save passes.
     save_faults: Mutex<VecDeque<bool>>,
 }
@@ -52,6 +54,21 @@ impl CheckpointStore for InMemoryCheckpoints {
             .filter(|((arn, _), _)| arn == stream_arn)
             .map(|((_, shard), e)| (shard.clone(), e.checkpoint.clone()))
             .collect())
+    }
+
+    async fn start_stream(
+        &self,
+        stream_arn: &str,
+        start: &StreamStart,
+    ) -> Result<(StreamStart, bool), CheckpointError> {
+        let mut streams = self.streams.lock().unwrap();
+        match streams.get(stream_arn) {
+            Some(recorded) => Ok((recorded.clone(), false)),
+            None => {
+                streams.insert(stream_arn.to_string(), start.clone());
+                Ok((start.clone(), true))
+            }
+        }
     }
 
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
