@@ -171,65 +171,30 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
 
         let listed: HashSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
         let latest = self.config.starting_position == StartAt::Latest;
-        let stream_start = match self
-            .start_stream(stream_arn, run_started_ms, &shards, &listed, &checkpoints)
-            .await
-        {
-            Ok((start, latest_gap)) => {
-                total.latest_starts = u64::from(latest_gap);
-                Some(start)
-            }
-            Err(error) => {
-                tracing::error!(
-                    stream_arn,
-                    error = %DisplayErrorContext(&error),
-                    "recording the stream's start failed: shards without a checkpoint whose start depends on it wait for the next run"
-                );
-                None
-            }
+        let lineage = Lineage {
+            shards: &shards,
+            listed: &listed,
+            checkpoints: &checkpoints,
         };
-        let root_start = stream_start
-            .as_ref()
-            .filter(|_| latest)
-            .map(|s| s.started_at_ms);
-        // Without the stream's start, a shard without a checkpoint is not read when its start
-        // depends on it: under LATEST, or when its parent is gone unread (see
-        // `report_trimmed_parents`); it waits for a run that knows it.
-        let waits_for_start = |shard: &ShardInfo| {
-            stream_start.is_none()
-                && !checkpoints.contains_key(&shard.shard_id)
-                && match shard.parent_shard_id.as_deref() {
-                    Some(p) => !listed.contains(p) && !checkpoints.contains_key(p),
-                    None => latest,
-                }
-        };
+        let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
+        total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
+        let stream_start = stream_start.map(|(start, _)| start);
         let mut finished: HashSet<String> = checkpoints
             .iter()
             .filter(|(_, c)| c.shard_end)
             .map(|(id, _)| id.clone())
             .collect();
-        self.report_trimmed_parents(stream_arn, &shards, &listed, &checkpoints, &mut total);
-        // Ready: not finished, and its parent finished or no longer in the stream (trimmed).
-        let ready = |shard: &ShardInfo, finished: &HashSet<String>| {
-            !finished.contains(&shard.shard_id)
-                && shard
-                    .parent_shard_id
-                    .as_deref()
-                    .is_none_or(|p| finished.contains(p) || !listed.contains(p))
-        };
-        let origin = |shard: &ShardInfo| match shard.parent_shard_id.as_deref() {
-            Some(p) if listed.contains(p) || checkpoints.contains_key(p) => Origin::Child {
-                started_at_ms: checkpoints.get(p).and_then(|c| c.started_at_ms),
-            },
-            _ => Origin::Root {
-                started_at_ms: root_start,
-            },
-        };
-        covered &= !shards.iter().any(waits_for_start);
+        self.report_trimmed_parents(stream_arn, &lineage, stream_start.as_ref(), &mut total);
+        let root_start = stream_start
+            .as_ref()
+            .filter(|_| latest)
+            .map(|s| s.started_at_ms);
+        let waits = |s: &ShardInfo| stream_start.is_none() && lineage.needs_start(s, latest);
+        covered &= !shards.iter().any(waits);
         let mut queue: VecDeque<(ShardInfo, Origin)> = shards
             .iter()
-            .filter(|s| ready(s, &finished) && !waits_for_start(s))
-            .map(|s| (s.clone(), origin(s)))
+            .filter(|s| lineage.ready(s, &finished) && !waits(s))
+            .map(|s| (s.clone(), lineage.origin(s, root_start)))
             .collect();
         let mut queued: HashSet<String> = queue.iter().map(|(s, _)| s.shard_id.clone()).collect();
         let limit = self.config.verify.max_concurrency;
@@ -336,6 +301,26 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         Ok(total)
     }
 
+    /// The stream's start ([`Self::start_stream`]); `None` when it could not be recorded (logged:
+    /// the shards that need it wait for the next run).
+    async fn known_start(
+        &self,
+        stream_arn: &str,
+        run_started_ms: u64,
+        lineage: &Lineage<'_>,
+    ) -> Option<(StreamStart, bool)> {
+        let recorded = self.start_stream(stream_arn, run_started_ms, lineage).await;
+        recorded
+            .inspect_err(|error| {
+                tracing::error!(
+                    stream_arn,
+                    error = %DisplayErrorContext(error),
+                    "recording the stream's start failed: shards without a checkpoint whose start depends on it wait for the next run"
+                );
+            })
+            .ok()
+    }
+
     /// The stream's start: recorded by its first run (`run_started_ms`, before any shard is read,
     /// with the shards listed without their parent), kept by every later one. With
     /// `STARTING_POSITION=LATEST` it is where every shard without a checkpoint starts; the run that
@@ -344,31 +329,25 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         &self,
         stream_arn: &str,
         run_started_ms: u64,
-        shards: &[ShardInfo],
-        listed: &HashSet<&str>,
-        checkpoints: &HashMap<String, Checkpoint>,
+        lineage: &Lineage<'_>,
     ) -> Result<(StreamStart, bool), CheckpointError> {
-        let orphan = |s: &&ShardInfo| {
-            s.parent_shard_id
-                .as_deref()
-                .is_some_and(|p| !listed.contains(p))
-        };
         let start = StreamStart {
             started_at_ms: run_started_ms,
-            root_shards: shards
+            root_shards: lineage
+                .shards
                 .iter()
-                .filter(orphan)
+                .filter(|s| {
+                    s.parent_shard_id
+                        .as_deref()
+                        .is_some_and(|p| !lineage.listed.contains(p))
+                })
                 .map(|s| s.shard_id.clone())
                 .collect(),
         };
         let (start, first) = self.checkpoints.start_stream(stream_arn, &start).await?;
-        let unread_root = shards.iter().any(|s| {
-            !checkpoints.contains_key(&s.shard_id)
-                && s.parent_shard_id
-                    .as_deref()
-                    .is_none_or(|p| !listed.contains(p) && !checkpoints.contains_key(p))
-        });
-        let latest_gap = first && unread_root && self.config.starting_position == StartAt::Latest;
+        // Some shard starts there: a root without a checkpoint.
+        let starts_there = lineage.shards.iter().any(|s| lineage.needs_start(s, true));
+        let latest_gap = first && starts_there && self.config.starting_position == StartAt::Latest;
         if latest_gap {
             tracing::info!(
                 stream_arn,
@@ -407,48 +386,57 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
     }
 
-    /// A listed shard's parent that is gone from the stream (trimmed, 24 hours after it closed)
-    /// while its checkpoint is not at its end: the parent's tail was never verified. Reported once
-    /// (ERROR line, `RecordsTrimmed`), by the run that starts its children; the children are then
-    /// read as usual.
+    /// A listed shard's parent gone from the stream (trimmed, 24 hours after it closed) whose
+    /// records were not all verified: an unread lineage. Reported once (ERROR line,
+    /// `RecordsTrimmed`, and so a `Trimmed` gap), by the run that starts its children (none of
+    /// them has a checkpoint yet), which are then read as usual. The rule, for such a parent:
+    /// - with a checkpoint not at its end: its tail was never verified;
+    /// - without a checkpoint, when its child is not one of the stream's root shards (those the
+    ///   poller's first run on the stream listed without their parent, [`StreamStart`]): the child
+    ///   was listed after that run, or with its parent then, so the parent was in the stream while
+    ///   the poller read it and was never read, nor were any ancestors gone unread with it, however
+    ///   deep (their checkpoints, if any, are named in the line).
     ///
-    /// A gone parent without any checkpoint is not reported: the checkpoint table cannot tell one
-    /// trimmed before the poller first read the stream (every open shard of a stream older than
-    /// 24 hours has one: normal on a first run) from one trimmed while the poller was stopped for
-    /// more than a day, and reporting it would raise the `RecordsTrimmed` alarm on every new
-    /// deployment.
+    /// The gone parent of a root shard is older than the poller: not reported, so that a first run
+    /// on a stream older than a day (every open shard has one) raises no alarm. Without a recorded
+    /// start such children are not read (see [`Self::run`]), so none escapes the rule.
     fn report_trimmed_parents(
         &self,
         stream_arn: &str,
-        shards: &[ShardInfo],
-        listed: &HashSet<&str>,
-        checkpoints: &HashMap<String, Checkpoint>,
+        lineage: &Lineage<'_>,
+        stream_start: Option<&StreamStart>,
         total: &mut PollReport,
     ) {
         let mut reported = HashSet::new();
-        for parent in shards.iter().filter_map(|s| s.parent_shard_id.as_deref()) {
-            if listed.contains(parent) || reported.contains(parent) {
-                continue;
-            }
-            let Some(checkpoint) = checkpoints.get(parent).filter(|c| !c.shard_end) else {
+        for child in lineage.shards {
+            let Some(parent) = child.parent_shard_id.as_deref() else {
                 continue;
             };
-            // A child with a checkpoint was started by an earlier run, which reported the parent.
-            let children_started = shards.iter().any(|s| {
-                s.parent_shard_id.as_deref() == Some(parent)
-                    && checkpoints.contains_key(&s.shard_id)
-            });
-            if children_started {
+            if lineage.listed.contains(parent)
+                || reported.contains(parent)
+                || lineage.children_started(parent)
+            {
+                continue;
+            }
+            let checkpoint = lineage.checkpoints.get(parent);
+            let unread = match checkpoint {
+                Some(c) => !c.shard_end,
+                None => stream_start.is_some_and(|s| !s.root_shards.contains(&child.shard_id)),
+            };
+            if !unread {
                 continue;
             }
             reported.insert(parent);
+            let last = checkpoint.and_then(|c| c.sequence_number.as_deref());
             tracing::error!(
                 stream_arn,
                 parent_shard_id = parent,
-                last_checkpoint_sequence_number =
-                    checkpoint.sequence_number.as_deref().unwrap_or("none"),
+                child_shard_id = child.shard_id,
+                last_checkpoint_sequence_number = last.unwrap_or("none"),
+                gone_unfinished_checkpoints = lineage.gone_unfinished(),
                 "a parent shard was trimmed before it was read to its end: its records after the \
-                 last checkpoint were never verified; reading its children"
+                 last checkpoint (all of them with none), and those of any ancestor gone unread \
+                 with it, were never verified; reading its children"
             );
             total.poller.records_trimmed += 1;
         }
@@ -501,6 +489,72 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             // Interrupting loses nothing: progress is checkpointed per batch and leases expire.
             tokio::time::sleep_until(cycle).await;
         }
+    }
+}
+
+/// A run's view of the stream's lineage: the shards listed and the checkpoints stored.
+struct Lineage<'a> {
+    shards: &'a [ShardInfo],
+    listed: &'a HashSet<&'a str>,
+    checkpoints: &'a HashMap<String, Checkpoint>,
+}
+
+impl Lineage<'_> {
+    /// Not finished, and its parent finished or no longer in the stream (trimmed).
+    fn ready(&self, shard: &ShardInfo, finished: &HashSet<String>) -> bool {
+        !finished.contains(&shard.shard_id)
+            && shard
+                .parent_shard_id
+                .as_deref()
+                .is_none_or(|p| finished.contains(p) || !self.listed.contains(p))
+    }
+
+    /// Where a shard without a checkpoint starts: a child of a shard the poller knows, or a root
+    /// (from `root_start`, the stream's start under LATEST).
+    fn origin(&self, shard: &ShardInfo, root_start: Option<u64>) -> Origin {
+        match shard.parent_shard_id.as_deref() {
+            Some(p) if self.listed.contains(p) || self.checkpoints.contains_key(p) => {
+                Origin::Child {
+                    started_at_ms: self.checkpoints.get(p).and_then(|c| c.started_at_ms),
+                }
+            }
+            _ => Origin::Root {
+                started_at_ms: root_start,
+            },
+        }
+    }
+
+    /// A shard without a checkpoint whose reading depends on the stream's start: a root under
+    /// LATEST (where it starts), or one whose parent is gone unread (whether that is reported
+    /// depends on the stream's root shards: `report_trimmed_parents`).
+    fn needs_start(&self, shard: &ShardInfo, latest: bool) -> bool {
+        !self.checkpoints.contains_key(&shard.shard_id)
+            && match shard.parent_shard_id.as_deref() {
+                Some(p) => !self.listed.contains(p) && !self.checkpoints.contains_key(p),
+                None => latest,
+            }
+    }
+
+    /// A child of `parent` has a checkpoint: an earlier run started the children (and reported the
+    /// parent if it had to).
+    fn children_started(&self, parent: &str) -> bool {
+        self.shards.iter().any(|s| {
+            s.parent_shard_id.as_deref() == Some(parent)
+                && self.checkpoints.contains_key(&s.shard_id)
+        })
+    }
+
+    /// The shards gone from the stream whose checkpoint is not at their end, as
+    /// `shard@sequence number` (for the operator: where each one's unread tail begins).
+    fn gone_unfinished(&self) -> String {
+        let mut gone: Vec<String> = self
+            .checkpoints
+            .iter()
+            .filter(|(id, c)| !c.shard_end && !self.listed.contains(id.as_str()))
+            .map(|(id, c)| format!("{id}@{}", c.sequence_number.as_deref().unwrap_or("none")))
+            .collect();
+        gone.sort();
+        gone.join(", ")
     }
 }
 
@@ -1012,6 +1066,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_run_that_cannot_record_the_streams_start_leaves_shards_starting_there_for_the_next()
+    {
+        let w = world_from(1000, StartAt::Latest);
+        shard(&w, "s", None, 1..4);
+        w.checkpoints.fail_stream_starts(1);
+        let first = run(&w).await;
+        assert_eq!(first.poller.records_read, 0, "no start to read from");
+        assert_eq!(first.verified_until_ms, None, "no coverage claimed");
+        let second = run(&w).await;
+        assert_eq!(second.poller.records_before_start, 3);
+        assert_eq!(second.latest_starts, 1);
+        assert!(second.verified_until_ms.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_deferred_first_record_under_latest_is_read_again_next_run() {
         let w = world_from(1000, StartAt::Latest);
         shard(&w, "s", None, 1..4);
@@ -1089,6 +1158,68 @@ mod tests {
         let again = run(&w).await;
         assert_eq!(ids(&again), vec![13]);
         assert_eq!(again.poller.records_trimmed, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lineage_trimmed_two_levels_deep_is_reported_once() {
+        let w = world(1000);
+        shard(&w, "a", None, 1..4);
+        assert_eq!(ids(&run(&w).await), vec![1, 2, 3]);
+        // The poller stops for more than a day: "a" splits into "b", never read, which splits
+        // into "c"; "a" and "b" are trimmed.
+        fill(&w, "a", 4..6);
+        w.stream.close("a");
+        shard(&w, "b", Some("a"), 10..12);
+        w.stream.close("b");
+        shard(&w, "c", Some("b"), 20..22);
+        w.stream.remove_shard("a");
+        w.stream.remove_shard("b");
+        let (report, logs) = logged(run(&w)).await;
+        assert_eq!(report.poller.records_trimmed, 1, "one unread lineage");
+        assert_eq!(ids(&report), vec![20, 21], "the grandchild is read");
+        let gaps = run_gaps(&report, 1.0);
+        assert!(
+            gaps.iter().any(|g| g.cause == GapCause::Trimmed),
+            "{gaps:?}"
+        );
+        let line = logs
+            .lines()
+            .find(|l| l.contains(r#""parent_shard_id":"b""#))
+            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
+        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        assert!(
+            line.contains(&format!("a@{}", seq(3))),
+            "names the checkpoint: {line}"
+        );
+
+        fill(&w, "c", 22..23);
+        let again = run(&w).await;
+        assert_eq!(ids(&again), vec![22]);
+        assert_eq!(again.poller.records_trimmed, 0, "reported once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shard_whose_parent_was_gone_before_the_first_run_is_not_reported_when_read_later() {
+        let w = world(1000);
+        // Four shards whose parents were trimmed before the poller began; three are read at once.
+        for s in 0..4u64 {
+            let parent = format!("old-{s}");
+            shard(&w, &format!("s{s}"), Some(&parent), s * 10..s * 10 + 2);
+        }
+        // The first run is stopped (its Lambda timed out) before the fourth is read: the others
+        // give empty pages.
+        for s in 0..3 {
+            w.stream.empty_pages_first(&format!("s{s}"), 10_000);
+        }
+        let first = tokio::time::timeout(Duration::from_secs(1), run(&w)).await;
+        assert!(first.is_err(), "stopped");
+        assert!(w.checkpoints.get(ARN, "s3").is_none(), "s3 not read");
+        let second = run(&w).await;
+        assert_eq!(ids(&second), vec![30, 31]);
+        assert_eq!(
+            second.poller.records_trimmed, 0,
+            "a root shard of the stream"
+        );
     }
 
     #[tokio::test(start_paused = true)]
