@@ -513,7 +513,12 @@ impl PollerSetup {
             .send()
             .await
             .unwrap();
-        let row = out.items.unwrap_or_default().into_iter().next()?;
+        // The shard's item: the stream's own (`#stream`) holds no lease.
+        let row = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find(|row| row.contains_key("leaseOwner"))?;
         let owner = row.get("leaseOwner")?.as_s().ok()?.clone();
         let until = row.get("leaseExpiresAt")?.as_n().ok()?.parse().ok()?;
         Some((owner, until))

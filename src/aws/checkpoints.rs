@@ -13,8 +13,11 @@ use super::DynamoDbCallError;
 use crate::report::metrics::BaselineCounts;
 use crate::source::checkpoint::{
     BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
-    RunRecord, RunSettings, SegmentProgress,
+    RunRecord, RunSettings, SegmentProgress, StreamStart,
 };
+
+/// The shard id of a stream's own item ([`StreamStart`]); no shard id begins with `#`.
+const STREAM_ITEM: &str = "#stream";
 
 /// [`CheckpointStore`] in a DynamoDB table (schema in the module documentation).
 #[derive(Debug, Clone)]
@@ -117,6 +120,18 @@ fn checkpoint_of(item: &HashMap<String, AttributeValue>) -> Checkpoint {
     }
 }
 
+fn stream_start_of(started_at_ms: u64, item: &HashMap<String, AttributeValue>) -> StreamStart {
+    let root_shards = item
+        .get("rootShards")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default();
+    StreamStart {
+        started_at_ms,
+        root_shards,
+    }
+}
+
 /// Creates the checkpoint table (on-demand billing), as the SAM template does.
 pub async fn create_checkpoint_table(
     client: &aws_sdk_dynamodb::Client,
@@ -147,9 +162,40 @@ impl CheckpointStore for DynamoDbCheckpoints {
             .iter()
             .filter_map(|item| {
                 let shard = item.get("shardId").and_then(|v| v.as_s().ok())?;
-                Some((shard.clone(), checkpoint_of(item)))
+                (!shard.starts_with('#')).then(|| (shard.clone(), checkpoint_of(item)))
             })
             .collect())
+    }
+
+    async fn start_stream(
+        &self,
+        stream_arn: &str,
+        start: &StreamStart,
+    ) -> Result<(StreamStart, bool), CheckpointError> {
+        let roots = start
+            .root_shards
+            .iter()
+            .map(|s| AttributeValue::S(s.clone()))
+            .collect();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_expression(
+                "SET startedAt = if_not_exists(startedAt, :at), rootShards = if_not_exists(rootShards, :roots)",
+            )
+            .expression_attribute_values(":at", AttributeValue::N(start.started_at_ms.to_string()))
+            .expression_attribute_values(":roots", AttributeValue::L(roots))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateItem", e))?;
+        let old = out.attributes.unwrap_or_default();
+        match number(&old, "startedAt") {
+            Some(started_at_ms) => Ok((stream_start_of(started_at_ms, &old), false)),
+            None => Ok((start.clone(), true)),
+        }
     }
 
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {

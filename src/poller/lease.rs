@@ -40,17 +40,6 @@ impl<'a, C: CheckpointStore> HeldLease<'a, C> {
         self.lease.term(now, now + self.duration.as_millis() as u64)
     }
 
-    /// Saves the position and extends the lease.
-    pub(super) async fn save(
-        &self,
-        position: &Checkpoint,
-        metrics: &mut PollerMetrics,
-    ) -> Result<(), CheckpointError> {
-        self.write(position).await?;
-        metrics.checkpoint_writes += 1;
-        Ok(())
-    }
-
     /// Saves the position and extends the lease; the caller counts the write.
     pub(super) async fn write(&self, position: &Checkpoint) -> Result<(), CheckpointError> {
         self.store.save(&self.extended(), position).await

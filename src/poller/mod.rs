@@ -27,9 +27,9 @@ use crate::report::error_chain;
 use crate::report::findings::FindingsWriter;
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, StreamStart};
 use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
-use crate::source::stream::{ShardInfo, ShardRef, StreamError, StreamSource};
+use crate::source::stream::{ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
 use crate::source::table::TableReader;
 use crate::verify::Verifier;
 use shard::{Origin, ShardRead, ShardRun, ShardStart};
@@ -72,10 +72,14 @@ pub struct PollReport {
     pub last_progress_at: Option<Instant>,
     /// Creation time (epoch ms) of the oldest change given a verdict, for coverage.
     pub first_change_ms: Option<u64>,
-    /// Shards first read at `LATEST` in this run (each a gap: what they held before was skipped).
+    /// 1 when this run recorded the stream's start under `STARTING_POSITION=LATEST` for shards
+    /// without a checkpoint (a gap: what the stream held before was skipped), else 0.
     pub latest_starts: u64,
     /// Records whose creation time was not believed (each a gap: coverage does not move on them).
     pub unbelievable_times: u64,
+    /// The run's start (epoch ms) when every change created before it has a verdict: every shard
+    /// finished or proven caught up, nothing handed back; `None` otherwise.
+    pub verified_until_ms: Option<u64>,
 }
 
 impl PollReport {
@@ -166,30 +170,31 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         total.poller.shards_discovered = shards.len() as u64;
 
         let listed: HashSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+        let latest = self.config.starting_position == StartAt::Latest;
+        let lineage = Lineage {
+            shards: &shards,
+            listed: &listed,
+            checkpoints: &checkpoints,
+        };
+        let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
+        total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
+        let stream_start = stream_start.map(|(start, _)| start);
         let mut finished: HashSet<String> = checkpoints
             .iter()
             .filter(|(_, c)| c.shard_end)
             .map(|(id, _)| id.clone())
             .collect();
-        self.report_trimmed_parents(stream_arn, &shards, &listed, &checkpoints, &mut total);
-        // Ready: not finished, and its parent finished or no longer in the stream (trimmed).
-        let ready = |shard: &ShardInfo, finished: &HashSet<String>| {
-            !finished.contains(&shard.shard_id)
-                && shard
-                    .parent_shard_id
-                    .as_deref()
-                    .is_none_or(|p| finished.contains(p) || !listed.contains(p))
-        };
-        let origin = |shard: &ShardInfo| match shard.parent_shard_id.as_deref() {
-            Some(p) if listed.contains(p) || checkpoints.contains_key(p) => Origin::Child {
-                started_at_ms: checkpoints.get(p).and_then(|c| c.started_at_ms),
-            },
-            _ => Origin::Root,
-        };
+        self.report_trimmed_parents(stream_arn, &lineage, stream_start.as_ref(), &mut total);
+        let root_start = stream_start
+            .as_ref()
+            .filter(|_| latest)
+            .map(|s| s.started_at_ms);
+        let waits = |s: &ShardInfo| stream_start.is_none() && lineage.needs_start(s, latest);
+        covered &= !shards.iter().any(waits);
         let mut queue: VecDeque<(ShardInfo, Origin)> = shards
             .iter()
-            .filter(|s| ready(s, &finished))
-            .map(|s| (s.clone(), origin(s)))
+            .filter(|s| lineage.ready(s, &finished) && !waits(s))
+            .map(|s| (s.clone(), lineage.origin(s, root_start)))
             .collect();
         let mut queued: HashSet<String> = queue.iter().map(|(s, _)| s.shard_id.clone()).collect();
         let limit = self.config.verify.max_concurrency;
@@ -291,20 +296,70 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         covered &= queue.is_empty()
             && total.poller.lease_conflicts == 0
             && total.verification.batch_item_failures == 0;
-        self.cover(stream_arn, run_started_ms, covered, &mut total)
-            .await;
+        total.verified_until_ms = covered.then_some(run_started_ms);
+        self.cover(stream_arn, &mut total).await;
         Ok(total)
     }
 
-    /// The stream's coverage after a run: every change created before the run began has a
-    /// verdict when every shard was caught up with nothing handed back.
-    async fn cover(
+    /// The stream's start ([`Self::start_stream`]); `None` when it could not be recorded (logged:
+    /// the shards that need it wait for the next run).
+    async fn known_start(
         &self,
         stream_arn: &str,
         run_started_ms: u64,
-        covered: bool,
-        total: &mut PollReport,
-    ) {
+        lineage: &Lineage<'_>,
+    ) -> Option<(StreamStart, bool)> {
+        let recorded = self.start_stream(stream_arn, run_started_ms, lineage).await;
+        recorded
+            .inspect_err(|error| {
+                tracing::error!(
+                    stream_arn,
+                    error = %DisplayErrorContext(error),
+                    "recording the stream's start failed: shards without a checkpoint whose start depends on it wait for the next run"
+                );
+            })
+            .ok()
+    }
+
+    /// The stream's start: recorded by its first run (`run_started_ms`, before any shard is read,
+    /// with the shards listed without their parent), kept by every later one. With
+    /// `STARTING_POSITION=LATEST` it is where every shard without a checkpoint starts; the run that
+    /// records it answers `true` (a `Latest` gap) when some shard does.
+    async fn start_stream(
+        &self,
+        stream_arn: &str,
+        run_started_ms: u64,
+        lineage: &Lineage<'_>,
+    ) -> Result<(StreamStart, bool), CheckpointError> {
+        let start = StreamStart {
+            started_at_ms: run_started_ms,
+            root_shards: lineage
+                .shards
+                .iter()
+                .filter(|s| {
+                    s.parent_shard_id
+                        .as_deref()
+                        .is_some_and(|p| !lineage.listed.contains(p))
+                })
+                .map(|s| s.shard_id.clone())
+                .collect(),
+        };
+        let (start, first) = self.checkpoints.start_stream(stream_arn, &start).await?;
+        // Some shard starts there: a root without a checkpoint.
+        let starts_there = lineage.shards.iter().any(|s| lineage.needs_start(s, true));
+        let latest_gap = first && starts_there && self.config.starting_position == StartAt::Latest;
+        if latest_gap {
+            tracing::info!(
+                stream_arn,
+                started_at_ms = start.started_at_ms,
+                "the stream's start is recorded: changes created before it are not verified (STARTING_POSITION=LATEST)"
+            );
+        }
+        Ok((start, latest_gap))
+    }
+
+    /// The stream's coverage after a run (`verified_until_ms`).
+    async fn cover(&self, stream_arn: &str, total: &mut PollReport) {
         let Some(findings) = &self.findings else {
             return;
         };
@@ -318,7 +373,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             name: stream_arn,
             stream_arn: Some(stream_arn),
             started_at_ms: total.first_change_ms,
-            verified_until_ms: covered.then_some(run_started_ms),
+            verified_until_ms: total.verified_until_ms,
             retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
             complete: None,
             sample_rate: Some(self.config.verify.sample_rate),
@@ -331,48 +386,57 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
     }
 
-    /// A listed shard's parent that is gone from the stream (trimmed, 24 hours after it closed)
-    /// while its checkpoint is not at its end: the parent's tail was never verified. Reported once
-    /// (ERROR line, `RecordsTrimmed`), by the run that starts its children; the children are then
-    /// read as usual.
+    /// A listed shard's parent gone from the stream (trimmed, 24 hours after it closed) whose
+    /// records were not all verified: an unread lineage. Reported once (ERROR line,
+    /// `RecordsTrimmed`, and so a `Trimmed` gap), by the run that starts its children (none of
+    /// them has a checkpoint yet), which are then read as usual. The rule, for such a parent:
+    /// - with a checkpoint not at its end: its tail was never verified;
+    /// - without a checkpoint, when its child is not one of the stream's root shards (those the
+    ///   poller's first run on the stream listed without their parent, [`StreamStart`]): the child
+    ///   was listed after that run, or with its parent then, so the parent was in the stream while
+    ///   the poller read it and was never read, nor were any ancestors gone unread with it, however
+    ///   deep (their checkpoints, if any, are named in the line).
     ///
-    /// A gone parent without any checkpoint is not reported: the checkpoint table cannot tell one
-    /// trimmed before the poller first read the stream (every open shard of a stream older than
-    /// 24 hours has one: normal on a first run) from one trimmed while the poller was stopped for
-    /// more than a day, and reporting it would raise the `RecordsTrimmed` alarm on every new
-    /// deployment.
+    /// The gone parent of a root shard is older than the poller: not reported, so that a first run
+    /// on a stream older than a day (every open shard has one) raises no alarm. Without a recorded
+    /// start such children are not read (see [`Self::run`]), so none escapes the rule.
     fn report_trimmed_parents(
         &self,
         stream_arn: &str,
-        shards: &[ShardInfo],
-        listed: &HashSet<&str>,
-        checkpoints: &HashMap<String, Checkpoint>,
+        lineage: &Lineage<'_>,
+        stream_start: Option<&StreamStart>,
         total: &mut PollReport,
     ) {
         let mut reported = HashSet::new();
-        for parent in shards.iter().filter_map(|s| s.parent_shard_id.as_deref()) {
-            if listed.contains(parent) || reported.contains(parent) {
-                continue;
-            }
-            let Some(checkpoint) = checkpoints.get(parent).filter(|c| !c.shard_end) else {
+        for child in lineage.shards {
+            let Some(parent) = child.parent_shard_id.as_deref() else {
                 continue;
             };
-            // A child with a checkpoint was started by an earlier run, which reported the parent.
-            let children_started = shards.iter().any(|s| {
-                s.parent_shard_id.as_deref() == Some(parent)
-                    && checkpoints.contains_key(&s.shard_id)
-            });
-            if children_started {
+            if lineage.listed.contains(parent)
+                || reported.contains(parent)
+                || lineage.children_started(parent)
+            {
+                continue;
+            }
+            let checkpoint = lineage.checkpoints.get(parent);
+            let unread = match checkpoint {
+                Some(c) => !c.shard_end,
+                None => stream_start.is_some_and(|s| !s.root_shards.contains(&child.shard_id)),
+            };
+            if !unread {
                 continue;
             }
             reported.insert(parent);
+            let last = checkpoint.and_then(|c| c.sequence_number.as_deref());
             tracing::error!(
                 stream_arn,
                 parent_shard_id = parent,
-                last_checkpoint_sequence_number =
-                    checkpoint.sequence_number.as_deref().unwrap_or("none"),
+                child_shard_id = child.shard_id,
+                last_checkpoint_sequence_number = last.unwrap_or("none"),
+                gone_unfinished_checkpoints = lineage.gone_unfinished(),
                 "a parent shard was trimmed before it was read to its end: its records after the \
-                 last checkpoint were never verified; reading its children"
+                 last checkpoint (all of them with none), and those of any ancestor gone unread \
+                 with it, were never verified; reading its children"
             );
             total.poller.records_trimmed += 1;
         }
@@ -428,6 +492,72 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
     }
 }
 
+/// A run's view of the stream's lineage: the shards listed and the checkpoints stored.
+struct Lineage<'a> {
+    shards: &'a [ShardInfo],
+    listed: &'a HashSet<&'a str>,
+    checkpoints: &'a HashMap<String, Checkpoint>,
+}
+
+impl Lineage<'_> {
+    /// Not finished, and its parent finished or no longer in the stream (trimmed).
+    fn ready(&self, shard: &ShardInfo, finished: &HashSet<String>) -> bool {
+        !finished.contains(&shard.shard_id)
+            && shard
+                .parent_shard_id
+                .as_deref()
+                .is_none_or(|p| finished.contains(p) || !self.listed.contains(p))
+    }
+
+    /// Where a shard without a checkpoint starts: a child of a shard the poller knows, or a root
+    /// (from `root_start`, the stream's start under LATEST).
+    fn origin(&self, shard: &ShardInfo, root_start: Option<u64>) -> Origin {
+        match shard.parent_shard_id.as_deref() {
+            Some(p) if self.listed.contains(p) || self.checkpoints.contains_key(p) => {
+                Origin::Child {
+                    started_at_ms: self.checkpoints.get(p).and_then(|c| c.started_at_ms),
+                }
+            }
+            _ => Origin::Root {
+                started_at_ms: root_start,
+            },
+        }
+    }
+
+    /// A shard without a checkpoint whose reading depends on the stream's start: a root under
+    /// LATEST (where it starts), or one whose parent is gone unread (whether that is reported
+    /// depends on the stream's root shards: `report_trimmed_parents`).
+    fn needs_start(&self, shard: &ShardInfo, latest: bool) -> bool {
+        !self.checkpoints.contains_key(&shard.shard_id)
+            && match shard.parent_shard_id.as_deref() {
+                Some(p) => !self.listed.contains(p) && !self.checkpoints.contains_key(p),
+                None => latest,
+            }
+    }
+
+    /// A child of `parent` has a checkpoint: an earlier run started the children (and reported the
+    /// parent if it had to).
+    fn children_started(&self, parent: &str) -> bool {
+        self.shards.iter().any(|s| {
+            s.parent_shard_id.as_deref() == Some(parent)
+                && self.checkpoints.contains_key(&s.shard_id)
+        })
+    }
+
+    /// The shards gone from the stream whose checkpoint is not at their end, as
+    /// `shard@sequence number` (for the operator: where each one's unread tail begins).
+    fn gone_unfinished(&self) -> String {
+        let mut gone: Vec<String> = self
+            .checkpoints
+            .iter()
+            .filter(|(id, c)| !c.shard_end && !self.listed.contains(id.as_str()))
+            .map(|(id, c)| format!("{id}@{}", c.sequence_number.as_deref().unwrap_or("none")))
+            .collect();
+        gone.sort();
+        gone.join(", ")
+    }
+}
+
 /// The gaps a run leaves in the stream's coverage.
 fn run_gaps(total: &PollReport, sample_rate: f64) -> Vec<GapWrite> {
     let mut gaps: Vec<GapWrite> = crate::report::findings::sampling_gap(sample_rate)
@@ -445,7 +575,7 @@ fn run_gaps(total: &PollReport, sample_rate: f64) -> Vec<GapWrite> {
         (
             GapCause::Latest,
             total.latest_starts,
-            "shard(s) first read at LATEST: what they held before was skipped",
+            "stream start(s) taken at LATEST: what the stream held before was skipped",
         ),
         (
             GapCause::BadCreationTime,
@@ -869,43 +999,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn latest_applies_to_the_first_read_only_and_what_is_written_between_runs_is_verified() {
+    async fn latest_is_the_streams_start_and_what_is_written_between_runs_is_verified() {
         // Pages of 3: the old records make a page of their own.
         let w = world_from(3, StartAt::Latest);
-        // Created an hour before the poller first reads the stream.
+        // Created an hour before the poller first reads the stream: read from TRIM_HORIZON to be
+        // skipped, and checkpointed past.
         shard(&w, "s", None, 1..4);
         let first = run(&w).await;
-        assert_eq!(first.poller.records_read, 0);
-        let checkpoint = saved(&w, "s");
-        assert!(
-            checkpoint.started_at_ms.is_some(),
-            "an empty first read is remembered: {checkpoint:?}"
+        assert_eq!(first.poller.records_read, 3);
+        assert_eq!(
+            first.poller.records_before_start, 3,
+            "skipped, not verified"
         );
-        assert_eq!(checkpoint.sequence_number, None);
+        assert_eq!(first.verification.records_received, 0);
+        assert_eq!(first.latest_starts, 1, "the stream's start, once");
+        let checkpoint = saved(&w, "s");
+        assert!(checkpoint.started_at_ms.is_some(), "{checkpoint:?}");
+        assert_eq!(checkpoint.sequence_number, Some(seq(3)));
+        let docs = first.emf_documents("Verifier/Test", "Target", 1);
+        assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
 
-        // Written between runs: the next run reads them (from TRIM_HORIZON), not its own LATEST.
+        // Written between runs: the next run reads them from the checkpoint.
         fill_now(&w, "s", 4..7);
         let second = run(&w).await;
         assert_eq!(ids(&second), vec![4, 5, 6]);
         assert_eq!(second.verification.matches, 3);
-        assert_eq!(second.verification.records_received, 3);
-        assert_eq!(
-            second.poller.records_before_start, 3,
-            "skipped, not verified"
-        );
+        assert_eq!(second.poller.records_before_start, 0);
+        assert_eq!(second.latest_starts, 0);
         assert!(
             second.poller.iterator_age_ms < 60_000,
-            "the skipped records' age does not count: {}",
+            "{}",
             second.poller.iterator_age_ms
         );
-        let docs = second.emf_documents("Verifier/Test", "Target", 1);
-        assert_eq!(docs[0]["RecordsBeforeStart"], 3.0);
         assert_eq!(saved(&w, "s").sequence_number, Some(seq(6)));
 
         fill_now(&w, "s", 7..8);
         let third = run(&w).await;
         assert_eq!(ids(&third), vec![7]);
-        assert_eq!(third.poller.records_before_start, 0);
         assert_eq!(
             w.stream.records_read("s"),
             7,
@@ -914,36 +1044,76 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn latest_is_one_start_for_every_shard_however_late_a_shard_is_first_read() {
+        // Four root shards, three read at once: the fourth is first read after the others.
+        let w = world_from(1000, StartAt::Latest);
+        for s in 0..4u64 {
+            shard(&w, &format!("s{s}"), None, s * 10..s * 10 + 2);
+        }
+        let (report, ()) = tokio::join!(run(&w), async {
+            // Written after the run began, while the fourth shard waits for a free slot.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fill_now(&w, "s3", 100..102);
+        });
+        assert_eq!(
+            ids(&report),
+            vec![100, 101],
+            "nothing after the start missed"
+        );
+        assert_eq!(report.poller.records_before_start, 8, "the old records");
+        assert_eq!(report.latest_starts, 1, "one start, for the stream");
+        let starts: HashSet<Option<u64>> = (0..4)
+            .map(|s| saved(&w, &format!("s{s}")).started_at_ms)
+            .collect();
+        assert_eq!(starts.len(), 1, "{starts:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_cannot_record_the_streams_start_leaves_shards_starting_there_for_the_next()
+    {
+        let w = world_from(1000, StartAt::Latest);
+        shard(&w, "s", None, 1..4);
+        w.checkpoints.fail_stream_starts(1);
+        let first = run(&w).await;
+        assert_eq!(first.poller.records_read, 0, "no start to read from");
+        assert_eq!(first.verified_until_ms, None, "no coverage claimed");
+        let second = run(&w).await;
+        assert_eq!(second.poller.records_before_start, 3);
+        assert_eq!(second.latest_starts, 1);
+        assert!(second.verified_until_ms.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_deferred_first_record_under_latest_is_read_again_next_run() {
         let w = world_from(1000, StartAt::Latest);
         shard(&w, "s", None, 1..4);
         w.target.plan_faults([Fault::Fail { transient: true }]);
         let (first, ()) = tokio::join!(run(&w), async {
-            // Written while the first read, at LATEST, waits after its empty page.
+            // Written while the first run waits after its first pages.
             tokio::time::sleep(Duration::from_millis(50)).await;
             fill_now(&w, "s", 10..12);
         });
-        assert_eq!(first.poller.records_read, 2, "read at LATEST");
         assert_eq!(first.records.len(), 0);
         assert_eq!(first.verification.batch_item_failures, 2);
-        assert_eq!(saved(&w, "s").sequence_number, None);
+        assert_eq!(first.poller.records_before_start, 3);
+        assert_eq!(saved(&w, "s").sequence_number, Some(seq(3)));
 
         let second = run(&w).await;
         assert_eq!(ids(&second), vec![10, 11]);
         assert_eq!(second.verification.matches, 2);
-        assert_eq!(second.poller.records_before_start, 3);
+        assert_eq!(second.poller.records_before_start, 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn children_start_at_trim_horizon_even_when_the_stream_is_read_from_latest() {
         // A split found in the run: the child is read from its first record, and what it got
-        // before its parent's first read (at LATEST) is skipped as in the parent.
+        // before the stream's start is skipped as in the parent.
         let w = world_from(1000, StartAt::Latest);
         split(&w, 10..13);
         fill_now(&w, "child", 13..16);
         let report = run(&w).await;
-        assert_eq!(ids(&report), vec![13, 14, 15], "the parent from LATEST");
-        assert_eq!(report.poller.records_before_start, 3);
+        assert_eq!(ids(&report), vec![13, 14, 15]);
+        assert_eq!(report.poller.records_before_start, 6);
         let parent = saved(&w, "parent");
         assert!(parent.shard_end);
         let child = saved(&w, "child");
@@ -994,6 +1164,68 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_lineage_trimmed_two_levels_deep_is_reported_once() {
+        let w = world(1000);
+        shard(&w, "a", None, 1..4);
+        assert_eq!(ids(&run(&w).await), vec![1, 2, 3]);
+        // The poller stops for more than a day: "a" splits into "b", never read, which splits
+        // into "c"; "a" and "b" are trimmed.
+        fill(&w, "a", 4..6);
+        w.stream.close("a");
+        shard(&w, "b", Some("a"), 10..12);
+        w.stream.close("b");
+        shard(&w, "c", Some("b"), 20..22);
+        w.stream.remove_shard("a");
+        w.stream.remove_shard("b");
+        let (report, logs) = logged(run(&w)).await;
+        assert_eq!(report.poller.records_trimmed, 1, "one unread lineage");
+        assert_eq!(ids(&report), vec![20, 21], "the grandchild is read");
+        let gaps = run_gaps(&report, 1.0);
+        assert!(
+            gaps.iter().any(|g| g.cause == GapCause::Trimmed),
+            "{gaps:?}"
+        );
+        let line = logs
+            .lines()
+            .find(|l| l.contains(r#""parent_shard_id":"b""#))
+            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
+        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        assert!(
+            line.contains(&format!("a@{}", seq(3))),
+            "names the checkpoint: {line}"
+        );
+
+        fill(&w, "c", 22..23);
+        let again = run(&w).await;
+        assert_eq!(ids(&again), vec![22]);
+        assert_eq!(again.poller.records_trimmed, 0, "reported once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shard_whose_parent_was_gone_before_the_first_run_is_not_reported_when_read_later() {
+        let w = world(1000);
+        // Four shards whose parents were trimmed before the poller began; three are read at once.
+        for s in 0..4u64 {
+            let parent = format!("old-{s}");
+            shard(&w, &format!("s{s}"), Some(&parent), s * 10..s * 10 + 2);
+        }
+        // The first run is stopped (its Lambda timed out) before the fourth is read: the others
+        // give empty pages.
+        for s in 0..3 {
+            w.stream.empty_pages_first(&format!("s{s}"), 10_000);
+        }
+        let first = tokio::time::timeout(Duration::from_secs(1), run(&w)).await;
+        assert!(first.is_err(), "stopped");
+        assert!(w.checkpoints.get(ARN, "s3").is_none(), "s3 not read");
+        let second = run(&w).await;
+        assert_eq!(ids(&second), vec![30, 31]);
+        assert_eq!(
+            second.poller.records_trimmed, 0,
+            "a root shard of the stream"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_closed_shard_is_read_past_empty_pages_to_its_end_before_its_children() {
         let w = world(1000);
         split(&w, 10..12);
@@ -1020,6 +1252,36 @@ mod tests {
         assert_eq!(report.poller.records_read, 0);
         assert_eq!(report.poller.shards_finished, 0);
         assert!(!saved(&w, "parent").shard_end);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_pages_before_an_open_shards_first_record_do_not_make_it_caught_up() {
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        // More empty pages than count as caught up, before the records.
+        w.stream.empty_pages_first("s", 5);
+        let report = run(&w).await;
+        assert_eq!(ids(&report), vec![1, 2, 3], "read past the empty pages");
+        assert!(report.verified_until_ms.is_some(), "caught up after them");
+
+        // An open shard that gives no record within the run is not proven caught up: the run's
+        // coverage does not move.
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        w.stream.empty_pages_first("s", 10_000);
+        let report = run(&w).await;
+        assert_eq!(report.poller.records_read, 0);
+        assert_eq!(report.verified_until_ms, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_pages_after_the_checkpoint_make_an_open_shard_caught_up() {
+        let w = world(1000);
+        shard(&w, "s", None, 1..4);
+        checkpointed(&w, "s", at(3)).await;
+        let report = run(&w).await;
+        assert_eq!(report.poller.records_read, 0);
+        assert!(report.verified_until_ms.is_some());
     }
 
     #[tokio::test(start_paused = true)]

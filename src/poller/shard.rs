@@ -23,8 +23,42 @@ use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
 use crate::verify::{Outcome, RetryReason};
 
-/// Consecutive empty pages after which a shard counts as caught up for this run.
+/// Consecutive empty pages, after a record, after which an open shard counts as caught up for
+/// this run.
 const EMPTY_READS_BEFORE_CAUGHT_UP: u32 = 3;
+
+/// Where a shard's iterator is, as far as the reading can tell: the evidence for "caught up".
+/// DynamoDB Streams gives no position signal (GetRecords answers records and `NextShardIterator`
+/// only, no `MillisBehindLatest`), and "it might take multiple calls to get to a portion of the
+/// shard that contains stream records": empty pages from TRIM_HORIZON prove nothing. Empty pages
+/// count only once the iterator is known to be among the shard's records: it was asked for right
+/// after a record read (`AFTER_SEQUENCE_NUMBER`), or one of its pages held records.
+#[derive(Default)]
+struct Tip {
+    at_records: bool,
+    empty_reads: u32,
+}
+
+impl Tip {
+    /// Positioned at `start`: after a record, or at TRIM_HORIZON (nowhere known).
+    fn at(start: &StartAt) -> Tip {
+        Tip {
+            at_records: matches!(start, StartAt::AfterSequenceNumber(_)),
+            empty_reads: 0,
+        }
+    }
+
+    fn records(&mut self) {
+        self.at_records = true;
+        self.empty_reads = 0;
+    }
+
+    /// Counts an empty page; whether the shard is now proven caught up.
+    fn empty(&mut self) -> bool {
+        self.empty_reads += 1;
+        self.at_records && self.empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP
+    }
+}
 
 /// One shard's reading in a run: which shard, whose lease, until when.
 #[derive(Clone, Copy)]
@@ -48,19 +82,21 @@ pub(super) struct ShardRun {
     pub(super) caught_up: bool,
     /// Why reading stopped early; `report` still holds everything done before.
     pub(super) error: Option<PollerError>,
-    /// The shard's first read at LATEST, which its children inherit.
+    /// The stream's start under LATEST, which its children inherit.
     pub(super) started_at_ms: Option<u64>,
 }
 
 /// Where a shard without a checkpoint starts.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Origin {
-    /// Its parent is unknown to the poller: reading the stream begins here, at `STARTING_POSITION`.
-    Root,
+    /// Its parent is unknown to the poller: reading the stream begins here, at TRIM_HORIZON;
+    /// with `STARTING_POSITION=LATEST` records created before the stream's start (`started_at_ms`,
+    /// one time for every shard, taken before any was read) are skipped.
+    Root { started_at_ms: Option<u64> },
     /// Its parent is listed or was read: TRIM_HORIZON whatever `STARTING_POSITION`, as the KCL does
-    /// (everything in it came after its parent). When the parent was first read at LATEST, its
-    /// start is inherited: records created before it are skipped, in the child as in the parent,
-    /// so that LATEST keeps its meaning down the lineage (shards roll over every few hours).
+    /// (everything in it came after its parent). Under LATEST, the parent's start (the stream's)
+    /// is inherited: records created before it are skipped, in the child as in the parent, so that
+    /// LATEST keeps its meaning down the lineage (shards roll over every few hours).
     Child { started_at_ms: Option<u64> },
 }
 
@@ -91,9 +127,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         };
         // The lease returns the freshest checkpoint (another run may have moved it since listing).
         let listed = start.checkpoint;
-        let (child, inherited) = match start.origin {
-            Origin::Root => (false, None),
-            Origin::Child { started_at_ms } => (true, started_at_ms),
+        let inherited = match start.origin {
+            Origin::Root { started_at_ms } | Origin::Child { started_at_ms } => started_at_ms,
         };
         let mut position = Checkpoint {
             sequence_number: stored.sequence_number.or(listed.sequence_number),
@@ -108,7 +143,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
         run.report.poller.shards_read += 1;
         let result = self
-            .read_leased_shard(read, &lease, child, &mut position, run)
+            .read_leased_shard(read, &lease, &mut position, run)
             .await;
         run.started_at_ms = position.started_at_ms;
         let lease_lost = matches!(
@@ -136,48 +171,50 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         }
     }
 
-    /// Where reading resumes: after the checkpoint; else at TRIM_HORIZON for a child or a shard
-    /// first read at LATEST by an earlier run (`started_at_ms`, records before it are skipped);
-    /// else `STARTING_POSITION`.
-    fn start_of(&self, position: &Checkpoint, child: bool) -> StartAt {
+    /// Where reading resumes: after the checkpoint, else at TRIM_HORIZON. `LATEST` is never an
+    /// iterator: it is the stream's start, a time (`started_at_ms`), before which records are
+    /// skipped, so that no shard starts at its own first read.
+    fn start_of(position: &Checkpoint) -> StartAt {
         match &position.sequence_number {
             Some(seq) => StartAt::AfterSequenceNumber(seq.clone()),
-            None if child || position.started_at_ms.is_some() => StartAt::TrimHorizon,
-            None => self.config.starting_position.clone(),
+            None => StartAt::TrimHorizon,
         }
     }
 
-    /// Records created before this are skipped (`RecordsBeforeStart`): those of a shard first read
-    /// at LATEST, when a later run reads it from TRIM_HORIZON. Creation times are rounded down to
-    /// the second, so only records of earlier seconds are skipped; and none when creation times
-    /// are not trusted (`LAG_WINDOW_FROM=arrival`: DynamoDB Local's are rounded to the minute),
-    /// where verifying a few records too many is better than skipping one too many.
+    /// Records created before this are skipped (`RecordsBeforeStart`): those before the stream's
+    /// start under LATEST. Creation times are rounded down (to the second; DynamoDB Local's to the
+    /// minute), so the start is rounded down to its minute and only records of earlier minutes are
+    /// skipped: certainly older than it. None are when creation times are not trusted
+    /// (`LAG_WINDOW_FROM=arrival`): verifying a few records too many is better than skipping one
+    /// too many.
     fn skip_before(&self, position: &Checkpoint) -> Option<SystemTime> {
         if self.config.verify.lag_window_from != LagWindowFrom::Creation {
             return None;
         }
         position
             .started_at_ms
-            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 1000))
+            .map(|ms| UNIX_EPOCH + Duration::from_secs(ms / 60_000 * 60))
     }
 
-    /// A new iterator at `start`; trimmed data there means continuing from TRIM_HORIZON.
+    /// A new iterator at `start`, and where it is; trimmed data there means continuing from
+    /// TRIM_HORIZON.
     async fn iterator_at(
         &self,
         shard: ShardRef<'_>,
         start: &StartAt,
         position: &Checkpoint,
         run: &mut ShardRun,
-    ) -> Result<Option<String>, PollerError> {
+    ) -> Result<(Option<String>, Tip), PollerError> {
         match self.stream.shard_iterator(shard, start).await {
             Err(StreamError::TrimmedData) => {
                 report_trimmed(shard, position, run);
-                Ok(self
-                    .stream
-                    .shard_iterator(shard, &StartAt::TrimHorizon)
-                    .await?)
+                let horizon = StartAt::TrimHorizon;
+                Ok((
+                    self.stream.shard_iterator(shard, &horizon).await?,
+                    Tip::at(&horizon),
+                ))
             }
-            other => Ok(other?),
+            other => Ok((other?, Tip::at(start))),
         }
     }
 
@@ -187,13 +224,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         &self,
         read: &ShardRead<'_>,
         lease: &HeldLease<'_, C>,
-        child: bool,
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
         let mut saving = None;
         let result = self
-            .read_pages(read, lease, child, position, run, &mut saving)
+            .read_pages(read, lease, position, run, &mut saving)
             .await;
         // The last page's checkpoint, whatever ended the reading: its verdicts are final.
         let saved = match saving {
@@ -209,7 +245,6 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         &self,
         read: &ShardRead<'_>,
         lease: &'l HeldLease<'_, C>,
-        child: bool,
         position: &mut Checkpoint,
         run: &mut ShardRun,
         saving: &mut Option<Saving<'l>>,
@@ -229,18 +264,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             run.finished = true;
             return Ok(());
         }
-        let first = self.start_of(position, child);
-        if first == StartAt::Latest {
-            // LATEST applies to the first read only. Its time is saved before reading, so that an
-            // empty read, or a first record without a final verdict, still leaves the next run a
-            // place to start (TRIM_HORIZON, skipping what came before this time), not its own LATEST.
-            position.started_at_ms = Some(now_ms());
-            lease.save(position, &mut run.report.poller).await?;
-            run.report.latest_starts += 1;
-        }
+        let first = Self::start_of(position);
         let skip_before = self.skip_before(position);
-        let mut iterator = self.iterator_at(at, &first, position, run).await?;
-        let mut empty_reads: u32 = 0;
+        let (mut iterator, mut tip) = self.iterator_at(at, &first, position, run).await?;
         let mut throttled: u32 = 0;
         // The next page, read while the previous one was verified.
         let mut prefetched = None;
@@ -280,16 +306,15 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         shard_id,
                         "shard iterator expired; a new one from the checkpoint"
                     );
-                    let start = self.start_of(position, child);
-                    iterator = self.iterator_at(at, &start, position, run).await?;
+                    let start = Self::start_of(position);
+                    (iterator, tip) = self.iterator_at(at, &start, position, run).await?;
                     continue;
                 }
                 Err(StreamError::TrimmedData) => {
                     report_trimmed(at, position, run);
-                    iterator = self
-                        .stream
-                        .shard_iterator(at, &StartAt::TrimHorizon)
-                        .await?;
+                    let horizon = StartAt::TrimHorizon;
+                    iterator = self.stream.shard_iterator(at, &horizon).await?;
+                    tip = Tip::at(&horizon);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -299,26 +324,17 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             let next = page.next_iterator;
             if page.records.is_empty() {
                 if next.is_some() {
-                    empty_reads += 1;
-                    // An open shard is caught up after a few empty pages. A closed one is not: the
-                    // service may answer with empty pages before its records, so it is read until
-                    // it has no next iterator (or time runs out).
-                    if !closed && empty_reads >= EMPTY_READS_BEFORE_CAUGHT_UP {
-                        run.caught_up = true;
-                        return Ok(());
+                    match at_the_tip(&mut tip, closed, stop_at) {
+                        AfterEmpty::CaughtUp => {
+                            run.caught_up = true;
+                            return Ok(());
+                        }
+                        AfterEmpty::OutOfTime => return Ok(()),
+                        AfterEmpty::ReadOn(pause) => tokio::time::sleep(pause).await,
                     }
-                    let pause = GET_RECORDS.pause(if closed {
-                        0
-                    } else {
-                        empty_reads.saturating_sub(1)
-                    });
-                    if Instant::now() + pause >= stop_at {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(pause).await;
                 }
             } else {
-                empty_reads = 0;
+                tip.records();
                 run.report.poller.records_read += page.records.len() as u64;
                 // Records skipped as older than the start do not count: they would raise the
                 // IteratorAge alarm for records nobody asked to verify.
@@ -556,6 +572,33 @@ impl SavedPage {
         run.report += self.verified;
         run.report.last_progress_at = Some(self.at);
     }
+}
+
+/// What an empty page with a next iterator leads to.
+enum AfterEmpty {
+    CaughtUp,
+    OutOfTime,
+    /// Another page, after this pause.
+    ReadOn(Duration),
+}
+
+/// An open shard is caught up after a few empty pages once its iterator is among its records
+/// ([`Tip`]). A closed one is not: the service may answer with empty pages before its records, so
+/// it is read until it has no next iterator (its children wait for it); nor is an open one whose
+/// iterator has not reached a record yet: both are read on until the run's time is up.
+fn at_the_tip(tip: &mut Tip, closed: bool, stop_at: Instant) -> AfterEmpty {
+    if tip.empty() && !closed {
+        return AfterEmpty::CaughtUp;
+    }
+    let pause = GET_RECORDS.pause(if closed {
+        0
+    } else {
+        tip.empty_reads.saturating_sub(1)
+    });
+    if Instant::now() + pause >= stop_at {
+        return AfterEmpty::OutOfTime;
+    }
+    AfterEmpty::ReadOn(pause)
 }
 
 fn report_trimmed(shard: ShardRef<'_>, position: &Checkpoint, run: &mut ShardRun) {

@@ -145,10 +145,10 @@ pub struct PollerMetrics {
     pub checkpoint_writes: u64,
     pub lease_conflicts: u64,
     /// Occurrences of trimmed stream data (each a gap of unknown size that could not be verified),
-    /// parents trimmed before they were finished included.
+    /// lineages trimmed before they were read to their end included.
     pub records_trimmed: u64,
-    /// Records created before the shard's first read at `LATEST`, read again from TRIM_HORIZON by a
-    /// later run: skipped (not verified) and checkpointed past.
+    /// Records created before the stream's start under `LATEST`, read from TRIM_HORIZON: skipped
+    /// (not verified) and checkpointed past.
     pub records_before_start: u64,
     pub get_records_calls: u64,
     /// Shards whose reading failed in this run (errors after the SDK's retries).

@@ -10,10 +10,14 @@
 //! | `shardId` | S, sort key | the shard |
 //! | `sequenceNumber` | S | last record whose verdict is final (reading resumes after it) |
 //! | `shardEnd` | BOOL | the shard is closed and every record of it has a final verdict |
-//! | `startedAt` | N | epoch milliseconds at which the poller first read the shard (or an ancestor) at `LATEST`; later runs read it from `TRIM_HORIZON` and skip what was created before |
+//! | `startedAt` | N | under `LATEST`, the stream's start (epoch milliseconds) the shard was first read from: records created before it are skipped; its children inherit it |
 //! | `leaseOwner` | S | the invocation reading the shard now |
 //! | `leaseExpiresAt` | N | epoch milliseconds; after it another invocation may take the shard |
 //! | `updatedAt` | N | epoch milliseconds of the last write |
+//!
+//! And one item per stream, shard id `#stream` (no shard id begins with `#`): `startedAt` (N, epoch
+//! milliseconds at which the poller's first run on the stream began) and `rootShards` (L of S, the
+//! shards that run listed whose parent was already gone), written once ([`StreamStart`]).
 //!
 //! Every write is conditional, so two overlapping invocations never read the same shard, and a crashed
 //! invocation's lease simply expires.
@@ -30,10 +34,21 @@ pub struct Checkpoint {
     pub sequence_number: Option<String>,
     /// Closed, and read to its end.
     pub shard_end: bool,
-    /// Epoch milliseconds at which the shard (or an ancestor, for a child) was first read at
-    /// `LATEST` (`STARTING_POSITION`): kept so that later runs still start there, not at the latest
-    /// record of their own time.
+    /// Under `STARTING_POSITION=LATEST`, the stream's start ([`StreamStart`]) as the shard (or its
+    /// parent, for a child) was first read with: records created before it are skipped.
     pub started_at_ms: Option<u64>,
+}
+
+/// When the poller began reading a stream, recorded once, by its first run (the item `#stream` of
+/// the stream's partition): later runs keep it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStart {
+    /// Epoch milliseconds at which that run began, before it read any shard: with
+    /// `STARTING_POSITION=LATEST`, what was created before it is not verified.
+    pub started_at_ms: u64,
+    /// The shards that run listed whose parent was already gone: their parents are older than the
+    /// poller, not a lineage it left unread.
+    pub root_shards: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -103,6 +118,14 @@ pub trait CheckpointStore: Send + Sync {
         stream_arn: &str,
     ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send;
 
+    /// Records `start` as the stream's start unless one is recorded (a conditional write); returns
+    /// the recorded start, and whether it is `start` (recorded by this call).
+    fn start_stream(
+        &self,
+        stream_arn: &str,
+        start: &StreamStart,
+    ) -> impl Future<Output = Result<(StreamStart, bool), CheckpointError>> + Send;
+
     /// Takes the shard's lease for its term if it is free, expired or already ours, and returns
     /// the shard's checkpoint; `None` when another reader holds it.
     fn acquire(
@@ -131,6 +154,14 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
         stream_arn: &str,
     ) -> impl Future<Output = Result<HashMap<String, Checkpoint>, CheckpointError>> + Send {
         self.as_ref().load_all(stream_arn)
+    }
+
+    fn start_stream(
+        &self,
+        stream_arn: &str,
+        start: &StreamStart,
+    ) -> impl Future<Output = Result<(StreamStart, bool), CheckpointError>> + Send {
+        self.as_ref().start_stream(stream_arn, start)
     }
 
     fn acquire(

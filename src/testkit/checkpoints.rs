@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {
@@ -16,6 +16,10 @@ struct MemoryEntry {
 #[derive(Debug, Default)]
 pub struct InMemoryCheckpoints {
     entries: Mutex<HashMap<(String, String), MemoryEntry>>,
+    /// Each stream's start, by stream ARN.
+    streams: Mutex<HashMap<String, StreamStart>>,
+    /// How many of the next stream-start writes fail.
+    start_faults: Mutex<usize>,
     /// The next saves, each failing (`true`) or not; then every save passes.
     save_faults: Mutex<VecDeque<bool>>,
 }
@@ -23,6 +27,11 @@ pub struct InMemoryCheckpoints {
 impl InMemoryCheckpoints {
     pub fn new() -> InMemoryCheckpoints {
         InMemoryCheckpoints::default()
+    }
+
+    /// Makes the next `n` stream-start writes fail.
+    pub fn fail_stream_starts(&self, n: usize) {
+        *self.start_faults.lock().unwrap() += n;
     }
 
     /// Plans the next saves: each fails (`true`, as an internal server error would) or passes.
@@ -54,6 +63,27 @@ impl CheckpointStore for InMemoryCheckpoints {
             .collect())
     }
 
+    async fn start_stream(
+        &self,
+        stream_arn: &str,
+        start: &StreamStart,
+    ) -> Result<(StreamStart, bool), CheckpointError> {
+        let mut faults = self.start_faults.lock().unwrap();
+        if *faults > 0 {
+            *faults -= 1;
+            return Err(simulated_failure());
+        }
+        drop(faults);
+        let mut streams = self.streams.lock().unwrap();
+        match streams.get(stream_arn) {
+            Some(recorded) => Ok((recorded.clone(), false)),
+            None => {
+                streams.insert(stream_arn.to_string(), start.clone());
+                Ok((start.clone(), true))
+            }
+        }
+    }
+
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
@@ -77,14 +107,7 @@ impl CheckpointStore for InMemoryCheckpoints {
     ) -> Result<(), CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         if self.save_faults.lock().unwrap().pop_front() == Some(true) {
-            let error = aws_sdk_dynamodb::types::error::InternalServerError::builder()
-                .message("simulated")
-                .build();
-            return Err(CheckpointError::Dynamo {
-                operation: "PutItem",
-                table: "Checkpoints".into(),
-                source: Box::new(aws_sdk_dynamodb::Error::InternalServerError(error)),
-            });
+            return Err(simulated_failure());
         }
         let mut entries = self.entries.lock().unwrap();
         let entry = entries
@@ -116,5 +139,17 @@ impl CheckpointStore for InMemoryCheckpoints {
             }
         }
         Ok(())
+    }
+}
+
+/// A write that failed as an internal server error would.
+fn simulated_failure() -> CheckpointError {
+    let error = aws_sdk_dynamodb::types::error::InternalServerError::builder()
+        .message("simulated")
+        .build();
+    CheckpointError::Dynamo {
+        operation: "UpdateItem",
+        table: "Checkpoints".into(),
+        source: Box::new(aws_sdk_dynamodb::Error::InternalServerError(error)),
     }
 }

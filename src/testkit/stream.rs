@@ -28,6 +28,8 @@ struct MemoryShard {
     records: Vec<Expectation>,
     /// Records before this position were trimmed.
     trimmed_before: usize,
+    /// Empty pages an iterator at TRIM_HORIZON gives before reaching the records.
+    empty_pages_first: usize,
 }
 
 /// An in-memory stream: shards with lineage, records, trimming, paging of 100 shards, and faults.
@@ -60,6 +62,7 @@ impl InMemoryStream {
             },
             records: Vec::new(),
             trimmed_before: 0,
+            empty_pages_first: 0,
         });
     }
 
@@ -102,6 +105,18 @@ impl InMemoryStream {
         shard.trimmed_before = n;
     }
 
+    /// Makes every iterator at TRIM_HORIZON of a shard give `n` empty pages before its records, as
+    /// the service may ("it might take multiple calls to get to a portion of the shard that
+    /// contains stream records").
+    pub fn empty_pages_first(&self, shard_id: &str, n: usize) {
+        let mut shards = self.shards.lock().unwrap();
+        let shard = shards
+            .iter_mut()
+            .find(|s| s.info.shard_id == shard_id)
+            .expect("known shard");
+        shard.empty_pages_first = n;
+    }
+
     /// Removes a shard from the listing (trimmed away entirely).
     pub fn remove_shard(&self, shard_id: &str) {
         self.shards
@@ -133,9 +148,15 @@ impl InMemoryStream {
             .unwrap_or(0)
     }
 
-    fn parse_iterator(iterator: &str) -> Option<(String, usize)> {
-        let (shard, position) = iterator.rsplit_once('/')?;
-        Some((shard.to_string(), position.parse().ok()?))
+    /// `shard_id/position`, or `shard_id/position~empty` with `empty` pages left before it.
+    fn parse_iterator(iterator: &str) -> Option<(String, usize, usize)> {
+        let (shard, at) = iterator.rsplit_once('/')?;
+        let (position, empty) = at.split_once('~').unwrap_or((at, "0"));
+        Some((
+            shard.to_string(),
+            position.parse().ok()?,
+            empty.parse().ok()?,
+        ))
     }
 }
 
@@ -196,6 +217,10 @@ impl StreamSource for InMemoryStream {
                 stream_arn: at.stream_arn.to_string(),
             })?;
         let position = match start {
+            StartAt::TrimHorizon if shard.empty_pages_first > 0 => {
+                let (at, empty) = (shard.trimmed_before, shard.empty_pages_first);
+                return Ok(Some(format!("{}/{at}~{empty}", shard.info.shard_id)));
+            }
             StartAt::TrimHorizon => shard.trimmed_before,
             StartAt::Latest => shard.records.len(),
             StartAt::AfterSequenceNumber(seq) => {
@@ -236,8 +261,15 @@ impl StreamSource for InMemoryStream {
             }
             Some(StreamFault::Pass) | None => {}
         }
-        let (shard_id, position) =
+        let (shard_id, position, empty) =
             Self::parse_iterator(iterator).ok_or(StreamError::ExpiredIterator)?;
+        if empty > 0 {
+            let left = empty - 1;
+            return Ok(RecordsPage {
+                records: Vec::new(),
+                next_iterator: Some(format!("{shard_id}/{position}~{left}")),
+            });
+        }
         let shards = self.shards.lock().unwrap();
         let shard = shards
             .iter()
