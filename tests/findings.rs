@@ -1139,3 +1139,84 @@ async fn creation_times_the_engine_does_not_believe_move_no_coverage_and_are_a_g
         c.gaps[0].detail
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_coverage() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let checkpoints = unique("UnrecordedCheckpoints");
+    create_checkpoint_table(&pair.source.dynamodb, &checkpoints)
+        .await
+        .unwrap();
+    let mut verify = Config::new(TableRef::parse(&pair.table).unwrap());
+    verify.lag_window_from = LagWindowFrom::Arrival;
+    verify.max_replication_lag = Duration::from_millis(300);
+    let poller = || {
+        let config = PollerConfig {
+            verify: verify.clone(),
+            stream: StreamSelector::Arn(pair.stream_arn.clone()),
+            stream_role_arn: None,
+            stream_role_external_id: None,
+            checkpoint_table: checkpoints.clone(),
+            starting_position: StartAt::TrimHorizon,
+            get_records_limit: 100,
+            lease_duration: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(60),
+        };
+        Poller::new(
+            DynamoDbStreams::new(pair.source.streams.clone()),
+            DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
+            Verifier::new(
+                verify.clone(),
+                DynamoDbReader::new(pair.target.dynamodb.clone()),
+                DynamoDbReader::new(pair.source.dynamodb.clone()),
+            ),
+            config,
+        )
+    };
+    let recording = || {
+        poller().with_findings(FindingsWriter::new(
+            store.clone(),
+            FindingOrigin::Poller,
+            None,
+        ))
+    };
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(20);
+    let pair = &pair;
+    let write = |i: u32| async move {
+        put_replicated(
+            &pair.source,
+            &pair.target,
+            &pair.table,
+            &order_item(&format!("c#{i}"), i, "PLACED"),
+        )
+        .await;
+    };
+    write(1).await;
+    recording().run(&pair.stream_arn, deadline()).await.unwrap();
+    let gaps = |c: &[ddb_verify::source::findings::Coverage]| -> Vec<GapCause> {
+        c[0].gaps.iter().map(|g| g.cause).collect()
+    };
+    assert_eq!(gaps(&store.coverage(&pair.table).await.unwrap()), []);
+
+    // FINDINGS_TABLE unset for a while: a missing item's problem is only logged.
+    put(&pair.source, &pair.table, &order_item("c#2", 2, "PLACED")).await;
+    let report = poller().run(&pair.stream_arn, deadline()).await.unwrap();
+    assert_eq!(report.verification.missing, 1);
+    assert!(store
+        .get(&pair.table, &order_key("c#2", 2))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Recorded again: the time in between is a gap, written once.
+    write(3).await;
+    recording().run(&pair.stream_arn, deadline()).await.unwrap();
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert_eq!(gaps(&coverage), [GapCause::Unrecorded], "{coverage:?}");
+    let first = coverage[0].gaps[0].clone();
+    write(4).await;
+    recording().run(&pair.stream_arn, deadline()).await.unwrap();
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert_eq!(coverage[0].gaps, vec![first], "not written again");
+}

@@ -129,6 +129,7 @@ fn stream_start_of(started_at_ms: u64, item: &HashMap<String, AttributeValue>) -
     StreamStart {
         started_at_ms,
         root_shards,
+        unrecorded_at_ms: number(item, "unrecordedAt"),
     }
 }
 
@@ -195,6 +196,48 @@ impl CheckpointStore for DynamoDbCheckpoints {
         match number(&old, "startedAt") {
             Some(started_at_ms) => Ok((stream_start_of(started_at_ms, &old), false)),
             None => Ok((start.clone(), true)),
+        }
+    }
+
+    async fn mark_unrecorded(&self, stream_arn: &str, at_ms: u64) -> Result<(), CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_expression("SET unrecordedAt = :at")
+            .condition_expression("attribute_not_exists(unrecordedAt) OR unrecordedAt < :at")
+            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A newer mark is there already.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
+    async fn clear_unrecorded(
+        &self,
+        stream_arn: &str,
+        seen_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_expression("REMOVE unrecordedAt")
+            .condition_expression("unrecordedAt = :seen")
+            .expression_attribute_values(":seen", AttributeValue::N(seen_ms.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A newer mark came meanwhile: the next run records it.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
         }
     }
 

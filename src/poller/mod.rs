@@ -176,6 +176,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             listed: &listed,
             checkpoints: &checkpoints,
         };
+        self.mark_unrecorded(stream_arn, run_started_ms).await?;
         let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
         total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
         let stream_start = stream_start.map(|(start, _)| start);
@@ -297,8 +298,27 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             && total.poller.lease_conflicts == 0
             && total.verification.batch_item_failures == 0;
         total.verified_until_ms = covered.then_some(run_started_ms);
-        self.cover(stream_arn, &mut total).await;
+        let unrecorded = stream_start.as_ref().and_then(|s| s.unrecorded_at_ms);
+        if self.cover(stream_arn, unrecorded, &mut total).await {
+            if let Some(seen) = unrecorded {
+                if let Err(e) = self.checkpoints.clear_unrecorded(stream_arn, seen).await {
+                    // Recorded as a gap already: the next run records it again, on the strict side.
+                    tracing::warn!(stream_arn, error = %DisplayErrorContext(&e), "the unrecorded runs' mark was not cleared");
+                }
+            }
+        }
         Ok(total)
+    }
+
+    /// Without a findings table, marks the stream before reading it: a later run with one writes
+    /// the time these runs verified without recording down as a gap (`unrecorded`). A mark that
+    /// cannot be written stops the run before it reads anything.
+    async fn mark_unrecorded(&self, stream_arn: &str, at_ms: u64) -> Result<(), PollerError> {
+        if self.findings.is_some() {
+            return Ok(());
+        }
+        self.checkpoints.mark_unrecorded(stream_arn, at_ms).await?;
+        Ok(())
     }
 
     /// The stream's start ([`Self::start_stream`]); `None` when it could not be recorded (logged:
@@ -332,6 +352,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         lineage: &Lineage<'_>,
     ) -> Result<(StreamStart, bool), CheckpointError> {
         let start = StreamStart {
+            unrecorded_at_ms: None,
             started_at_ms: run_started_ms,
             root_shards: lineage
                 .shards
@@ -358,14 +379,30 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         Ok((start, latest_gap))
     }
 
-    /// The stream's coverage after a run (`verified_until_ms`).
-    async fn cover(&self, stream_arn: &str, total: &mut PollReport) {
+    /// The stream's coverage after a run (`verified_until_ms`), with a gap for runs that verified
+    /// without recording (`unrecorded`, the stream's mark); whether it was written.
+    async fn cover(
+        &self,
+        stream_arn: &str,
+        unrecorded: Option<u64>,
+        total: &mut PollReport,
+    ) -> bool {
         let Some(findings) = &self.findings else {
-            return;
+            return false;
         };
         let Some(table) = crate::record::table_name_from_arn(stream_arn) else {
-            return;
+            return false;
         };
+        let mut gaps = run_gaps(total, self.config.verify.sample_rate);
+        if let Some(at) = unrecorded {
+            gaps.push(GapWrite {
+                cause: GapCause::Unrecorded,
+                detail: format!(
+                    "runs without FINDINGS_TABLE verified this stream until {} without recording problems or coverage",
+                    crate::readiness::rfc3339(at)
+                ),
+            });
+        }
         let now = crate::verify::timing::epoch_ms();
         let write = CoverageWrite {
             table: &table,
@@ -377,12 +414,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             retry_at_ms: (total.verification.batch_item_failures > 0).then_some(now),
             complete: None,
             sample_rate: Some(self.config.verify.sample_rate),
-            gaps: run_gaps(total, self.config.verify.sample_rate),
+            gaps,
             now_ms: now,
         };
-        if let Err(e) = findings.cover(write).await {
-            total.verification.findings_write_failures += 1;
-            tracing::error!(stream_arn, error = %error_chain(&e), "the poller's coverage was not recorded: readiness will not count this run");
+        match findings.cover(write).await {
+            Ok(()) => true,
+            Err(e) => {
+                total.verification.findings_write_failures += 1;
+                tracing::error!(stream_arn, error = %error_chain(&e), "the poller's coverage was not recorded: readiness will not count this run");
+                false
+            }
         }
     }
 

@@ -17,7 +17,9 @@
 //!
 //! And one item per stream, shard id `#stream` (no shard id begins with `#`): `startedAt` (N, epoch
 //! milliseconds at which the poller's first run on the stream began) and `rootShards` (L of S, the
-//! shards that run listed whose parent was already gone), written once ([`StreamStart`]).
+//! shards that run listed whose parent was already gone), written once ([`StreamStart`]); and
+//! `unrecordedAt` (N), the last time a run verified records without a findings table, until a run
+//! with one records that as a gap.
 //!
 //! Every write is conditional, so two overlapping invocations never read the same shard, and a crashed
 //! invocation's lease simply expires.
@@ -49,6 +51,10 @@ pub struct StreamStart {
     /// The shards that run listed whose parent was already gone: their parents are older than the
     /// poller, not a lineage it left unread.
     pub root_shards: Vec<String>,
+    /// The last time a run verified records without a findings store (`FINDINGS_TABLE` unset):
+    /// their problems and coverage were never recorded. Kept until a run with a findings store
+    /// has written it down as a gap ([`CheckpointStore::clear_unrecorded`]).
+    pub unrecorded_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Error)]
@@ -126,6 +132,21 @@ pub trait CheckpointStore: Send + Sync {
         start: &StreamStart,
     ) -> impl Future<Output = Result<(StreamStart, bool), CheckpointError>> + Send;
 
+    /// Notes that a run verified records at `at_ms` without recording them (no findings store);
+    /// the time only moves forward.
+    fn mark_unrecorded(
+        &self,
+        stream_arn: &str,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+
+    /// Forgets the mark read as `seen_ms`, once it is recorded as a gap; a newer mark stays.
+    fn clear_unrecorded(
+        &self,
+        stream_arn: &str,
+        seen_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
+
     /// Takes the shard's lease for its term if it is free, expired or already ours, and returns
     /// the shard's checkpoint; `None` when another reader holds it.
     fn acquire(
@@ -162,6 +183,22 @@ impl<T: CheckpointStore> CheckpointStore for std::sync::Arc<T> {
         start: &StreamStart,
     ) -> impl Future<Output = Result<(StreamStart, bool), CheckpointError>> + Send {
         self.as_ref().start_stream(stream_arn, start)
+    }
+
+    fn mark_unrecorded(
+        &self,
+        stream_arn: &str,
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
+        self.as_ref().mark_unrecorded(stream_arn, at_ms)
+    }
+
+    fn clear_unrecorded(
+        &self,
+        stream_arn: &str,
+        seen_ms: u64,
+    ) -> impl Future<Output = Result<(), CheckpointError>> + Send {
+        self.as_ref().clear_unrecorded(stream_arn, seen_ms)
     }
 
     fn acquire(

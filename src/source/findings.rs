@@ -269,7 +269,7 @@ impl CoverageSource {
 pub enum GapCause {
     /// Only a sample of keys was verified (`SAMPLE_RATE` below 1).
     Sampled,
-    /// A shard was first read at `LATEST`: what it held before was skipped.
+    /// The stream's start was taken at `LATEST`: what its shards held before was skipped.
     Latest,
     /// Stream records were trimmed (after 24 hours) before they were verified.
     Trimmed,
@@ -279,6 +279,9 @@ pub enum GapCause {
     /// A problem was found that the findings table refused to record (retrying cannot help): its
     /// key has no finding to show.
     ProblemNotRecorded,
+    /// The poller verified records without a findings table (`FINDINGS_TABLE` unset) since its
+    /// last recorded run: their problems and coverage were never recorded.
+    Unrecorded,
     /// The stream verifier's event source mapping was created, enabled, disabled or updated (or
     /// could not be read): records before it may have been skipped. Not stored: readiness reads
     /// it from Lambda each time.
@@ -286,12 +289,13 @@ pub enum GapCause {
 }
 
 impl GapCause {
-    pub const ALL: [GapCause; 6] = [
+    pub const ALL: [GapCause; 7] = [
         GapCause::Sampled,
         GapCause::Latest,
         GapCause::Trimmed,
         GapCause::BadCreationTime,
         GapCause::ProblemNotRecorded,
+        GapCause::Unrecorded,
         GapCause::MappingChanged,
     ];
 
@@ -302,6 +306,7 @@ impl GapCause {
             GapCause::Trimmed => "trimmed",
             GapCause::BadCreationTime => "bad_creation_time",
             GapCause::ProblemNotRecorded => "problem_not_recorded",
+            GapCause::Unrecorded => "unrecorded",
             GapCause::MappingChanged => "mapping_changed",
         }
     }
@@ -314,6 +319,7 @@ impl GapCause {
             GapCause::Trimmed => "Trimmed",
             GapCause::BadCreationTime => "BadCreationTime",
             GapCause::ProblemNotRecorded => "ProblemNotRecorded",
+            GapCause::Unrecorded => "Unrecorded",
             GapCause::MappingChanged => "MappingChanged",
         }
     }

@@ -84,6 +84,26 @@ impl CheckpointStore for InMemoryCheckpoints {
         }
     }
 
+    async fn mark_unrecorded(&self, stream_arn: &str, at_ms: u64) -> Result<(), CheckpointError> {
+        let mut streams = self.streams.lock().unwrap();
+        let entry = streams.entry(stream_arn.to_string()).or_default();
+        entry.unrecorded_at_ms = entry.unrecorded_at_ms.max(Some(at_ms));
+        Ok(())
+    }
+
+    async fn clear_unrecorded(
+        &self,
+        stream_arn: &str,
+        seen_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        if let Some(entry) = self.streams.lock().unwrap().get_mut(stream_arn) {
+            if entry.unrecorded_at_ms == Some(seen_ms) {
+                entry.unrecorded_at_ms = None;
+            }
+        }
+        Ok(())
+    }
+
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
         let (stream_arn, shard_id, owner) = (lease.stream_arn, lease.shard_id, lease.owner);
         let mut entries = self.entries.lock().unwrap();
