@@ -145,9 +145,14 @@ async fn readiness_of(store: &DynamoDbFindings, table: &str) -> Readiness {
         Ok(None) => TableStream::Disabled,
         Err(why) => TableStream::Unknown(why),
     };
-    let input = readiness::gather(store, table, stream)
+    let mut input = readiness::gather(store, table, stream)
         .await
         .expect("gather");
+    // The stream verifier's failure queue, read and empty (the CLI tests read a fake one).
+    input.failure_queue = readiness::FailureQueueState::Read {
+        url: "https://sqs.us-east-1.amazonaws.com/000000000000/verifier-failures".into(),
+        depth: Default::default(),
+    };
     readiness::assess(&input, epoch_ms(), &ReadinessOptions::default())
 }
 
@@ -230,29 +235,46 @@ async fn accept_moves_a_finding_out_of_the_open_list_and_readiness_lists_it() {
     assert_eq!(r.to_json()["accepted_findings"][0]["verdict"], "MISMATCH");
 }
 
-/// A Lambda endpoint for every test's readiness: the stream verifier's event source mapping,
-/// attached in 2020 and unchanged since.
-fn lambda_endpoint() -> &'static str {
-    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ENDPOINT.get_or_init(|| {
+/// Endpoints for every test's readiness, on a thread of their own: Lambda, where the stream
+/// verifier's event source mapping was attached in 2020 and is unchanged since, and SQS, where its
+/// failure queue is empty.
+fn fake_endpoints() -> &'static (String, String) {
+    static ENDPOINTS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    ENDPOINTS.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("a runtime for the fake Lambda");
+                .expect("a runtime for the fakes");
             runtime.block_on(async {
-                let fake = common::fake_aws::FakeLambda::start().await;
-                fake.set_mappings(&[("stream-verifier", 1_600_000_000)]);
-                tx.send(fake.endpoint()).expect("send the endpoint");
+                let lambda = common::fake_aws::FakeLambda::start().await;
+                lambda.set_mappings(&[("stream-verifier", 1_600_000_000)]);
+                let sqs = common::fake_aws::FakeSqs::start().await;
+                tx.send((lambda.endpoint(), sqs.endpoint()))
+                    .expect("send the endpoints");
                 std::future::pending::<()>().await;
             });
         });
-        rx.recv().expect("the fake Lambda's endpoint")
+        rx.recv().expect("the fakes' endpoints")
     })
 }
 
+fn lambda_endpoint() -> &'static str {
+    &fake_endpoints().0
+}
+
+/// The empty failure queue's URL, and its endpoint.
+fn empty_queue() -> (String, &'static str) {
+    let endpoint = &fake_endpoints().1;
+    (
+        format!("{endpoint}/000000000000/verifier-failures"),
+        endpoint,
+    )
+}
+
 fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
+    let (queue, sqs) = empty_queue();
     ddb_verify_cli(
         args,
         &[
@@ -261,6 +283,8 @@ fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
             ("FINDINGS_TABLE", store.table()),
             ("SOURCE_TABLE_NAME", table),
             ("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint()),
+            ("FAILURE_QUEUE_URL", &queue),
+            ("AWS_ENDPOINT_URL_SQS", sqs),
         ],
     )
 }
@@ -611,6 +635,7 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
     let (store, table) = state(Break::Nothing).await;
     let lambda = common::fake_aws::FakeLambda::start().await;
     let endpoint = lambda.endpoint();
+    let (queue, sqs) = empty_queue();
     let run = || {
         ddb_verify_cli(
             &["readiness", "--json"],
@@ -619,6 +644,8 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
                 ("FINDINGS_TABLE", store.table()),
                 ("SOURCE_TABLE_NAME", &table),
                 ("AWS_ENDPOINT_URL_LAMBDA", &endpoint),
+                ("FAILURE_QUEUE_URL", &queue),
+                ("AWS_ENDPOINT_URL_SQS", sqs),
             ],
         )
     };
@@ -658,6 +685,8 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
             ("FINDINGS_TABLE", store.table()),
             ("SOURCE_TABLE_NAME", &table),
             ("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9"),
+            ("FAILURE_QUEUE_URL", &queue),
+            ("AWS_ENDPOINT_URL_SQS", sqs),
         ],
     );
     assert_eq!(out.status.code(), Some(2));

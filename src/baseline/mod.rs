@@ -540,9 +540,13 @@ where
         findings
             .write(records, outcomes, &no_evidence, pass, metrics)
             .await;
-        if metrics.findings_rejected > refused_before {
-            self.record_refusals(work.run_id, metrics.findings_rejected - refused_before)
-                .await;
+        if metrics.findings_rejected > refused_before
+            && !self
+                .record_refusals(work.run_id, metrics.findings_rejected - refused_before)
+                .await
+        {
+            // The page is read again, so that its refusals are recorded then.
+            return false;
         }
         let mut attempt = 0;
         loop {
@@ -570,11 +574,11 @@ where
     }
 
     /// Problems the findings table refused: a gap of the run, so that readiness does not count it
-    /// as complete proof (their keys have no finding). A failed write is logged: the run then
-    /// counts, which the ERROR lines of the refusals contradict; nothing else can be done here.
-    async fn record_refusals(&self, run_id: &str, refused: u64) {
+    /// as complete proof (their keys have no finding). Whether it was written (if not, the page
+    /// is not saved).
+    async fn record_refusals(&self, run_id: &str, refused: u64) -> bool {
         let Some(findings) = &self.findings else {
-            return;
+            return true;
         };
         let table = self.table_name();
         let write = CoverageWrite {
@@ -590,8 +594,12 @@ where
             gaps: refusal_gap(refused).into_iter().collect(),
             now_ms: epoch_ms(),
         };
-        if let Err(e) = findings.cover(write).await {
-            tracing::error!(run_id, error = %crate::report::error_chain(&e), "the run's refused problems were not recorded as a gap");
+        match findings.cover(write).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(run_id, error = %crate::report::error_chain(&e), "the run's refused problems were not recorded as a gap: the page is read again");
+                false
+            }
         }
     }
 

@@ -219,15 +219,16 @@ impl<F: FindingsStore> Findings<F> {
         }
     }
 
-    /// Writes one stream's coverage. When a record goes back to Lambda and the coverage cannot
-    /// say so, the whole batch goes back: readiness must not miss a retry.
+    /// Writes one stream's coverage. When a record goes back to Lambda, or the batch left a gap,
+    /// and the coverage cannot say so, the whole batch goes back: readiness must miss neither a
+    /// retry nor a gap (a gap is written again when the batch is).
     async fn cover(
         &self,
         coverage: CoverageWrite<'_>,
         report: &mut BatchReport,
         metrics: &mut InvocationMetrics,
     ) {
-        let retried = coverage.retry_at_ms.is_some();
+        let retried = coverage.retry_at_ms.is_some() || !coverage.gaps.is_empty();
         if let Err(e) = self.writer.cover(coverage).await {
             metrics.findings_write_failures += 1;
             let message = error_chain(&e);

@@ -176,7 +176,13 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             listed: &listed,
             checkpoints: &checkpoints,
         };
-        self.mark_unrecorded(stream_arn, run_started_ms).await?;
+        // Marked with the run's deadline, the last moment it may verify: a recording run that
+        // sees the mark before then writes the gap again later (it clears only a past mark).
+        let run_ends_ms = run_started_ms
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+        self.mark_unrecorded(stream_arn, run_ends_ms).await?;
         let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
         total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
         let stream_start = stream_start.map(|(start, _)| start);
@@ -300,7 +306,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         total.verified_until_ms = covered.then_some(run_started_ms);
         let unrecorded = stream_start.as_ref().and_then(|s| s.unrecorded_at_ms);
         if self.cover(stream_arn, unrecorded, &mut total).await {
-            if let Some(seen) = unrecorded {
+            let now = crate::verify::timing::epoch_ms();
+            if let Some(seen) = unrecorded.filter(|&seen| seen < now) {
                 if let Err(e) = self.checkpoints.clear_unrecorded(stream_arn, seen).await {
                     // Recorded as a gap already: the next run records it again, on the strict side.
                     tracing::warn!(stream_arn, error = %DisplayErrorContext(&e), "the unrecorded runs' mark was not cleared");
@@ -422,6 +429,11 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             Err(e) => {
                 total.verification.findings_write_failures += 1;
                 tracing::error!(stream_arn, error = %error_chain(&e), "the poller's coverage was not recorded: readiness will not count this run");
+                // Its gaps would be lost with it (the run's checkpoints are written): the next
+                // run with a findings table writes this run down as unrecorded instead.
+                if let Err(e) = self.checkpoints.mark_unrecorded(stream_arn, now).await {
+                    tracing::error!(stream_arn, error = %DisplayErrorContext(&e), "nor could the run be marked unrecorded: its gaps are lost; run a new baseline before trusting readiness");
+                }
                 false
             }
         }

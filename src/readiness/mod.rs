@@ -362,10 +362,11 @@ pub fn apply_mappings(
                     "the stream's event source mappings could not be read ({why}): allow lambda:ListEventSourceMappings to whoever runs readiness"
                 ),
             }),
+            // A mapping that does not say when it last changed counts as changed now.
             Ok(mappings) => mappings
                 .iter()
                 .filter(|m| m.function == entry.name)
-                .filter_map(|m| Some((m.last_modified_ms?, m)))
+                .map(|m| (m.last_modified_ms.unwrap_or(now_ms), m))
                 .max_by_key(|(at, _)| *at)
                 .map(|(at, m)| Gap {
                     cause: GapCause::MappingChanged,
@@ -532,7 +533,7 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         stream_recent_check(&ledger),
         open_findings_check(input),
         retries_check(&ledger),
-        failure_queue_check(&input.failure_queue),
+        failure_queue_check(&input.failure_queue, needs_mappings(input).is_some()),
     ];
     Readiness {
         table: input.table.clone(),
@@ -575,15 +576,21 @@ fn check(name: &'static str, ok: bool, detail: String) -> Check {
     }
 }
 
-/// Records the event source mapping gave up on wait in the failure queue, never verified.
-fn failure_queue_check(queue: &FailureQueueState) -> Check {
+/// Records the event source mapping gave up on wait in the failure queue, never verified. Not
+/// configured, the check is skipped, unless the stream verifier (Lambda) covers the stream.
+fn failure_queue_check(queue: &FailureQueueState, lambda_covers: bool) -> Check {
     match queue {
+        FailureQueueState::NotConfigured if lambda_covers => check(
+            CHECK_FAILURE_QUEUE,
+            false,
+            "the stream verifier (Lambda) covers the stream, but FAILURE_QUEUE_URL is not set, so records it gave up on would not be seen: set it to the stack's FailureQueueUrl output".into(),
+        ),
         FailureQueueState::NotConfigured => Check {
             skipped: true,
             ..check(
                 CHECK_FAILURE_QUEUE,
                 true,
-                "skipped: FAILURE_QUEUE_URL is not set, so the stream verifier's failure queue (records Lambda gave up on) was not read; set it to the stack's FailureQueueUrl output, or check the queue is empty by hand".into(),
+                "skipped: no stream verifier (Lambda) covers the stream, and FAILURE_QUEUE_URL is not set".into(),
             )
         },
         FailureQueueState::Unreadable { url, why } => check(
@@ -610,8 +617,33 @@ fn failure_queue_check(queue: &FailureQueueState) -> Check {
     }
 }
 
+/// A later run's refused problems (a `problem_not_recorded` gap of any baseline run, written
+/// after the counted run began): the counted run's proof no longer covers those keys.
+fn refused_since_counted<'a>(l: &Ledger<'a>) -> Option<(&'a Coverage, &'a Gap)> {
+    let began = l.baseline_began()?;
+    l.input
+        .coverage
+        .iter()
+        .filter(|c| c.source == CoverageSource::Baseline)
+        .flat_map(|c| c.gaps.iter().map(move |g| (c, g)))
+        .filter(|(_, g)| g.at_ms.saturating_add(l.skew_ms) >= began)
+        .max_by_key(|(_, g)| g.at_ms)
+}
+
 /// A complete baseline run.
 fn baseline_check(l: &Ledger<'_>) -> Check {
+    if let Some((run, gap)) = refused_since_counted(l) {
+        return check(
+            CHECK_BASELINE,
+            false,
+            format!(
+                "baseline run {} found problems the findings table refused to record, at {} ({}), after the counted run began: their keys have no finding; see its ERROR lines, then run a new baseline",
+                run.name,
+                rfc3339(gap.at_ms),
+                gap.detail
+            ),
+        );
+    }
     match (l.complete, l.shown) {
         (Some(run), _) => check(
             CHECK_BASELINE,
@@ -787,41 +819,39 @@ fn every_change_check(l: &Ledger<'_>) -> Check {
             ),
         );
     }
-    let broken_by_gap = match &l.chain {
-        Some((with_gaps, gapless)) if gapless.is_whole() && !with_gaps.is_whole() => {
-            breaking_gap(with_gaps)
-        }
-        _ => None,
-    };
-    match broken_by_gap {
-        Some((link, gap)) => check(
+    // Whole as if there were no gaps, and broken with them: a gap breaks it, whichever link the
+    // chain happened to stop at; the latest gap written after the baseline began is named.
+    let broken_by_gap = matches!(
+        &l.chain,
+        Some((with_gaps, gapless)) if gapless.is_whole() && !with_gaps.is_whole()
+    );
+    let latest_gap = l
+        .gaps()
+        .into_iter()
+        .filter(|g| g.after_baseline)
+        .max_by_key(|g| g.at_ms);
+    match (broken_by_gap, latest_gap) {
+        (true, gap) => check(
             CHECK_EVERY_CHANGE,
             false,
-            format!(
-                "{} {}: {} at {}, after the baseline began ({}): changes around it may be unverified and no other verifier covers them: run a new baseline",
-                link.entry.source.as_str(),
-                link.entry.name,
-                gap.cause.as_str(),
-                rfc3339(gap.at_ms),
-                gap.detail
-            ),
+            match gap {
+                Some(g) => format!(
+                    "{} {}: {} at {}, after the baseline began ({}): changes around it may be unverified and no other verifier covers them: run a new baseline",
+                    g.source.as_str(),
+                    g.name,
+                    g.cause.as_str(),
+                    rfc3339(g.at_ms),
+                    g.detail
+                ),
+                None => "a gap breaks the coverage since the baseline began: run a new baseline".into(),
+            },
         ),
-        None => check(
+        (false, _) => check(
             CHECK_EVERY_CHANGE,
             true,
-            "every key's changes are verified (SAMPLE_RATE=1), and no gap (sampling, LATEST, trimming, a creation time not believed) breaks the coverage since the baseline began".into(),
+            "every key's changes are verified (SAMPLE_RATE=1), and no gap (sampling, LATEST, trimming, a creation time not believed, unrecorded runs, a mapping changed) breaks the coverage since the baseline began".into(),
         ),
     }
-}
-
-/// The gap that keeps a chain from linking: the first link that could have continued it but for
-/// its gap.
-fn breaking_gap<'a>(chain: &Chain<'a>) -> Option<(Link<'a>, &'a crate::source::findings::Gap)> {
-    let candidate = match chain {
-        Chain::StartsLate { earliest } => *earliest,
-        Chain::Linked { hole, .. } => *hole,
-    }?;
-    candidate.after_gap.map(|gap| (candidate, gap))
 }
 
 /// The chain reaches within `max_lag` of now.
@@ -1072,7 +1102,15 @@ mod tests {
             open: vec![],
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
-            failure_queue: FailureQueueState::NotConfigured,
+            failure_queue: empty_queue(),
+        }
+    }
+
+    /// The stream verifier's failure queue, read and empty.
+    fn empty_queue() -> FailureQueueState {
+        FailureQueueState::Read {
+            url: "https://sqs.us-east-1.amazonaws.com/1/verifier-failures".into(),
+            depth: QueueDepth::default(),
         }
     }
 
@@ -1316,6 +1354,36 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_breaks_the_chain_even_when_the_verifier_after_it_has_none() {
+        // The stream verifier sampled until 10 minutes ago; a poller attached 20 minutes ago,
+        // after the baseline began (30 minutes ago), has no gap. Neither covers 30..20 minutes
+        // ago in full.
+        let mut input = go();
+        input.coverage[0].gaps = vec![gap(GapCause::Sampled, NOW - 10 * MIN)];
+        input.coverage.push(Coverage {
+            started_at_ms: Some(NOW - 20 * MIN + 100),
+            verified_until_ms: Some(NOW - 2 * MIN),
+            ..coverage(CoverageSource::Poller, ARN)
+        });
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE], "{}", r.to_text());
+        assert!(r.reasons()[0].contains("sampled"), "{:?}", r.reasons());
+    }
+
+    #[test]
+    fn a_newer_baseline_run_that_could_not_record_a_problem_keeps_the_older_one_from_counting() {
+        let mut input = go();
+        input.coverage.push(Coverage {
+            name: "run-2".into(),
+            gaps: vec![gap(GapCause::ProblemNotRecorded, NOW - 5 * MIN)],
+            ..baseline(NOW - 8 * MIN, Some(NOW - 4 * MIN))
+        });
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_BASELINE], "{}", r.to_text());
+        assert!(r.reasons()[0].contains("run-2"), "{:?}", r.reasons());
+    }
+
+    #[test]
     fn a_sampled_run_between_full_runs_stays_a_gap() {
         // SAMPLE_RATE was 0.000001 for a while after the baseline began, and 1 since: the last
         // write's rate is 1, the gap stays.
@@ -1472,7 +1540,7 @@ mod tests {
             open: vec![finding("k=1", FindingStatus::Open)],
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
-            failure_queue: FailureQueueState::NotConfigured,
+            failure_queue: empty_queue(),
         };
         let r = assess_default(&input);
         assert_eq!(
@@ -1489,17 +1557,22 @@ mod tests {
         assert!(text
             .starts_with("NO-GO for table Orders (checked 2024-02-29T12:00:00Z, clock margin 1s)"));
         assert_eq!(text.matches("[FAIL]").count(), 4);
-        assert_eq!(text.matches("[ ok ]").count(), 2);
-        assert_eq!(text.matches("[skip]").count(), 1);
+        assert_eq!(text.matches("[ ok ]").count(), 3);
     }
 
     #[test]
     fn records_waiting_in_the_failure_queue_are_no_go_and_an_unconfigured_queue_is_skipped() {
         let mut input = go();
+        // Not configured, while the stream verifier covers the stream: NO-GO.
+        input.failure_queue = FailureQueueState::NotConfigured;
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_FAILURE_QUEUE]);
+        assert!(r.reasons()[0].contains("FAILURE_QUEUE_URL is not set"));
+        // With the poller alone there is no queue to read: skipped, and said so.
+        input.coverage[0].source = CoverageSource::Poller;
         let r = assess_default(&input);
         let queue = check(&r, CHECK_FAILURE_QUEUE);
         assert!(queue.ok && queue.skipped, "{queue:?}");
-        assert!(queue.detail.contains("FAILURE_QUEUE_URL is not set"));
         assert_eq!(r.to_json()["checks"][6]["skipped"], true);
         let url = "https://sqs.us-east-1.amazonaws.com/1/verifier-failures";
         input.failure_queue = FailureQueueState::Read {

@@ -18,6 +18,9 @@ pub struct InMemoryCheckpoints {
     entries: Mutex<HashMap<(String, String), MemoryEntry>>,
     /// Each stream's start, by stream ARN.
     streams: Mutex<HashMap<String, StreamStart>>,
+    /// Each stream's mark of runs without a findings store (kept apart: a mark does not start
+    /// the stream).
+    unrecorded: Mutex<HashMap<String, u64>>,
     /// How many of the next stream-start writes fail.
     start_faults: Mutex<usize>,
     /// The next saves, each failing (`true`) or not; then every save passes.
@@ -74,9 +77,16 @@ impl CheckpointStore for InMemoryCheckpoints {
             return Err(simulated_failure());
         }
         drop(faults);
+        let unrecorded_at_ms = self.unrecorded.lock().unwrap().get(stream_arn).copied();
         let mut streams = self.streams.lock().unwrap();
         match streams.get(stream_arn) {
-            Some(recorded) => Ok((recorded.clone(), false)),
+            Some(recorded) => Ok((
+                StreamStart {
+                    unrecorded_at_ms,
+                    ..recorded.clone()
+                },
+                false,
+            )),
             None => {
                 streams.insert(stream_arn.to_string(), start.clone());
                 Ok((start.clone(), true))
@@ -85,9 +95,9 @@ impl CheckpointStore for InMemoryCheckpoints {
     }
 
     async fn mark_unrecorded(&self, stream_arn: &str, at_ms: u64) -> Result<(), CheckpointError> {
-        let mut streams = self.streams.lock().unwrap();
-        let entry = streams.entry(stream_arn.to_string()).or_default();
-        entry.unrecorded_at_ms = entry.unrecorded_at_ms.max(Some(at_ms));
+        let mut marks = self.unrecorded.lock().unwrap();
+        let mark = marks.entry(stream_arn.to_string()).or_default();
+        *mark = (*mark).max(at_ms);
         Ok(())
     }
 
@@ -96,10 +106,9 @@ impl CheckpointStore for InMemoryCheckpoints {
         stream_arn: &str,
         seen_ms: u64,
     ) -> Result<(), CheckpointError> {
-        if let Some(entry) = self.streams.lock().unwrap().get_mut(stream_arn) {
-            if entry.unrecorded_at_ms == Some(seen_ms) {
-                entry.unrecorded_at_ms = None;
-            }
+        let mut marks = self.unrecorded.lock().unwrap();
+        if marks.get(stream_arn) == Some(&seen_ms) {
+            marks.remove(stream_arn);
         }
         Ok(())
     }
