@@ -933,3 +933,45 @@ async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_
         [ddb_verify::source::findings::GapCause::ProblemNotRecorded]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_the_next() {
+    const RECORDS: usize = 5;
+    let s = PollerSetup::new("PollCoverFails", RECORDS, |_| true).await;
+    let store = findings_store(&s.pair.target).await;
+    let proxy = FaultProxy::start(endpoint(), SEED).await;
+    let own = account_through(&proxy, TARGET_ACCOUNT);
+    let poller = s
+        .poller(&proxy, Duration::from_secs(30), 100)
+        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
+            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+            ddb_verify::source::findings::FindingOrigin::Poller,
+            None,
+        ));
+    proxy.set_rules(vec![Rule::new(
+        UPDATE_ITEM,
+        1.0,
+        vec![Fault::InternalServerError],
+    )
+    .when_body_contains("coverage#")]);
+    let report = poller
+        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("run");
+    assert_eq!(report.verification.matches, RECORDS as u64);
+    assert!(store.coverage(&s.pair.table).await.unwrap().is_empty());
+    // The run's checkpoints are written; its coverage (and any gap in it) is not: the next run
+    // writes it down as unrecorded.
+    proxy.clear_rules();
+    poller
+        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
+        .await
+        .expect("run");
+    let coverage = store.coverage(&s.pair.table).await.unwrap();
+    let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
+    assert_eq!(
+        causes,
+        [ddb_verify::source::findings::GapCause::Unrecorded],
+        "{coverage:?}"
+    );
+}

@@ -1223,3 +1223,53 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     let coverage = store.coverage(&pair.table).await.unwrap();
     assert_eq!(coverage[0].gaps, vec![first], "not written again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_gap_cannot_be_written_goes_back_to_lambda_whole() {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let proxy = FaultProxy::start(endpoint(), 7).await;
+    let own = account_through(&proxy, SOURCE_ACCOUNT);
+    // Sampling: every batch's coverage carries a `sampled` gap.
+    let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
+        adjust(c);
+        c.sample_rate = 0.999;
+    })
+    .with_findings(
+        FindingsWriter::new(
+            DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+            FindingOrigin::Stream,
+            None,
+        ),
+        "verifier-fn",
+    );
+    for i in 1..=3 {
+        put_replicated(
+            &pair.source,
+            &pair.target,
+            &pair.table,
+            &order_item(&format!("c#{i}"), i, "PLACED"),
+        )
+        .await;
+    }
+    let event = event(&pair).await;
+    proxy.set_rules(vec![Rule::new(
+        UPDATE_ITEM,
+        1.0,
+        vec![Fault::InternalServerError],
+    )
+    .when_body_contains("coverage#")]);
+    let inv = handler.handle(&event, None).await;
+    let sampled = inv.metrics.records_sampled as usize;
+    assert!(sampled > 0);
+    assert_eq!(
+        inv.response.batch_item_failures.len(),
+        sampled,
+        "every sampled record goes back, so that the gap is written when they come again"
+    );
+    proxy.clear_rules();
+    let inv = handler.handle(&event, None).await;
+    assert!(inv.response.batch_item_failures.is_empty());
+    let coverage = store.coverage(&pair.table).await.unwrap();
+    assert_eq!(coverage[0].gaps[0].cause, GapCause::Sampled);
+}
