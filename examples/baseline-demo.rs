@@ -119,7 +119,25 @@ async fn load(config: &BaselineConfig, source: &Client, target: &Client) -> Resu
     Ok(())
 }
 
+/// DynamoDB Local cuts creation times to the minute, so readiness counts the stream verifier's
+/// coverage from the end of the minute of the first change it verified (the strict side): a
+/// baseline that begins within that minute would leave a gap. The demo's baseline begins after it
+/// (and the 1 s clock margin).
+async fn wait_for_the_next_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into_minute = Duration::from_millis((now.as_millis() % 60_000) as u64);
+    let wait = Duration::from_secs(60) - into_minute + Duration::from_millis(1_500);
+    println!(
+        "\n   (waiting {:.0} s: DynamoDB Local's creation times are cut to the minute, and coverage counts from the minute's end)",
+        wait.as_secs_f64()
+    );
+    tokio::time::sleep(wait).await;
+}
+
 async fn compare(source: Client, target: Client, table: String) -> Result<(), Error> {
+    wait_for_the_next_minute().await;
     println!("\n== ddb-verify baseline --segments 4, while the source takes writes replicated 300 ms later");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(live_writes(source, target, table, Arc::clone(&stop)));

@@ -182,7 +182,16 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             + deadline
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64;
-        self.mark_unrecorded(stream_arn, run_ends_ms).await?;
+        if let Err(error) = self.mark_unrecorded(stream_arn, run_ends_ms).await {
+            // Like a shard's failure: in the report, and nothing is read this run.
+            tracing::error!(stream_arn, error = %DisplayErrorContext(&error), "marking the stream as read without a findings table failed: nothing is read this run");
+            total.poller.shard_failures += 1;
+            total.failures.push(ShardFailure {
+                shard_id: "#stream".to_string(),
+                error,
+            });
+            return Ok(total);
+        }
         let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
         total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
         let stream_start = stream_start.map(|(start, _)| start);
