@@ -51,3 +51,52 @@ pub async fn resolve<T: TimeToLive>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+
+    /// DescribeTimeToLive's answer, counting the calls.
+    struct Described {
+        answer: fn() -> Result<Option<String>, TtlError>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl TimeToLive for Described {
+        async fn ttl_attribute(&self, _table: &str) -> Result<Option<String>, TtlError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (self.answer)()
+        }
+    }
+
+    fn described(answer: fn() -> Result<Option<String>, TtlError>) -> Described {
+        Described {
+            answer,
+            calls: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn ttl_attribute_wins_then_the_tables_setting_and_a_failed_read_means_no_expiry() {
+        let enabled = described(|| Ok(Some("expiresAt".into())));
+        let configured = resolve(Some("ttl"), &enabled, "Orders").await;
+        assert_eq!(configured.as_deref(), Some("ttl"));
+        assert_eq!(enabled.calls.into_inner(), 0, "TTL_ATTRIBUTE set: no call");
+
+        let enabled = described(|| Ok(Some("expiresAt".into())));
+        let read = resolve(None, &enabled, "Orders").await;
+        assert_eq!(read.as_deref(), Some("expiresAt"));
+        assert_eq!(resolve(None, &described(|| Ok(None)), "Orders").await, None);
+
+        let denied = described(|| {
+            Err(TtlError::Service {
+                table: "Orders".into(),
+                source: Box::new(aws_sdk_dynamodb::Error::ResourceNotFoundException(
+                    ResourceNotFoundException::builder().build(),
+                )),
+            })
+        });
+        assert_eq!(resolve(None, &denied, "Orders").await, None);
+    }
+}
