@@ -1451,14 +1451,16 @@ mod tests {
             let report = w.verify(r, None).await;
             first(&report).clone()
         };
-        let v = judged(expiring("new", -60), expiring("old", -60)).await;
+        let source = expiring("new", -60);
+        let ttl_value = match &source["expires"] {
+            V::N(n) => n.clone(),
+            _ => unreachable!(),
+        };
+        let v = judged(source, expiring("old", -60)).await;
         assert_eq!(
             v,
             Verdict::Expired {
-                ttl: match &expiring("new", -60)["expires"] {
-                    V::N(n) => n.clone(),
-                    _ => unreachable!(),
-                },
+                ttl: ttl_value,
                 instead_of: "MISMATCH"
             }
         );
