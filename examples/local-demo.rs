@@ -239,6 +239,9 @@ fn show(invocation: &Invocation, config: &Config) {
                     | Verdict::Extra { proof } => proof.name().to_string(),
                     Verdict::Superseded { by } => by.to_string(),
                     Verdict::Unverifiable { reason } => reason.clone(),
+                    Verdict::Expired { ttl, instead_of } => {
+                        format!("past its TTL ({ttl}), would be {instead_of}")
+                    }
                 },
             ),
             Outcome::Retry(reason) => ("RETRY".to_string(), reason.to_string()),

@@ -30,6 +30,7 @@ pub const VARIABLES: &[&str] = &[
     "METRICS_NAMESPACE",
     "LOG_ITEM_VALUES",
     "FINDINGS_TABLE",
+    "TTL_ATTRIBUTE",
 ];
 
 /// Variables for running outside Lambda only (a laptop's shared config files); the SAM template does
@@ -294,6 +295,10 @@ pub struct Config {
     pub log_item_values: bool,
     /// Where problems are kept until they clear (`FINDINGS_TABLE`); `None`: logs and metrics only.
     pub findings_table: Option<String>,
+    /// The TTL attribute (`TTL_ATTRIBUTE`): an item past it is EXPIRED where the tables differ.
+    /// When unset, the wiring (`aws`) fills it from DescribeTimeToLive on the source table, once
+    /// per process; `None` then: no item is EXPIRED.
+    pub ttl_attribute: Option<String>,
 }
 
 impl Config {
@@ -314,6 +319,7 @@ impl Config {
             metrics_namespace: "DynamoDbMigrationVerifier".to_string(),
             log_item_values: false,
             findings_table: None,
+            ttl_attribute: None,
         }
     }
 
@@ -456,8 +462,25 @@ impl Config {
             }
             config.findings_table = Some(v);
         }
+        if let Some(v) = get("TTL_ATTRIBUTE") {
+            config.ttl_attribute = Some(ttl_attribute(v)?);
+        }
         Ok(config)
     }
+}
+
+/// `TTL_ATTRIBUTE`: a top-level attribute name as DynamoDB's TimeToLiveSpecification takes it
+/// (1 to 255 characters, any), without surrounding spaces.
+fn ttl_attribute(v: String) -> Result<String, ConfigError> {
+    let name = v.trim();
+    if name.len() > 255 {
+        return Err(ConfigError::Invalid {
+            variable: "TTL_ATTRIBUTE",
+            value: v,
+            accepted: "the name of the table's TTL attribute (1-255 characters), or empty to read it with DescribeTimeToLive",
+        });
+    }
+    Ok(name.to_string())
 }
 
 /// The variables the poller reads besides the verifier's (`config::VARIABLES`).
@@ -1270,5 +1293,25 @@ mod tests {
             err.starts_with("STREAM_ROLE_ARN") && err.contains("SOURCE_ROLE_ARN"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ttl_attribute_is_read_trimmed_and_a_name_too_long_is_refused_by_its_variable() {
+        let base = ("VERIFY_TABLE_NAME", "T1x");
+        assert_eq!(parse(&[base]).unwrap().ttl_attribute, None);
+        let set = parse(&[base, ("TTL_ATTRIBUTE", " expiresAt ")]).unwrap();
+        assert_eq!(set.ttl_attribute.as_deref(), Some("expiresAt"));
+        // Empty counts as unset: DescribeTimeToLive tells.
+        assert_eq!(
+            parse(&[base, ("TTL_ATTRIBUTE", " ")])
+                .unwrap()
+                .ttl_attribute,
+            None
+        );
+        let long = "x".repeat(256);
+        let err = parse(&[base, ("TTL_ATTRIBUTE", &long)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("TTL_ATTRIBUTE="), "{err}");
     }
 }

@@ -28,7 +28,8 @@
 //!   read into an expectation (Lambda's events and GetRecords' answers).
 //! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
 //! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
-//!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines.
+//!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines;
+//!   [`verify::expiry`]: whether an item is past its TTL (EXPIRED).
 //! - [`baseline`]: the full-table compare: a parallel Scan of each side, its pages as expectations for
 //!   the engine (both directions, `EXTRA`), per-segment checkpoints, the read rate
 //!   ([`baseline::rate`]).
@@ -50,8 +51,9 @@
 //!   marks keys that keep changing.
 //! - [`source`]: the read seams (ports): [`source::table::TableReader`],
 //!   [`source::scan::TableScanner`], [`source::stream::StreamSource`],
-//!   [`source::checkpoint::CheckpointStore`], [`source::checkpoint::BaselineStore`] and
-//!   [`source::findings::FindingsStore`] (findings and coverage; the table's schema).
+//!   [`source::checkpoint::CheckpointStore`], [`source::checkpoint::BaselineStore`],
+//!   [`source::findings::FindingsStore`] (findings and coverage; the table's schema) and
+//!   [`source::ttl::TimeToLive`] (the source table's TTL attribute, read once at the edge).
 //! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
 //!   [`aws::stream_verifier`] / [`aws::poller`] / [`aws::baseline`] / [`aws::revalidator`], which
 //!   wire them for the binaries.

@@ -8,8 +8,9 @@
 //!    since now) and judges it as every other record is judged: consistent reads of the other side,
 //!    the replication window, the source read again before any negative verdict, every key (no
 //!    sampling), at `MAX_READ_UNITS` per table;
-//! 3. MATCH (or both sides without an item) resolves the finding (`resolvedBy = revalidation`); a
-//!    problem verdict is recorded as the finding's latest state (`checks` + 1, the next check backed
+//! 3. MATCH (or both sides without an item) resolves the finding (`resolvedBy = revalidation`), and
+//!    so does EXPIRED (the item is past its TTL: DynamoDB deletes it on both sides, so the finding
+//!    no longer describes a replication difference; the log says "expired"); a problem verdict is recorded as the finding's latest state (`checks` + 1, the next check backed
 //!    off: [`FIRST_RECHECK`] × 2^checks, at most [`LONGEST_RECHECK`]);
 //! 4. a key that keeps changing (no verdict after [`UNSETTLED_ATTEMPTS`] attempts of
 //!    [`ATTEMPT_WINDOWS`] windows each) counts as a check; at its [`UNSETTLED_CHECKS`]th check the
@@ -540,6 +541,9 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                         | Verdict::Superseded {
                             by: Supersession::MatchesCurrentSource
                         }
+                        // Not a MATCH, but the finding no longer describes a difference of
+                        // replication: the item is gone or going on both sides by its TTL.
+                        | Verdict::Expired { .. }
                 );
                 if clears {
                     let resolution = Resolution {
@@ -558,6 +562,9 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                             report.checked += 1;
                             report.resolved += 1;
                             sink.metrics().findings_resolved += 1;
+                            if let Verdict::Expired { instead_of, .. } = &verdict {
+                                tracing::info!(table = %self.table, key = %finding.key_text, was = %finding.verdict, instead_of, "finding resolved: the item expired by its TTL (gone or going on both sides), not a replication difference any more");
+                            }
                         }
                         // Seen again after this MATCH was judged, or no longer open.
                         Some(false) => {
@@ -704,6 +711,10 @@ fn as_found(finding: &Finding, verdict: Verdict) -> Verdict {
             proof: Proof::SourceUnchangedForWindow | Proof::SourceAsRecorded,
         } if finding.verdict == "EXTRA" => Verdict::Extra {
             proof: Proof::OnlyOnOtherSide,
+        },
+        Verdict::Expired { ttl, .. } if finding.verdict == "EXTRA" => Verdict::Expired {
+            ttl,
+            instead_of: "EXTRA",
         },
         other => other,
     }

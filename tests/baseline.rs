@@ -924,3 +924,134 @@ async fn readiness_names_the_tables_its_baseline_run_compared() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(json["compared"], compared.as_str(), "{json}");
 }
+
+const HOUR_S: i64 = 3600;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_past_their_ttl_on_one_side_only_are_expired_not_missing_or_extra() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    assert_eq!(described_ttl(source, table).await, None, "TTL still off");
+    enable_ttl(source, table, "expiresAt").await;
+    let ttl = described_ttl(source, table).await;
+    assert_eq!(ttl.as_deref(), Some("expiresAt"));
+    // Deleted by TTL on the other side and not yet on the source; and the other way round.
+    put(
+        source,
+        table,
+        &expiring(order_item("c#t", 1, "PLACED"), -HOUR_S),
+    )
+    .await;
+    put(
+        target,
+        table,
+        &expiring(order_item("c#t", 2, "PLACED"), -HOUR_S),
+    )
+    .await;
+    // Compared as usual: a TTL ahead (either side), one DynamoDB ignores (six years past), one
+    // that is not a Number.
+    put(
+        source,
+        table,
+        &expiring(order_item("c#t", 3, "PLACED"), HOUR_S),
+    )
+    .await;
+    put(
+        target,
+        table,
+        &expiring(order_item("c#t", 4, "PLACED"), HOUR_S),
+    )
+    .await;
+    let six_years = -6 * 365 * 24 * HOUR_S;
+    put(
+        source,
+        table,
+        &expiring(order_item("c#t", 5, "PLACED"), six_years),
+    )
+    .await;
+    let mut text = expiring(order_item("c#t", 6, "PLACED"), -HOUR_S);
+    let past = text["expiresAt"].as_n().unwrap().clone();
+    text.insert("expiresAt".into(), s(&past));
+    put(source, table, &text).await;
+    // Expired and on both sides alike: a MATCH.
+    let both = expiring(order_item("c#t", 7, "PLACED"), -HOUR_S);
+    put_replicated(source, target, table, &both).await;
+
+    let baseline = p.baseline(p.config(|c| {
+        c.verify.ttl_attribute = ttl;
+        // A window of a second: slow reads on a busy machine give no verdict but UNVERIFIABLE.
+        c.verify.max_replication_lag = Duration::from_secs(1);
+    }));
+    let summary = run_all(&baseline, "ttl", 2).await;
+    assert_eq!(
+        verdicts(&summary.counts),
+        HashMap::from([("MATCH", 1), ("EXPIRED", 2), ("MISSING", 3), ("EXTRA", 1)])
+    );
+    assert_eq!(summary.counts.problems(), 4);
+    assert_eq!(summary.to_json()["verdicts"]["EXPIRED"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_whose_ttl_passes_during_the_compare_is_expired_and_one_ahead_still_missing() {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, table) = (&p.pair.source, &p.pair.table);
+    // Ahead when scanned, past when the source is read again after the window.
+    put(source, table, &expiring(order_item("c#d", 1, "PLACED"), 2)).await;
+    put(
+        source,
+        table,
+        &expiring(order_item("c#d", 2, "PLACED"), HOUR_S),
+    )
+    .await;
+    let baseline = p.baseline(p.config(|c| {
+        c.verify.ttl_attribute = Some("expiresAt".into());
+        c.verify.max_replication_lag = Duration::from_secs(4);
+    }));
+    let summary = run_all(&baseline, "ttl-passes", 1).await;
+    assert_eq!(
+        verdicts(&summary.counts),
+        HashMap::from([("EXPIRED", 1), ("MISSING", 1)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddb_verify_baseline_reads_the_source_tables_ttl_and_exits_0_when_only_expired_items_differ(
+) {
+    let p = pair(ORDER_KEYS_T).await;
+    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
+    put_replicated(source, target, table, &order_item("c#e", 1, "PLACED")).await;
+    // Gone from the other side by its TTL, and from the source: not a difference.
+    put(
+        source,
+        table,
+        &expiring(order_item("c#e", 2, "PLACED"), -HOUR_S),
+    )
+    .await;
+    put(
+        target,
+        table,
+        &expiring(order_item("c#e", 3, "PLACED"), -HOUR_S),
+    )
+    .await;
+    let run = |run_id: &str| {
+        let args = ["--json", "--run-id", run_id];
+        cli_baseline(
+            table,
+            &p.checkpoints,
+            &args,
+            &[("MAX_REPLICATION_LAG", "1s")],
+        )
+    };
+    // TTL off on the source table: DescribeTimeToLive names no attribute, compared as usual.
+    let out = run("ttl-off");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    enable_ttl(source, table, "expiresAt").await;
+    let out = run("ttl-on");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON object");
+    assert_eq!(json["verdicts"]["EXPIRED"], 2);
+    assert_eq!(json["verdicts"]["MATCH"], 1);
+    assert_eq!(json["verdicts"]["MISSING"], 0);
+    assert_eq!(json["verdicts"]["EXTRA"], 0);
+}

@@ -18,7 +18,7 @@ use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
 use ddb_verify::source::findings::{
     finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
-    FindingsStore, ListCursor, ListPage, ProblemWrite, Recheck, Resolution,
+    FindingsStore, ListCursor, ListPage, Problem, ProblemWrite, Recheck, Resolution,
 };
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
@@ -41,7 +41,12 @@ async fn world() -> World {
 
 impl World {
     fn revalidator(&self) -> AwsRevalidator {
+        self.revalidator_with(|_| {})
+    }
+
+    fn revalidator_with(&self, adjust: impl FnOnce(&mut Config)) -> AwsRevalidator {
         let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
+        adjust(&mut verify);
         verify.max_replication_lag = Duration::from_millis(300);
         verify.findings_table = Some(self.store.table().to_string());
         let config = RevalidatorConfig {
@@ -60,7 +65,12 @@ impl World {
 
     /// An open finding of `key`, as the stream verifier records a MISMATCH, due at `next_check_ms`.
     async fn open_finding(&self, key: &Item, next_check_ms: u64) {
-        let problem = status_mismatch("source_as_recorded");
+        self.open_problem(key, status_mismatch("source_as_recorded"), next_check_ms)
+            .await;
+    }
+
+    /// An open finding of `key` with `problem`, due at `next_check_ms`.
+    async fn open_problem(&self, key: &Item, problem: Problem, next_check_ms: u64) {
         let now = epoch_ms();
         self.store
             .record(&ProblemWrite {
@@ -628,4 +638,70 @@ async fn the_revalidator_and_shard_poller_functions_refuse_a_table_compared_with
             "{binary}: {output}"
         );
     }
+}
+
+/// A problem as the baseline records it: `verdict`, proven by `proof`.
+fn problem(verdict: &'static str, proof: &'static str) -> Problem {
+    Problem {
+        verdict,
+        proof: Some(proof),
+        detail: format!("{verdict} when recorded"),
+        attributes: Vec::new(),
+        values: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_ahead_stays_open() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    enable_ttl(source, table, "expiresAt").await;
+    let hour = 3600;
+    // A MISSING whose copy the other side deleted by TTL; an EXTRA the source deleted by TTL.
+    put(
+        source,
+        table,
+        &expiring(order_item("c#1", "1", "PAID"), -hour),
+    )
+    .await;
+    put(
+        target,
+        table,
+        &expiring(order_item("c#2", "2", "PAID"), -hour),
+    )
+    .await;
+    // A MISSING whose TTL is ahead: still a real difference.
+    put(
+        source,
+        table,
+        &expiring(order_item("c#3", "3", "PAID"), hour),
+    )
+    .await;
+    let now = epoch_ms();
+    let missing = problem("MISSING", "absent_while_source_has_item");
+    w.open_problem(&order_key("c#1", "1"), missing.clone(), now)
+        .await;
+    let extra = problem("EXTRA", "only_on_other_side");
+    w.open_problem(&order_key("c#2", "2"), extra, now).await;
+    w.open_problem(&order_key("c#3", "3"), missing, now).await;
+
+    let ttl = described_ttl(source, table).await;
+    let revalidator = w.revalidator_with(|c| c.ttl_attribute = ttl);
+    let report = revalidator.run(None, &now_options()).await.unwrap();
+    assert_eq!(
+        (report.checked, report.resolved, report.still_open),
+        (3, 2, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.metrics.expired, 2);
+    assert_eq!(report.metrics.missing, 1);
+    for k in [order_key("c#1", "1"), order_key("c#2", "2")] {
+        assert_eq!(w.finding(&k).await.status, FindingStatus::Resolved);
+        assert_eq!(w.resolved_by(&k).await.as_deref(), Some("revalidation"));
+    }
+    let open = w.finding(&order_key("c#3", "3")).await;
+    assert_eq!(
+        (open.status, open.verdict.as_str()),
+        (FindingStatus::Open, "MISSING")
+    );
 }

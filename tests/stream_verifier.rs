@@ -333,3 +333,52 @@ async fn a_thousand_record_batch_takes_ten_lookups() {
         inv.metrics.lookup_calls
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_items_past_their_ttl_are_expired_where_the_other_side_differs() {
+    let pair = orders_pair().await;
+    let (source, target, table) = (&pair.source, &pair.target, &pair.table);
+    enable_ttl(source, table, "expiresAt").await;
+    let hour = 3600;
+    // Never seen on the other side (deleted there by TTL), still on the source: re-read, expired.
+    put(source, table, &expiring(order("c#1", "1", "PLACED"), -hour)).await;
+    // Deleted on the source, still on the other side past its TTL: DynamoDB will delete it.
+    let gone = expiring(order("c#2", "2", "PLACED"), -hour);
+    put_replicated(source, target, table, &gone).await;
+    delete(source, table, &order_key("c#2", "2")).await;
+    // Its TTL ahead: a real MISSING.
+    put(source, table, &expiring(order("c#3", "3", "PLACED"), hour)).await;
+
+    let events = stream_events(source, &pair.stream_arn, 100).await;
+    // The TTL attribute as the function reads it: DescribeTimeToLive on the events' table, once.
+    let client = source.dynamodb.clone();
+    let handler = verifier(table, source, target, |c| {
+        local_windows(c, Duration::from_millis(500))
+    })
+    .with_ttl_lookup(Box::new(move |table| {
+        let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(client.clone());
+        Box::pin(async move { ddb_verify::source::ttl::resolve(None, &port, &table).await })
+    }));
+    let inv = handler.handle(&parse_event(&events[0]), None).await;
+    let key = |c: &str, id: &str| format!(r#"customerId="{c}" orderId={id}"#);
+    let expired = |o: &Outcome| match o {
+        Outcome::Verdict(Verdict::Expired { instead_of, .. }) => *instead_of,
+        other => panic!("expected EXPIRED, got {other:?}"),
+    };
+    assert_eq!(
+        expired(outcome(&inv, &key("c#1", "1"), "INSERT", 0)),
+        "MISSING"
+    );
+    assert_eq!(
+        expired(outcome(&inv, &key("c#2", "2"), "REMOVE", 0)),
+        "DELETE_NOT_APPLIED"
+    );
+    assert_eq!(
+        name(outcome(&inv, &key("c#3", "3"), "INSERT", 0)),
+        "MISSING"
+    );
+    assert_eq!(inv.metrics.expired, 2);
+    assert_eq!(inv.metrics.missing, 1);
+    // Neither is a batch item failure: EXPIRED is a verdict.
+    assert_eq!(inv.response.batch_item_failures.len(), 0);
+}

@@ -314,7 +314,7 @@ impl CheckpointStore for DynamoDbCheckpoints {
 }
 
 /// The counters of a segment item, by attribute name.
-const COUNTS: [&str; 8] = [
+const COUNTS: [&str; 9] = [
     "itemsSource",
     "itemsTarget",
     "match",
@@ -323,9 +323,11 @@ const COUNTS: [&str; 8] = [
     "extra",
     "superseded",
     "unverifiable",
+    // Absent from segments saved before EXPIRED existed: read as 0.
+    "expired",
 ];
 
-fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 8] {
+fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 9] {
     [
         &mut c.items_source,
         &mut c.items_target,
@@ -335,6 +337,7 @@ fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 8] {
         &mut c.extra,
         &mut c.superseded,
         &mut c.unverifiable,
+        &mut c.expired,
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod queue;
 pub mod reader;
 pub mod scanner;
 pub mod streams;
+pub mod ttl;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +36,7 @@ use findings::DynamoDbFindings;
 use reader::DynamoDbReader;
 use scanner::DynamoDbScanner;
 use streams::DynamoDbStreams;
+use ttl::DynamoDbTimeToLive;
 
 /// The engine reading both accounts' tables through DynamoDB.
 pub type AwsVerifier = Verifier<DynamoDbReader>;
@@ -55,7 +57,22 @@ pub async fn verifier(config: Config) -> AwsVerifier {
 /// `FINDINGS_TABLE` is set (in the function's own account; coverage under the function's name).
 pub async fn stream_verifier(config: Config) -> StreamVerifier<DynamoDbReader> {
     let findings_table = config.findings_table.clone();
-    let handler = StreamVerifier::new(verifier(config).await);
+    let (source, target) = clients::dynamodb_clients(&config).await;
+    let configured = config.ttl_attribute.is_some();
+    let verifier = Verifier::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source.clone()),
+    );
+    let mut handler = StreamVerifier::new(verifier);
+    if !configured {
+        // The events name the source table: its TTL setting is read on the first batch.
+        let port = DynamoDbTimeToLive::new(source);
+        handler = handler.with_ttl_lookup(Box::new(move |table| {
+            let port = port.clone();
+            Box::pin(async move { crate::source::ttl::resolve(None, &port, &table).await })
+        }));
+    }
     match findings_table {
         None => handler,
         Some(table) => {
@@ -79,8 +96,10 @@ pub type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpo
 
 /// The baseline compare: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
 /// (`VERIFY_*`), and the checkpoint table in this account.
-pub async fn baseline(config: BaselineConfig) -> AwsBaseline {
+pub async fn baseline(mut config: BaselineConfig) -> AwsBaseline {
     let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    config.verify.ttl_attribute =
+        ttl_attribute(&config.verify, &source, &config.source_table).await;
     let own_config = clients::source_sdk_config().await;
     let region = own_config.region().map(|r| r.to_string());
     let own = aws_sdk_dynamodb::Client::new(&own_config);
@@ -111,8 +130,10 @@ pub type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
 
 /// The revalidator: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
 /// (`VERIFY_*`), and the findings table in this account.
-pub async fn revalidator(config: RevalidatorConfig) -> AwsRevalidator {
+pub async fn revalidator(mut config: RevalidatorConfig) -> AwsRevalidator {
     let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    config.verify.ttl_attribute =
+        ttl_attribute(&config.verify, &source, &config.source_table).await;
     let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
     let store = DynamoDbFindings::new(own, config.findings_table.clone());
     Revalidator::new(
@@ -124,8 +145,14 @@ pub async fn revalidator(config: RevalidatorConfig) -> AwsRevalidator {
 }
 
 /// The shard poller, and where to find its stream on every run.
-pub async fn poller(config: PollerConfig) -> (AwsPoller, StreamLocator) {
+pub async fn poller(mut config: PollerConfig) -> (AwsPoller, StreamLocator) {
     let clients = clients::poller_clients(&config).await;
+    let table = match &config.stream {
+        // arn:...:table/NAME/stream/LABEL: the table's ARN is what comes before /stream/.
+        StreamSelector::Arn(arn) => arn.split("/stream/").next().unwrap_or(arn).to_string(),
+        StreamSelector::SourceTable(table) => table.clone(),
+    };
+    config.verify.ttl_attribute = ttl_attribute(&config.verify, &clients.source, &table).await;
     let verifier = Verifier::new(
         config.verify.clone(),
         DynamoDbReader::new(clients.target),
@@ -149,6 +176,17 @@ pub async fn poller(config: PollerConfig) -> (AwsPoller, StreamLocator) {
         Some(writer) => (poller.with_findings(writer), locator),
         None => (poller, locator),
     }
+}
+
+/// The TTL attribute the engine judges expiry by: `TTL_ATTRIBUTE`, else the source table's
+/// (DescribeTimeToLive through `source`, the client that reads it), once per process.
+async fn ttl_attribute(
+    config: &Config,
+    source: &aws_sdk_dynamodb::Client,
+    source_table: &str,
+) -> Option<String> {
+    let port = DynamoDbTimeToLive::new(source.clone());
+    crate::source::ttl::resolve(config.ttl_attribute.as_deref(), &port, source_table).await
 }
 
 /// Finds the stream the poller reads (`STREAM_ARN`, or `SOURCE_TABLE_NAME`'s current stream).

@@ -480,6 +480,11 @@ where
                             other => other,
                         },
                     },
+                    // The other side's item past its TTL: what would have been an EXTRA.
+                    (Direction::Target, Verdict::Expired { ttl, .. }) => Verdict::Expired {
+                        ttl,
+                        instead_of: "EXTRA",
+                    },
                     (_, verdict) => verdict,
                 };
                 match direction {

@@ -2,6 +2,7 @@
 //! `DynamoDbEventResponse` (batch item failures) and EMF metrics out.
 
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
@@ -31,7 +32,13 @@ pub struct Invocation {
 pub struct StreamVerifier<R, F = DynamoDbFindings> {
     verifier: Verifier<R>,
     findings: Option<Findings<F>>,
+    /// Reads the source table's TTL attribute (DescribeTimeToLive) on the first batch: the events
+    /// name the table, the configuration does not. `None`: `TTL_ATTRIBUTE` or nothing.
+    ttl: Option<TtlLookup>,
 }
+
+/// The source table's TTL attribute by its name, as `source::ttl::resolve` tells it.
+pub type TtlLookup = Box<dyn Fn(String) -> BoxFuture<'static, Option<String>> + Send + Sync>;
 
 /// Where the stream verifier keeps findings, and the name its coverage goes under (the function's).
 struct Findings<F> {
@@ -44,6 +51,7 @@ impl<R: TableReader> StreamVerifier<R> {
         StreamVerifier {
             verifier,
             findings: None,
+            ttl: None,
         }
     }
 }
@@ -61,6 +69,25 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
                 writer,
                 name: name.into(),
             }),
+            ttl: self.ttl,
+        }
+    }
+
+    /// Reads the source table's TTL attribute with `lookup` on the first batch, unless
+    /// `TTL_ATTRIBUTE` named it.
+    pub fn with_ttl_lookup(mut self, lookup: TtlLookup) -> Self {
+        self.ttl = Some(lookup);
+        self
+    }
+
+    /// Once per process: the TTL attribute of the table the first records come from.
+    async fn settle_ttl_attribute(&self, event: &StreamEvent) {
+        let Some(lookup) = &self.ttl else { return };
+        if self.verifier.knows_ttl_attribute() {
+            return;
+        }
+        if let Some(table) = event.records.iter().find_map(|r| r.source_table.clone()) {
+            self.verifier.set_ttl_attribute(lookup(table).await);
         }
     }
 
@@ -88,6 +115,7 @@ impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
         deadline: Option<Instant>,
         keep: Keep,
     ) -> Invocation {
+        self.settle_ttl_attribute(event).await;
         let mut findings_metrics = InvocationMetrics::default();
         let (report, unreadable) = match &self.findings {
             None => (

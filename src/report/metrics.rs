@@ -20,6 +20,8 @@ pub struct InvocationMetrics {
     pub extra: u64,
     pub superseded: u64,
     pub unverifiable: u64,
+    /// Differences explained by TTL (EXPIRED): neither problems nor matches.
+    pub expired: u64,
     pub lookup_errors: u64,
     pub lookup_calls: u64,
     pub source_rechecks: u64,
@@ -63,6 +65,7 @@ impl InvocationMetrics {
                 Verdict::Extra { .. } => self.extra += 1,
                 Verdict::Superseded { .. } => self.superseded += 1,
                 Verdict::Unverifiable { .. } => self.unverifiable += 1,
+                Verdict::Expired { .. } => self.expired += 1,
             },
         }
         self.records_sampled += 1;
@@ -81,6 +84,7 @@ impl InvocationMetrics {
             count("Extra", self.extra),
             count("Superseded", self.superseded),
             count("Unverifiable", self.unverifiable),
+            count("Expired", self.expired),
             count("LookupErrors", self.lookup_errors),
             count("LookupCalls", self.lookup_calls),
             count("SourceRechecks", self.source_rechecks),
@@ -120,6 +124,7 @@ impl AddAssign for InvocationMetrics {
         self.deletes_not_applied += part.deletes_not_applied;
         self.superseded += part.superseded;
         self.unverifiable += part.unverifiable;
+        self.expired += part.expired;
         self.lookup_errors += part.lookup_errors;
         self.lookup_calls += part.lookup_calls;
         self.source_rechecks += part.source_rechecks;
@@ -202,11 +207,13 @@ pub struct BaselineCounts {
     pub extra: u64,
     pub superseded: u64,
     pub unverifiable: u64,
+    /// Differences explained by TTL, either direction: not problems.
+    pub expired: u64,
 }
 
 impl BaselineCounts {
     /// The verdict counters by the names the README and the JSON output use, in that order.
-    pub fn verdicts(&self) -> [(&'static str, u64); 6] {
+    pub fn verdicts(&self) -> [(&'static str, u64); 7] {
         [
             ("MATCH", self.matched),
             ("MISSING", self.missing),
@@ -214,6 +221,7 @@ impl BaselineCounts {
             ("EXTRA", self.extra),
             ("SUPERSEDED", self.superseded),
             ("UNVERIFIABLE", self.unverifiable),
+            ("EXPIRED", self.expired),
         ]
     }
 
@@ -231,6 +239,7 @@ impl BaselineCounts {
             Verdict::Extra { .. } | Verdict::DeleteNotApplied { .. } => self.extra += 1,
             Verdict::Superseded { .. } => self.superseded += 1,
             Verdict::Unverifiable { .. } => self.unverifiable += 1,
+            Verdict::Expired { .. } => self.expired += 1,
         }
     }
 
@@ -261,6 +270,7 @@ impl BaselineCounts {
             count("Extra", self.extra),
             count("Superseded", self.superseded),
             count("Unverifiable", self.unverifiable),
+            count("Expired", self.expired),
         ]
     }
 }
@@ -275,5 +285,6 @@ impl AddAssign for BaselineCounts {
         self.extra += part.extra;
         self.superseded += part.superseded;
         self.unverifiable += part.unverifiable;
+        self.expired += part.expired;
     }
 }

@@ -57,13 +57,16 @@ impl RecordReport {
     /// Whether [`RecordReport::log`] writes a line for this outcome.
     pub fn is_logged(outcome: &Outcome) -> bool {
         match outcome {
-            Outcome::Verdict(verdict) => verdict.is_problem(),
+            Outcome::Verdict(verdict) => {
+                verdict.is_problem() || matches!(verdict, Verdict::Expired { .. })
+            }
             Outcome::Retry(_) => true,
             Outcome::NotSampled => false,
         }
     }
 
-    /// One WARN line for a problem verdict or a record to be verified again; nothing otherwise.
+    /// One WARN line for a problem verdict or a record to be verified again, an INFO line for
+    /// EXPIRED (without the TTL's value: an item value); nothing otherwise.
     /// Keys, attribute names and verdicts only; item values only when evidence was kept
     /// (`LOG_ITEM_VALUES=true`).
     pub fn log(&self) {
@@ -101,6 +104,15 @@ impl RecordReport {
                     "replication problem"
                 );
             }
+            Outcome::Verdict(Verdict::Expired { instead_of, .. }) => tracing::info!(
+                key,
+                event_id,
+                sequence_number,
+                event_name = self.event_name.unwrap_or("-"),
+                verdict = "EXPIRED",
+                instead_of,
+                "expired: the item is past its TTL, which DynamoDB deletes at its own pace on each table; not a replication problem"
+            ),
             Outcome::Retry(reason) => tracing::warn!(
                 key,
                 event_id,
@@ -203,6 +215,7 @@ pub fn log_summary(message: &str, m: &InvocationMetrics, run: Option<(&str, &Pol
         delete_not_applied = m.deletes_not_applied,
         superseded = m.superseded,
         unverifiable = m.unverifiable,
+        expired = m.expired,
         batch_item_failures = m.batch_item_failures,
         findings_recorded = m.findings_recorded,
         findings_resolved = m.findings_resolved,

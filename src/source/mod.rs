@@ -8,3 +8,4 @@ pub mod queue;
 pub mod scan;
 pub mod stream;
 pub mod table;
+pub mod ttl;

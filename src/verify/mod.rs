@@ -21,6 +21,7 @@
 //! lookups (schema groups, 100-key chunks, unprocessed keys, validation narrowing, the shared
 //! permits); in [`timing`] the lag window's clock and the one backoff.
 
+pub mod expiry;
 mod lookup;
 pub mod timing;
 pub mod verdict;
@@ -81,6 +82,10 @@ pub struct Verifier<R> {
     config: Config,
     /// Shared by every batch in flight, so concurrent callers (the poller's shards) share the limit.
     permits: Arc<Semaphore>,
+    /// The TTL attribute expiry is judged by: `config.ttl_attribute` when set, else set once by the
+    /// caller that reads the source table's TTL setting ([`Verifier::set_ttl_attribute`]). Unset:
+    /// no item is EXPIRED.
+    ttl_attribute: std::sync::OnceLock<Option<String>>,
 }
 
 /// A record still being verified.
@@ -146,12 +151,28 @@ impl<R: TableReader> Verifier<R> {
     /// `target` reads the other account's table; `source` reads the table the records come from.
     pub fn new(config: Config, target: R, source: R) -> Verifier<R> {
         let permits = Arc::new(Semaphore::new(config.max_concurrency));
+        let ttl_attribute = std::sync::OnceLock::new();
+        if let Some(name) = &config.ttl_attribute {
+            let _ = ttl_attribute.set(Some(name.clone()));
+        }
         Verifier {
             target,
             source,
             config,
             permits,
+            ttl_attribute,
         }
+    }
+
+    /// Whether the TTL attribute is settled (configured, or set once).
+    pub fn knows_ttl_attribute(&self) -> bool {
+        self.ttl_attribute.get().is_some()
+    }
+
+    /// Settles the TTL attribute once (the source table's, as DescribeTimeToLive told; `None`:
+    /// none); later calls, and a configured `TTL_ATTRIBUTE`, win.
+    pub fn set_ttl_attribute(&self, name: Option<String>) {
+        let _ = self.ttl_attribute.set(name);
     }
 
     pub fn config(&self) -> &Config {
@@ -375,7 +396,7 @@ impl<R: TableReader> Verifier<R> {
         let proof = found
             .and_then(|t| self.behind(records, p, t))
             .unwrap_or(Proof::RecordAlone);
-        match (&record.expected, found) {
+        let verdict = match (&record.expected, found) {
             (Expected::Absent, _) => Verdict::DeleteNotApplied { proof },
             (_, None) => Verdict::Missing { proof },
             (Expected::Image(image), Some(found)) => Verdict::Mismatch {
@@ -395,6 +416,37 @@ impl<R: TableReader> Verifier<R> {
                     ),
                 }
             }
+        };
+        let image = record.image().map(Image::item);
+        self.unless_expired(verdict, image.as_deref(), found)
+    }
+
+    /// A difference that DynamoDB's TTL explains is EXPIRED (see [`expiry`]). Which item's TTL
+    /// counts: for MISSING and MISMATCH the source's (`source`: re-read, else the record's image),
+    /// since the other side's copy would expire with it; for DELETE_NOT_APPLIED and EXTRA the
+    /// item that is still there (`found`; in the baseline's second direction the engine's source
+    /// is the other side), which DynamoDB will delete. An expired item on the other side facing a
+    /// live source item is compared as usual.
+    fn unless_expired(
+        &self,
+        verdict: Verdict,
+        source: Option<&Item>,
+        found: Option<&Item>,
+    ) -> Verdict {
+        let Some(attribute) = self.ttl_attribute.get().and_then(Option::as_deref) else {
+            return verdict;
+        };
+        let item = match verdict {
+            Verdict::Missing { .. } | Verdict::Mismatch { .. } => source,
+            Verdict::DeleteNotApplied { .. } | Verdict::Extra { .. } => found,
+            _ => None,
+        };
+        match item.and_then(|item| expiry::expired(item, attribute, expiry::now_ms())) {
+            Some(ttl) => Verdict::Expired {
+                ttl,
+                instead_of: verdict.name(),
+            },
+            None => verdict,
         }
     }
 
@@ -508,6 +560,9 @@ impl<R: TableReader> Verifier<R> {
             match self.judge_with_source(records, &reading, clock) {
                 Judged::Verdict(verdict) => {
                     let source = p.seen.last().and_then(|s| s.item.as_ref());
+                    let image = record.image().map(Image::item);
+                    let verdict =
+                        self.unless_expired(verdict, source.or(image.as_deref()), found.as_ref());
                     self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
                     report.outcomes[p.index] = Outcome::Verdict(verdict);
                 }
@@ -1371,6 +1426,64 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Key 1 as `item(1, status)` with `expires` set to `from_now_s` seconds from now.
+    fn expiring(status: &str, from_now_s: i64) -> Item {
+        let now_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut i = item(1, status);
+        i.insert("expires".into(), V::N((now_s + from_now_s).to_string()));
+        i
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mismatch_is_expired_when_the_source_item_is_past_its_ttl_not_when_only_the_other_side_is(
+    ) {
+        let ttl = |c: &mut Config| c.ttl_attribute = Some("expires".into());
+        let judged = |source: Item, target: Item| async move {
+            let w = world(ttl);
+            put(&w.source, SOURCE, source.clone());
+            put(&w.target, TARGET, target);
+            let r = record(ChangeKind::Modify, &source, 1, OLD);
+            let report = w.verify(r, None).await;
+            first(&report).clone()
+        };
+        let source = expiring("new", -60);
+        let ttl_value = match &source["expires"] {
+            V::N(n) => n.clone(),
+            _ => unreachable!(),
+        };
+        let v = judged(source, expiring("old", -60)).await;
+        assert_eq!(
+            v,
+            Verdict::Expired {
+                ttl: ttl_value,
+                instead_of: "MISMATCH"
+            }
+        );
+        // The source's item lives on: the other side's stale, expired copy is a real difference.
+        let v = judged(expiring("new", 3600), expiring("old", -60)).await;
+        assert_eq!(v.name(), "MISMATCH");
+        // Without the source re-read, the record's image decides, and the other side's item for a
+        // REMOVE.
+        let alone = |c: &mut Config| {
+            c.ttl_attribute = Some("expires".into());
+            c.recheck_source = false;
+        };
+        let w = world(alone);
+        put(&w.target, TARGET, expiring("old", -60));
+        let report = w.verify(key_1(ChangeKind::Remove, "old", OLD), None).await;
+        assert_eq!(first(&report).name(), "EXPIRED");
+        let w = world(alone);
+        let r = record(ChangeKind::Insert, &expiring("new", -60), 1, OLD);
+        assert_eq!(first(&w.verify(r, None).await).name(), "EXPIRED");
+        // No TTL attribute known: compared as before.
+        let w = world(|c| c.recheck_source = false);
+        let r = record(ChangeKind::Insert, &expiring("new", -60), 1, OLD);
+        assert_eq!(first(&w.verify(r, None).await).name(), "MISSING");
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,14 @@ pub enum Verdict {
     Superseded { by: Supersession },
     /// The record cannot be checked; the reason says why.
     Unverifiable { reason: String },
+    /// The tables differ, but the item that counts is past its TTL (see [`super::expiry`]):
+    /// DynamoDB deletes expired items at its own pace on each table, so the difference is not
+    /// replication's. `instead_of` names the verdict it would have been; `ttl` is the attribute's
+    /// value (epoch seconds). Counted, logged at INFO, no finding; not a MATCH either.
+    Expired {
+        ttl: String,
+        instead_of: &'static str,
+    },
 }
 
 /// What makes a negative verdict certain: which state the other side was found in, against what.
@@ -119,12 +127,17 @@ impl Verdict {
             Verdict::Extra { .. } => "EXTRA",
             Verdict::Superseded { .. } => "SUPERSEDED",
             Verdict::Unverifiable { .. } => "UNVERIFIABLE",
+            Verdict::Expired { .. } => "EXPIRED",
         }
     }
 
-    /// Whether the verdict says replication went wrong (or could not be shown right).
+    /// Whether the verdict says replication went wrong (or could not be shown right). EXPIRED does
+    /// not: the difference is DynamoDB's TTL deletion.
     pub fn is_problem(&self) -> bool {
-        !matches!(self, Verdict::Match { .. } | Verdict::Superseded { .. })
+        !matches!(
+            self,
+            Verdict::Match { .. } | Verdict::Superseded { .. } | Verdict::Expired { .. }
+        )
     }
 
     /// What proves a negative verdict.

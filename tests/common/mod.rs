@@ -325,3 +325,37 @@ pub fn verdicts(inv: &ddb_verify::lambda::handler::Invocation) -> HashMap<String
         })
         .collect()
 }
+
+/// Turns TTL on for `table` with `attribute` (UpdateTimeToLive; DynamoDB Local never deletes by
+/// it, so expired items stay where the tests put them).
+pub async fn enable_ttl(account: &Account, table: &str, attribute: &str) {
+    let spec = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(attribute)
+        .build()
+        .expect("TTL specification");
+    account
+        .dynamodb
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .expect("update time to live");
+}
+
+/// `item` with `expiresAt` (epoch seconds, a Number) `from_now_s` seconds from now (negative: past).
+pub fn expiring(mut item: Item, from_now_s: i64) -> Item {
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    item.insert("expiresAt".into(), n(&(now_s + from_now_s).to_string()));
+    item
+}
+
+/// The TTL attribute as the functions' wiring reads it: DescribeTimeToLive on `table`.
+pub async fn described_ttl(account: &Account, table: &str) -> Option<String> {
+    let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(account.dynamodb.clone());
+    ddb_verify::source::ttl::resolve(None, &port, table).await
+}
