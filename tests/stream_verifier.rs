@@ -365,10 +365,12 @@ async fn records_of_items_past_their_ttl_are_expired_where_the_other_side_differ
         Outcome::Verdict(Verdict::Expired { instead_of, .. }) => *instead_of,
         other => panic!("expected EXPIRED, got {other:?}"),
     };
-    assert_eq!(
-        expired(outcome(&inv, &key("c#1", "1"), "INSERT", 0)),
-        "MISSING"
-    );
+    // DynamoDB Local may delete the source's expired item before it is re-read (the source's TTL
+    // is on): then neither side has it, and the record is SUPERSEDED. Never MISSING.
+    match outcome(&inv, &key("c#1", "1"), "INSERT", 0) {
+        Outcome::Verdict(Verdict::Superseded { .. }) => {}
+        other => assert_eq!(expired(other), "MISSING"),
+    }
     assert_eq!(
         expired(outcome(&inv, &key("c#2", "2"), "REMOVE", 0)),
         "DELETE_NOT_APPLIED"
@@ -377,7 +379,7 @@ async fn records_of_items_past_their_ttl_are_expired_where_the_other_side_differ
         name(outcome(&inv, &key("c#3", "3"), "INSERT", 0)),
         "MISSING"
     );
-    assert_eq!(inv.metrics.expired, 2);
+    assert!((1..=2).contains(&inv.metrics.expired), "{:?}", inv.metrics);
     assert_eq!(inv.metrics.missing, 1);
     // Neither is a batch item failure: EXPIRED is a verdict.
     assert_eq!(inv.response.batch_item_failures.len(), 0);
