@@ -250,7 +250,7 @@ async fn a_keys_only_change_is_compared_with_the_source_state_after_its_own_wind
     put(&pair.target, &pair.table, &version(1)).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     // The change is a minute old: its own window has long passed.
-    let a_minute_ago = ddb_verify::verify::timing::epoch_ms() / 1000 - 60;
+    let a_minute_ago = ddb_verify::shared::epoch_ms() / 1000 - 60;
     events[0]["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = a_minute_ago.into();
     let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         c.max_replication_lag = Duration::from_secs(3);
@@ -353,7 +353,7 @@ async fn the_other_sides_items_are_read_onto_tapes_that_hold_what_was_written() 
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use ddb_verify::record::Image;
-    use ddb_verify::source::table::{BatchGet, TableReader};
+    use ddb_verify::ports::table::{BatchGet, TableReader};
 
     let pair = pk_pair("Tapes", StreamViewType::NewImage).await;
     let nested = V::M(

@@ -11,11 +11,11 @@ use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::readiness::{self, Readiness, ReadinessOptions, TableStream};
 use ddb_verify::record::Item;
-use ddb_verify::source::findings::{
+use ddb_verify::ports::findings::{
     CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, GapCause, GapWrite,
     ProblemWrite,
 };
-use ddb_verify::verify::timing::epoch_ms;
+use ddb_verify::shared::epoch_ms;
 
 const MIN: u64 = 60_000;
 

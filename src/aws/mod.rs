@@ -1,5 +1,5 @@
 //! Every AWS SDK call: clients for both accounts, and the adapters behind the read seams
-//! ([`crate::source`]).
+//! ([`crate::ports`]).
 
 mod answers;
 pub mod checkpoints;
@@ -28,8 +28,8 @@ use crate::lambda::handler::StreamVerifier;
 use crate::poller::Poller;
 use crate::report::findings::FindingsWriter;
 use crate::revalidate::Revalidator;
-use crate::source::findings::FindingOrigin;
-use crate::source::stream::StreamError;
+use crate::ports::findings::FindingOrigin;
+use crate::ports::stream::StreamError;
 use crate::verify::Verifier;
 use checkpoints::DynamoDbCheckpoints;
 use findings::DynamoDbFindings;
@@ -70,7 +70,7 @@ pub async fn stream_verifier(config: Config) -> StreamVerifier<DynamoDbReader> {
         let port = DynamoDbTimeToLive::new(source);
         handler = handler.with_ttl_lookup(Box::new(move |table| {
             let port = port.clone();
-            Box::pin(async move { crate::source::ttl::resolve(None, &port, &table).await })
+            Box::pin(async move { crate::ports::ttl::resolve(None, &port, &table).await })
         }));
     }
     match findings_table {
@@ -186,7 +186,7 @@ async fn ttl_attribute(
     source_table: &str,
 ) -> Option<String> {
     let port = DynamoDbTimeToLive::new(source.clone());
-    crate::source::ttl::resolve(config.ttl_attribute.as_deref(), &port, source_table).await
+    crate::ports::ttl::resolve(config.ttl_attribute.as_deref(), &port, source_table).await
 }
 
 /// Finds the stream the poller reads (`STREAM_ARN`, or `SOURCE_TABLE_NAME`'s current stream).

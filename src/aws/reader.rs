@@ -12,7 +12,7 @@ use super::answers::ByteReader;
 use super::Spawned;
 use crate::record::json::Reader;
 use crate::record::{Image, Item, Tape};
-use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
 #[derive(Debug, Clone)]

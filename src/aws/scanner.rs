@@ -8,7 +8,7 @@ use super::answers::ByteReader;
 use super::DynamoDbCallError;
 use crate::record::json::Reader;
 use crate::record::Image;
-use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
+use crate::ports::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
 
 /// A Scan answer's body read by the byte reader; `None` if it declines any of it (the SDK's
 /// decoder reads it then).

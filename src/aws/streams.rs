@@ -20,7 +20,7 @@ use crate::record::json::Reader;
 use crate::record::{
     Expectation, Image, Item, MalformedRecord, NotVerifiable, OldImage, RecordParts,
 };
-use crate::source::stream::{
+use crate::ports::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
 
@@ -368,7 +368,7 @@ mod tests {
 
     use super::*;
     use crate::record::Expected;
-    use crate::source::stream::PolledRecord;
+    use crate::ports::stream::PolledRecord;
 
     const ARN: &str =
         "arn:aws:dynamodb:us-east-1:111122223333:table/Orders/stream/2026-11-30T00:00:00.000";

@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ending;
 use crate::baseline::{BaselineError, RunSummary};
 use crate::config::BaselineConfig;
-use crate::report::error_chain;
-use crate::report::metrics::{BaselineCounts, InvocationMetrics};
-use crate::verify::timing::epoch_ms;
+use crate::shared::error_chain;
+use crate::ports::checkpoint::BaselineCounts;
+use crate::report::metrics::InvocationMetrics;
+use crate::shared::epoch_ms;
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -8,14 +8,14 @@ use tokio::time::Instant;
 use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::error_chain;
+use crate::shared::error_chain;
 use crate::report::findings::{
     stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings, Pass,
 };
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
-use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
-use crate::source::table::TableReader;
+use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsStore};
+use crate::ports::table::TableReader;
 use crate::verify::{BatchReport, Outcome, RetryReason, Verifier};
 
 /// What an invocation produced.
@@ -37,7 +37,7 @@ pub struct StreamVerifier<R, F = DynamoDbFindings> {
     ttl: Option<TtlLookup>,
 }
 
-/// The source table's TTL attribute by its name, as `source::ttl::resolve` tells it.
+/// The source table's TTL attribute by its name, as `ports::ttl::resolve` tells it.
 pub type TtlLookup = Box<dyn Fn(String) -> BoxFuture<'static, Option<String>> + Send + Sync>;
 
 /// Where the stream verifier keeps findings, and the name its coverage goes under (the function's).

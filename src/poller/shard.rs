@@ -14,13 +14,14 @@ use crate::config::LagWindowFrom;
 use crate::record::MalformedRecord;
 use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::source::findings::FindingsStore;
-use crate::source::stream::{
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::ports::findings::FindingsStore;
+use crate::ports::stream::{
     PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
 };
-use crate::source::table::TableReader;
-use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
+use crate::ports::table::TableReader;
+use crate::shared::epoch_ms as now_ms;
+use crate::verify::timing::GET_RECORDS;
 use crate::verify::{Outcome, RetryReason};
 
 /// Consecutive empty pages, after a record, after which an open shard counts as caught up for

@@ -5,10 +5,9 @@
 
 pub(crate) mod change;
 pub mod image;
-pub(crate) mod json;
+pub mod json;
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,8 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::compare::{write_canonical_number, CanonicalNumber};
 pub use image::{Image, Tape};
 
-/// An item (or a key) as the DynamoDB SDK represents it.
-pub type Item = HashMap<String, AttributeValue>;
+pub use crate::compare::Item;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -144,7 +142,7 @@ impl NotVerifiable {
     }
 }
 
-/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda::json`]) or
+/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::record::json`]) or
 /// from the Streams API (`aws::streams`), both through the same checks.
 #[derive(Debug, Default)]
 pub struct RecordParts<'a> {
@@ -324,7 +322,7 @@ impl OldImage {
     pub fn item(&self) -> Result<std::borrow::Cow<'_, Item>, String> {
         match self {
             OldImage::Item(item) => Ok(std::borrow::Cow::Borrowed(item)),
-            OldImage::Json(json) => crate::lambda::json::parse_item(json)
+            OldImage::Json(json) => crate::record::json::parse_item(json)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| format!("dynamodb.OldImage: {e}")),
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::record::Expectation;
-use crate::source::stream::{
+use crate::ports::stream::{
     PolledRecord, RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
 

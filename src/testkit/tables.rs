@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::record::{Image, Item, ItemKey, Tape};
-use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,7 +39,7 @@ use crate::config::{Config, LagWindowFrom};
 use crate::record::{
     compare_sequence_numbers, describe_key, Expectation, Expected, Image, Item, ItemKey,
 };
-use crate::source::table::TableReader;
+use crate::ports::table::TableReader;
 use lookup::{Failure, Lookups, Request, Side};
 use timing::{Clock, REREAD};
 

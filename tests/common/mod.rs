@@ -18,7 +18,7 @@ use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
-use ddb_verify::source::findings::Problem;
+use ddb_verify::ports::findings::Problem;
 use ddb_verify::verify::Verifier;
 
 pub const REGION: &str = "us-east-1";
@@ -357,5 +357,5 @@ pub fn expiring(mut item: Item, from_now_s: i64) -> Item {
 /// The TTL attribute as the functions' wiring reads it: DescribeTimeToLive on `table`.
 pub async fn described_ttl(account: &Account, table: &str) -> Option<String> {
     let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(account.dynamodb.clone());
-    ddb_verify::source::ttl::resolve(None, &port, table).await
+    ddb_verify::ports::ttl::resolve(None, &port, table).await
 }

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod findings;
 pub mod mappings;
 pub mod queue;
+pub mod rate;
 pub mod scan;
 pub mod stream;
 pub mod table;
