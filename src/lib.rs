@@ -81,6 +81,7 @@ pub mod shared;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod verify;
+pub mod wiring;
 
 // The few names every entry point starts from.
 pub use config::{Config, PollerConfig};

@@ -24,11 +24,12 @@ use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::poller::{PollReport, Poller};
-use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::ports::checkpoint::CheckpointStore;
 use ddb_verify::ports::findings::FindingsStore;
+use ddb_verify::ports::findings::NoFindings;
 use ddb_verify::ports::stream::StartAt;
 use ddb_verify::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::shared::epoch_ms;
 use ddb_verify::verify::{Outcome, RetryReason, Verifier};
 use serde_json::{json, Value};
@@ -407,7 +408,7 @@ impl TableReader for RecordingReader {
     }
 }
 
-type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader>;
+type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader, NoFindings>;
 
 struct PollerSetup {
     pair: TablePair,

@@ -20,16 +20,16 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
-use ddb_verify::record::Item;
-use ddb_verify::report::findings::FindingsWriter;
-use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::ports::findings::{
     CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Gap,
     GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
 use ddb_verify::ports::stream::StartAt;
-use ddb_verify::testkit::setup::ORDER_KEYS;
+use ddb_verify::record::Item;
+use ddb_verify::report::findings::FindingsWriter;
+use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::shared::epoch_ms;
+use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::Verifier;
 
 const SEED: u64 = 0x0f1d_1265;

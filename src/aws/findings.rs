@@ -14,12 +14,12 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::stream::StreamExt;
 
 use super::DynamoDbCallError;
-use crate::record::{describe_key, Item};
 use crate::ports::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
     FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, ProblemWrite,
     Recheck, Resolution, RESOLVED_KEPT,
 };
+use crate::record::{describe_key, Item};
 
 /// The index of open and accepted findings and of coverage, by next check time.
 pub const STATUS_INDEX: &str = "byStatus";

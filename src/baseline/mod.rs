@@ -16,7 +16,6 @@
 //! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
 //! stream verifier's do. In [`crate::ports::rate`] the read rate (`MAX_READ_UNITS`).
 
-
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -24,23 +23,23 @@ use thiserror::Error;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, Sides, TableRef};
-use crate::record::{Expectation, Expected, Origin};
-use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::ports::checkpoint::BaselineCounts;
-use crate::report::metrics::InvocationMetrics;
-use crate::report::{OutcomeSink, RecordReport};
 use crate::ports::checkpoint::{
     BaselineStore, CheckpointError, Cursor, Direction, RunRecord, RunSettings, SegmentProgress,
 };
+use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
+use crate::ports::rate::{Limited, ReadRate};
 use crate::ports::scan::{ScanError, ScanRequest, TableScanner};
 use crate::ports::table::TableReader;
+use crate::record::{Expectation, Expected, Origin};
+use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
+use crate::report::metrics::InvocationMetrics;
+use crate::report::{OutcomeSink, RecordReport};
 use crate::shared::epoch_ms;
 use crate::verify::timing::Backoff;
 use crate::verify::{Outcome, Proof, RetryReason, Verdict, Verifier};
-use crate::ports::rate::{Limited, ReadRate};
 
 /// A page's items still without a verdict are verified again at most this many times when they
 /// are neither settled nor failing to be read (a key that keeps changing during the compare).
@@ -135,7 +134,7 @@ pub struct BaselineParts<R, S, B> {
 }
 
 /// The baseline compare of one table pair.
-pub struct Baseline<R, S, B, F = DynamoDbFindings> {
+pub struct Baseline<R, S, B, F> {
     /// Judges source items against the other side.
     forward: Verifier<Limited<R>>,
     /// Judges the other side's keys against the source (the sides swapped).
@@ -165,13 +164,16 @@ struct SegmentWork<'a> {
     on_page: &'a (dyn Fn(&BaselineCounts) + Sync),
 }
 
-impl<R, S, B> Baseline<R, S, B>
+impl<R, S, B> Baseline<R, S, B, NoFindings>
 where
     R: TableReader + Clone,
     S: TableScanner,
     B: BaselineStore,
 {
-    pub fn new(config: BaselineConfig, parts: BaselineParts<R, S, B>) -> Baseline<R, S, B> {
+    pub fn new(
+        config: BaselineConfig,
+        parts: BaselineParts<R, S, B>,
+    ) -> Baseline<R, S, B, NoFindings> {
         let source_rate = ReadRate::new(config.max_read_units);
         let target_rate = ReadRate::new(config.max_read_units);
         let source = Limited::new(parts.source_reader, Arc::clone(&source_rate));
@@ -207,10 +209,11 @@ where
     B: BaselineStore,
     F: FindingsStore,
 {
-    /// Records problems, resolutions and the run's coverage in `writer`'s store.
+    /// Records problems, resolutions and the run's coverage in `writer`'s store (`None`: no store,
+    /// a choice the wiring makes at run time).
     pub fn with_findings<G: FindingsStore>(
         self,
-        writer: FindingsWriter<G>,
+        writer: impl Into<Option<FindingsWriter<G>>>,
     ) -> Baseline<R, S, B, G> {
         Baseline {
             forward: self.forward,
@@ -221,7 +224,7 @@ where
             config: self.config,
             source_rate: self.source_rate,
             target_rate: self.target_rate,
-            findings: Some(writer),
+            findings: writer.into(),
             source_keys: self.source_keys,
             target_keys: self.target_keys,
             default_region: self.default_region,

@@ -16,13 +16,13 @@ use crate::aws::findings::DynamoDbFindings;
 use crate::aws::mappings::LambdaMappings;
 use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
-use crate::readiness::{self, ReadinessOptions, TableStream};
-use crate::shared::rfc3339;
-use crate::record::Item;
 use crate::ports::checkpoint::BaselineStore;
 use crate::ports::findings::{Finding, FindingStatus, FindingsStore};
 use crate::ports::mappings::MappingSource;
+use crate::readiness::{self, ReadinessOptions, TableStream};
+use crate::record::Item;
 use crate::shared::epoch_ms;
+use crate::shared::rfc3339;
 
 /// What `accept` takes as a key, for its error messages.
 pub const KEY_ACCEPTS: &str = "the key as `ddb-verify findings` shows it, such as \
@@ -150,7 +150,7 @@ pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
 pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
     let (config, store) = store().await?;
     let table = &config.source_table;
-    let stream = match crate::aws::enabled_stream(store.client(), table).await {
+    let stream = match crate::aws::describe::enabled_stream(store.client(), table).await {
         Ok(Some(arn)) => TableStream::Current(arn),
         Ok(None) => TableStream::Disabled,
         Err(why) => TableStream::Unknown(why),

@@ -15,12 +15,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::baseline::{Baseline, BaselineError};
-use crate::report::emf::{self, Metric};
-use crate::report::metrics::InvocationMetrics;
 use crate::ports::checkpoint::BaselineStore;
+use crate::ports::findings::FindingsStore;
 use crate::ports::scan::TableScanner;
 use crate::ports::table::TableReader;
+use crate::report::emf::{self, Metric};
 use crate::report::metrics::baseline_metrics;
+use crate::report::metrics::InvocationMetrics;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
@@ -37,8 +38,8 @@ pub enum BaselineRequest {
 }
 
 /// Answers one request (see the module documentation).
-pub async fn handle<R, S, B>(
-    baseline: &Baseline<R, S, B>,
+pub async fn handle<R, S, B, F>(
+    baseline: &Baseline<R, S, B, F>,
     request: BaselineRequest,
     deadline: Instant,
 ) -> Result<Value, BaselineError>
@@ -46,6 +47,7 @@ where
     R: TableReader + Clone,
     S: TableScanner,
     B: BaselineStore,
+    F: FindingsStore,
 {
     match request {
         BaselineRequest::Segment {
@@ -56,7 +58,8 @@ where
             baseline.start(&run_id, total_segments).await?;
             let mut metrics = InvocationMetrics::default();
             let units_before = baseline.consumed_read_units();
-            let counted = std::sync::Mutex::new(crate::ports::checkpoint::BaselineCounts::default());
+            let counted =
+                std::sync::Mutex::new(crate::ports::checkpoint::BaselineCounts::default());
             let on_page = |page: &crate::ports::checkpoint::BaselineCounts| {
                 *counted.lock().unwrap() += *page;
             };

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::record::json::{read_event, RecordReader};
 use crate::record::change::Malformed;
+use crate::record::json::{read_event, RecordReader};
 use crate::record::{Expectation, MalformedRecord};
 
 /// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read, in one pass

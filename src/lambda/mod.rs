@@ -5,4 +5,3 @@ pub mod baseline;
 pub mod entry;
 pub mod event;
 pub mod handler;
-

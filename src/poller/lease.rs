@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::record::compare_sequence_numbers;
-use crate::report::metrics::PollerMetrics;
 use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::ports::stream::ShardInfo;
+use crate::record::compare_sequence_numbers;
+use crate::report::metrics::PollerMetrics;
 use crate::shared::epoch_ms as now_ms;
 
 /// A lease this run holds on one shard.

@@ -20,17 +20,17 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::aws::findings::DynamoDbFindings;
 use crate::config::PollerConfig;
-use crate::report::emf::{self, table_documents};
-use crate::shared::error_chain;
-use crate::report::findings::FindingsWriter;
-use crate::report::metrics::{InvocationMetrics, PollerMetrics};
-use crate::report::{log_summary, RecordReport};
 use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, StreamStart};
+use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
 use crate::ports::stream::{ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
 use crate::ports::table::TableReader;
+use crate::report::emf::{self, table_documents};
+use crate::report::findings::FindingsWriter;
+use crate::report::metrics::{InvocationMetrics, PollerMetrics};
+use crate::report::{log_summary, RecordReport};
+use crate::shared::error_chain;
 use crate::verify::Verifier;
 use shard::{Origin, ShardRead, ShardRun, ShardStart};
 
@@ -95,7 +95,7 @@ impl PollReport {
     }
 }
 
-pub struct Poller<S, C, R, F = DynamoDbFindings> {
+pub struct Poller<S, C, R, F> {
     stream: S,
     checkpoints: C,
     verifier: Verifier<R>,
@@ -104,13 +104,13 @@ pub struct Poller<S, C, R, F = DynamoDbFindings> {
     findings: Option<FindingsWriter<F>>,
 }
 
-impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
+impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R, NoFindings> {
     pub fn new(
         stream: S,
         checkpoints: C,
         verifier: Verifier<R>,
         config: PollerConfig,
-    ) -> Poller<S, C, R> {
+    ) -> Poller<S, C, R, NoFindings> {
         Poller {
             stream,
             checkpoints,
@@ -122,14 +122,18 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
 }
 
 impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
-    /// Records problems and the stream's coverage in `writer`'s store.
-    pub fn with_findings<G: FindingsStore>(self, writer: FindingsWriter<G>) -> Poller<S, C, R, G> {
+    /// Records problems and the stream's coverage in `writer`'s store (`None`: no store, a choice
+    /// the wiring makes at run time).
+    pub fn with_findings<G: FindingsStore>(
+        self,
+        writer: impl Into<Option<FindingsWriter<G>>>,
+    ) -> Poller<S, C, R, G> {
         Poller {
             stream: self.stream,
             checkpoints: self.checkpoints,
             verifier: self.verifier,
             config: self.config,
-            findings: Some(writer),
+            findings: writer.into(),
         }
     }
 
@@ -677,13 +681,13 @@ impl std::ops::AddAssign for PollReport {
 mod tests {
     use super::*;
     use crate::config::{Config, StreamSelector, TableRef};
-    use crate::record::{ChangeKind, Expectation, Expected, Item, Origin, StreamChange, ViewType};
     use crate::ports::checkpoint::Lease;
     use crate::ports::stream::StartAt;
+    use crate::record::{ChangeKind, Expectation, Expected, Item, Origin, StreamChange, ViewType};
+    use crate::shared::epoch_ms as now_ms;
     use crate::testkit::InMemoryCheckpoints;
     use crate::testkit::{Fault, InMemoryTables};
     use crate::testkit::{InMemoryStream, StreamFault};
-    use crate::shared::epoch_ms as now_ms;
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
@@ -695,7 +699,8 @@ mod tests {
         stream: Arc<InMemoryStream>,
         checkpoints: Arc<InMemoryCheckpoints>,
         target: Arc<InMemoryTables>,
-        poller: Poller<Arc<InMemoryStream>, Arc<InMemoryCheckpoints>, Arc<InMemoryTables>>,
+        poller:
+            Poller<Arc<InMemoryStream>, Arc<InMemoryCheckpoints>, Arc<InMemoryTables>, NoFindings>,
     }
 
     fn world(limit: i32) -> World {

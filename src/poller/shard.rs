@@ -11,15 +11,13 @@ use tokio::time::Instant;
 use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::ports::findings::FindingsStore;
+use crate::ports::stream::{PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
+use crate::ports::table::TableReader;
 use crate::record::MalformedRecord;
 use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
-use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::ports::findings::FindingsStore;
-use crate::ports::stream::{
-    PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
-};
-use crate::ports::table::TableReader;
 use crate::shared::epoch_ms as now_ms;
 use crate::verify::timing::GET_RECORDS;
 use crate::verify::{Outcome, RetryReason};

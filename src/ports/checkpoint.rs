@@ -27,9 +27,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use thiserror::Error;
 use serde_json::Value;
 use std::ops::AddAssign;
+use thiserror::Error;
 
 /// Progress through one shard.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -449,7 +449,6 @@ pub trait BaselineStore: Send + Sync {
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
 }
 
-
 /// What a baseline compare counted: items scanned on each side and their verdicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BaselineCounts {
@@ -484,7 +483,6 @@ impl BaselineCounts {
         self.missing + self.mismatched + self.extra + self.unverifiable
     }
 
-
     /// `{"items_scanned": {...}, "verdicts": {...}}`, as the CLI and the Lambda function answer.
     pub fn to_json(&self) -> serde_json::Map<String, Value> {
         let verdicts: serde_json::Map<String, Value> = self
@@ -501,7 +499,6 @@ impl BaselineCounts {
         out
     }
 }
-
 
 impl AddAssign for BaselineCounts {
     fn add_assign(&mut self, part: BaselineCounts) {

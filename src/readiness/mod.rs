@@ -27,8 +27,8 @@ use crate::ports::findings::{
 };
 use crate::ports::mappings::Mapping;
 use crate::ports::queue::{FailureQueue, QueueDepth};
-use chain::{Chain, Link};
 use crate::shared::rfc3339;
+use chain::{Chain, Link};
 
 /// How far behind now stream verification may be, and how long a re-delivery still blocks,
 /// when `--max-lag` is not given.

@@ -4,9 +4,9 @@ use std::ops::AddAssign;
 
 use serde_json::Value;
 
+use crate::ports::checkpoint::BaselineCounts;
 use crate::report::emf::{table_documents, Metric};
 use crate::verify::{BatchReport, Outcome, Verdict};
-use crate::ports::checkpoint::BaselineCounts;
 
 /// The figures of one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -211,4 +211,3 @@ pub fn baseline_metrics(counts: &BaselineCounts) -> Vec<Metric> {
         count("Expired", counts.expired),
     ]
 }
-

@@ -40,7 +40,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

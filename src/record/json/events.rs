@@ -11,8 +11,8 @@
 //!
 //! Declining is always correct, so this reader stays simple: it never words a problem.
 
-use crate::record::change::{Malformed, Shape};
 use super::Reader;
+use crate::record::change::{Malformed, Shape};
 use crate::record::Expectation;
 
 /// Each record of a stream event (`{"Records": [...]}`), in order, handed to `each`: an

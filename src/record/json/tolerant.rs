@@ -32,7 +32,6 @@ use crate::record::change::{finish, Fields, Malformed, NOT_A_RECORD};
 use crate::record::image::{Kind, TapeWriter};
 use crate::record::{type_name, Expectation, Item, Tape};
 
-
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
 pub fn parse_record(json: &str) -> Result<Expectation, String> {
