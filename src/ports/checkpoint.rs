@@ -465,7 +465,7 @@ pub struct BaselineCounts {
 }
 
 impl BaselineCounts {
-    /// The verdict counters by the names the README and the JSON output use, in that order.
+    /// The verdict counters by the names docs/verdicts.md and the JSON output use, in that order.
     pub fn verdicts(&self) -> [(&'static str, u64); 7] {
         [
             ("MATCH", self.matched),

@@ -490,7 +490,7 @@ fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
     bytes.extend_from_slice(part);
 }
 
-/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see README).
+/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see docs/metrics.md, Logs).
 pub fn describe_key(keys: &Item) -> String {
     let mut names: Vec<&String> = keys.keys().collect();
     names.sort();

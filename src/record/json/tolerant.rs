@@ -4,7 +4,7 @@
 //!
 //! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
 //! `Content`, then every image is converted again into the SDK's types; and why not the SDK's tree
-//! either: about 90 allocations for a 1.7 KB image, most of the CPU a record costs (BENCHMARKS.md).
+//! either: about 90 allocations for a 1.7 KB image, most of the CPU a record costs (docs/benchmarks-log.md, "The record model").
 //! Here unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only
 //! when a verdict depends on it), and every error names the field, the attribute or the type.
 //!
