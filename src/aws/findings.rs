@@ -80,11 +80,11 @@ impl DynamoDbFindings {
                 message,
             };
         }
-        FindingsError::Dynamo {
+        FindingsError::Service {
             operation,
             table: self.table.clone(),
-            transient: err.is_transient(),
-            source: Box::new(err.into()),
+            kind: err.kind(),
+            source: err.boxed(),
         }
     }
 

@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use serde_json::Value;
 use std::ops::AddAssign;
 use thiserror::Error;
@@ -74,12 +75,14 @@ pub enum CheckpointError {
     RunUnrecorded { run_id: String },
     #[error("checkpoint item {key} is not readable: {reason}")]
     Unreadable { key: String, reason: String },
+    /// The call failed, classified by the adapter that made it.
     #[error("{operation} on checkpoint table {table} failed")]
-    Dynamo {
+    Service {
         operation: &'static str,
         table: String,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: BoxError,
     },
 }
 
