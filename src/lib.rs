@@ -7,61 +7,54 @@
 //!  stream shards ──► aws::streams ──► poller ───────────┤
 //!  table scans ──► aws::scanner ──► baseline ───────────┼─► verify::Verifier ──► report::findings ──► report::OutcomeSink
 //!  open findings ──► revalidate ────────────────────────┘     │ Expectations in,   problems kept,      one RecordReport
-//!  (source::stream, source::scan, source::findings)           │ Outcomes out       MATCHes resolve;    per record:
-//!        leases, checkpoints, segments: source::checkpoint    ▼                    not written: retry  WARN lines, counters,
-//!                                       source::table::TableReader                 (source::findings,  EMF documents
+//!  (ports::stream, ports::scan, ports::findings)              │ Outcomes out       MATCHes resolve;    per record:
+//!        leases, checkpoints, segments: ports::checkpoint     ▼                    not written: retry  WARN lines, counters,
+//!                                       ports::table::TableReader                  (ports::findings,   EMF documents
 //!                                       └─► aws::reader (BatchGetItem,             aws::findings)
 //!                                           both accounts)
 //!  readiness ◄── findings and coverage (what each verifier has verified)
 //! ```
 //!
-//! Module map:
-//! - [`config`]: every variable of every function, parsed once: [`config::Config`],
-//!   [`config::PollerConfig`], [`config::BaselineConfig`], [`config::RevalidatorConfig`],
-//!   [`config::FindingsCliConfig`].
-//! - [`record`]: what the engine verifies, [`record::Expectation`]: a key, what the other side
-//!   should hold (an image, nothing, or the source's current item), since when, and from where (a
-//!   stream record, a scan, a finding); stream records' checks; canonical keys for sampling and
-//!   de-duplication; [`record::image`]: an item as an SDK item or as a compact tape compared by
-//!   walking it (Lambda's images, the poller's, the other side's answers); `record::json`: the
-//!   byte reader that writes tapes from DynamoDB JSON; `record::change`: a stream record's JSON
-//!   read into an expectation (Lambda's events and GetRecords' answers).
-//! - [`compare`]: item equality and diffs as DynamoDB means them (numbers as decimals, sets unordered).
-//! - [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits, source
-//!   re-checks, retries; key lookups; [`verify::timing`]: the window's clock, backoff, deadlines;
-//!   [`verify::expiry`]: whether an item is past its TTL (EXPIRED).
-//! - [`baseline`]: the full-table compare: a parallel Scan of each side, its pages as expectations for
-//!   the engine (both directions, `EXTRA`), per-segment checkpoints, the read rate
-//!   ([`baseline::rate`]).
-//! - [`report`]: one verdict path: problems recorded and MATCHes resolved in the findings store
-//!   ([`report::findings`]; a problem not recorded becomes a retry), then each record's
-//!   [`report::RecordReport`] into the [`report::OutcomeSink`] (log lines and counters); counters
-//!   that add up, EMF documents.
-//! - [`lambda`]: the stream event as Lambda delivers it, read from the invocation's bytes
-//!   ([`lambda::entry`]; the common case by a byte reader, the rest by serde, [`record::json`]), and
-//!   the handler (batch item failures); the baseline segment function's contract
-//!   ([`lambda::baseline`]).
-//! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
-//! - [`poller`]: the shard poller: discovery, lineage and runs; a shard's read loop; its lease and
-//!   checkpoints.
-//! - [`readiness`]: GO / NO-GO for cut-over, from the findings table's coverage and findings:
-//!   [`readiness::assess`] (pure, every reason) and [`readiness::gather`].
-//! - [`revalidate`]: open findings read again through the engine, on a schedule or by hand:
-//!   [`revalidate::Revalidator`] resolves those that now match, backs off those still wrong, and
-//!   marks keys that keep changing.
-//! - [`source`]: the read seams (ports): [`ports::table::TableReader`],
-//!   [`ports::scan::TableScanner`], [`ports::stream::StreamSource`],
-//!   [`ports::checkpoint::CheckpointStore`], [`ports::checkpoint::BaselineStore`],
-//!   [`ports::findings::FindingsStore`] (findings and coverage; the table's schema) and
-//!   [`ports::ttl::TimeToLive`] (the source table's TTL attribute, read once at the edge).
-//! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
-//!   [`aws::stream_verifier`] / [`aws::poller`] / [`aws::baseline`] / [`aws::revalidator`], which
-//!   wire them for the binaries.
-//! - `testkit` (feature `testkit`, and unit tests): in-memory seams and stream-to-event helpers,
-//!   never in the binaries.
+//! The layers, inner first; each imports only those before it (`tests/architecture.rs` holds it):
+//! 1. [`compare`] (the item type, equality and diffs as DynamoDB means them) and [`shared`] (the
+//!    clock, errors as text): leaves.
+//! 2. [`record`]: what the engine verifies, [`record::Expectation`] (a key, what the other side
+//!    should hold, since when, from where), stream records' checks, canonical keys, images as SDK
+//!    items or compact tapes ([`record::image`]), and all DynamoDB JSON reading ([`record::json`]).
+//! 3. [`ports`]: the seams as traits, with one failure shape ([`ports::failure`]):
+//!    [`ports::table::TableReader`], [`ports::scan::TableScanner`], [`ports::stream::StreamSource`],
+//!    [`ports::checkpoint::CheckpointStore`] / [`ports::checkpoint::BaselineStore`] (and the state
+//!    they save), [`ports::findings::FindingsStore`], [`ports::ttl::TimeToLive`], the failure queue
+//!    and the event source mappings; [`ports::rate`], a port under a read-rate limit.
+//! 4. [`config`]: every variable of every function, parsed once, each error naming its variable.
+//! 5. [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits,
+//!    source re-checks, retries; [`verify::timing`], [`verify::expiry`] (EXPIRED).
+//! 6. [`report`]: one verdict path: problems recorded and MATCHes resolved in the findings store
+//!    ([`report::findings`]; a problem not recorded becomes a retry), then each record's
+//!    [`report::RecordReport`] into the [`report::OutcomeSink`]; counters and EMF documents.
+//! 7. The features: [`baseline`] (the full-table compare, both directions, resumable),
+//!    [`poller`] (the shard poller: lineage, leases, checkpoints), [`revalidate`] (open findings
+//!    read again), [`readiness`] (GO / NO-GO: [`readiness::assess`] is pure, [`readiness::gather`]
+//!    reads).
+//! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
+//!    the ports; each classifies its failures), [`lambda`] (the event envelope, the runtime entry,
+//!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
+//!    each function built from its configuration with the AWS adapters), [`cli`] (`ddb-verify`).
+//!    The binaries in `src/bin/` are thin: the allocator ([`allocator`]), configuration, wiring
+//!    and the runtime loop. `testkit` (feature `testkit`, and unit tests): in-memory ports that
+//!    fail on demand, stream-to-event helpers, never in the binaries.
 //!
-//! The binaries in `src/bin/` are thin: the allocator ([`allocator`]), configuration, clients, and
-//! the runtime loop.
+//! Words used throughout:
+//! - **other side**: the table the source's changes should have arrived in (another account's).
+//! - **tape**: an item written as compact bytes as it is read, compared by walking it.
+//! - **coverage**: what a verifier has verified of a stream, from when to when, and its gaps: the
+//!   ledger readiness links into one chain.
+//! - **occurrence**: one appearance of a problem under a finding; a MATCH resolves only the
+//!   occurrences recorded before it was observed.
+//! - **unsettled**: a finding whose key kept changing through revalidations: it stays open (and
+//!   blocks GO) but is parked, not re-checked on schedule, until asked for.
+//! - **leg**: one stage of the outcome path after the engine: the findings leg (problems recorded,
+//!   MATCHes resolve) before the report leg (log lines, counters, EMF).
 
 pub mod allocator;
 pub mod aws;

@@ -563,7 +563,11 @@ const INLINE_INDEX: usize = 16;
 /// for in the same order first (no index needed then); at the first name out of order, as
 /// DynamoDB's answers and stream images often list them, b's entries are indexed once (name,
 /// where its value starts). On `true`, both cursors end after their items.
-fn tapes_equal<'a>(a: &mut TapeReader<'a>, b: &mut TapeReader<'a>, ignore: &[String]) -> Option<bool> {
+fn tapes_equal<'a>(
+    a: &mut TapeReader<'a>,
+    b: &mut TapeReader<'a>,
+    ignore: &[String],
+) -> Option<bool> {
     let count = a.count()? as usize;
     let other_count = b.u32()? as usize;
     let size = b.u32()? as usize;

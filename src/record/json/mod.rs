@@ -1,7 +1,7 @@
 //! DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`, ...), read in one place:
-//! - [`bytes`]: the byte reader, which writes items onto tapes straight from the bytes and declines
+//! - `bytes`: the byte reader, which writes items onto tapes straight from the bytes and declines
 //!   (`None`) whatever is not the common case;
-//! - [`events`]: a stream event's records (`{"Records": [...]}`) read by the byte reader;
+//! - `events`: a stream event's records (`{"Records": [...]}`) read by the byte reader;
 //! - [`tolerant`]: serde's reader, which reads anything, words every problem and keeps one bad
 //!   record from failing the event; items and tapes from JSON text, and items back to JSON.
 //!
