@@ -35,12 +35,7 @@ impl DynamoDbCheckpoints {
     }
 
     fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> CheckpointError {
-        CheckpointError::Service {
-            operation,
-            table: self.table.clone(),
-            kind: err.kind(),
-            source: err.boxed(),
-        }
+        CheckpointError::Service(err.failure(operation, format!("checkpoint table {}", self.table)))
     }
 
     /// An UpdateItem on the lease's item, with `:me` bound to its owner (every write is

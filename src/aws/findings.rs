@@ -80,12 +80,7 @@ impl DynamoDbFindings {
                 message,
             };
         }
-        FindingsError::Service {
-            operation,
-            table: self.table.clone(),
-            kind: err.kind(),
-            source: err.boxed(),
-        }
+        FindingsError::Service(err.failure(operation, format!("findings table {}", self.table)))
     }
 
     /// A problem write that leaves its finding open, in one of the cases `record` tries in turn.

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::{CallFailure, FailureKind};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -29,9 +29,14 @@ pub trait DynamoDbCallError: Into<aws_sdk_dynamodb::Error> {
     fn is_transient(&self) -> bool;
     /// Its class for the port's error ([`FailureKind`]).
     fn kind(&self) -> FailureKind;
-    /// The service's error, as the port's error keeps its source.
-    fn boxed(self) -> BoxError {
-        Box::new(self.into())
+    /// The port's report of it: `operation` on `on` (`table Orders`), classified.
+    fn failure(self, operation: &'static str, on: String) -> CallFailure
+    where
+        Self: Sized,
+    {
+        let kind = self.kind();
+        let source: aws_sdk_dynamodb::Error = self.into();
+        CallFailure::new(operation, on, kind, source)
     }
     /// The service refused the request as it is (`ValidationException`), with its message.
     fn refusal(&self) -> Option<String>;

@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::client::interceptors::context::Output;
 use super::answers::ByteReader;
 use super::classify;
 use super::Spawned;
+use crate::ports::failure::CallFailure;
 use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use crate::record::json::Reader;
 use crate::record::{Image, Item, Tape};
@@ -66,10 +67,14 @@ impl TableReader for DynamoDbReader {
                 table: table.to_string(),
                 source,
             })?
-            .map_err(|source| LookupError::BatchGetItem {
-                table: table.to_string(),
-                kind: classify(&source),
-                source: source.into(),
+            .map_err(|source| {
+                let kind = classify(&source);
+                LookupError::Service(CallFailure::new(
+                    "BatchGetItem",
+                    format!("table {table}"),
+                    kind,
+                    source,
+                ))
             })?;
         if let Some(answer) = slot.take() {
             return answer.output(table);

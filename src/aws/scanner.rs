@@ -128,12 +128,7 @@ impl TableScanner for DynamoDbScanner {
 }
 
 fn service_error(operation: &'static str, table: &str, e: impl DynamoDbCallError) -> ScanError {
-    ScanError::Service {
-        operation,
-        table: table.to_string(),
-        kind: e.kind(),
-        source: e.boxed(),
-    }
+    ScanError::Service(e.failure(operation, format!("table {table}")))
 }
 
 #[cfg(test)]

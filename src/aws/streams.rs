@@ -15,7 +15,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::answers::ByteReader;
 use super::Spawned;
-use crate::ports::failure::FailureKind;
+use crate::ports::failure::{CallFailure, FailureKind};
 use crate::ports::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -130,11 +130,12 @@ where
                 },
             }
         }
-        _ => StreamError::Service {
+        _ => StreamError::Service(CallFailure::new(
             operation,
-            kind: FailureKind::Permanent,
-            source: Box::new(aws_sdk_dynamodbstreams::Error::from(err)),
-        },
+            format!("stream {stream_arn}"),
+            FailureKind::Permanent,
+            aws_sdk_dynamodbstreams::Error::from(err),
+        )),
     }
 }
 

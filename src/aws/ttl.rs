@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
 
-use super::classify;
+use super::DynamoDbCallError;
 use crate::ports::ttl::{TimeToLive, TtlError};
 
 #[derive(Debug, Clone)]
@@ -24,10 +24,8 @@ impl TimeToLive for DynamoDbTimeToLive {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| TtlError::Service {
-                table: table.to_string(),
-                kind: classify(&e),
-                source: e.into(),
+            .map_err(|e| {
+                TtlError::Service(e.failure("DescribeTimeToLive", format!("table {table}")))
             })?;
         let Some(description) = out.time_to_live_description else {
             return Ok(None);

@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::CallFailure;
 use serde_json::Value;
 use std::ops::AddAssign;
 use thiserror::Error;
@@ -76,14 +76,8 @@ pub enum CheckpointError {
     #[error("checkpoint item {key} is not readable: {reason}")]
     Unreadable { key: String, reason: String },
     /// The call failed, classified by the adapter that made it.
-    #[error("{operation} on checkpoint table {table} failed")]
-    Service {
-        operation: &'static str,
-        table: String,
-        kind: FailureKind,
-        #[source]
-        source: BoxError,
-    },
+    #[error(transparent)]
+    Service(CallFailure),
 }
 
 /// One reader's lease on one shard of a stream, with its term for taking or extending it.

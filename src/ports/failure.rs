@@ -23,3 +23,36 @@ impl FailureKind {
         self == FailureKind::Transient
     }
 }
+
+/// A call that failed, as every port reports it: the operation, what it was called on, its class
+/// and its cause (`UpdateItem on checkpoint table Checkpoints failed: …`).
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} on {on} failed")]
+pub struct CallFailure {
+    pub operation: &'static str,
+    /// What it was called on, as a log line names it: `table Orders`, `findings table Findings`.
+    pub on: String,
+    pub kind: FailureKind,
+    #[source]
+    pub source: BoxError,
+}
+
+impl CallFailure {
+    pub fn new(
+        operation: &'static str,
+        on: impl Into<String>,
+        kind: FailureKind,
+        source: impl Into<BoxError>,
+    ) -> CallFailure {
+        CallFailure {
+            operation,
+            on: on.into(),
+            kind,
+            source: source.into(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient()
+    }
+}

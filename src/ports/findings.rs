@@ -55,7 +55,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::CallFailure;
 use crate::record::Item;
 
 /// How long a resolved finding stays before DynamoDB's Time to Live deletes it.
@@ -73,14 +73,8 @@ pub enum FindingsError {
         message: String,
     },
     /// The call failed, classified by the adapter that made it (a refusal is [`Self::Rejected`]).
-    #[error("{operation} on findings table {table} failed")]
-    Service {
-        operation: &'static str,
-        table: String,
-        kind: FailureKind,
-        #[source]
-        source: BoxError,
-    },
+    #[error(transparent)]
+    Service(CallFailure),
 }
 
 impl FindingsError {
@@ -91,7 +85,7 @@ impl FindingsError {
 
     /// Throttling, 5xx, time-outs: worth trying again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, FindingsError::Service { kind, .. } if kind.is_transient())
+        matches!(self, FindingsError::Service(f) if f.is_transient())
     }
 }
 

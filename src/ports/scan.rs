@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::{BoxError, CallFailure};
 use crate::record::{Image, Item};
 
 /// One page of one segment of a parallel scan.
@@ -45,14 +45,8 @@ pub struct TableShape {
 #[derive(Debug, Error)]
 pub enum ScanError {
     /// The call failed, classified by the adapter that made it.
-    #[error("{operation} on table {table} failed")]
-    Service {
-        operation: &'static str,
-        table: String,
-        kind: FailureKind,
-        #[source]
-        source: BoxError,
-    },
+    #[error(transparent)]
+    Service(CallFailure),
     #[error("{operation} request for table {table} could not be built")]
     Request {
         operation: &'static str,
@@ -66,7 +60,7 @@ pub enum ScanError {
 
 impl ScanError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, ScanError::Service { kind, .. } if kind.is_transient())
+        matches!(self, ScanError::Service(f) if f.is_transient())
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::{BoxError, CallFailure, FailureKind};
 use crate::record::{Image, Item};
 
 /// One BatchGetItem-like call: at most 100 distinct keys of one table.
@@ -30,13 +30,8 @@ pub struct BatchGetOutput {
 #[derive(Debug, Error)]
 pub enum LookupError {
     /// The call failed, classified by the adapter that made it.
-    #[error("BatchGetItem on table {table} failed")]
-    BatchGetItem {
-        table: String,
-        kind: FailureKind,
-        #[source]
-        source: BoxError,
-    },
+    #[error(transparent)]
+    Service(CallFailure),
     #[error("BatchGetItem request for table {table} could not be built")]
     Request {
         table: String,
@@ -66,7 +61,7 @@ impl LookupError {
     /// retrying, but the records still go back to Lambda rather than get a verdict they did not earn.
     pub fn is_transient(&self) -> bool {
         match self {
-            LookupError::BatchGetItem { kind, .. } => kind.is_transient(),
+            LookupError::Service(failure) => failure.is_transient(),
             LookupError::Request { .. } => false,
             LookupError::Unprocessed { .. }
             | LookupError::Task { .. }
@@ -78,13 +73,7 @@ impl LookupError {
     /// Whether the service rejected the request as invalid (a key that does not fit the table's
     /// schema, duplicate keys): the whole request fails for one bad key, so the caller narrows it.
     pub fn is_validation(&self) -> bool {
-        matches!(
-            self,
-            LookupError::BatchGetItem {
-                kind: FailureKind::Invalid,
-                ..
-            }
-        )
+        matches!(self, LookupError::Service(f) if f.kind == FailureKind::Invalid)
     }
 }
 

@@ -6,19 +6,14 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::ports::failure::{BoxError, FailureKind};
+use crate::ports::failure::CallFailure;
 use crate::shared::error_chain;
 
 #[derive(Debug, Error)]
 pub enum TtlError {
     /// The call failed, classified by the adapter that made it.
-    #[error("DescribeTimeToLive on table {table} failed")]
-    Service {
-        table: String,
-        kind: FailureKind,
-        #[source]
-        source: BoxError,
-    },
+    #[error(transparent)]
+    Service(CallFailure),
 }
 
 /// Reads a table's TTL setting.
@@ -58,6 +53,7 @@ pub async fn resolve<T: TimeToLive>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::failure::FailureKind;
 
     /// DescribeTimeToLive's answer, counting the calls.
     struct Described {
@@ -92,11 +88,12 @@ mod tests {
         assert_eq!(resolve(None, &described(|| Ok(None)), "Orders").await, None);
 
         let denied = described(|| {
-            Err(TtlError::Service {
-                table: "Orders".into(),
-                kind: FailureKind::Permanent,
-                source: "AccessDeniedException".into(),
-            })
+            Err(TtlError::Service(CallFailure::new(
+                "DescribeTimeToLive",
+                "table Orders",
+                FailureKind::Permanent,
+                "AccessDeniedException",
+            )))
         });
         assert_eq!(resolve(None, &denied, "Orders").await, None);
     }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
-use crate::ports::failure::FailureKind;
+use crate::ports::failure::{CallFailure, FailureKind};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {
@@ -177,10 +177,10 @@ fn simulated_failure() -> CheckpointError {
     let error = aws_sdk_dynamodb::types::error::InternalServerError::builder()
         .message("simulated")
         .build();
-    CheckpointError::Service {
-        operation: "UpdateItem",
-        table: "Checkpoints".into(),
-        kind: FailureKind::Transient,
-        source: Box::new(aws_sdk_dynamodb::Error::InternalServerError(error)),
-    }
+    CheckpointError::Service(CallFailure::new(
+        "UpdateItem",
+        "checkpoint table Checkpoints",
+        FailureKind::Transient,
+        aws_sdk_dynamodb::Error::InternalServerError(error),
+    ))
 }

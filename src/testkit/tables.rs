@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::ports::failure::FailureKind;
+use crate::ports::failure::{CallFailure, FailureKind};
 use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use crate::record::{Image, Item, ItemKey, Tape};
 
@@ -130,11 +130,12 @@ impl TableReader for InMemoryTables {
                     FailureKind::Permanent
                 };
                 let what = if transient { "transient" } else { "permanent" };
-                return Err(LookupError::BatchGetItem {
-                    table: table.to_string(),
+                return Err(LookupError::Service(CallFailure::new(
+                    "BatchGetItem",
+                    format!("table {table}"),
                     kind,
-                    source: format!("simulated {what} failure on table {table}").into(),
-                });
+                    format!("simulated {what} failure on table {table}"),
+                )));
             }
             Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
             Some(Fault::ForeignItem) | None => {}
@@ -198,9 +199,10 @@ impl TableReader for InMemoryTables {
 
 /// As DynamoDB refuses a request (a ValidationException): the whole call, with its message.
 fn rejected_request(table: &str, message: &str) -> LookupError {
-    LookupError::BatchGetItem {
-        table: table.to_string(),
-        kind: FailureKind::Invalid,
-        source: format!("ValidationException: {message}").into(),
-    }
+    LookupError::Service(CallFailure::new(
+        "BatchGetItem",
+        format!("table {table}"),
+        FailureKind::Invalid,
+        format!("ValidationException: {message}"),
+    ))
 }
