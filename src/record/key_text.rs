@@ -609,6 +609,11 @@ mod tests {
             ])),
             "b=b64:AAE= n=5 pk=\"user#1\""
         );
+        // Frozen: finding ids are made of it.
+        assert_eq!(
+            legacy_text(&key(&[("pk", s("a\"b\\c\nd\te\u{1}é😀, x=y"))])),
+            r#"pk="a\"b\\c\nd\te\u{1}é😀, x=y""#
+        );
     }
 
     #[test]
