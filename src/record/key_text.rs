@@ -28,8 +28,9 @@
 //!   (`\u{0}`, `\u{202e}`): they would break the line, or hide or reorder text on a terminal;
 //! - every other character, commas, `=`, spaces and all other Unicode included, is as it is.
 //!
-//! The parser takes those escapes and `\u{...}` for any character (1 to 6 hex digits), any other
-//! character unescaped but `"` and `\`, and any whitespace around the commas and the key. The key it
+//! The parser takes those escapes, `\u{...}` for any character (1 to 6 hex digits), `\0` and `\'`
+//! (Rust's, which the older form below may hold), any other character unescaped but `"` and `\`,
+//! and any whitespace around the commas and the key. The key it
 //! reads then passes the checks a stream record's key passes ([`check_key_attribute`] for each
 //! attribute, [`check_key`] for the whole: S, N or B, no empty string or binary, a DynamoDB number,
 //! one or two attributes). Its errors ([`KeyTextError`]) say at which character of the text given
@@ -349,7 +350,8 @@ impl<'t> Parser<'t> {
                         return Err(escape("a `\\` at the end".into()));
                     };
                     out.push(match e {
-                        '"' | '\\' => e,
+                        '"' | '\\' | '\'' => e,
+                        '0' => '\0',
                         'n' => '\n',
                         'r' => '\r',
                         't' => '\t',
@@ -412,7 +414,7 @@ impl<'t> Parser<'t> {
             self.at += eq + 1;
             let value_at = self.at;
             let value = if self.eat("\"") {
-                AttributeValue::S(self.legacy_quoted(name)?)
+                AttributeValue::S(self.quoted(Some(name))?)
             } else {
                 let word = self.rest();
                 let word = &word[..word.find(char::is_whitespace).unwrap_or(word.len())];
@@ -450,63 +452,6 @@ impl<'t> Parser<'t> {
             self.skip_space();
         }
         self.checked(item, &starts)
-    }
-
-    /// A string in Rust's `{:?}` form after its opening quote, up to and past its closing quote.
-    fn legacy_quoted(&mut self, name: &str) -> Result<String, KeyTextError> {
-        let opened = self.at - 1;
-        let base = self.at;
-        let mut out = String::new();
-        let mut chars = self.rest().char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => {
-                    self.at = base + i + 1;
-                    return Ok(out);
-                }
-                '\\' => {
-                    let escape = |problem: &str| {
-                        self.error(base + i, Some(name), format!("attribute {name}: {problem}"))
-                    };
-                    let (_, e) = chars.next().ok_or_else(|| escape("an escape at the end"))?;
-                    out.push(match e {
-                        'n' => '\n',
-                        'r' => '\r',
-                        't' => '\t',
-                        '0' => '\0',
-                        '\\' | '"' | '\'' => e,
-                        'u' => {
-                            let mut hex = String::new();
-                            if chars.next().map(|(_, c)| c) != Some('{') {
-                                return Err(escape("\\u must be followed by {"));
-                            }
-                            loop {
-                                match chars.next() {
-                                    Some((_, '}')) => break,
-                                    Some((_, h)) if h.is_ascii_hexdigit() && hex.len() < 6 => {
-                                        hex.push(h)
-                                    }
-                                    _ => return Err(escape("\\u{...} is not a character code")),
-                                }
-                            }
-                            u32::from_str_radix(&hex, 16)
-                                .ok()
-                                .and_then(char::from_u32)
-                                .ok_or_else(|| {
-                                    escape(&format!("\\u{{{hex}}} is not a character"))
-                                })?
-                        }
-                        other => return Err(escape(&format!("\\{other} is not an escape"))),
-                    });
-                }
-                c => out.push(c),
-            }
-        }
-        Err(self.error(
-            opened,
-            Some(name),
-            format!("attribute {name}: the string has no closing quote"),
-        ))
     }
 }
 
