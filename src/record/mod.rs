@@ -1,7 +1,8 @@
 //! What the engine verifies ([`Expectation`]: a key, what the other side should hold, since when,
 //! and from where), built from stream records through one set of checks; and the canonical form
 //! of an item key used for sampling, de-duplication and matching lookup results; [`image`]: the
-//! image an expectation holds, compact for Lambda's records.
+//! image an expectation holds, compact for Lambda's records; [`key_text`]: a key as text
+//! (`findings` prints it, `accept` reads it back), ending in the same key checks.
 
 pub(crate) mod change;
 pub mod image;
