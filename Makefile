@@ -100,7 +100,8 @@ validate: tools
 
 # Release artifacts as Lambda zips: arm64 (the template's default) needs the aarch64 standard library
 # (rustup target add aarch64-unknown-linux-gnu); x86_64 needs nothing more. Both link with zig.
-# The zipped functions: the stream verifier and the baseline compare's segment worker.
+# The zipped functions: the stream verifier, the baseline compare's segment worker and the revalidator
+# (not the shard poller, which sam build builds with the others).
 LAMBDA_BINS := stream-verifier baseline-segment revalidator
 
 build: tools

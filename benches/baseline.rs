@@ -33,8 +33,10 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
 use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::config::{BaselineConfig, Config, TableRef};
+use ddb_verify::ports::checkpoint::BaselineCounts;
+use ddb_verify::ports::findings::NoFindings;
 use ddb_verify::record::Item;
-use ddb_verify::report::metrics::{BaselineCounts, InvocationMetrics};
+use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
@@ -56,7 +58,7 @@ const SOURCE_ACCOUNT: &str = "sourceaccount";
 const TARGET_ACCOUNT: &str = "targetaccount";
 const CHECKPOINTS: &str = "BenchBaselineCheckpoints";
 
-type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
+type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints, NoFindings>;
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
     ddb_verify::testkit::setup::local_account_config(endpoint, key)

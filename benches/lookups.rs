@@ -37,8 +37,8 @@ use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::Poller;
+use ddb_verify::ports::stream::StartAt;
 use ddb_verify::record::{Expectation, Item};
-use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use ddb_verify::verify::Verifier;
 use tokio::sync::Semaphore;
@@ -102,14 +102,14 @@ struct TracedReader {
     log: trace::Log,
 }
 
-impl ddb_verify::source::table::TableReader for TracedReader {
+impl ddb_verify::ports::table::TableReader for TracedReader {
     fn batch_get(
         &self,
-        request: ddb_verify::source::table::BatchGet<'_>,
+        request: ddb_verify::ports::table::BatchGet<'_>,
     ) -> impl std::future::Future<
         Output = Result<
-            ddb_verify::source::table::BatchGetOutput,
-            ddb_verify::source::table::LookupError,
+            ddb_verify::ports::table::BatchGetOutput,
+            ddb_verify::ports::table::LookupError,
         >,
     > + Send {
         trace::timed(&self.log, self.inner.batch_get(request))
@@ -232,7 +232,7 @@ async fn measure_lookups(l: &Lookups<'_>, suffix: &str) -> f64 {
     // MATCHes, so nothing is written.
     let writer = ddb_verify::report::findings::FindingsWriter::new(
         ddb_verify::aws::findings::DynamoDbFindings::new(l.source.clone(), FINDINGS_TABLE),
-        ddb_verify::source::findings::FindingOrigin::Stream,
+        ddb_verify::ports::findings::FindingOrigin::Stream,
         None,
     );
     let mut seconds = Vec::new();
@@ -311,7 +311,7 @@ async fn main() {
 
     // The same ~1 KB items in both accounts; the source's stream holds 10,000 INSERT records.
     let items: Vec<Item> = (0..ITEMS)
-        .map(|i| ddb_verify::lambda::json::parse_item(&support::item_json(i).to_string()).unwrap())
+        .map(|i| ddb_verify::record::json::parse_item(&support::item_json(i).to_string()).unwrap())
         .collect();
     create(&source, table, true).await;
     create(&target, table, false).await;

@@ -1,10 +1,13 @@
 //! Equality and differences of DynamoDB items, with DynamoDB's own meaning of equal: numbers as
 //! decimals (`1.0` = `1`, `1E2` = `100`), sets without order, maps and lists recursively, binary as
-//! bytes.
+//! bytes. A leaf: the item type is defined here, and `record` builds on it.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::record::Item;
+/// An item (or a key) as the DynamoDB SDK represents it.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// A DynamoDB number in a canonical form: equal numbers have equal forms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::source::stream::StartAt;
+use crate::ports::stream::StartAt;
 
 /// Every variable the verifier reads (kept in one place so the template can be checked against it).
 pub const VARIABLES: &[&str] = &[

@@ -38,7 +38,7 @@
 //!   [`report::RecordReport`] into the [`report::OutcomeSink`] (log lines and counters); counters
 //!   that add up, EMF documents.
 //! - [`lambda`]: the stream event as Lambda delivers it, read from the invocation's bytes
-//!   ([`lambda::entry`]; the common case by a byte reader, the rest by serde, [`lambda::json`]), and
+//!   ([`lambda::entry`]; the common case by a byte reader, the rest by serde, [`record::json`]), and
 //!   the handler (batch item failures); the baseline segment function's contract
 //!   ([`lambda::baseline`]).
 //! - [`cli`]: `ddb-verify`, the operator's command line over the same library.
@@ -49,11 +49,11 @@
 //! - [`revalidate`]: open findings read again through the engine, on a schedule or by hand:
 //!   [`revalidate::Revalidator`] resolves those that now match, backs off those still wrong, and
 //!   marks keys that keep changing.
-//! - [`source`]: the read seams (ports): [`source::table::TableReader`],
-//!   [`source::scan::TableScanner`], [`source::stream::StreamSource`],
-//!   [`source::checkpoint::CheckpointStore`], [`source::checkpoint::BaselineStore`],
-//!   [`source::findings::FindingsStore`] (findings and coverage; the table's schema) and
-//!   [`source::ttl::TimeToLive`] (the source table's TTL attribute, read once at the edge).
+//! - [`source`]: the read seams (ports): [`ports::table::TableReader`],
+//!   [`ports::scan::TableScanner`], [`ports::stream::StreamSource`],
+//!   [`ports::checkpoint::CheckpointStore`], [`ports::checkpoint::BaselineStore`],
+//!   [`ports::findings::FindingsStore`] (findings and coverage; the table's schema) and
+//!   [`ports::ttl::TimeToLive`] (the source table's TTL attribute, read once at the edge).
 //! - [`aws`]: every SDK call: clients for the two accounts, the DynamoDB adapters of the seams, and
 //!   [`aws::stream_verifier`] / [`aws::poller`] / [`aws::baseline`] / [`aws::revalidator`], which
 //!   wire them for the binaries.
@@ -71,14 +71,17 @@ pub mod compare;
 pub mod config;
 pub mod lambda;
 pub mod poller;
+pub mod ports;
 pub mod readiness;
 pub mod record;
 pub mod report;
 pub mod revalidate;
-pub mod source;
+pub mod shared;
+
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod verify;
+pub mod wiring;
 
 // The few names every entry point starts from.
 pub use config::{Config, PollerConfig};

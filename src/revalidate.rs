@@ -29,20 +29,21 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::baseline::rate::{Limited, ReadRate};
 use crate::config::{RevalidatorConfig, TableRef};
-use crate::record::{Expectation, Expected, Origin};
-use crate::report::emf::{self, Metric};
-use crate::report::error_chain;
-use crate::report::findings::{problem_of, FIRST_RECHECK};
-use crate::report::metrics::InvocationMetrics;
-use crate::report::{OutcomeSink, RecordReport};
-use crate::source::findings::{
+use crate::ports::findings::{
     Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, Problem,
     Recheck, Resolution,
 };
-use crate::source::table::TableReader;
-use crate::verify::timing::{epoch_ms, Backoff};
+use crate::ports::rate::{Limited, ReadRate};
+use crate::ports::table::TableReader;
+use crate::record::{Expectation, Expected, Origin};
+use crate::report::emf::{self, Metric};
+use crate::report::findings::{problem_of, FIRST_RECHECK};
+use crate::report::metrics::InvocationMetrics;
+use crate::report::{OutcomeSink, RecordReport};
+use crate::shared::epoch_ms;
+use crate::shared::error_chain;
+use crate::verify::timing::Backoff;
 use crate::verify::{Evidence, Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
 
 /// Attempts within one run at a key that neither settles nor fails to be read.

@@ -18,12 +18,14 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
 use ddb_verify::baseline::{Baseline, BaselineParts, RunSummary};
 use ddb_verify::config::{BaselineConfig, Config, TableRef};
+use ddb_verify::ports::checkpoint::BaselineCounts;
+use ddb_verify::ports::findings::NoFindings;
 use ddb_verify::record::Item;
-use ddb_verify::report::metrics::{BaselineCounts, InvocationMetrics};
+use ddb_verify::report::metrics::InvocationMetrics;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints>;
+type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints, NoFindings>;
 
 const SCAN: &str = "DynamoDB_20120810.Scan";
 const DESCRIBE_TABLE: &str = "DynamoDB_20120810.DescribeTable";
@@ -204,8 +206,8 @@ async fn binary_and_number_keys_are_compared_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanned_pages_are_read_onto_tapes_and_end_with_their_last_key() {
+    use ddb_verify::ports::scan::{ScanRequest, TableScanner};
     use ddb_verify::record::Image;
-    use ddb_verify::source::scan::{ScanRequest, TableScanner};
 
     let p = pair(ORDER_KEYS_T).await;
     let rows = orders(25);
@@ -770,7 +772,7 @@ async fn the_segment_function_refuses_a_run_started_with_other_settings() {
     let err = handle(&other, segment("sfn-r"), deadline())
         .await
         .unwrap_err();
-    let message = ddb_verify::report::error_chain(&err);
+    let message = ddb_verify::shared::error_chain(&err);
     assert!(
         message.contains("IGNORE_ATTRIBUTES was (none) and is now syncedAt"),
         "{message}"
@@ -780,7 +782,7 @@ async fn the_segment_function_refuses_a_run_started_with_other_settings() {
         total_segments: 1,
     };
     let err = handle(&other, finish, deadline()).await.unwrap_err();
-    assert!(ddb_verify::report::error_chain(&err).contains("IGNORE_ATTRIBUTES"));
+    assert!(ddb_verify::shared::error_chain(&err).contains("IGNORE_ATTRIBUTES"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

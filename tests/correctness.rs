@@ -14,6 +14,7 @@ use common::*;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
+use ddb_verify::ports::findings::NoFindings;
 use ddb_verify::record::Item;
 use ddb_verify::verify::{Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
 use tokio::task::JoinHandle;
@@ -250,7 +251,7 @@ async fn a_keys_only_change_is_compared_with_the_source_state_after_its_own_wind
     put(&pair.target, &pair.table, &version(1)).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     // The change is a minute old: its own window has long passed.
-    let a_minute_ago = ddb_verify::verify::timing::epoch_ms() / 1000 - 60;
+    let a_minute_ago = ddb_verify::shared::epoch_ms() / 1000 - 60;
     events[0]["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = a_minute_ago.into();
     let handler = verifier(&pair.table, &pair.source, &pair.target, |c| {
         c.max_replication_lag = Duration::from_secs(3);
@@ -288,7 +289,10 @@ async fn a_keys_only_change_is_compared_with_the_source_state_after_its_own_wind
 }
 
 /// A verifier whose other-side reads go through `proxy`.
-fn verifier_through(proxy: &FaultProxy, pair: &TablePair) -> StreamVerifier<DynamoDbReader> {
+fn verifier_through(
+    proxy: &FaultProxy,
+    pair: &TablePair,
+) -> StreamVerifier<DynamoDbReader, NoFindings> {
     let target = account_through(proxy, TARGET_ACCOUNT);
     verifier(&pair.table, &pair.source, &target, |c| {
         windows_from_arrival(c, Duration::from_millis(300))
@@ -352,8 +356,8 @@ async fn an_answer_under_another_table_key_is_a_lookup_error_never_missing() {
 async fn the_other_sides_items_are_read_onto_tapes_that_hold_what_was_written() {
     use aws_sdk_dynamodb::primitives::Blob;
     use aws_sdk_dynamodb::types::AttributeValue as V;
+    use ddb_verify::ports::table::{BatchGet, TableReader};
     use ddb_verify::record::Image;
-    use ddb_verify::source::table::{BatchGet, TableReader};
 
     let pair = pk_pair("Tapes", StreamViewType::NewImage).await;
     let nested = V::M(

@@ -24,12 +24,13 @@ use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::poller::{PollReport, Poller};
+use ddb_verify::ports::checkpoint::CheckpointStore;
+use ddb_verify::ports::findings::FindingsStore;
+use ddb_verify::ports::findings::NoFindings;
+use ddb_verify::ports::stream::StartAt;
+use ddb_verify::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use ddb_verify::record::{compare_sequence_numbers, Item};
-use ddb_verify::source::checkpoint::CheckpointStore;
-use ddb_verify::source::findings::FindingsStore;
-use ddb_verify::source::stream::StartAt;
-use ddb_verify::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
-use ddb_verify::verify::timing::epoch_ms;
+use ddb_verify::shared::epoch_ms;
 use ddb_verify::verify::{Outcome, RetryReason, Verifier};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -407,7 +408,7 @@ impl TableReader for RecordingReader {
     }
 }
 
-type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader>;
+type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader, NoFindings>;
 
 struct PollerSetup {
     pair: TablePair,
@@ -850,7 +851,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
         .poller(&proxy, Duration::from_secs(30), 100)
         .with_findings(ddb_verify::report::findings::FindingsWriter::new(
             ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
+            ddb_verify::ports::findings::FindingOrigin::Poller,
             None,
         ));
     let missing = &s.written[4];
@@ -909,7 +910,7 @@ async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_
         .poller(&proxy, Duration::from_secs(30), 100)
         .with_findings(ddb_verify::report::findings::FindingsWriter::new(
             ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
+            ddb_verify::ports::findings::FindingOrigin::Poller,
             None,
         ));
     proxy.set_rules(vec![
@@ -930,7 +931,7 @@ async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_
     let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
     assert_eq!(
         causes,
-        [ddb_verify::source::findings::GapCause::ProblemNotRecorded]
+        [ddb_verify::ports::findings::GapCause::ProblemNotRecorded]
     );
 }
 
@@ -945,7 +946,7 @@ async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_
         .poller(&proxy, Duration::from_secs(30), 100)
         .with_findings(ddb_verify::report::findings::FindingsWriter::new(
             ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
+            ddb_verify::ports::findings::FindingOrigin::Poller,
             None,
         ));
     proxy.set_rules(vec![Rule::new(
@@ -971,7 +972,7 @@ async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_
     let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
     assert_eq!(
         causes,
-        [ddb_verify::source::findings::GapCause::Unrecorded],
+        [ddb_verify::ports::findings::GapCause::Unrecorded],
         "{coverage:?}"
     );
 }

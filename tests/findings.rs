@@ -21,16 +21,16 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
-use ddb_verify::record::Item;
-use ddb_verify::report::findings::FindingsWriter;
-use ddb_verify::report::metrics::InvocationMetrics;
-use ddb_verify::source::findings::{
+use ddb_verify::ports::findings::{
     finding_id, CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus,
     FindingsStore, Gap, GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
-use ddb_verify::source::stream::StartAt;
+use ddb_verify::ports::stream::StartAt;
+use ddb_verify::record::Item;
+use ddb_verify::report::findings::FindingsWriter;
+use ddb_verify::report::metrics::InvocationMetrics;
+use ddb_verify::shared::epoch_ms;
 use ddb_verify::testkit::setup::ORDER_KEYS;
-use ddb_verify::verify::timing::epoch_ms;
 use ddb_verify::verify::Verifier;
 
 const SEED: u64 = 0x0f1d_1265;
@@ -1233,7 +1233,7 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     };
     write(1).await;
     recording().run(&pair.stream_arn, deadline()).await.unwrap();
-    let gaps = |c: &[ddb_verify::source::findings::Coverage]| -> Vec<GapCause> {
+    let gaps = |c: &[ddb_verify::ports::findings::Coverage]| -> Vec<GapCause> {
         c[0].gaps.iter().map(|g| g.cause).collect()
     };
     assert_eq!(gaps(&store.coverage(&pair.table).await.unwrap()), []);

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ddb_verify::compare::{diff_items, items_equal, numbers_equal, values_equal};
 use ddb_verify::lambda::event::StreamEvent;
-use ddb_verify::lambda::json::{item_json, parse_item, parse_tape};
+use ddb_verify::record::json::{item_json, parse_item, parse_tape};
 use ddb_verify::record::{Image, Item, ItemKey, Tape};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -9,13 +9,13 @@ use std::process::{Command, Output};
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
 use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
-use ddb_verify::readiness::{self, Readiness, ReadinessOptions, TableStream};
-use ddb_verify::record::Item;
-use ddb_verify::source::findings::{
+use ddb_verify::ports::findings::{
     CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, GapCause, GapWrite,
     ProblemWrite,
 };
-use ddb_verify::verify::timing::epoch_ms;
+use ddb_verify::readiness::{self, Readiness, ReadinessOptions, TableStream};
+use ddb_verify::record::Item;
+use ddb_verify::shared::epoch_ms;
 
 const MIN: u64 = 60_000;
 
@@ -140,7 +140,7 @@ async fn state(broken: Break) -> (DynamoDbFindings, String) {
 }
 
 async fn readiness_of(store: &DynamoDbFindings, table: &str) -> Readiness {
-    let stream = match ddb_verify::aws::enabled_stream(store.client(), table).await {
+    let stream = match ddb_verify::aws::describe::enabled_stream(store.client(), table).await {
         Ok(Some(arn)) => TableStream::Current(arn),
         Ok(None) => TableStream::Disabled,
         Err(why) => TableStream::Unknown(why),

@@ -14,14 +14,14 @@ use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
-use ddb_verify::record::Item;
-use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
-use ddb_verify::source::findings::{
+use ddb_verify::ports::findings::{
     finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
     FindingsStore, ListCursor, ListPage, Problem, ProblemWrite, Recheck, Resolution,
 };
+use ddb_verify::record::Item;
+use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
+use ddb_verify::shared::epoch_ms;
 use ddb_verify::testkit::setup::ORDER_KEYS;
-use ddb_verify::verify::timing::epoch_ms;
 
 type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
 

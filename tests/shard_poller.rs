@@ -13,13 +13,14 @@ use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::{PollReport, Poller};
+use ddb_verify::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use ddb_verify::ports::findings::NoFindings;
+use ddb_verify::ports::stream::StartAt;
 use ddb_verify::record::Item;
-use ddb_verify::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use ddb_verify::source::stream::StartAt;
 use ddb_verify::verify::{Outcome, Verifier};
 use tokio::time::Instant;
 
-type LocalPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, DynamoDbReader>;
+type LocalPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, DynamoDbReader, NoFindings>;
 
 struct Setup {
     source: Account,
@@ -327,8 +328,8 @@ async fn ten_thousand_records_in_one_run() {
 async fn stream_pages_are_read_onto_tapes_and_say_what_the_sdks_decoding_says() {
     use aws_sdk_dynamodb::primitives::Blob;
     use ddb_verify::aws::streams::change_record;
+    use ddb_verify::ports::stream::{ShardRef, StreamSource};
     use ddb_verify::record::{Expectation, Expected, Image, OldImage};
-    use ddb_verify::source::stream::{ShardRef, StreamSource};
     use AttributeValue as V;
 
     let s = setup().await;

@@ -357,7 +357,7 @@ async fn records_of_items_past_their_ttl_are_expired_where_the_other_side_differ
     })
     .with_ttl_lookup(Box::new(move |table| {
         let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(client.clone());
-        Box::pin(async move { ddb_verify::source::ttl::resolve(None, &port, &table).await })
+        Box::pin(async move { ddb_verify::ports::ttl::resolve(None, &port, &table).await })
     }));
     let inv = handler.handle(&parse_event(&events[0]), None).await;
     let key = |c: &str, id: &str| format!(r#"customerId="{c}" orderId={id}"#);

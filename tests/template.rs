@@ -2,7 +2,9 @@
 //! template sets, and the stream event source keeps records rather than dropping them. Both places
 //! the verifier can run in (`DeployIn`) are deployed here on paper: the template's conditions,
 //! intrinsic functions and rules evaluated for given parameters, and the resulting grants checked
-//! one by one.
+//! one by one. And the docs against both: the configuration tables of `docs/configuration.md` list
+//! exactly the variables each program asks for, the parameter table of `docs/deploy.md` exactly the
+//! template's parameters with their defaults, and every link between the docs leads somewhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -818,8 +820,8 @@ fn the_rules_refuse_deployments_that_would_read_the_wrong_table() {
         target_account(&[("SourceRoleExternalId", "")]),
         "TargetAccountRecheckNeedsSourceRole",
     );
-    // Before the mapping exists (the first deployment, step 1 in the README) the role may not exist
-    // yet.
+    // Before the mapping exists (the first deployment, step 1 in docs/deploy.md) the role may not
+    // exist yet.
     first_deployment(&t);
     fails(
         source_account(&[("SourceRoleArn", SOURCE_ROLE)]),
@@ -2061,7 +2063,7 @@ fn the_other_accounts_role_trusts_the_revalidator_only_when_given_its_role() {
     }
 }
 
-/// The first deployment in the target account (step 1 in the README): no stream mapping yet, and
+/// The first deployment in the target account (step 1 in docs/deploy.md): no stream mapping yet, and
 /// no source account role yet; the template's rules accept it.
 fn first_deployment(t: &Value) -> Deployment<'_> {
     let first = Deployment::new(
@@ -2078,4 +2080,312 @@ fn first_deployment(t: &Value) -> Deployment<'_> {
         first.rule_failures()
     );
     first
+}
+
+// The docs against the code and the template.
+
+fn read_doc(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A doc's table rows by the `## ` section they are in: each row's cells, trimmed. Header and
+/// separator rows are left out; rows before the first section are under "".
+fn table_rows(text: &str) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut sections: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    let mut section = String::new();
+    let mut header = true;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            section = heading.trim().to_string();
+            continue;
+        }
+        if !line.starts_with('|') {
+            header = true;
+            continue;
+        }
+        let cells: Vec<String> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect();
+        // A table's first row is its header, the next its separator.
+        if header
+            || cells
+                .iter()
+                .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
+        {
+            header = false;
+            continue;
+        }
+        sections.entry(section.clone()).or_default().push(cells);
+    }
+    sections
+}
+
+/// The names in backticks in a cell: `` `A`, `B` `` gives A and B.
+fn quoted(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A value every variable accepts, so that a parser reads on to its end and asks for each one it
+/// knows. The older names of the source role are left unset: setting both names is an error.
+fn sample_value(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "VERIFY_TABLE_NAME" => "OrdersCopy",
+        "VERIFY_ROLE_ARN" | "SOURCE_ROLE_ARN" => "arn:aws:iam::222222222222:role/reader",
+        "VERIFY_ROLE_EXTERNAL_ID" | "SOURCE_ROLE_EXTERNAL_ID" => "x1",
+        "VERIFY_PROFILE" => "target-account",
+        "VERIFY_REGION" => "us-east-1",
+        "SAMPLE_RATE" => "1",
+        "IGNORE_ATTRIBUTES" => "syncedAt",
+        "MAX_REPLICATION_LAG" => "30s",
+        "LAG_WINDOW_FROM" => "creation",
+        "DEADLINE_MARGIN" => "2s",
+        "CONSISTENT_READ" | "RECHECK_SOURCE" => "true",
+        "LOG_ITEM_VALUES" => "false",
+        "MAX_CONCURRENCY" => "5",
+        "METRICS_NAMESPACE" => "DynamoDbMigrationVerifier",
+        "FINDINGS_TABLE" => "VerifierFindings",
+        "TTL_ATTRIBUTE" => "expiresAt",
+        "STREAM_ARN" => {
+            "arn:aws:dynamodb:us-east-1:111111111111:table/Orders/stream/2026-01-01T00:00:00.000"
+        }
+        "SOURCE_TABLE_NAME" => "Orders",
+        "CHECKPOINT_TABLE" => "VerifierCheckpoints",
+        "STARTING_POSITION" => "TRIM_HORIZON",
+        "GET_RECORDS_LIMIT" => "1000",
+        "LEASE_DURATION" => "5m",
+        "POLL_INTERVAL" => "60s",
+        "MAX_READ_UNITS" => "100",
+        "SCAN_PAGE_LIMIT" => "500",
+        "FAILURE_QUEUE_URL" => "https://sqs.us-east-1.amazonaws.com/111111111111/failures",
+        _ => return None,
+    })
+}
+
+/// Every variable a configuration parser asks for (given a valid value for each it knows): what
+/// the program reads, whatever the constants say.
+fn asked<T, E: std::fmt::Debug>(
+    parse: fn(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> BTreeSet<String> {
+    let names = std::cell::RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        names.borrow_mut().insert(name.to_string());
+        sample_value(name).map(str::to_string)
+    };
+    if let Err(e) = parse(&lookup) {
+        panic!("the sample values do not parse ({e:?}): give the new variable one in sample_value");
+    }
+    names.into_inner()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
+    use ddb_verify::config::{
+        BaselineConfig, Config, FindingsCliConfig, PollerConfig, RevalidatorConfig,
+        BASELINE_VARIABLES, POLLER_VARIABLES, REVALIDATOR_VARIABLES,
+    };
+    let common = asked(|l| Config::from_lookup(l));
+    let beyond =
+        |all: BTreeSet<String>| -> BTreeSet<String> { all.difference(&common).cloned().collect() };
+    let poller = beyond(asked(|l| PollerConfig::from_lookup(l)));
+    let baseline = beyond(asked(|l| BaselineConfig::from_lookup(l)));
+    let revalidator = beyond(asked(|l| RevalidatorConfig::from_lookup(l)));
+    let cli = asked(|l| FindingsCliConfig::from_lookup(l));
+    // The constants the template's tests use say the same.
+    assert_eq!(common, set(VARIABLES), "config::VARIABLES");
+    assert_eq!(poller, set(POLLER_VARIABLES), "config::POLLER_VARIABLES");
+    assert_eq!(
+        baseline,
+        set(BASELINE_VARIABLES),
+        "config::BASELINE_VARIABLES"
+    );
+    assert_eq!(
+        revalidator,
+        set(REVALIDATOR_VARIABLES),
+        "config::REVALIDATOR_VARIABLES"
+    );
+
+    let rows = table_rows(&read_doc("docs/configuration.md"));
+    let documented = |section: &str| -> BTreeSet<String> {
+        let rows = rows
+            .get(section)
+            .unwrap_or_else(|| panic!("docs/configuration.md has no table under ## {section}"));
+        rows.iter().flat_map(|cells| quoted(&cells[0])).collect()
+    };
+    for (section, read) in [
+        ("Every function", &common),
+        ("Shard poller", &poller),
+        ("Baseline compare", &baseline),
+        ("Revalidator", &revalidator),
+        ("`ddb-verify findings`, `accept` and `readiness`", &cli),
+    ] {
+        let docs = documented(section);
+        let undocumented: Vec<_> = read.difference(&docs).collect();
+        let not_read: Vec<_> = docs.difference(read).collect();
+        assert!(
+            undocumented.is_empty() && not_read.is_empty(),
+            "docs/configuration.md, ## {section}: read but not in the table {undocumented:?}; \
+             in the table but not read {not_read:?}"
+        );
+    }
+}
+
+#[test]
+fn the_deploy_docs_list_exactly_the_template_parameters_and_their_defaults() {
+    let t = template();
+    let parameters: BTreeMap<String, String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(name, p)| {
+            let default = match &p["Default"] {
+                Value::Null => "(required)".to_string(),
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => panic!("{name:?}: default {other:?}"),
+            };
+            (name.as_str().unwrap().to_string(), default)
+        })
+        .collect();
+    let rows = table_rows(&read_doc("docs/deploy.md"));
+    let documented: BTreeMap<String, String> = rows
+        .get("Parameters")
+        .expect("docs/deploy.md has no table under ## Parameters")
+        .iter()
+        .map(|cells| {
+            let names = quoted(&cells[0]);
+            assert_eq!(names.len(), 1, "one parameter a row: {cells:?}");
+            (names[0].clone(), cells[1].replace('`', ""))
+        })
+        .collect();
+    let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<BTreeSet<_>>();
+    let (template_names, docs_names) = (names(&parameters), names(&documented));
+    assert!(
+        template_names == docs_names,
+        "docs/deploy.md, ## Parameters: in the template only {:?}; in the docs only {:?}",
+        template_names.difference(&docs_names).collect::<Vec<_>>(),
+        docs_names.difference(&template_names).collect::<Vec<_>>()
+    );
+    for (name, default) in &parameters {
+        assert_eq!(
+            &documented[name], default,
+            "docs/deploy.md gives {name} another default than template.yaml"
+        );
+    }
+}
+
+/// The Markdown files a reader walks: the README, BENCHMARKS.md and docs/.
+fn doc_files() -> Vec<String> {
+    let mut files = vec!["README.md".to_string(), "BENCHMARKS.md".to_string()];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs");
+    let mut docs: Vec<String> = std::fs::read_dir(dir)
+        .expect("docs/")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// The relative links of a Markdown text, `[text](target)`, without web addresses.
+fn relative_links(text: &str) -> Vec<String> {
+    text.match_indices("](")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 2..];
+            let target = &rest[..rest.find(')')?];
+            (!target.contains("://") && !target.is_empty()).then(|| target.to_string())
+        })
+        .collect()
+}
+
+/// The anchors GitHub gives a Markdown file's headings: lower case, spaces as hyphens, other
+/// punctuation dropped; a repeated heading gets `-1`, `-2`, ...
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = BTreeSet::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let heading = line.trim_start_matches('#').trim();
+        let slug: String = heading
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n = seen.entry(slug.clone()).or_insert(0);
+        out.insert(if *n == 0 {
+            slug.clone()
+        } else {
+            format!("{slug}-{n}")
+        });
+        *n += 1;
+    }
+    out
+}
+
+#[test]
+fn every_link_between_the_docs_leads_to_a_file_and_heading_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for file in doc_files() {
+        let text = read_doc(&file);
+        let dir = std::path::Path::new(&file).parent().unwrap().to_path_buf();
+        for link in relative_links(&text) {
+            let (path, anchor) = match link.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (link.as_str(), None),
+            };
+            let target = if path.is_empty() {
+                std::path::PathBuf::from(&file)
+            } else {
+                dir.join(path)
+            };
+            let full = root.join(&target);
+            assert!(full.exists(), "{file}: the link {link} leads nowhere");
+            if let Some(anchor) = anchor {
+                let target_text = std::fs::read_to_string(&full).unwrap();
+                assert!(
+                    anchors(&target_text).contains(anchor),
+                    "{file}: the link {link} names no heading of {}",
+                    target.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "only {checked} links checked");
+}
+
+#[test]
+fn every_docs_file_links_to_the_readme_and_the_readme_to_every_docs_file() {
+    let readme = read_doc("README.md");
+    for file in doc_files().into_iter().filter(|f| f.starts_with("docs/")) {
+        assert!(
+            readme.contains(&format!("({file})")) || readme.contains(&format!("({file}#")),
+            "README.md does not link to {file}"
+        );
+        assert!(
+            read_doc(&file).contains("(../README.md)"),
+            "{file} does not link back to README.md"
+        );
+    }
 }

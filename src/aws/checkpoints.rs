@@ -1,4 +1,4 @@
-//! [`CheckpointStore`] and [`BaselineStore`] in a DynamoDB table (schema in `source::checkpoint`),
+//! [`CheckpointStore`] and [`BaselineStore`] in a DynamoDB table (schema in `ports::checkpoint`),
 //! and the table's creation.
 
 use std::collections::HashMap;
@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::DynamoDbCallError;
-use crate::report::metrics::BaselineCounts;
-use crate::source::checkpoint::{
+use crate::ports::checkpoint::BaselineCounts;
+use crate::ports::checkpoint::{
     BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
     RunRecord, RunSettings, SegmentProgress, StreamStart,
 };
@@ -564,7 +564,7 @@ impl BaselineStore for DynamoDbCheckpoints {
             .expression_attribute_values(":counts", AttributeValue::M(counts))
             .expression_attribute_values(
                 ":now",
-                AttributeValue::N(crate::verify::timing::epoch_ms().to_string()),
+                AttributeValue::N(crate::shared::epoch_ms().to_string()),
             );
         match &cursor.start_key {
             Some(key) => {

@@ -1,4 +1,4 @@
-//! [`FindingsStore`] in a DynamoDB table (schema in `source::findings`), and the table's creation.
+//! [`FindingsStore`] in a DynamoDB table (schema in `ports::findings`), and the table's creation.
 //!
 //! Every write is one conditional UpdateItem, so a Lambda re-delivery or a resumed baseline that
 //! repeats a sighting changes nothing, and a MATCH resolves only a finding still open.
@@ -14,12 +14,12 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::stream::StreamExt;
 
 use super::DynamoDbCallError;
-use crate::record::{Item, KeyText};
-use crate::source::findings::{
+use crate::ports::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
     FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, ProblemWrite,
     Recheck, Resolution, RESOLVED_KEPT,
 };
+use crate::record::{Item, KeyText};
 
 /// The index of open and accepted findings and of coverage, by next check time.
 pub const STATUS_INDEX: &str = "byStatus";

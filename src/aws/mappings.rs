@@ -2,7 +2,7 @@
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::source::mappings::{function_name, Mapping, MappingError, MappingSource};
+use crate::ports::mappings::{function_name, Mapping, MappingError, MappingSource};
 
 #[derive(Debug, Clone)]
 pub struct LambdaMappings {

@@ -3,7 +3,7 @@
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::source::queue::{FailureQueue, QueueDepth, QueueError};
+use crate::ports::queue::{FailureQueue, QueueDepth, QueueError};
 
 #[derive(Debug, Clone)]
 pub struct SqsFailureQueue {

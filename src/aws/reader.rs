@@ -9,10 +9,11 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 use aws_smithy_runtime_api::client::interceptors::context::Output;
 
 use super::answers::ByteReader;
+use super::classify;
 use super::Spawned;
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use crate::record::json::Reader;
 use crate::record::{Image, Item, Tape};
-use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// [`TableReader`] over an `aws_sdk_dynamodb::Client`.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ impl TableReader for DynamoDbReader {
             .build()
             .map_err(|source| LookupError::Request {
                 table: table.to_string(),
-                source,
+                source: source.into(),
             })?;
         // Its own task: decoding an answer of 100 items is most of a call's CPU, and the caller
         // (one task for all of a batch's calls) would otherwise decode its answers one at a time,
@@ -67,7 +68,8 @@ impl TableReader for DynamoDbReader {
             })?
             .map_err(|source| LookupError::BatchGetItem {
                 table: table.to_string(),
-                source: Box::new(source),
+                kind: classify(&source),
+                source: source.into(),
             })?;
         if let Some(answer) = slot.take() {
             return answer.output(table);

@@ -6,9 +6,9 @@ use aws_smithy_runtime_api::client::interceptors::context::Output;
 
 use super::answers::ByteReader;
 use super::DynamoDbCallError;
+use crate::ports::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
 use crate::record::json::Reader;
 use crate::record::Image;
-use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
 
 /// A Scan answer's body read by the byte reader; `None` if it declines any of it (the SDK's
 /// decoder reads it then).

@@ -15,13 +15,13 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::answers::ByteReader;
 use super::Spawned;
+use crate::ports::stream::{
+    RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
+};
 use crate::record::change::Shape;
 use crate::record::json::Reader;
 use crate::record::{
     Expectation, Image, Item, MalformedRecord, NotVerifiable, OldImage, RecordParts,
-};
-use crate::source::stream::{
-    RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
 
 /// [`StreamSource`] over an `aws_sdk_dynamodbstreams::Client`. GetRecords answers are read by the
@@ -367,8 +367,8 @@ mod tests {
     use aws_smithy_types::DateTime;
 
     use super::*;
+    use crate::ports::stream::PolledRecord;
     use crate::record::Expected;
-    use crate::source::stream::PolledRecord;
 
     const ARN: &str =
         "arn:aws:dynamodb:us-east-1:111122223333:table/Orders/stream/2026-11-30T00:00:00.000";

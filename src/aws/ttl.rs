@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
 
-use crate::source::ttl::{TimeToLive, TtlError};
+use crate::ports::ttl::{TimeToLive, TtlError};
 
 #[derive(Debug, Clone)]
 pub struct DynamoDbTimeToLive {

@@ -14,9 +14,7 @@
 //!    checkpoint table, so a killed run verifies at most one page per segment and direction again.
 //!
 //! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
-//! stream verifier's do. In [`rate`] the read rate (`MAX_READ_UNITS`).
-
-pub mod rate;
+//! stream verifier's do. In [`crate::ports::rate`] the read rate (`MAX_READ_UNITS`).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,21 +23,23 @@ use thiserror::Error;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, Sides, TableRef};
-use crate::record::{Expectation, Expected, Origin};
-use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
-use crate::report::metrics::{BaselineCounts, InvocationMetrics};
-use crate::report::{OutcomeSink, RecordReport};
-use crate::source::checkpoint::{
+use crate::ports::checkpoint::BaselineCounts;
+use crate::ports::checkpoint::{
     BaselineStore, CheckpointError, Cursor, Direction, RunRecord, RunSettings, SegmentProgress,
 };
-use crate::source::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
-use crate::source::scan::{ScanError, ScanRequest, TableScanner};
-use crate::source::table::TableReader;
-use crate::verify::timing::{epoch_ms, Backoff};
+use crate::ports::findings::NoFindings;
+use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
+use crate::ports::rate::{Limited, ReadRate};
+use crate::ports::scan::{ScanError, ScanRequest, TableScanner};
+use crate::ports::table::TableReader;
+use crate::record::{Expectation, Expected, Origin};
+use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
+use crate::report::metrics::InvocationMetrics;
+use crate::report::{OutcomeSink, RecordReport};
+use crate::shared::epoch_ms;
+use crate::verify::timing::Backoff;
 use crate::verify::{Outcome, Proof, RetryReason, Verdict, Verifier};
-use rate::{Limited, ReadRate};
 
 /// A page's items still without a verdict are verified again at most this many times when they
 /// are neither settled nor failing to be read (a key that keeps changing during the compare).
@@ -134,7 +134,7 @@ pub struct BaselineParts<R, S, B> {
 }
 
 /// The baseline compare of one table pair.
-pub struct Baseline<R, S, B, F = DynamoDbFindings> {
+pub struct Baseline<R, S, B, F> {
     /// Judges source items against the other side.
     forward: Verifier<Limited<R>>,
     /// Judges the other side's keys against the source (the sides swapped).
@@ -164,13 +164,16 @@ struct SegmentWork<'a> {
     on_page: &'a (dyn Fn(&BaselineCounts) + Sync),
 }
 
-impl<R, S, B> Baseline<R, S, B>
+impl<R, S, B> Baseline<R, S, B, NoFindings>
 where
     R: TableReader + Clone,
     S: TableScanner,
     B: BaselineStore,
 {
-    pub fn new(config: BaselineConfig, parts: BaselineParts<R, S, B>) -> Baseline<R, S, B> {
+    pub fn new(
+        config: BaselineConfig,
+        parts: BaselineParts<R, S, B>,
+    ) -> Baseline<R, S, B, NoFindings> {
         let source_rate = ReadRate::new(config.max_read_units);
         let target_rate = ReadRate::new(config.max_read_units);
         let source = Limited::new(parts.source_reader, Arc::clone(&source_rate));
@@ -206,10 +209,11 @@ where
     B: BaselineStore,
     F: FindingsStore,
 {
-    /// Records problems, resolutions and the run's coverage in `writer`'s store.
+    /// Records problems, resolutions and the run's coverage in `writer`'s store (`None`: no store,
+    /// a choice the wiring makes at run time).
     pub fn with_findings<G: FindingsStore>(
         self,
-        writer: FindingsWriter<G>,
+        writer: impl Into<Option<FindingsWriter<G>>>,
     ) -> Baseline<R, S, B, G> {
         Baseline {
             forward: self.forward,
@@ -220,7 +224,7 @@ where
             config: self.config,
             source_rate: self.source_rate,
             target_rate: self.target_rate,
-            findings: Some(writer),
+            findings: writer.into(),
             source_keys: self.source_keys,
             target_keys: self.target_keys,
             default_region: self.default_region,
@@ -491,7 +495,7 @@ where
                     Direction::Source => counts.items_source += 1,
                     Direction::Target => counts.items_target += 1,
                 }
-                counts.add_verdict(&verdict);
+                count_verdict(&mut counts, &verdict);
                 reported.push(expectation);
                 outcomes.push(Outcome::Verdict(verdict));
             }
@@ -602,7 +606,7 @@ where
         match findings.cover(write).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(run_id, error = %crate::report::error_chain(&e), "the run's refused problems were not recorded as a gap: the page is read again");
+                tracing::error!(run_id, error = %crate::shared::error_chain(&e), "the run's refused problems were not recorded as a gap: the page is read again");
                 false
             }
         }
@@ -679,7 +683,7 @@ where
         scanner: &Limited<S>,
         request: ScanRequest<'_>,
         stop_at: Option<Instant>,
-    ) -> Result<Option<crate::source::scan::ScanPage>, BaselineError> {
+    ) -> Result<Option<crate::ports::scan::ScanPage>, BaselineError> {
         self.retrying(|| scanner.scan(request.clone()), stop_at)
             .await
     }
@@ -798,5 +802,18 @@ where
                 })
                 .collect(),
         ))
+    }
+}
+
+/// Counts a verdict (a DELETE_NOT_APPLIED cannot come from a scan; it counts as a problem).
+fn count_verdict(counts: &mut BaselineCounts, verdict: &Verdict) {
+    match verdict {
+        Verdict::Match { .. } => counts.matched += 1,
+        Verdict::Missing { .. } => counts.missing += 1,
+        Verdict::Mismatch { .. } => counts.mismatched += 1,
+        Verdict::Extra { .. } | Verdict::DeleteNotApplied { .. } => counts.extra += 1,
+        Verdict::Superseded { .. } => counts.superseded += 1,
+        Verdict::Unverifiable { .. } => counts.unverifiable += 1,
+        Verdict::Expired { .. } => counts.expired += 1,
     }
 }

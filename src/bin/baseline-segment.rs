@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = BaselineConfig::from_env()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-    let baseline = ddb_verify::aws::baseline(config).await;
+    let baseline = ddb_verify::wiring::baseline(config).await;
     let sides = baseline.sides();
     // A table compared with itself would answer MATCH for every item: refused before any run.
     sides

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         .refuse_same_table()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     tracing::info!(source = %sides.source, other_side = %sides.other, "revalidator started");
-    let revalidator = ddb_verify::aws::revalidator(config).await;
+    let revalidator = ddb_verify::wiring::revalidator(config).await;
     let revalidator = &revalidator;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

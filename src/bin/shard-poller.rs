@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
         .refuse_same_table()
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
     tracing::info!(source = %sides.source, other_side = %sides.other, "shard poller started");
-    let (poller, stream) = ddb_verify::aws::poller(config).await;
+    let (poller, stream) = ddb_verify::wiring::poller(config).await;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         let once = std::env::args().any(|a| a == "--once");
         return Ok(poller.poll(|| stream.stream_arn(), once).await?);

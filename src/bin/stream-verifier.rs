@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     // Its source is the table of the stream it is attached to, named by each event.
     let other_side = config.other_side(ddb_verify::aws::clients::default_region().await.as_deref());
     tracing::info!(other_side = %other_side, "stream verifier started: verifies its stream's table against the other side");
-    let handler = Arc::new(ddb_verify::aws::stream_verifier(config).await);
+    let handler = Arc::new(ddb_verify::wiring::stream_verifier(config).await);
     // Events are read from the invocation's bytes by the layer (`lambda::entry`).
     let events = EventsRead::default();
     let taken = events.clone();

@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ending;
 use crate::baseline::{BaselineError, RunSummary};
 use crate::config::BaselineConfig;
-use crate::report::error_chain;
-use crate::report::metrics::{BaselineCounts, InvocationMetrics};
-use crate::verify::timing::epoch_ms;
+use crate::ports::checkpoint::BaselineCounts;
+use crate::report::metrics::InvocationMetrics;
+use crate::shared::epoch_ms;
+use crate::shared::error_chain;
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,7 +34,7 @@ pub struct BaselineArgs {
 pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
     let config = BaselineConfig::from_env()?;
     let concurrency = config.verify.max_concurrency;
-    let baseline = crate::aws::baseline(config).await;
+    let baseline = crate::wiring::baseline(config).await;
     let sides = baseline.sides();
     sides.refuse_same_table()?;
     let run_id = args

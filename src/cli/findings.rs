@@ -16,12 +16,13 @@ use crate::aws::findings::DynamoDbFindings;
 use crate::aws::mappings::LambdaMappings;
 use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
-use crate::readiness::{self, rfc3339, ReadinessOptions, TableStream};
+use crate::ports::checkpoint::BaselineStore;
+use crate::ports::findings::{Finding, FindingStatus, FindingsStore};
+use crate::ports::mappings::MappingSource;
+use crate::readiness::{self, ReadinessOptions, TableStream};
 use crate::record::{Item, KeyText};
-use crate::source::checkpoint::BaselineStore;
-use crate::source::findings::{Finding, FindingStatus, FindingsStore};
-use crate::source::mappings::MappingSource;
-use crate::verify::timing::epoch_ms;
+use crate::shared::epoch_ms;
+use crate::shared::rfc3339;
 
 /// What `accept` takes as a key, for its error messages.
 pub const KEY_ACCEPTS: &str = "the key as `ddb-verify findings` shows it, such as \
@@ -151,7 +152,7 @@ pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
 pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
     let (config, store) = store().await?;
     let table = &config.source_table;
-    let stream = match crate::aws::enabled_stream(store.client(), table).await {
+    let stream = match crate::aws::describe::enabled_stream(store.client(), table).await {
         Ok(Some(arn)) => TableStream::Current(arn),
         Ok(None) => TableStream::Disabled,
         Err(why) => TableStream::Unknown(why),
@@ -219,7 +220,7 @@ async fn compared(config: &FindingsCliConfig, run_id: Option<&str>) -> String {
         Ok(None) => format!("baseline run {run_id} is not in {checkpoints}"),
         Err(e) => format!(
             "baseline run {run_id}: its tables are not known ({})",
-            crate::report::error_chain(&e)
+            crate::shared::error_chain(&e)
         ),
     }
 }
@@ -229,7 +230,7 @@ pub fn finding_json(f: &Finding) -> Value {
     let mut out = json!({
         "table": f.table,
         "key": f.key_text,
-        "key_json": crate::lambda::json::item_json(&f.key),
+        "key_json": crate::record::json::item_json(&f.key),
         "verdict": f.verdict,
         "proof": f.proof,
         "detail": f.detail,
@@ -350,7 +351,7 @@ pub fn parse_key(text: &str) -> Result<Item, String> {
     if !text.trim_start().starts_with('{') {
         return KeyText::parse(text).map_err(|e| invalid(e.to_string()));
     }
-    let item = crate::lambda::json::parse_item(text.trim())
+    let item = crate::record::json::parse_item(text.trim())
         .map_err(|e| invalid(format!("not DynamoDB JSON ({e})")))?;
     if item.is_empty() {
         return Err(invalid("it has no attributes".into()));

@@ -92,7 +92,7 @@ pub async fn main() -> ExitCode {
     match result {
         Ok(ending) => ending.exit_code(),
         Err(e) => {
-            eprintln!("ddb-verify: {}", crate::report::error_chain(e.as_ref()));
+            eprintln!("ddb-verify: {}", crate::shared::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -29,7 +29,7 @@ pub async fn run(args: RevalidateArgs) -> Result<Ending, CliError> {
     let sides = config.sides(crate::aws::clients::default_region().await.as_deref());
     // A table compared with itself would resolve every finding.
     sides.refuse_same_table()?;
-    let revalidator = crate::aws::revalidator(config).await;
+    let revalidator = crate::wiring::revalidator(config).await;
     let options = RevalidateOptions {
         limit: args.limit.map(|l| l as usize),
         include_unsettled: args.include_unsettled,

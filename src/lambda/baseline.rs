@@ -15,11 +15,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::baseline::{Baseline, BaselineError};
+use crate::ports::checkpoint::BaselineStore;
+use crate::ports::findings::FindingsStore;
+use crate::ports::scan::TableScanner;
+use crate::ports::table::TableReader;
 use crate::report::emf::{self, Metric};
+use crate::report::metrics::baseline_metrics;
 use crate::report::metrics::InvocationMetrics;
-use crate::source::checkpoint::BaselineStore;
-use crate::source::scan::TableScanner;
-use crate::source::table::TableReader;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
@@ -36,8 +38,8 @@ pub enum BaselineRequest {
 }
 
 /// Answers one request (see the module documentation).
-pub async fn handle<R, S, B>(
-    baseline: &Baseline<R, S, B>,
+pub async fn handle<R, S, B, F>(
+    baseline: &Baseline<R, S, B, F>,
     request: BaselineRequest,
     deadline: Instant,
 ) -> Result<Value, BaselineError>
@@ -45,6 +47,7 @@ where
     R: TableReader + Clone,
     S: TableScanner,
     B: BaselineStore,
+    F: FindingsStore,
 {
     match request {
         BaselineRequest::Segment {
@@ -55,8 +58,9 @@ where
             baseline.start(&run_id, total_segments).await?;
             let mut metrics = InvocationMetrics::default();
             let units_before = baseline.consumed_read_units();
-            let counted = std::sync::Mutex::new(crate::report::metrics::BaselineCounts::default());
-            let on_page = |page: &crate::report::metrics::BaselineCounts| {
+            let counted =
+                std::sync::Mutex::new(crate::ports::checkpoint::BaselineCounts::default());
+            let on_page = |page: &crate::ports::checkpoint::BaselineCounts| {
                 *counted.lock().unwrap() += *page;
             };
             let report = baseline
@@ -70,7 +74,7 @@ where
                 )
                 .await?;
             let units = baseline.consumed_read_units();
-            let mut documents = counted.into_inner().unwrap_or_default().metrics();
+            let mut documents = baseline_metrics(&counted.into_inner().unwrap_or_default());
             documents.push(Metric::count(
                 "ConsumedReadUnits",
                 (units.0 - units_before.0 + units.1 - units_before.1).round() as u64,

@@ -6,12 +6,12 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::lambda::json::{read_event, RecordReader};
 use crate::record::change::Malformed;
+use crate::record::json::{read_event, RecordReader};
 use crate::record::{Expectation, MalformedRecord};
 
 /// A DynamoDB stream event as Lambda delivers it, each record parsed as it is read, in one pass
-/// (`lambda::json`): a record's new image is kept as a compact tape, never as a second copy of the
+/// (`record::json`): a record's new image is kept as a compact tape, never as a second copy of the
 /// event.
 #[derive(Debug, Default, PartialEq)]
 pub struct StreamEvent {
@@ -41,7 +41,7 @@ impl StreamEvent {
         }
     }
 
-    /// The common case alone (`lambda::json`'s byte reader): `None` where [`Self::from_slice`]
+    /// The common case alone (`record::json`'s byte reader): `None` where [`Self::from_slice`]
     /// falls back to the serde reader.
     pub fn from_slice_fast(json: &[u8]) -> Option<StreamEvent> {
         let mut event = StreamEvent::default();

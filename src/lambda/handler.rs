@@ -5,17 +5,17 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
-use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
+use crate::ports::findings::NoFindings;
+use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsStore};
+use crate::ports::table::TableReader;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::error_chain;
 use crate::report::findings::{
     stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings, Pass,
 };
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
-use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
-use crate::source::table::TableReader;
+use crate::shared::error_chain;
 use crate::verify::{BatchReport, Outcome, RetryReason, Verifier};
 
 /// What an invocation produced.
@@ -29,7 +29,7 @@ pub struct Invocation {
 
 /// The stream verifier: the engine plus what Lambda needs around it, and the findings store when
 /// there is one.
-pub struct StreamVerifier<R, F = DynamoDbFindings> {
+pub struct StreamVerifier<R, F> {
     verifier: Verifier<R>,
     findings: Option<Findings<F>>,
     /// Reads the source table's TTL attribute (DescribeTimeToLive) on the first batch: the events
@@ -37,7 +37,7 @@ pub struct StreamVerifier<R, F = DynamoDbFindings> {
     ttl: Option<TtlLookup>,
 }
 
-/// The source table's TTL attribute by its name, as `source::ttl::resolve` tells it.
+/// The source table's TTL attribute by its name, as `ports::ttl::resolve` tells it.
 pub type TtlLookup = Box<dyn Fn(String) -> BoxFuture<'static, Option<String>> + Send + Sync>;
 
 /// Where the stream verifier keeps findings, and the name its coverage goes under (the function's).
@@ -46,8 +46,8 @@ struct Findings<F> {
     name: String,
 }
 
-impl<R: TableReader> StreamVerifier<R> {
-    pub fn new(verifier: Verifier<R>) -> StreamVerifier<R> {
+impl<R: TableReader> StreamVerifier<R, NoFindings> {
+    pub fn new(verifier: Verifier<R>) -> StreamVerifier<R, NoFindings> {
         StreamVerifier {
             verifier,
             findings: None,
@@ -57,18 +57,17 @@ impl<R: TableReader> StreamVerifier<R> {
 }
 
 impl<R: TableReader, F: FindingsStore> StreamVerifier<R, F> {
-    /// Records problems and coverage (under `name`, the function's) in `writer`'s store.
+    /// Records problems and coverage (under `name`, the function's) in `writer`'s store (`None`:
+    /// no store, a choice the wiring makes at run time).
     pub fn with_findings<G: FindingsStore>(
         self,
-        writer: FindingsWriter<G>,
+        writer: impl Into<Option<FindingsWriter<G>>>,
         name: impl Into<String>,
     ) -> StreamVerifier<R, G> {
+        let name = name.into();
         StreamVerifier {
             verifier: self.verifier,
-            findings: Some(Findings {
-                writer,
-                name: name.into(),
-            }),
+            findings: writer.into().map(|writer| Findings { writer, name }),
             ttl: self.ttl,
         }
     }
@@ -389,7 +388,7 @@ mod tests {
     struct Setup {
         target: Arc<InMemoryTables>,
         source: Arc<InMemoryTables>,
-        handler: StreamVerifier<Arc<InMemoryTables>>,
+        handler: StreamVerifier<Arc<InMemoryTables>, NoFindings>,
     }
 
     fn setup(target_table: &str) -> Setup {

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::ports::stream::ShardInfo;
 use crate::record::compare_sequence_numbers;
 use crate::report::metrics::PollerMetrics;
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::source::stream::ShardInfo;
-use crate::verify::timing::epoch_ms as now_ms;
+use crate::shared::epoch_ms as now_ms;
 
 /// A lease this run holds on one shard.
 pub(super) struct HeldLease<'a, C> {

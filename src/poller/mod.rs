@@ -20,17 +20,17 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::aws::findings::DynamoDbFindings;
 use crate::config::PollerConfig;
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, StreamStart};
+use crate::ports::findings::NoFindings;
+use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
+use crate::ports::stream::{ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
+use crate::ports::table::TableReader;
 use crate::report::emf::{self, table_documents};
-use crate::report::error_chain;
 use crate::report::findings::FindingsWriter;
 use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, StreamStart};
-use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore, GapCause, GapWrite};
-use crate::source::stream::{ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
-use crate::source::table::TableReader;
+use crate::shared::error_chain;
 use crate::verify::Verifier;
 use shard::{Origin, ShardRead, ShardRun, ShardStart};
 
@@ -95,7 +95,7 @@ impl PollReport {
     }
 }
 
-pub struct Poller<S, C, R, F = DynamoDbFindings> {
+pub struct Poller<S, C, R, F> {
     stream: S,
     checkpoints: C,
     verifier: Verifier<R>,
@@ -104,13 +104,13 @@ pub struct Poller<S, C, R, F = DynamoDbFindings> {
     findings: Option<FindingsWriter<F>>,
 }
 
-impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
+impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R, NoFindings> {
     pub fn new(
         stream: S,
         checkpoints: C,
         verifier: Verifier<R>,
         config: PollerConfig,
-    ) -> Poller<S, C, R> {
+    ) -> Poller<S, C, R, NoFindings> {
         Poller {
             stream,
             checkpoints,
@@ -122,14 +122,18 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader> Poller<S, C, R> {
 }
 
 impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
-    /// Records problems and the stream's coverage in `writer`'s store.
-    pub fn with_findings<G: FindingsStore>(self, writer: FindingsWriter<G>) -> Poller<S, C, R, G> {
+    /// Records problems and the stream's coverage in `writer`'s store (`None`: no store, a choice
+    /// the wiring makes at run time).
+    pub fn with_findings<G: FindingsStore>(
+        self,
+        writer: impl Into<Option<FindingsWriter<G>>>,
+    ) -> Poller<S, C, R, G> {
         Poller {
             stream: self.stream,
             checkpoints: self.checkpoints,
             verifier: self.verifier,
             config: self.config,
-            findings: Some(writer),
+            findings: writer.into(),
         }
     }
 
@@ -161,7 +165,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             .checked_sub(self.config.verify.deadline_margin)
             .unwrap_or_else(Instant::now);
         let owner = format!("poller-{:016x}", fastrand::u64(..));
-        let run_started_ms = crate::verify::timing::epoch_ms();
+        let run_started_ms = crate::shared::epoch_ms();
         // Every shard read to its end or caught up, none left to others or unread.
         let mut covered = true;
         let shards = self.discover(stream_arn).await?;
@@ -315,7 +319,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         total.verified_until_ms = covered.then_some(run_started_ms);
         let unrecorded = stream_start.as_ref().and_then(|s| s.unrecorded_at_ms);
         if self.cover(stream_arn, unrecorded, &mut total).await {
-            let now = crate::verify::timing::epoch_ms();
+            let now = crate::shared::epoch_ms();
             if let Some(seen) = unrecorded.filter(|&seen| seen < now) {
                 if let Err(e) = self.checkpoints.clear_unrecorded(stream_arn, seen).await {
                     // Recorded as a gap already: the next run records it again, on the strict side.
@@ -415,11 +419,11 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                 cause: GapCause::Unrecorded,
                 detail: format!(
                     "runs without FINDINGS_TABLE verified this stream until {} without recording problems or coverage",
-                    crate::readiness::rfc3339(at)
+                    crate::shared::rfc3339(at)
                 ),
             });
         }
-        let now = crate::verify::timing::epoch_ms();
+        let now = crate::shared::epoch_ms();
         let write = CoverageWrite {
             table: &table,
             source: CoverageSource::Poller,
@@ -677,13 +681,13 @@ impl std::ops::AddAssign for PollReport {
 mod tests {
     use super::*;
     use crate::config::{Config, StreamSelector, TableRef};
+    use crate::ports::checkpoint::Lease;
+    use crate::ports::stream::StartAt;
     use crate::record::{ChangeKind, Expectation, Expected, Item, Origin, StreamChange, ViewType};
-    use crate::source::checkpoint::Lease;
-    use crate::source::stream::StartAt;
+    use crate::shared::epoch_ms as now_ms;
     use crate::testkit::InMemoryCheckpoints;
     use crate::testkit::{Fault, InMemoryTables};
     use crate::testkit::{InMemoryStream, StreamFault};
-    use crate::verify::timing::epoch_ms as now_ms;
     use aws_sdk_dynamodb::types::AttributeValue as V;
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
@@ -695,7 +699,8 @@ mod tests {
         stream: Arc<InMemoryStream>,
         checkpoints: Arc<InMemoryCheckpoints>,
         target: Arc<InMemoryTables>,
-        poller: Poller<Arc<InMemoryStream>, Arc<InMemoryCheckpoints>, Arc<InMemoryTables>>,
+        poller:
+            Poller<Arc<InMemoryStream>, Arc<InMemoryCheckpoints>, Arc<InMemoryTables>, NoFindings>,
     }
 
     fn world(limit: i32) -> World {

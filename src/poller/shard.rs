@@ -11,16 +11,15 @@ use tokio::time::Instant;
 use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
+use crate::ports::findings::FindingsStore;
+use crate::ports::stream::{PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource};
+use crate::ports::table::TableReader;
 use crate::record::MalformedRecord;
 use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
-use crate::source::findings::FindingsStore;
-use crate::source::stream::{
-    PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
-};
-use crate::source::table::TableReader;
-use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
+use crate::shared::epoch_ms as now_ms;
+use crate::verify::timing::GET_RECORDS;
 use crate::verify::{Outcome, RetryReason};
 
 /// Consecutive empty pages, after a record, after which an open shard counts as caught up for

@@ -7,7 +7,7 @@
 //! the clock margin, always on the strict side: a start must be earlier than the baseline's by the
 //! margin, a link must overlap by the margin.
 
-use crate::source::findings::{Coverage, Gap};
+use crate::ports::findings::{Coverage, Gap};
 
 /// How creation times are rounded down: DynamoDB to the second, DynamoDB Local to the minute. A
 /// creation time on a whole minute may have been cut to it, so it counts from the minute's end.

@@ -22,11 +22,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::source::findings::{
+use crate::ports::findings::{
     Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, Gap, GapCause,
 };
-use crate::source::mappings::Mapping;
-use crate::source::queue::{FailureQueue, QueueDepth};
+use crate::ports::mappings::Mapping;
+use crate::ports::queue::{FailureQueue, QueueDepth};
+use crate::shared::rfc3339;
 use chain::{Chain, Link};
 
 /// How far behind now stream verification may be, and how long a re-delivery still blocks,
@@ -962,35 +963,6 @@ fn opt_time(ms: Option<u64>) -> String {
         .unwrap_or_else(|| "at an unknown time".to_string())
 }
 
-/// Epoch milliseconds as RFC 3339 in UTC: `2024-02-29T12:34:56Z`, with `.mmm` when not whole seconds.
-pub fn rfc3339(ms: u64) -> String {
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let fraction = if millis == 0 {
-        String::new()
-    } else {
-        format!(".{millis:03}")
-    };
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era, 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st, 0..=365
-    let mp = (5 * doy + 2) / 153; // month from March, 0..=11
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// A duration as people read it: `4m 10s`, `2h 5m`, `3d 1h`, `45s`, `250ms`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
@@ -1039,8 +1011,8 @@ mod tests {
         }
     }
 
-    fn gap(cause: GapCause, at_ms: u64) -> crate::source::findings::Gap {
-        crate::source::findings::Gap {
+    fn gap(cause: GapCause, at_ms: u64) -> crate::ports::findings::Gap {
+        crate::ports::findings::Gap {
             cause,
             at_ms,
             count: 1,
@@ -1648,17 +1620,6 @@ mod tests {
         let mut poller_only = go();
         poller_only.coverage[0].source = CoverageSource::Poller;
         assert_eq!(needs_mappings(&poller_only), None);
-    }
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_709_210_096_789), "2024-02-29T12:34:56.789Z");
-        assert_eq!(rfc3339(1_709_251_199_000), "2024-02-29T23:59:59Z");
-        assert_eq!(rfc3339(1_709_251_200_000), "2024-03-01T00:00:00Z");
-        assert_eq!(rfc3339(4_107_542_400_000), "2100-03-01T00:00:00Z"); // 2100 is not a leap year
-        assert_eq!(rfc3339(1_704_067_199_999), "2023-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A stream record's JSON read onto an [`Expectation`]. Lambda's events (`lambda::json`) and the
+//! A stream record's JSON read onto an [`Expectation`]. Lambda's events (`record::json`) and the
 //! Streams API's GetRecords answers (`aws::streams`) write records alike: the same `dynamodb`
 //! object, the same DynamoDB JSON. They differ in three fields ([`Shape`]).
 //!

@@ -3,7 +3,7 @@
 //! A stream record's new image used to be built as the SDK's tree (`HashMap<String,
 //! AttributeValue>`): about 90 allocations for a 1.7 KB image, most of the parse's time and ten
 //! times the image's size in memory. A [`Tape`] holds the same item in one buffer, written by a
-//! JSON reader as it reads the event (`lambda::json`) or the other side's answer (`aws::reader`),
+//! JSON reader as it reads the event (`record::json`) or the other side's answer (`aws::reader`),
 //! and is compared by walking it against the other side's item, a tape or an SDK item. It is turned
 //! into an SDK item only on the rare paths that need one (a difference to describe, an evidence
 //! log, an old state to compare).

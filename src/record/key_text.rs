@@ -40,7 +40,7 @@
 //!
 //! Versions before this module showed a key in Rust's `{:?}` escaping, attributes separated by
 //! spaces: `blob=b64:AAE= customerId="customer#1" orderId=7` ([`legacy_text`]). That form stays:
-//! - in finding ids (`finding#<table>#<text>`, `source::findings::canonical_key`): the id is the
+//! - in finding ids (`finding#<table>#<text>`, `ports::findings::canonical_key`): the id is the
 //!   findings table's partition key, so a new text would orphan every stored finding (no accept, no
 //!   resolution). [`legacy_text`] is frozen for that. (Rust's `{:?}` escapes a few rare characters
 //!   by its Unicode tables, which a toolchain update can change; that was so before, and is not

@@ -6,11 +6,10 @@
 
 pub(crate) mod change;
 pub mod image;
-pub(crate) mod json;
+pub mod json;
 pub mod key_text;
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,8 +19,7 @@ use crate::compare::{write_canonical_number, CanonicalNumber};
 pub use image::{Image, Tape};
 pub use key_text::{KeyText, KeyTextError};
 
-/// An item (or a key) as the DynamoDB SDK represents it.
-pub type Item = HashMap<String, AttributeValue>;
+pub use crate::compare::Item;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -146,7 +144,7 @@ impl NotVerifiable {
     }
 }
 
-/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::lambda::json`]) or
+/// What a stream record says, before it is checked: from Lambda's JSON ([`crate::record::json`]) or
 /// from the Streams API (`aws::streams`), both through the same checks.
 #[derive(Debug, Default)]
 pub struct RecordParts<'a> {
@@ -328,7 +326,7 @@ impl OldImage {
     pub fn item(&self) -> Result<std::borrow::Cow<'_, Item>, String> {
         match self {
             OldImage::Item(item) => Ok(std::borrow::Cow::Borrowed(item)),
-            OldImage::Json(json) => crate::lambda::json::parse_item(json)
+            OldImage::Json(json) => crate::record::json::parse_item(json)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| format!("dynamodb.OldImage: {e}")),
         }

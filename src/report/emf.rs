@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
-use crate::verify::timing::epoch_ms;
+use crate::shared::epoch_ms;
 
 /// Writes EMF documents to stdout, one per line, where Lambda's log agent picks them up.
 pub fn print_documents(documents: &[Value]) {

@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt};
 
-use super::error_chain;
-use crate::record::{Expectation, MalformedRecord, Origin};
-use crate::report::metrics::InvocationMetrics;
-use crate::source::findings::{
+use crate::ports::findings::{
     finding_id, CoverageSource, CoverageWrite, FindingOrigin, FindingsError, FindingsStore,
     GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
-use crate::verify::timing::epoch_ms;
+use crate::record::{Expectation, MalformedRecord, Origin};
+use crate::report::metrics::InvocationMetrics;
+use crate::shared::epoch_ms;
+use crate::shared::error_chain;
 use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
 
 /// A new finding is first due for revalidation this long after it was seen.

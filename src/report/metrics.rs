@@ -4,6 +4,7 @@ use std::ops::AddAssign;
 
 use serde_json::Value;
 
+use crate::ports::checkpoint::BaselineCounts;
 use crate::report::emf::{table_documents, Metric};
 use crate::verify::{BatchReport, Outcome, Verdict};
 
@@ -196,95 +197,17 @@ impl AddAssign for PollerMetrics {
     }
 }
 
-/// What a baseline compare counted: items scanned on each side and their verdicts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BaselineCounts {
-    pub items_source: u64,
-    pub items_target: u64,
-    pub matched: u64,
-    pub missing: u64,
-    pub mismatched: u64,
-    pub extra: u64,
-    pub superseded: u64,
-    pub unverifiable: u64,
-    /// Differences explained by TTL, either direction: not problems.
-    pub expired: u64,
-}
-
-impl BaselineCounts {
-    /// The verdict counters by the names the README and the JSON output use, in that order.
-    pub fn verdicts(&self) -> [(&'static str, u64); 7] {
-        [
-            ("MATCH", self.matched),
-            ("MISSING", self.missing),
-            ("MISMATCH", self.mismatched),
-            ("EXTRA", self.extra),
-            ("SUPERSEDED", self.superseded),
-            ("UNVERIFIABLE", self.unverifiable),
-            ("EXPIRED", self.expired),
-        ]
-    }
-
-    /// Verdicts that say the tables differ (or could not be shown equal).
-    pub fn problems(&self) -> u64 {
-        self.missing + self.mismatched + self.extra + self.unverifiable
-    }
-
-    /// Counts a verdict (a DELETE_NOT_APPLIED cannot come from a scan; it counts as a problem).
-    pub fn add_verdict(&mut self, verdict: &Verdict) {
-        match verdict {
-            Verdict::Match { .. } => self.matched += 1,
-            Verdict::Missing { .. } => self.missing += 1,
-            Verdict::Mismatch { .. } => self.mismatched += 1,
-            Verdict::Extra { .. } | Verdict::DeleteNotApplied { .. } => self.extra += 1,
-            Verdict::Superseded { .. } => self.superseded += 1,
-            Verdict::Unverifiable { .. } => self.unverifiable += 1,
-            Verdict::Expired { .. } => self.expired += 1,
-        }
-    }
-
-    /// `{"items_scanned": {...}, "verdicts": {...}}`, as the CLI and the Lambda function answer.
-    pub fn to_json(&self) -> serde_json::Map<String, Value> {
-        let verdicts: serde_json::Map<String, Value> = self
-            .verdicts()
-            .into_iter()
-            .map(|(name, n)| (name.to_string(), Value::from(n)))
-            .collect();
-        let mut out = serde_json::Map::new();
-        out.insert(
-            "items_scanned".into(),
-            serde_json::json!({"source": self.items_source, "target": self.items_target}),
-        );
-        out.insert("verdicts".into(), Value::Object(verdicts));
-        out
-    }
-
-    /// The EMF metrics of a baseline: `ItemsScanned` and the verdicts (`Extra` among them).
-    pub fn metrics(&self) -> Vec<Metric> {
-        let count = Metric::count;
-        vec![
-            count("ItemsScanned", self.items_source + self.items_target),
-            count("Match", self.matched),
-            count("Missing", self.missing),
-            count("Mismatch", self.mismatched),
-            count("Extra", self.extra),
-            count("Superseded", self.superseded),
-            count("Unverifiable", self.unverifiable),
-            count("Expired", self.expired),
-        ]
-    }
-}
-
-impl AddAssign for BaselineCounts {
-    fn add_assign(&mut self, part: BaselineCounts) {
-        self.items_source += part.items_source;
-        self.items_target += part.items_target;
-        self.matched += part.matched;
-        self.missing += part.missing;
-        self.mismatched += part.mismatched;
-        self.extra += part.extra;
-        self.superseded += part.superseded;
-        self.unverifiable += part.unverifiable;
-        self.expired += part.expired;
-    }
+/// The EMF metrics of a baseline: `ItemsScanned` and the verdicts (`Extra` among them).
+pub fn baseline_metrics(counts: &BaselineCounts) -> Vec<Metric> {
+    let count = Metric::count;
+    vec![
+        count("ItemsScanned", counts.items_source + counts.items_target),
+        count("Match", counts.matched),
+        count("Missing", counts.missing),
+        count("Mismatch", counts.mismatched),
+        count("Extra", counts.extra),
+        count("Superseded", counts.superseded),
+        count("Unverifiable", counts.unverifiable),
+        count("Expired", counts.expired),
+    ]
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
+use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 use crate::aws::streams::to_item;
-use crate::lambda::json::item_json;
+use crate::record::json::item_json;
 
 #[derive(Debug, Error)]
 pub enum StreamReadError {

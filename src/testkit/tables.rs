@@ -5,8 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::ports::failure::FailureKind;
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use crate::record::{Image, Item, ItemKey, Tape};
-use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +124,17 @@ impl TableReader for InMemoryTables {
         let mut unprocessed = Vec::new();
         match fault {
             Some(Fault::Fail { transient }) => {
-                return Err(LookupError::Simulated {
+                let kind = if transient {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                };
+                let what = if transient { "transient" } else { "permanent" };
+                return Err(LookupError::BatchGetItem {
                     table: table.to_string(),
-                    transient,
-                })
+                    kind,
+                    source: format!("simulated {what} failure on table {table}").into(),
+                });
             }
             Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
             Some(Fault::ForeignItem) | None => {}
@@ -140,16 +148,16 @@ impl TableReader for InMemoryTables {
         let canonical: Vec<ItemKey> = keys.iter().map(ItemKey::of).collect();
         for (k, canonical) in keys.iter().zip(&canonical) {
             if rejected.contains(canonical) {
-                return Err(LookupError::SimulatedValidation {
-                    table: table.to_string(),
-                    message: "The provided key element does not match the schema".into(),
-                });
+                return Err(rejected_request(
+                    table,
+                    "The provided key element does not match the schema",
+                ));
             }
             if !asked.insert(canonical) {
-                return Err(LookupError::SimulatedValidation {
-                    table: table.to_string(),
-                    message: "Provided list of item keys contains duplicates".into(),
-                });
+                return Err(rejected_request(
+                    table,
+                    "Provided list of item keys contains duplicates",
+                ));
             }
             if let Some(t) = tables.get(table) {
                 let mut names: Vec<&String> = k.keys().collect();
@@ -157,10 +165,10 @@ impl TableReader for InMemoryTables {
                 if names.len() != t.key_names.len()
                     || names.iter().zip(&t.key_names).any(|(a, b)| *a != b)
                 {
-                    return Err(LookupError::SimulatedValidation {
-                        table: table.to_string(),
-                        message: "The provided key element does not match the schema".into(),
-                    });
+                    return Err(rejected_request(
+                        table,
+                        "The provided key element does not match the schema",
+                    ));
                 }
             }
         }
@@ -185,5 +193,14 @@ impl TableReader for InMemoryTables {
             items,
             unprocessed,
         })
+    }
+}
+
+/// As DynamoDB refuses a request (a ValidationException): the whole call, with its message.
+fn rejected_request(table: &str, message: &str) -> LookupError {
+    LookupError::BatchGetItem {
+        table: table.to_string(),
+        kind: FailureKind::Invalid,
+        source: format!("ValidationException: {message}").into(),
     }
 }

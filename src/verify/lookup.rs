@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::timing::UNPROCESSED;
 use super::{BatchReport, Map, RetryReason, Verifier};
+use crate::ports::table::{BatchGet, LookupError, TableReader};
 use crate::record::{Image, Item, ItemKey};
-use crate::source::table::{BatchGet, LookupError, TableReader};
 
 /// BatchGetItem's limit of keys per request.
 pub const MAX_KEYS_PER_CALL: usize = 100;

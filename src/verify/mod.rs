@@ -36,10 +36,10 @@ use tokio::time::Instant;
 
 use crate::compare::{diff_items, items_equal, unknown_attribute};
 use crate::config::{Config, LagWindowFrom};
+use crate::ports::table::TableReader;
 use crate::record::{
     compare_sequence_numbers, describe_key, Expectation, Expected, Image, Item, ItemKey,
 };
-use crate::source::table::TableReader;
 use lookup::{Failure, Lookups, Request, Side};
 use timing::{Clock, REREAD};
 

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use crate::config::LagWindowFrom;
 use crate::record::Expectation;
+use crate::shared::epoch_ms;
 
 /// A creation time further ahead of this function's clock than this is not a creation time (a
 /// value in ms or µs read as seconds): the record's window starts at its arrival instead.
@@ -122,14 +123,6 @@ pub const GET_RECORDS: Backoff = Backoff {
     first: Duration::from_millis(200),
     max: Duration::from_millis(3200),
 };
-
-/// Milliseconds since the epoch (EMF timestamps, deadlines, leases).
-pub fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
 
 /// An invocation's deadline as a tokio instant. Lambda sends it as epoch milliseconds;
 /// `cargo lambda watch` sends the time remaining instead (600000): a value that cannot be a current

@@ -17,8 +17,8 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
+use ddb_verify::ports::findings::Problem;
 use ddb_verify::record::Item;
-use ddb_verify::source::findings::Problem;
 use ddb_verify::verify::Verifier;
 
 pub const REGION: &str = "us-east-1";
@@ -219,6 +219,7 @@ pub async fn delete(account: &Account, table: &str, key: &Item) {
         .expect("delete item");
 }
 
+use ddb_verify::ports::findings::NoFindings;
 pub use ddb_verify::testkit::item;
 
 pub fn s(v: &str) -> AttributeValue {
@@ -301,7 +302,7 @@ pub fn verifier(
     source: &Account,
     target: &Account,
     adjust: impl FnOnce(&mut Config),
-) -> StreamVerifier<DynamoDbReader> {
+) -> StreamVerifier<DynamoDbReader, NoFindings> {
     let mut config = Config::new(TableRef::parse(table).unwrap());
     adjust(&mut config);
     StreamVerifier::new(Verifier::new(
@@ -357,5 +358,5 @@ pub fn expiring(mut item: Item, from_now_s: i64) -> Item {
 /// The TTL attribute as the functions' wiring reads it: DescribeTimeToLive on `table`.
 pub async fn described_ttl(account: &Account, table: &str) -> Option<String> {
     let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(account.dynamodb.clone());
-    ddb_verify::source::ttl::resolve(None, &port, table).await
+    ddb_verify::ports::ttl::resolve(None, &port, table).await
 }

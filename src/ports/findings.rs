@@ -470,6 +470,60 @@ pub trait FindingsStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Coverage>, FindingsError>> + Send;
 }
 
+/// The findings store of a function that has none (no `FINDINGS_TABLE`): a type that has no
+/// value, so a verifier built without a store names no adapter and can never call one.
+#[derive(Debug, Clone, Copy)]
+pub enum NoFindings {}
+
+impl FindingsStore for NoFindings {
+    async fn record(&self, _: &ProblemWrite<'_>) -> Result<(), FindingsError> {
+        match *self {}
+    }
+    async fn open_among(&self, _: &str, _: &[&Item]) -> Result<Vec<bool>, FindingsError> {
+        match *self {}
+    }
+    async fn resolve(&self, _: &Resolution<'_>) -> Result<bool, FindingsError> {
+        match *self {}
+    }
+    async fn recheck(&self, _: &Recheck<'_>) -> Result<(), FindingsError> {
+        match *self {}
+    }
+    async fn get(&self, _: &str, _: &Item) -> Result<Option<Finding>, FindingsError> {
+        match *self {}
+    }
+    async fn list(
+        &self,
+        _: &str,
+        _: FindingStatus,
+        _: Option<u64>,
+        _: Option<usize>,
+    ) -> Result<Vec<Finding>, FindingsError> {
+        match *self {}
+    }
+    async fn list_page(
+        &self,
+        _: &str,
+        _: FindingStatus,
+        _: Option<u64>,
+        _: Option<ListCursor>,
+        _: usize,
+    ) -> Result<ListPage, FindingsError> {
+        match *self {}
+    }
+    async fn count(&self, _: &str, _: FindingStatus, _: Option<u64>) -> Result<u64, FindingsError> {
+        match *self {}
+    }
+    async fn accept(&self, _: &str, _: &Item, _: &str, _: u64) -> Result<bool, FindingsError> {
+        match *self {}
+    }
+    async fn cover(&self, _: &CoverageWrite<'_>) -> Result<(), FindingsError> {
+        match *self {}
+    }
+    async fn coverage(&self, _: &str) -> Result<Vec<Coverage>, FindingsError> {
+        match *self {}
+    }
+}
+
 /// A key in one canonical text, whatever the order its attributes came in: the findings item's id.
 pub fn canonical_key(key: &Item) -> String {
     use aws_sdk_dynamodb::types::AttributeValue;

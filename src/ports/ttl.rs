@@ -6,7 +6,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
-use crate::report::error_chain;
+use crate::shared::error_chain;
 
 #[derive(Debug, Error)]
 pub enum TtlError {

@@ -3,12 +3,9 @@
 
 use std::future::Future;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use thiserror::Error;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use crate::record::{Image, Item};
 
 /// One BatchGetItem-like call: at most 100 distinct keys of one table.
@@ -32,17 +29,19 @@ pub struct BatchGetOutput {
 
 #[derive(Debug, Error)]
 pub enum LookupError {
+    /// The call failed, classified by the adapter that made it.
     #[error("BatchGetItem on table {table} failed")]
     BatchGetItem {
         table: String,
+        kind: FailureKind,
         #[source]
-        source: Box<SdkError<BatchGetItemError, HttpResponse>>,
+        source: BoxError,
     },
     #[error("BatchGetItem request for table {table} could not be built")]
     Request {
         table: String,
         #[source]
-        source: aws_sdk_dynamodb::error::BuildError,
+        source: BoxError,
     },
     /// The call's task ended without an answer (it panicked).
     #[error("BatchGetItem on table {table} ended without an answer")]
@@ -59,14 +58,6 @@ pub enum LookupError {
     /// as "absent", the records go back to be verified again.
     #[error("BatchGetItem on table {table} answered with {what}, which matches no key or table of the request")]
     Unmatched { table: String, what: String },
-    /// Raised by the test kit's in-memory tables to simulate a failing service.
-    #[cfg(any(test, feature = "testkit"))]
-    #[error("simulated {} failure on table {table}", if *.transient { "transient" } else { "permanent" })]
-    Simulated { table: String, transient: bool },
-    /// Raised by the test kit's in-memory tables as DynamoDB does for a key that does not fit.
-    #[cfg(any(test, feature = "testkit"))]
-    #[error("simulated ValidationException on table {table}: {message}")]
-    SimulatedValidation { table: String, message: String },
 }
 
 impl LookupError {
@@ -75,30 +66,25 @@ impl LookupError {
     /// retrying, but the records still go back to Lambda rather than get a verdict they did not earn.
     pub fn is_transient(&self) -> bool {
         match self {
-            LookupError::BatchGetItem { source, .. } => crate::aws::is_transient(source),
+            LookupError::BatchGetItem { kind, .. } => kind.is_transient(),
             LookupError::Request { .. } => false,
-            #[cfg(any(test, feature = "testkit"))]
-            LookupError::SimulatedValidation { .. } => false,
             LookupError::Unprocessed { .. }
             | LookupError::Task { .. }
             | LookupError::Deadline { .. }
             | LookupError::Unmatched { .. } => true,
-            #[cfg(any(test, feature = "testkit"))]
-            LookupError::Simulated { transient, .. } => *transient,
         }
     }
 
     /// Whether the service rejected the request as invalid (a key that does not fit the table's
     /// schema, duplicate keys): the whole request fails for one bad key, so the caller narrows it.
     pub fn is_validation(&self) -> bool {
-        match self {
-            LookupError::BatchGetItem { source, .. } => {
-                matches!(source.as_ref(), SdkError::ServiceError(e) if e.err().code() == Some("ValidationException"))
+        matches!(
+            self,
+            LookupError::BatchGetItem {
+                kind: FailureKind::Invalid,
+                ..
             }
-            #[cfg(any(test, feature = "testkit"))]
-            LookupError::SimulatedValidation { .. } => true,
-            _ => false,
-        }
+        )
     }
 }
 

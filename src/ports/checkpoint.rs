@@ -27,6 +27,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use serde_json::Value;
+use std::ops::AddAssign;
 use thiserror::Error;
 
 /// Progress through one shard.
@@ -251,7 +253,7 @@ pub struct Cursor {
     pub start_key: Option<crate::record::Item>,
     /// Its scan is read to the end and every item judged.
     pub done: bool,
-    pub counts: crate::report::metrics::BaselineCounts,
+    pub counts: crate::ports::checkpoint::BaselineCounts,
 }
 
 /// One baseline segment's progress: both directions.
@@ -273,7 +275,7 @@ impl SegmentProgress {
         self.source.done && self.target.done
     }
 
-    pub fn counts(&self) -> crate::report::metrics::BaselineCounts {
+    pub fn counts(&self) -> crate::ports::checkpoint::BaselineCounts {
         let mut counts = self.source.counts;
         counts += self.target.counts;
         counts
@@ -445,6 +447,71 @@ pub trait BaselineStore: Send + Sync {
         run_id: &str,
         now_ms: u64,
     ) -> impl Future<Output = Result<RunRecord, CheckpointError>> + Send;
+}
+
+/// What a baseline compare counted: items scanned on each side and their verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BaselineCounts {
+    pub items_source: u64,
+    pub items_target: u64,
+    pub matched: u64,
+    pub missing: u64,
+    pub mismatched: u64,
+    pub extra: u64,
+    pub superseded: u64,
+    pub unverifiable: u64,
+    /// Differences explained by TTL, either direction: not problems.
+    pub expired: u64,
+}
+
+impl BaselineCounts {
+    /// The verdict counters by the names the README and the JSON output use, in that order.
+    pub fn verdicts(&self) -> [(&'static str, u64); 7] {
+        [
+            ("MATCH", self.matched),
+            ("MISSING", self.missing),
+            ("MISMATCH", self.mismatched),
+            ("EXTRA", self.extra),
+            ("SUPERSEDED", self.superseded),
+            ("UNVERIFIABLE", self.unverifiable),
+            ("EXPIRED", self.expired),
+        ]
+    }
+
+    /// Verdicts that say the tables differ (or could not be shown equal).
+    pub fn problems(&self) -> u64 {
+        self.missing + self.mismatched + self.extra + self.unverifiable
+    }
+
+    /// `{"items_scanned": {...}, "verdicts": {...}}`, as the CLI and the Lambda function answer.
+    pub fn to_json(&self) -> serde_json::Map<String, Value> {
+        let verdicts: serde_json::Map<String, Value> = self
+            .verdicts()
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), Value::from(n)))
+            .collect();
+        let mut out = serde_json::Map::new();
+        out.insert(
+            "items_scanned".into(),
+            serde_json::json!({"source": self.items_source, "target": self.items_target}),
+        );
+        out.insert("verdicts".into(), Value::Object(verdicts));
+        out
+    }
+}
+
+impl AddAssign for BaselineCounts {
+    fn add_assign(&mut self, part: BaselineCounts) {
+        self.items_source += part.items_source;
+        self.items_target += part.items_target;
+        self.matched += part.matched;
+        self.missing += part.missing;
+        self.mismatched += part.mismatched;
+        self.extra += part.extra;
+        self.superseded += part.superseded;
+        self.unverifiable += part.unverifiable;
+        self.expired += part.expired;
+    }
 }
 
 #[cfg(test)]

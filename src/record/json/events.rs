@@ -4,15 +4,15 @@
 //! Events as Lambda sends them are regular: objects of known fields, DynamoDB JSON values of one
 //! type each, strings without escapes. This reader handles exactly that, writing the same tapes
 //! and the same record fields through the same checks (`record::change::finish`) as the serde
-//! reader (the parent module), and gives up (`None`) on anything else: a record with a problem, a
+//! reader (`tolerant`), and gives up (`None`) on anything else: a record with a problem, a
 //! number field that is not an integer, JSON nested deeper than it allows, text that is not JSON.
 //! The caller then reads the whole event with the serde reader, which gives the exact reasons and
 //! errors; the property tests hold the two to the same records.
 //!
 //! Declining is always correct, so this reader stays simple: it never words a problem.
 
+use super::Reader;
 use crate::record::change::{Malformed, Shape};
-use crate::record::json::Reader;
 use crate::record::Expectation;
 
 /// Each record of a stream event (`{"Records": [...]}`), in order, handed to `each`: an

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::source::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
-use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use crate::ports::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// Read units per second on one table.
 #[derive(Debug)]

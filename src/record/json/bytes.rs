@@ -1,5 +1,5 @@
 //! DynamoDB JSON read straight from its bytes, without serde: Lambda's stream events
-//! (`lambda::json`) and BatchGetItem's answers (`aws::reader`) carry the same values.
+//! (`record::json`) and BatchGetItem's answers (`aws::reader`) carry the same values.
 //!
 //! serde's visitor calls cost about three times a pass of serde_json that builds nothing
 //! (BENCHMARKS.md). What DynamoDB and Lambda write is regular: objects of known fields, DynamoDB
@@ -11,8 +11,8 @@
 
 use std::borrow::Cow;
 
-use super::image::{Kind, Tape, TapeWriter};
-use super::Item;
+use crate::record::image::{Kind, Tape, TapeWriter};
+use crate::record::Item;
 
 /// DynamoDB nests maps and lists at most 32 levels deep.
 pub(crate) const MAX_NESTING: usize = 32;

@@ -8,7 +8,7 @@
 //! Here unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only
 //! when a verdict depends on it), and every error names the field, the attribute or the type.
 //!
-//! The function reads an event with the byte reader of `fast` first (the common case, without
+//! The function reads an event with the byte reader of `events` first (the common case, without
 //! serde's per-token work), and with this serde reader when that one declines; both write the same
 //! tapes through the same checks (`record::change::finish`).
 //!
@@ -31,9 +31,6 @@ use serde_json::{Map, Value};
 use crate::record::change::{finish, Fields, Malformed, NOT_A_RECORD};
 use crate::record::image::{Kind, TapeWriter};
 use crate::record::{type_name, Expectation, Item, Tape};
-
-pub(crate) mod fast;
-pub(crate) use fast::read_event;
 
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
@@ -103,7 +100,7 @@ fn attribute_json(value: &aws_sdk_dynamodb::types::AttributeValue) -> Option<Val
 
 use Value::Object;
 
-use crate::record::json::MAX_NESTING;
+use super::MAX_NESTING;
 
 const ITEM: &str = "a map of attribute names to DynamoDB JSON values";
 

@@ -1,0 +1,163 @@
+//! The composition root: each function and the CLI's services built from their configuration,
+//! with the AWS adapters behind the ports. Only the binaries (`src/bin/`) and the CLI use it; the
+//! adapters (`aws`) and the features (`baseline`, `poller`, `revalidate`, `lambda::handler`)
+//! know nothing of each other until they meet here.
+
+use crate::aws::checkpoints::DynamoDbCheckpoints;
+use crate::aws::clients;
+use crate::aws::describe::StreamLocator;
+use crate::aws::findings::DynamoDbFindings;
+use crate::aws::reader::DynamoDbReader;
+use crate::aws::scanner::DynamoDbScanner;
+use crate::aws::streams::DynamoDbStreams;
+use crate::aws::ttl::DynamoDbTimeToLive;
+use crate::baseline::{Baseline, BaselineParts};
+use crate::config::{BaselineConfig, Config, PollerConfig, RevalidatorConfig, StreamSelector};
+use crate::lambda::handler::StreamVerifier;
+use crate::poller::Poller;
+use crate::ports::findings::FindingOrigin;
+use crate::report::findings::FindingsWriter;
+use crate::revalidate::Revalidator;
+use crate::verify::Verifier;
+
+/// The engine reading both accounts' tables through DynamoDB.
+pub type AwsVerifier = Verifier<DynamoDbReader>;
+/// The shard poller with every seam on AWS.
+pub type AwsPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, DynamoDbReader, DynamoDbFindings>;
+
+/// The stream verifier's engine: clients for both accounts from the configuration.
+pub async fn verifier(config: Config) -> AwsVerifier {
+    let (source, target) = clients::dynamodb_clients(&config).await;
+    Verifier::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source),
+    )
+}
+
+/// The stream verifier as the Lambda function runs it: the engine, and the findings store when
+/// `FINDINGS_TABLE` is set (in the function's own account; coverage under the function's name).
+pub async fn stream_verifier(config: Config) -> StreamVerifier<DynamoDbReader, DynamoDbFindings> {
+    let findings_table = config.findings_table.clone();
+    let (source, target) = clients::dynamodb_clients(&config).await;
+    let configured = config.ttl_attribute.is_some();
+    let verifier = Verifier::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source.clone()),
+    );
+    let mut handler = StreamVerifier::new(verifier);
+    if !configured {
+        // The events name the source table: its TTL setting is read on the first batch.
+        let port = DynamoDbTimeToLive::new(source);
+        handler = handler.with_ttl_lookup(Box::new(move |table| {
+            let port = port.clone();
+            Box::pin(async move { crate::ports::ttl::resolve(None, &port, &table).await })
+        }));
+    }
+    let writer = match findings_table {
+        None => None,
+        Some(table) => {
+            let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+            Some(FindingsWriter::new(
+                DynamoDbFindings::new(own, table),
+                FindingOrigin::Stream,
+                None,
+            ))
+        }
+    };
+    let name =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "stream-verifier".to_string());
+    handler.with_findings(writer, name)
+}
+
+/// The baseline compare with every seam on AWS.
+pub type AwsBaseline =
+    Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints, DynamoDbFindings>;
+
+/// The baseline compare: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
+/// (`VERIFY_*`), and the checkpoint table in this account.
+pub async fn baseline(mut config: BaselineConfig) -> AwsBaseline {
+    let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    config.verify.ttl_attribute =
+        ttl_attribute(&config.verify, &source, &config.source_table).await;
+    let own_config = clients::source_sdk_config().await;
+    let region = own_config.region().map(|r| r.to_string());
+    let own = aws_sdk_dynamodb::Client::new(&own_config);
+    let parts = BaselineParts {
+        source_reader: DynamoDbReader::new(source.clone()),
+        source_scanner: DynamoDbScanner::new(source),
+        target_reader: DynamoDbReader::new(target.clone()),
+        target_scanner: DynamoDbScanner::new(target),
+        store: DynamoDbCheckpoints::new(own.clone(), &config.checkpoint_table),
+    };
+    let findings_table = config.verify.findings_table.clone();
+    let baseline = Baseline::new(config, parts).in_region(region);
+    let name = baseline.table_name();
+    let writer = findings_table.map(|table| {
+        FindingsWriter::new(
+            DynamoDbFindings::new(own, table),
+            FindingOrigin::Baseline,
+            Some(name),
+        )
+    });
+    baseline.with_findings(writer)
+}
+
+/// The revalidator with every seam on AWS.
+pub type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
+
+/// The revalidator: the source table (this account, or `SOURCE_ROLE_ARN`), the other side
+/// (`VERIFY_*`), and the findings table in this account.
+pub async fn revalidator(mut config: RevalidatorConfig) -> AwsRevalidator {
+    let (source, target) = clients::dynamodb_clients(&config.verify).await;
+    config.verify.ttl_attribute =
+        ttl_attribute(&config.verify, &source, &config.source_table).await;
+    let own = aws_sdk_dynamodb::Client::new(&clients::source_sdk_config().await);
+    let store = DynamoDbFindings::new(own, config.findings_table.clone());
+    Revalidator::new(
+        config,
+        DynamoDbReader::new(target),
+        DynamoDbReader::new(source),
+        store,
+    )
+}
+
+/// The shard poller, and where to find its stream on every run.
+pub async fn poller(mut config: PollerConfig) -> (AwsPoller, StreamLocator) {
+    let clients = clients::poller_clients(&config).await;
+    let table = match &config.stream {
+        // arn:...:table/NAME/stream/LABEL: the table's ARN is what comes before /stream/.
+        StreamSelector::Arn(arn) => arn.split("/stream/").next().unwrap_or(arn).to_string(),
+        StreamSelector::SourceTable(table) => table.clone(),
+    };
+    config.verify.ttl_attribute = ttl_attribute(&config.verify, &clients.source, &table).await;
+    let verifier = Verifier::new(
+        config.verify.clone(),
+        DynamoDbReader::new(clients.target),
+        DynamoDbReader::new(clients.source.clone()),
+    );
+    let locator = StreamLocator::new(config.stream.clone(), clients.source);
+    let findings = config.verify.findings_table.clone().map(|table| {
+        FindingsWriter::new(
+            DynamoDbFindings::new(clients.own.clone(), table),
+            FindingOrigin::Poller,
+            None,
+        )
+    });
+    let checkpoints = DynamoDbCheckpoints::new(clients.own, &config.checkpoint_table);
+    let streams = DynamoDbStreams::new(clients.streams);
+    let poller = Poller::new(streams, checkpoints, verifier, config);
+    (poller.with_findings(findings), locator)
+}
+
+/// The TTL attribute the engine judges expiry by: `TTL_ATTRIBUTE`, else the source table's
+/// (DescribeTimeToLive through `source`, the client that reads it), once per process.
+async fn ttl_attribute(
+    config: &Config,
+    source: &aws_sdk_dynamodb::Client,
+    source_table: &str,
+) -> Option<String> {
+    let port = DynamoDbTimeToLive::new(source.clone());
+    crate::ports::ttl::resolve(config.ttl_attribute.as_deref(), &port, source_table).await
+}
