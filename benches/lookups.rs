@@ -305,7 +305,7 @@ async fn main() {
     let target = aws_sdk_dynamodb::Client::new(&sdk(&endpoint, "benchtarget"));
     // The poller's checkpoints in a database of their own. DynamoDB Local serializes the calls to
     // one account's database, so checkpoints beside the stream would wait for its GetRecords; in
-    // AWS a table and a stream do not share such a lock (BENCHMARKS.md measured the difference).
+    // AWS a table and a stream do not share such a lock (docs/benchmarks-log.md, "The checkpoints in a database of their own").
     let poller_account = aws_sdk_dynamodb::Client::new(&sdk(&endpoint, "benchpoller"));
     let table = "BenchOrders";
 

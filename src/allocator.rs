@@ -1,5 +1,5 @@
 //! The binaries' allocator: mimalloc, with two options set before anything is allocated.
-//! glibc's malloc and free were a third of the handler's instructions (BENCHMARKS.md); mimalloc's
+//! glibc's malloc and free were a third of the handler's instructions (docs/benchmarks-log.md, "The allocator, the engine's maps and the reports"); mimalloc's
 //! defaults, though, doubled the peak resident memory of a large event (50 MB instead of 24 at
 //! Lambda's 6 MB payload): it commits whole arenas and returns freed pages only after a second.
 //! With arenas committed on demand and freed pages returned after 5 ms, the peak is glibc's again

@@ -92,11 +92,13 @@ fn first_name(path: &str) -> Option<String> {
     (!name.is_empty() && name != "self").then_some(name)
 }
 
-/// Module → the modules it imports, and for each edge a file that makes it.
-fn graph() -> (
-    BTreeMap<String, BTreeSet<String>>,
-    BTreeMap<(String, String), PathBuf>,
-) {
+/// Module → the modules it imports.
+type Edges = BTreeMap<String, BTreeSet<String>>;
+/// For each import between two modules, a file that makes it.
+type Witnesses = BTreeMap<(String, String), PathBuf>;
+
+/// The modules' imports, and for each a file that makes it.
+fn graph() -> (Edges, Witnesses) {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     let (mut edges, mut witness) = (BTreeMap::new(), BTreeMap::new());
@@ -117,11 +119,7 @@ fn graph() -> (
 }
 
 /// A circle through `start`, if there is one (depth-first, the path kept).
-fn circle_from(
-    edges: &BTreeMap<String, BTreeSet<String>>,
-    start: &str,
-    path: &mut Vec<String>,
-) -> Option<Vec<String>> {
+fn circle_from(edges: &Edges, start: &str, path: &mut Vec<String>) -> Option<Vec<String>> {
     let here = path.last().unwrap().clone();
     for next in edges.get(&here).into_iter().flatten() {
         if next == start {

@@ -2169,11 +2169,12 @@ fn sample_value(name: &str) -> Option<&'static str> {
     })
 }
 
+/// A configuration's parser, given the lookup of variables.
+type Parser<T, E> = fn(&dyn Fn(&str) -> Option<String>) -> Result<T, E>;
+
 /// Every variable a configuration parser asks for (given a valid value for each it knows): what
 /// the program reads, whatever the constants say.
-fn asked<T, E: std::fmt::Debug>(
-    parse: fn(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
-) -> BTreeSet<String> {
+fn asked<T, E: std::fmt::Debug>(parse: Parser<T, E>) -> BTreeSet<String> {
     let names = std::cell::RefCell::new(BTreeSet::new());
     let lookup = |name: &str| {
         names.borrow_mut().insert(name.to_string());

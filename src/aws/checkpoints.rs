@@ -35,10 +35,11 @@ impl DynamoDbCheckpoints {
     }
 
     fn error(&self, operation: &'static str, err: impl DynamoDbCallError) -> CheckpointError {
-        CheckpointError::Dynamo {
+        CheckpointError::Service {
             operation,
             table: self.table.clone(),
-            source: Box::new(err.into()),
+            kind: err.kind(),
+            source: err.boxed(),
         }
     }
 

@@ -32,7 +32,7 @@ const UNPROCESSED_ROUNDS: usize = 5;
 
 /// BatchGetItem calls in flight at once when reading which keys have an open finding, as many as
 /// the engine's lookups beside them (`MAX_CONCURRENCY`'s default): one at a time, a 10,000-record
-/// batch's 100 calls took longer than its lookups (BENCHMARKS.md).
+/// batch's 100 calls took longer than its lookups (docs/benchmarks-log.md, "The findings leg's reads at once").
 const READS_IN_FLIGHT: usize = 5;
 
 #[derive(Debug, Clone)]
@@ -80,11 +80,11 @@ impl DynamoDbFindings {
                 message,
             };
         }
-        FindingsError::Dynamo {
+        FindingsError::Service {
             operation,
             table: self.table.clone(),
-            transient: err.is_transient(),
-            source: Box::new(err.into()),
+            kind: err.kind(),
+            source: err.boxed(),
         }
     }
 

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::ports::failure::FailureKind;
+use crate::ports::failure::{BoxError, FailureKind};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -27,6 +27,12 @@ use tokio::task::{JoinError, JoinHandle};
 /// error source), and asked whether it is transient.
 pub trait DynamoDbCallError: Into<aws_sdk_dynamodb::Error> {
     fn is_transient(&self) -> bool;
+    /// Its class for the port's error ([`FailureKind`]).
+    fn kind(&self) -> FailureKind;
+    /// The service's error, as the port's error keeps its source.
+    fn boxed(self) -> BoxError {
+        Box::new(self.into())
+    }
     /// The service refused the request as it is (`ValidationException`), with its message.
     fn refusal(&self) -> Option<String>;
 }
@@ -37,6 +43,10 @@ where
 {
     fn is_transient(&self) -> bool {
         is_transient(self)
+    }
+
+    fn kind(&self) -> FailureKind {
+        classify(self)
     }
 
     fn refusal(&self) -> Option<String> {

@@ -2,7 +2,7 @@
 //!
 //! The answer's items are read by the byte reader onto tapes (`aws::answers`), not decoded by the
 //! SDK into its trees: the SDK's items cost about as much CPU again as the rest of a record's
-//! verification (BENCHMARKS.md).
+//! verification (docs/benchmarks-log.md, "The other side's answers on tapes").
 
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItem, BatchGetItemOutput};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};

@@ -131,8 +131,8 @@ fn service_error(operation: &'static str, table: &str, e: impl DynamoDbCallError
     ScanError::Service {
         operation,
         table: table.to_string(),
-        transient: e.is_transient(),
-        source: Box::new(e.into()),
+        kind: e.kind(),
+        source: e.boxed(),
     }
 }
 

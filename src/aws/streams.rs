@@ -15,6 +15,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::answers::ByteReader;
 use super::Spawned;
+use crate::ports::failure::FailureKind;
 use crate::ports::stream::{
     RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
@@ -131,7 +132,8 @@ where
         }
         _ => StreamError::Service {
             operation,
-            source: Box::new(err.into()),
+            kind: FailureKind::Permanent,
+            source: Box::new(aws_sdk_dynamodbstreams::Error::from(err)),
         },
     }
 }

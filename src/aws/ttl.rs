@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
 
+use super::classify;
 use crate::ports::ttl::{TimeToLive, TtlError};
 
 #[derive(Debug, Clone)]
@@ -25,7 +26,8 @@ impl TimeToLive for DynamoDbTimeToLive {
             .await
             .map_err(|e| TtlError::Service {
                 table: table.to_string(),
-                source: Box::new(e.into()),
+                kind: classify(&e),
+                source: e.into(),
             })?;
         let Some(description) = out.time_to_live_description else {
             return Ok(None);

@@ -47,7 +47,8 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
         started_at_ms = run.started_at_ms,
         source = %sides.source,
         other_side = %sides.other,
-        "baseline compare started (resume with --run-id {run_id})"
+        "baseline compare started (resume with --segments {} --run-id {run_id})",
+        args.segments
     );
     if run.settings.findings_table.is_none() {
         // Said before hours of scanning, not only after.
@@ -90,8 +91,9 @@ pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
     }
     if let Some(first) = failed.first() {
         return Err(format!(
-            "{} of {} segments failed (first: {first}); resume with --run-id {run_id}",
+            "{} of {} segments failed (first: {first}); resume with --segments {} --run-id {run_id}",
             failed.len(),
+            args.segments,
             args.segments
         )
         .into());

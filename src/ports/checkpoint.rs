@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use serde_json::Value;
 use std::ops::AddAssign;
 use thiserror::Error;
@@ -74,12 +75,14 @@ pub enum CheckpointError {
     RunUnrecorded { run_id: String },
     #[error("checkpoint item {key} is not readable: {reason}")]
     Unreadable { key: String, reason: String },
+    /// The call failed, classified by the adapter that made it.
     #[error("{operation} on checkpoint table {table} failed")]
-    Dynamo {
+    Service {
         operation: &'static str,
         table: String,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: BoxError,
     },
 }
 
@@ -465,7 +468,7 @@ pub struct BaselineCounts {
 }
 
 impl BaselineCounts {
-    /// The verdict counters by the names the README and the JSON output use, in that order.
+    /// The verdict counters by the names docs/verdicts.md and the JSON output use, in that order.
     pub fn verdicts(&self) -> [(&'static str, u64); 7] {
         [
             ("MATCH", self.matched),

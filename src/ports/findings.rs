@@ -55,6 +55,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use crate::record::Item;
 
 /// How long a resolved finding stays before DynamoDB's Time to Live deletes it.
@@ -71,14 +72,14 @@ pub enum FindingsError {
         table: String,
         message: String,
     },
+    /// The call failed, classified by the adapter that made it (a refusal is [`Self::Rejected`]).
     #[error("{operation} on findings table {table} failed")]
-    Dynamo {
+    Service {
         operation: &'static str,
         table: String,
-        /// Throttling, a 5xx, a time-out or the network: asking again later may succeed.
-        transient: bool,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: BoxError,
     },
 }
 
@@ -90,13 +91,7 @@ impl FindingsError {
 
     /// Throttling, 5xx, time-outs: worth trying again.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            FindingsError::Dynamo {
-                transient: true,
-                ..
-            }
-        )
+        matches!(self, FindingsError::Service { kind, .. } if kind.is_transient())
     }
 }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use crate::record::{Image, Item};
 
 /// One page of one segment of a parallel scan.
@@ -43,21 +44,21 @@ pub struct TableShape {
 
 #[derive(Debug, Error)]
 pub enum ScanError {
+    /// The call failed, classified by the adapter that made it.
     #[error("{operation} on table {table} failed")]
     Service {
         operation: &'static str,
         table: String,
-        /// Throttling, a 5xx, a time-out or the network: asking again later may succeed.
-        transient: bool,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: BoxError,
     },
     #[error("{operation} request for table {table} could not be built")]
     Request {
         operation: &'static str,
         table: String,
         #[source]
-        source: aws_sdk_dynamodb::error::BuildError,
+        source: BoxError,
     },
     #[error("table {table} has no key schema in DescribeTable's answer")]
     NoKeySchema { table: String },
@@ -65,13 +66,7 @@ pub enum ScanError {
 
 impl ScanError {
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ScanError::Service {
-                transient: true,
-                ..
-            }
-        )
+        matches!(self, ScanError::Service { kind, .. } if kind.is_transient())
     }
 }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use crate::record::{Expectation, MalformedRecord};
 
 /// One shard of a stream, as DescribeStream lists it.
@@ -73,11 +74,13 @@ pub enum StreamError {
     Throttled { code: String },
     #[error("stream {stream_arn} not found (disabled or deleted?)")]
     NotFound { stream_arn: String },
+    /// Any other failed call, classified by the adapter that made it.
     #[error("{operation} failed")]
     Service {
         operation: &'static str,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodbstreams::Error>,
+        source: BoxError,
     },
     /// The call's task ended without an answer (it panicked).
     #[error("{operation} ended without an answer")]

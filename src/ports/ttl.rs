@@ -6,15 +6,18 @@ use std::future::Future;
 
 use thiserror::Error;
 
+use crate::ports::failure::{BoxError, FailureKind};
 use crate::shared::error_chain;
 
 #[derive(Debug, Error)]
 pub enum TtlError {
+    /// The call failed, classified by the adapter that made it.
     #[error("DescribeTimeToLive on table {table} failed")]
     Service {
         table: String,
+        kind: FailureKind,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: BoxError,
     },
 }
 
@@ -55,7 +58,6 @@ pub async fn resolve<T: TimeToLive>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
 
     /// DescribeTimeToLive's answer, counting the calls.
     struct Described {
@@ -92,9 +94,8 @@ mod tests {
         let denied = described(|| {
             Err(TtlError::Service {
                 table: "Orders".into(),
-                source: Box::new(aws_sdk_dynamodb::Error::ResourceNotFoundException(
-                    ResourceNotFoundException::builder().build(),
-                )),
+                kind: FailureKind::Permanent,
+                source: "AccessDeniedException".into(),
             })
         });
         assert_eq!(resolve(None, &denied, "Orders").await, None);

@@ -673,7 +673,7 @@ fn baseline_check(l: &Ledger<'_>) -> Check {
             CHECK_BASELINE,
             false,
             format!(
-                "no complete baseline run: run {} (began {}) is not complete; resume it with `ddb-verify baseline --run-id {}`",
+                "no complete baseline run: run {} (began {}) is not complete; resume it with the segments it began with, `ddb-verify baseline --segments N --run-id {}` (a Step Functions run: start an execution again with the same run_id and total_segments)",
                 run.name,
                 opt_time(run.started_at_ms),
                 run.name

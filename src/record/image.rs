@@ -162,19 +162,19 @@ impl Tape {
     }
 
     pub fn attribute_count(&self) -> usize {
-        Cursor::new(&self.0).count().unwrap_or(0) as usize
+        TapeReader::new(&self.0).count().unwrap_or(0) as usize
     }
 
     pub fn equals(&self, found: &Item, ignore: &[String]) -> bool {
-        item_equals(&mut Cursor::new(&self.0), found, ignore).unwrap_or(false)
+        item_equals(&mut TapeReader::new(&self.0), found, ignore).unwrap_or(false)
     }
 
     /// Both tapes hold the same item, DynamoDB's equality, the top-level attributes in `ignore`
     /// aside.
     pub fn equals_tape(&self, other: &Tape, ignore: &[String]) -> bool {
         tapes_equal(
-            &mut Cursor::new(&self.0),
-            &mut Cursor::new(&other.0),
+            &mut TapeReader::new(&self.0),
+            &mut TapeReader::new(&other.0),
             ignore,
         )
         .unwrap_or(false)
@@ -183,7 +183,7 @@ impl Tape {
     /// The canonical key of this item projected on `sorted_key_names` ([`ItemKey::project`]).
     pub fn project(&self, sorted_key_names: &[String]) -> ItemKey {
         let mut parts: Vec<Option<KeyPart>> = vec![None; sorted_key_names.len()];
-        let mut c = Cursor::new(&self.0);
+        let mut c = TapeReader::new(&self.0);
         let count = c.count().unwrap_or(0);
         for _ in 0..count {
             let Some(name) = c.bytes() else { break };
@@ -209,7 +209,7 @@ impl Tape {
     /// The attributes named in `names`, as an SDK item; the others are skipped, not built.
     pub fn key_item(&self, names: &[String]) -> Item {
         let mut key = Item::with_capacity(names.len());
-        let mut c = Cursor::new(&self.0);
+        let mut c = TapeReader::new(&self.0);
         for _ in 0..c.count().unwrap_or(0) {
             let Some(name) = c.str() else { break };
             let read = match names.iter().find(|n| n.as_str() == name) {
@@ -226,7 +226,7 @@ impl Tape {
     }
 
     pub fn to_item(&self) -> Item {
-        read_item(&mut Cursor::new(&self.0)).unwrap_or_default()
+        read_item(&mut TapeReader::new(&self.0)).unwrap_or_default()
     }
 }
 
@@ -305,7 +305,7 @@ impl TapeWriter {
 
     /// The tape written since `start` as an SDK item (a key: small, and needed as an item).
     pub fn take_item(&mut self, start: usize) -> Item {
-        let item = read_item(&mut Cursor::new(&self.buf[start..])).unwrap_or_default();
+        let item = read_item(&mut TapeReader::new(&self.buf[start..])).unwrap_or_default();
         self.truncate(start);
         item
     }
@@ -455,14 +455,14 @@ fn write_value(w: &mut TapeWriter, value: &AttributeValue) -> Option<()> {
 }
 
 /// Reads a tape; every read is bounds-checked (`None`: the tape ended early).
-struct Cursor<'a> {
+struct TapeReader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
-impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8]) -> Cursor<'a> {
-        Cursor { bytes, at: 0 }
+impl<'a> TapeReader<'a> {
+    fn new(bytes: &'a [u8]) -> TapeReader<'a> {
+        TapeReader { bytes, at: 0 }
     }
 
     fn u8(&mut self) -> Option<u8> {
@@ -520,7 +520,7 @@ impl<'a> Cursor<'a> {
 const LINEAR_SEARCH_UP_TO: usize = 16;
 
 /// An item of the tape against an SDK item: `compare::items_equal`'s meaning, walked.
-fn item_equals<'a>(c: &mut Cursor<'a>, found: &'a Item, ignore: &[String]) -> Option<bool> {
+fn item_equals<'a>(c: &mut TapeReader<'a>, found: &'a Item, ignore: &[String]) -> Option<bool> {
     let count = c.count()? as usize;
     if ignore.is_empty() && count != found.len() {
         return Some(false);
@@ -563,7 +563,11 @@ const INLINE_INDEX: usize = 16;
 /// for in the same order first (no index needed then); at the first name out of order, as
 /// DynamoDB's answers and stream images often list them, b's entries are indexed once (name,
 /// where its value starts). On `true`, both cursors end after their items.
-fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) -> Option<bool> {
+fn tapes_equal<'a>(
+    a: &mut TapeReader<'a>,
+    b: &mut TapeReader<'a>,
+    ignore: &[String],
+) -> Option<bool> {
     let count = a.count()? as usize;
     let other_count = b.u32()? as usize;
     let size = b.u32()? as usize;
@@ -637,12 +641,12 @@ fn tapes_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>, ignore: &[String]) ->
 }
 
 /// `compare::values_equal` for two values of tapes. A `false` may leave the cursors inside.
-fn tape_values_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>) -> Option<bool> {
+fn tape_values_equal<'a>(a: &mut TapeReader<'a>, b: &mut TapeReader<'a>) -> Option<bool> {
     let tag = a.u8()?;
     if tag != b.u8()? {
         return Some(false);
     }
-    fn bytes<'a>(c: &mut Cursor<'a>) -> Option<Cow<'a, [u8]>> {
+    fn bytes<'a>(c: &mut TapeReader<'a>) -> Option<Cow<'a, [u8]>> {
         c.bytes().map(Cow::Borrowed)
     }
     Some(match tag {
@@ -685,9 +689,9 @@ fn tape_values_equal<'a>(a: &mut Cursor<'a>, b: &mut Cursor<'a>) -> Option<bool>
 
 /// Two sets of tapes as [`same_set`] compares them; each element in the form `element` reads it.
 fn tape_sets_equal<'a>(
-    a: &mut Cursor<'a>,
-    b: &mut Cursor<'a>,
-    element: impl Fn(&mut Cursor<'a>) -> Option<Cow<'a, [u8]>>,
+    a: &mut TapeReader<'a>,
+    b: &mut TapeReader<'a>,
+    element: impl Fn(&mut TapeReader<'a>) -> Option<Cow<'a, [u8]>>,
 ) -> Option<bool> {
     let count = a.count()? as usize;
     if count != b.count()? as usize {
@@ -703,7 +707,7 @@ fn tape_sets_equal<'a>(
         return Some(true);
     }
     let (a_end, b_end) = (a.at, b.at);
-    let sorted = |c: &mut Cursor<'a>, at| {
+    let sorted = |c: &mut TapeReader<'a>, at| {
         c.at = at;
         let mut all = (0..count).map(|_| element(c)).collect::<Option<Vec<_>>>()?;
         all.sort_unstable();
@@ -716,7 +720,7 @@ fn tape_sets_equal<'a>(
 
 /// `compare::values_equal` for a value of the tape against an SDK value. A `false` may leave the
 /// cursor inside the value: the walk stops there.
-fn value_equals<'a>(c: &mut Cursor<'a>, other: &'a AttributeValue) -> Option<bool> {
+fn value_equals<'a>(c: &mut TapeReader<'a>, other: &'a AttributeValue) -> Option<bool> {
     use AttributeValue as V;
     Some(match (c.u8()?, other) {
         (S, V::S(y)) => c.bytes()? == y.as_bytes(),
@@ -762,7 +766,7 @@ fn value_equals<'a>(c: &mut Cursor<'a>, other: &'a AttributeValue) -> Option<boo
 /// set, each element in the form `mine` and `theirs` give it (the canonical text of a number).
 /// The same order costs one pass and no allocation; otherwise both sides are sorted.
 fn same_set<'a, T>(
-    c: &mut Cursor<'a>,
+    c: &mut TapeReader<'a>,
     y: &'a [T],
     mine: impl Fn(&'a [u8]) -> Cow<'a, [u8]>,
     theirs: impl Fn(&'a T) -> Cow<'a, [u8]>,
@@ -793,7 +797,7 @@ fn same_set<'a, T>(
     Some(ours == others)
 }
 
-fn read_item(c: &mut Cursor) -> Option<Item> {
+fn read_item(c: &mut TapeReader) -> Option<Item> {
     let count = c.count()? as usize;
     let mut item = Item::with_capacity(count);
     for _ in 0..count {
@@ -803,9 +807,9 @@ fn read_item(c: &mut Cursor) -> Option<Item> {
     Some(item)
 }
 
-fn read_value(c: &mut Cursor) -> Option<AttributeValue> {
-    let text = |c: &mut Cursor| c.str().map(str::to_owned);
-    let texts = |c: &mut Cursor| (0..c.count()?).map(|_| text(c)).collect::<Option<Vec<_>>>();
+fn read_value(c: &mut TapeReader) -> Option<AttributeValue> {
+    let text = |c: &mut TapeReader| c.str().map(str::to_owned);
+    let texts = |c: &mut TapeReader| (0..c.count()?).map(|_| text(c)).collect::<Option<Vec<_>>>();
     Some(match c.u8()? {
         S => AttributeValue::S(text(c)?),
         N => AttributeValue::N(text(c)?),

@@ -494,9 +494,9 @@ fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
     bytes.extend_from_slice(part);
 }
 
-/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see README).
-/// The older key text form ([`key_text::legacy_text`]), which `accept` also reads; finding ids are
-/// made of it, so it does not change.
+/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see
+/// docs/metrics.md, Logs). The older key text form ([`key_text::legacy_text`]), which `accept`
+/// also reads; finding ids are made of it, so it does not change.
 pub fn describe_key(keys: &Item) -> String {
     key_text::legacy_text(keys)
 }

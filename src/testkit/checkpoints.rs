@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
+use crate::ports::failure::FailureKind;
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {
@@ -176,9 +177,10 @@ fn simulated_failure() -> CheckpointError {
     let error = aws_sdk_dynamodb::types::error::InternalServerError::builder()
         .message("simulated")
         .build();
-    CheckpointError::Dynamo {
+    CheckpointError::Service {
         operation: "UpdateItem",
         table: "Checkpoints".into(),
+        kind: FailureKind::Transient,
         source: Box::new(aws_sdk_dynamodb::Error::InternalServerError(error)),
     }
 }

@@ -575,7 +575,7 @@ impl<R: TableReader> Verifier<R> {
         waiting
     }
 
-    /// The verdict once the source's current item is known, on proof only (README, Verdicts).
+    /// The verdict once the source's current item is known, on proof only (docs/verdicts.md).
     fn judge_with_source(&self, records: &[Expectation], r: &Reading<'_>, clock: &Clock) -> Judged {
         let ignore = &self.config.ignore_attributes;
         let record = r.record;

@@ -2,7 +2,7 @@
 //! (`record::json`) and BatchGetItem's answers (`aws::reader`) carry the same values.
 //!
 //! serde's visitor calls cost about three times a pass of serde_json that builds nothing
-//! (BENCHMARKS.md). What DynamoDB and Lambda write is regular: objects of known fields, DynamoDB
+//! (docs/benchmarks-log.md, "The byte reader"). What DynamoDB and Lambda write is regular: objects of known fields, DynamoDB
 //! JSON values of one type each, strings without escapes. This reader handles exactly that, writing
 //! each item onto a tape as it reads it, and gives up (`None`) on anything else: JSON nested deeper
 //! than it allows, an unknown type, text that is not JSON. Its callers then read the whole text the

@@ -4,7 +4,7 @@
 //!
 //! Why not `aws_lambda_events`' `EventRecord`: it goes through serde_dynamo and serde's buffered
 //! `Content`, then every image is converted again into the SDK's types; and why not the SDK's tree
-//! either: about 90 allocations for a 1.7 KB image, most of the CPU a record costs (BENCHMARKS.md).
+//! either: about 90 allocations for a 1.7 KB image, most of the CPU a record costs (docs/benchmarks-log.md, "The record model").
 //! Here unknown fields are skipped without being built, `OldImage` is kept as its JSON (parsed only
 //! when a verdict depends on it), and every error names the field, the attribute or the type.
 //!
@@ -35,7 +35,7 @@ use crate::record::{type_name, Expectation, Item, Tape};
 /// One Lambda DynamoDB stream record (`{"eventID": ..., "dynamodb": {...}}`) as a [`Expectation`];
 /// the error is the reason it cannot be one.
 pub fn parse_record(json: &str) -> Result<Expectation, String> {
-    let mut reading = Reading::default();
+    let mut reading = Parsing::default();
     let mut de = serde_json::Deserializer::from_str(json);
     let fields = RecordSeed::new(&mut reading)
         .deserialize(&mut de)
@@ -46,7 +46,7 @@ pub fn parse_record(json: &str) -> Result<Expectation, String> {
 
 /// An item in DynamoDB JSON (`{"id": {"S": "1"}, ...}`) as a tape.
 pub fn parse_tape(json: &str) -> Result<Tape, serde_json::Error> {
-    let mut reading = Reading::default();
+    let mut reading = Parsing::default();
     let mut de = serde_json::Deserializer::from_str(json);
     let present = ItemSeed {
         r: &mut reading,
@@ -107,7 +107,7 @@ const ITEM: &str = "a map of attribute names to DynamoDB JSON values";
 /// Reads the records of an event's `Records` list one at a time, reusing one tape buffer.
 #[derive(Default)]
 pub(crate) struct RecordReader {
-    reading: Reading,
+    reading: Parsing,
 }
 
 impl RecordReader {
@@ -126,14 +126,14 @@ impl RecordReader {
 
 /// The parser's state across records: the tape being written and the record's first problem.
 #[derive(Default)]
-struct Reading {
+struct Parsing {
     tape: TapeWriter,
     problem: Option<String>,
     /// Maps and lists entered in the current image.
     depth: usize,
 }
 
-impl Reading {
+impl Parsing {
     fn fail(&mut self, problem: impl fmt::Display) {
         if self.problem.is_none() {
             self.problem = Some(problem.to_string());
@@ -145,7 +145,7 @@ impl Reading {
     }
 
     /// Runs `read`, naming `context` in front of a problem it meets.
-    fn within<T>(&mut self, context: impl fmt::Display, read: impl FnOnce(&mut Reading) -> T) -> T {
+    fn within<T>(&mut self, context: impl fmt::Display, read: impl FnOnce(&mut Parsing) -> T) -> T {
         let before = self.failed();
         let out = read(self);
         if !before {
@@ -164,7 +164,7 @@ trait Tolerant: Sized {
     /// What it expects, for problems and serde's `expecting`.
     const EXPECTED: &'static str;
 
-    fn reading(&mut self) -> &mut Reading;
+    fn reading(&mut self) -> &mut Parsing;
 
     fn unexpected(mut self, found: &str) -> Self::Out {
         self.reading().fail(format_args!(
@@ -267,14 +267,14 @@ impl<'de> Visitor<'de> for NameSeed {
 /// An image or a key (`tagged`: the map of an M value): attribute name → value, onto the tape.
 /// `false` for a JSON null where an image may be absent.
 struct ItemSeed<'r> {
-    r: &'r mut Reading,
+    r: &'r mut Parsing,
     tagged: bool,
 }
 
 impl Tolerant for ItemSeed<'_> {
     type Out = bool;
     const EXPECTED: &'static str = ITEM;
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.r
     }
 }
@@ -321,14 +321,14 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
 }
 
 /// One DynamoDB JSON value (`{"S": "x"}`), onto the tape.
-struct AttributeSeed<'r>(&'r mut Reading);
+struct AttributeSeed<'r>(&'r mut Parsing);
 
 const ATTRIBUTE: &str = "a DynamoDB JSON value such as {\"S\": \"text\"}";
 
 impl Tolerant for AttributeSeed<'_> {
     type Out = ();
     const EXPECTED: &'static str = ATTRIBUTE;
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -395,7 +395,7 @@ impl<'de> Visitor<'de> for AttributeSeed<'_> {
 /// The string of an S, N or B value, or of a set's element (`kind` None), onto the tape (B and BS
 /// decoded from base64).
 struct TextSeed<'r> {
-    r: &'r mut Reading,
+    r: &'r mut Parsing,
     kind: Option<Kind>,
     binary: bool,
 }
@@ -403,7 +403,7 @@ struct TextSeed<'r> {
 impl Tolerant for TextSeed<'_> {
     type Out = ();
     const EXPECTED: &'static str = "a string";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.r
     }
 }
@@ -430,12 +430,12 @@ impl<'de> Visitor<'de> for TextSeed<'_> {
 }
 
 /// The boolean of a BOOL or NULL value, onto the tape.
-struct FlagSeed<'r>(&'r mut Reading, Kind);
+struct FlagSeed<'r>(&'r mut Parsing, Kind);
 
 impl Tolerant for FlagSeed<'_> {
     type Out = ();
     const EXPECTED: &'static str = "a boolean";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -455,14 +455,14 @@ impl<'de> Visitor<'de> for FlagSeed<'_> {
 }
 
 /// The values of an L, onto the tape.
-struct ListSeed<'r>(&'r mut Reading);
+struct ListSeed<'r>(&'r mut Parsing);
 
 const LIST: &str = "a list of DynamoDB JSON values";
 
 impl Tolerant for ListSeed<'_> {
     type Out = ();
     const EXPECTED: &'static str = LIST;
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -489,14 +489,14 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
 }
 
 /// The strings of an SS, NS or BS, onto the tape.
-struct SetSeed<'r>(&'r mut Reading, Kind);
+struct SetSeed<'r>(&'r mut Parsing, Kind);
 
 const SET: &str = "a list of strings";
 
 impl Tolerant for SetSeed<'_> {
     type Out = ();
     const EXPECTED: &'static str = SET;
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -530,12 +530,12 @@ impl<'de> Visitor<'de> for SetSeed<'_> {
 }
 
 /// A record field that is a string (`None` for null or absent), borrowed where it can be.
-struct StringSeed<'r, 'de>(&'r mut Reading, std::marker::PhantomData<&'de ()>);
+struct StringSeed<'r, 'de>(&'r mut Parsing, std::marker::PhantomData<&'de ()>);
 
 impl<'de> Tolerant for StringSeed<'_, 'de> {
     type Out = Option<Cow<'de, str>>;
     const EXPECTED: &'static str = "a string";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -571,12 +571,12 @@ impl<'de> Visitor<'de> for StringSeed<'_, 'de> {
 }
 
 /// A record field that is a number (`None` for null).
-struct NumberSeed<'r>(&'r mut Reading);
+struct NumberSeed<'r>(&'r mut Parsing);
 
 impl Tolerant for NumberSeed<'_> {
     type Out = Option<f64>;
     const EXPECTED: &'static str = "a number";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -606,11 +606,11 @@ impl<'de> Visitor<'de> for NumberSeed<'_> {
     }
 }
 
-/// One stream record's fields; its first problem goes to the [`Reading`].
-struct RecordSeed<'r, 'de>(&'r mut Reading, std::marker::PhantomData<&'de ()>);
+/// One stream record's fields; its first problem goes to the [`Parsing`].
+struct RecordSeed<'r, 'de>(&'r mut Parsing, std::marker::PhantomData<&'de ()>);
 
 impl<'r> RecordSeed<'r, '_> {
-    fn new(r: &'r mut Reading) -> Self {
+    fn new(r: &'r mut Parsing) -> Self {
         RecordSeed(r, std::marker::PhantomData)
     }
 }
@@ -618,7 +618,7 @@ impl<'r> RecordSeed<'r, '_> {
 impl<'de> Tolerant for RecordSeed<'_, 'de> {
     type Out = Fields<'de>;
     const EXPECTED: &'static str = "a stream record (an object)";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -640,7 +640,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
         let r = self.0;
         let mut fields = Fields::default();
-        let text = |r: &mut Reading, map: &mut A, field: &str| {
+        let text = |r: &mut Parsing, map: &mut A, field: &str| {
             r.within(field, |r| {
                 map.next_value_seed(StringSeed(r, std::marker::PhantomData))
             })
@@ -674,12 +674,12 @@ enum Part {
     Change,
 }
 
-struct PartSeed<'r, 'f, 'de>(&'r mut Reading, &'f mut Fields<'de>, Part);
+struct PartSeed<'r, 'f, 'de>(&'r mut Parsing, &'f mut Fields<'de>, Part);
 
 impl Tolerant for PartSeed<'_, '_, '_> {
     type Out = ();
     const EXPECTED: &'static str = "an object";
-    fn reading(&mut self) -> &mut Reading {
+    fn reading(&mut self) -> &mut Parsing {
         self.0
     }
 }
@@ -715,7 +715,7 @@ impl<'de> Visitor<'de> for PartSeed<'_, '_, 'de> {
 }
 
 fn identity<'de, A: MapAccess<'de>>(
-    r: &mut Reading,
+    r: &mut Parsing,
     fields: &mut Fields<'de>,
     mut map: A,
 ) -> Result<(), A::Error> {
@@ -736,7 +736,7 @@ fn identity<'de, A: MapAccess<'de>>(
 }
 
 fn change<'de, A: MapAccess<'de>>(
-    r: &mut Reading,
+    r: &mut Parsing,
     fields: &mut Fields<'de>,
     mut map: A,
 ) -> Result<(), A::Error> {
