@@ -15,14 +15,15 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::baseline::{Baseline, BaselineParts};
+use ddb_verify::cli::findings::parse_key;
 use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
 use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
 use ddb_verify::ports::findings::{
-    CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Gap,
-    GapCause, GapWrite, Problem, ProblemWrite, Resolution,
+    finding_id, CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus,
+    FindingsStore, Gap, GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
 use ddb_verify::ports::stream::StartAt;
 use ddb_verify::record::Item;
@@ -110,7 +111,7 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
         first.records[0].sequence_number().map(str::to_string)
     );
     assert!(finding.next_check_ms.unwrap() > finding.last_seen_ms);
-    assert_eq!(finding.key_text, "customerId=\"c#1\" orderId=1");
+    assert_eq!(finding.key_text, "customerId=S:\"c#1\", orderId=N:1");
     assert!(finding_of(&store, &pair, "c#2", "2").await.is_none());
     let open = store
         .list(&pair.table, FindingStatus::Open, None, None)
@@ -541,17 +542,17 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
         open,
         vec![
             (
-                "customerId=\"c#3\" orderId=3".into(),
+                "customerId=S:\"c#3\", orderId=N:3".into(),
                 "MISSING".into(),
                 run1.clone()
             ),
             (
-                "customerId=\"c#5\" orderId=5".into(),
+                "customerId=S:\"c#5\", orderId=N:5".into(),
                 "MISMATCH".into(),
                 run1.clone()
             ),
             (
-                "customerId=\"c#99\" orderId=99".into(),
+                "customerId=S:\"c#99\", orderId=N:99".into(),
                 "EXTRA".into(),
                 run1.clone()
             ),
@@ -580,7 +581,7 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
         .unwrap();
     assert_eq!(
         open.iter().map(|f| f.key_text.as_str()).collect::<Vec<_>>(),
-        vec!["customerId=\"c#99\" orderId=99"],
+        vec!["customerId=S:\"c#99\", orderId=N:99"],
         "an EXTRA gone from the other side has no MATCH to clear it: revalidation does"
     );
     let f = finding_of(&store, &pair, "c#3", "3").await.unwrap();
@@ -768,6 +769,44 @@ async fn which_of_many_keys_have_an_open_finding_is_answered_in_order_across_cal
         .map(|i| open.contains(&i))
         .collect();
     assert_eq!(found, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finding_written_by_an_older_version_shows_in_the_key_text_and_accepts_in_either_form() {
+    let account = account(SOURCE_ACCOUNT);
+    let store = findings_store(&account).await;
+    let table = "Orders";
+    let key = order_key("c\"1, x=y", "1");
+    let now = epoch_ms();
+    let problem = status_mismatch("source_unchanged_for_window");
+    store
+        .record(&sighting(table, &key, &problem, "baseline:run-1", now))
+        .await
+        .unwrap();
+    // An older version wrote the key text in Rust's `{:?}` form, under the same id.
+    let older = r#"customerId="c\"1, x=y" orderId=1"#;
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("id", s(&finding_id(table, &key)))
+        .update_expression("SET keyText = :older")
+        .expression_attribute_values(":older", s(older))
+        .send()
+        .await
+        .unwrap();
+    let shown = store.get(table, &key).await.unwrap().unwrap().key_text;
+    assert_eq!(shown, r#"customerId=S:"c\"1, x=y", orderId=N:1"#);
+    // What `findings` shows, and the older text, both read back as the key the finding is under.
+    for text in [shown.as_str(), older] {
+        assert_eq!(parse_key(text).as_ref(), Ok(&key), "{text}");
+    }
+    assert!(store
+        .accept(table, &parse_key(older).unwrap(), "agreed", now + 1)
+        .await
+        .unwrap());
+    let f = store.get(table, &key).await.unwrap().unwrap();
+    assert_eq!(f.status, FindingStatus::Accepted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

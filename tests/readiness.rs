@@ -230,7 +230,10 @@ async fn accept_moves_a_finding_out_of_the_open_list_and_readiness_lists_it() {
     let r = readiness_of(&store, &table).await;
     assert!(r.ready, "{}", r.to_text());
     assert_eq!(r.accepted.len(), 1);
-    assert_eq!(r.accepted[0].key, r#"customerId="customer#1" orderId=7"#);
+    assert_eq!(
+        r.accepted[0].key,
+        r#"customerId=S:"customer#1", orderId=N:7"#
+    );
     assert_eq!(r.accepted[0].reason, "known test item");
     assert_eq!(r.to_json()["accepted_findings"][0]["verdict"], "MISMATCH");
 }
@@ -306,7 +309,7 @@ fn stderr(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     let (store, table) = state(Break::OpenFinding).await;
-    let key_text = r#"customerId="customer#1" orderId=7"#;
+    let key_text = r#"customerId=S:"customer#1", orderId=N:7"#;
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -341,7 +344,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("NO-GO for table"));
 
-    // Errors: exit 1, with what is wrong.
+    // Errors: exit 1, with what is wrong. (A key in the older form, as logs show it, parses.)
     let out = ddb_verify(
         &store,
         &table,
@@ -349,7 +352,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains(r#"no open finding for key customerId="nobody" orderId=1"#),
+        stderr(&out).contains(r#"no open finding for key customerId=S:"nobody", orderId=N:1"#),
         "{}",
         stderr(&out)
     );
@@ -379,7 +382,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout)
-        .contains("accepted: customerId=\"customer#1\" orderId=7 MISMATCH"));
+        .contains("accepted: customerId=S:\"customer#1\", orderId=N:7 MISMATCH"));
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

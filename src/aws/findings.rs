@@ -19,7 +19,7 @@ use crate::ports::findings::{
     FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, ProblemWrite,
     Recheck, Resolution, RESOLVED_KEPT,
 };
-use crate::record::{describe_key, Item};
+use crate::record::{Item, KeyText};
 
 /// The index of open and accepted findings and of coverage, by next check time.
 pub const STATUS_INDEX: &str = "byStatus";
@@ -273,10 +273,7 @@ impl DynamoDbFindings {
             .expression_attribute_names("#key", "key")
             .expression_attribute_values(":table", s(write.table))
             .expression_attribute_values(":key", AttributeValue::M(write.key.clone()))
-            .expression_attribute_values(
-                ":keyText",
-                s(cut(&describe_key(write.key), KEY_TEXT_KEPT)),
-            )
+            .expression_attribute_values(":keyText", s(key_text(write.key)))
             .expression_attribute_values(":verdict", s(p.verdict))
             .expression_attribute_values(":detail", s(cut(&p.detail, DETAIL_KEPT)))
             .expression_attribute_values(
@@ -495,7 +492,10 @@ fn finding_of(item: &Attrs) -> Result<Finding, FindingsError> {
     };
     Ok(Finding {
         table: text(item, "tableName").ok_or_else(|| unreadable("no tableName"))?,
-        key_text: text(item, "keyText").unwrap_or_else(|| describe_key(&key)),
+        // Printed from the key map, not read from `keyText`: findings written by older versions
+        // hold the older `{:?}` form there (see `record::key_text`), and every finding shows in
+        // the form `accept` reads.
+        key_text: key_text(&key),
         key,
         verdict: text(item, "verdict").unwrap_or_default(),
         proof: text(item, "proof"),
@@ -602,6 +602,11 @@ const DETAIL_KEPT: usize = 8 * 1024;
 const VALUES_KEPT: usize = 64 * 1024;
 const PATHS_KEPT: usize = 256;
 const PATH_KEPT: usize = 512;
+
+/// A finding's key text ([`KeyText`]), cut to [`KEY_TEXT_KEPT`]: what `keyText` holds.
+fn key_text(key: &Item) -> String {
+    cut(&KeyText(key).to_string(), KEY_TEXT_KEPT)
+}
 
 /// `text`, or its first `limit` bytes (at a character's boundary) and a mark.
 fn cut(text: &str, limit: usize) -> String {

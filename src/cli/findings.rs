@@ -20,14 +20,15 @@ use crate::ports::checkpoint::BaselineStore;
 use crate::ports::findings::{Finding, FindingStatus, FindingsStore};
 use crate::ports::mappings::MappingSource;
 use crate::readiness::{self, ReadinessOptions, TableStream};
-use crate::record::Item;
+use crate::record::{Item, KeyText};
 use crate::shared::epoch_ms;
 use crate::shared::rfc3339;
 
 /// What `accept` takes as a key, for its error messages.
 pub const KEY_ACCEPTS: &str = "the key as `ddb-verify findings` shows it, such as \
-customerId=\"customer#1\" orderId=7 (quoted text is a string, a bare number a number, b64:... \
-binary), or DynamoDB JSON such as {\"customerId\":{\"S\":\"customer#1\"},\"orderId\":{\"N\":\"7\"}}";
+customerId=S:\"customer#1\", orderId=N:7 (S: a quoted string, N: a number, B: base64; older versions' \
+customerId=\"customer#1\" orderId=7 too), or DynamoDB JSON such as \
+{\"customerId\":{\"S\":\"customer#1\"},\"orderId\":{\"N\":\"7\"}}";
 
 #[derive(Debug, clap::Args)]
 pub struct FindingsArgs {
@@ -41,8 +42,9 @@ pub struct FindingsArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AcceptArgs {
-    /// The finding's key as `ddb-verify findings` shows it (`customerId="c#1" orderId=7`), or
-    /// DynamoDB JSON (`{"customerId":{"S":"c#1"},"orderId":{"N":"7"}}`).
+    /// The finding's key as `ddb-verify findings` shows it (`customerId=S:"c#1", orderId=N:7`;
+    /// older versions' `customerId="c#1" orderId=7` too), or DynamoDB JSON
+    /// (`{"customerId":{"S":"c#1"},"orderId":{"N":"7"}}`).
     pub key: String,
     /// Why it may stay as it is (kept with the finding, shown by `readiness`).
     #[arg(long)]
@@ -118,7 +120,7 @@ pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
     let key = parse_key(&args.key)?;
     let (config, store) = store().await?;
     let table = &config.source_table;
-    let shown = crate::record::describe_key(&key);
+    let shown = KeyText(&key);
     let no_open = |what: &str| -> CliError {
         format!("no open finding for key {shown} in table {table} ({what}); `ddb-verify findings` lists the open ones").into()
     };
@@ -337,130 +339,36 @@ fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> S
     out
 }
 
-/// A key as `ddb-verify findings` shows it ([`crate::record::describe_key`]: `name="text"` a
-/// string in Rust's escaped form, `name=7` a number, `name=b64:...` binary, separated by spaces),
-/// or DynamoDB JSON.
+/// A key as `ddb-verify findings` shows it ([`KeyText`], which also reads the older form that logs
+/// show), or DynamoDB JSON; either way checked as a stream record's key is.
 pub fn parse_key(text: &str) -> Result<Item, String> {
-    let text = text.trim();
-    let invalid =
-        |why: String| format!("the key {text:?} is not valid: {why}; expected {KEY_ACCEPTS}");
-    if text.is_empty() {
-        return Err(invalid("it is empty".into()));
+    let invalid = |why: String| {
+        format!(
+            "the key {:?} is not valid: {why}; expected {KEY_ACCEPTS}",
+            text.trim()
+        )
+    };
+    if !text.trim_start().starts_with('{') {
+        return KeyText::parse(text).map_err(|e| invalid(e.to_string()));
     }
-    if text.starts_with('{') {
-        let item = crate::record::json::parse_item(text)
-            .map_err(|e| invalid(format!("not DynamoDB JSON ({e})")))?;
-        if item.is_empty() {
-            return Err(invalid("it has no attributes".into()));
-        }
-        for (name, value) in &item {
-            if !matches!(
-                value,
-                AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
-            ) {
-                return Err(invalid(format!(
-                    "{name} is of type {}, and key attributes are S, N or B",
-                    crate::record::type_name(value)
-                )));
-            }
-        }
-        return Ok(item);
+    let item = crate::record::json::parse_item(text.trim())
+        .map_err(|e| invalid(format!("not DynamoDB JSON ({e})")))?;
+    if item.is_empty() {
+        return Err(invalid("it has no attributes".into()));
     }
-    let mut item = Item::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| invalid(format!("{rest:?} has no `=`")))?;
-        let name = &rest[..eq];
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(invalid(format!("{name:?} is not an attribute name")));
+    for (name, value) in &item {
+        if !matches!(
+            value,
+            AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+        ) {
+            return Err(invalid(format!(
+                "{name} is of type {}, and key attributes are S, N or B",
+                crate::record::type_name(value)
+            )));
         }
-        let value_text = &rest[eq + 1..];
-        let (value, after) = if let Some(quoted) = value_text.strip_prefix('"') {
-            let (s, after) = unquote(quoted).map_err(|why| invalid(format!("{name}: {why}")))?;
-            (AttributeValue::S(s), after)
-        } else {
-            let end = value_text
-                .find(char::is_whitespace)
-                .unwrap_or(value_text.len());
-            let (word, after) = value_text.split_at(end);
-            let value = if let Some(b64) = word.strip_prefix("b64:") {
-                let bytes = aws_smithy_types::base64::decode(b64)
-                    .map_err(|e| invalid(format!("{name}: b64:{b64} is not base64 ({e})")))?;
-                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
-            } else if is_number(word) {
-                AttributeValue::N(word.to_string())
-            } else {
-                return Err(invalid(format!(
-                    "{name}={word} is neither a quoted string, a number nor b64:..."
-                )));
-            };
-            (value, after)
-        };
-        if !(after.is_empty() || after.starts_with(char::is_whitespace)) {
-            return Err(invalid(format!("{name}: a space must follow its value")));
-        }
-        if item.insert(name.to_string(), value).is_some() {
-            return Err(invalid(format!("{name} is given twice")));
-        }
-        rest = after.trim_start();
     }
+    crate::record::check_key(&item).map_err(invalid)?;
     Ok(item)
-}
-
-/// A DynamoDB number: digits with an optional sign, point and exponent.
-fn is_number(word: &str) -> bool {
-    !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
-        && word.chars().any(|c| c.is_ascii_digit())
-        && word.parse::<f64>().is_ok()
-}
-
-/// A string in Rust's `{:?}` form after its opening quote: the text, and what follows the closing
-/// quote.
-fn unquote(text: &str) -> Result<(String, &str), String> {
-    let mut out = String::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Ok((out, &text[i + 1..])),
-            '\\' => {
-                let (_, e) = chars.next().ok_or("an escape at the end")?;
-                out.push(match e {
-                    'n' => '\n',
-                    'r' => '\r',
-                    't' => '\t',
-                    '0' => '\0',
-                    '\\' | '"' | '\'' => e,
-                    'u' => {
-                        let mut hex = String::new();
-                        if chars.next().map(|(_, c)| c) != Some('{') {
-                            return Err("\\u must be followed by {".into());
-                        }
-                        loop {
-                            match chars.next() {
-                                Some((_, '}')) => break,
-                                Some((_, h)) if h.is_ascii_hexdigit() && hex.len() < 6 => {
-                                    hex.push(h)
-                                }
-                                _ => return Err("\\u{...} is not a character code".into()),
-                            }
-                        }
-                        u32::from_str_radix(&hex, 16)
-                            .ok()
-                            .and_then(char::from_u32)
-                            .ok_or_else(|| format!("\\u{{{hex}}} is not a character"))?
-                    }
-                    other => return Err(format!("\\{other} is not an escape")),
-                });
-            }
-            c => out.push(c),
-        }
-    }
-    Err("the string has no closing quote".into())
 }
 
 #[cfg(test)]
@@ -481,14 +389,25 @@ mod tests {
                 ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
                 ("sk", n("-1.5E-3")),
             ]),
-            key(&[("pk", s("")), ("sk", s("a b=c d"))]),
+            key(&[("pk", s("a")), ("sk", s("a b=c d"))]),
             key(&[("id", AttributeValue::B(Blob::new(vec![0u8, 1, 254, 255])))]),
             key(&[("id", n("12345678901234567890123456789012345678"))]),
         ];
         for k in keys {
-            let text = describe_key(&k);
-            assert_eq!(parse_key(&text).as_ref(), Ok(&k), "{text}");
-            assert_eq!(parse_key(&format!("  {text}  ")).as_ref(), Ok(&k));
+            // As `findings` shows it now, and as older versions and logs show it.
+            for text in [KeyText(&k).to_string(), describe_key(&k)] {
+                assert_eq!(parse_key(&text).as_ref(), Ok(&k), "{text}");
+                assert_eq!(parse_key(&format!("  {text}  ")).as_ref(), Ok(&k));
+            }
+        }
+        // A key DynamoDB would refuse (an empty string) is no finding's: the key checks refuse it.
+        let empty = key(&[("pk", s("")), ("sk", s("a b=c d"))]);
+        for text in [KeyText(&empty).to_string(), describe_key(&empty)] {
+            let err = parse_key(&text).unwrap_err();
+            assert!(
+                err.contains("key attribute \"pk\" is an empty string"),
+                "{err}"
+            );
         }
     }
 
@@ -496,11 +415,20 @@ mod tests {
     fn a_key_in_dynamodb_json_parses() {
         let k = parse_key(r#"{"customerId":{"S":"customer#1"},"orderId":{"N":"7"}}"#).unwrap();
         assert_eq!(describe_key(&k), r#"customerId="customer#1" orderId=7"#);
+        assert_eq!(
+            KeyText(&k).to_string(),
+            r#"customerId=S:"customer#1", orderId=N:7"#
+        );
         let err = parse_key(r#"{"a":{"L":[]}}"#).unwrap_err();
         assert!(err.contains("a is of type L"), "{err}");
         assert!(parse_key(r#"{"a":"#)
             .unwrap_err()
             .contains("not DynamoDB JSON"));
+        let err = parse_key(r#"{"a":{"N":"12x"}}"#).unwrap_err();
+        assert!(
+            err.contains("key attribute \"a\" is not a DynamoDB number"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -515,6 +443,11 @@ mod tests {
             ("a=b64:!!", "not base64"),
             ("a=\"\\q\"", "\\q is not an escape"),
             ("a=1e", "neither a quoted string"),
+            (
+                "a=S:\"x\", b=N:1x",
+                "at character 12: key attribute \"b\" is not",
+            ),
+            ("a=S:\"x\" b=N:1", "expected `,` and the next attribute"),
         ] {
             let err = parse_key(text).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `tableName` | S | the verified (source) table |
 //! | `key` | M | the item's key attributes, as DynamoDB holds them |
-//! | `keyText` | S | the key as logs show it (`customerId="c#1" orderId=7`) |
+//! | `keyText` | S | the key as `findings` shows it (`customerId=S:"c#1", orderId=N:7`, `record::key_text`); older versions wrote `customerId="c#1" orderId=7`; never read back (the text is printed from `key`) |
 //! | `verdict` | S | MISSING, MISMATCH, DELETE_NOT_APPLIED, EXTRA or UNVERIFIABLE (the latest) |
 //! | `proof` | S | what proved it (`source_as_recorded`, ...); absent for UNVERIFIABLE |
 //! | `detail` | S | the proof or the reason in words, the diff's summary (names, no values) |
@@ -190,6 +190,7 @@ pub struct Resolution<'a> {
 pub struct Finding {
     pub table: String,
     pub key: Item,
+    /// The key as `findings` shows it and `accept` reads it ([`crate::record::KeyText`]), cut to 1 KB.
     pub key_text: String,
     pub verdict: String,
     pub proof: Option<String>,
@@ -526,7 +527,8 @@ pub fn canonical_key(key: &Item) -> String {
             other => (name.clone(), other.clone()),
         })
         .collect();
-    crate::record::describe_key(&canonical)
+    // The older key text, frozen (`record::key_text`): ids stored earlier must still be found.
+    crate::record::key_text::legacy_text(&canonical)
 }
 
 /// DynamoDB's limit on a partition key's value, in bytes.

@@ -1,14 +1,15 @@
 //! What the engine verifies ([`Expectation`]: a key, what the other side should hold, since when,
 //! and from where), built from stream records through one set of checks; and the canonical form
 //! of an item key used for sampling, de-duplication and matching lookup results; [`image`]: the
-//! image an expectation holds, compact for Lambda's records.
+//! image an expectation holds, compact for Lambda's records; [`key_text`]: a key as text
+//! (`findings` prints it, `accept` reads it back), ending in the same key checks.
 
 pub(crate) mod change;
 pub mod image;
 pub mod json;
+pub mod key_text;
 
 use std::cmp::Ordering;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::compare::{write_canonical_number, CanonicalNumber};
 pub use image::{Image, Tape};
+pub use key_text::{KeyText, KeyTextError};
 
 pub use crate::compare::Item;
 
@@ -281,6 +283,7 @@ impl Expectation {
 /// What BatchGetItem would reject for the whole request (so for up to 99 other records): a key
 /// of more than two attributes, a type other than S/N/B, an empty S or B, an N that is not a
 /// DynamoDB number. Checked before any lookup; the reason names the attribute, never its value.
+/// The key text's parser ([`KeyText::parse`]) ends in the same checks.
 pub fn check_key(keys: &Item) -> Result<(), String> {
     if keys.len() > 2 {
         return Err(format!(
@@ -288,24 +291,25 @@ pub fn check_key(keys: &Item) -> Result<(), String> {
             keys.len()
         ));
     }
-    for (name, value) in keys {
-        let problem = match value {
-            AttributeValue::S(s) if s.is_empty() => "is an empty string",
-            AttributeValue::B(b) if b.as_ref().is_empty() => "is an empty binary",
-            AttributeValue::N(n) if CanonicalNumber::parse(n).is_none() => {
-                "is not a DynamoDB number"
-            }
-            AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_) => continue,
-            other => {
-                return Err(format!(
-                    "key attribute {name:?} has type {}, but keys are S, N or B",
-                    type_name(other)
-                ))
-            }
-        };
-        return Err(format!("key attribute {name:?} {problem}"));
-    }
-    Ok(())
+    keys.iter()
+        .try_for_each(|(name, value)| check_key_attribute(name, value))
+}
+
+/// One key attribute's part of [`check_key`]: S, N or B; no empty S or B; N a DynamoDB number.
+pub fn check_key_attribute(name: &str, value: &AttributeValue) -> Result<(), String> {
+    let problem = match value {
+        AttributeValue::S(s) if s.is_empty() => "is an empty string",
+        AttributeValue::B(b) if b.as_ref().is_empty() => "is an empty binary",
+        AttributeValue::N(n) if CanonicalNumber::parse(n).is_none() => "is not a DynamoDB number",
+        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_) => return Ok(()),
+        other => {
+            return Err(format!(
+                "key attribute {name:?} has type {}, but keys are S, N or B",
+                type_name(other)
+            ))
+        }
+    };
+    Err(format!("key attribute {name:?} {problem}"))
 }
 
 /// A record's old image, kept as the event's JSON (Lambda) or as the SDK item (the poller): most
@@ -490,25 +494,11 @@ fn push_part(bytes: &mut Vec<u8>, part: &[u8]) {
     bytes.extend_from_slice(part);
 }
 
-/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see docs/metrics.md, Logs).
+/// A key for logs: `pk="user#1" sk=5 blob=b64:AAE=` (key values are not item contents; see
+/// docs/metrics.md, Logs). The older key text form ([`key_text::legacy_text`]), which `accept`
+/// also reads; finding ids are made of it, so it does not change.
 pub fn describe_key(keys: &Item) -> String {
-    let mut names: Vec<&String> = keys.keys().collect();
-    names.sort();
-    let mut out = String::new();
-    for name in names {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let _ = match &keys[name] {
-            AttributeValue::S(s) => write!(out, "{name}={s:?}"),
-            AttributeValue::N(n) => write!(out, "{name}={n}"),
-            AttributeValue::B(b) => {
-                write!(out, "{name}=b64:{}", aws_smithy_types::base64::encode(b))
-            }
-            other => write!(out, "{name}=<{}>", type_name(other)),
-        };
-    }
-    out
+    key_text::legacy_text(keys)
 }
 
 #[cfg(test)]
