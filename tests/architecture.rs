@@ -195,3 +195,96 @@ fn the_import_reader_finds_paths_and_groups_but_not_comments() {
     let found: Vec<String> = imports_of(&code).into_iter().collect();
     assert_eq!(found, ["aws", "shared", "verify"]);
 }
+
+/// The functions of `src/` outside test modules, as (file, first line, name, lines): a function
+/// runs from its `fn` line to the closing brace at the `fn` line's indentation.
+fn functions() -> Vec<(PathBuf, usize, String, usize)> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some((indent, name)) = fn_start(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            let Some(open) = (i..lines.len()).find(|&j| {
+                let l = lines[j].trim_end();
+                l.ends_with('{') || l.ends_with(';')
+            }) else {
+                break;
+            };
+            if lines[open].trim_end().ends_with(';') {
+                i = open + 1;
+                continue;
+            }
+            let closing = format!("{}}}", " ".repeat(indent));
+            let end = (open + 1..lines.len())
+                .find(|&j| lines[j].starts_with(&closing) && !lines[j][indent..].starts_with(' '))
+                .unwrap_or(lines.len() - 1);
+            out.push((file.clone(), i + 1, name, end - i + 1));
+            i = end + 1;
+        }
+    }
+    out
+}
+
+/// The indentation and name of a line that opens a function (`pub(crate) async fn name(`).
+fn fn_start(line: &str) -> Option<(usize, String)> {
+    let indent = line.len() - line.trim_start().len();
+    let mut words = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        words = words.strip_prefix(prefix).unwrap_or(words);
+    }
+    let rest = words.strip_prefix("fn ")?;
+    Some((indent, first_name(rest)?))
+}
+
+/// The house's signal to split: a function over 80 lines (outside tests).
+const LONGEST_FUNCTION: usize = 80;
+
+#[test]
+fn no_function_in_src_is_longer_than_eighty_lines() {
+    let found = functions();
+    assert!(found.len() > 500, "functions were read: {}", found.len());
+    let long: Vec<String> = found
+        .iter()
+        .filter(|(.., lines)| *lines > LONGEST_FUNCTION)
+        .map(|(file, line, name, lines)| format!("{}:{line} {name}: {lines} lines", file.display()))
+        .collect();
+    assert!(long.is_empty(), "split these: {long:#?}");
+}
+
+#[test]
+fn the_function_reader_measures_a_function_to_its_closing_brace() {
+    assert_eq!(
+        fn_start("    pub(crate) async fn read_pages("),
+        Some((4, "read_pages".into()))
+    );
+    assert_eq!(fn_start("    let f = fn_start;"), None);
+}
+
+#[test]
+fn every_file_of_src_opens_with_a_comment_saying_what_it_holds() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let silent: Vec<String> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(silent.is_empty(), "{silent:?}");
+}
