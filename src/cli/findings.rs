@@ -262,7 +262,7 @@ fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> S
     if findings.is_empty() {
         return format!("no {what} findings for table {table}\n");
     }
-    let second = |ms: u64| rfc3339(ms - ms % 1000);
+    let accepted = status == FindingStatus::Accepted;
     let mut header = vec![
         "KEY",
         "VERDICT",
@@ -273,36 +273,48 @@ fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> S
         "SEEN",
         "CHECKS",
     ];
-    if status == FindingStatus::Accepted {
+    if accepted {
         header.push("REASON");
     }
-    let rows: Vec<Vec<String>> = findings
-        .iter()
-        .map(|f| {
-            let mut row = vec![
-                f.key_text.clone(),
-                f.verdict.clone(),
-                if f.attributes.is_empty() {
-                    "-".to_string()
-                } else {
-                    f.attributes.join(",")
-                },
-                f.origin.clone(),
-                second(f.first_seen_ms),
-                second(f.last_seen_ms),
-                f.times_seen.to_string(),
-                if f.unsettled {
-                    format!("{} unsettled", f.checks)
-                } else {
-                    f.checks.to_string()
-                },
-            ];
-            if status == FindingStatus::Accepted {
-                row.push(f.reason.clone().unwrap_or_default());
-            }
-            row
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = findings.iter().map(|f| finding_row(f, accepted)).collect();
+    let mut out = aligned(&header, &rows);
+    let n = findings.len();
+    out.push_str(&format!(
+        "{n} {what} finding{} for table {table}\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// One finding's cells, in the header's order (the reason last, for accepted findings).
+fn finding_row(f: &Finding, accepted: bool) -> Vec<String> {
+    let second = |ms: u64| rfc3339(ms - ms % 1000);
+    let mut row = vec![
+        f.key_text.clone(),
+        f.verdict.clone(),
+        if f.attributes.is_empty() {
+            "-".to_string()
+        } else {
+            f.attributes.join(",")
+        },
+        f.origin.clone(),
+        second(f.first_seen_ms),
+        second(f.last_seen_ms),
+        f.times_seen.to_string(),
+        if f.unsettled {
+            format!("{} unsettled", f.checks)
+        } else {
+            f.checks.to_string()
+        },
+    ];
+    if accepted {
+        row.push(f.reason.clone().unwrap_or_default());
+    }
+    row
+}
+
+/// The header and rows as lines, each column as wide as its widest cell, two spaces apart.
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -316,26 +328,19 @@ fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> S
         let last = cells.len() - 1;
         let mut out = String::new();
         for (i, cell) in cells.into_iter().enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
+            out.push_str(cell);
+            if i != last {
                 let pad = widths[i] - cell.chars().count();
-                out.push_str(cell);
                 out.push_str(&" ".repeat(pad + 2));
             }
         }
         out.push('\n');
         out
     };
-    let mut out = line(header.clone());
-    for row in &rows {
+    let mut out = line(header.to_vec());
+    for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
-    let n = findings.len();
-    out.push_str(&format!(
-        "{n} {what} finding{} for table {table}\n",
-        if n == 1 { "" } else { "s" }
-    ));
     out
 }
 
