@@ -1,5 +1,5 @@
 //! Test support: DynamoDB Local (found or started), two simulated accounts, tables, stream events.
-#![allow(dead_code)] // each test binary uses its own part of this module
+#![allow(dead_code)] // some helpers serve the benches too (fault_proxy) or only some modules
 
 pub mod fake_aws;
 pub mod fault_proxy;

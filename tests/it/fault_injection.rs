@@ -1,22 +1,20 @@
 //! "Prove it loses nothing": the stream verifier and the shard poller against DynamoDB Local through
-//! a fault-injecting proxy (tests/common/fault_proxy.rs) that throttles, fails, resets and delays
+//! a fault-injecting proxy (tests/it/common/fault_proxy.rs) that throttles, fails, resets and delays
 //! lookups, stream reads and checkpoint writes. Every record must end with a verdict or go back to
 //! be delivered (or read) again; in the end every record has a verdict, and the metrics add up.
 //!
 //! Run with `--nocapture` to see the figures (faults injected by kind, batches, records, records
 //! lost, re-deliveries).
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
-use common::fault_proxy::{
+use crate::common::fault_proxy::{
     mix, Fault, FaultKind, FaultProxy, Injected, Rule, BATCH_GET_ITEM, GET_RECORDS, UPDATE_ITEM,
 };
-use common::*;
+use crate::common::*;
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;

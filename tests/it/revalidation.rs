@@ -2,15 +2,13 @@
 //! once repaired, backed off while still wrong, left alone until due, and marked unsettled when the
 //! key keeps changing; and `ddb-verify revalidate`'s exit statuses.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::StreamViewType;
-use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};

@@ -4,13 +4,11 @@
 //! the source re-check's consistency. Answers DynamoDB Local does not give come through the fault
 //! proxy, which rewrites them.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::fault_proxy::{Fault, FaultProxy, Rule, BATCH_GET_ITEM};
+use crate::common::*;
 use aws_sdk_dynamodb::types::{ScalarAttributeType as T, StreamViewType};
-use common::fault_proxy::{Fault, FaultProxy, Rule, BATCH_GET_ITEM};
-use common::*;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::lambda::handler::{Invocation, StreamVerifier};

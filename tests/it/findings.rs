@@ -2,13 +2,11 @@
 //! re-delivery; resolution by a later MATCH; accepted and re-opened findings; coverage; and a
 //! findings write that fails losing nothing.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, GET_RECORDS, UPDATE_ITEM};
+use crate::common::*;
 use aws_sdk_dynamodb::types::StreamViewType;
-use common::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, GET_RECORDS, UPDATE_ITEM};
-use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;

@@ -2,12 +2,10 @@
 //! findings table (coverage written with `cover`, findings with `record`), each reason in turn, and
 //! the built binary's output and exit statuses.
 
-mod common;
-
 use std::process::{Command, Output};
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
-use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::readiness::{self, Readiness, ReadinessOptions, TableStream};
 use ddb_verify::record::Item;
@@ -248,9 +246,9 @@ fn fake_endpoints() -> &'static (String, String) {
                 .build()
                 .expect("a runtime for the fakes");
             runtime.block_on(async {
-                let lambda = common::fake_aws::FakeLambda::start().await;
+                let lambda = crate::common::fake_aws::FakeLambda::start().await;
                 lambda.set_mappings(&[("stream-verifier", 1_600_000_000)]);
-                let sqs = common::fake_aws::FakeSqs::start().await;
+                let sqs = crate::common::fake_aws::FakeSqs::start().await;
                 tx.send((lambda.endpoint(), sqs.endpoint()))
                     .expect("send the endpoints");
                 std::future::pending::<()>().await;
@@ -586,7 +584,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_bad_queue_url() {
     let (store, table) = state(Break::Nothing).await;
-    let sqs = common::fake_aws::FakeSqs::start().await;
+    let sqs = crate::common::fake_aws::FakeSqs::start().await;
     let endpoint = sqs.endpoint();
     let url = format!("{endpoint}/000000000000/verifier-failures");
     let run = |queue_url: &str| {
@@ -633,7 +631,7 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
 async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again_after_the_baseline(
 ) {
     let (store, table) = state(Break::Nothing).await;
-    let lambda = common::fake_aws::FakeLambda::start().await;
+    let lambda = crate::common::fake_aws::FakeLambda::start().await;
     let endpoint = lambda.endpoint();
     let (queue, sqs) = empty_queue();
     let run = || {

@@ -1,12 +1,10 @@
 //! The shard poller against DynamoDB Local: its checkpoint table, an end-to-end run with drift, a
 //! second run resuming from the checkpoint, two overlapping runs, and the 10,000-record figure.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
