@@ -2,7 +2,6 @@
 //! writes, faults and the read rate.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -499,17 +498,16 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A variable that is wrong is named, with exit status 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["baseline"])
-        .env_clear()
-        .envs([
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["baseline"],
+        &[
             ("VERIFY_TABLE_NAME", "Orders"),
             ("SOURCE_TABLE_NAME", "Orders"),
             ("CHECKPOINT_TABLE", "C"),
             ("MAX_READ_UNITS", "lots"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_READ_UNITS=\"lots\""));
 }
@@ -634,10 +632,6 @@ fn cli_baseline(
     ];
     all.extend_from_slice(env);
     ddb_verify_cli(&[&["baseline", "--segments", "2"], args].concat(), &all)
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -808,25 +802,17 @@ async fn a_table_compared_with_itself_is_refused_by_the_baseline_and_its_functio
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     // The Step Functions segment function refuses at start-up, before any invocation.
-    let out = Command::new(env!("CARGO_BIN_EXE_baseline-segment"))
-        .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+    let out = run_binary(
+        env!("CARGO_BIN_EXE_baseline-segment"),
+        &[],
+        &[
             ("VERIFY_TABLE_NAME", p.pair.table.as_str()),
             ("SOURCE_TABLE_NAME", p.pair.table.as_str()),
             ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
             ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
-        ])
-        .output()
-        .unwrap();
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
+        ],
     );
+    let output = output_of(&out);
     assert!(!out.status.success(), "{output}");
     assert!(
         output.contains("VERIFY_TABLE_NAME names the very table verified"),

@@ -2,7 +2,7 @@
 //! findings table (coverage written with `cover`, findings with `record`), each reason in turn, and
 //! the built binary's output and exit statuses.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::*;
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
@@ -297,17 +297,13 @@ fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     let (store, table) = state(Break::OpenFinding).await;
     let key_text = r#"customerId="customer#1" orderId=7"#;
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let open = json_of(&out);
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["key"], key_text);
@@ -326,7 +322,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     );
 
     let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let r = json_of(&out);
     assert_eq!(r["ready"], false);
     assert_eq!(r["open_findings"], 1);
@@ -347,9 +343,9 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains(r#"no open finding for key customerId="nobody" orderId=1"#),
+        stderr_of(&out).contains(r#"no open finding for key customerId="nobody" orderId=1"#),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
     let out = ddb_verify(
         &store,
@@ -357,10 +353,10 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         &["accept", "customerId=nobody", "--reason", "x"],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("expected the key as `ddb-verify findings` shows it"));
+    assert!(stderr_of(&out).contains("expected the key as `ddb-verify findings` shows it"));
     let out = ddb_verify(&store, &table, &["accept", key_text, "--reason", "  "]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--reason"));
+    assert!(stderr_of(&out).contains("--reason"));
     let out = ddb_verify(&store, &table, &["accept", key_text]);
     assert_eq!(
         out.status.code(),
@@ -375,12 +371,12 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         &table,
         &["accept", key_text, "--reason", "known test item"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("accepted: customerId=\"customer#1\" orderId=7 MISMATCH"));
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(json_of(&out), serde_json::json!([]));
     let out = ddb_verify(&store, &table, &["findings", "--json", "--accepted"]);
     assert_eq!(out.status.code(), Some(0));
@@ -460,52 +456,43 @@ async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_en
     // The clock margin is read from the command line, and named when wrong.
     let out = ddb_verify(&store, &table, &["readiness", "--clock-skew", "soon"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--clock-skew"), "{}", stderr(&out));
+    assert!(
+        stderr_of(&out).contains("--clock-skew"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn the_commands_name_a_missing_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["readiness"])
-        .env_clear()
-        .envs([("SOURCE_TABLE_NAME", "Orders")])
-        .output()
-        .unwrap();
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["readiness"],
+        &[("SOURCE_TABLE_NAME", "Orders")],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("FINDINGS_TABLE is required"),
+        stderr_of(&out).contains("FINDINGS_TABLE is required"),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["findings"])
-        .env_clear()
-        .envs([("FINDINGS_TABLE", "Findings")])
-        .output()
-        .unwrap();
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["findings"],
+        &[("FINDINGS_TABLE", "Findings")],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("SOURCE_TABLE_NAME is required"));
+    assert!(stderr_of(&out).contains("SOURCE_TABLE_NAME is required"));
 }
 
 /// Runs the built `shard-poller --once` as `ddb_verify_cli` runs `ddb-verify`.
 fn shard_poller(env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-poller"))
-        .arg("--once")
-        .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
-            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("MAX_REPLICATION_LAG", "500ms"),
-            ("LAG_WINDOW_FROM", "arrival"),
-        ])
-        .envs(env.iter().copied())
-        .output()
-        .expect("run shard-poller")
+    let lag = [
+        ("MAX_REPLICATION_LAG", "500ms"),
+        ("LAG_WINDOW_FROM", "arrival"),
+    ];
+    let env = [&lag[..], env].concat();
+    run_binary(env!("CARGO_BIN_EXE_shard-poller"), &["--once"], &env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -546,7 +533,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
     };
     let poll = |rate| {
         let out = shard_poller(&env(rate));
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{}", stderr_of(&out));
     };
     write(0).await;
     poll("1");
@@ -555,7 +542,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
     let now = epoch_ms();
     tokio::time::sleep(std::time::Duration::from_millis(MIN - now % MIN + 1_500)).await;
     let out = ddb_verify_cli(&["baseline", "--json"], &env("1"));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     write(10).await;
     poll("1");
     let r = readiness();
@@ -602,7 +589,7 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
     };
     sqs.set_depth(2, 1, 0);
     let out = run(&url);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let r = json_of(&out);
     let reason = r["reasons"][0].as_str().unwrap();
     assert!(reason.contains("holds 3 message(s)"), "{r}");
@@ -621,9 +608,9 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
     let out = run("verifier-failures");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("FAILURE_QUEUE_URL"),
+        stderr_of(&out).contains("FAILURE_QUEUE_URL"),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
 }
 

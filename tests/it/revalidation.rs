@@ -2,7 +2,6 @@
 //! once repaired, backed off while still wrong, left alone until due, and marked unsettled when the
 //! key keeps changing; and `ddb-verify revalidate`'s exit statuses.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -395,15 +394,14 @@ async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all
     assert!(String::from_utf8_lossy(&out.stdout).contains("open remaining"));
 
     // FINDINGS_TABLE is required here: named, with exit status 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .arg("revalidate")
-        .env_clear()
-        .envs([
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["revalidate"],
+        &[
             ("VERIFY_TABLE_NAME", "Orders"),
             ("SOURCE_TABLE_NAME", "Orders"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FINDINGS_TABLE is required"));
 }
@@ -603,33 +601,18 @@ async fn the_revalidator_and_shard_poller_functions_refuse_a_table_compared_with
         env!("CARGO_BIN_EXE_revalidator"),
         env!("CARGO_BIN_EXE_shard-poller"),
     ] {
-        let out = Command::new(binary)
-            .arg("--once")
-            .env_clear()
-            .envs([
-                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-                ("AWS_SECRET_ACCESS_KEY", "local"),
-                ("AWS_REGION", REGION),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-                ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
-                ("VERIFY_TABLE_NAME", table),
-                ("SOURCE_TABLE_NAME", table),
-                ("FINDINGS_TABLE", findings_table.as_str()),
-                ("CHECKPOINT_TABLE", "NoCheckpoints"),
-            ])
-            .envs(
-                // The revalidator only runs as a function: a runtime API that never answers.
-                binary
-                    .ends_with("revalidator")
-                    .then_some(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")),
-            )
-            .output()
-            .unwrap();
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut env = vec![
+            ("VERIFY_TABLE_NAME", table),
+            ("SOURCE_TABLE_NAME", table),
+            ("FINDINGS_TABLE", findings_table.as_str()),
+            ("CHECKPOINT_TABLE", "NoCheckpoints"),
+        ];
+        // The revalidator only runs as a function: a runtime API that never answers.
+        if binary.ends_with("revalidator") {
+            env.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"));
+        }
+        let out = run_binary(binary, &["--once"], &env);
+        let output = output_of(&out);
         assert!(!out.status.success(), "{binary}: {output}");
         assert!(
             output.contains("VERIFY_TABLE_NAME names the very table verified"),

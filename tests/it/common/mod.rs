@@ -255,24 +255,58 @@ pub fn status_mismatch(proof: &'static str) -> Problem {
 /// The AWS config file of the local demo and tests: the target account as profile `target-account`.
 pub const LOCAL_AWS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config");
 
-/// Runs the built `ddb-verify` with `args` in a cleared environment holding the source account's
-/// keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no shared credentials file,
-/// then `env` (which may override any of these).
-pub fn ddb_verify_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+/// The environment of a built binary run as the source account against DynamoDB Local: its keys,
+/// the region, DynamoDB Local for DynamoDB and its streams, [`LOCAL_AWS_CONFIG`] and no shared
+/// credentials file.
+fn local_account_env() -> [(&'static str, &'static str); 7] {
+    [
+        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_REGION", REGION),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
+        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+}
+
+/// Runs the built `binary` (`env!("CARGO_BIN_EXE_…")`) with `args` in a cleared environment holding
+/// the source account's keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no
+/// shared credentials file, then `env` (which may override any of these).
+pub fn run_binary(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(binary)
         .args(args)
         .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ])
+        .envs(local_account_env())
         .envs(env.iter().copied())
         .output()
-        .expect("run ddb-verify")
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+}
+
+/// Runs the built `binary` with `args` and nothing in its environment but `env`: for the
+/// configurations it refuses before it calls anything.
+pub fn run_binary_with_only(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+}
+
+/// Runs the built `ddb-verify` as [`run_binary`] does.
+pub fn ddb_verify_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_binary(env!("CARGO_BIN_EXE_ddb-verify"), args, env)
+}
+
+/// What a binary wrote to stderr.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What a binary wrote, stdout then stderr.
+pub fn output_of(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(out))
 }
 
 /// The stream's records, as the event JSON Lambda would deliver (split into batches of `batch_size`).
