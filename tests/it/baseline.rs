@@ -920,39 +920,14 @@ async fn items_past_their_ttl_on_one_side_only_are_expired_not_missing_or_extra(
     let ttl = described_ttl(source, table).await;
     assert_eq!(ttl.as_deref(), Some("expiresAt"));
     // Deleted by TTL on the other side and not yet on the source; and the other way round.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 1, "PLACED"), -HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#t", 2, "PLACED"), -HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 1, "PLACED"), -HOUR_S).await;
+    put_expiring_order(target, table, ("c#t", 2, "PLACED"), -HOUR_S).await;
     // Compared as usual: a TTL ahead (either side), one DynamoDB ignores (six years past), one
     // that is not a Number.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 3, "PLACED"), HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#t", 4, "PLACED"), HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 3, "PLACED"), HOUR_S).await;
+    put_expiring_order(target, table, ("c#t", 4, "PLACED"), HOUR_S).await;
     let six_years = -6 * 365 * 24 * HOUR_S;
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 5, "PLACED"), six_years),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 5, "PLACED"), six_years).await;
     let mut text = expiring(order_item("c#t", 6, "PLACED"), -HOUR_S);
     let past = text["expiresAt"].as_n().unwrap().clone();
     text.insert("expiresAt".into(), s(&past));
@@ -995,13 +970,8 @@ async fn an_item_whose_ttl_passes_during_the_compare_is_expired_and_one_ahead_st
     let p = pair(ORDER_KEYS_T).await;
     let (source, table) = (&p.pair.source, &p.pair.table);
     // Ahead when scanned, past when the source is read again after the window.
-    put(source, table, &expiring(order_item("c#d", 1, "PLACED"), 2)).await;
-    put(
-        source,
-        table,
-        &expiring(order_item("c#d", 2, "PLACED"), HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#d", 1, "PLACED"), 2).await;
+    put_expiring_order(source, table, ("c#d", 2, "PLACED"), HOUR_S).await;
     let baseline = p.baseline(p.config(|c| {
         c.verify.ttl_attribute = Some("expiresAt".into());
         c.verify.max_replication_lag = Duration::from_secs(4);
@@ -1020,18 +990,8 @@ async fn ddb_verify_baseline_reads_the_source_tables_ttl_and_exits_0_when_only_e
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     put_replicated(source, target, table, &order_item("c#e", 1, "PLACED")).await;
     // Gone from the other side by its TTL, and from the source: not a difference.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#e", 2, "PLACED"), -HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#e", 3, "PLACED"), -HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#e", 2, "PLACED"), -HOUR_S).await;
+    put_expiring_order(target, table, ("c#e", 3, "PLACED"), -HOUR_S).await;
     let run = |run_id: &str| {
         let args = ["--json", "--run-id", run_id];
         cli_baseline(

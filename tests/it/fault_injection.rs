@@ -16,6 +16,7 @@ use crate::common::fault_proxy::{
 use crate::common::*;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
@@ -405,7 +406,8 @@ impl TableReader for RecordingReader {
     }
 }
 
-type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader>;
+type FaultyPoller<F = DynamoDbFindings> =
+    Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader, F>;
 
 struct PollerSetup {
     pair: TablePair,
@@ -449,6 +451,33 @@ impl PollerSetup {
             written,
             found: Arc::default(),
         }
+    }
+
+    /// A poller as [`Self::poller`] (30 s leases, pages of 100) that records its findings in
+    /// `store`, also through the proxy.
+    fn recording_poller(
+        &self,
+        proxy: &FaultProxy,
+        store: &DynamoDbFindings,
+    ) -> FaultyPoller<DynamoDbFindings> {
+        let own = account_through(proxy, TARGET_ACCOUNT);
+        self.poller(proxy, Duration::from_secs(30), 100)
+            .with_findings(ddb_verify::report::findings::FindingsWriter::new(
+                DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+                ddb_verify::source::findings::FindingOrigin::Poller,
+                None,
+            ))
+    }
+
+    /// One run of `poller` over the stream, 20 s at most.
+    async fn run<F: FindingsStore>(&self, poller: &FaultyPoller<F>) -> PollReport {
+        poller
+            .run(
+                &self.pair.stream_arn,
+                Instant::now() + Duration::from_secs(20),
+            )
+            .await
+            .expect("run")
     }
 
     /// A poller whose every call goes through the proxy.
@@ -818,10 +847,7 @@ async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counte
     let mut counted = ddb_verify::report::metrics::InvocationMetrics::default();
     let mut shard_failures = 0;
     for _ in 0..3 {
-        let report = poller
-            .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-            .await
-            .expect("run");
+        let report = s.run(&poller).await;
         counted.records_sampled += report.verification.records_sampled;
         counted.missing += report.verification.missing;
         shard_failures += report.poller.shard_failures;
@@ -843,14 +869,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     let s = PollerSetup::new("PollFind", RECORDS, |i| i != 4).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
-            None,
-        ));
+    let poller = s.recording_poller(&proxy, &store);
     let missing = &s.written[4];
     let key = item(&[("pk", AttributeValue::S(missing.1.clone()))]);
     proxy.set_rules(vec![Rule::new(
@@ -859,10 +878,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
         vec![Fault::InternalServerError],
     )
     .when_body_contains("finding#")]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.missing, 0);
     assert!(report.verification.findings_write_failures >= 1);
     assert_eq!(
@@ -873,10 +889,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     assert!(store.get(&s.pair.table, &key).await.unwrap().is_none());
 
     proxy.clear_rules();
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.missing, 1);
     assert_eq!(s.checkpoint().await, Some(s.written[RECORDS - 1].0.clone()));
     let finding = store
@@ -902,21 +915,11 @@ async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_
     let s = PollerSetup::new("PollRefused", RECORDS, |i| i != 4).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
-            None,
-        ));
+    let poller = s.recording_poller(&proxy, &store);
     proxy.set_rules(vec![
         Rule::new(UPDATE_ITEM, 1.0, vec![Fault::Validation]).when_body_contains("finding#")
     ]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     // Not retried for ever: the verdict stands and the shard is checkpointed to its end.
     assert_eq!(report.verification.missing, 1);
     assert_eq!(report.verification.findings_rejected, 1);
@@ -938,33 +941,20 @@ async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_
     let s = PollerSetup::new("PollCoverFails", RECORDS, |_| true).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::source::findings::FindingOrigin::Poller,
-            None,
-        ));
+    let poller = s.recording_poller(&proxy, &store);
     proxy.set_rules(vec![Rule::new(
         UPDATE_ITEM,
         1.0,
         vec![Fault::InternalServerError],
     )
     .when_body_contains("coverage#")]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.matches, RECORDS as u64);
     assert!(store.coverage(&s.pair.table).await.unwrap().is_empty());
     // The run's checkpoints are written; its coverage (and any gap in it) is not: the next run
     // writes it down as unrecorded.
     proxy.clear_rules();
-    poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    s.run(&poller).await;
     let coverage = store.coverage(&s.pair.table).await.unwrap();
     let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
     assert_eq!(

@@ -639,25 +639,10 @@ async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_a
     enable_ttl(source, table, "expiresAt").await;
     let hour = 3600;
     // A MISSING whose copy the other side deleted by TTL; an EXTRA the source deleted by TTL.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#1", "1", "PAID"), -hour),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#2", "2", "PAID"), -hour),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#1", "1", "PAID"), -hour).await;
+    put_expiring_order(target, table, ("c#2", "2", "PAID"), -hour).await;
     // A MISSING whose TTL is ahead: still a real difference.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#3", "3", "PAID"), hour),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#3", "3", "PAID"), hour).await;
     let now = epoch_ms();
     let missing = problem("MISSING", "absent_while_source_has_item");
     w.open_problem(&order_key("c#1", "1"), missing.clone(), now)

@@ -388,6 +388,22 @@ pub fn expiring(mut item: Item, from_now_s: i64) -> Item {
     item
 }
 
+/// Puts the `Orders` item `customer`/`id` with `status` and an `expiresAt` `from_now_s` seconds
+/// from now (negative: past) in `account`.
+pub async fn put_expiring_order(
+    account: &Account,
+    table: &str,
+    (customer, id, status): (&str, impl Display, &str),
+    from_now_s: i64,
+) {
+    put(
+        account,
+        table,
+        &expiring(order_item(customer, id, status), from_now_s),
+    )
+    .await;
+}
+
 /// The TTL attribute as the functions' wiring reads it: DescribeTimeToLive on `table`.
 pub async fn described_ttl(account: &Account, table: &str) -> Option<String> {
     let port = ddb_verify::aws::ttl::DynamoDbTimeToLive::new(account.dynamodb.clone());
