@@ -129,8 +129,7 @@ async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
     let p = pair(ORDER_KEYS_T).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     let equal = orders(200);
-    write_items(source, table, &equal).await;
-    write_items(target, table, &equal).await;
+    p.both_hold(&equal).await;
     // Drift: one never copied, one different, one only on the other side.
     put(source, table, &order_item("c#x", 1001, "PLACED")).await;
     put(source, table, &order_item("c#x", 1002, "PAID")).await;
@@ -355,8 +354,7 @@ async fn writes_during_the_compare_give_no_false_difference() {
     let p = pair(ORDER_KEYS_T).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     let all = orders(150);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
+    p.both_hold(&all).await;
     // A live table: orders change, new ones arrive, old ones go, each replicated 150 ms later.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -424,12 +422,10 @@ async fn throttling_and_server_errors_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_rate_holds_over_a_run() {
     let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     // Long enough that the last calls' overdraw (a call in flight may consume more than its
     // estimate, and a run's last debt is never repaid) stays within the margin below.
     let all = orders(800);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
+    p.both_hold(&all).await;
     let baseline = p.baseline(p.config(|c| {
         c.max_read_units = 40.0;
         c.page_limit = Some(50);
@@ -517,12 +513,10 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
 ) {
     use ddb_verify::lambda::baseline::{handle, BaselineRequest};
     let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     // Enough pages that no invocation finishes a segment (about 40 a direction, each a few ms),
     // and invocations long enough for several pages each, however fast or slow the machine.
     let all = orders(400);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
+    p.both_hold(&all).await;
     let baseline = p.baseline(p.config(|c| {
         c.page_limit = Some(5);
         c.verify.deadline_margin = Duration::ZERO;
@@ -581,8 +575,7 @@ async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judg
     let p = pair(ORDER_KEYS_T).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     let all = orders(20);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
+    p.both_hold(&all).await;
     // The other side holds a state the source never had; the source changes every 50 ms, so
     // neither "kept up" nor "behind for a whole window" can be shown.
     put(target, table, &order_item("c#hot", 1, "STALE")).await;

@@ -1044,15 +1044,7 @@ async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_fin
     let pair = orders_pair().await;
     let store = findings_store(&pair.source).await;
     let handler = with_findings(&pair, store.clone());
-    for i in 1..=4 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    put_replicated_orders(&pair, 1..=4).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
     assert_eq!(records.len(), 4);
@@ -1099,15 +1091,7 @@ async fn creation_times_the_engine_does_not_believe_move_no_coverage_and_are_a_g
     let pair = orders_pair().await;
     let store = findings_store(&pair.source).await;
     let handler = with_findings(&pair, store.clone());
-    for i in 1..=3 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    put_replicated_orders(&pair, 1..=3).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
     let good = records[2]["dynamodb"]["ApproximateCreationDateTime"]
@@ -1241,15 +1225,7 @@ async fn a_batch_whose_gap_cannot_be_written_goes_back_to_lambda_whole() {
         ),
         "verifier-fn",
     );
-    for i in 1..=3 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    put_replicated_orders(&pair, 1..=3).await;
     let event = event(&pair).await;
     proxy.set_rules(vec![Rule::new(
         UPDATE_ITEM,

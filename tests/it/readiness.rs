@@ -287,6 +287,19 @@ fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
     )
 }
 
+/// `ddb-verify readiness --json` with `more` arguments: its JSON, once its exit status is shown to
+/// be `status` (0 GO, 2 NO-GO).
+fn readiness_json(
+    store: &DynamoDbFindings,
+    table: &str,
+    more: &[&str],
+    status: i32,
+) -> serde_json::Value {
+    let out = ddb_verify(store, table, &[&["readiness", "--json"], more].concat());
+    assert_eq!(out.status.code(), Some(status), "{}", output_of(&out));
+    json_of(&out)
+}
+
 fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -321,9 +334,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         "{text}"
     );
 
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 2);
     assert_eq!(r["ready"], false);
     assert_eq!(r["open_findings"], 1);
     assert_eq!(r["reasons"].as_array().unwrap().len(), 1);
@@ -382,23 +393,14 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)[0]["reason"], "known test item");
 
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 0);
     assert_eq!(r["ready"], true);
     assert_eq!(r["reasons"], serde_json::json!([]));
     assert_eq!(r["accepted_findings"][0]["key"], key_text);
     assert_eq!(r["accepted_findings"][0]["reason"], "known test item");
 
     // A tighter allowance than the stream's 30 s lag: NO-GO again.
-    let out = ddb_verify(&store, &table, &["readiness", "--json", "--max-lag", "10s"]);
-    assert_eq!(out.status.code(), Some(2));
-    let checks = &json_of(&out)["checks"];
+    let checks = &readiness_json(&store, &table, &["--max-lag", "10s"], 2)["checks"];
     assert_eq!(checks[3]["name"], "stream_recent");
     assert_eq!(checks[3]["ok"], false);
 }
@@ -422,14 +424,7 @@ async fn set_stream(table: &str, enabled: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_enabled_anew() {
     let (store, table) = state(Break::Nothing).await;
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 0);
     assert!(r["stream"].as_str().unwrap().contains(&table), "{r}");
     assert_eq!(r["chain"][0]["name"], "stream-verifier");
     assert_eq!(r["clock_skew_ms"], 1000);
@@ -443,9 +438,7 @@ async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_en
     // A new stream: the verifier's coverage of the old one, begun before the baseline and recent,
     // does not count for it.
     set_stream(&table, true).await;
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 2);
     let reason = r["reasons"][0].as_str().unwrap();
     assert!(
         reason.contains("no stream verification recorded"),

@@ -85,6 +85,14 @@ impl World {
             .expect("record a finding");
     }
 
+    /// `c#1` PAID in the source and PLACED on the other side, with its finding open and due now.
+    async fn wrong_copy_with_its_finding_open(&self) {
+        let (source, target, table) = (&self.pair.source, &self.pair.target, &self.pair.table);
+        put(source, table, &order_item("c#1", "1", "PAID")).await;
+        put(target, table, &order_item("c#1", "1", "PLACED")).await;
+        self.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    }
+
     async fn finding(&self, key: &Item) -> Finding {
         self.store
             .get(&self.pair.table, key)
@@ -344,10 +352,8 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all_are_resolved() {
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let (target, table) = (&w.pair.target, &w.pair.table);
+    w.wrong_copy_with_its_finding_open().await;
     let findings_table = w.store.table().to_string();
     let run = |args: &[&str]| {
         ddb_verify_cli(
@@ -411,10 +417,7 @@ async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not
     use ddb_verify::revalidate::scheduled;
     use tokio::time::Instant;
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    w.wrong_copy_with_its_finding_open().await;
     let before = w.finding(&order_key("c#1", "1")).await;
     let revalidator = w.revalidator();
     // Within the deadline margin (2 s): no work starts.
@@ -550,10 +553,8 @@ async fn the_revalidator_reads_open_findings_a_page_at_a_time_and_judges_every_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddb_verify_revalidate_refuses_a_table_compared_with_itself_and_names_both_tables() {
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let table = &w.pair.table;
+    w.wrong_copy_with_its_finding_open().await;
     let before = w.finding(&order_key("c#1", "1")).await;
     let findings_table = w.store.table().to_string();
     let run = |profile: &str| {

@@ -201,6 +201,15 @@ pub async fn put_replicated(source: &Account, target: &Account, table: &str, ite
     put(target, table, item).await;
 }
 
+/// The `Orders` items `c#<i>`/`<i>`, PLACED, for each `i` of `ids`, written to the source and then
+/// the same to the target: replicated correctly.
+pub async fn put_replicated_orders(pair: &TablePair, ids: impl IntoIterator<Item = u32>) {
+    for i in ids {
+        let order = order_item(&format!("c#{i}"), i, "PLACED");
+        put_replicated(&pair.source, &pair.target, &pair.table, &order).await;
+    }
+}
+
 /// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
 pub async fn write_items(account: &Account, table: &str, items: &[Item]) {
     ddb_verify::testkit::setup::write_items(&account.dynamodb, table, items)
