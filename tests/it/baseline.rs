@@ -120,16 +120,21 @@ fn orders(count: u32) -> Vec<Item> {
         .collect()
 }
 
+/// A pair of `Orders` tables that both hold the same [`orders`]`(count)`: a copy without drift.
+async fn orders_on_both_sides(count: u32) -> Pair {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(count)).await;
+    p
+}
+
 fn verdicts(c: &BaselineCounts) -> HashMap<&'static str, u64> {
     c.verdicts().into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(200).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let equal = orders(200);
-    p.both_hold(&equal).await;
     // Drift: one never copied, one different, one only on the other side.
     put(source, table, &order_item("c#x", 1001, "PLACED")).await;
     put(source, table, &order_item("c#x", 1002, "PAID")).await;
@@ -351,10 +356,8 @@ async fn a_segment_that_cannot_read_a_key_schema_before_its_deadline_stops_not_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_the_compare_give_no_false_difference() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(150).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(150);
-    p.both_hold(&all).await;
     // A live table: orders change, new ones arrive, old ones go, each replicated 150 ms later.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -421,11 +424,9 @@ async fn throttling_and_server_errors_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_rate_holds_over_a_run() {
-    let p = pair(ORDER_KEYS_T).await;
     // Long enough that the last calls' overdraw (a call in flight may consume more than its
     // estimate, and a run's last debt is never repaid) stays within the margin below.
-    let all = orders(800);
-    p.both_hold(&all).await;
+    let p = orders_on_both_sides(800).await;
     let baseline = p.baseline(p.config(|c| {
         c.max_read_units = 40.0;
         c.page_limit = Some(50);
@@ -512,11 +513,10 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
 async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_finish_records_the_run(
 ) {
     use ddb_verify::lambda::baseline::{handle, BaselineRequest};
-    let p = pair(ORDER_KEYS_T).await;
     // Enough pages that no invocation finishes a segment (about 40 a direction, each a few ms),
     // and invocations long enough for several pages each, however fast or slow the machine.
+    let p = orders_on_both_sides(400).await;
     let all = orders(400);
-    p.both_hold(&all).await;
     let baseline = p.baseline(p.config(|c| {
         c.page_limit = Some(5);
         c.verify.deadline_margin = Duration::ZERO;
@@ -572,10 +572,8 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judged() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(20).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(20);
-    p.both_hold(&all).await;
     // The other side holds a state the source never had; the source changes every 50 ms, so
     // neither "kept up" nor "behind for a whole window" can be shown.
     put(target, table, &order_item("c#hot", 1, "STALE")).await;

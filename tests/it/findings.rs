@@ -334,6 +334,11 @@ async fn an_accepted_finding_stays_accepted_and_a_resolved_one_opens_again() {
     assert_eq!((f.times_seen, f.first_seen_ms), (2, now));
 }
 
+/// Writes `coverage` to `store`; the write must succeed.
+async fn cover(store: &DynamoDbFindings, coverage: &CoverageWrite<'_>) {
+    store.cover(coverage).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_keeps_its_first_start_and_never_moves_back() {
     let account = account(SOURCE_ACCOUNT);
@@ -351,24 +356,15 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
         gaps: Vec::new(),
         now_ms: now,
     };
-    store
-        .cover(&write(Some(100), Some(500), None, 600))
-        .await
-        .unwrap();
-    store
-        .cover(&write(Some(50), Some(400), Some(650), 700))
-        .await
-        .unwrap();
+    cover(&store, &write(Some(100), Some(500), None, 600)).await;
+    cover(&store, &write(Some(50), Some(400), Some(650), 700)).await;
     let c = store.coverage("Orders").await.unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].started_at_ms, Some(100));
     assert_eq!(c[0].verified_until_ms, Some(500), "never moved back");
     assert_eq!(c[0].last_retry_at_ms, Some(650));
     assert_eq!(c[0].checked_at_ms, 700);
-    store
-        .cover(&write(None, Some(900), None, 950))
-        .await
-        .unwrap();
+    cover(&store, &write(None, Some(900), None, 950)).await;
     let c = store.coverage("Orders").await.unwrap();
     assert_eq!(c[0].verified_until_ms, Some(900));
     assert!(store.coverage("Other").await.unwrap().is_empty());
@@ -398,38 +394,21 @@ async fn coverage_gaps_are_kept_by_cause_never_moved_back_and_each_stream_has_it
     };
     // A sampled batch, then full batches: the gap stays.
     let sampled = vec![gap(GapCause::Sampled, "SAMPLE_RATE=0.000001")];
-    store
-        .cover(&write("arn:old", sampled.clone(), 0.000001, 1_000))
-        .await
-        .unwrap();
-    store
-        .cover(&write("arn:old", vec![], 1.0, 2_000))
-        .await
-        .unwrap();
+    cover(&store, &write("arn:old", sampled.clone(), 0.000001, 1_000)).await;
+    cover(&store, &write("arn:old", vec![], 1.0, 2_000)).await;
     // A slower writer's older gap does not move the newer one back; its count still adds.
-    store
-        .cover(&write(
-            "arn:old",
-            vec![gap(GapCause::Trimmed, "new")],
-            1.0,
-            3_000,
-        ))
-        .await
-        .unwrap();
-    store
-        .cover(&write(
-            "arn:old",
-            vec![gap(GapCause::Trimmed, "old")],
-            1.0,
-            2_500,
-        ))
-        .await
-        .unwrap();
+    cover(
+        &store,
+        &write("arn:old", vec![gap(GapCause::Trimmed, "new")], 1.0, 3_000),
+    )
+    .await;
+    cover(
+        &store,
+        &write("arn:old", vec![gap(GapCause::Trimmed, "old")], 1.0, 2_500),
+    )
+    .await;
     // The same function on the table's new stream: an entry of its own.
-    store
-        .cover(&write("arn:new", vec![], 1.0, 4_000))
-        .await
-        .unwrap();
+    cover(&store, &write("arn:new", vec![], 1.0, 4_000)).await;
     let mut c = store.coverage(&table).await.unwrap();
     c.sort_by_key(|c| c.stream_arn.clone());
     assert_eq!(c.len(), 2, "{c:?}");

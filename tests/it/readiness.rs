@@ -300,6 +300,11 @@ fn readiness_json(
     json_of(&out)
 }
 
+/// The first reason readiness gives for a NO-GO.
+fn first_reason(r: &serde_json::Value) -> &str {
+    r["reasons"][0].as_str().expect("a reason")
+}
+
 fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -338,7 +343,7 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     assert_eq!(r["ready"], false);
     assert_eq!(r["open_findings"], 1);
     assert_eq!(r["reasons"].as_array().unwrap().len(), 1);
-    assert!(r["reasons"][0].as_str().unwrap().contains("1 open finding"));
+    assert!(first_reason(&r).contains("1 open finding"));
     assert_eq!(r["baseline"]["run_id"], "run-1");
     assert!(r["verified_until"].as_str().unwrap().ends_with('Z'));
 
@@ -556,7 +561,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(failing, ["every_change"], "{r}");
-    assert!(r["reasons"][0].as_str().unwrap().contains("sampled"), "{r}");
+    assert!(first_reason(&r).contains("sampled"), "{r}");
     assert_eq!(r["gaps"][0]["cause"], "sampled");
     assert_eq!(r["gaps"][0]["after_baseline"], true);
 }
@@ -643,13 +648,7 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
     let out = run();
     assert_eq!(out.status.code(), Some(2));
     let r = json_of(&out);
-    assert!(
-        r["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("mapping_changed"),
-        "{r}"
-    );
+    assert!(first_reason(&r).contains("mapping_changed"), "{r}");
     assert!(r["gaps"]
         .as_array()
         .unwrap()
@@ -670,10 +669,7 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
     assert_eq!(out.status.code(), Some(2));
     let r = json_of(&out);
     assert!(
-        r["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("lambda:ListEventSourceMappings"),
+        first_reason(&r).contains("lambda:ListEventSourceMappings"),
         "{r}"
     );
 }
