@@ -127,6 +127,16 @@ async fn orders_on_both_sides(count: u32) -> Pair {
     p
 }
 
+/// A pair of `Orders` tables: [`orders`]`(count)` in the source, all but the last of them on the
+/// other side (one MISSING).
+async fn orders_with_the_last_not_copied(count: u32) -> Pair {
+    let p = pair(ORDER_KEYS_T).await;
+    let all = orders(count);
+    write_items(&p.pair.source, &p.pair.table, &all).await;
+    write_items(&p.pair.target, &p.pair.table, &all[..all.len() - 1]).await;
+    p
+}
+
 fn verdicts(c: &BaselineCounts) -> HashMap<&'static str, u64> {
     c.verdicts().into_iter().filter(|(_, n)| *n > 0).collect()
 }
@@ -394,11 +404,7 @@ async fn writes_during_the_compare_give_no_false_difference() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_server_errors_lose_nothing() {
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(120);
-    write_items(source, table, &all).await;
-    write_items(target, &table[..], &all[..119]).await;
+    let p = orders_with_the_last_not_copied(120).await;
     let (proxy, source_seen, target_seen) = p.proxied(11).await;
     let faults = vec![
         Fault::ProvisionedThroughputExceeded,
@@ -452,11 +458,8 @@ async fn the_read_rate_holds_over_a_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(50);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all[..49]).await;
+    let p = orders_with_the_last_not_copied(50).await;
+    let (target, table) = (&p.pair.target, &p.pair.table);
     let run = |run_id: &str| {
         ddb_verify_cli(
             &["baseline", "--segments", "3", "--json", "--run-id", run_id],
@@ -486,7 +489,7 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
     assert_eq!(json["verdicts"]["MISSING"], 1);
     assert_eq!(json["verdicts"]["EXTRA"], 0);
     // The problem is repaired: a new run finds the tables equal and exits 0.
-    put(target, table, &all[49]).await;
+    put(target, table, &orders(50)[49]).await;
     let out = run("cli-2");
     assert_eq!(
         out.status.code(),

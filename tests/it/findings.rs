@@ -18,8 +18,9 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
+use ddb_verify::record::Expectation;
 use ddb_verify::record::Item;
-use ddb_verify::report::findings::FindingsWriter;
+use ddb_verify::report::findings::{FindingsWriter, Occurrence, Pass};
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::source::findings::{
     CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Gap,
@@ -28,7 +29,7 @@ use ddb_verify::source::findings::{
 use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
-use ddb_verify::verify::Verifier;
+use ddb_verify::verify::{Outcome, Verdict, Verifier};
 
 const SEED: u64 = 0x0f1d_1265;
 
@@ -855,6 +856,49 @@ async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_
     assert_eq!(again.last_seen_ms, f.last_seen_ms);
 }
 
+/// A record MATCHed, as the findings writer is handed it after a pass, and the metrics it adds to.
+struct MatchPass {
+    outcomes: [Outcome; 1],
+    metrics: InvocationMetrics,
+}
+
+impl Default for MatchPass {
+    fn default() -> Self {
+        MatchPass {
+            outcomes: [Outcome::Verdict(Verdict::Match {
+                lag: Duration::ZERO,
+            })],
+            metrics: InvocationMetrics::default(),
+        }
+    }
+}
+
+impl MatchPass {
+    /// `writer` writes what the MATCH of `records` means for their findings, in a pass of
+    /// `occurrence` whose reads began at `observed_from_ms`.
+    async fn write<F: FindingsStore>(
+        &mut self,
+        writer: &FindingsWriter<F>,
+        records: &[Expectation],
+        occurrence: Occurrence<'_>,
+        observed_from_ms: u64,
+    ) {
+        let pass = Pass {
+            occurrence,
+            observed_from_ms,
+        };
+        writer
+            .write(
+                records,
+                &mut self.outcomes,
+                &Default::default(),
+                pass,
+                &mut self.metrics,
+            )
+            .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_it() {
     // A baseline page read at T0 matches key c#1; before its findings are written (a page can
@@ -892,27 +936,13 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         .await
         .unwrap();
     let records = [record];
-    let mut outcomes = [ddb_verify::verify::Outcome::Verdict(
-        ddb_verify::verify::Verdict::Match {
-            lag: Duration::ZERO,
-        },
-    )];
-    let mut metrics = InvocationMetrics::default();
-    writer
-        .write(
-            &records,
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-1"),
-                observed_from_ms: epoch_ms(),
-            },
-            &mut metrics,
-        )
+    let mut matched = MatchPass::default();
+    matched
+        .write(&writer, &records, Occurrence::Baseline("run-1"), epoch_ms())
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "the stale MATCH resolved it");
-    assert_eq!(metrics.findings_resolved, 0);
+    assert_eq!(matched.metrics.findings_resolved, 0);
     // A stream record's MATCH from reads that began before the finding was last seen: the same.
     let stream_events = one_missing_one_matching(&pair).await;
     let mut streamed = stream_events.records[1].clone();
@@ -922,16 +952,13 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         FindingOrigin::Stream,
         Some(pair.table.clone()),
     );
-    stream_writer
+    let streamed = std::slice::from_ref(&streamed);
+    matched
         .write(
-            std::slice::from_ref(&streamed),
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Stream,
-                observed_from_ms: epoch_ms() - 5_000,
-            },
-            &mut metrics,
+            &stream_writer,
+            streamed,
+            Occurrence::Stream,
+            epoch_ms() - 5_000,
         )
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
@@ -945,17 +972,8 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         since: Some(std::time::SystemTime::now()),
         ..records[0].clone()
     }];
-    writer
-        .write(
-            &records,
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-2"),
-                observed_from_ms: epoch_ms(),
-            },
-            &mut metrics,
-        )
+    matched
+        .write(&writer, &records, Occurrence::Baseline("run-2"), epoch_ms())
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Resolved);
