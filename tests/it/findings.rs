@@ -60,13 +60,7 @@ async fn event(pair: &TablePair) -> StreamEvent {
 /// Order c#1 written to the source only (MISSING) and c#2 to both (MATCH): their records as one event.
 async fn one_missing_one_matching(pair: &TablePair) -> StreamEvent {
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#2", "2", "PLACED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#2", "2", "PLACED")).await;
     event(pair).await
 }
 
@@ -118,13 +112,8 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
     assert_eq!(open.len(), 1);
 
     // The order is repaired and changed again: its new record MATCHes and clears the finding.
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "SHIPPED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "SHIPPED"))
+        .await;
     let inv = handler.handle(&event(&pair).await, None).await;
     assert!(inv.response.batch_item_failures.is_empty());
     assert_eq!(inv.metrics.findings_resolved, 1);
@@ -571,13 +560,7 @@ async fn a_batch_whose_later_record_is_wrong_keeps_the_keys_open_finding_open() 
     let store = findings_store(&pair.source).await;
     let handler = with_findings(&pair, store.clone());
     // Order 1 was copied as PLACED; its change to SHIPPED never arrived.
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "PLACED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "PLACED")).await;
     put(
         &pair.source,
         &pair.table,
@@ -635,13 +618,8 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
         .await
         .unwrap();
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "SHIPPED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "SHIPPED"))
+        .await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
     let through = account_through(&proxy, SOURCE_ACCOUNT);
     proxy.set_rules(vec![
@@ -1163,13 +1141,8 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(20);
     let pair = &pair;
     let write = |i: u32| async move {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
+        pair.put_replicated(&order_item(&format!("c#{i}"), i, "PLACED"))
+            .await;
     };
     write(1).await;
     recording().run(&pair.stream_arn, deadline()).await.unwrap();

@@ -314,7 +314,7 @@ async fn a_thousand_record_batch_takes_ten_lookups() {
     let pair = orders_pair().await;
     for i in 0..1000 {
         let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
-        put_replicated(&pair.source, &pair.target, &pair.table, &o).await;
+        pair.put_replicated(&o).await;
     }
     let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     assert_eq!(events.len(), 1);

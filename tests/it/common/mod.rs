@@ -152,6 +152,13 @@ pub struct TablePair {
     pub stream_arn: String,
 }
 
+impl TablePair {
+    /// Puts `item` in the source, then the same in the target: a write replicated correctly.
+    pub async fn put_replicated(&self, item: &Item) {
+        put_replicated(&self.source, &self.target, &self.table, item).await;
+    }
+}
+
 /// Creates `prefix-<random>` in the source account with a stream of `view`, and (when `in_target`) in
 /// the target account.
 pub async fn table_pair(
@@ -205,8 +212,8 @@ pub async fn put_replicated(source: &Account, target: &Account, table: &str, ite
 /// the same to the target: replicated correctly.
 pub async fn put_replicated_orders(pair: &TablePair, ids: impl IntoIterator<Item = u32>) {
     for i in ids {
-        let order = order_item(&format!("c#{i}"), i, "PLACED");
-        put_replicated(&pair.source, &pair.target, &pair.table, &order).await;
+        pair.put_replicated(&order_item(&format!("c#{i}"), i, "PLACED"))
+            .await;
     }
 }
 
