@@ -263,8 +263,7 @@ async fn scanned_pages_are_read_onto_tapes_and_end_with_their_last_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(300)).await;
+    let p = orders_on_both_sides(300).await;
     let (proxy, source_seen, target_seen) = p.proxied(7).await;
     let config = || p.config(|c| c.page_limit = Some(25));
     let segments = 2;
@@ -313,8 +312,7 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(40)).await;
+    let p = orders_on_both_sides(40).await;
     let (proxy, source_seen, target_seen) = p.proxied(13).await;
     let baseline = p.baseline_through(&source_seen, &target_seen, p.config(|_| {}));
     for run in ["first", "second"] {
@@ -328,8 +326,7 @@ async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_that_cannot_read_a_key_schema_before_its_deadline_stops_not_done_and_resumes() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(30)).await;
+    let p = orders_on_both_sides(30).await;
     let (proxy, source_seen, target_seen) = p.proxied(17).await;
     proxy.set_rules(vec![Rule::new(
         DESCRIBE_TABLE,
@@ -711,8 +708,7 @@ async fn a_run_id_reused_for_another_table_or_other_settings_is_refused_naming_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_recorded_by_an_older_version_without_its_settings_is_not_resumed() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     // The run item as versions before the settings were recorded wrote it: finished, 2 segments.
     p.pair
         .source
@@ -740,8 +736,7 @@ async fn a_run_recorded_by_an_older_version_without_its_settings_is_not_resumed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_segment_function_refuses_a_run_started_with_other_settings() {
     use ddb_verify::lambda::baseline::{handle, BaselineRequest};
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let deadline = || Instant::now() + Duration::from_secs(30);
     let segment = |run_id: &str| BaselineRequest::Segment {
         run_id: run_id.into(),
@@ -816,8 +811,7 @@ async fn a_table_compared_with_itself_is_refused_by_the_baseline_and_its_functio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_baseline_summary_names_both_tables_with_their_account_and_region() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = &p.pair.table;
     let out = cli_baseline(table, &p.checkpoints, &[], &[]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
@@ -842,8 +836,7 @@ async fn the_baseline_summary_names_both_tables_with_their_account_and_region() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_that_it_will_not_count(
 ) {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = &p.pair.table;
     let out = cli_baseline(table, &p.checkpoints, &[], &[]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
@@ -867,8 +860,7 @@ async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_the_tables_its_baseline_run_compared() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = p.pair.table.as_str();
     let findings = findings_store(&p.pair.source).await;
     let out = cli_baseline(
