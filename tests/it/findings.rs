@@ -229,9 +229,17 @@ async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() 
     assert!(inv.metrics.findings_write_failures >= 1);
 }
 
-/// Records `write` in `store`; the write must succeed.
-async fn record_in(store: &DynamoDbFindings, write: &ProblemWrite<'_>) {
-    store.record(write).await.unwrap();
+/// Records a baseline's sighting of `problem` under `key` (see [`sighting`]) in `store`.
+async fn record_sighting(
+    store: &DynamoDbFindings,
+    table: &str,
+    key: &Item,
+    problem: &Problem,
+    occurrence: &str,
+    at: u64,
+) {
+    let write = sighting(table, key, problem, occurrence, at);
+    store.record(&write).await.unwrap();
 }
 
 /// A baseline's sighting of `problem` under `key`.
@@ -700,11 +708,7 @@ async fn which_of_many_keys_have_an_open_finding_is_answered_in_order_across_cal
     let keys: Vec<Item> = (0..350).map(|i| order_key(&format!("c#{i}"), i)).collect();
     let open: Vec<usize> = vec![0, 99, 100, 201, 299, 300, 349];
     for &i in open.iter().chain(&[150, 250]) {
-        record_in(
-            &store,
-            &sighting(table, &keys[i], &problem, "baseline:run-1", now),
-        )
-        .await;
+        record_sighting(&store, table, &keys[i], &problem, "baseline:run-1", now).await;
     }
     assert!(store
         .accept(table, &keys[150], "agreed", now + 1)
@@ -751,29 +755,17 @@ async fn an_acceptance_covers_the_problem_accepted_and_a_different_problem_opens
         detail: "absent on the other side".into(),
         ..status_mismatch("source_as_recorded")
     };
-    record_in(
-        &store,
-        &sighting(table, &key, &price, "baseline:run-1", now),
-    )
-    .await;
+    record_sighting(&store, table, &key, &price, "baseline:run-1", now).await;
     assert!(store
         .accept(table, &key, "price rounding, agreed", now + 1)
         .await
         .unwrap());
     // The same problem again: still accepted.
-    record_in(
-        &store,
-        &sighting(table, &key, &price, "baseline:run-2", now + 2),
-    )
-    .await;
+    record_sighting(&store, table, &key, &price, "baseline:run-2", now + 2).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Accepted);
     // The item is gone from the other side: not what was accepted.
-    record_in(
-        &store,
-        &sighting(table, &key, &missing, "baseline:run-3", now + 3),
-    )
-    .await;
+    record_sighting(&store, table, &key, &missing, "baseline:run-3", now + 3).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
     assert_eq!(f.verdict, "MISSING");
@@ -786,21 +778,13 @@ async fn an_acceptance_covers_the_problem_accepted_and_a_different_problem_opens
     assert_eq!(open.len(), 1);
     // A MISMATCH on another attribute is a different problem too.
     let other = order_key("c#2", "2");
-    record_in(
-        &store,
-        &sighting(table, &other, &price, "baseline:run-1", now),
-    )
-    .await;
+    record_sighting(&store, table, &other, &price, "baseline:run-1", now).await;
     assert!(store
         .accept(table, &other, "rounding", now + 1)
         .await
         .unwrap());
     let status = status_mismatch("source_unchanged_for_window");
-    record_in(
-        &store,
-        &sighting(table, &other, &status, "baseline:run-2", now + 2),
-    )
-    .await;
+    record_sighting(&store, table, &other, &status, "baseline:run-2", now + 2).await;
     let f = store.get(table, &other).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
 }
@@ -814,11 +798,7 @@ async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_
     let key = order_key("c#1", "1");
     let problem = status_mismatch("source_unchanged_for_window");
     let now = epoch_ms();
-    record_in(
-        &store,
-        &sighting(table, &key, &problem, "baseline:run-1", now),
-    )
-    .await;
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now).await;
     assert!(store
         .resolve(&Resolution {
             table,
@@ -829,21 +809,13 @@ async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_
         .await
         .unwrap());
     // The run's page is resumed and judged again: the key is wrong again.
-    record_in(
-        &store,
-        &sighting(table, &key, &problem, "baseline:run-1", now + 2),
-    )
-    .await;
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now + 2).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
     assert_eq!(f.resolved_at_ms, None);
     assert_eq!(f.times_seen, 1, "the same occurrence is not counted twice");
     // And a re-delivery of an open finding's occurrence still changes nothing.
-    record_in(
-        &store,
-        &sighting(table, &key, &problem, "baseline:run-1", now + 3),
-    )
-    .await;
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now + 3).await;
     let again = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(again.last_seen_ms, f.last_seen_ms);
 }
@@ -917,9 +889,13 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         detail: "absent".into(),
         ..status_mismatch("source_as_recorded")
     };
-    record_in(
+    record_sighting(
         &store,
-        &sighting(&pair.table, &key, &missing, "seq-9", epoch_ms() - 1_000),
+        &pair.table,
+        &key,
+        &missing,
+        "seq-9",
+        epoch_ms() - 1_000,
     )
     .await;
     let records = [record];
