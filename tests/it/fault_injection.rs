@@ -836,13 +836,9 @@ async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counte
     let s = PollerSetup::new("PollLost", RECORDS, |i| i != 3).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
     // The second page's checkpoint write fails, once.
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains(&s.written[19].0)
-    .times(1)]);
+    proxy.set_rules(vec![
+        Rule::server_error_when(UPDATE_ITEM, &s.written[19].0).times(1)
+    ]);
     let poller = s.poller(&proxy, Duration::from_secs(2), 10);
     let mut counted = ddb_verify::report::metrics::InvocationMetrics::default();
     let mut shard_failures = 0;
@@ -872,12 +868,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     let poller = s.recording_poller(&proxy, &store);
     let missing = &s.written[4];
     let key = item(&[("pk", AttributeValue::S(missing.1.clone()))]);
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("finding#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "finding#")]);
     let report = s.run(&poller).await;
     assert_eq!(report.verification.missing, 0);
     assert!(report.verification.findings_write_failures >= 1);
@@ -942,12 +933,7 @@ async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
     let poller = s.recording_poller(&proxy, &store);
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("coverage#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "coverage#")]);
     let report = s.run(&poller).await;
     assert_eq!(report.verification.matches, RECORDS as u64);
     assert!(store.coverage(&s.pair.table).await.unwrap().is_empty());

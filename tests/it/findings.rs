@@ -50,6 +50,19 @@ fn with_findings(
     )
 }
 
+/// A new `Orders` pair, a findings table, and the stream verifier of the pair recording in it (as
+/// [`with_findings`]).
+async fn recording_verifier() -> (
+    TablePair,
+    DynamoDbFindings,
+    StreamVerifier<DynamoDbReader, DynamoDbFindings>,
+) {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    (pair, store, handler)
+}
+
 /// The stream's records so far as one event.
 async fn event(pair: &TablePair) -> StreamEvent {
     let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
@@ -79,9 +92,7 @@ async fn finding_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolves_it() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     let first = one_missing_one_matching(&pair).await;
 
     let inv = handler.handle(&first, None).await;
@@ -149,12 +160,7 @@ async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
     let batch = one_missing_one_matching(&pair).await;
     let missing_seq = batch.records[0].sequence_number().unwrap().to_string();
 
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("finding#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "finding#")]);
     let inv = handler.handle(&batch, None).await;
     let failed: Vec<_> = inv
         .response
@@ -205,14 +211,8 @@ async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() 
     );
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
     proxy.set_rules(vec![
-        Rule::new(
-            "DynamoDB_20120810.BatchGetItem",
-            1.0,
-            vec![Fault::InternalServerError],
-        )
-        .when_body_contains(&pair.table),
-        Rule::new(UPDATE_ITEM, 1.0, vec![Fault::InternalServerError])
-            .when_body_contains("coverage#"),
+        Rule::server_error_when("DynamoDB_20120810.BatchGetItem", &pair.table),
+        Rule::server_error_when(UPDATE_ITEM, "coverage#"),
     ]);
     let batch = event(&pair).await;
     let inv = handler
@@ -569,9 +569,7 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_later_record_is_wrong_keeps_the_keys_open_finding_open() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     // Order 1 was copied as PLACED; its change to SHIPPED never arrived.
     pair.put_replicated(&order_item("c#1", "1", "PLACED")).await;
     put(
@@ -1001,9 +999,7 @@ async fn a_key_too_long_for_a_findings_id_and_values_too_large_for_an_item_are_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_findings_under_it() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     put_replicated_orders(&pair, 1..=4).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
@@ -1048,9 +1044,7 @@ async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_fin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_times_the_engine_does_not_believe_move_no_coverage_and_are_a_gap() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     put_replicated_orders(&pair, 1..=3).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
@@ -1182,12 +1176,7 @@ async fn a_batch_whose_gap_cannot_be_written_goes_back_to_lambda_whole() {
     );
     put_replicated_orders(&pair, 1..=3).await;
     let event = event(&pair).await;
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("coverage#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "coverage#")]);
     let inv = handler.handle(&event, None).await;
     let sampled = inv.metrics.records_sampled as usize;
     assert!(sampled > 0);
