@@ -19,14 +19,13 @@ use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints}
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
+use ddb_verify::config::PollerConfig;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::source::checkpoint::CheckpointStore;
 use ddb_verify::source::findings::FindingsStore;
-use ddb_verify::source::stream::StartAt;
 use ddb_verify::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use ddb_verify::verify::timing::epoch_ms;
 use ddb_verify::verify::{Outcome, RetryReason, Verifier};
@@ -489,15 +488,8 @@ impl PollerSetup {
         verify.max_replication_lag = Duration::from_millis(300);
         verify.deadline_margin = Duration::from_secs(1);
         let config = PollerConfig {
-            verify: verify.clone(),
-            stream: StreamSelector::Arn(self.pair.stream_arn.clone()),
-            stream_role_arn: None,
-            stream_role_external_id: None,
-            checkpoint_table: self.checkpoints.clone(),
-            starting_position: StartAt::TrimHorizon,
-            get_records_limit: page,
             lease_duration: lease,
-            poll_interval: Duration::from_secs(60),
+            ..poller_config(&verify, &self.pair.stream_arn, &self.checkpoints, page)
         };
         Poller::new(
             DynamoDbStreams::new(source.streams.clone()),

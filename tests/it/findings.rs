@@ -14,7 +14,6 @@ use ddb_verify::aws::scanner::DynamoDbScanner;
 use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
-use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
@@ -26,7 +25,6 @@ use ddb_verify::source::findings::{
     CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsStore, Gap,
     GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
-use ddb_verify::source::stream::StartAt;
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::timing::epoch_ms;
 use ddb_verify::verify::{Outcome, Verdict, Verifier};
@@ -650,17 +648,7 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
     verify.lag_window_from = LagWindowFrom::Arrival;
     verify.max_replication_lag = Duration::ZERO;
     verify.recheck_source = false;
-    let config = PollerConfig {
-        verify: verify.clone(),
-        stream: StreamSelector::Arn(pair.stream_arn.clone()),
-        stream_role_arn: None,
-        stream_role_external_id: None,
-        checkpoint_table: checkpoints.clone(),
-        starting_position: StartAt::TrimHorizon,
-        get_records_limit: 1,
-        lease_duration: Duration::from_secs(60),
-        poll_interval: Duration::from_secs(60),
-    };
+    let config = poller_config(&verify, &pair.stream_arn, &checkpoints, 1);
     let poller = Poller::new(
         DynamoDbStreams::new(through.streams.clone()),
         DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
@@ -1088,17 +1076,7 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     verify.lag_window_from = LagWindowFrom::Arrival;
     verify.max_replication_lag = Duration::from_millis(300);
     let poller = || {
-        let config = PollerConfig {
-            verify: verify.clone(),
-            stream: StreamSelector::Arn(pair.stream_arn.clone()),
-            stream_role_arn: None,
-            stream_role_external_id: None,
-            checkpoint_table: checkpoints.clone(),
-            starting_position: StartAt::TrimHorizon,
-            get_records_limit: 100,
-            lease_duration: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(60),
-        };
+        let config = poller_config(&verify, &pair.stream_arn, &checkpoints, 100);
         Poller::new(
             DynamoDbStreams::new(pair.source.streams.clone()),
             DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),

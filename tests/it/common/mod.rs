@@ -14,11 +14,12 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
 use ddb_verify::aws::reader::DynamoDbReader;
-use ddb_verify::config::{Config, TableRef};
+use ddb_verify::config::{Config, PollerConfig, StreamSelector, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::Item;
 use ddb_verify::source::findings::Problem;
+use ddb_verify::source::stream::StartAt;
 use ddb_verify::verify::Verifier;
 
 pub const REGION: &str = "us-east-1";
@@ -359,6 +360,28 @@ pub fn verifier(
         DynamoDbReader::new(target.dynamodb.clone()),
         DynamoDbReader::new(source.dynamodb.clone()),
     ))
+}
+
+/// A shard poller's configuration: `verify` over the stream `stream_arn` from its trim horizon,
+/// checkpoints in `checkpoint_table`, at most `get_records_limit` records a page, leases and polls
+/// of 60 s, no role to assume.
+pub fn poller_config(
+    verify: &Config,
+    stream_arn: &str,
+    checkpoint_table: &str,
+    get_records_limit: i32,
+) -> PollerConfig {
+    PollerConfig {
+        verify: verify.clone(),
+        stream: StreamSelector::Arn(stream_arn.to_string()),
+        stream_role_arn: None,
+        stream_role_external_id: None,
+        checkpoint_table: checkpoint_table.to_string(),
+        starting_position: StartAt::TrimHorizon,
+        get_records_limit,
+        lease_duration: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(60),
+    }
 }
 
 /// Verdict names by event id.
