@@ -66,10 +66,11 @@ test:
 	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test
 
 # Property tests of the parser and the comparator with many more cases than `make test` runs
-# (proptest's default is 256 per property); CI runs it too. FUZZ_CASES per property.
+# (proptest's default is 256 per property); CI runs it too. FUZZ_CASES per property. They are
+# the `properties` module of the integration test binary (tests/it).
 FUZZ_CASES ?= 20000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) cargo test --test properties -- --nocapture
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --test it properties:: -- --nocapture
 
 # Benchmarks (release build; starts DynamoDB Local): one table, recorded in BENCHMARKS.md.
 bench:

@@ -21,7 +21,7 @@ mod support;
 // The binaries' allocator: the figures are what the functions and the CLI pay.
 ddb_verify::use_mimalloc!();
 
-#[path = "../tests/common/fault_proxy.rs"]
+#[path = "../tests/it/common/fault_proxy.rs"]
 #[allow(dead_code)]
 mod fault_proxy;
 

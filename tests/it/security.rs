@@ -12,11 +12,9 @@
 //! through the environment (`AWS_ENDPOINT_URL_STS`, read by aws-config when `clients` loads the
 //! other account's config), and because what leaks is what the process prints.
 
-mod common;
-
+use crate::common::fake_aws::{run_stream_verifier, BinaryRun, FakeSts, IssuedCredentials, Posted};
+use crate::common::*;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
-use common::fake_aws::{run_stream_verifier, BinaryRun, FakeSts, IssuedCredentials, Posted};
-use common::*;
 use serde_json::{json, Value};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_stream-verifier");

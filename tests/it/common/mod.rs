@@ -1,5 +1,5 @@
 //! Test support: DynamoDB Local (found or started), two simulated accounts, tables, stream events.
-#![allow(dead_code)] // each test binary uses its own part of this module
+#![allow(dead_code)] // some helpers serve the benches too (fault_proxy) or only some modules
 
 pub mod fake_aws;
 pub mod fault_proxy;
@@ -14,10 +14,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
 use ddb_verify::aws::reader::DynamoDbReader;
-use ddb_verify::config::{Config, TableRef};
+use ddb_verify::config::{Config, PollerConfig, StreamSelector, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::ports::findings::Problem;
+use ddb_verify::ports::stream::StartAt;
 use ddb_verify::record::Item;
 use ddb_verify::verify::Verifier;
 
@@ -152,6 +153,13 @@ pub struct TablePair {
     pub stream_arn: String,
 }
 
+impl TablePair {
+    /// Puts `item` in the source, then the same in the target: a write replicated correctly.
+    pub async fn put_replicated(&self, item: &Item) {
+        put_replicated(&self.source, &self.target, &self.table, item).await;
+    }
+}
+
 /// Creates `prefix-<random>` in the source account with a stream of `view`, and (when `in_target`) in
 /// the target account.
 pub async fn table_pair(
@@ -199,6 +207,15 @@ pub async fn put(account: &Account, table: &str, item: &Item) {
 pub async fn put_replicated(source: &Account, target: &Account, table: &str, item: &Item) {
     put(source, table, item).await;
     put(target, table, item).await;
+}
+
+/// The `Orders` items `c#<i>`/`<i>`, PLACED, for each `i` of `ids`, written to the source and then
+/// the same to the target: replicated correctly.
+pub async fn put_replicated_orders(pair: &TablePair, ids: impl IntoIterator<Item = u32>) {
+    for i in ids {
+        pair.put_replicated(&order_item(&format!("c#{i}"), i, "PLACED"))
+            .await;
+    }
 }
 
 /// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
@@ -256,24 +273,58 @@ pub fn status_mismatch(proof: &'static str) -> Problem {
 /// The AWS config file of the local demo and tests: the target account as profile `target-account`.
 pub const LOCAL_AWS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-aws-config");
 
-/// Runs the built `ddb-verify` with `args` in a cleared environment holding the source account's
-/// keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no shared credentials file,
-/// then `env` (which may override any of these).
-pub fn ddb_verify_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
+/// The environment of a built binary run as the source account against DynamoDB Local: its keys,
+/// the region, DynamoDB Local for DynamoDB and its streams, [`LOCAL_AWS_CONFIG`] and no shared
+/// credentials file.
+fn local_account_env() -> [(&'static str, &'static str); 7] {
+    [
+        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_REGION", REGION),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
+        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+}
+
+/// Runs the built `binary` (`env!("CARGO_BIN_EXE_…")`) with `args` in a cleared environment holding
+/// the source account's keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no
+/// shared credentials file, then `env` (which may override any of these).
+pub fn run_binary(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(binary)
         .args(args)
         .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ])
+        .envs(local_account_env())
         .envs(env.iter().copied())
         .output()
-        .expect("run ddb-verify")
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+}
+
+/// Runs the built `binary` with `args` and nothing in its environment but `env`: for the
+/// configurations it refuses before it calls anything.
+pub fn run_binary_with_only(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+}
+
+/// Runs the built `ddb-verify` as [`run_binary`] does.
+pub fn ddb_verify_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_binary(env!("CARGO_BIN_EXE_ddb-verify"), args, env)
+}
+
+/// What a binary wrote to stderr.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What a binary wrote, stdout then stderr.
+pub fn output_of(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(out))
 }
 
 /// The stream's records, as the event JSON Lambda would deliver (split into batches of `batch_size`).
@@ -310,6 +361,28 @@ pub fn verifier(
         DynamoDbReader::new(target.dynamodb.clone()),
         DynamoDbReader::new(source.dynamodb.clone()),
     ))
+}
+
+/// A shard poller's configuration: `verify` over the stream `stream_arn` from its trim horizon,
+/// checkpoints in `checkpoint_table`, at most `get_records_limit` records a page, leases and polls
+/// of 60 s, no role to assume.
+pub fn poller_config(
+    verify: &Config,
+    stream_arn: &str,
+    checkpoint_table: &str,
+    get_records_limit: i32,
+) -> PollerConfig {
+    PollerConfig {
+        verify: verify.clone(),
+        stream: StreamSelector::Arn(stream_arn.to_string()),
+        stream_role_arn: None,
+        stream_role_external_id: None,
+        checkpoint_table: checkpoint_table.to_string(),
+        starting_position: StartAt::TrimHorizon,
+        get_records_limit,
+        lease_duration: Duration::from_secs(60),
+        poll_interval: Duration::from_secs(60),
+    }
 }
 
 /// Verdict names by event id.
@@ -353,6 +426,22 @@ pub fn expiring(mut item: Item, from_now_s: i64) -> Item {
         .as_secs() as i64;
     item.insert("expiresAt".into(), n(&(now_s + from_now_s).to_string()));
     item
+}
+
+/// Puts the `Orders` item `customer`/`id` with `status` and an `expiresAt` `from_now_s` seconds
+/// from now (negative: past) in `account`.
+pub async fn put_expiring_order(
+    account: &Account,
+    table: &str,
+    (customer, id, status): (&str, impl Display, &str),
+    from_now_s: i64,
+) {
+    put(
+        account,
+        table,
+        &expiring(order_item(customer, id, status), from_now_s),
+    )
+    .await;
 }
 
 /// The TTL attribute as the functions' wiring reads it: DescribeTimeToLive on `table`.

@@ -166,6 +166,12 @@ impl Rule {
         self
     }
 
+    /// Every `operation` request whose body holds `text` answered with HTTP 500
+    /// InternalServerError, and nothing else.
+    pub fn server_error_when(operation: &str, text: &str) -> Rule {
+        Rule::new(operation, 1.0, vec![Fault::InternalServerError]).when_body_contains(text)
+    }
+
     pub fn when_body_contains(mut self, text: &str) -> Rule {
         self.body_contains = Some(text.to_string());
         self

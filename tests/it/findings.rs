@@ -2,13 +2,11 @@
 //! re-delivery; resolution by a later MATCH; accepted and re-opened findings; coverage; and a
 //! findings write that fails losing nothing.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, GET_RECORDS, UPDATE_ITEM};
+use crate::common::*;
 use aws_sdk_dynamodb::types::StreamViewType;
-use common::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, GET_RECORDS, UPDATE_ITEM};
-use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
@@ -17,7 +15,6 @@ use ddb_verify::aws::streams::DynamoDbStreams;
 use ddb_verify::baseline::{Baseline, BaselineParts};
 use ddb_verify::cli::findings::parse_key;
 use ddb_verify::config::{BaselineConfig, Config, LagWindowFrom, TableRef};
-use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::poller::Poller;
@@ -25,13 +22,13 @@ use ddb_verify::ports::findings::{
     finding_id, CoverageSource, CoverageWrite, Finding, FindingOrigin, FindingStatus,
     FindingsStore, Gap, GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
-use ddb_verify::ports::stream::StartAt;
+use ddb_verify::record::Expectation;
 use ddb_verify::record::Item;
-use ddb_verify::report::findings::FindingsWriter;
+use ddb_verify::report::findings::{FindingsWriter, Occurrence, Pass};
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::shared::epoch_ms;
 use ddb_verify::testkit::setup::ORDER_KEYS;
-use ddb_verify::verify::Verifier;
+use ddb_verify::verify::{Outcome, Verdict, Verifier};
 
 const SEED: u64 = 0x0f1d_1265;
 
@@ -52,6 +49,19 @@ fn with_findings(
     )
 }
 
+/// A new `Orders` pair, a findings table, and the stream verifier of the pair recording in it (as
+/// [`with_findings`]).
+async fn recording_verifier() -> (
+    TablePair,
+    DynamoDbFindings,
+    StreamVerifier<DynamoDbReader, DynamoDbFindings>,
+) {
+    let pair = orders_pair().await;
+    let store = findings_store(&pair.source).await;
+    let handler = with_findings(&pair, store.clone());
+    (pair, store, handler)
+}
+
 /// The stream's records so far as one event.
 async fn event(pair: &TablePair) -> StreamEvent {
     let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
@@ -62,13 +72,7 @@ async fn event(pair: &TablePair) -> StreamEvent {
 /// Order c#1 written to the source only (MISSING) and c#2 to both (MATCH): their records as one event.
 async fn one_missing_one_matching(pair: &TablePair) -> StreamEvent {
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#2", "2", "PLACED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#2", "2", "PLACED")).await;
     event(pair).await
 }
 
@@ -87,9 +91,7 @@ async fn finding_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolves_it() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     let first = one_missing_one_matching(&pair).await;
 
     let inv = handler.handle(&first, None).await;
@@ -120,13 +122,8 @@ async fn a_redelivered_batch_records_each_problem_once_and_a_later_match_resolve
     assert_eq!(open.len(), 1);
 
     // The order is repaired and changed again: its new record MATCHes and clears the finding.
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "SHIPPED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "SHIPPED"))
+        .await;
     let inv = handler.handle(&event(&pair).await, None).await;
     assert!(inv.response.batch_item_failures.is_empty());
     assert_eq!(inv.metrics.findings_resolved, 1);
@@ -162,12 +159,7 @@ async fn a_findings_write_that_fails_hands_the_record_back_and_loses_nothing() {
     let batch = one_missing_one_matching(&pair).await;
     let missing_seq = batch.records[0].sequence_number().unwrap().to_string();
 
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("finding#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "finding#")]);
     let inv = handler.handle(&batch, None).await;
     let failed: Vec<_> = inv
         .response
@@ -218,14 +210,8 @@ async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() 
     );
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
     proxy.set_rules(vec![
-        Rule::new(
-            "DynamoDB_20120810.BatchGetItem",
-            1.0,
-            vec![Fault::InternalServerError],
-        )
-        .when_body_contains(&pair.table),
-        Rule::new(UPDATE_ITEM, 1.0, vec![Fault::InternalServerError])
-            .when_body_contains("coverage#"),
+        Rule::server_error_when("DynamoDB_20120810.BatchGetItem", &pair.table),
+        Rule::server_error_when(UPDATE_ITEM, "coverage#"),
     ]);
     let batch = event(&pair).await;
     let inv = handler
@@ -240,6 +226,19 @@ async fn a_coverage_write_that_fails_after_a_retry_hands_the_whole_batch_back() 
         "every record goes back when the retry cannot be recorded"
     );
     assert!(inv.metrics.findings_write_failures >= 1);
+}
+
+/// Records a baseline's sighting of `problem` under `key` (see [`sighting`]) in `store`.
+async fn record_sighting(
+    store: &DynamoDbFindings,
+    table: &str,
+    key: &Item,
+    problem: &Problem,
+    occurrence: &str,
+    at: u64,
+) {
+    let write = sighting(table, key, problem, occurrence, at);
+    store.record(&write).await.unwrap();
 }
 
 /// A baseline's sighting of `problem` under `key`.
@@ -337,6 +336,11 @@ async fn an_accepted_finding_stays_accepted_and_a_resolved_one_opens_again() {
     assert_eq!((f.times_seen, f.first_seen_ms), (2, now));
 }
 
+/// Writes `coverage` to `store`; the write must succeed.
+async fn cover(store: &DynamoDbFindings, coverage: &CoverageWrite<'_>) {
+    store.cover(coverage).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_keeps_its_first_start_and_never_moves_back() {
     let account = account(SOURCE_ACCOUNT);
@@ -354,24 +358,15 @@ async fn coverage_keeps_its_first_start_and_never_moves_back() {
         gaps: Vec::new(),
         now_ms: now,
     };
-    store
-        .cover(&write(Some(100), Some(500), None, 600))
-        .await
-        .unwrap();
-    store
-        .cover(&write(Some(50), Some(400), Some(650), 700))
-        .await
-        .unwrap();
+    cover(&store, &write(Some(100), Some(500), None, 600)).await;
+    cover(&store, &write(Some(50), Some(400), Some(650), 700)).await;
     let c = store.coverage("Orders").await.unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].started_at_ms, Some(100));
     assert_eq!(c[0].verified_until_ms, Some(500), "never moved back");
     assert_eq!(c[0].last_retry_at_ms, Some(650));
     assert_eq!(c[0].checked_at_ms, 700);
-    store
-        .cover(&write(None, Some(900), None, 950))
-        .await
-        .unwrap();
+    cover(&store, &write(None, Some(900), None, 950)).await;
     let c = store.coverage("Orders").await.unwrap();
     assert_eq!(c[0].verified_until_ms, Some(900));
     assert!(store.coverage("Other").await.unwrap().is_empty());
@@ -401,38 +396,21 @@ async fn coverage_gaps_are_kept_by_cause_never_moved_back_and_each_stream_has_it
     };
     // A sampled batch, then full batches: the gap stays.
     let sampled = vec![gap(GapCause::Sampled, "SAMPLE_RATE=0.000001")];
-    store
-        .cover(&write("arn:old", sampled.clone(), 0.000001, 1_000))
-        .await
-        .unwrap();
-    store
-        .cover(&write("arn:old", vec![], 1.0, 2_000))
-        .await
-        .unwrap();
+    cover(&store, &write("arn:old", sampled.clone(), 0.000001, 1_000)).await;
+    cover(&store, &write("arn:old", vec![], 1.0, 2_000)).await;
     // A slower writer's older gap does not move the newer one back; its count still adds.
-    store
-        .cover(&write(
-            "arn:old",
-            vec![gap(GapCause::Trimmed, "new")],
-            1.0,
-            3_000,
-        ))
-        .await
-        .unwrap();
-    store
-        .cover(&write(
-            "arn:old",
-            vec![gap(GapCause::Trimmed, "old")],
-            1.0,
-            2_500,
-        ))
-        .await
-        .unwrap();
+    cover(
+        &store,
+        &write("arn:old", vec![gap(GapCause::Trimmed, "new")], 1.0, 3_000),
+    )
+    .await;
+    cover(
+        &store,
+        &write("arn:old", vec![gap(GapCause::Trimmed, "old")], 1.0, 2_500),
+    )
+    .await;
     // The same function on the table's new stream: an entry of its own.
-    store
-        .cover(&write("arn:new", vec![], 1.0, 4_000))
-        .await
-        .unwrap();
+    cover(&store, &write("arn:new", vec![], 1.0, 4_000)).await;
     let mut c = store.coverage(&table).await.unwrap();
     c.sort_by_key(|c| c.stream_arn.clone());
     assert_eq!(c.len(), 2, "{c:?}");
@@ -590,17 +568,9 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_later_record_is_wrong_keeps_the_keys_open_finding_open() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
+    let (pair, store, handler) = recording_verifier().await;
     // Order 1 was copied as PLACED; its change to SHIPPED never arrived.
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "PLACED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "PLACED")).await;
     put(
         &pair.source,
         &pair.table,
@@ -658,13 +628,8 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
         .await
         .unwrap();
     put(&pair.source, &pair.table, &order_item("c#1", "1", "PLACED")).await;
-    put_replicated(
-        &pair.source,
-        &pair.target,
-        &pair.table,
-        &order_item("c#1", "1", "SHIPPED"),
-    )
-    .await;
+    pair.put_replicated(&order_item("c#1", "1", "SHIPPED"))
+        .await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
     let through = account_through(&proxy, SOURCE_ACCOUNT);
     proxy.set_rules(vec![
@@ -684,17 +649,7 @@ async fn the_shard_poller_resolves_a_problem_of_one_page_by_a_match_on_the_next_
     verify.lag_window_from = LagWindowFrom::Arrival;
     verify.max_replication_lag = Duration::ZERO;
     verify.recheck_source = false;
-    let config = PollerConfig {
-        verify: verify.clone(),
-        stream: StreamSelector::Arn(pair.stream_arn.clone()),
-        stream_role_arn: None,
-        stream_role_external_id: None,
-        checkpoint_table: checkpoints.clone(),
-        starting_position: StartAt::TrimHorizon,
-        get_records_limit: 1,
-        lease_duration: Duration::from_secs(60),
-        poll_interval: Duration::from_secs(60),
-    };
+    let config = poller_config(&verify, &pair.stream_arn, &checkpoints, 1);
     let poller = Poller::new(
         DynamoDbStreams::new(through.streams.clone()),
         DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
@@ -740,10 +695,7 @@ async fn which_of_many_keys_have_an_open_finding_is_answered_in_order_across_cal
     let keys: Vec<Item> = (0..350).map(|i| order_key(&format!("c#{i}"), i)).collect();
     let open: Vec<usize> = vec![0, 99, 100, 201, 299, 300, 349];
     for &i in open.iter().chain(&[150, 250]) {
-        store
-            .record(&sighting(table, &keys[i], &problem, "baseline:run-1", now))
-            .await
-            .unwrap();
+        record_sighting(&store, table, &keys[i], &problem, "baseline:run-1", now).await;
     }
     assert!(store
         .accept(table, &keys[150], "agreed", now + 1)
@@ -828,26 +780,17 @@ async fn an_acceptance_covers_the_problem_accepted_and_a_different_problem_opens
         detail: "absent on the other side".into(),
         ..status_mismatch("source_as_recorded")
     };
-    store
-        .record(&sighting(table, &key, &price, "baseline:run-1", now))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &price, "baseline:run-1", now).await;
     assert!(store
         .accept(table, &key, "price rounding, agreed", now + 1)
         .await
         .unwrap());
     // The same problem again: still accepted.
-    store
-        .record(&sighting(table, &key, &price, "baseline:run-2", now + 2))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &price, "baseline:run-2", now + 2).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Accepted);
     // The item is gone from the other side: not what was accepted.
-    store
-        .record(&sighting(table, &key, &missing, "baseline:run-3", now + 3))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &missing, "baseline:run-3", now + 3).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
     assert_eq!(f.verdict, "MISSING");
@@ -860,19 +803,13 @@ async fn an_acceptance_covers_the_problem_accepted_and_a_different_problem_opens
     assert_eq!(open.len(), 1);
     // A MISMATCH on another attribute is a different problem too.
     let other = order_key("c#2", "2");
-    store
-        .record(&sighting(table, &other, &price, "baseline:run-1", now))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &other, &price, "baseline:run-1", now).await;
     assert!(store
         .accept(table, &other, "rounding", now + 1)
         .await
         .unwrap());
     let status = status_mismatch("source_unchanged_for_window");
-    store
-        .record(&sighting(table, &other, &status, "baseline:run-2", now + 2))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &other, &status, "baseline:run-2", now + 2).await;
     let f = store.get(table, &other).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
 }
@@ -886,10 +823,7 @@ async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_
     let key = order_key("c#1", "1");
     let problem = status_mismatch("source_unchanged_for_window");
     let now = epoch_ms();
-    store
-        .record(&sighting(table, &key, &problem, "baseline:run-1", now))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now).await;
     assert!(store
         .resolve(&Resolution {
             table,
@@ -900,21 +834,58 @@ async fn a_resolved_finding_seen_wrong_again_by_the_same_occurrence_opens_again_
         .await
         .unwrap());
     // The run's page is resumed and judged again: the key is wrong again.
-    store
-        .record(&sighting(table, &key, &problem, "baseline:run-1", now + 2))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now + 2).await;
     let f = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "{f:?}");
     assert_eq!(f.resolved_at_ms, None);
     assert_eq!(f.times_seen, 1, "the same occurrence is not counted twice");
     // And a re-delivery of an open finding's occurrence still changes nothing.
-    store
-        .record(&sighting(table, &key, &problem, "baseline:run-1", now + 3))
-        .await
-        .unwrap();
+    record_sighting(&store, table, &key, &problem, "baseline:run-1", now + 3).await;
     let again = store.get(table, &key).await.unwrap().unwrap();
     assert_eq!(again.last_seen_ms, f.last_seen_ms);
+}
+
+/// A record MATCHed, as the findings writer is handed it after a pass, and the metrics it adds to.
+struct MatchPass {
+    outcomes: [Outcome; 1],
+    metrics: InvocationMetrics,
+}
+
+impl Default for MatchPass {
+    fn default() -> Self {
+        MatchPass {
+            outcomes: [Outcome::Verdict(Verdict::Match {
+                lag: Duration::ZERO,
+            })],
+            metrics: InvocationMetrics::default(),
+        }
+    }
+}
+
+impl MatchPass {
+    /// `writer` writes what the MATCH of `records` means for their findings, in a pass of
+    /// `occurrence` whose reads began at `observed_from_ms`.
+    async fn write<F: FindingsStore>(
+        &mut self,
+        writer: &FindingsWriter<F>,
+        records: &[Expectation],
+        occurrence: Occurrence<'_>,
+        observed_from_ms: u64,
+    ) {
+        let pass = Pass {
+            occurrence,
+            observed_from_ms,
+        };
+        writer
+            .write(
+                records,
+                &mut self.outcomes,
+                &Default::default(),
+                pass,
+                &mut self.metrics,
+            )
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -943,38 +914,23 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         detail: "absent".into(),
         ..status_mismatch("source_as_recorded")
     };
-    store
-        .record(&sighting(
-            &pair.table,
-            &key,
-            &missing,
-            "seq-9",
-            epoch_ms() - 1_000,
-        ))
-        .await
-        .unwrap();
+    record_sighting(
+        &store,
+        &pair.table,
+        &key,
+        &missing,
+        "seq-9",
+        epoch_ms() - 1_000,
+    )
+    .await;
     let records = [record];
-    let mut outcomes = [ddb_verify::verify::Outcome::Verdict(
-        ddb_verify::verify::Verdict::Match {
-            lag: Duration::ZERO,
-        },
-    )];
-    let mut metrics = InvocationMetrics::default();
-    writer
-        .write(
-            &records,
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-1"),
-                observed_from_ms: epoch_ms(),
-            },
-            &mut metrics,
-        )
+    let mut matched = MatchPass::default();
+    matched
+        .write(&writer, &records, Occurrence::Baseline("run-1"), epoch_ms())
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Open, "the stale MATCH resolved it");
-    assert_eq!(metrics.findings_resolved, 0);
+    assert_eq!(matched.metrics.findings_resolved, 0);
     // A stream record's MATCH from reads that began before the finding was last seen: the same.
     let stream_events = one_missing_one_matching(&pair).await;
     let mut streamed = stream_events.records[1].clone();
@@ -984,16 +940,13 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         FindingOrigin::Stream,
         Some(pair.table.clone()),
     );
-    stream_writer
+    let streamed = std::slice::from_ref(&streamed);
+    matched
         .write(
-            std::slice::from_ref(&streamed),
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Stream,
-                observed_from_ms: epoch_ms() - 5_000,
-            },
-            &mut metrics,
+            &stream_writer,
+            streamed,
+            Occurrence::Stream,
+            epoch_ms() - 5_000,
         )
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
@@ -1007,17 +960,8 @@ async fn a_match_observed_before_a_newer_finding_was_recorded_does_not_resolve_i
         since: Some(std::time::SystemTime::now()),
         ..records[0].clone()
     }];
-    writer
-        .write(
-            &records,
-            &mut outcomes,
-            &Default::default(),
-            ddb_verify::report::findings::Pass {
-                occurrence: ddb_verify::report::findings::Occurrence::Baseline("run-2"),
-                observed_from_ms: epoch_ms(),
-            },
-            &mut metrics,
-        )
+    matched
+        .write(&writer, &records, Occurrence::Baseline("run-2"), epoch_ms())
         .await;
     let f = store.get(&pair.table, &key).await.unwrap().unwrap();
     assert_eq!(f.status, FindingStatus::Resolved);
@@ -1082,18 +1026,8 @@ async fn a_key_too_long_for_a_findings_id_and_values_too_large_for_an_item_are_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_findings_under_it() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
-    for i in 1..=4 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    let (pair, store, handler) = recording_verifier().await;
+    put_replicated_orders(&pair, 1..=4).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
     assert_eq!(records.len(), 4);
@@ -1137,18 +1071,8 @@ async fn records_with_a_key_that_fail_another_check_are_kept_as_unverifiable_fin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_times_the_engine_does_not_believe_move_no_coverage_and_are_a_gap() {
-    let pair = orders_pair().await;
-    let store = findings_store(&pair.source).await;
-    let handler = with_findings(&pair, store.clone());
-    for i in 1..=3 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    let (pair, store, handler) = recording_verifier().await;
+    put_replicated_orders(&pair, 1..=3).await;
     let mut events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     let records = events[0]["Records"].as_array_mut().unwrap();
     let good = records[2]["dynamodb"]["ApproximateCreationDateTime"]
@@ -1191,17 +1115,7 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     verify.lag_window_from = LagWindowFrom::Arrival;
     verify.max_replication_lag = Duration::from_millis(300);
     let poller = || {
-        let config = PollerConfig {
-            verify: verify.clone(),
-            stream: StreamSelector::Arn(pair.stream_arn.clone()),
-            stream_role_arn: None,
-            stream_role_external_id: None,
-            checkpoint_table: checkpoints.clone(),
-            starting_position: StartAt::TrimHorizon,
-            get_records_limit: 100,
-            lease_duration: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(60),
-        };
+        let config = poller_config(&verify, &pair.stream_arn, &checkpoints, 100);
         Poller::new(
             DynamoDbStreams::new(pair.source.streams.clone()),
             DynamoDbCheckpoints::new(pair.source.dynamodb.clone(), &checkpoints),
@@ -1223,13 +1137,8 @@ async fn poller_runs_without_findings_table_are_a_gap_in_the_next_recorded_runs_
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(20);
     let pair = &pair;
     let write = |i: u32| async move {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
+        pair.put_replicated(&order_item(&format!("c#{i}"), i, "PLACED"))
+            .await;
     };
     write(1).await;
     recording().run(&pair.stream_arn, deadline()).await.unwrap();
@@ -1282,22 +1191,9 @@ async fn a_batch_whose_gap_cannot_be_written_goes_back_to_lambda_whole() {
         ),
         "verifier-fn",
     );
-    for i in 1..=3 {
-        put_replicated(
-            &pair.source,
-            &pair.target,
-            &pair.table,
-            &order_item(&format!("c#{i}"), i, "PLACED"),
-        )
-        .await;
-    }
+    put_replicated_orders(&pair, 1..=3).await;
     let event = event(&pair).await;
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("coverage#")]);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "coverage#")]);
     let inv = handler.handle(&event, None).await;
     let sampled = inv.metrics.records_sampled as usize;
     assert!(sampled > 0);

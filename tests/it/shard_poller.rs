@@ -1,17 +1,15 @@
 //! The shard poller against DynamoDB Local: its checkpoint table, an end-to-end run with drift, a
 //! second run resuming from the checkpoint, two overlapping runs, and the 10,000-record figure.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
+use ddb_verify::config::PollerConfig;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use ddb_verify::ports::findings::NoFindings;
@@ -57,15 +55,8 @@ fn poller_from(s: &Setup, lag: Duration, starting_position: StartAt) -> LocalPol
     verify.lag_window_from = LagWindowFrom::Arrival;
     verify.max_replication_lag = lag;
     let config = PollerConfig {
-        verify: verify.clone(),
-        stream: StreamSelector::Arn(s.stream_arn.clone()),
-        stream_role_arn: None,
-        stream_role_external_id: None,
-        checkpoint_table: s.checkpoints.clone(),
         starting_position,
-        get_records_limit: 1000,
-        lease_duration: Duration::from_secs(60),
-        poll_interval: Duration::from_secs(60),
+        ..poller_config(&verify, &s.stream_arn, &s.checkpoints, 1000)
     };
     Poller::new(
         DynamoDbStreams::new(s.source.streams.clone()),

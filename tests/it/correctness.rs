@@ -4,13 +4,11 @@
 //! the source re-check's consistency. Answers DynamoDB Local does not give come through the fault
 //! proxy, which rewrites them.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::fault_proxy::{Fault, FaultProxy, Rule, BATCH_GET_ITEM};
+use crate::common::*;
 use aws_sdk_dynamodb::types::{ScalarAttributeType as T, StreamViewType};
-use common::fault_proxy::{Fault, FaultProxy, Rule, BATCH_GET_ITEM};
-use common::*;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
 use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
@@ -532,12 +530,10 @@ async fn the_source_recheck_is_a_consistent_read_whatever_consistent_read_says()
     let events = stream_events(&pair.source, &pair.stream_arn, 100).await;
     // Every eventually consistent read of the source fails: only consistent ones get through.
     let proxy = FaultProxy::start(endpoint(), 1).await;
-    proxy.set_rules(vec![Rule::new(
+    proxy.set_rules(vec![Rule::server_error_when(
         BATCH_GET_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("\"ConsistentRead\":false")]);
+        "\"ConsistentRead\":false",
+    )]);
     let source = account_through(&proxy, SOURCE_ACCOUNT);
     let mut config = Config::new(TableRef::parse(&pair.table).unwrap());
     windows_from_arrival(&mut config, Duration::from_millis(300));

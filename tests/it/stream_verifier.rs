@@ -2,13 +2,11 @@
 //! replication to the target with deliberate drift, the source stream read with GetRecords and turned
 //! into Lambda's event JSON, the handler run on it, every verdict and the EMF figures asserted.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
-use common::*;
 use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::{Outcome, RetryReason, Supersession, Verdict};
@@ -316,7 +314,7 @@ async fn a_thousand_record_batch_takes_ten_lookups() {
     let pair = orders_pair().await;
     for i in 0..1000 {
         let o = order(&format!("c#{i}"), &i.to_string(), "PLACED");
-        put_replicated(&pair.source, &pair.target, &pair.table, &o).await;
+        pair.put_replicated(&o).await;
     }
     let events = stream_events(&pair.source, &pair.stream_arn, 1000).await;
     assert_eq!(events.len(), 1);

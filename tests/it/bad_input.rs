@@ -2,13 +2,11 @@
 //! verdict (UNVERIFIABLE with the reason when it cannot be read) or a batch item failure; nothing
 //! panics, nothing is dropped.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T};
-use common::*;
 use ddb_verify::config::{Config, LagWindowFrom};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::Invocation;

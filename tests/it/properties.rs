@@ -185,17 +185,17 @@ fn change_deepest(value: &AttributeValue) -> Option<AttributeValue> {
     })
 }
 
-const INSERT: &str = include_str!("../events/insert.json");
+const INSERT: &str = include_str!("../../events/insert.json");
 
 /// Every sample event, for byte-level mutations.
 const SAMPLES: [&str; 7] = [
     INSERT,
-    include_str!("../events/keys-only.json"),
-    include_str!("../events/malformed.json"),
-    include_str!("../events/mixed-keys.json"),
-    include_str!("../events/modify.json"),
-    include_str!("../events/remove.json"),
-    include_str!("../events/ttl-delete.json"),
+    include_str!("../../events/keys-only.json"),
+    include_str!("../../events/malformed.json"),
+    include_str!("../../events/mixed-keys.json"),
+    include_str!("../../events/modify.json"),
+    include_str!("../../events/remove.json"),
+    include_str!("../../events/ttl-delete.json"),
 ];
 
 proptest! {

@@ -1,33 +1,31 @@
 //! "Prove it loses nothing": the stream verifier and the shard poller against DynamoDB Local through
-//! a fault-injecting proxy (tests/common/fault_proxy.rs) that throttles, fails, resets and delays
+//! a fault-injecting proxy (tests/it/common/fault_proxy.rs) that throttles, fails, resets and delays
 //! lookups, stream reads and checkpoint writes. Every record must end with a verdict or go back to
 //! be delivered (or read) again; in the end every record has a verdict, and the metrics add up.
 //!
 //! Run with `--nocapture` to see the figures (faults injected by kind, batches, records, records
 //! lost, re-deliveries).
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
-use common::fault_proxy::{
+use crate::common::fault_proxy::{
     mix, Fault, FaultKind, FaultProxy, Injected, Rule, BATCH_GET_ITEM, GET_RECORDS, UPDATE_ITEM,
 };
-use common::*;
+use crate::common::*;
+use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
+use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::streams::DynamoDbStreams;
+use ddb_verify::config::PollerConfig;
 use ddb_verify::config::{Config, LagWindowFrom, TableRef};
-use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::lambda::handler::Invocation;
 use ddb_verify::poller::{PollReport, Poller};
 use ddb_verify::ports::checkpoint::CheckpointStore;
 use ddb_verify::ports::findings::FindingsStore;
 use ddb_verify::ports::findings::NoFindings;
-use ddb_verify::ports::stream::StartAt;
 use ddb_verify::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use ddb_verify::record::{compare_sequence_numbers, Item};
 use ddb_verify::shared::epoch_ms;
@@ -408,7 +406,8 @@ impl TableReader for RecordingReader {
     }
 }
 
-type FaultyPoller = Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader, NoFindings>;
+type FaultyPoller<F = NoFindings> =
+    Poller<DynamoDbStreams, DynamoDbCheckpoints, RecordingReader, F>;
 
 struct PollerSetup {
     pair: TablePair,
@@ -454,6 +453,33 @@ impl PollerSetup {
         }
     }
 
+    /// A poller as [`Self::poller`] (30 s leases, pages of 100) that records its findings in
+    /// `store`, also through the proxy.
+    fn recording_poller(
+        &self,
+        proxy: &FaultProxy,
+        store: &DynamoDbFindings,
+    ) -> FaultyPoller<DynamoDbFindings> {
+        let own = account_through(proxy, TARGET_ACCOUNT);
+        self.poller(proxy, Duration::from_secs(30), 100)
+            .with_findings(ddb_verify::report::findings::FindingsWriter::new(
+                DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
+                ddb_verify::ports::findings::FindingOrigin::Poller,
+                None,
+            ))
+    }
+
+    /// One run of `poller` over the stream, 20 s at most.
+    async fn run<F: FindingsStore>(&self, poller: &FaultyPoller<F>) -> PollReport {
+        poller
+            .run(
+                &self.pair.stream_arn,
+                Instant::now() + Duration::from_secs(20),
+            )
+            .await
+            .expect("run")
+    }
+
     /// A poller whose every call goes through the proxy.
     fn poller(&self, proxy: &FaultProxy, lease: Duration, page: i32) -> FaultyPoller {
         let source = account_through(proxy, SOURCE_ACCOUNT);
@@ -463,15 +489,8 @@ impl PollerSetup {
         verify.max_replication_lag = Duration::from_millis(300);
         verify.deadline_margin = Duration::from_secs(1);
         let config = PollerConfig {
-            verify: verify.clone(),
-            stream: StreamSelector::Arn(self.pair.stream_arn.clone()),
-            stream_role_arn: None,
-            stream_role_external_id: None,
-            checkpoint_table: self.checkpoints.clone(),
-            starting_position: StartAt::TrimHorizon,
-            get_records_limit: page,
             lease_duration: lease,
-            poll_interval: Duration::from_secs(60),
+            ..poller_config(&verify, &self.pair.stream_arn, &self.checkpoints, page)
         };
         Poller::new(
             DynamoDbStreams::new(source.streams.clone()),
@@ -810,21 +829,14 @@ async fn verdicts_checkpointed_before_a_failed_checkpoint_write_are_still_counte
     let s = PollerSetup::new("PollLost", RECORDS, |i| i != 3).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
     // The second page's checkpoint write fails, once.
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains(&s.written[19].0)
-    .times(1)]);
+    proxy.set_rules(vec![
+        Rule::server_error_when(UPDATE_ITEM, &s.written[19].0).times(1)
+    ]);
     let poller = s.poller(&proxy, Duration::from_secs(2), 10);
     let mut counted = ddb_verify::report::metrics::InvocationMetrics::default();
     let mut shard_failures = 0;
     for _ in 0..3 {
-        let report = poller
-            .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-            .await
-            .expect("run");
+        let report = s.run(&poller).await;
         counted.records_sampled += report.verification.records_sampled;
         counted.missing += report.verification.missing;
         shard_failures += report.poller.shard_failures;
@@ -846,26 +858,11 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     let s = PollerSetup::new("PollFind", RECORDS, |i| i != 4).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::ports::findings::FindingOrigin::Poller,
-            None,
-        ));
+    let poller = s.recording_poller(&proxy, &store);
     let missing = &s.written[4];
     let key = item(&[("pk", AttributeValue::S(missing.1.clone()))]);
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("finding#")]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "finding#")]);
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.missing, 0);
     assert!(report.verification.findings_write_failures >= 1);
     assert_eq!(
@@ -876,10 +873,7 @@ async fn the_poller_does_not_checkpoint_past_a_problem_whose_finding_was_not_wri
     assert!(store.get(&s.pair.table, &key).await.unwrap().is_none());
 
     proxy.clear_rules();
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.missing, 1);
     assert_eq!(s.checkpoint().await, Some(s.written[RECORDS - 1].0.clone()));
     let finding = store
@@ -905,21 +899,11 @@ async fn a_finding_the_table_refuses_does_not_stall_the_poller_and_leaves_a_gap_
     let s = PollerSetup::new("PollRefused", RECORDS, |i| i != 4).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::ports::findings::FindingOrigin::Poller,
-            None,
-        ));
+    let poller = s.recording_poller(&proxy, &store);
     proxy.set_rules(vec![
         Rule::new(UPDATE_ITEM, 1.0, vec![Fault::Validation]).when_body_contains("finding#")
     ]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let report = s.run(&poller).await;
     // Not retried for ever: the verdict stands and the shard is checkpointed to its end.
     assert_eq!(report.verification.missing, 1);
     assert_eq!(report.verification.findings_rejected, 1);
@@ -941,33 +925,15 @@ async fn a_poller_run_whose_coverage_cannot_be_written_is_an_unrecorded_gap_for_
     let s = PollerSetup::new("PollCoverFails", RECORDS, |_| true).await;
     let store = findings_store(&s.pair.target).await;
     let proxy = FaultProxy::start(endpoint(), SEED).await;
-    let own = account_through(&proxy, TARGET_ACCOUNT);
-    let poller = s
-        .poller(&proxy, Duration::from_secs(30), 100)
-        .with_findings(ddb_verify::report::findings::FindingsWriter::new(
-            ddb_verify::aws::findings::DynamoDbFindings::new(own.dynamodb.clone(), store.table()),
-            ddb_verify::ports::findings::FindingOrigin::Poller,
-            None,
-        ));
-    proxy.set_rules(vec![Rule::new(
-        UPDATE_ITEM,
-        1.0,
-        vec![Fault::InternalServerError],
-    )
-    .when_body_contains("coverage#")]);
-    let report = poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    let poller = s.recording_poller(&proxy, &store);
+    proxy.set_rules(vec![Rule::server_error_when(UPDATE_ITEM, "coverage#")]);
+    let report = s.run(&poller).await;
     assert_eq!(report.verification.matches, RECORDS as u64);
     assert!(store.coverage(&s.pair.table).await.unwrap().is_empty());
     // The run's checkpoints are written; its coverage (and any gap in it) is not: the next run
     // writes it down as unrecorded.
     proxy.clear_rules();
-    poller
-        .run(&s.pair.stream_arn, Instant::now() + Duration::from_secs(20))
-        .await
-        .expect("run");
+    s.run(&poller).await;
     let coverage = store.coverage(&s.pair.table).await.unwrap();
     let causes: Vec<_> = coverage[0].gaps.iter().map(|g| g.cause).collect();
     assert_eq!(

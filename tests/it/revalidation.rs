@@ -2,15 +2,12 @@
 //! once repaired, backed off while still wrong, left alone until due, and marked unsettled when the
 //! key keeps changing; and `ddb-verify revalidate`'s exit statuses.
 
-mod common;
-
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_dynamodb::types::StreamViewType;
-use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
@@ -86,6 +83,14 @@ impl World {
             })
             .await
             .expect("record a finding");
+    }
+
+    /// `c#1` PAID in the source and PLACED on the other side, with its finding open and due now.
+    async fn wrong_copy_with_its_finding_open(&self) {
+        let (source, target, table) = (&self.pair.source, &self.pair.target, &self.pair.table);
+        put(source, table, &order_item("c#1", "1", "PAID")).await;
+        put(target, table, &order_item("c#1", "1", "PLACED")).await;
+        self.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
     }
 
     async fn finding(&self, key: &Item) -> Finding {
@@ -347,10 +352,8 @@ async fn a_key_that_keeps_changing_is_marked_unsettled_after_three_runs_and_then
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all_are_resolved() {
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let (target, table) = (&w.pair.target, &w.pair.table);
+    w.wrong_copy_with_its_finding_open().await;
     let findings_table = w.store.table().to_string();
     let run = |args: &[&str]| {
         ddb_verify_cli(
@@ -397,15 +400,14 @@ async fn ddb_verify_revalidate_exits_2_while_a_finding_stays_open_and_0_once_all
     assert!(String::from_utf8_lossy(&out.stdout).contains("open remaining"));
 
     // FINDINGS_TABLE is required here: named, with exit status 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .arg("revalidate")
-        .env_clear()
-        .envs([
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["revalidate"],
+        &[
             ("VERIFY_TABLE_NAME", "Orders"),
             ("SOURCE_TABLE_NAME", "Orders"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FINDINGS_TABLE is required"));
 }
@@ -415,10 +417,7 @@ async fn the_scheduled_function_stops_at_its_deadline_and_leaves_what_it_did_not
     use ddb_verify::revalidate::scheduled;
     use tokio::time::Instant;
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    w.wrong_copy_with_its_finding_open().await;
     let before = w.finding(&order_key("c#1", "1")).await;
     let revalidator = w.revalidator();
     // Within the deadline margin (2 s): no work starts.
@@ -554,10 +553,8 @@ async fn the_revalidator_reads_open_findings_a_page_at_a_time_and_judges_every_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ddb_verify_revalidate_refuses_a_table_compared_with_itself_and_names_both_tables() {
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    put(source, table, &order_item("c#1", "1", "PAID")).await;
-    put(target, table, &order_item("c#1", "1", "PLACED")).await;
-    w.open_finding(&order_key("c#1", "1"), epoch_ms()).await;
+    let table = &w.pair.table;
+    w.wrong_copy_with_its_finding_open().await;
     let before = w.finding(&order_key("c#1", "1")).await;
     let findings_table = w.store.table().to_string();
     let run = |profile: &str| {
@@ -605,33 +602,18 @@ async fn the_revalidator_and_shard_poller_functions_refuse_a_table_compared_with
         env!("CARGO_BIN_EXE_revalidator"),
         env!("CARGO_BIN_EXE_shard-poller"),
     ] {
-        let out = Command::new(binary)
-            .arg("--once")
-            .env_clear()
-            .envs([
-                ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-                ("AWS_SECRET_ACCESS_KEY", "local"),
-                ("AWS_REGION", REGION),
-                ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-                ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
-                ("VERIFY_TABLE_NAME", table),
-                ("SOURCE_TABLE_NAME", table),
-                ("FINDINGS_TABLE", findings_table.as_str()),
-                ("CHECKPOINT_TABLE", "NoCheckpoints"),
-            ])
-            .envs(
-                // The revalidator only runs as a function: a runtime API that never answers.
-                binary
-                    .ends_with("revalidator")
-                    .then_some(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")),
-            )
-            .output()
-            .unwrap();
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut env = vec![
+            ("VERIFY_TABLE_NAME", table),
+            ("SOURCE_TABLE_NAME", table),
+            ("FINDINGS_TABLE", findings_table.as_str()),
+            ("CHECKPOINT_TABLE", "NoCheckpoints"),
+        ];
+        // The revalidator only runs as a function: a runtime API that never answers.
+        if binary.ends_with("revalidator") {
+            env.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"));
+        }
+        let out = run_binary(binary, &["--once"], &env);
+        let output = output_of(&out);
         assert!(!out.status.success(), "{binary}: {output}");
         assert!(
             output.contains("VERIFY_TABLE_NAME names the very table verified"),
@@ -658,25 +640,10 @@ async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_a
     enable_ttl(source, table, "expiresAt").await;
     let hour = 3600;
     // A MISSING whose copy the other side deleted by TTL; an EXTRA the source deleted by TTL.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#1", "1", "PAID"), -hour),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#2", "2", "PAID"), -hour),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#1", "1", "PAID"), -hour).await;
+    put_expiring_order(target, table, ("c#2", "2", "PAID"), -hour).await;
     // A MISSING whose TTL is ahead: still a real difference.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#3", "3", "PAID"), hour),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#3", "3", "PAID"), hour).await;
     let now = epoch_ms();
     let missing = problem("MISSING", "absent_while_source_has_item");
     w.open_problem(&order_key("c#1", "1"), missing.clone(), now)

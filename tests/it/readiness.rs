@@ -2,12 +2,10 @@
 //! findings table (coverage written with `cover`, findings with `record`), each reason in turn, and
 //! the built binary's output and exit statuses.
 
-mod common;
+use std::process::Output;
 
-use std::process::{Command, Output};
-
+use crate::common::*;
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
-use common::*;
 use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::ports::findings::{
     CoverageSource, CoverageWrite, FindingOrigin, FindingStatus, FindingsStore, GapCause, GapWrite,
@@ -251,9 +249,9 @@ fn fake_endpoints() -> &'static (String, String) {
                 .build()
                 .expect("a runtime for the fakes");
             runtime.block_on(async {
-                let lambda = common::fake_aws::FakeLambda::start().await;
+                let lambda = crate::common::fake_aws::FakeLambda::start().await;
                 lambda.set_mappings(&[("stream-verifier", 1_600_000_000)]);
-                let sqs = common::fake_aws::FakeSqs::start().await;
+                let sqs = crate::common::fake_aws::FakeSqs::start().await;
                 tx.send((lambda.endpoint(), sqs.endpoint()))
                     .expect("send the endpoints");
                 std::future::pending::<()>().await;
@@ -292,6 +290,24 @@ fn ddb_verify(store: &DynamoDbFindings, table: &str, args: &[&str]) -> Output {
     )
 }
 
+/// `ddb-verify readiness --json` with `more` arguments: its JSON, once its exit status is shown to
+/// be `status` (0 GO, 2 NO-GO).
+fn readiness_json(
+    store: &DynamoDbFindings,
+    table: &str,
+    more: &[&str],
+    status: i32,
+) -> serde_json::Value {
+    let out = ddb_verify(store, table, &[&["readiness", "--json"], more].concat());
+    assert_eq!(out.status.code(), Some(status), "{}", output_of(&out));
+    json_of(&out)
+}
+
+/// The first reason readiness gives for a NO-GO.
+fn first_reason(r: &serde_json::Value) -> &str {
+    r["reasons"][0].as_str().expect("a reason")
+}
+
 fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -302,17 +318,13 @@ fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     let (store, table) = state(Break::OpenFinding).await;
     let key_text = r#"customerId=S:"customer#1", orderId=N:7"#;
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let open = json_of(&out);
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["key"], key_text);
@@ -330,13 +342,11 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         "{text}"
     );
 
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 2);
     assert_eq!(r["ready"], false);
     assert_eq!(r["open_findings"], 1);
     assert_eq!(r["reasons"].as_array().unwrap().len(), 1);
-    assert!(r["reasons"][0].as_str().unwrap().contains("1 open finding"));
+    assert!(first_reason(&r).contains("1 open finding"));
     assert_eq!(r["baseline"]["run_id"], "run-1");
     assert!(r["verified_until"].as_str().unwrap().ends_with('Z'));
 
@@ -352,9 +362,9 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains(r#"no open finding for key customerId=S:"nobody", orderId=N:1"#),
+        stderr_of(&out).contains(r#"no open finding for key customerId=S:"nobody", orderId=N:1"#),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
     let out = ddb_verify(
         &store,
@@ -362,10 +372,10 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         &["accept", "customerId=nobody", "--reason", "x"],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("expected the key as `ddb-verify findings` shows it"));
+    assert!(stderr_of(&out).contains("expected the key as `ddb-verify findings` shows it"));
     let out = ddb_verify(&store, &table, &["accept", key_text, "--reason", "  "]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--reason"));
+    assert!(stderr_of(&out).contains("--reason"));
     let out = ddb_verify(&store, &table, &["accept", key_text]);
     assert_eq!(
         out.status.code(),
@@ -380,34 +390,25 @@ async fn the_cli_findings_accept_and_readiness_exit_2_then_0() {
         &table,
         &["accept", key_text, "--reason", "known test item"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("accepted: customerId=S:\"customer#1\", orderId=N:7 MISMATCH"));
 
     let out = ddb_verify(&store, &table, &["findings", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(json_of(&out), serde_json::json!([]));
     let out = ddb_verify(&store, &table, &["findings", "--json", "--accepted"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)[0]["reason"], "known test item");
 
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 0);
     assert_eq!(r["ready"], true);
     assert_eq!(r["reasons"], serde_json::json!([]));
     assert_eq!(r["accepted_findings"][0]["key"], key_text);
     assert_eq!(r["accepted_findings"][0]["reason"], "known test item");
 
     // A tighter allowance than the stream's 30 s lag: NO-GO again.
-    let out = ddb_verify(&store, &table, &["readiness", "--json", "--max-lag", "10s"]);
-    assert_eq!(out.status.code(), Some(2));
-    let checks = &json_of(&out)["checks"];
+    let checks = &readiness_json(&store, &table, &["--max-lag", "10s"], 2)["checks"];
     assert_eq!(checks[3]["name"], "stream_recent");
     assert_eq!(checks[3]["ok"], false);
 }
@@ -431,14 +432,7 @@ async fn set_stream(table: &str, enabled: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_enabled_anew() {
     let (store, table) = state(Break::Nothing).await;
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 0);
     assert!(r["stream"].as_str().unwrap().contains(&table), "{r}");
     assert_eq!(r["chain"][0]["name"], "stream-verifier");
     assert_eq!(r["clock_skew_ms"], 1000);
@@ -452,9 +446,7 @@ async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_en
     // A new stream: the verifier's coverage of the old one, begun before the baseline and recent,
     // does not count for it.
     set_stream(&table, true).await;
-    let out = ddb_verify(&store, &table, &["readiness", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let r = json_of(&out);
+    let r = readiness_json(&store, &table, &[], 2);
     let reason = r["reasons"][0].as_str().unwrap();
     assert!(
         reason.contains("no stream verification recorded"),
@@ -465,52 +457,43 @@ async fn the_cli_says_no_go_once_the_stream_is_disabled_and_again_after_it_is_en
     // The clock margin is read from the command line, and named when wrong.
     let out = ddb_verify(&store, &table, &["readiness", "--clock-skew", "soon"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--clock-skew"), "{}", stderr(&out));
+    assert!(
+        stderr_of(&out).contains("--clock-skew"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn the_commands_name_a_missing_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["readiness"])
-        .env_clear()
-        .envs([("SOURCE_TABLE_NAME", "Orders")])
-        .output()
-        .unwrap();
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["readiness"],
+        &[("SOURCE_TABLE_NAME", "Orders")],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("FINDINGS_TABLE is required"),
+        stderr_of(&out).contains("FINDINGS_TABLE is required"),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["findings"])
-        .env_clear()
-        .envs([("FINDINGS_TABLE", "Findings")])
-        .output()
-        .unwrap();
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["findings"],
+        &[("FINDINGS_TABLE", "Findings")],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("SOURCE_TABLE_NAME is required"));
+    assert!(stderr_of(&out).contains("SOURCE_TABLE_NAME is required"));
 }
 
 /// Runs the built `shard-poller --once` as `ddb_verify_cli` runs `ddb-verify`.
 fn shard_poller(env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-poller"))
-        .arg("--once")
-        .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", endpoint()),
-            ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("MAX_REPLICATION_LAG", "500ms"),
-            ("LAG_WINDOW_FROM", "arrival"),
-        ])
-        .envs(env.iter().copied())
-        .output()
-        .expect("run shard-poller")
+    let lag = [
+        ("MAX_REPLICATION_LAG", "500ms"),
+        ("LAG_WINDOW_FROM", "arrival"),
+    ];
+    let env = [&lag[..], env].concat();
+    run_binary(env!("CARGO_BIN_EXE_shard-poller"), &["--once"], &env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +534,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
     };
     let poll = |rate| {
         let out = shard_poller(&env(rate));
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{}", stderr_of(&out));
     };
     write(0).await;
     poll("1");
@@ -560,7 +543,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
     let now = epoch_ms();
     tokio::time::sleep(std::time::Duration::from_millis(MIN - now % MIN + 1_500)).await;
     let out = ddb_verify_cli(&["baseline", "--json"], &env("1"));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     write(10).await;
     poll("1");
     let r = readiness();
@@ -581,7 +564,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(failing, ["every_change"], "{r}");
-    assert!(r["reasons"][0].as_str().unwrap().contains("sampled"), "{r}");
+    assert!(first_reason(&r).contains("sampled"), "{r}");
     assert_eq!(r["gaps"][0]["cause"], "sampled");
     assert_eq!(r["gaps"][0]["after_baseline"], true);
 }
@@ -589,7 +572,7 @@ async fn a_sampled_poller_run_after_the_baseline_began_stays_no_go_after_full_ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_bad_queue_url() {
     let (store, table) = state(Break::Nothing).await;
-    let sqs = common::fake_aws::FakeSqs::start().await;
+    let sqs = crate::common::fake_aws::FakeSqs::start().await;
     let endpoint = sqs.endpoint();
     let url = format!("{endpoint}/000000000000/verifier-failures");
     let run = |queue_url: &str| {
@@ -607,7 +590,7 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
     };
     sqs.set_depth(2, 1, 0);
     let out = run(&url);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let r = json_of(&out);
     let reason = r["reasons"][0].as_str().unwrap();
     assert!(reason.contains("holds 3 message(s)"), "{r}");
@@ -626,9 +609,9 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
     let out = run("verifier-failures");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("FAILURE_QUEUE_URL"),
+        stderr_of(&out).contains("FAILURE_QUEUE_URL"),
         "{}",
-        stderr(&out)
+        stderr_of(&out)
     );
 }
 
@@ -636,7 +619,7 @@ async fn the_cli_says_no_go_while_the_failure_queue_holds_records_and_names_a_ba
 async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again_after_the_baseline(
 ) {
     let (store, table) = state(Break::Nothing).await;
-    let lambda = common::fake_aws::FakeLambda::start().await;
+    let lambda = crate::common::fake_aws::FakeLambda::start().await;
     let endpoint = lambda.endpoint();
     let (queue, sqs) = empty_queue();
     let run = || {
@@ -668,13 +651,7 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
     let out = run();
     assert_eq!(out.status.code(), Some(2));
     let r = json_of(&out);
-    assert!(
-        r["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("mapping_changed"),
-        "{r}"
-    );
+    assert!(first_reason(&r).contains("mapping_changed"), "{r}");
     assert!(r["gaps"]
         .as_array()
         .unwrap()
@@ -695,10 +672,7 @@ async fn the_cli_says_no_go_once_the_stream_verifiers_mapping_was_attached_again
     assert_eq!(out.status.code(), Some(2));
     let r = json_of(&out);
     assert!(
-        r["reasons"][0]
-            .as_str()
-            .unwrap()
-            .contains("lambda:ListEventSourceMappings"),
+        first_reason(&r).contains("lambda:ListEventSourceMappings"),
         "{r}"
     );
 }

@@ -1,18 +1,15 @@
 //! The baseline compare against DynamoDB Local: both directions, every verdict, resuming, live
 //! writes, faults and the read rate.
 
-mod common;
-
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::common::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
-use common::fault_proxy::{Fault, FaultProxy, Rule};
-use common::*;
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
@@ -125,17 +122,31 @@ fn orders(count: u32) -> Vec<Item> {
         .collect()
 }
 
+/// A pair of `Orders` tables that both hold the same [`orders`]`(count)`: a copy without drift.
+async fn orders_on_both_sides(count: u32) -> Pair {
+    let p = pair(ORDER_KEYS_T).await;
+    p.both_hold(&orders(count)).await;
+    p
+}
+
+/// A pair of `Orders` tables: [`orders`]`(count)` in the source, all but the last of them on the
+/// other side (one MISSING).
+async fn orders_with_the_last_not_copied(count: u32) -> Pair {
+    let p = pair(ORDER_KEYS_T).await;
+    let all = orders(count);
+    write_items(&p.pair.source, &p.pair.table, &all).await;
+    write_items(&p.pair.target, &p.pair.table, &all[..all.len() - 1]).await;
+    p
+}
+
 fn verdicts(c: &BaselineCounts) -> HashMap<&'static str, u64> {
     c.verdicts().into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(200).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let equal = orders(200);
-    write_items(source, table, &equal).await;
-    write_items(target, table, &equal).await;
     // Drift: one never copied, one different, one only on the other side.
     put(source, table, &order_item("c#x", 1001, "PLACED")).await;
     put(source, table, &order_item("c#x", 1002, "PAID")).await;
@@ -254,8 +265,7 @@ async fn scanned_pages_are_read_onto_tapes_and_end_with_their_last_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(300)).await;
+    let p = orders_on_both_sides(300).await;
     let (proxy, source_seen, target_seen) = p.proxied(7).await;
     let config = || p.config(|c| c.page_limit = Some(25));
     let segments = 2;
@@ -304,8 +314,7 @@ async fn a_killed_run_resumes_and_verifies_at_most_one_page_per_segment_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(40)).await;
+    let p = orders_on_both_sides(40).await;
     let (proxy, source_seen, target_seen) = p.proxied(13).await;
     let baseline = p.baseline_through(&source_seen, &target_seen, p.config(|_| {}));
     for run in ["first", "second"] {
@@ -319,8 +328,7 @@ async fn segments_read_each_tables_key_schema_once_beside_their_checkpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_that_cannot_read_a_key_schema_before_its_deadline_stops_not_done_and_resumes() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(30)).await;
+    let p = orders_on_both_sides(30).await;
     let (proxy, source_seen, target_seen) = p.proxied(17).await;
     proxy.set_rules(vec![Rule::new(
         DESCRIBE_TABLE,
@@ -357,11 +365,8 @@ async fn a_segment_that_cannot_read_a_key_schema_before_its_deadline_stops_not_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_the_compare_give_no_false_difference() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(150).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(150);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
     // A live table: orders change, new ones arrive, old ones go, each replicated 150 ms later.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -398,11 +403,7 @@ async fn writes_during_the_compare_give_no_false_difference() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_server_errors_lose_nothing() {
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(120);
-    write_items(source, table, &all).await;
-    write_items(target, &table[..], &all[..119]).await;
+    let p = orders_with_the_last_not_copied(120).await;
     let (proxy, source_seen, target_seen) = p.proxied(11).await;
     let faults = vec![
         Fault::ProvisionedThroughputExceeded,
@@ -428,13 +429,9 @@ async fn throttling_and_server_errors_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_rate_holds_over_a_run() {
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     // Long enough that the last calls' overdraw (a call in flight may consume more than its
     // estimate, and a run's last debt is never repaid) stays within the margin below.
-    let all = orders(800);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
+    let p = orders_on_both_sides(800).await;
     let baseline = p.baseline(p.config(|c| {
         c.max_read_units = 40.0;
         c.page_limit = Some(50);
@@ -460,11 +457,8 @@ async fn the_read_rate_holds_over_a_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(50);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all[..49]).await;
+    let p = orders_with_the_last_not_copied(50).await;
+    let (target, table) = (&p.pair.target, &p.pair.table);
     let run = |run_id: &str| {
         ddb_verify_cli(
             &["baseline", "--segments", "3", "--json", "--run-id", run_id],
@@ -494,7 +488,7 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
     assert_eq!(json["verdicts"]["MISSING"], 1);
     assert_eq!(json["verdicts"]["EXTRA"], 0);
     // The problem is repaired: a new run finds the tables equal and exits 0.
-    put(target, table, &all[49]).await;
+    put(target, table, &orders(50)[49]).await;
     let out = run("cli-2");
     assert_eq!(
         out.status.code(),
@@ -503,17 +497,16 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A variable that is wrong is named, with exit status 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_ddb-verify"))
-        .args(["baseline"])
-        .env_clear()
-        .envs([
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_ddb-verify"),
+        &["baseline"],
+        &[
             ("VERIFY_TABLE_NAME", "Orders"),
             ("SOURCE_TABLE_NAME", "Orders"),
             ("CHECKPOINT_TABLE", "C"),
             ("MAX_READ_UNITS", "lots"),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_READ_UNITS=\"lots\""));
 }
@@ -522,13 +515,10 @@ async fn the_cli_prints_one_json_object_and_exits_2_on_problems() {
 async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_finish_records_the_run(
 ) {
     use ddb_verify::lambda::baseline::{handle, BaselineRequest};
-    let p = pair(ORDER_KEYS_T).await;
-    let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     // Enough pages that no invocation finishes a segment (about 40 a direction, each a few ms),
     // and invocations long enough for several pages each, however fast or slow the machine.
+    let p = orders_on_both_sides(400).await;
     let all = orders(400);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
     let baseline = p.baseline(p.config(|c| {
         c.page_limit = Some(5);
         c.verify.deadline_margin = Duration::ZERO;
@@ -584,11 +574,8 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_that_keeps_changing_is_unverifiable_after_a_bounded_time_not_judged() {
-    let p = pair(ORDER_KEYS_T).await;
+    let p = orders_on_both_sides(20).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
-    let all = orders(20);
-    write_items(source, table, &all).await;
-    write_items(target, table, &all).await;
     // The other side holds a state the source never had; the source changes every 50 ms, so
     // neither "kept up" nor "behind for a whole window" can be shown.
     put(target, table, &order_item("c#hot", 1, "STALE")).await;
@@ -638,10 +625,6 @@ fn cli_baseline(
     ];
     all.extend_from_slice(env);
     ddb_verify_cli(&[&["baseline", "--segments", "2"], args].concat(), &all)
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -727,8 +710,7 @@ async fn a_run_id_reused_for_another_table_or_other_settings_is_refused_naming_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_recorded_by_an_older_version_without_its_settings_is_not_resumed() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     // The run item as versions before the settings were recorded wrote it: finished, 2 segments.
     p.pair
         .source
@@ -756,8 +738,7 @@ async fn a_run_recorded_by_an_older_version_without_its_settings_is_not_resumed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_segment_function_refuses_a_run_started_with_other_settings() {
     use ddb_verify::lambda::baseline::{handle, BaselineRequest};
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let deadline = || Instant::now() + Duration::from_secs(30);
     let segment = |run_id: &str| BaselineRequest::Segment {
         run_id: run_id.into(),
@@ -812,25 +793,17 @@ async fn a_table_compared_with_itself_is_refused_by_the_baseline_and_its_functio
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     // The Step Functions segment function refuses at start-up, before any invocation.
-    let out = Command::new(env!("CARGO_BIN_EXE_baseline-segment"))
-        .env_clear()
-        .envs([
-            ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
-            ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+    let out = run_binary(
+        env!("CARGO_BIN_EXE_baseline-segment"),
+        &[],
+        &[
             ("VERIFY_TABLE_NAME", p.pair.table.as_str()),
             ("SOURCE_TABLE_NAME", p.pair.table.as_str()),
             ("CHECKPOINT_TABLE", p.checkpoints.as_str()),
             ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
-        ])
-        .output()
-        .unwrap();
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
+        ],
     );
+    let output = output_of(&out);
     assert!(!out.status.success(), "{output}");
     assert!(
         output.contains("VERIFY_TABLE_NAME names the very table verified"),
@@ -840,8 +813,7 @@ async fn a_table_compared_with_itself_is_refused_by_the_baseline_and_its_functio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_baseline_summary_names_both_tables_with_their_account_and_region() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = &p.pair.table;
     let out = cli_baseline(table, &p.checkpoints, &[], &[]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
@@ -866,8 +838,7 @@ async fn the_baseline_summary_names_both_tables_with_their_account_and_region() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_that_it_will_not_count(
 ) {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = &p.pair.table;
     let out = cli_baseline(table, &p.checkpoints, &[], &[]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
@@ -891,8 +862,7 @@ async fn a_baseline_without_findings_table_says_at_its_start_and_in_its_summary_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_the_tables_its_baseline_run_compared() {
-    let p = pair(ORDER_KEYS_T).await;
-    p.both_hold(&orders(10)).await;
+    let p = orders_on_both_sides(10).await;
     let table = p.pair.table.as_str();
     let findings = findings_store(&p.pair.source).await;
     let out = cli_baseline(
@@ -938,39 +908,14 @@ async fn items_past_their_ttl_on_one_side_only_are_expired_not_missing_or_extra(
     let ttl = described_ttl(source, table).await;
     assert_eq!(ttl.as_deref(), Some("expiresAt"));
     // Deleted by TTL on the other side and not yet on the source; and the other way round.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 1, "PLACED"), -HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#t", 2, "PLACED"), -HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 1, "PLACED"), -HOUR_S).await;
+    put_expiring_order(target, table, ("c#t", 2, "PLACED"), -HOUR_S).await;
     // Compared as usual: a TTL ahead (either side), one DynamoDB ignores (six years past), one
     // that is not a Number.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 3, "PLACED"), HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#t", 4, "PLACED"), HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 3, "PLACED"), HOUR_S).await;
+    put_expiring_order(target, table, ("c#t", 4, "PLACED"), HOUR_S).await;
     let six_years = -6 * 365 * 24 * HOUR_S;
-    put(
-        source,
-        table,
-        &expiring(order_item("c#t", 5, "PLACED"), six_years),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#t", 5, "PLACED"), six_years).await;
     let mut text = expiring(order_item("c#t", 6, "PLACED"), -HOUR_S);
     let past = text["expiresAt"].as_n().unwrap().clone();
     text.insert("expiresAt".into(), s(&past));
@@ -1013,13 +958,8 @@ async fn an_item_whose_ttl_passes_during_the_compare_is_expired_and_one_ahead_st
     let p = pair(ORDER_KEYS_T).await;
     let (source, table) = (&p.pair.source, &p.pair.table);
     // Ahead when scanned, past when the source is read again after the window.
-    put(source, table, &expiring(order_item("c#d", 1, "PLACED"), 2)).await;
-    put(
-        source,
-        table,
-        &expiring(order_item("c#d", 2, "PLACED"), HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#d", 1, "PLACED"), 2).await;
+    put_expiring_order(source, table, ("c#d", 2, "PLACED"), HOUR_S).await;
     let baseline = p.baseline(p.config(|c| {
         c.verify.ttl_attribute = Some("expiresAt".into());
         c.verify.max_replication_lag = Duration::from_secs(4);
@@ -1038,18 +978,8 @@ async fn ddb_verify_baseline_reads_the_source_tables_ttl_and_exits_0_when_only_e
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
     put_replicated(source, target, table, &order_item("c#e", 1, "PLACED")).await;
     // Gone from the other side by its TTL, and from the source: not a difference.
-    put(
-        source,
-        table,
-        &expiring(order_item("c#e", 2, "PLACED"), -HOUR_S),
-    )
-    .await;
-    put(
-        target,
-        table,
-        &expiring(order_item("c#e", 3, "PLACED"), -HOUR_S),
-    )
-    .await;
+    put_expiring_order(source, table, ("c#e", 2, "PLACED"), -HOUR_S).await;
+    put_expiring_order(target, table, ("c#e", 3, "PLACED"), -HOUR_S).await;
     let run = |run_id: &str| {
         let args = ["--json", "--run-id", run_id];
         cli_baseline(
