@@ -17,7 +17,7 @@ use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::source::findings::FindingsStore;
 use crate::source::stream::{
-    PolledRecord, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
+    PolledRecord, RecordsPage, ShardInfo, ShardRef, StartAt, StreamError, StreamSource,
 };
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms as now_ms, GET_RECORDS};
@@ -71,6 +71,15 @@ pub(super) struct ShardRead<'a> {
     pub(super) deadline: Instant,
     /// When reading stops: the deadline minus its margin.
     pub(super) stop_at: Instant,
+}
+
+impl<'a> ShardRead<'a> {
+    fn at(&self) -> ShardRef<'a> {
+        ShardRef {
+            stream_arn: self.stream_arn,
+            shard_id: &self.shard.shard_id,
+        }
+    }
 }
 
 /// What reading one shard did.
@@ -227,104 +236,46 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         position: &mut Checkpoint,
         run: &mut ShardRun,
     ) -> Result<(), PollerError> {
-        let mut saving = None;
+        let mut pages = PageLoop::new(self.skip_before(position));
         let result = self
-            .read_pages(read, lease, position, run, &mut saving)
+            .read_pages(read, lease, position, run, &mut pages)
             .await;
         // The last page's checkpoint, whatever ended the reading: its verdicts are final.
-        let saved = match saving {
-            Some(write) => write.await.map(|page| page.count(run)),
-            None => Ok(()),
-        };
+        let saved = pages.saved(run).await;
         result.and(saved.map_err(PollerError::from))
     }
 
-    /// The loop of [`Self::read_leased_shard`]. A page's checkpoint is written while the next page
-    /// is verified (`saving`, at most one write at a time, so they land in order).
+    /// The loop of [`Self::read_leased_shard`], its state in `pages`: read a page, then verify
+    /// it (reading the next one meanwhile), or, empty, decide whether the shard is caught up.
     async fn read_pages<'l>(
         &self,
         read: &ShardRead<'_>,
         lease: &'l HeldLease<'_, C>,
         position: &mut Checkpoint,
         run: &mut ShardRun,
-        saving: &mut Option<Saving<'l>>,
+        pages: &mut PageLoop<'l>,
     ) -> Result<(), PollerError> {
-        let (stream_arn, shard) = (read.stream_arn, read.shard);
-        let (deadline, stop_at) = (read.deadline, read.stop_at);
-        let shard_id = shard.shard_id.as_str();
-        let at = ShardRef {
-            stream_arn,
-            shard_id,
-        };
-        // A closed shard is read to its end: its children wait for it.
-        let closed = shard.ending_sequence_number.is_some();
-        if reached_end(shard, position) {
+        if reached_end(read.shard, position) {
             // Checkpointed at its last record by a run that stopped before marking it finished.
-            lease.finish(position, &mut run.report.poller).await?;
-            run.finished = true;
-            return Ok(());
+            return finish_shard(lease, position, run, pages).await;
         }
+        // A closed shard is read to its end: its children wait for it.
+        let closed = read.shard.ending_sequence_number.is_some();
         let first = Self::start_of(position);
-        let skip_before = self.skip_before(position);
-        let (mut iterator, mut tip) = self.iterator_at(at, &first, position, run).await?;
-        let mut throttled: u32 = 0;
-        // The next page, read while the previous one was verified.
-        let mut prefetched = None;
-        while let Some(it) = iterator.take() {
-            if Instant::now() >= stop_at {
+        (pages.iterator, pages.tip) = self.iterator_at(read.at(), &first, position, run).await?;
+        while let Some(iterator) = pages.iterator.take() {
+            if Instant::now() >= read.stop_at {
                 return Ok(());
             }
-            let read = match prefetched.take() {
-                Some(read) => read,
-                None => {
-                    run.report.poller.get_records_calls += 1;
-                    self.stream
-                        .get_records(stream_arn, &it, self.config.get_records_limit)
-                        .await
-                }
+            let page = match self.next_page(read, iterator, position, run, pages).await? {
+                Fetched::Page(page) => page,
+                Fetched::Again => continue,
+                Fetched::OutOfTime => return Ok(()),
             };
-            let page = match read {
-                Ok(page) => page,
-                Err(StreamError::Throttled { code }) => {
-                    throttled += 1;
-                    let pause = GET_RECORDS.pause(throttled.saturating_sub(1));
-                    tracing::warn!(
-                        shard_id,
-                        code,
-                        pause_ms = pause.as_millis() as u64,
-                        "GetRecords throttled; backing off"
-                    );
-                    if Instant::now() + pause >= stop_at {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(pause).await;
-                    iterator = Some(it);
-                    continue;
-                }
-                Err(StreamError::ExpiredIterator) => {
-                    tracing::info!(
-                        shard_id,
-                        "shard iterator expired; a new one from the checkpoint"
-                    );
-                    let start = Self::start_of(position);
-                    (iterator, tip) = self.iterator_at(at, &start, position, run).await?;
-                    continue;
-                }
-                Err(StreamError::TrimmedData) => {
-                    report_trimmed(at, position, run);
-                    let horizon = StartAt::TrimHorizon;
-                    iterator = self.stream.shard_iterator(at, &horizon).await?;
-                    tip = Tip::at(&horizon);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            throttled = 0;
-            let read_at = SystemTime::now();
-            let next = page.next_iterator;
+            pages.iterator = page.next_iterator;
             if page.records.is_empty() {
-                if next.is_some() {
-                    match at_the_tip(&mut tip, closed, stop_at) {
+                if pages.iterator.is_some() {
+                    match at_the_tip(&mut pages.tip, closed, read.stop_at) {
                         AfterEmpty::CaughtUp => {
                             run.caught_up = true;
                             return Ok(());
@@ -333,94 +284,147 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         AfterEmpty::ReadOn(pause) => tokio::time::sleep(pause).await,
                     }
                 }
-            } else {
-                tip.records();
-                run.report.poller.records_read += page.records.len() as u64;
-                // Records skipped as older than the start do not count: they would raise the
-                // IteratorAge alarm for records nobody asked to verify.
-                if let Some(created) = page
-                    .records
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok().and_then(|r| r.since))
-                    .filter(|created| skip_before.is_none_or(|start| *created >= start))
-                    .max()
-                {
-                    let age = read_at
-                        .duration_since(created)
-                        .unwrap_or_default()
-                        .as_millis() as u64;
-                    run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
-                }
-                // Verifying this page overlaps reading the next one and writing the previous
-                // one's checkpoint: lookups, GetRecords and the checkpoint write wait on different
-                // APIs. If this page is not complete, the prefetched one is dropped and read again
-                // by the next run.
-                // A page's verdicts count once its checkpoint is written: a page whose checkpoint
-                // fails is read, verified and counted again by the next run, never twice (nor is a
-                // page verified while it failed).
-                let (mut verified, mut calls) = (PollReport::default(), PollReport::default());
-                if next.is_some() {
-                    run.report.poller.get_records_calls += 1;
-                }
-                let verify = self.verify_page(
-                    page.records,
-                    position,
-                    skip_before,
-                    deadline,
-                    &mut calls,
-                    &mut verified,
-                );
-                let fetch = async {
-                    match &next {
-                        Some(next_iterator) => Some(
-                            self.stream
-                                .get_records(
-                                    stream_arn,
-                                    next_iterator,
-                                    self.config.get_records_limit,
-                                )
-                                .await,
-                        ),
-                        None => None,
-                    }
-                };
-                let previous = async {
-                    match saving.take() {
-                        Some(write) => Some(write.await),
-                        None => None,
-                    }
-                };
-                let (complete, fetched, previous) = tokio::join!(verify, fetch, previous);
-                run.report += calls;
-                prefetched = fetched;
-                if let Some(previous) = previous {
-                    previous?.count(run);
-                }
-                let snapshot = position.clone();
-                *saving = Some(Box::pin(async move {
-                    lease.write(&snapshot).await?;
-                    Ok(SavedPage {
-                        verified,
-                        at: Instant::now(),
-                    })
-                }));
-                if !complete {
-                    // A record without a final verdict: no reading past it (next run starts there).
-                    return Ok(());
-                }
-            }
-            if next.is_none() || reached_end(shard, position) {
-                // The end is marked after the last page's checkpoint, never overwritten by it.
-                if let Some(write) = saving.take() {
-                    write.await?.count(run);
-                }
-                lease.finish(position, &mut run.report.poller).await?;
-                run.finished = true;
+            } else if !self
+                .verify_ahead(read, lease, position, run, pages, page.records)
+                .await?
+            {
+                // A record without a final verdict: no reading past it (next run starts there).
                 return Ok(());
             }
-            iterator = next;
+            if pages.iterator.is_none() || reached_end(read.shard, position) {
+                return finish_shard(lease, position, run, pages).await;
+            }
         }
         Ok(())
+    }
+
+    /// The page at `iterator` (the one read ahead, if any), or why there is none yet: throttled
+    /// (after a pause, the same iterator again), an expired iterator (a new one from the
+    /// checkpoint), trimmed data (on from TRIM_HORIZON); out of time if the pause would pass it.
+    async fn next_page(
+        &self,
+        read: &ShardRead<'_>,
+        iterator: String,
+        position: &Checkpoint,
+        run: &mut ShardRun,
+        pages: &mut PageLoop<'_>,
+    ) -> Result<Fetched, PollerError> {
+        let at = read.at();
+        let answer = match pages.prefetched.take() {
+            Some(answer) => answer,
+            None => {
+                run.report.poller.get_records_calls += 1;
+                self.stream
+                    .get_records(read.stream_arn, &iterator, self.config.get_records_limit)
+                    .await
+            }
+        };
+        match answer {
+            Ok(page) => {
+                pages.throttled = 0;
+                Ok(Fetched::Page(page))
+            }
+            Err(StreamError::Throttled { code }) => {
+                let Some(pause) = pages.back_off(read.stop_at) else {
+                    return Ok(Fetched::OutOfTime);
+                };
+                tracing::warn!(
+                    shard_id = at.shard_id,
+                    code,
+                    pause_ms = pause.as_millis() as u64,
+                    "GetRecords throttled; backing off"
+                );
+                tokio::time::sleep(pause).await;
+                pages.iterator = Some(iterator);
+                Ok(Fetched::Again)
+            }
+            Err(StreamError::ExpiredIterator) => {
+                tracing::info!(
+                    shard_id = at.shard_id,
+                    "shard iterator expired; a new one from the checkpoint"
+                );
+                let start = Self::start_of(position);
+                (pages.iterator, pages.tip) = self.iterator_at(at, &start, position, run).await?;
+                Ok(Fetched::Again)
+            }
+            Err(StreamError::TrimmedData) => {
+                report_trimmed(at, position, run);
+                let horizon = StartAt::TrimHorizon;
+                pages.iterator = self.stream.shard_iterator(at, &horizon).await?;
+                pages.tip = Tip::at(&horizon);
+                Ok(Fetched::Again)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Verifies a page of records while reading the next one (at `pages.iterator`) and writing the
+    /// previous one's checkpoint: lookups, GetRecords and the checkpoint write wait on different
+    /// APIs. Then this page's checkpoint goes in flight. Whether every record of the page is final;
+    /// if not, the page read ahead is dropped and read again by the next run.
+    /// A page's verdicts count once its checkpoint is written: a page whose checkpoint fails is
+    /// read, verified and counted again by the next run, never twice (nor is a page verified while
+    /// it failed).
+    async fn verify_ahead<'l>(
+        &self,
+        read: &ShardRead<'_>,
+        lease: &'l HeldLease<'_, C>,
+        position: &mut Checkpoint,
+        run: &mut ShardRun,
+        pages: &mut PageLoop<'l>,
+        records: Vec<PolledRecord>,
+    ) -> Result<bool, PollerError> {
+        pages.tip.records();
+        run.report.poller.records_read += records.len() as u64;
+        let skip_before = pages.skip_before;
+        if let Some(age) = iterator_age_ms(&records, skip_before, SystemTime::now()) {
+            run.report.poller.iterator_age_ms = run.report.poller.iterator_age_ms.max(age);
+        }
+        let (mut verified, mut calls) = (PollReport::default(), PollReport::default());
+        if pages.iterator.is_some() {
+            run.report.poller.get_records_calls += 1;
+        }
+        let previous = pages.saving.take();
+        let next = pages.iterator.as_deref();
+        let verify = self.verify_page(
+            records,
+            position,
+            skip_before,
+            read.deadline,
+            &mut calls,
+            &mut verified,
+        );
+        let fetch = async {
+            match next {
+                Some(next) => Some(
+                    self.stream
+                        .get_records(read.stream_arn, next, self.config.get_records_limit)
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let previous = async {
+            match previous {
+                Some(write) => Some(write.await),
+                None => None,
+            }
+        };
+        let (complete, fetched, previous) = tokio::join!(verify, fetch, previous);
+        run.report += calls;
+        pages.prefetched = fetched;
+        if let Some(previous) = previous {
+            previous?.count(run);
+        }
+        let snapshot = position.clone();
+        pages.saving = Some(Box::pin(async move {
+            lease.write(&snapshot).await?;
+            Ok(SavedPage {
+                verified,
+                at: Instant::now(),
+            })
+        }));
+        Ok(complete)
     }
 
     /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
@@ -574,6 +578,94 @@ impl SavedPage {
     }
 }
 
+/// The page loop's state between pages: where the next page is, what the reads so far prove about
+/// the shard's tip, the throttled reads in a row, the page read ahead and the previous page's
+/// checkpoint write in flight.
+struct PageLoop<'l> {
+    /// The next page's iterator; `None` once the shard has no more.
+    iterator: Option<String>,
+    tip: Tip,
+    /// Throttled reads in a row.
+    throttled: u32,
+    /// The next page, read while the previous one was verified.
+    prefetched: Option<Result<RecordsPage, StreamError>>,
+    /// The last page's checkpoint write: at most one at a time, so they land in order.
+    saving: Option<Saving<'l>>,
+    /// Records created before this are skipped (see `Poller::skip_before`).
+    skip_before: Option<SystemTime>,
+}
+
+impl<'l> PageLoop<'l> {
+    fn new(skip_before: Option<SystemTime>) -> Self {
+        PageLoop {
+            iterator: None,
+            tip: Tip::default(),
+            throttled: 0,
+            prefetched: None,
+            saving: None,
+            skip_before,
+        }
+    }
+
+    /// Counts a throttled read; the pause before reading again (longer with each throttled read in
+    /// a row), or `None` if it would pass `stop_at`.
+    fn back_off(&mut self, stop_at: Instant) -> Option<Duration> {
+        self.throttled += 1;
+        let pause = GET_RECORDS.pause(self.throttled.saturating_sub(1));
+        (Instant::now() + pause < stop_at).then_some(pause)
+    }
+
+    /// Waits for the last page's checkpoint write, if one is in flight, and counts its verdicts.
+    async fn saved(&mut self, run: &mut ShardRun) -> Result<(), CheckpointError> {
+        if let Some(write) = self.saving.take() {
+            write.await?.count(run);
+        }
+        Ok(())
+    }
+}
+
+/// What reading a page gave.
+enum Fetched {
+    Page(RecordsPage),
+    /// No page yet; the loop reads again (at `PageLoop::iterator`).
+    Again,
+    OutOfTime,
+}
+
+/// Marks a shard read to its end; after the last page's checkpoint, never overwritten by it.
+async fn finish_shard<C: CheckpointStore>(
+    lease: &HeldLease<'_, C>,
+    position: &mut Checkpoint,
+    run: &mut ShardRun,
+    pages: &mut PageLoop<'_>,
+) -> Result<(), PollerError> {
+    pages.saved(run).await?;
+    lease.finish(position, &mut run.report.poller).await?;
+    run.finished = true;
+    Ok(())
+}
+
+/// How long before `read_at` the page's newest record was created. Records skipped as older than
+/// the start do not count: they would raise the IteratorAge alarm for records nobody asked to
+/// verify.
+fn iterator_age_ms(
+    records: &[PolledRecord],
+    skip_before: Option<SystemTime>,
+    read_at: SystemTime,
+) -> Option<u64> {
+    let newest = records
+        .iter()
+        .filter_map(|r| r.as_ref().ok().and_then(|r| r.since))
+        .filter(|created| skip_before.is_none_or(|start| *created >= start))
+        .max()?;
+    Some(
+        read_at
+            .duration_since(newest)
+            .unwrap_or_default()
+            .as_millis() as u64,
+    )
+}
+
 /// What an empty page with a next iterator leads to.
 enum AfterEmpty {
     CaughtUp,
@@ -618,4 +710,120 @@ enum Slot {
     Malformed(MalformedRecord),
     /// Created before the shard's first read at LATEST: skipped (its sequence number).
     BeforeStart(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ChangeKind, Expectation, Expected, Origin, StreamChange, ViewType};
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    fn created(since: Option<SystemTime>) -> PolledRecord {
+        Ok(Expectation {
+            keys: [("pk".to_string(), V::N("1".into()))].into(),
+            expected: Expected::Absent,
+            since,
+            source_table: None,
+            origin: Origin::Stream(StreamChange {
+                event_id: "e1".into(),
+                kind: ChangeKind::Remove,
+                sequence_number: "1".into(),
+                old_image: None,
+                view_type: ViewType::NewImage,
+                ttl_delete: false,
+                stream_arn: None,
+            }),
+        })
+    }
+
+    fn malformed() -> PolledRecord {
+        Err(MalformedRecord {
+            position: 0,
+            event_id: None,
+            sequence_number: None,
+            reason: "bad".into(),
+            keys: None,
+            source_table: None,
+        })
+    }
+
+    #[test]
+    fn iterator_age_is_the_newest_record_not_skipped() {
+        let read_at = UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
+        let records = vec![
+            created(at(400)),
+            malformed(),
+            created(at(900)),
+            created(None),
+        ];
+        assert_eq!(iterator_age_ms(&records, None, read_at), Some(100_000));
+        // The newest is skipped as before the start: the age is the newest one verified.
+        let records = vec![created(at(400)), created(at(100))];
+        assert_eq!(iterator_age_ms(&records, at(300), read_at), Some(600_000));
+        assert_eq!(iterator_age_ms(&records, at(500), read_at), None);
+        assert_eq!(iterator_age_ms(&[malformed()], None, read_at), None);
+        // A creation time after the read (clock skew) is no age, not a negative one.
+        assert_eq!(
+            iterator_age_ms(&[created(at(2_000))], None, read_at),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn throttled_reads_back_off_longer_in_a_row_until_out_of_time() {
+        let mut pages = PageLoop::new(None);
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut pauses = Vec::new();
+        for _ in 0..6 {
+            pauses.push(pages.back_off(far).expect("time enough"));
+        }
+        assert_eq!(pages.throttled, 6);
+        // Each pause is within [d/2, d] of 200 ms doubling, up to 3.2 s.
+        for (n, pause) in pauses.iter().enumerate() {
+            let d = Duration::from_millis((200u64 << n).min(3200));
+            assert!(*pause >= d / 2 && *pause <= d, "pause {n}: {pause:?}");
+        }
+        // A pause that would pass the stop time ends the reading instead.
+        assert_eq!(pages.back_off(Instant::now()), None);
+        assert_eq!(pages.throttled, 7);
+    }
+
+    #[test]
+    fn empty_pages_prove_caught_up_only_at_the_records_of_an_open_shard() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut tip = Tip::at(&StartAt::AfterSequenceNumber("1".into()));
+        for _ in 1..EMPTY_READS_BEFORE_CAUGHT_UP {
+            assert!(matches!(
+                at_the_tip(&mut tip, false, far),
+                AfterEmpty::ReadOn(_)
+            ));
+        }
+        assert!(matches!(
+            at_the_tip(&mut tip, false, far),
+            AfterEmpty::CaughtUp
+        ));
+        // From TRIM_HORIZON, empty pages prove nothing until a page held records.
+        let mut tip = Tip::at(&StartAt::TrimHorizon);
+        for _ in 0..5 {
+            assert!(matches!(
+                at_the_tip(&mut tip, false, far),
+                AfterEmpty::ReadOn(_)
+            ));
+        }
+        tip.records();
+        assert_eq!(tip.empty_reads, 0);
+        // A closed shard is read to its end, however many empty pages.
+        let mut tip = Tip::at(&StartAt::AfterSequenceNumber("1".into()));
+        for _ in 0..5 {
+            assert!(matches!(
+                at_the_tip(&mut tip, true, far),
+                AfterEmpty::ReadOn(_)
+            ));
+        }
+        assert!(matches!(
+            at_the_tip(&mut tip, true, Instant::now()),
+            AfterEmpty::OutOfTime
+        ));
+    }
 }
