@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
-use crate::record::MalformedRecord;
+use crate::record::{Expectation, MalformedRecord};
 use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
@@ -439,99 +439,50 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         calls: &mut PollReport,
         verified: &mut PollReport,
     ) -> bool {
-        let mut received = records.len() as u64;
-        // The valid records go to the engine without a copy; `order` keeps the page's order.
-        let mut valid = Vec::with_capacity(records.len());
-        let mut order = Vec::with_capacity(records.len());
-        for record in records {
-            match record {
-                Ok(r)
-                    if skip_before
-                        .zip(r.since)
-                        .is_some_and(|(start, created)| created < start) =>
-                {
-                    received -= 1;
-                    order.push(Slot::BeforeStart(r.position()));
-                }
-                Ok(r) => {
-                    order.push(Slot::Verify);
-                    valid.push(r);
-                }
-                Err(m) => order.push(Slot::Malformed(m)),
-            }
-        }
-        let verify = self.verifier.verify(&valid, Some(deadline));
-        let (mut report, open) = match &self.findings {
-            None => (verify.await, None),
-            Some(findings) => {
-                // Which keys have an open finding is read beside the engine's lookups.
-                let (report, open) = tokio::join!(verify, findings.open_findings(&valid));
-                (report, Some(open))
-            }
+        let page = SortedPage::of(records, skip_before);
+        let outcomes = self
+            .verify_records(&page.valid, deadline, calls, verified)
+            .await;
+        let unreadable = self.unreadable_findings(&page.order, verified).await;
+        verified.verification.records_received += page.received;
+        page.settle(outcomes, unreadable, position, verified)
+    }
+
+    /// The engine's outcomes for a page's valid records, their problems recorded as findings (a
+    /// problem whose finding is not written becomes a retry: not checkpointed past).
+    async fn verify_records(
+        &self,
+        valid: &[Expectation],
+        deadline: Instant,
+        calls: &mut PollReport,
+        verified: &mut PollReport,
+    ) -> Vec<Outcome> {
+        let verify = self.verifier.verify(valid, Some(deadline));
+        let Some(findings) = &self.findings else {
+            let report = verify.await;
+            calls.verification.add_calls(&report);
+            return report.outcomes;
         };
+        // Which keys have an open finding is read beside the engine's lookups.
+        let (mut report, open) = tokio::join!(verify, findings.open_findings(valid));
         calls.verification.add_calls(&report);
-        if let (Some(findings), Some(open)) = (&self.findings, open) {
-            // A problem whose finding is not written becomes a retry: not checkpointed past.
-            findings
-                .write_with(
-                    &valid,
-                    &mut report.outcomes,
-                    &report.evidence,
-                    Pass {
-                        occurrence: Occurrence::Stream,
-                        observed_from_ms: report.started_at_ms,
-                    },
-                    open,
-                    &mut verified.verification,
-                )
-                .await;
-            let span = VerifiedSpan::of(&valid, &report.outcomes, now_ms());
-            verified.first_change_ms = span.first_change_ms;
-            verified.unbelievable_times += span.unbelievable;
-        }
-        let mut unreadable = self.unreadable_findings(&order, verified).await.into_iter();
-        let mut outcomes = report.outcomes.into_iter();
-        let mut valid = valid.iter();
-        let mut complete = true;
-        let mut sink = OutcomeSink::new(&mut verified.verification, &mut verified.records);
-        for slot in order {
-            let line = match slot {
-                Slot::BeforeStart(seq) => {
-                    // Final: checkpointed past, unless a record before it is read again anyway.
-                    if complete {
-                        position.sequence_number = Some(seq);
-                        verified.poller.records_before_start += 1;
-                    }
-                    continue;
-                }
-                Slot::Malformed(m) => {
-                    let mut line = RecordReport::malformed(&m);
-                    // Its finding not written: read again, not checkpointed past.
-                    if let Some(message) = unreadable.next().flatten() {
-                        line.outcome = Outcome::Retry(RetryReason::FindingNotRecorded { message });
-                    }
-                    line
-                }
-                Slot::Verify => match valid.next() {
-                    Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
-                    None => break,
+        findings
+            .write_with(
+                valid,
+                &mut report.outcomes,
+                &report.evidence,
+                Pass {
+                    occurrence: Occurrence::Stream,
+                    observed_from_ms: report.started_at_ms,
                 },
-            };
-            if complete && matches!(line.outcome, Outcome::Retry(_)) {
-                complete = false;
-            }
-            if complete {
-                if let Some(seq) = &line.sequence_number {
-                    position.sequence_number = Some(seq.clone());
-                }
-                sink.accept(line);
-            } else {
-                // Read again next run, whatever its outcome now.
-                sink.defer(&line);
-            }
-        }
-        verified.verification.records_received += received;
-        complete
+                open,
+                &mut verified.verification,
+            )
+            .await;
+        let span = VerifiedSpan::of(valid, &report.outcomes, now_ms());
+        verified.first_change_ms = span.first_change_ms;
+        verified.unbelievable_times += span.unbelievable;
+        report.outcomes
     }
 }
 
@@ -703,6 +654,94 @@ fn report_trimmed(shard: ShardRef<'_>, position: &Checkpoint, run: &mut ShardRun
     run.report.poller.records_trimmed += 1;
 }
 
+/// A page sorted for the engine: the valid records go to it without a copy, `order` keeps the
+/// page's order.
+struct SortedPage {
+    valid: Vec<Expectation>,
+    order: Vec<Slot>,
+    /// The records received, those created before the start aside.
+    received: u64,
+}
+
+impl SortedPage {
+    fn of(records: Vec<PolledRecord>, skip_before: Option<SystemTime>) -> SortedPage {
+        let mut page = SortedPage {
+            received: records.len() as u64,
+            valid: Vec::with_capacity(records.len()),
+            order: Vec::with_capacity(records.len()),
+        };
+        for record in records {
+            match record {
+                Ok(r)
+                    if skip_before
+                        .zip(r.since)
+                        .is_some_and(|(start, created)| created < start) =>
+                {
+                    page.received -= 1;
+                    page.order.push(Slot::BeforeStart(r.position()));
+                }
+                Ok(r) => {
+                    page.order.push(Slot::Verify);
+                    page.valid.push(r);
+                }
+                Err(m) => page.order.push(Slot::Malformed(m)),
+            }
+        }
+        page
+    }
+
+    /// Reports the page's records in order with their `outcomes` (of the valid ones) and
+    /// `unreadable` (why a malformed one's finding is not written, by malformed record); moves
+    /// `position` over the prefix of final verdicts. Whether every record is final.
+    fn settle(
+        self,
+        outcomes: Vec<Outcome>,
+        unreadable: Vec<Option<String>>,
+        position: &mut Checkpoint,
+        verified: &mut PollReport,
+    ) -> bool {
+        let (mut outcomes, mut unreadable) = (outcomes.into_iter(), unreadable.into_iter());
+        let mut valid = self.valid.iter();
+        let mut complete = true;
+        let mut sink = OutcomeSink::new(&mut verified.verification, &mut verified.records);
+        for slot in self.order {
+            let line = match slot {
+                Slot::BeforeStart(seq) => {
+                    // Final: checkpointed past, unless a record before it is read again anyway.
+                    if complete {
+                        position.sequence_number = Some(seq);
+                        verified.poller.records_before_start += 1;
+                    }
+                    continue;
+                }
+                Slot::Malformed(m) => {
+                    let mut line = RecordReport::malformed(&m);
+                    // Its finding not written: read again, not checkpointed past.
+                    if let Some(message) = unreadable.next().flatten() {
+                        line.outcome = Outcome::Retry(RetryReason::FindingNotRecorded { message });
+                    }
+                    line
+                }
+                Slot::Verify => match valid.next() {
+                    Some(r) => RecordReport::of(r, outcomes.next().unwrap_or(Outcome::NotSampled)),
+                    None => break,
+                },
+            };
+            complete &= !matches!(line.outcome, Outcome::Retry(_));
+            if complete {
+                if let Some(seq) = &line.sequence_number {
+                    position.sequence_number = Some(seq.clone());
+                }
+                sink.accept(line);
+            } else {
+                // Read again next run, whatever its outcome now.
+                sink.defer(&line);
+            }
+        }
+        complete
+    }
+}
+
 /// A record of a page, in the page's order.
 enum Slot {
     /// Goes to the engine.
@@ -719,15 +758,19 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue as V;
 
     fn created(since: Option<SystemTime>) -> PolledRecord {
+        numbered(1, since)
+    }
+
+    fn numbered(seq: u64, since: Option<SystemTime>) -> PolledRecord {
         Ok(Expectation {
             keys: [("pk".to_string(), V::N("1".into()))].into(),
             expected: Expected::Absent,
             since,
             source_table: None,
             origin: Origin::Stream(StreamChange {
-                event_id: "e1".into(),
+                event_id: format!("e{seq}"),
                 kind: ChangeKind::Remove,
-                sequence_number: "1".into(),
+                sequence_number: seq.to_string(),
                 old_image: None,
                 view_type: ViewType::NewImage,
                 ttl_delete: false,
@@ -825,5 +868,29 @@ mod tests {
             at_the_tip(&mut tip, true, Instant::now()),
             AfterEmpty::OutOfTime
         ));
+    }
+
+    #[test]
+    fn a_page_is_checkpointed_over_its_final_prefix_only() {
+        let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
+        let records = vec![
+            numbered(1, at(10)),
+            numbered(2, at(100)),
+            malformed(),
+            numbered(4, at(100)),
+            numbered(5, at(10)),
+            numbered(6, at(100)),
+        ];
+        let page = SortedPage::of(records, at(50));
+        assert_eq!(page.valid.len(), 3);
+        assert_eq!(page.received, 4);
+        let retry = Outcome::Retry(RetryReason::Unsettled);
+        let outcomes = vec![Outcome::NotSampled, retry, Outcome::NotSampled];
+        let (mut position, mut verified) = (Checkpoint::default(), PollReport::default());
+        let complete = page.settle(outcomes, vec![None], &mut position, &mut verified);
+        // Record 4 is not final: the position stays before it, the record skipped after it too.
+        assert!(!complete);
+        assert_eq!(position.sequence_number.as_deref(), Some("2"));
+        assert_eq!(verified.poller.records_before_start, 1);
     }
 }
