@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use super::timing::UNPROCESSED;
 use super::{BatchReport, Map, RetryReason, Verifier};
 use crate::record::{Image, Item, ItemKey};
-use crate::source::table::{BatchGet, LookupError, TableReader};
+use crate::source::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 
 /// BatchGetItem's limit of keys per request.
 pub const MAX_KEYS_PER_CALL: usize = 100;
@@ -123,47 +124,20 @@ impl<R: TableReader> Verifier<R> {
         request: Request<'_>,
         keys: Vec<Cow<'k, Item>>,
     ) -> ChunkResult<'k> {
-        let (reader, consistent) = match request.side {
-            Side::Target => (&self.target, self.config.consistent_read),
-            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
-            Side::Source => (&self.source, true),
-        };
         let table = request.table;
         let mut result = ChunkResult::default();
         // Key sets still to ask, with the unprocessed-keys attempts they have had.
         let mut work: Vec<(Vec<Cow<Item>>, u32)> = vec![(keys, 0)];
         while let Some((mut remaining, attempt)) = work.pop() {
             if request.stop_at.is_some_and(|s| Instant::now() >= s) {
-                result.failed.push((
-                    remaining,
-                    LookupError::Deadline {
-                        table: table.into(),
-                    },
-                ));
+                let error = LookupError::Deadline {
+                    table: table.into(),
+                };
+                result.failed.push((remaining, error));
                 continue;
             }
-            let call = async {
-                // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = self.permits.acquire().await.ok();
-                let call = BatchGet {
-                    table,
-                    keys: remaining.iter().map(|k| k.as_ref().clone()).collect(),
-                    consistent_read: consistent,
-                };
-                reader.batch_get(call).await
-            };
             result.calls += 1;
-            let outcome = match request.stop_at {
-                Some(stop) => tokio::time::timeout_at(stop, call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(LookupError::Deadline {
-                            table: table.into(),
-                        })
-                    }),
-                None => call.await,
-            };
-            let output = match outcome {
+            let output = match self.batch_get(request, &remaining).await {
                 Ok(output) => output,
                 Err(error) if error.is_validation() && remaining.len() > 1 => {
                     let half = remaining.split_off(remaining.len() / 2);
@@ -187,28 +161,67 @@ impl<R: TableReader> Verifier<R> {
             if output.unprocessed.is_empty() {
                 continue;
             }
+            let unprocessed = output.unprocessed.into_iter().map(Cow::Owned).collect();
             let attempt = attempt + 1;
-            let pause = UNPROCESSED.pause(attempt);
-            if attempt >= UNPROCESSED_ATTEMPTS
-                || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
-            {
-                result.failed.push((
-                    output.unprocessed.into_iter().map(Cow::Owned).collect(),
-                    LookupError::Unprocessed {
+            match unprocessed_pause(attempt, request.stop_at) {
+                Some(pause) => {
+                    tokio::time::sleep(pause).await;
+                    work.push((unprocessed, attempt));
+                }
+                None => {
+                    let error = LookupError::Unprocessed {
                         table: table.to_string(),
                         attempts: attempt,
-                    },
-                ));
-                continue;
+                    };
+                    result.failed.push((unprocessed, error));
+                }
             }
-            tokio::time::sleep(pause).await;
-            work.push((
-                output.unprocessed.into_iter().map(Cow::Owned).collect(),
-                attempt,
-            ));
         }
         result
     }
+
+    /// One BatchGetItem call for `keys` under a permit, cut at the request's `stop_at`.
+    async fn batch_get(
+        &self,
+        request: Request<'_>,
+        keys: &[Cow<'_, Item>],
+    ) -> Result<BatchGetOutput, LookupError> {
+        let (reader, consistent) = match request.side {
+            Side::Target => (&self.target, self.config.consistent_read),
+            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
+            Side::Source => (&self.source, true),
+        };
+        let table = request.table;
+        let call = async {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = self.permits.acquire().await.ok();
+            let call = BatchGet {
+                table,
+                keys: keys.iter().map(|k| k.as_ref().clone()).collect(),
+                consistent_read: consistent,
+            };
+            reader.batch_get(call).await
+        };
+        match request.stop_at {
+            Some(stop) => tokio::time::timeout_at(stop, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LookupError::Deadline {
+                        table: table.into(),
+                    })
+                }),
+            None => call.await,
+        }
+    }
+}
+
+/// The pause before asking again for keys left unprocessed on the `attempt`th try, or `None`
+/// when they are given up: after `UNPROCESSED_ATTEMPTS`, or when the pause would pass `stop_at`.
+fn unprocessed_pause(attempt: u32, stop_at: Option<Instant>) -> Option<Duration> {
+    let pause = UNPROCESSED.pause(attempt);
+    let given_up =
+        attempt >= UNPROCESSED_ATTEMPTS || stop_at.is_some_and(|s| Instant::now() + pause >= s);
+    (!given_up).then_some(pause)
 }
 
 /// `wanted` keys in chunks for BatchGetItem: one entry per distinct key (BatchGetItem rejects a
@@ -424,5 +437,19 @@ mod tests {
             })
         )));
         assert_eq!(report.lookup_errors, 1);
+    }
+
+    #[test]
+    fn unprocessed_keys_are_given_up_after_their_attempts_or_their_time() {
+        let far = Some(Instant::now() + std::time::Duration::from_secs(3600));
+        for attempt in 1..UNPROCESSED_ATTEMPTS {
+            assert!(
+                unprocessed_pause(attempt, far).is_some(),
+                "attempt {attempt}"
+            );
+            assert!(unprocessed_pause(attempt, None).is_some());
+        }
+        assert_eq!(unprocessed_pause(UNPROCESSED_ATTEMPTS, None), None);
+        assert_eq!(unprocessed_pause(1, Some(Instant::now())), None);
     }
 }
