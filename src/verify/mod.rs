@@ -200,119 +200,121 @@ impl<R: TableReader> Verifier<R> {
         };
         let mut pending = self.latest_sampled(records, &mut report.outcomes);
         warn_future_creation_times(&clock, records, &pending);
-        // Without a deadline, unsettled records are read again for a bounded time.
-        let give_up_at = stop_at.unwrap_or(clock.instant + lag * (UNSETTLED_WINDOWS + 1));
-
-        let mut round: u32 = 0;
-        let mut final_round = false;
+        let mut rounds = Rounds {
+            round: 0,
+            final_round: false,
+            stop_at,
+            // Without a deadline, unsettled records are read again for a bounded time.
+            give_up_at: stop_at.unwrap_or(clock.instant + lag * (UNSETTLED_WINDOWS + 1)),
+        };
         while !pending.is_empty() {
             if stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
             }
             let read_at = Instant::now();
-            let target = Request {
-                side: Side::Target,
-                table: &self.config.target_table.api_name,
-                stop_at,
-            };
-            let wanted: Vec<(usize, &Item)> = pending
-                .iter()
-                .map(|p| (p.index, &records[p.index].keys))
-                .collect();
-            let mut answers = self
-                .lookup(target, &wanted, &mut report, |index, found| {
-                    self.first_look(&records[index], found)
-                })
+            pending = self
+                .read_round(records, pending, &clock, read_at, stop_at, &mut report)
                 .await;
-
-            let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
-            let mut waiting = Vec::new();
-            for mut p in pending {
-                let record = &records[p.index];
-                let looked = match answer(&mut answers, &p) {
-                    Ok(looked) => looked,
-                    Err(outcome) => {
-                        report.outcomes[p.index] = outcome;
-                        continue;
-                    }
-                };
-                let found = match looked {
-                    Looked::Matches => {
-                        report.outcomes[p.index] = Outcome::Verdict(Verdict::Match {
-                            lag: clock.lag_at(record, read_at),
-                        });
-                        continue;
-                    }
-                    Looked::UnknownType(path) => {
-                        report.outcomes[p.index] =
-                            Outcome::Verdict(unknown_type(&path, "other side's"));
-                        continue;
-                    }
-                    Looked::Differs(found) => found,
-                };
-                let window_passed = clock.window_passed(record, lag, read_at);
-                let uncompared = record.expected == Expected::SourceCurrent && found.is_some();
-                if self.rechecks(record) && (window_passed || uncompared) {
-                    to_check.push((p, found));
-                } else if !window_passed && !uncompared {
-                    p.state = Waiting::Provisional(provisional_name(record, found.as_ref()));
-                    waiting.push(p);
-                } else {
-                    let verdict = self.judge_alone(records, &p, found.as_ref());
-                    self.keep_evidence(&mut report, p.index, &verdict, record.image(), None, found);
-                    report.outcomes[p.index] = Outcome::Verdict(verdict);
-                }
-            }
-            waiting.extend(
-                self.check_source(records, to_check, &clock, read_at, stop_at, &mut report)
-                    .await,
-            );
-            pending = waiting;
             if pending.is_empty() {
                 break;
             }
-
-            // Next read: backoff, but no later than the moment a record's window (or the window of
-            // the source state it is compared with) closes.
             let now = Instant::now();
-            let mut wake = now + REREAD.pause(round);
-            let due = pending
-                .iter()
-                .map(|p| match p.seen.last() {
-                    Some(state) if clock.window_passed(&records[p.index], lag, now) => {
-                        state.first_seen + lag
-                    }
-                    _ => clock.window_end(&records[p.index], lag),
-                })
-                .min();
-            if let Some(due) = due {
-                wake = wake.min(due.max(now));
-            }
-            // No lookup starts at or after the stop time, nor so close to it that it would be cut:
-            // one last read where the previous round's time still fits, then what is left goes
-            // back as it stands.
-            if let Some(stop) = stop_at {
-                let need = read_at.elapsed().max(Duration::from_millis(10)) * 2;
-                if wake + need >= stop {
-                    let last_chance = stop.checked_sub(need).unwrap_or(now);
-                    if final_round || last_chance <= now {
-                        break;
-                    }
-                    wake = last_chance;
-                    final_round = true;
-                }
-            }
-            if stop_at.is_none() && wake >= give_up_at {
+            let due = next_due(records, &pending, &clock, lag, now);
+            let pause = REREAD.pause(rounds.round);
+            let Some(wake) = rounds.wake(now, pause, due, read_at.elapsed()) else {
                 break;
-            }
+            };
             tokio::time::sleep_until(wake).await;
-            round += 1;
         }
         for p in &pending {
             report.outcomes[p.index] = Outcome::Retry(p.state.retry());
         }
         report.duration = clock.instant.elapsed();
         report
+    }
+
+    /// One round of reads: the other side's items of the `pending` records (read at `read_at`),
+    /// then the source's where it is read again; the records that must be read again.
+    async fn read_round(
+        &self,
+        records: &[Expectation],
+        pending: Vec<Pending>,
+        clock: &Clock,
+        read_at: Instant,
+        stop_at: Option<Instant>,
+        report: &mut BatchReport,
+    ) -> Vec<Pending> {
+        let lag = self.config.max_replication_lag;
+        let differing = self
+            .read_target(records, pending, clock, read_at, stop_at, report)
+            .await;
+        let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
+        let mut waiting = Vec::new();
+        for (mut p, found) in differing {
+            let record = &records[p.index];
+            let window_passed = clock.window_passed(record, lag, read_at);
+            let uncompared = record.expected == Expected::SourceCurrent && found.is_some();
+            if self.rechecks(record) && (window_passed || uncompared) {
+                to_check.push((p, found));
+            } else if !window_passed && !uncompared {
+                p.state = Waiting::Provisional(provisional_name(record, found.as_ref()));
+                waiting.push(p);
+            } else {
+                let verdict = self.judge_alone(records, &p, found.as_ref());
+                self.keep_evidence(report, p.index, &verdict, record.image(), None, found);
+                report.outcomes[p.index] = Outcome::Verdict(verdict);
+            }
+        }
+        waiting.extend(
+            self.check_source(records, to_check, clock, read_at, stop_at, report)
+                .await,
+        );
+        waiting
+    }
+
+    /// Reads the other side's items of the `pending` records: a record it matches, or whose item
+    /// cannot be read, gets its outcome; the others come back with what was found.
+    async fn read_target(
+        &self,
+        records: &[Expectation],
+        pending: Vec<Pending>,
+        clock: &Clock,
+        read_at: Instant,
+        stop_at: Option<Instant>,
+        report: &mut BatchReport,
+    ) -> Vec<(Pending, Option<Item>)> {
+        let target = Request {
+            side: Side::Target,
+            table: &self.config.target_table.api_name,
+            stop_at,
+        };
+        let wanted: Vec<(usize, &Item)> = pending
+            .iter()
+            .map(|p| (p.index, &records[p.index].keys))
+            .collect();
+        let mut answers = self
+            .lookup(target, &wanted, report, |index, found| {
+                self.first_look(&records[index], found)
+            })
+            .await;
+        let mut differing = Vec::new();
+        for p in pending {
+            let outcome = match answer(&mut answers, &p) {
+                Ok(Looked::Differs(found)) => {
+                    differing.push((p, found));
+                    continue;
+                }
+                Ok(Looked::Matches) => Outcome::Verdict(Verdict::Match {
+                    lag: clock.lag_at(&records[p.index], read_at),
+                }),
+                Ok(Looked::UnknownType(path)) => {
+                    Outcome::Verdict(unknown_type(&path, "other side's"))
+                }
+                Err(outcome) => outcome,
+            };
+            report.outcomes[p.index] = outcome;
+        }
+        differing
     }
 
     /// Whether a record's source item is read again before a verdict.
@@ -677,6 +679,72 @@ impl<R: TableReader> Verifier<R> {
             };
             report.evidence.insert(index, Evidence { expected, found });
         }
+    }
+}
+
+/// The earliest moment a `pending` record's window closes, or, once it has, the window of the
+/// source state it is compared with (from when that state was first read).
+fn next_due(
+    records: &[Expectation],
+    pending: &[Pending],
+    clock: &Clock,
+    lag: Duration,
+    now: Instant,
+) -> Option<Instant> {
+    pending
+        .iter()
+        .map(|p| match p.seen.last() {
+            Some(state) if clock.window_passed(&records[p.index], lag, now) => {
+                state.first_seen + lag
+            }
+            _ => clock.window_end(&records[p.index], lag),
+        })
+        .min()
+}
+
+/// The engine's rounds of reads, and when the next one starts.
+struct Rounds {
+    /// Rounds read again so far (the backoff's exponent).
+    round: u32,
+    /// The last read before the stop time is planned.
+    final_round: bool,
+    stop_at: Option<Instant>,
+    /// Without a stop time, no read starts after this.
+    give_up_at: Instant,
+}
+
+impl Rounds {
+    /// When to read again: after `pause` (the backoff), but no later than `due` (a window
+    /// closing). No lookup starts at or after the stop time, nor so close to it that it would be
+    /// cut (twice the time the last round's reads took, `last_read`): one last read where that
+    /// still fits, then `None`: what is left goes back as it stands.
+    fn wake(
+        &mut self,
+        now: Instant,
+        pause: Duration,
+        due: Option<Instant>,
+        last_read: Duration,
+    ) -> Option<Instant> {
+        let mut wake = now + pause;
+        if let Some(due) = due {
+            wake = wake.min(due.max(now));
+        }
+        if let Some(stop) = self.stop_at {
+            let need = last_read.max(Duration::from_millis(10)) * 2;
+            if wake + need >= stop {
+                let last_chance = stop.checked_sub(need).unwrap_or(now);
+                if self.final_round || last_chance <= now {
+                    return None;
+                }
+                wake = last_chance;
+                self.final_round = true;
+            }
+        }
+        if self.stop_at.is_none() && wake >= self.give_up_at {
+            return None;
+        }
+        self.round += 1;
+        Some(wake)
     }
 }
 
@@ -1609,5 +1677,51 @@ mod tests {
                 pair[1] == Outcome::NotSampled
             );
         }
+    }
+
+    fn rounds(stop_at: Option<Instant>, give_up_at: Instant) -> Rounds {
+        Rounds {
+            round: 0,
+            final_round: false,
+            stop_at,
+            give_up_at,
+        }
+    }
+
+    #[test]
+    fn the_next_read_is_after_the_backoff_or_when_a_window_closes() {
+        let now = Instant::now();
+        let (ms, far) = (Duration::from_millis, now + Duration::from_secs(3600));
+        let mut r = rounds(None, far);
+        assert_eq!(r.wake(now, ms(400), None, ms(5)), Some(now + ms(400)));
+        assert_eq!(r.round, 1);
+        assert_eq!(
+            r.wake(now, ms(400), Some(now + ms(100)), ms(5)),
+            Some(now + ms(100))
+        );
+        // A window already closed: at once.
+        assert_eq!(r.wake(now, ms(400), Some(now - ms(100)), ms(5)), Some(now));
+        // Without a stop time, no read after the give-up time.
+        let mut r = rounds(None, now + ms(300));
+        assert_eq!(r.wake(now, ms(400), None, ms(5)), None);
+        assert_eq!(r.round, 0);
+    }
+
+    #[test]
+    fn one_last_read_fits_before_the_stop_time_then_none() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = rounds(Some(now + ms(1000)), now);
+        // The last round's reads took 200 ms: the next must start 400 ms before the stop.
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), Some(now + ms(600)));
+        assert!(r.final_round);
+        assert_eq!(r.wake(now, ms(100), None, ms(200)), Some(now + ms(100)));
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), None);
+        // No time left for a read at all.
+        let mut r = rounds(Some(now + ms(300)), now);
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), None);
+        // A read that took under 10 ms still counts 10 ms.
+        let mut r = rounds(Some(now + ms(100)), now);
+        assert_eq!(r.wake(now, ms(800), None, ms(1)), Some(now + ms(80)));
     }
 }
