@@ -123,6 +123,36 @@ struct SourceState {
     first_seen: Instant,
 }
 
+impl Pending {
+    /// Keeps the source's state read at `read_at`, unless it is the last one kept (attributes in
+    /// `ignore` aside); at most `SOURCE_STATES_KEPT`, the oldest dropped first.
+    fn saw(&mut self, source: Option<Item>, read_at: Instant, ignore: &[String]) {
+        let unchanged = self
+            .seen
+            .last()
+            .is_some_and(|last| same_state(last.item.as_ref(), source.as_ref(), ignore));
+        if unchanged {
+            return;
+        }
+        if self.seen.len() == SOURCE_STATES_KEPT {
+            self.seen.remove(0);
+        }
+        self.seen.push(SourceState {
+            item: source,
+            first_seen: read_at,
+        });
+    }
+}
+
+/// Two states of an item (`None`: absent) are the same, attributes in `ignore` aside.
+fn same_state(a: Option<&Item>, b: Option<&Item>, ignore: &[String]) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => items_equal(a, b, ignore),
+        _ => false,
+    }
+}
+
 /// The other side's answer for a record, as soon as it arrives: a match keeps nothing, so a batch
 /// of matching items never holds the items it read all at once.
 enum Looked {
@@ -492,10 +522,61 @@ impl<R: TableReader> Verifier<R> {
         if candidates.is_empty() {
             return Vec::new();
         }
-        // Records of one batch may name different source tables (a poller reads one stream, Lambda
-        // too, but the engine does not rely on it).
+        let mut sources = self
+            .read_sources(records, &candidates, stop_at, report)
+            .await;
+        let lag = self.config.max_replication_lag;
+        let mut waiting = Vec::new();
+        for (mut p, found) in candidates {
+            let record = &records[p.index];
+            let source = match answer(&mut sources, &p) {
+                Ok(source) => source,
+                Err(outcome) => {
+                    report.outcomes[p.index] = outcome;
+                    continue;
+                }
+            };
+            if let Some(path) = source.as_ref().and_then(unknown_attribute) {
+                report.outcomes[p.index] = Outcome::Verdict(unknown_type(&path, "source"));
+                continue;
+            }
+            p.saw(source, read_at, &self.config.ignore_attributes);
+            let reading = Reading {
+                record,
+                pending: &p,
+                found: found.as_ref(),
+                read_at,
+                window_passed: clock.window_passed(record, lag, read_at),
+            };
+            match self.judge_with_source(records, &reading, clock) {
+                Judged::Verdict(verdict) => {
+                    let source = p.seen.last().and_then(|s| s.item.as_ref());
+                    let image = record.image().map(Image::item);
+                    let verdict =
+                        self.unless_expired(verdict, source.or(image.as_deref()), found.as_ref());
+                    self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
+                    report.outcomes[p.index] = Outcome::Verdict(verdict);
+                }
+                Judged::Wait(state) => {
+                    p.state = state;
+                    waiting.push(p);
+                }
+            }
+        }
+        waiting
+    }
+
+    /// The source items of `candidates`' keys, by record. Records of one batch may name different
+    /// source tables (a poller reads one stream, Lambda too, but the engine does not rely on it).
+    async fn read_sources(
+        &self,
+        records: &[Expectation],
+        candidates: &[(Pending, Option<Item>)],
+        stop_at: Option<Instant>,
+        report: &mut BatchReport,
+    ) -> Lookups<Option<Item>> {
         let mut by_table: HashMap<&str, Vec<(usize, &Item)>> = HashMap::new();
-        for (p, _) in &candidates {
+        for (p, _) in candidates {
             let record = &records[p.index];
             let table = record.source_table.as_deref().unwrap_or_default();
             by_table
@@ -517,64 +598,7 @@ impl<R: TableReader> Verifier<R> {
                 .await,
             );
         }
-
-        let mut waiting = Vec::new();
-        for (mut p, found) in candidates {
-            let record = &records[p.index];
-            let source = match answer(&mut sources, &p) {
-                Ok(source) => source,
-                Err(outcome) => {
-                    report.outcomes[p.index] = outcome;
-                    continue;
-                }
-            };
-            if let Some(path) = source.as_ref().and_then(unknown_attribute) {
-                report.outcomes[p.index] = Outcome::Verdict(unknown_type(&path, "source"));
-                continue;
-            }
-            let ignore = &self.config.ignore_attributes;
-            let same = |a: &Option<Item>, b: &Option<Item>| match (a, b) {
-                (None, None) => true,
-                (Some(a), Some(b)) => items_equal(a, b, ignore),
-                _ => false,
-            };
-            let unchanged = p.seen.last().is_some_and(|last| same(&last.item, &source));
-            if !unchanged {
-                if p.seen.len() == SOURCE_STATES_KEPT {
-                    p.seen.remove(0);
-                }
-                p.seen.push(SourceState {
-                    item: source,
-                    first_seen: read_at,
-                });
-            }
-            let reading = Reading {
-                record,
-                pending: &p,
-                found: found.as_ref(),
-                read_at,
-                window_passed: clock.window_passed(
-                    record,
-                    self.config.max_replication_lag,
-                    read_at,
-                ),
-            };
-            match self.judge_with_source(records, &reading, clock) {
-                Judged::Verdict(verdict) => {
-                    let source = p.seen.last().and_then(|s| s.item.as_ref());
-                    let image = record.image().map(Image::item);
-                    let verdict =
-                        self.unless_expired(verdict, source.or(image.as_deref()), found.as_ref());
-                    self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
-                    report.outcomes[p.index] = Outcome::Verdict(verdict);
-                }
-                Judged::Wait(state) => {
-                    p.state = state;
-                    waiting.push(p);
-                }
-            }
-        }
-        waiting
+        sources
     }
 
     /// The verdict once the source's current item is known, on proof only (README, Verdicts).
@@ -1723,5 +1747,39 @@ mod tests {
         // A read that took under 10 ms still counts 10 ms.
         let mut r = rounds(Some(now + ms(100)), now);
         assert_eq!(r.wake(now, ms(800), None, ms(1)), Some(now + ms(80)));
+    }
+
+    #[test]
+    fn a_source_state_is_kept_when_it_changes_the_oldest_dropped_first() {
+        let mut p = Pending {
+            index: 0,
+            earlier: Vec::new(),
+            state: Waiting::Unread,
+            seen: Vec::new(),
+        };
+        let state = |v: &str, at: &str| -> Option<Item> {
+            Some(
+                [
+                    ("v".to_string(), V::S(v.into())),
+                    ("at".to_string(), V::S(at.into())),
+                ]
+                .into(),
+            )
+        };
+        let ignore = vec!["at".to_string()];
+        let t0 = Instant::now();
+        p.saw(state("a", "1"), t0, &ignore);
+        // The same but for an ignored attribute: unchanged, first seen still t0.
+        p.saw(state("a", "2"), t0 + Duration::from_secs(1), &ignore);
+        assert_eq!(p.seen.len(), 1);
+        assert_eq!(p.seen[0].first_seen, t0);
+        p.saw(None, t0, &ignore);
+        p.saw(None, t0, &ignore);
+        assert_eq!(p.seen.len(), 2);
+        for i in 0..SOURCE_STATES_KEPT {
+            p.saw(state(&i.to_string(), "1"), t0, &ignore);
+        }
+        assert_eq!(p.seen.len(), SOURCE_STATES_KEPT);
+        assert_eq!(p.seen[0].item, state("0", "1"));
     }
 }
