@@ -144,6 +144,30 @@ impl Pending {
     }
 }
 
+/// Caught up: the other side holds the source's current state, or a state the source had after
+/// this record (for a record without an image that is the check itself); how.
+fn kept_up(r: &Reading<'_>, ignore: &[String]) -> Option<Supersession> {
+    let (current, earlier) = r.pending.seen.split_last()?;
+    if same_state(r.found, current.item.as_ref(), ignore) {
+        Some(Supersession::MatchesCurrentSource)
+    } else if earlier
+        .iter()
+        .any(|s| same_state(r.found, s.item.as_ref(), ignore))
+    {
+        Some(Supersession::MatchesNewerSourceState)
+    } else {
+        None
+    }
+}
+
+/// A MISMATCH: what differs between the `expected` item (none: empty) and the one `found`.
+fn mismatch(expected: Option<&Item>, found: &Item, proof: Proof, ignore: &[String]) -> Verdict {
+    Verdict::Mismatch {
+        diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
+        proof,
+    }
+}
+
 /// Two states of an item (`None`: absent) are the same, attributes in `ignore` aside.
 fn same_state(a: Option<&Item>, b: Option<&Item>, ignore: &[String]) -> bool {
     match (a, b) {
@@ -608,27 +632,8 @@ impl<R: TableReader> Verifier<R> {
         let Some(current) = r.pending.seen.last() else {
             return Judged::Wait(Waiting::Unsettled);
         };
-        let source = current.item.as_ref();
-        let no_image = record.image().is_none();
-        let equal = |a: Option<&Item>, b: Option<&Item>| match (a, b) {
-            (None, None) => true,
-            (Some(a), Some(b)) => items_equal(a, b, ignore),
-            _ => false,
-        };
-        // Caught up: the other side holds the source's current state, or a state the source had
-        // after this record. For a record without an image that is the check itself.
-        let kept_up = if equal(r.found, source) {
-            Some(Supersession::MatchesCurrentSource)
-        } else if r.pending.seen[..r.pending.seen.len() - 1]
-            .iter()
-            .any(|s| equal(r.found, s.item.as_ref()))
-        {
-            Some(Supersession::MatchesNewerSourceState)
-        } else {
-            None
-        };
-        if let Some(by) = kept_up {
-            return Judged::Verdict(match (no_image, r.found) {
+        if let Some(by) = kept_up(r, ignore) {
+            return Judged::Verdict(match (record.image().is_none(), r.found) {
                 (true, Some(_)) => Verdict::Match {
                     lag: clock.lag_at(record, r.read_at),
                 },
@@ -638,23 +643,30 @@ impl<R: TableReader> Verifier<R> {
         if !r.window_passed {
             return Judged::Wait(Waiting::Provisional(provisional_name(record, r.found)));
         }
-        let remove = record.is_delete();
-        let mismatch = |expected: Option<&Item>, found: &Item, proof: Proof| Verdict::Mismatch {
-            diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
-            proof,
-        };
         // Behind: the other side still holds a state that a change older than the window replaced.
         if let Some(proof) = r.found.and_then(|t| self.behind(records, r.pending, t)) {
             return Judged::Verdict(match r.found {
-                Some(_) if remove => Verdict::DeleteNotApplied { proof },
+                Some(_) if record.is_delete() => Verdict::DeleteNotApplied { proof },
                 Some(found) => {
                     let image = record.image().map(Image::item);
-                    mismatch(image.as_deref().or(source), found, proof)
+                    let expected = image.as_deref().or(current.item.as_ref());
+                    mismatch(expected, found, proof, ignore)
                 }
                 None => Verdict::Missing { proof },
             });
         }
-        let verdict = match (r.found, source) {
+        match self.by_source(r, current) {
+            Some(verdict) => Judged::Verdict(verdict),
+            None => Judged::Wait(Waiting::Unsettled),
+        }
+    }
+
+    /// The verdict the source's `current` state proves, once the record's window has passed and
+    /// the other side is neither caught up nor provably behind; `None`: unsettled.
+    fn by_source(&self, r: &Reading<'_>, current: &SourceState) -> Option<Verdict> {
+        let ignore = &self.config.ignore_attributes;
+        let remove = r.record.is_delete();
+        let verdict = match (r.found, current.item.as_ref()) {
             (None, Some(_)) if !remove => Verdict::Missing {
                 proof: Proof::AbsentWhileSourceHasItem,
             },
@@ -662,11 +674,11 @@ impl<R: TableReader> Verifier<R> {
                 proof: Proof::SourceAsRecorded,
             },
             (Some(found), Some(source))
-                if record
+                if r.record
                     .image()
                     .is_some_and(|image| image.equals(source, ignore)) =>
             {
-                mismatch(Some(source), found, Proof::SourceAsRecorded)
+                mismatch(Some(source), found, Proof::SourceAsRecorded, ignore)
             }
             // The source's state has its own window, from when it was first read.
             (found, source)
@@ -676,12 +688,12 @@ impl<R: TableReader> Verifier<R> {
                 match (found, source) {
                     (None, _) => Verdict::Missing { proof },
                     (Some(_), None) => Verdict::DeleteNotApplied { proof },
-                    (Some(found), Some(source)) => mismatch(Some(source), found, proof),
+                    (Some(found), Some(source)) => mismatch(Some(source), found, proof, ignore),
                 }
             }
-            _ => return Judged::Wait(Waiting::Unsettled),
+            _ => return None,
         };
-        Judged::Verdict(verdict)
+        Some(verdict)
     }
 
     fn keep_evidence(
