@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::aws::findings::DynamoDbFindings;
 use crate::config::{BaselineConfig, Sides, TableRef};
-use crate::record::{Expectation, Expected, Origin};
+use crate::record::{Expectation, Expected, Image, Origin};
 use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::{BaselineCounts, InvocationMetrics};
 use crate::report::{OutcomeSink, RecordReport};
@@ -436,27 +436,7 @@ where
             let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
                 break;
             };
-            let since = SystemTime::now();
-            let expectations: Vec<Expectation> = scanned
-                .items
-                .into_iter()
-                .map(|item| match direction {
-                    Direction::Source => Expectation {
-                        keys: item.key_item(key_names),
-                        expected: Expected::Image(item),
-                        since: Some(since),
-                        source_table: Some(table.clone()),
-                        origin: Origin::Scan,
-                    },
-                    Direction::Target => Expectation {
-                        keys: item.into_item(),
-                        expected: Expected::Present,
-                        since: Some(since),
-                        source_table: Some(table.clone()),
-                        origin: Origin::Scan,
-                    },
-                })
-                .collect();
+            let expectations = expectations_of(direction, scanned.items, key_names, &table);
             let Some(verdicts) = self
                 .verify_page(verifier, &expectations, work.stop_at, sink.metrics())
                 .await?
@@ -464,37 +444,7 @@ where
                 // Out of time before every item had a verdict: the page is read again next time.
                 break;
             };
-            let mut counts = BaselineCounts::default();
-            let mut reported = Vec::with_capacity(expectations.len());
-            let mut outcomes = Vec::with_capacity(expectations.len());
-            for (expectation, verdict) in expectations.into_iter().zip(verdicts) {
-                let verdict = match (direction, verdict) {
-                    // Both sides hold the key: the source's direction compares its contents.
-                    (Direction::Target, Verdict::Match { .. }) => {
-                        counts.items_target += 1;
-                        continue;
-                    }
-                    (Direction::Target, Verdict::Missing { proof }) => Verdict::Extra {
-                        proof: match proof {
-                            Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
-                            other => other,
-                        },
-                    },
-                    // The other side's item past its TTL: what would have been an EXTRA.
-                    (Direction::Target, Verdict::Expired { ttl, .. }) => Verdict::Expired {
-                        ttl,
-                        instead_of: "EXTRA",
-                    },
-                    (_, verdict) => verdict,
-                };
-                match direction {
-                    Direction::Source => counts.items_source += 1,
-                    Direction::Target => counts.items_target += 1,
-                }
-                counts.add_verdict(&verdict);
-                reported.push(expectation);
-                outcomes.push(Outcome::Verdict(verdict));
-            }
+            let (counts, reported, mut outcomes) = tally(direction, expectations, verdicts);
             if !self
                 .write_findings(
                     work,
@@ -798,5 +748,122 @@ where
                 })
                 .collect(),
         ))
+    }
+}
+
+/// What a scanned page's items are checked against: from the source, each item's image on the
+/// other side; from the target, some item under each key on the source.
+fn expectations_of(
+    direction: Direction,
+    items: Vec<Image>,
+    key_names: &[String],
+    table: &str,
+) -> Vec<Expectation> {
+    let since = SystemTime::now();
+    items
+        .into_iter()
+        .map(|item| {
+            let (keys, expected) = match direction {
+                Direction::Source => (item.key_item(key_names), Expected::Image(item)),
+                Direction::Target => (item.into_item(), Expected::Present),
+            };
+            Expectation {
+                keys,
+                expected,
+                since: Some(since),
+                source_table: Some(table.to_string()),
+                origin: Origin::Scan,
+            }
+        })
+        .collect()
+}
+
+/// A page's verdicts as its direction counts and reports them: the items read, the verdicts by
+/// kind, and the records reported with their outcomes. From the target, a key both sides hold is
+/// counted only (the source's direction compares its contents), and a key missing on the source
+/// is EXTRA (EXPIRED instead of EXTRA when past its TTL).
+fn tally(
+    direction: Direction,
+    expectations: Vec<Expectation>,
+    verdicts: Vec<Verdict>,
+) -> (BaselineCounts, Vec<Expectation>, Vec<Outcome>) {
+    let mut counts = BaselineCounts::default();
+    let mut reported = Vec::with_capacity(expectations.len());
+    let mut outcomes = Vec::with_capacity(expectations.len());
+    for (expectation, verdict) in expectations.into_iter().zip(verdicts) {
+        let verdict = match (direction, verdict) {
+            // Both sides hold the key: the source's direction compares its contents.
+            (Direction::Target, Verdict::Match { .. }) => {
+                counts.items_target += 1;
+                continue;
+            }
+            (Direction::Target, Verdict::Missing { proof }) => Verdict::Extra {
+                proof: match proof {
+                    Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
+                    other => other,
+                },
+            },
+            // The other side's item past its TTL: what would have been an EXTRA.
+            (Direction::Target, Verdict::Expired { ttl, .. }) => Verdict::Expired {
+                ttl,
+                instead_of: "EXTRA",
+            },
+            (_, verdict) => verdict,
+        };
+        match direction {
+            Direction::Source => counts.items_source += 1,
+            Direction::Target => counts.items_target += 1,
+        }
+        counts.add_verdict(&verdict);
+        reported.push(expectation);
+        outcomes.push(Outcome::Verdict(verdict));
+    }
+    (counts, reported, outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    #[test]
+    fn from_the_target_a_key_on_both_sides_is_counted_and_one_missing_is_extra() {
+        let item = |pk: &str| -> Image {
+            let item: crate::record::Item = [("pk".to_string(), V::S(pk.into()))].into();
+            item.into()
+        };
+        let names = ["pk".to_string()];
+        let scanned = expectations_of(Direction::Target, vec![item("a"), item("b")], &names, "T");
+        assert!(scanned
+            .iter()
+            .all(|e| e.expected == Expected::Present && e.source_table.as_deref() == Some("T")));
+        let verdicts = vec![
+            Verdict::Match {
+                lag: std::time::Duration::ZERO,
+            },
+            Verdict::Missing {
+                proof: Proof::AbsentWhileSourceHasItem,
+            },
+        ];
+        let (counts, reported, outcomes) = tally(Direction::Target, scanned, verdicts);
+        assert_eq!((counts.items_target, counts.items_source), (2, 0));
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported[0].keys.get("pk"), Some(&V::S("b".into())));
+        assert!(matches!(
+            outcomes[..],
+            [Outcome::Verdict(Verdict::Extra {
+                proof: Proof::OnlyOnOtherSide
+            })]
+        ));
+        let scanned = expectations_of(Direction::Source, vec![item("a")], &names, "S");
+        let verdicts = vec![Verdict::Missing {
+            proof: Proof::AbsentWhileSourceHasItem,
+        }];
+        let (counts, _, outcomes) = tally(Direction::Source, scanned, verdicts);
+        assert_eq!((counts.items_target, counts.items_source), (0, 1));
+        assert!(matches!(
+            outcomes[..],
+            [Outcome::Verdict(Verdict::Missing { .. })]
+        ));
     }
 }
