@@ -661,6 +661,19 @@ where
         }
     }
 
+    /// The deadline of one attempt at a page: each attempt gets a few windows, so a key that
+    /// keeps changing costs a bounded time; never past `stop_at` (the caller's deadline less the
+    /// margin the engine takes off again).
+    fn attempt_deadline(&self, stop_at: Option<Instant>) -> Instant {
+        let config = &self.config.verify;
+        let attempt_ends =
+            Instant::now() + config.max_replication_lag * ATTEMPT_WINDOWS + config.deadline_margin;
+        match stop_at {
+            Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
+            None => attempt_ends,
+        }
+    }
+
     /// Verifies a page until every item has a verdict; `None` when `stop_at` came first. A key
     /// that stays unsettled for [`UNSETTLED_ATTEMPTS`] is UNVERIFIABLE (the stream verifier covers
     /// its changes); transient lookup failures are retried with backoff, never counted.
@@ -684,34 +697,11 @@ where
                 again_batch = todo.iter().map(|&i| expectations[i].clone()).collect();
                 again_batch.as_slice()
             };
-            // Each attempt gets a few windows, so a key that keeps changing costs a bounded time.
-            let config = &self.config.verify;
-            let attempt_ends = Instant::now()
-                + config.max_replication_lag * ATTEMPT_WINDOWS
-                + config.deadline_margin;
-            let deadline = match stop_at {
-                // `stop_at` is the caller's deadline less the margin the engine takes off again.
-                Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
-                None => attempt_ends,
-            };
-            let report = verifier.verify(batch, Some(deadline)).await;
+            let report = verifier
+                .verify(batch, Some(self.attempt_deadline(stop_at)))
+                .await;
             metrics.add_calls(&report);
-            let mut again = Vec::new();
-            let mut transient = false;
-            for (&i, outcome) in todo.iter().zip(report.outcomes) {
-                match outcome {
-                    Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
-                    Outcome::Retry(RetryReason::LookupFailed {
-                        message,
-                        transient: false,
-                    }) => return Err(BaselineError::Lookup { message }),
-                    Outcome::Retry(RetryReason::LookupFailed { .. }) => {
-                        transient = true;
-                        again.push(i);
-                    }
-                    Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
-                }
-            }
+            let (mut again, transient) = sort_attempt(&todo, report.outcomes, &mut verdicts)?;
             if again.is_empty() {
                 break;
             }
@@ -728,12 +718,11 @@ where
             } else {
                 unsettled += 1;
                 if unsettled >= UNSETTLED_ATTEMPTS {
-                    for &i in &again {
+                    for i in again.drain(..) {
                         verdicts[i] = Some(Verdict::Unverifiable {
-                            reason: "the item kept changing during the compare: neither side settled; the stream verifier covers its changes".into(),
+                            reason: KEPT_CHANGING.into(),
                         });
                     }
-                    again.clear();
                 }
             }
             todo = again;
@@ -749,6 +738,36 @@ where
                 .collect(),
         ))
     }
+}
+
+/// The verdict of an item still unsettled after [`UNSETTLED_ATTEMPTS`].
+const KEPT_CHANGING: &str = "the item kept changing during the compare: neither side settled; the stream verifier covers its changes";
+
+/// Takes an attempt's verdicts (`outcomes`, for the items at `todo`) into `verdicts`; the items to
+/// try again, and whether a lookup failed transiently among them. A lookup that failed for good
+/// fails the page.
+fn sort_attempt(
+    todo: &[usize],
+    outcomes: Vec<Outcome>,
+    verdicts: &mut [Option<Verdict>],
+) -> Result<(Vec<usize>, bool), BaselineError> {
+    let mut again = Vec::new();
+    let mut transient = false;
+    for (&i, outcome) in todo.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
+            Outcome::Retry(RetryReason::LookupFailed {
+                message,
+                transient: false,
+            }) => return Err(BaselineError::Lookup { message }),
+            Outcome::Retry(RetryReason::LookupFailed { .. }) => {
+                transient = true;
+                again.push(i);
+            }
+            Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
+        }
+    }
+    Ok((again, transient))
 }
 
 /// What a scanned page's items are checked against: from the source, each item's image on the
