@@ -43,7 +43,9 @@ use crate::source::findings::{
 };
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms, Backoff};
-use crate::verify::{Evidence, Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
+use crate::verify::{
+    BatchReport, Evidence, Outcome, Proof, RetryReason, Supersession, Verdict, Verifier,
+};
 
 /// Attempts within one run at a key that neither settles nor fails to be read.
 pub const UNSETTLED_ATTEMPTS: u32 = 2;
@@ -435,7 +437,6 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         stop_at: Option<Instant>,
         metrics: &mut InvocationMetrics,
     ) -> Result<Vec<Judged>, RevalidateError> {
-        let config = &self.config.verify;
         let mut judged: Vec<Judged> = (0..findings.len())
             .map(|_| Judged::LeftDue(RetryReason::OutOfTime))
             .collect();
@@ -449,41 +450,11 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                 .iter()
                 .map(|&i| self.expectation(&findings[i]))
                 .collect();
-            let attempt_ends = Instant::now()
-                + config.max_replication_lag * ATTEMPT_WINDOWS
-                + config.deadline_margin;
-            // `stop_at` is the deadline less the margin the engine takes off again.
-            let cut = stop_at.is_some_and(|s| s + config.deadline_margin < attempt_ends);
-            let deadline = match stop_at {
-                Some(s) if cut => s + config.deadline_margin,
-                _ => attempt_ends,
-            };
+            let (deadline, cut) = self.attempt_deadline(stop_at);
             let judged_at_ms = epoch_ms();
-            let mut answer = self.verifier.verify(&batch, Some(deadline)).await;
+            let answer = self.verifier.verify(&batch, Some(deadline)).await;
             metrics.add_calls(&answer);
-            let mut again = Vec::new();
-            let mut transient = false;
-            for (k, (&i, outcome)) in todo.iter().zip(answer.outcomes).enumerate() {
-                match outcome {
-                    Outcome::Verdict(verdict) => {
-                        judged[i] = Judged::Verdict {
-                            verdict,
-                            evidence: answer.evidence.remove(&k),
-                            judged_at_ms,
-                        }
-                    }
-                    Outcome::Retry(RetryReason::LookupFailed {
-                        message,
-                        transient: false,
-                    }) => return Err(RevalidateError::Lookup { message }),
-                    Outcome::Retry(reason) => {
-                        transient |= matches!(reason, RetryReason::LookupFailed { .. });
-                        judged[i] = Judged::LeftDue(reason);
-                        again.push(i);
-                    }
-                    Outcome::NotSampled => again.push(i),
-                }
-            }
+            let (again, transient) = sort_attempt(&todo, answer, judged_at_ms, &mut judged)?;
             if again.is_empty() {
                 break;
             }
@@ -509,6 +480,20 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             todo = again;
         }
         Ok(judged)
+    }
+
+    /// The deadline of one attempt of a few windows, and whether `stop_at` (the deadline less
+    /// the margin the engine takes off again) cuts it short.
+    fn attempt_deadline(&self, stop_at: Option<Instant>) -> (Instant, bool) {
+        let config = &self.config.verify;
+        let attempt_ends =
+            Instant::now() + config.max_replication_lag * ATTEMPT_WINDOWS + config.deadline_margin;
+        let cut = stop_at.is_some_and(|s| s + config.deadline_margin < attempt_ends);
+        let deadline = match stop_at {
+            Some(s) if cut => s + config.deadline_margin,
+            _ => attempt_ends,
+        };
+        (deadline, cut)
     }
 
     /// Records one finding's result in the store and in the sink.
@@ -698,6 +683,41 @@ pub fn backoff(checks: u32) -> Duration {
 
 const KEPT_CHANGING: &str = "the key kept changing during revalidation";
 const LAST_PROVEN: &str = "; last proven: ";
+
+/// Takes an attempt's outcomes (for the findings at `todo`) into `judged`; the findings to try
+/// again, and whether a lookup failed transiently among them. A lookup that failed for good fails
+/// the run.
+fn sort_attempt(
+    todo: &[usize],
+    mut answer: BatchReport,
+    judged_at_ms: u64,
+    judged: &mut [Judged],
+) -> Result<(Vec<usize>, bool), RevalidateError> {
+    let mut again = Vec::new();
+    let mut transient = false;
+    for (k, (&i, outcome)) in todo.iter().zip(answer.outcomes).enumerate() {
+        match outcome {
+            Outcome::Verdict(verdict) => {
+                judged[i] = Judged::Verdict {
+                    verdict,
+                    evidence: answer.evidence.remove(&k),
+                    judged_at_ms,
+                }
+            }
+            Outcome::Retry(RetryReason::LookupFailed {
+                message,
+                transient: false,
+            }) => return Err(RevalidateError::Lookup { message }),
+            Outcome::Retry(reason) => {
+                transient |= matches!(reason, RetryReason::LookupFailed { .. });
+                judged[i] = Judged::LeftDue(reason);
+                again.push(i);
+            }
+            Outcome::NotSampled => again.push(i),
+        }
+    }
+    Ok((again, transient))
+}
 
 /// Whether a check's verdict clears the finding.
 fn clears(verdict: &Verdict) -> bool {
