@@ -38,8 +38,8 @@ use crate::report::findings::{problem_of, FIRST_RECHECK};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::findings::{
-    Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, Problem,
-    Recheck, Resolution,
+    Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, ListPage,
+    Problem, Recheck, Resolution,
 };
 use crate::source::table::TableReader;
 use crate::verify::timing::{epoch_ms, Backoff};
@@ -306,17 +306,7 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         for pass in Pass::of(options, walk.started_ms) {
             let mut after = None;
             loop {
-                let page = self
-                    .store
-                    .list_page(
-                        &self.table,
-                        FindingStatus::Open,
-                        pass.due_by_ms,
-                        after,
-                        CHUNK,
-                    )
-                    .await
-                    .map_err(|source| self.list_error(source))?;
+                let page = self.due_page(pass, after).await?;
                 let chunk = walk.take(pass, page.findings);
                 let judged = self
                     .judge_chunk(&chunk, stop_at, &mut metrics, &mut report)
@@ -393,21 +383,29 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             if walk.full() {
                 break;
             }
-            let page = self
-                .store
-                .list_page(
-                    &self.table,
-                    FindingStatus::Open,
-                    pass.due_by_ms,
-                    Some(after),
-                    CHUNK,
-                )
-                .await
-                .map_err(|source| self.list_error(source))?;
+            let page = self.due_page(pass, Some(after)).await?;
             rest += walk.take(pass, page.findings).len() as u64;
             next = page.next;
         }
         Ok(rest)
+    }
+
+    /// A page ([`CHUNK`]) of the open findings due in `pass`, after `after`.
+    async fn due_page(
+        &self,
+        pass: Pass,
+        after: Option<ListCursor>,
+    ) -> Result<ListPage, RevalidateError> {
+        self.store
+            .list_page(
+                &self.table,
+                FindingStatus::Open,
+                pass.due_by_ms,
+                after,
+                CHUNK,
+            )
+            .await
+            .map_err(|source| self.list_error(source))
     }
 
     fn list_error(&self, source: FindingsError) -> RevalidateError {
