@@ -9,9 +9,7 @@ use crate::aws::findings::DynamoDbFindings;
 use crate::lambda::event::StreamEvent;
 use crate::record::{Expectation, MalformedRecord};
 use crate::report::error_chain;
-use crate::report::findings::{
-    stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings, Pass,
-};
+use crate::report::findings::{stream_coverage, CoverageOf, FindingsWriter, OpenFindings};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
 use crate::source::findings::{CoverageSource, CoverageWrite, FindingsStore};
@@ -194,17 +192,7 @@ impl<F: FindingsStore> Findings<F> {
             unreadable_handed_back,
         } = batch;
         self.writer
-            .write_with(
-                records,
-                &mut report.outcomes,
-                &report.evidence,
-                Pass {
-                    occurrence: Occurrence::Stream,
-                    observed_from_ms: report.started_at_ms,
-                },
-                open,
-                metrics,
-            )
+            .write_stream(records, report, open, metrics)
             .await;
         // One coverage entry per stream read (an event holds one stream's records).
         let mut streams: Vec<(&str, Option<&str>)> = Vec::new();

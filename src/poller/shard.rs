@@ -12,7 +12,7 @@ use super::lease::{reached_end, HeldLease};
 use super::{PollReport, Poller, PollerError};
 use crate::config::LagWindowFrom;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::findings::{Occurrence, Pass, VerifiedSpan};
+use crate::report::findings::VerifiedSpan;
 use crate::report::{OutcomeSink, RecordReport};
 use crate::source::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease};
 use crate::source::findings::FindingsStore;
@@ -467,17 +467,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         let (mut report, open) = tokio::join!(verify, findings.open_findings(valid));
         calls.verification.add_calls(&report);
         findings
-            .write_with(
-                valid,
-                &mut report.outcomes,
-                &report.evidence,
-                Pass {
-                    occurrence: Occurrence::Stream,
-                    observed_from_ms: report.started_at_ms,
-                },
-                open,
-                &mut verified.verification,
-            )
+            .write_stream(valid, &mut report, open, &mut verified.verification)
             .await;
         let span = VerifiedSpan::of(valid, &report.outcomes, now_ms());
         verified.first_change_ms = span.first_change_ms;

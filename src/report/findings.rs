@@ -20,7 +20,7 @@ use crate::source::findings::{
     GapCause, GapWrite, Problem, ProblemWrite, Resolution,
 };
 use crate::verify::timing::epoch_ms;
-use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
+use crate::verify::{BatchReport, Evidence, Outcome, RetryReason, Verdict};
 
 /// A new finding is first due for revalidation this long after it was seen.
 pub const FIRST_RECHECK: Duration = Duration::from_secs(5 * 60);
@@ -162,6 +162,30 @@ impl<F: FindingsStore> FindingsWriter<F> {
         let open = self.open_at(records, matched).await;
         self.write_with(records, outcomes, evidence, pass, open, metrics)
             .await;
+    }
+
+    /// [`FindingsWriter::write_with`] for a batch of stream records the engine verified
+    /// (`report`): each sighting named by its sequence number, observed from the batch's start.
+    pub async fn write_stream(
+        &self,
+        records: &[Expectation],
+        report: &mut BatchReport,
+        open: OpenFindings,
+        metrics: &mut InvocationMetrics,
+    ) {
+        let pass = Pass {
+            occurrence: Occurrence::Stream,
+            observed_from_ms: report.started_at_ms,
+        };
+        self.write_with(
+            records,
+            &mut report.outcomes,
+            &report.evidence,
+            pass,
+            open,
+            metrics,
+        )
+        .await;
     }
 
     /// [`FindingsWriter::write`] with the open findings read beforehand (`open`, by record).
