@@ -575,58 +575,16 @@ impl PollerConfig {
     ) -> Result<PollerConfig, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let verify = Config::from_lookup(&lookup)?;
-        let stream = match (get("STREAM_ARN"), get("SOURCE_TABLE_NAME")) {
-            (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
-                StreamSelector::Arn(arn)
-            }
-            (Some(arn), _) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STREAM_ARN",
-                    value: arn,
-                    accepted:
-                        "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
-                })
-            }
-            (None, Some(table)) => StreamSelector::SourceTable(table),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    variable: "STREAM_ARN",
-                    accepted:
-                        "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
-                })
-            }
-        };
+        let stream = stream_selector(get("STREAM_ARN"), get("SOURCE_TABLE_NAME"))?;
         // The source account's role has one name for every function, `SOURCE_ROLE_ARN`;
         // `STREAM_ROLE_ARN` is the poller's older name for it.
         let older = role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
-        let (stream_role_arn, stream_role_external_id) =
-            match (&verify.source_access.role_arn, older) {
-                (Some(_), (Some(arn), _)) => {
-                    return Err(ConfigError::Invalid {
-                        variable: "STREAM_ROLE_ARN",
-                        value: arn,
-                        accepted:
-                            "unset when SOURCE_ROLE_ARN is set: it is SOURCE_ROLE_ARN's older name",
-                    })
-                }
-                (Some(arn), _) => (Some(arn.clone()), verify.source_access.external_id.clone()),
-                (None, older) => older,
-            };
+        let (stream_role_arn, stream_role_external_id) = stream_role(&verify.source_access, older)?;
         let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
             variable: "CHECKPOINT_TABLE",
             accepted: "the name of the poller's checkpoint table",
         })?;
-        let starting_position = match get("STARTING_POSITION").as_deref().map(str::trim) {
-            None | Some("TRIM_HORIZON") => StartAt::TrimHorizon,
-            Some("LATEST") => StartAt::Latest,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STARTING_POSITION",
-                    value: other.to_string(),
-                    accepted: "TRIM_HORIZON or LATEST",
-                })
-            }
-        };
+        let starting_position = starting_position(get("STARTING_POSITION"))?;
         let get_records_limit = match get("GET_RECORDS_LIMIT") {
             None => 1000,
             Some(v) => up_to_1000("GET_RECORDS_LIMIT", &v)? as i32,
@@ -650,6 +608,57 @@ impl PollerConfig {
             lease_duration,
             poll_interval,
         })
+    }
+}
+
+/// The stream read: `STREAM_ARN`, else `SOURCE_TABLE_NAME`'s current stream.
+fn stream_selector(
+    stream_arn: Option<String>,
+    source_table: Option<String>,
+) -> Result<StreamSelector, ConfigError> {
+    match (stream_arn, source_table) {
+        (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
+            Ok(StreamSelector::Arn(arn))
+        }
+        (Some(arn), _) => Err(ConfigError::Invalid {
+            variable: "STREAM_ARN",
+            value: arn,
+            accepted: "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
+        }),
+        (None, Some(table)) => Ok(StreamSelector::SourceTable(table)),
+        (None, None) => Err(ConfigError::Missing {
+            variable: "STREAM_ARN",
+            accepted: "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
+        }),
+    }
+}
+
+/// The stream's role and external ID: `SOURCE_ROLE_ARN`'s (`source`), else the `older` names'.
+fn stream_role(
+    source: &SourceAccess,
+    older: (Option<String>, Option<String>),
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    match (&source.role_arn, older) {
+        (Some(_), (Some(arn), _)) => Err(ConfigError::Invalid {
+            variable: "STREAM_ROLE_ARN",
+            value: arn,
+            accepted: "unset when SOURCE_ROLE_ARN is set: it is SOURCE_ROLE_ARN's older name",
+        }),
+        (Some(arn), _) => Ok((Some(arn.clone()), source.external_id.clone())),
+        (None, older) => Ok(older),
+    }
+}
+
+/// `STARTING_POSITION`: where the poller starts a stream (TRIM_HORIZON when unset).
+fn starting_position(value: Option<String>) -> Result<StartAt, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("TRIM_HORIZON") => Ok(StartAt::TrimHorizon),
+        Some("LATEST") => Ok(StartAt::Latest),
+        Some(other) => Err(ConfigError::Invalid {
+            variable: "STARTING_POSITION",
+            value: other.to_string(),
+            accepted: "TRIM_HORIZON or LATEST",
+        }),
     }
 }
 
