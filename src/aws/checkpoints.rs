@@ -52,6 +52,14 @@ impl DynamoDbCheckpoints {
             .expression_attribute_values(":me", AttributeValue::S(lease.owner.to_string()))
     }
 
+    /// An UpdateItem on the stream's own item (its start and unrecorded runs' mark).
+    fn update_stream(&self, stream_arn: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+    }
+
     /// Changes the stream item's unrecorded runs' mark (`update`) if `condition` holds, `:at`
     /// bound to `at_ms`; a condition that fails changes nothing and is no error.
     async fn update_unrecorded(
@@ -62,10 +70,7 @@ impl DynamoDbCheckpoints {
         at_ms: u64,
     ) -> Result<(), CheckpointError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_stream(stream_arn)
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
@@ -205,10 +210,7 @@ impl CheckpointStore for DynamoDbCheckpoints {
             .map(|s| AttributeValue::S(s.clone()))
             .collect();
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_stream(stream_arn)
             .update_expression(
                 "SET startedAt = if_not_exists(startedAt, :at), rootShards = if_not_exists(rootShards, :roots)",
             )
