@@ -192,6 +192,16 @@ enum Judged {
     Wait(Waiting),
 }
 
+/// One round of reads of a batch: its records, its clock, when the round's reads began, and when
+/// the engine stops.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    records: &'a [Expectation],
+    clock: &'a Clock,
+    read_at: Instant,
+    stop_at: Option<Instant>,
+}
+
 /// What a record is judged with after a read.
 struct Reading<'a> {
     record: &'a Expectation,
@@ -266,9 +276,13 @@ impl<R: TableReader> Verifier<R> {
                 break;
             }
             let read_at = Instant::now();
-            pending = self
-                .read_round(records, pending, &clock, read_at, stop_at, &mut report)
-                .await;
+            let round = Round {
+                records,
+                clock: &clock,
+                read_at,
+                stop_at,
+            };
+            pending = self.read_round(&round, pending, &mut report).await;
             if pending.is_empty() {
                 break;
             }
@@ -291,17 +305,18 @@ impl<R: TableReader> Verifier<R> {
     /// then the source's where it is read again; the records that must be read again.
     async fn read_round(
         &self,
-        records: &[Expectation],
+        round: &Round<'_>,
         pending: Vec<Pending>,
-        clock: &Clock,
-        read_at: Instant,
-        stop_at: Option<Instant>,
         report: &mut BatchReport,
     ) -> Vec<Pending> {
+        let Round {
+            records,
+            clock,
+            read_at,
+            stop_at,
+        } = *round;
         let lag = self.config.max_replication_lag;
-        let differing = self
-            .read_target(records, pending, clock, read_at, stop_at, report)
-            .await;
+        let differing = self.read_target(round, pending, report).await;
         let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
         let mut waiting = Vec::new();
         for (mut p, found) in differing {
@@ -330,17 +345,15 @@ impl<R: TableReader> Verifier<R> {
     /// cannot be read, gets its outcome; the others come back with what was found.
     async fn read_target(
         &self,
-        records: &[Expectation],
+        round: &Round<'_>,
         pending: Vec<Pending>,
-        clock: &Clock,
-        read_at: Instant,
-        stop_at: Option<Instant>,
         report: &mut BatchReport,
     ) -> Vec<(Pending, Option<Item>)> {
+        let (records, clock, read_at) = (round.records, round.clock, round.read_at);
         let target = Request {
             side: Side::Target,
             table: &self.config.target_table.api_name,
-            stop_at,
+            stop_at: round.stop_at,
         };
         let wanted: Vec<(usize, &Item)> = pending
             .iter()
