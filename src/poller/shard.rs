@@ -284,12 +284,15 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         AfterEmpty::ReadOn(pause) => tokio::time::sleep(pause).await,
                     }
                 }
-            } else if !self
-                .verify_ahead(read, lease, position, run, pages, page.records)
-                .await?
-            {
-                // A record without a final verdict: no reading past it (next run starts there).
-                return Ok(());
+            } else {
+                let (complete, verified) = self
+                    .verify_ahead(read, position, run, pages, page.records)
+                    .await?;
+                pages.save(lease, position, verified);
+                if !complete {
+                    // A record without a final verdict: no reading past it (next run starts there).
+                    return Ok(());
+                }
             }
             if pages.iterator.is_none() || reached_end(read.shard, position) {
                 return finish_shard(lease, position, run, pages).await;
@@ -360,20 +363,20 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
 
     /// Verifies a page of records while reading the next one (at `pages.iterator`) and writing the
     /// previous one's checkpoint: lookups, GetRecords and the checkpoint write wait on different
-    /// APIs. Then this page's checkpoint goes in flight. Whether every record of the page is final;
-    /// if not, the page read ahead is dropped and read again by the next run.
+    /// APIs. Whether every record of the page is final (if not, the page read ahead is dropped and
+    /// read again by the next run), and the page's verdicts, which count once its checkpoint is
+    /// written.
     /// A page's verdicts count once its checkpoint is written: a page whose checkpoint fails is
     /// read, verified and counted again by the next run, never twice (nor is a page verified while
     /// it failed).
-    async fn verify_ahead<'l>(
+    async fn verify_ahead(
         &self,
         read: &ShardRead<'_>,
-        lease: &'l HeldLease<'_, C>,
         position: &mut Checkpoint,
         run: &mut ShardRun,
-        pages: &mut PageLoop<'l>,
+        pages: &mut PageLoop<'_>,
         records: Vec<PolledRecord>,
-    ) -> Result<bool, PollerError> {
+    ) -> Result<(bool, PollReport), PollerError> {
         pages.tip.records();
         run.report.poller.records_read += records.len() as u64;
         let skip_before = pages.skip_before;
@@ -416,15 +419,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         if let Some(previous) = previous {
             previous?.count(run);
         }
-        let snapshot = position.clone();
-        pages.saving = Some(Box::pin(async move {
-            lease.write(&snapshot).await?;
-            Ok(SavedPage {
-                verified,
-                at: Instant::now(),
-            })
-        }));
-        Ok(complete)
+        Ok((complete, verified))
     }
 
     /// Verifies a page; moves `position` to the last record of the final-verdict prefix. API calls
@@ -554,6 +549,23 @@ impl<'l> PageLoop<'l> {
         self.throttled += 1;
         let pause = GET_RECORDS.pause(self.throttled.saturating_sub(1));
         (Instant::now() + pause < stop_at).then_some(pause)
+    }
+
+    /// Puts a page's checkpoint write (at `position`) in flight, with its verdicts (`verified`).
+    fn save<C: CheckpointStore>(
+        &mut self,
+        lease: &'l HeldLease<'_, C>,
+        position: &Checkpoint,
+        verified: PollReport,
+    ) {
+        let snapshot = position.clone();
+        self.saving = Some(Box::pin(async move {
+            lease.write(&snapshot).await?;
+            Ok(SavedPage {
+                verified,
+                at: Instant::now(),
+            })
+        }));
     }
 
     /// Waits for the last page's checkpoint write, if one is in flight, and counts its verdicts.
