@@ -61,7 +61,7 @@ impl DynamoDbCheckpoints {
     }
 
     /// Changes the stream item's unrecorded runs' mark (`update`) if `condition` holds, `:at`
-    /// bound to `at_ms`; a condition that fails changes nothing and is no error.
+    /// bound to `at_ms`.
     async fn update_unrecorded(
         &self,
         stream_arn: &str,
@@ -69,14 +69,20 @@ impl DynamoDbCheckpoints {
         condition: &str,
         at_ms: u64,
     ) -> Result<(), CheckpointError> {
-        let result = self
+        let update = self
             .update_stream(stream_arn)
             .update_expression(update)
             .condition_expression(condition)
-            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()));
+        self.if_condition_holds(update).await
+    }
+
+    /// Sends a conditional update; a condition that fails changes nothing and is no error.
+    async fn if_condition_holds(
+        &self,
+        update: UpdateItemFluentBuilder,
+    ) -> Result<(), CheckpointError> {
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(self.error("UpdateItem", e)),
@@ -311,17 +317,11 @@ impl CheckpointStore for DynamoDbCheckpoints {
     }
 
     async fn release(&self, lease: &Lease<'_>) -> Result<(), CheckpointError> {
-        let result = self
+        let update = self
             .update(lease)
             .update_expression("REMOVE leaseOwner, leaseExpiresAt")
-            .condition_expression("leaseOwner = :me")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .condition_expression("leaseOwner = :me");
+        self.if_condition_holds(update).await
     }
 }
 
