@@ -164,6 +164,28 @@ struct SegmentWork<'a> {
     on_page: &'a (dyn Fn(&BaselineCounts) + Sync),
 }
 
+impl SegmentWork<'_> {
+    /// The Scan request for a direction's next page, from `cursor`.
+    fn page<'a>(
+        &self,
+        direction: Direction,
+        table: &'a str,
+        key_names: &'a [String],
+        cursor: &Cursor,
+        limit: Option<u32>,
+    ) -> ScanRequest<'a> {
+        ScanRequest {
+            table,
+            segment: self.segment,
+            total_segments: self.total_segments,
+            start_key: cursor.start_key.clone(),
+            // The other side's keys only: their contents are compared the other way.
+            attributes: (direction == Direction::Target).then_some(key_names),
+            limit,
+        }
+    }
+}
+
 impl<R, S, B> Baseline<R, S, B>
 where
     R: TableReader + Clone,
@@ -417,19 +439,12 @@ where
             Direction::Source => &self.forward,
             Direction::Target => &self.reverse,
         };
+        let page_limit = self.config.page_limit;
         while !cursor.done {
             if work.stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
             }
-            let request = ScanRequest {
-                table: &table,
-                segment: work.segment,
-                total_segments: work.total_segments,
-                start_key: cursor.start_key.clone(),
-                // The other side's keys only: their contents are compared the other way.
-                attributes: (direction == Direction::Target).then_some(key_names),
-                limit: self.config.page_limit,
-            };
+            let request = work.page(direction, &table, key_names, &cursor, page_limit);
             // The page's states are observed no earlier than the scan call: a MATCH among them
             // resolves no finding seen after it.
             let observed_from_ms = epoch_ms();
