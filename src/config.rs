@@ -356,23 +356,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        const TABLE_ACCEPTS: &str =
-            "a table name (3-255 of a-z A-Z 0-9 _ - .) or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)";
-        let table = get("VERIFY_TABLE_NAME").ok_or(ConfigError::Missing {
-            variable: "VERIFY_TABLE_NAME",
-            accepted: TABLE_ACCEPTS,
-        })?;
-        let target_table = TableRef::parse(&table).ok_or(ConfigError::Invalid {
-            variable: "VERIFY_TABLE_NAME",
-            value: table.clone(),
-            // A stream ARN is an easy mistake next to the stream settings: say so.
-            accepted: if table.contains("/stream/") {
-                "a table name or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME), not a stream ARN"
-            } else {
-                TABLE_ACCEPTS
-            },
-        })?;
-        let mut config = Config::new(target_table);
+        let mut config = Config::new(verify_table(get("VERIFY_TABLE_NAME"))?);
 
         let (role_arn, external_id) = role(get, "VERIFY_ROLE_ARN", "VERIFY_ROLE_EXTERNAL_ID")?;
         config.target_access = TargetAccess {
@@ -388,16 +372,7 @@ impl Config {
         };
 
         if let Some(v) = get("SAMPLE_RATE") {
-            config.sample_rate = match v.trim().parse::<f64>() {
-                Ok(r) if r > 0.0 && r <= 1.0 => r,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "SAMPLE_RATE",
-                        value: v,
-                        accepted: "a number r with 0 < r <= 1",
-                    })
-                }
-            };
+            config.sample_rate = sample_rate(v)?;
         }
         if let Some(v) = get("IGNORE_ATTRIBUTES") {
             config.ignore_attributes = v
@@ -411,17 +386,7 @@ impl Config {
             config.max_replication_lag = parse_duration("MAX_REPLICATION_LAG", &v)?;
         }
         if let Some(v) = get("LAG_WINDOW_FROM") {
-            config.lag_window_from = match v.trim().to_ascii_lowercase().as_str() {
-                "creation" => LagWindowFrom::Creation,
-                "arrival" => LagWindowFrom::Arrival,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "LAG_WINDOW_FROM",
-                        value: v,
-                        accepted: "creation or arrival",
-                    })
-                }
-            };
+            config.lag_window_from = lag_window_from(v)?;
         }
         if let Some(v) = get("DEADLINE_MARGIN") {
             config.deadline_margin = parse_duration("DEADLINE_MARGIN", &v)?;
@@ -436,37 +401,93 @@ impl Config {
             config.max_concurrency = up_to_1000("MAX_CONCURRENCY", &v)?;
         }
         if let Some(v) = get("METRICS_NAMESPACE") {
-            let ok = v.len() <= 255 && !v.starts_with("AWS/") && !v.contains(':');
-            if !ok {
-                return Err(ConfigError::Invalid {
-                    variable: "METRICS_NAMESPACE",
-                    value: v,
-                    accepted: "a CloudWatch namespace (at most 255 characters, no ':', not starting with AWS/)",
-                });
-            }
-            config.metrics_namespace = v;
+            config.metrics_namespace = metrics_namespace(v)?;
         }
         if let Some(v) = get("LOG_ITEM_VALUES") {
             config.log_item_values = parse_bool("LOG_ITEM_VALUES", &v)?;
         }
         if let Some(v) = get("FINDINGS_TABLE") {
-            let ok = (3..=255).contains(&v.len())
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !ok {
-                return Err(ConfigError::Invalid {
-                    variable: "FINDINGS_TABLE",
-                    value: v,
-                    accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
-                });
-            }
-            config.findings_table = Some(v);
+            config.findings_table = Some(findings_table(v)?);
         }
         if let Some(v) = get("TTL_ATTRIBUTE") {
             config.ttl_attribute = Some(ttl_attribute(v)?);
         }
         Ok(config)
     }
+}
+
+/// The table verified against (`VERIFY_TABLE_NAME`): a name or an ARN.
+fn verify_table(table: Option<String>) -> Result<TableRef, ConfigError> {
+    const TABLE_ACCEPTS: &str =
+        "a table name (3-255 of a-z A-Z 0-9 _ - .) or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)";
+    let table = table.ok_or(ConfigError::Missing {
+        variable: "VERIFY_TABLE_NAME",
+        accepted: TABLE_ACCEPTS,
+    })?;
+    TableRef::parse(&table).ok_or(ConfigError::Invalid {
+        variable: "VERIFY_TABLE_NAME",
+        value: table.clone(),
+        // A stream ARN is an easy mistake next to the stream settings: say so.
+        accepted: if table.contains("/stream/") {
+            "a table name or a table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME), not a stream ARN"
+        } else {
+            TABLE_ACCEPTS
+        },
+    })
+}
+
+/// `SAMPLE_RATE`: a fraction of the records, above 0 and at most 1.
+fn sample_rate(v: String) -> Result<f64, ConfigError> {
+    match v.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(ConfigError::Invalid {
+            variable: "SAMPLE_RATE",
+            value: v,
+            accepted: "a number r with 0 < r <= 1",
+        }),
+    }
+}
+
+/// `LAG_WINDOW_FROM`: where a record's replication window starts.
+fn lag_window_from(v: String) -> Result<LagWindowFrom, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "creation" => Ok(LagWindowFrom::Creation),
+        "arrival" => Ok(LagWindowFrom::Arrival),
+        _ => Err(ConfigError::Invalid {
+            variable: "LAG_WINDOW_FROM",
+            value: v,
+            accepted: "creation or arrival",
+        }),
+    }
+}
+
+/// `METRICS_NAMESPACE`: a CloudWatch namespace.
+fn metrics_namespace(v: String) -> Result<String, ConfigError> {
+    let ok = v.len() <= 255 && !v.starts_with("AWS/") && !v.contains(':');
+    if !ok {
+        return Err(ConfigError::Invalid {
+            variable: "METRICS_NAMESPACE",
+            value: v,
+            accepted:
+                "a CloudWatch namespace (at most 255 characters, no ':', not starting with AWS/)",
+        });
+    }
+    Ok(v)
+}
+
+/// `FINDINGS_TABLE`: a table name in this account.
+fn findings_table(v: String) -> Result<String, ConfigError> {
+    let ok = (3..=255).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        return Err(ConfigError::Invalid {
+            variable: "FINDINGS_TABLE",
+            value: v,
+            accepted: "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)",
+        });
+    }
+    Ok(v)
 }
 
 /// `TTL_ATTRIBUTE`: a top-level attribute name as DynamoDB's TimeToLiveSpecification takes it
@@ -554,58 +575,16 @@ impl PollerConfig {
     ) -> Result<PollerConfig, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let verify = Config::from_lookup(&lookup)?;
-        let stream = match (get("STREAM_ARN"), get("SOURCE_TABLE_NAME")) {
-            (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
-                StreamSelector::Arn(arn)
-            }
-            (Some(arn), _) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STREAM_ARN",
-                    value: arn,
-                    accepted:
-                        "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
-                })
-            }
-            (None, Some(table)) => StreamSelector::SourceTable(table),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    variable: "STREAM_ARN",
-                    accepted:
-                        "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
-                })
-            }
-        };
+        let stream = stream_selector(get("STREAM_ARN"), get("SOURCE_TABLE_NAME"))?;
         // The source account's role has one name for every function, `SOURCE_ROLE_ARN`;
         // `STREAM_ROLE_ARN` is the poller's older name for it.
         let older = role(get, "STREAM_ROLE_ARN", "STREAM_ROLE_EXTERNAL_ID")?;
-        let (stream_role_arn, stream_role_external_id) =
-            match (&verify.source_access.role_arn, older) {
-                (Some(_), (Some(arn), _)) => {
-                    return Err(ConfigError::Invalid {
-                        variable: "STREAM_ROLE_ARN",
-                        value: arn,
-                        accepted:
-                            "unset when SOURCE_ROLE_ARN is set: it is SOURCE_ROLE_ARN's older name",
-                    })
-                }
-                (Some(arn), _) => (Some(arn.clone()), verify.source_access.external_id.clone()),
-                (None, older) => older,
-            };
+        let (stream_role_arn, stream_role_external_id) = stream_role(&verify.source_access, older)?;
         let checkpoint_table = get("CHECKPOINT_TABLE").ok_or(ConfigError::Missing {
             variable: "CHECKPOINT_TABLE",
             accepted: "the name of the poller's checkpoint table",
         })?;
-        let starting_position = match get("STARTING_POSITION").as_deref().map(str::trim) {
-            None | Some("TRIM_HORIZON") => StartAt::TrimHorizon,
-            Some("LATEST") => StartAt::Latest,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "STARTING_POSITION",
-                    value: other.to_string(),
-                    accepted: "TRIM_HORIZON or LATEST",
-                })
-            }
-        };
+        let starting_position = starting_position(get("STARTING_POSITION"))?;
         let get_records_limit = match get("GET_RECORDS_LIMIT") {
             None => 1000,
             Some(v) => up_to_1000("GET_RECORDS_LIMIT", &v)? as i32,
@@ -629,6 +608,57 @@ impl PollerConfig {
             lease_duration,
             poll_interval,
         })
+    }
+}
+
+/// The stream read: `STREAM_ARN`, else `SOURCE_TABLE_NAME`'s current stream.
+fn stream_selector(
+    stream_arn: Option<String>,
+    source_table: Option<String>,
+) -> Result<StreamSelector, ConfigError> {
+    match (stream_arn, source_table) {
+        (Some(arn), _) if arn.starts_with("arn:") && arn.contains("/stream/") => {
+            Ok(StreamSelector::Arn(arn))
+        }
+        (Some(arn), _) => Err(ConfigError::Invalid {
+            variable: "STREAM_ARN",
+            value: arn,
+            accepted: "a stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)",
+        }),
+        (None, Some(table)) => Ok(StreamSelector::SourceTable(table)),
+        (None, None) => Err(ConfigError::Missing {
+            variable: "STREAM_ARN",
+            accepted: "a stream ARN, or SOURCE_TABLE_NAME to read the table's current stream",
+        }),
+    }
+}
+
+/// The stream's role and external ID: `SOURCE_ROLE_ARN`'s (`source`), else the `older` names'.
+fn stream_role(
+    source: &SourceAccess,
+    older: (Option<String>, Option<String>),
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    match (&source.role_arn, older) {
+        (Some(_), (Some(arn), _)) => Err(ConfigError::Invalid {
+            variable: "STREAM_ROLE_ARN",
+            value: arn,
+            accepted: "unset when SOURCE_ROLE_ARN is set: it is SOURCE_ROLE_ARN's older name",
+        }),
+        (Some(arn), _) => Ok((Some(arn.clone()), source.external_id.clone())),
+        (None, older) => Ok(older),
+    }
+}
+
+/// `STARTING_POSITION`: where the poller starts a stream (TRIM_HORIZON when unset).
+fn starting_position(value: Option<String>) -> Result<StartAt, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("TRIM_HORIZON") => Ok(StartAt::TrimHorizon),
+        Some("LATEST") => Ok(StartAt::Latest),
+        Some(other) => Err(ConfigError::Invalid {
+            variable: "STARTING_POSITION",
+            value: other.to_string(),
+            accepted: "TRIM_HORIZON or LATEST",
+        }),
     }
 }
 

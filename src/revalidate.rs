@@ -31,8 +31,8 @@ use tokio::time::Instant;
 
 use crate::config::{RevalidatorConfig, TableRef};
 use crate::ports::findings::{
-    Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, Problem,
-    Recheck, Resolution,
+    Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, ListPage,
+    Problem, Recheck, Resolution,
 };
 use crate::ports::rate::{Limited, ReadRate};
 use crate::ports::table::TableReader;
@@ -44,7 +44,9 @@ use crate::report::{OutcomeSink, RecordReport};
 use crate::shared::epoch_ms;
 use crate::shared::error_chain;
 use crate::verify::timing::Backoff;
-use crate::verify::{Evidence, Outcome, Proof, RetryReason, Supersession, Verdict, Verifier};
+use crate::verify::{
+    BatchReport, Evidence, Outcome, Proof, RetryReason, Supersession, Verdict, Verifier,
+};
 
 /// Attempts within one run at a key that neither settles nor fails to be read.
 pub const UNSETTLED_ATTEMPTS: u32 = 2;
@@ -305,17 +307,7 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         for pass in Pass::of(options, walk.started_ms) {
             let mut after = None;
             loop {
-                let page = self
-                    .store
-                    .list_page(
-                        &self.table,
-                        FindingStatus::Open,
-                        pass.due_by_ms,
-                        after,
-                        CHUNK,
-                    )
-                    .await
-                    .map_err(|source| self.list_error(source))?;
+                let page = self.due_page(pass, after).await?;
                 let chunk = walk.take(pass, page.findings);
                 let judged = self
                     .judge_chunk(&chunk, stop_at, &mut metrics, &mut report)
@@ -392,21 +384,29 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             if walk.full() {
                 break;
             }
-            let page = self
-                .store
-                .list_page(
-                    &self.table,
-                    FindingStatus::Open,
-                    pass.due_by_ms,
-                    Some(after),
-                    CHUNK,
-                )
-                .await
-                .map_err(|source| self.list_error(source))?;
+            let page = self.due_page(pass, Some(after)).await?;
             rest += walk.take(pass, page.findings).len() as u64;
             next = page.next;
         }
         Ok(rest)
+    }
+
+    /// A page ([`CHUNK`]) of the open findings due in `pass`, after `after`.
+    async fn due_page(
+        &self,
+        pass: Pass,
+        after: Option<ListCursor>,
+    ) -> Result<ListPage, RevalidateError> {
+        self.store
+            .list_page(
+                &self.table,
+                FindingStatus::Open,
+                pass.due_by_ms,
+                after,
+                CHUNK,
+            )
+            .await
+            .map_err(|source| self.list_error(source))
     }
 
     fn list_error(&self, source: FindingsError) -> RevalidateError {
@@ -436,7 +436,6 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         stop_at: Option<Instant>,
         metrics: &mut InvocationMetrics,
     ) -> Result<Vec<Judged>, RevalidateError> {
-        let config = &self.config.verify;
         let mut judged: Vec<Judged> = (0..findings.len())
             .map(|_| Judged::LeftDue(RetryReason::OutOfTime))
             .collect();
@@ -450,41 +449,11 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                 .iter()
                 .map(|&i| self.expectation(&findings[i]))
                 .collect();
-            let attempt_ends = Instant::now()
-                + config.max_replication_lag * ATTEMPT_WINDOWS
-                + config.deadline_margin;
-            // `stop_at` is the deadline less the margin the engine takes off again.
-            let cut = stop_at.is_some_and(|s| s + config.deadline_margin < attempt_ends);
-            let deadline = match stop_at {
-                Some(s) if cut => s + config.deadline_margin,
-                _ => attempt_ends,
-            };
+            let (deadline, cut) = self.attempt_deadline(stop_at);
             let judged_at_ms = epoch_ms();
-            let mut answer = self.verifier.verify(&batch, Some(deadline)).await;
+            let answer = self.verifier.verify(&batch, Some(deadline)).await;
             metrics.add_calls(&answer);
-            let mut again = Vec::new();
-            let mut transient = false;
-            for (k, (&i, outcome)) in todo.iter().zip(answer.outcomes).enumerate() {
-                match outcome {
-                    Outcome::Verdict(verdict) => {
-                        judged[i] = Judged::Verdict {
-                            verdict,
-                            evidence: answer.evidence.remove(&k),
-                            judged_at_ms,
-                        }
-                    }
-                    Outcome::Retry(RetryReason::LookupFailed {
-                        message,
-                        transient: false,
-                    }) => return Err(RevalidateError::Lookup { message }),
-                    Outcome::Retry(reason) => {
-                        transient |= matches!(reason, RetryReason::LookupFailed { .. });
-                        judged[i] = Judged::LeftDue(reason);
-                        again.push(i);
-                    }
-                    Outcome::NotSampled => again.push(i),
-                }
-            }
+            let (again, transient) = sort_attempt(&todo, answer, judged_at_ms, &mut judged)?;
             if again.is_empty() {
                 break;
             }
@@ -512,6 +481,20 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         Ok(judged)
     }
 
+    /// The deadline of one attempt of a few windows, and whether `stop_at` (the deadline less
+    /// the margin the engine takes off again) cuts it short.
+    fn attempt_deadline(&self, stop_at: Option<Instant>) -> (Instant, bool) {
+        let config = &self.config.verify;
+        let attempt_ends =
+            Instant::now() + config.max_replication_lag * ATTEMPT_WINDOWS + config.deadline_margin;
+        let cut = stop_at.is_some_and(|s| s + config.deadline_margin < attempt_ends);
+        let deadline = match stop_at {
+            Some(s) if cut => s + config.deadline_margin,
+            _ => attempt_ends,
+        };
+        (deadline, cut)
+    }
+
     /// Records one finding's result in the store and in the sink.
     async fn settle(
         &self,
@@ -535,65 +518,83 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                 judged_at_ms,
             } => {
                 let verdict = as_found(finding, verdict);
-                let clears = matches!(
-                    verdict,
-                    Verdict::Match { .. }
-                        // Neither side has an item: the tables agree.
-                        | Verdict::Superseded {
-                            by: Supersession::MatchesCurrentSource
-                        }
-                        // Not a MATCH, but the finding no longer describes a difference of
-                        // replication: the item is gone or going on both sides by its TTL.
-                        | Verdict::Expired { .. }
-                );
-                if clears {
-                    let resolution = Resolution {
-                        table: &self.table,
-                        key: &finding.key,
-                        origin: FindingOrigin::Revalidation,
-                        judged_at_ms,
-                    };
-                    let resolved = self
-                        .write(finding, stop_at, sink.metrics(), || {
-                            self.store.resolve(&resolution)
-                        })
+                if clears(&verdict) {
+                    self.resolve(finding, &verdict, judged_at_ms, stop_at, sink, report)
                         .await?;
-                    match resolved {
-                        Some(true) => {
-                            report.checked += 1;
-                            report.resolved += 1;
-                            sink.metrics().findings_resolved += 1;
-                            if let Verdict::Expired { instead_of, .. } = &verdict {
-                                tracing::info!(table = %self.table, key = %finding.key_text, was = %finding.verdict, instead_of, "finding resolved: the item expired by its TTL (gone or going on both sides), not a replication difference any more");
-                            }
-                        }
-                        // Seen again after this MATCH was judged, or no longer open.
-                        Some(false) => {
-                            report.checked += 1;
-                            report.still_open += 1;
-                        }
-                        None => report.left_due += 1,
-                    }
                     sink.accept(RecordReport::of(&expectation, Outcome::Verdict(verdict)));
                     return Ok(());
                 }
                 (Some(verdict), evidence)
             }
         };
-        // A check that did not clear it: the problem as it is now, or a key still changing (no
-        // verdict, or the other side following a newer state of the source).
+        let shown = self
+            .keep_open(finding, verdict, evidence, stop_at, sink, report)
+            .await?;
+        if let Some(shown) = shown {
+            sink.accept(RecordReport::of(&expectation, Outcome::Verdict(shown)));
+        }
+        Ok(())
+    }
+
+    /// Resolves a finding its check cleared (judged at `judged_at_ms`).
+    async fn resolve(
+        &self,
+        finding: &Finding,
+        verdict: &Verdict,
+        judged_at_ms: u64,
+        stop_at: Option<Instant>,
+        sink: &mut OutcomeSink<'_>,
+        report: &mut RevalidationReport,
+    ) -> Result<(), RevalidateError> {
+        let resolution = Resolution {
+            table: &self.table,
+            key: &finding.key,
+            origin: FindingOrigin::Revalidation,
+            judged_at_ms,
+        };
+        let resolved = self
+            .write(finding, stop_at, sink.metrics(), || {
+                self.store.resolve(&resolution)
+            })
+            .await?;
+        match resolved {
+            Some(true) => {
+                report.checked += 1;
+                report.resolved += 1;
+                sink.metrics().findings_resolved += 1;
+                if let Verdict::Expired { instead_of, .. } = verdict {
+                    tracing::info!(table = %self.table, key = %finding.key_text, was = %finding.verdict, instead_of, "finding resolved: the item expired by its TTL (gone or going on both sides), not a replication difference any more");
+                }
+            }
+            // Seen again after this MATCH was judged, or no longer open.
+            Some(false) => {
+                report.checked += 1;
+                report.still_open += 1;
+            }
+            None => report.left_due += 1,
+        }
+        Ok(())
+    }
+
+    /// A check that did not clear the finding: records the problem as it is now, or a key still
+    /// changing (no verdict, or the other side following a newer state of the source); the
+    /// verdict to show, `None` when the write kept failing (the finding is left due).
+    async fn keep_open(
+        &self,
+        finding: &Finding,
+        verdict: Option<Verdict>,
+        evidence: Option<Evidence>,
+        stop_at: Option<Instant>,
+        sink: &mut OutcomeSink<'_>,
+        report: &mut RevalidationReport,
+    ) -> Result<Option<Verdict>, RevalidateError> {
         let (problem, changing) = match &verdict {
             Some(v) if v.is_problem() => (problem_of(v, evidence.as_ref()), false),
             other => (kept_changing(finding, other.as_ref()), true),
         };
         let checks = finding.checks + 1;
-        let mark = changing && checks >= UNSETTLED_CHECKS;
         let now = epoch_ms();
-        let next_check_ms = if mark {
-            now + UNSETTLED_PARKED.as_millis() as u64
-        } else {
-            now + backoff(checks).as_millis() as u64
-        };
+        let (next_check_ms, mark) = next_check(checks, changing, now);
         let recheck = Recheck {
             table: &self.table,
             key: &finding.key,
@@ -609,7 +610,7 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             .await?;
         if written.is_none() {
             report.left_due += 1;
-            return Ok(());
+            return Ok(None);
         }
         report.checked += 1;
         report.still_open += 1;
@@ -622,14 +623,12 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
                 "the key kept changing through {checks} revalidations: marked unsettled, it stays open but is no longer checked on schedule (ddb-verify revalidate --include-unsettled checks it)"
             );
         }
-        let shown = match verdict {
+        Ok(Some(match verdict {
             Some(v) if !changing => v,
             _ => Verdict::Unverifiable {
                 reason: problem.detail.clone(),
             },
-        };
-        sink.accept(RecordReport::of(&expectation, Outcome::Verdict(shown)));
-        Ok(())
+        }))
     }
 
     /// A findings write, transient failures tried again with backoff; `None` when they kept
@@ -683,6 +682,68 @@ pub fn backoff(checks: u32) -> Duration {
 
 const KEPT_CHANGING: &str = "the key kept changing during revalidation";
 const LAST_PROVEN: &str = "; last proven: ";
+
+/// Takes an attempt's outcomes (for the findings at `todo`) into `judged`; the findings to try
+/// again, and whether a lookup failed transiently among them. A lookup that failed for good fails
+/// the run.
+fn sort_attempt(
+    todo: &[usize],
+    mut answer: BatchReport,
+    judged_at_ms: u64,
+    judged: &mut [Judged],
+) -> Result<(Vec<usize>, bool), RevalidateError> {
+    let mut again = Vec::new();
+    let mut transient = false;
+    for (k, (&i, outcome)) in todo.iter().zip(answer.outcomes).enumerate() {
+        match outcome {
+            Outcome::Verdict(verdict) => {
+                judged[i] = Judged::Verdict {
+                    verdict,
+                    evidence: answer.evidence.remove(&k),
+                    judged_at_ms,
+                }
+            }
+            Outcome::Retry(RetryReason::LookupFailed {
+                message,
+                transient: false,
+            }) => return Err(RevalidateError::Lookup { message }),
+            Outcome::Retry(reason) => {
+                transient |= matches!(reason, RetryReason::LookupFailed { .. });
+                judged[i] = Judged::LeftDue(reason);
+                again.push(i);
+            }
+            Outcome::NotSampled => again.push(i),
+        }
+    }
+    Ok((again, transient))
+}
+
+/// Whether a check's verdict clears the finding.
+fn clears(verdict: &Verdict) -> bool {
+    matches!(
+        verdict,
+        Verdict::Match { .. }
+            // Neither side has an item: the tables agree.
+            | Verdict::Superseded {
+                by: Supersession::MatchesCurrentSource
+            }
+            // Not a MATCH, but the finding no longer describes a difference of
+            // replication: the item is gone or going on both sides by its TTL.
+            | Verdict::Expired { .. }
+    )
+}
+
+/// When a finding checked `checks` times (this check included) is next due, and whether it is
+/// marked unsettled: a key still `changing` after `UNSETTLED_CHECKS` checks is parked.
+fn next_check(checks: u32, changing: bool, now: u64) -> (u64, bool) {
+    let mark = changing && checks >= UNSETTLED_CHECKS;
+    let next_check_ms = if mark {
+        now + UNSETTLED_PARKED.as_millis() as u64
+    } else {
+        now + backoff(checks).as_millis() as u64
+    };
+    (next_check_ms, mark)
+}
 
 /// What a check of a key that keeps changing records: UNVERIFIABLE, with what was last proven.
 fn kept_changing(finding: &Finding, verdict: Option<&Verdict>) -> Problem {
@@ -745,5 +806,32 @@ mod tests {
         assert_eq!(backoff(3), FIRST_RECHECK * 8);
         assert_eq!(backoff(7), LONGEST_RECHECK);
         assert_eq!(backoff(u32::MAX), LONGEST_RECHECK);
+    }
+
+    #[test]
+    fn a_key_still_changing_is_parked_after_its_checks_a_problem_never() {
+        let now = 1_000_000;
+        let backed_off = |checks| now + backoff(checks).as_millis() as u64;
+        assert_eq!(next_check(1, true, now), (backed_off(1), false));
+        assert!(!next_check(UNSETTLED_CHECKS - 1, true, now).1);
+        let parked = now + UNSETTLED_PARKED.as_millis() as u64;
+        assert_eq!(next_check(UNSETTLED_CHECKS, true, now), (parked, true));
+        let problem = next_check(UNSETTLED_CHECKS + 5, false, now);
+        assert_eq!(problem, (backed_off(UNSETTLED_CHECKS + 5), false));
+    }
+
+    #[test]
+    fn a_check_clears_on_a_match_agreement_or_expiry_only() {
+        let lag = Duration::ZERO;
+        assert!(clears(&Verdict::Match { lag }));
+        assert!(clears(&Verdict::Superseded {
+            by: Supersession::MatchesCurrentSource
+        }));
+        assert!(!clears(&Verdict::Superseded {
+            by: Supersession::MatchesNewerSourceState
+        }));
+        assert!(!clears(&Verdict::Missing {
+            proof: Proof::SourceAsRecorded
+        }));
     }
 }

@@ -48,6 +48,43 @@ impl DynamoDbCheckpoints {
             .expression_attribute_values(":me", AttributeValue::S(lease.owner.to_string()))
     }
 
+    /// An UpdateItem on the stream's own item (its start and unrecorded runs' mark).
+    fn update_stream(&self, stream_arn: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+    }
+
+    /// Changes the stream item's unrecorded runs' mark (`update`) if `condition` holds, `:at`
+    /// bound to `at_ms`.
+    async fn update_unrecorded(
+        &self,
+        stream_arn: &str,
+        update: &str,
+        condition: &str,
+        at_ms: u64,
+    ) -> Result<(), CheckpointError> {
+        let update = self
+            .update_stream(stream_arn)
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()));
+        self.if_condition_holds(update).await
+    }
+
+    /// Sends a conditional update; a condition that fails changes nothing and is no error.
+    async fn if_condition_holds(
+        &self,
+        update: UpdateItemFluentBuilder,
+    ) -> Result<(), CheckpointError> {
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+
     fn key(stream_arn: &str, shard_id: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
             (
@@ -175,10 +212,7 @@ impl CheckpointStore for DynamoDbCheckpoints {
             .map(|s| AttributeValue::S(s.clone()))
             .collect();
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
+            .update_stream(stream_arn)
             .update_expression(
                 "SET startedAt = if_not_exists(startedAt, :at), rootShards = if_not_exists(rootShards, :roots)",
             )
@@ -196,22 +230,14 @@ impl CheckpointStore for DynamoDbCheckpoints {
     }
 
     async fn mark_unrecorded(&self, stream_arn: &str, at_ms: u64) -> Result<(), CheckpointError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
-            .update_expression("SET unrecordedAt = :at")
-            .condition_expression("attribute_not_exists(unrecordedAt) OR unrecordedAt < :at")
-            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A newer mark is there already.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+        // A newer mark is there already if the condition fails.
+        self.update_unrecorded(
+            stream_arn,
+            "SET unrecordedAt = :at",
+            "attribute_not_exists(unrecordedAt) OR unrecordedAt < :at",
+            at_ms,
+        )
+        .await
     }
 
     async fn clear_unrecorded(
@@ -219,22 +245,14 @@ impl CheckpointStore for DynamoDbCheckpoints {
         stream_arn: &str,
         seen_ms: u64,
     ) -> Result<(), CheckpointError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(stream_arn, STREAM_ITEM)))
-            .update_expression("REMOVE unrecordedAt")
-            .condition_expression("unrecordedAt = :seen")
-            .expression_attribute_values(":seen", AttributeValue::N(seen_ms.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A newer mark came meanwhile: the next run records it.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+        // A newer mark came meanwhile if the condition fails: the next run records it.
+        self.update_unrecorded(
+            stream_arn,
+            "REMOVE unrecordedAt",
+            "unrecordedAt = :at",
+            seen_ms,
+        )
+        .await
     }
 
     async fn acquire(&self, lease: &Lease<'_>) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -295,17 +313,11 @@ impl CheckpointStore for DynamoDbCheckpoints {
     }
 
     async fn release(&self, lease: &Lease<'_>) -> Result<(), CheckpointError> {
-        let result = self
+        let update = self
             .update(lease)
             .update_expression("REMOVE leaseOwner, leaseExpiresAt")
-            .condition_expression("leaseOwner = :me")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
-        }
+            .condition_expression("leaseOwner = :me");
+        self.if_condition_holds(update).await
     }
 }
 

@@ -51,6 +51,20 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A findings update applied only where `condition` holds, with `#status` (the status attribute)
+/// and `:open` bound for it.
+trait IfStatus {
+    fn if_status(self, condition: &str) -> Self;
+}
+
+impl IfStatus for UpdateItemFluentBuilder {
+    fn if_status(self, condition: &str) -> Self {
+        self.condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s("OPEN"))
+    }
+}
+
 fn status_partition(status: &str, table: &str) -> AttributeValue {
     s(format!("{status}#{table}"))
 }
@@ -117,9 +131,7 @@ impl DynamoDbFindings {
         remove.push("reason");
         let mut update = update
             .update_expression(expression(&set, &remove, add))
-            .condition_expression(condition)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":open", s("OPEN"))
+            .if_status(condition)
             .expression_attribute_values(":partition", status_partition("OPEN", write.table))
             .expression_attribute_values(":next", n(write.next_check_ms))
             .expression_attribute_values(":zero", n(0))
@@ -717,10 +729,8 @@ impl FindingsStore for DynamoDbFindings {
             .update_expression(
                 "SET #status = :resolved, resolvedAt = :now, resolvedBy = :origin, expiresAt = :expires REMOVE statusTable, nextCheck",
             )
-            .condition_expression("#status = :open AND lastSeen <= :now")
-            .expression_attribute_names("#status", "status")
+            .if_status("#status = :open AND lastSeen <= :now")
             .expression_attribute_values(":resolved", s("RESOLVED"))
-            .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":now", n(r.judged_at_ms))
             .expression_attribute_values(":origin", s(r.origin.as_str()))
             .expression_attribute_values(":expires", n(expires_at));
@@ -770,9 +780,7 @@ impl FindingsStore for DynamoDbFindings {
         }
         let update = update
             .update_expression(expression(&set, &remove, "checks :one"))
-            .condition_expression("#status = :open")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":open", s("OPEN"))
+            .if_status("#status = :open")
             .expression_attribute_values(":one", n(1));
         // Not applied: resolved or accepted meanwhile, nothing to add.
         self.conditional(update).await.map(|_| ())
@@ -873,10 +881,8 @@ impl FindingsStore for DynamoDbFindings {
             .update_expression(
                 "SET #status = :accepted, reason = :reason, acceptedAt = :now, statusTable = :partition, acceptedProblem = :signature",
             )
-            .condition_expression("#status IN (:open, :accepted) AND verdict = :verdict")
-            .expression_attribute_names("#status", "status")
+            .if_status("#status IN (:open, :accepted) AND verdict = :verdict")
             .expression_attribute_values(":accepted", s("ACCEPTED"))
-            .expression_attribute_values(":open", s("OPEN"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":partition", status_partition("ACCEPTED", table))

@@ -33,7 +33,7 @@ use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, Findi
 use crate::ports::rate::{Limited, ReadRate};
 use crate::ports::scan::{ScanError, ScanRequest, TableScanner};
 use crate::ports::table::TableReader;
-use crate::record::{Expectation, Expected, Origin};
+use crate::record::{Expectation, Expected, Image, Origin};
 use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{OutcomeSink, RecordReport};
@@ -162,6 +162,28 @@ struct SegmentWork<'a> {
     total_segments: u32,
     stop_at: Option<Instant>,
     on_page: &'a (dyn Fn(&BaselineCounts) + Sync),
+}
+
+impl SegmentWork<'_> {
+    /// The Scan request for a direction's next page, from `cursor`.
+    fn page<'a>(
+        &self,
+        direction: Direction,
+        table: &'a str,
+        key_names: &'a [String],
+        cursor: &Cursor,
+        limit: Option<u32>,
+    ) -> ScanRequest<'a> {
+        ScanRequest {
+            table,
+            segment: self.segment,
+            total_segments: self.total_segments,
+            start_key: cursor.start_key.clone(),
+            // The other side's keys only: their contents are compared the other way.
+            attributes: (direction == Direction::Target).then_some(key_names),
+            limit,
+        }
+    }
 }
 
 impl<R, S, B> Baseline<R, S, B, NoFindings>
@@ -421,46 +443,19 @@ where
             Direction::Source => &self.forward,
             Direction::Target => &self.reverse,
         };
+        let page_limit = self.config.page_limit;
         while !cursor.done {
             if work.stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
             }
-            let request = ScanRequest {
-                table: &table,
-                segment: work.segment,
-                total_segments: work.total_segments,
-                start_key: cursor.start_key.clone(),
-                // The other side's keys only: their contents are compared the other way.
-                attributes: (direction == Direction::Target).then_some(key_names),
-                limit: self.config.page_limit,
-            };
+            let request = work.page(direction, &table, key_names, &cursor, page_limit);
             // The page's states are observed no earlier than the scan call: a MATCH among them
             // resolves no finding seen after it.
             let observed_from_ms = epoch_ms();
             let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
                 break;
             };
-            let since = SystemTime::now();
-            let expectations: Vec<Expectation> = scanned
-                .items
-                .into_iter()
-                .map(|item| match direction {
-                    Direction::Source => Expectation {
-                        keys: item.key_item(key_names),
-                        expected: Expected::Image(item),
-                        since: Some(since),
-                        source_table: Some(table.clone()),
-                        origin: Origin::Scan,
-                    },
-                    Direction::Target => Expectation {
-                        keys: item.into_item(),
-                        expected: Expected::Present,
-                        since: Some(since),
-                        source_table: Some(table.clone()),
-                        origin: Origin::Scan,
-                    },
-                })
-                .collect();
+            let expectations = expectations_of(direction, scanned.items, key_names, &table);
             let Some(verdicts) = self
                 .verify_page(verifier, &expectations, work.stop_at, sink.metrics())
                 .await?
@@ -468,37 +463,7 @@ where
                 // Out of time before every item had a verdict: the page is read again next time.
                 break;
             };
-            let mut counts = BaselineCounts::default();
-            let mut reported = Vec::with_capacity(expectations.len());
-            let mut outcomes = Vec::with_capacity(expectations.len());
-            for (expectation, verdict) in expectations.into_iter().zip(verdicts) {
-                let verdict = match (direction, verdict) {
-                    // Both sides hold the key: the source's direction compares its contents.
-                    (Direction::Target, Verdict::Match { .. }) => {
-                        counts.items_target += 1;
-                        continue;
-                    }
-                    (Direction::Target, Verdict::Missing { proof }) => Verdict::Extra {
-                        proof: match proof {
-                            Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
-                            other => other,
-                        },
-                    },
-                    // The other side's item past its TTL: what would have been an EXTRA.
-                    (Direction::Target, Verdict::Expired { ttl, .. }) => Verdict::Expired {
-                        ttl,
-                        instead_of: "EXTRA",
-                    },
-                    (_, verdict) => verdict,
-                };
-                match direction {
-                    Direction::Source => counts.items_source += 1,
-                    Direction::Target => counts.items_target += 1,
-                }
-                count_verdict(&mut counts, &verdict);
-                reported.push(expectation);
-                outcomes.push(Outcome::Verdict(verdict));
-            }
+            let (counts, reported, mut outcomes) = tally(direction, expectations, verdicts);
             if !self
                 .write_findings(
                     work,
@@ -715,6 +680,19 @@ where
         }
     }
 
+    /// The deadline of one attempt at a page: each attempt gets a few windows, so a key that
+    /// keeps changing costs a bounded time; never past `stop_at` (the caller's deadline less the
+    /// margin the engine takes off again).
+    fn attempt_deadline(&self, stop_at: Option<Instant>) -> Instant {
+        let config = &self.config.verify;
+        let attempt_ends =
+            Instant::now() + config.max_replication_lag * ATTEMPT_WINDOWS + config.deadline_margin;
+        match stop_at {
+            Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
+            None => attempt_ends,
+        }
+    }
+
     /// Verifies a page until every item has a verdict; `None` when `stop_at` came first. A key
     /// that stays unsettled for [`UNSETTLED_ATTEMPTS`] is UNVERIFIABLE (the stream verifier covers
     /// its changes); transient lookup failures are retried with backoff, never counted.
@@ -738,34 +716,11 @@ where
                 again_batch = todo.iter().map(|&i| expectations[i].clone()).collect();
                 again_batch.as_slice()
             };
-            // Each attempt gets a few windows, so a key that keeps changing costs a bounded time.
-            let config = &self.config.verify;
-            let attempt_ends = Instant::now()
-                + config.max_replication_lag * ATTEMPT_WINDOWS
-                + config.deadline_margin;
-            let deadline = match stop_at {
-                // `stop_at` is the caller's deadline less the margin the engine takes off again.
-                Some(stop) => (stop + config.deadline_margin).min(attempt_ends),
-                None => attempt_ends,
-            };
-            let report = verifier.verify(batch, Some(deadline)).await;
+            let report = verifier
+                .verify(batch, Some(self.attempt_deadline(stop_at)))
+                .await;
             metrics.add_calls(&report);
-            let mut again = Vec::new();
-            let mut transient = false;
-            for (&i, outcome) in todo.iter().zip(report.outcomes) {
-                match outcome {
-                    Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
-                    Outcome::Retry(RetryReason::LookupFailed {
-                        message,
-                        transient: false,
-                    }) => return Err(BaselineError::Lookup { message }),
-                    Outcome::Retry(RetryReason::LookupFailed { .. }) => {
-                        transient = true;
-                        again.push(i);
-                    }
-                    Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
-                }
-            }
+            let (mut again, transient) = sort_attempt(&todo, report.outcomes, &mut verdicts)?;
             if again.is_empty() {
                 break;
             }
@@ -782,12 +737,11 @@ where
             } else {
                 unsettled += 1;
                 if unsettled >= UNSETTLED_ATTEMPTS {
-                    for &i in &again {
+                    for i in again.drain(..) {
                         verdicts[i] = Some(Verdict::Unverifiable {
-                            reason: "the item kept changing during the compare: neither side settled; the stream verifier covers its changes".into(),
+                            reason: KEPT_CHANGING.into(),
                         });
                     }
-                    again.clear();
                 }
             }
             todo = again;
@@ -805,6 +759,106 @@ where
     }
 }
 
+/// The verdict of an item still unsettled after [`UNSETTLED_ATTEMPTS`].
+const KEPT_CHANGING: &str = "the item kept changing during the compare: neither side settled; the stream verifier covers its changes";
+
+/// Takes an attempt's verdicts (`outcomes`, for the items at `todo`) into `verdicts`; the items to
+/// try again, and whether a lookup failed transiently among them. A lookup that failed for good
+/// fails the page.
+fn sort_attempt(
+    todo: &[usize],
+    outcomes: Vec<Outcome>,
+    verdicts: &mut [Option<Verdict>],
+) -> Result<(Vec<usize>, bool), BaselineError> {
+    let mut again = Vec::new();
+    let mut transient = false;
+    for (&i, outcome) in todo.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
+            Outcome::Retry(RetryReason::LookupFailed {
+                message,
+                transient: false,
+            }) => return Err(BaselineError::Lookup { message }),
+            Outcome::Retry(RetryReason::LookupFailed { .. }) => {
+                transient = true;
+                again.push(i);
+            }
+            Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
+        }
+    }
+    Ok((again, transient))
+}
+
+/// What a scanned page's items are checked against: from the source, each item's image on the
+/// other side; from the target, some item under each key on the source.
+fn expectations_of(
+    direction: Direction,
+    items: Vec<Image>,
+    key_names: &[String],
+    table: &str,
+) -> Vec<Expectation> {
+    let since = SystemTime::now();
+    items
+        .into_iter()
+        .map(|item| {
+            let (keys, expected) = match direction {
+                Direction::Source => (item.key_item(key_names), Expected::Image(item)),
+                Direction::Target => (item.into_item(), Expected::Present),
+            };
+            Expectation {
+                keys,
+                expected,
+                since: Some(since),
+                source_table: Some(table.to_string()),
+                origin: Origin::Scan,
+            }
+        })
+        .collect()
+}
+
+/// A page's verdicts as its direction counts and reports them: the items read, the verdicts by
+/// kind, and the records reported with their outcomes. From the target, a key both sides hold is
+/// counted only (the source's direction compares its contents), and a key missing on the source
+/// is EXTRA (EXPIRED instead of EXTRA when past its TTL).
+fn tally(
+    direction: Direction,
+    expectations: Vec<Expectation>,
+    verdicts: Vec<Verdict>,
+) -> (BaselineCounts, Vec<Expectation>, Vec<Outcome>) {
+    let mut counts = BaselineCounts::default();
+    let mut reported = Vec::with_capacity(expectations.len());
+    let mut outcomes = Vec::with_capacity(expectations.len());
+    for (expectation, verdict) in expectations.into_iter().zip(verdicts) {
+        let verdict = match (direction, verdict) {
+            // Both sides hold the key: the source's direction compares its contents.
+            (Direction::Target, Verdict::Match { .. }) => {
+                counts.items_target += 1;
+                continue;
+            }
+            (Direction::Target, Verdict::Missing { proof }) => Verdict::Extra {
+                proof: match proof {
+                    Proof::AbsentWhileSourceHasItem => Proof::OnlyOnOtherSide,
+                    other => other,
+                },
+            },
+            // The other side's item past its TTL: what would have been an EXTRA.
+            (Direction::Target, Verdict::Expired { ttl, .. }) => Verdict::Expired {
+                ttl,
+                instead_of: "EXTRA",
+            },
+            (_, verdict) => verdict,
+        };
+        match direction {
+            Direction::Source => counts.items_source += 1,
+            Direction::Target => counts.items_target += 1,
+        }
+        count_verdict(&mut counts, &verdict);
+        reported.push(expectation);
+        outcomes.push(Outcome::Verdict(verdict));
+    }
+    (counts, reported, outcomes)
+}
+
 /// Counts a verdict (a DELETE_NOT_APPLIED cannot come from a scan; it counts as a problem).
 fn count_verdict(counts: &mut BaselineCounts, verdict: &Verdict) {
     match verdict {
@@ -815,5 +869,52 @@ fn count_verdict(counts: &mut BaselineCounts, verdict: &Verdict) {
         Verdict::Superseded { .. } => counts.superseded += 1,
         Verdict::Unverifiable { .. } => counts.unverifiable += 1,
         Verdict::Expired { .. } => counts.expired += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    #[test]
+    fn from_the_target_a_key_on_both_sides_is_counted_and_one_missing_is_extra() {
+        let item = |pk: &str| -> Image {
+            let item: crate::record::Item = [("pk".to_string(), V::S(pk.into()))].into();
+            item.into()
+        };
+        let names = ["pk".to_string()];
+        let scanned = expectations_of(Direction::Target, vec![item("a"), item("b")], &names, "T");
+        assert!(scanned
+            .iter()
+            .all(|e| e.expected == Expected::Present && e.source_table.as_deref() == Some("T")));
+        let verdicts = vec![
+            Verdict::Match {
+                lag: std::time::Duration::ZERO,
+            },
+            Verdict::Missing {
+                proof: Proof::AbsentWhileSourceHasItem,
+            },
+        ];
+        let (counts, reported, outcomes) = tally(Direction::Target, scanned, verdicts);
+        assert_eq!((counts.items_target, counts.items_source), (2, 0));
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported[0].keys.get("pk"), Some(&V::S("b".into())));
+        assert!(matches!(
+            outcomes[..],
+            [Outcome::Verdict(Verdict::Extra {
+                proof: Proof::OnlyOnOtherSide
+            })]
+        ));
+        let scanned = expectations_of(Direction::Source, vec![item("a")], &names, "S");
+        let verdicts = vec![Verdict::Missing {
+            proof: Proof::AbsentWhileSourceHasItem,
+        }];
+        let (counts, _, outcomes) = tally(Direction::Source, scanned, verdicts);
+        assert_eq!((counts.items_target, counts.items_source), (0, 1));
+        assert!(matches!(
+            outcomes[..],
+            [Outcome::Verdict(Verdict::Missing { .. })]
+        ));
     }
 }

@@ -10,9 +10,7 @@ use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsStore};
 use crate::ports::table::TableReader;
 use crate::record::{Expectation, MalformedRecord};
-use crate::report::findings::{
-    stream_coverage, CoverageOf, FindingsWriter, Occurrence, OpenFindings, Pass,
-};
+use crate::report::findings::{stream_coverage, CoverageOf, FindingsWriter, OpenFindings};
 use crate::report::metrics::InvocationMetrics;
 use crate::report::{emf, log_summary, OutcomeSink, RecordReport};
 use crate::shared::error_chain;
@@ -193,17 +191,7 @@ impl<F: FindingsStore> Findings<F> {
             unreadable_handed_back,
         } = batch;
         self.writer
-            .write_with(
-                records,
-                &mut report.outcomes,
-                &report.evidence,
-                Pass {
-                    occurrence: Occurrence::Stream,
-                    observed_from_ms: report.started_at_ms,
-                },
-                open,
-                metrics,
-            )
+            .write_stream(records, report, open, metrics)
             .await;
         // One coverage entry per stream read (an event holds one stream's records).
         let mut streams: Vec<(&str, Option<&str>)> = Vec::new();

@@ -83,6 +83,15 @@ pub struct PollReport {
 }
 
 impl PollReport {
+    /// A shard's reading failed (`#stream`: the run's): counted and kept, the other shards go on.
+    fn fail(&mut self, shard_id: &str, error: PollerError) {
+        self.poller.shard_failures += 1;
+        self.failures.push(ShardFailure {
+            shard_id: shard_id.to_string(),
+            error,
+        });
+    }
+
     pub fn emf_documents(
         &self,
         namespace: &str,
@@ -161,20 +170,12 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         stream_arn: &str,
         deadline: Instant,
     ) -> Result<PollReport, PollerError> {
-        let stop_at = deadline
-            .checked_sub(self.config.verify.deadline_margin)
-            .unwrap_or_else(Instant::now);
-        let owner = format!("poller-{:016x}", fastrand::u64(..));
         let run_started_ms = crate::shared::epoch_ms();
-        // Every shard read to its end or caught up, none left to others or unread.
-        let mut covered = true;
         let shards = self.discover(stream_arn).await?;
         let checkpoints = self.checkpoints.load_all(stream_arn).await?;
         let mut total = PollReport::default();
         total.poller.shards_discovered = shards.len() as u64;
-
         let listed: HashSet<&str> = shards.iter().map(|s| s.shard_id.as_str()).collect();
-        let latest = self.config.starting_position == StartAt::Latest;
         let lineage = Lineage {
             shards: &shards,
             listed: &listed,
@@ -189,53 +190,58 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         if let Err(error) = self.mark_unrecorded(stream_arn, run_ends_ms).await {
             // Like a shard's failure: in the report, and nothing is read this run.
             tracing::error!(stream_arn, error = %DisplayErrorContext(&error), "marking the stream as read without a findings table failed: nothing is read this run");
-            total.poller.shard_failures += 1;
-            total.failures.push(ShardFailure {
-                shard_id: "#stream".to_string(),
-                error,
-            });
+            total.fail("#stream", error);
             return Ok(total);
         }
         let stream_start = self.known_start(stream_arn, run_started_ms, &lineage).await;
         total.latest_starts = u64::from(stream_start.as_ref().is_some_and(|(_, gap)| *gap));
         let stream_start = stream_start.map(|(start, _)| start);
-        let mut finished: HashSet<String> = checkpoints
-            .iter()
-            .filter(|(_, c)| c.shard_end)
-            .map(|(id, _)| id.clone())
-            .collect();
         self.report_trimmed_parents(stream_arn, &lineage, stream_start.as_ref(), &mut total);
-        let root_start = stream_start
-            .as_ref()
-            .filter(|_| latest)
-            .map(|s| s.started_at_ms);
-        let waits = |s: &ShardInfo| stream_start.is_none() && lineage.needs_start(s, latest);
-        covered &= !shards.iter().any(waits);
-        let mut queue: VecDeque<(ShardInfo, Origin)> = shards
-            .iter()
-            .filter(|s| lineage.ready(s, &finished) && !waits(s))
-            .map(|s| (s.clone(), lineage.origin(s, root_start)))
-            .collect();
-        let mut queued: HashSet<String> = queue.iter().map(|(s, _)| s.shard_id.clone()).collect();
-        let limit = self.config.verify.max_concurrency;
+        let latest = self.config.starting_position == StartAt::Latest;
+        let mut schedule = Schedule::new(&lineage, stream_start.as_ref(), latest);
+        self.read_shards(stream_arn, deadline, &lineage, &mut schedule, &mut total)
+            .await;
+        // Every shard read to its end or caught up, none left to others or unread.
+        let covered = schedule.covered
+            && schedule.queue.is_empty()
+            && total.poller.lease_conflicts == 0
+            && total.verification.batch_item_failures == 0;
+        total.verified_until_ms = covered.then_some(run_started_ms);
+        let unrecorded = stream_start.as_ref().and_then(|s| s.unrecorded_at_ms);
+        self.cover_and_clear(stream_arn, unrecorded, &mut total)
+            .await;
+        Ok(total)
+    }
 
+    /// Reads the scheduled shards, at most `MAX_CONCURRENCY` at once, until none is left or time
+    /// is up; a finished shard's children join the queue.
+    async fn read_shards(
+        &self,
+        stream_arn: &str,
+        deadline: Instant,
+        lineage: &Lineage<'_>,
+        schedule: &mut Schedule<'_>,
+        total: &mut PollReport,
+    ) {
+        let stop_at = deadline
+            .checked_sub(self.config.verify.deadline_margin)
+            .unwrap_or_else(Instant::now);
+        let owner = format!("poller-{:016x}", fastrand::u64(..));
+        let limit = self.config.verify.max_concurrency;
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < limit && Instant::now() < stop_at {
-                let Some((shard, origin)) = queue.pop_front() else {
+                let Some((shard, origin)) = schedule.queue.pop_front() else {
                     break;
                 };
-                let start = checkpoints
+                let checkpoint = lineage
+                    .checkpoints
                     .get(&shard.shard_id)
                     .cloned()
                     .unwrap_or_default();
                 let owner = owner.as_str();
                 running.push(async move {
                     let mut run = ShardRun::default();
-                    let at = ShardStart {
-                        checkpoint: start,
-                        origin,
-                    };
                     let read = ShardRead {
                         stream_arn,
                         shard: &shard,
@@ -243,7 +249,8 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
                         deadline,
                         stop_at,
                     };
-                    if let Err(error) = self.read_shard(&read, at, &mut run).await {
+                    let start = ShardStart { checkpoint, origin };
+                    if let Err(error) = self.read_shard(&read, start, &mut run).await {
                         run.error = Some(error);
                     }
                     (shard, run)
@@ -252,82 +259,93 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             let Some((shard, run)) = running.next().await else {
                 break;
             };
-            covered &= run.error.is_none() && (run.finished || run.caught_up);
-            total += run.report;
-            if let Some(error) = run.error {
+            self.shard_done(stream_arn, shard, run, schedule, total)
+                .await;
+        }
+    }
+
+    /// Counts what a shard's reading did; a finished shard's children are queued.
+    async fn shard_done(
+        &self,
+        stream_arn: &str,
+        shard: ShardInfo,
+        run: ShardRun,
+        schedule: &mut Schedule<'_>,
+        total: &mut PollReport,
+    ) {
+        schedule.covered &= run.error.is_none() && (run.finished || run.caught_up);
+        *total += run.report;
+        if let Some(error) = run.error {
+            tracing::error!(
+                shard_id = shard.shard_id,
+                error = %DisplayErrorContext(&error),
+                "reading the shard failed; its verdicts so far are reported, the rest is read again next run"
+            );
+            total.fail(&shard.shard_id, error);
+            return;
+        }
+        if run.finished {
+            schedule.finished.insert(shard.shard_id.clone());
+            // Its children are ready now (a closed shard's children are listed by the time it ends).
+            let children = self
+                .children_of(stream_arn, &shard, schedule.shards, total)
+                .await;
+            schedule.queue_children(children, run.started_at_ms);
+        }
+    }
+
+    /// A finished shard's children. If they cannot be listed, a failure of this shard's like any
+    /// other: the shards already read keep their verdicts and metrics, and the run fails once they
+    /// are reported. The children listed at the start are still read; the next run lists any
+    /// others (their parent is finished now).
+    async fn children_of(
+        &self,
+        stream_arn: &str,
+        shard: &ShardInfo,
+        listed: &[ShardInfo],
+        total: &mut PollReport,
+    ) -> Vec<ShardInfo> {
+        let at = ShardRef {
+            stream_arn,
+            shard_id: &shard.shard_id,
+        };
+        match self.stream.child_shards(at).await {
+            Ok(children) => children,
+            Err(error) => {
+                let error = PollerError::from(error);
                 tracing::error!(
                     shard_id = shard.shard_id,
                     error = %DisplayErrorContext(&error),
-                    "reading the shard failed; its verdicts so far are reported, the rest is read again next run"
+                    "finding the children of a finished shard failed; the children not listed at the start of the run are read next run"
                 );
-                total.poller.shard_failures += 1;
-                total.failures.push(ShardFailure {
-                    shard_id: shard.shard_id.clone(),
-                    error,
-                });
-                continue;
-            }
-            if run.finished {
-                finished.insert(shard.shard_id.clone());
-                // Its children are ready now (a closed shard's children are listed by the time it ends).
-                let children = match self
-                    .stream
-                    .child_shards(ShardRef {
-                        stream_arn,
-                        shard_id: &shard.shard_id,
-                    })
-                    .await
-                {
-                    Ok(children) => children,
-                    Err(error) => {
-                        // A failure of this shard's like any other: the shards already read keep
-                        // their verdicts and metrics, and the run fails once they are reported.
-                        // The children listed at the start are still read; the next run lists any
-                        // others (their parent is finished now).
-                        let error = PollerError::from(error);
-                        tracing::error!(
-                            shard_id = shard.shard_id,
-                            error = %DisplayErrorContext(&error),
-                            "finding the children of a finished shard failed; the children not listed at the start of the run are read next run"
-                        );
-                        total.poller.shard_failures += 1;
-                        total.failures.push(ShardFailure {
-                            shard_id: shard.shard_id.clone(),
-                            error,
-                        });
-                        shards
-                            .iter()
-                            .filter(|s| s.parent_shard_id.as_deref() == Some(&shard.shard_id))
-                            .cloned()
-                            .collect()
-                    }
-                };
-                for child in children {
-                    if !finished.contains(&child.shard_id) && queued.insert(child.shard_id.clone())
-                    {
-                        let origin = Origin::Child {
-                            started_at_ms: run.started_at_ms,
-                        };
-                        queue.push_back((child, origin));
-                    }
-                }
+                total.fail(&shard.shard_id, error);
+                listed
+                    .iter()
+                    .filter(|s| s.parent_shard_id.as_deref() == Some(&shard.shard_id))
+                    .cloned()
+                    .collect()
             }
         }
-        covered &= queue.is_empty()
-            && total.poller.lease_conflicts == 0
-            && total.verification.batch_item_failures == 0;
-        total.verified_until_ms = covered.then_some(run_started_ms);
-        let unrecorded = stream_start.as_ref().and_then(|s| s.unrecorded_at_ms);
-        if self.cover(stream_arn, unrecorded, &mut total).await {
-            let now = crate::shared::epoch_ms();
-            if let Some(seen) = unrecorded.filter(|&seen| seen < now) {
-                if let Err(e) = self.checkpoints.clear_unrecorded(stream_arn, seen).await {
-                    // Recorded as a gap already: the next run records it again, on the strict side.
-                    tracing::warn!(stream_arn, error = %DisplayErrorContext(&e), "the unrecorded runs' mark was not cleared");
-                }
+    }
+
+    /// Records the run's coverage ([`Self::cover`]); once it is written, the unrecorded runs'
+    /// mark seen at the start (`unrecorded`) is cleared.
+    async fn cover_and_clear(
+        &self,
+        stream_arn: &str,
+        unrecorded: Option<u64>,
+        total: &mut PollReport,
+    ) {
+        if !self.cover(stream_arn, unrecorded, total).await {
+            return;
+        }
+        let now = crate::shared::epoch_ms();
+        if let Some(seen) = unrecorded.filter(|&seen| seen < now) {
+            if let Err(e) = self.checkpoints.clear_unrecorded(stream_arn, seen).await {
+                // Recorded as a gap already: the next run records it again, on the strict side.
+                tracing::warn!(stream_arn, error = %DisplayErrorContext(&e), "the unrecorded runs' mark was not cleared");
             }
         }
-        Ok(total)
     }
 
     /// Without a findings table, marks the stream before reading it: a later run with one writes
@@ -554,6 +572,60 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
             }
             // Interrupting loses nothing: progress is checkpointed per batch and leases expire.
             tokio::time::sleep_until(cycle).await;
+        }
+    }
+}
+
+/// A run's shards: which are finished, which are queued (with where they start), and whether the
+/// reading so far covers the stream.
+struct Schedule<'a> {
+    /// The shards listed at the start of the run.
+    shards: &'a [ShardInfo],
+    queue: VecDeque<(ShardInfo, Origin)>,
+    /// Every shard queued in this run.
+    queued: HashSet<String>,
+    finished: HashSet<String>,
+    /// No shard waits for the stream's start, and every shard read so far finished or caught up.
+    covered: bool,
+}
+
+impl<'a> Schedule<'a> {
+    /// The shards ready at the start of the run: not finished, their parent finished or gone, not
+    /// waiting for a stream start that could not be recorded (`stream_start` is `None`).
+    fn new(lineage: &Lineage<'a>, stream_start: Option<&StreamStart>, latest: bool) -> Self {
+        let finished: HashSet<String> = lineage
+            .checkpoints
+            .iter()
+            .filter(|(_, c)| c.shard_end)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let root_start = stream_start.filter(|_| latest).map(|s| s.started_at_ms);
+        let waits = |s: &ShardInfo| stream_start.is_none() && lineage.needs_start(s, latest);
+        let queue: VecDeque<(ShardInfo, Origin)> = lineage
+            .shards
+            .iter()
+            .filter(|s| lineage.ready(s, &finished) && !waits(s))
+            .map(|s| (s.clone(), lineage.origin(s, root_start)))
+            .collect();
+        Schedule {
+            shards: lineage.shards,
+            queued: queue.iter().map(|(s, _)| s.shard_id.clone()).collect(),
+            queue,
+            finished,
+            covered: !lineage.shards.iter().any(waits),
+        }
+    }
+
+    /// Queues a finished shard's children not finished nor queued yet; they inherit its start
+    /// under LATEST (`started_at_ms`).
+    fn queue_children(&mut self, children: Vec<ShardInfo>, started_at_ms: Option<u64>) {
+        for child in children {
+            if !self.finished.contains(&child.shard_id)
+                && self.queued.insert(child.shard_id.clone())
+            {
+                let origin = Origin::Child { started_at_ms };
+                self.queue.push_back((child, origin));
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::record::{Expectation, MalformedRecord, Origin};
 use crate::report::metrics::InvocationMetrics;
 use crate::shared::epoch_ms;
 use crate::shared::error_chain;
-use crate::verify::{Evidence, Outcome, RetryReason, Verdict};
+use crate::verify::{BatchReport, Evidence, Outcome, RetryReason, Verdict};
 
 /// A new finding is first due for revalidation this long after it was seen.
 pub const FIRST_RECHECK: Duration = Duration::from_secs(5 * 60);
@@ -164,7 +164,32 @@ impl<F: FindingsStore> FindingsWriter<F> {
             .await;
     }
 
+    /// [`FindingsWriter::write_with`] for a batch of stream records the engine verified
+    /// (`report`): each sighting named by its sequence number, observed from the batch's start.
+    pub async fn write_stream(
+        &self,
+        records: &[Expectation],
+        report: &mut BatchReport,
+        open: OpenFindings,
+        metrics: &mut InvocationMetrics,
+    ) {
+        let pass = Pass {
+            occurrence: Occurrence::Stream,
+            observed_from_ms: report.started_at_ms,
+        };
+        self.write_with(
+            records,
+            &mut report.outcomes,
+            &report.evidence,
+            pass,
+            open,
+            metrics,
+        )
+        .await;
+    }
+
     /// [`FindingsWriter::write`] with the open findings read beforehand (`open`, by record).
+    /// Problems first, then resolutions of keys without a problem in this pass.
     pub async fn write_with(
         &self,
         records: &[Expectation],
@@ -174,21 +199,7 @@ impl<F: FindingsStore> FindingsWriter<F> {
         open: OpenFindings,
         metrics: &mut InvocationMetrics,
     ) {
-        let Pass {
-            occurrence,
-            observed_from_ms,
-        } = pass;
         let now = epoch_ms();
-        let next_check = now + FIRST_RECHECK.as_millis() as u64;
-        let revalidation = match occurrence {
-            Occurrence::Revalidation(at) => Some(format!("revalidation:{at}")),
-            _ => None,
-        };
-        let baseline = match occurrence {
-            Occurrence::Baseline(run) => Some(format!("baseline:{run}")),
-            _ => None,
-        };
-        // Problems first, then resolutions of keys without a problem in this pass.
         let mut problems = Vec::new();
         let mut matched = Vec::new();
         for (i, outcome) in outcomes.iter().enumerate() {
@@ -200,16 +211,48 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 _ => {}
             }
         }
+        let recorded = self
+            .record_problems(records, &problems, pass.occurrence, now)
+            .await;
+        count_recorded(records, outcomes, recorded, metrics);
+        let open = match open.0 {
+            Ok(open) => open,
+            Err(message) => {
+                if !matched.is_empty() {
+                    metrics.findings_write_failures += 1;
+                    tracing::warn!(error = %message, "open findings not read; MATCHed keys' findings stay open until revalidation");
+                }
+                return;
+            }
+        };
+        let judged_from_ms = pass.observed_from_ms.min(now);
+        self.resolve_matches(records, &problems, &matched, &open, judged_from_ms, metrics)
+            .await;
+    }
+
+    /// Writes the finding of each problem (by record), at most `WRITES_IN_FLIGHT` at once; by
+    /// record, whether it was written.
+    async fn record_problems(
+        &self,
+        records: &[Expectation],
+        problems: &[(usize, Problem)],
+        occurrence: Occurrence<'_>,
+        now: u64,
+    ) -> Vec<(usize, Result<(), NotRecorded>)> {
+        let next_check = now + FIRST_RECHECK.as_millis() as u64;
+        let (label, baseline_run) = match occurrence {
+            Occurrence::Stream => (None, None),
+            Occurrence::Baseline(run) => (Some(format!("baseline:{run}")), Some(run)),
+            Occurrence::Revalidation(at) => (Some(format!("revalidation:{at}")), None),
+        };
         let writes = problems.iter().map(|(i, problem)| {
             let record = &records[*i];
             let sequence_number = record.sequence_number();
             let occurrence = match occurrence {
                 Occurrence::Stream => sequence_number.unwrap_or("-"),
-                Occurrence::Baseline(_) => baseline.as_deref().unwrap_or("-"),
-                Occurrence::Revalidation(_) => revalidation.as_deref().unwrap_or("-"),
+                _ => label.as_deref().unwrap_or("-"),
             };
             let table = self.table_of(record);
-            let baseline_run = occurrence_run(&baseline);
             async move {
                 let Some(table) = table else {
                     return (
@@ -240,49 +283,24 @@ impl<F: FindingsStore> FindingsWriter<F> {
                 )
             }
         });
-        let results: Vec<(usize, Result<(), NotRecorded>)> = stream::iter(writes)
+        stream::iter(writes)
             .buffer_unordered(WRITES_IN_FLIGHT)
             .collect()
-            .await;
-        for (i, result) in results {
-            match result {
-                Ok(()) => metrics.findings_recorded += 1,
-                Err(NotRecorded {
-                    refused: true,
-                    message,
-                }) => {
-                    // Refused as it is: asking again would stall the verifier for ever. The
-                    // verdict stands; the verifier's coverage records a gap for it.
-                    metrics.findings_write_failures += 1;
-                    metrics.findings_rejected += 1;
-                    tracing::error!(
-                        key = %crate::record::describe_key(&records[i].keys),
-                        error = %message,
-                        "the findings table refused this problem's finding; it is not retried, and readiness stays NO-GO until a new baseline"
-                    );
-                }
-                Err(NotRecorded { message, .. }) => {
-                    metrics.findings_write_failures += 1;
-                    tracing::warn!(
-                        key = %crate::record::describe_key(&records[i].keys),
-                        error = %message,
-                        "finding not recorded; the record will be verified again"
-                    );
-                    outcomes[i] = Outcome::Retry(RetryReason::FindingNotRecorded { message });
-                }
-            }
-        }
-        let open = match open.0 {
-            Ok(open) => open,
-            Err(message) => {
-                if !matched.is_empty() {
-                    metrics.findings_write_failures += 1;
-                    tracing::warn!(error = %message, "open findings not read; MATCHed keys' findings stay open until revalidation");
-                }
-                return;
-            }
-        };
-        // A key also wrong in this pass keeps its finding (its MATCH may be the older record).
+            .await
+    }
+
+    /// Resolves the open findings (`open`, by record) of the `matched` records' keys, unless the
+    /// key is also among this pass's `problems` (its MATCH may be the older record). A MATCH is
+    /// judged no earlier than `judged_from_ms` (see [`observed_at`]).
+    async fn resolve_matches(
+        &self,
+        records: &[Expectation],
+        problems: &[(usize, Problem)],
+        matched: &[usize],
+        open: &[bool],
+        judged_from_ms: u64,
+        metrics: &mut InvocationMetrics,
+    ) {
         let wrong: HashSet<String> = problems
             .iter()
             .filter_map(|(i, _)| {
@@ -296,7 +314,7 @@ impl<F: FindingsStore> FindingsWriter<F> {
             .filter_map(|&i| {
                 let record = &records[i];
                 let table = self.table_of(record)?;
-                let judged_at_ms = observed_at(record, observed_from_ms.min(now));
+                let judged_at_ms = observed_at(record, judged_from_ms);
                 (!wrong.contains(&finding_id(table, &record.keys))).then_some((
                     table,
                     &record.keys,
@@ -420,10 +438,42 @@ fn observed_at(record: &Expectation, reads_began_ms: u64) -> u64 {
     read_at.map_or(reads_began_ms, |t| t.min(reads_began_ms))
 }
 
-fn occurrence_run(baseline: &Option<String>) -> Option<&str> {
-    baseline
-        .as_deref()
-        .and_then(|b| b.strip_prefix("baseline:"))
+/// Counts the problems' findings written; a problem whose finding was not written becomes a retry
+/// (the record is verified again), unless the table refused it.
+fn count_recorded(
+    records: &[Expectation],
+    outcomes: &mut [Outcome],
+    recorded: Vec<(usize, Result<(), NotRecorded>)>,
+    metrics: &mut InvocationMetrics,
+) {
+    for (i, result) in recorded {
+        match result {
+            Ok(()) => metrics.findings_recorded += 1,
+            Err(NotRecorded {
+                refused: true,
+                message,
+            }) => {
+                // Refused as it is: asking again would stall the verifier for ever. The
+                // verdict stands; the verifier's coverage records a gap for it.
+                metrics.findings_write_failures += 1;
+                metrics.findings_rejected += 1;
+                tracing::error!(
+                    key = %crate::record::describe_key(&records[i].keys),
+                    error = %message,
+                    "the findings table refused this problem's finding; it is not retried, and readiness stays NO-GO until a new baseline"
+                );
+            }
+            Err(NotRecorded { message, .. }) => {
+                metrics.findings_write_failures += 1;
+                tracing::warn!(
+                    key = %crate::record::describe_key(&records[i].keys),
+                    error = %message,
+                    "finding not recorded; the record will be verified again"
+                );
+                outcomes[i] = Outcome::Retry(RetryReason::FindingNotRecorded { message });
+            }
+        }
+    }
 }
 
 /// Creation times before this (2014-01-01) are not believed: DynamoDB Streams did not exist, so
@@ -535,5 +585,52 @@ pub fn stream_coverage<'a>(
         sample_rate: Some(of.sample_rate),
         gaps,
         now_ms: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Expected;
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    fn scanned(pk: &str) -> Expectation {
+        Expectation {
+            keys: [("pk".to_string(), V::S(pk.into()))].into(),
+            expected: Expected::Absent,
+            since: None,
+            source_table: None,
+            origin: Origin::Scan,
+        }
+    }
+
+    #[test]
+    fn a_finding_not_written_is_a_retry_unless_refused() {
+        let records = [scanned("a"), scanned("b"), scanned("c")];
+        let mut outcomes = vec![
+            Outcome::NotSampled,
+            Outcome::NotSampled,
+            Outcome::NotSampled,
+        ];
+        let not_recorded = |refused| NotRecorded {
+            refused,
+            message: "no".into(),
+        };
+        let recorded = vec![
+            (2, Ok(())),
+            (0, Err(not_recorded(true))),
+            (1, Err(not_recorded(false))),
+        ];
+        let mut metrics = InvocationMetrics::default();
+        count_recorded(&records, &mut outcomes, recorded, &mut metrics);
+        assert!(matches!(outcomes[0], Outcome::NotSampled));
+        assert!(matches!(
+            outcomes[1],
+            Outcome::Retry(RetryReason::FindingNotRecorded { .. })
+        ));
+        assert!(matches!(outcomes[2], Outcome::NotSampled));
+        assert_eq!(metrics.findings_recorded, 1);
+        assert_eq!(metrics.findings_write_failures, 2);
+        assert_eq!(metrics.findings_rejected, 1);
     }
 }

@@ -99,19 +99,14 @@ impl InMemoryTables {
     }
 }
 
-impl TableReader for InMemoryTables {
-    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
-        let BatchGet {
-            table,
-            mut keys,
-            consistent_read,
-        } = request;
+impl InMemoryTables {
+    /// Counts a call (and whether it reads consistently) and keeps it in flight for the latency.
+    async fn call(&self, consistent_read: bool, keys: usize) {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.consistent_reads.lock().unwrap().push(consistent_read);
         assert!(
-            keys.len() <= 100,
-            "BatchGetItem takes at most 100 keys, got {}",
-            keys.len()
+            keys <= 100,
+            "BatchGetItem takes at most 100 keys, got {keys}"
         );
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -120,34 +115,22 @@ impl TableReader for InMemoryTables {
             tokio::time::sleep(latency).await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let fault = self.faults.lock().unwrap().pop_front();
-        let mut unprocessed = Vec::new();
-        match fault {
-            Some(Fault::Fail { transient }) => {
-                let kind = if transient {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::Permanent
-                };
-                let what = if transient { "transient" } else { "permanent" };
-                return Err(LookupError::Service(CallFailure::new(
-                    "BatchGetItem",
-                    format!("table {table}"),
-                    kind,
-                    format!("simulated {what} failure on table {table}"),
-                )));
-            }
-            Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
-            Some(Fault::ForeignItem) | None => {}
-        }
+    }
+
+    /// As DynamoDB rejects a request: for a key rejected on purpose, a key asked twice, or a key
+    /// that does not fit the table's schema.
+    fn validate(
+        &self,
+        table: &str,
+        keys: &[Item],
+        canonical: &[ItemKey],
+    ) -> Result<(), LookupError> {
         let tables = self.tables.lock().unwrap();
         // As DynamoDB: the whole request is rejected for one key that does not fit the schema, or
         // for a key asked twice.
         let mut asked = std::collections::HashSet::new();
         let rejected = self.rejected.lock().unwrap();
-        // Each key canonicalised once (the CPU bench runs the handler over these tables).
-        let canonical: Vec<ItemKey> = keys.iter().map(ItemKey::of).collect();
-        for (k, canonical) in keys.iter().zip(&canonical) {
+        for (k, canonical) in keys.iter().zip(canonical) {
             if rejected.contains(canonical) {
                 return Err(rejected_request(
                     table,
@@ -173,6 +156,42 @@ impl TableReader for InMemoryTables {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl TableReader for InMemoryTables {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let BatchGet {
+            table,
+            mut keys,
+            consistent_read,
+        } = request;
+        self.call(consistent_read, keys.len()).await;
+        let fault = self.faults.lock().unwrap().pop_front();
+        let mut unprocessed = Vec::new();
+        match fault {
+            Some(Fault::Fail { transient }) => {
+                let kind = if transient {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                };
+                let what = if transient { "transient" } else { "permanent" };
+                return Err(LookupError::Service(CallFailure::new(
+                    "BatchGetItem",
+                    format!("table {table}"),
+                    kind,
+                    format!("simulated {what} failure on table {table}"),
+                )));
+            }
+            Some(Fault::Unprocess(n)) => unprocessed = keys.split_off(keys.len().saturating_sub(n)),
+            Some(Fault::ForeignItem) | None => {}
+        }
+        // Each key canonicalised once (the CPU bench runs the handler over these tables).
+        let canonical: Vec<ItemKey> = keys.iter().map(ItemKey::of).collect();
+        self.validate(table, &keys, &canonical)?;
+        let tables = self.tables.lock().unwrap();
         let mut items: Vec<Image> = match tables.get(table) {
             Some(t) => canonical
                 .iter()

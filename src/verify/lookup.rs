@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 
 use super::timing::UNPROCESSED;
 use super::{BatchReport, Map, RetryReason, Verifier};
-use crate::ports::table::{BatchGet, LookupError, TableReader};
+use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
 use crate::record::{Image, Item, ItemKey};
 
 /// BatchGetItem's limit of keys per request.
@@ -61,32 +62,9 @@ impl<R: TableReader> Verifier<R> {
         report: &mut BatchReport,
         mut digest: impl FnMut(usize, Option<Image>) -> T,
     ) -> Lookups<T> {
-        // One entry per distinct key (BatchGetItem rejects a key asked twice), grouped by
-        // attribute names so that results can be matched to keys.
-        let mut by_key: Map<ItemKey, (&Item, Vec<usize>)> = Map::default();
-        for &(index, keys) in wanted {
-            by_key
-                .entry(ItemKey::of(keys))
-                .or_insert_with(|| (keys, Vec::new()))
-                .1
-                .push(index);
-        }
-        let mut by_schema: Map<Vec<&str>, Vec<Wanted>> = Map::default();
-        for (key, (keys, indices)) in by_key {
-            let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            by_schema
-                .entry(names)
-                .or_default()
-                .push((key, keys, indices));
-        }
-        let mut chunks = Vec::new();
-        for (names, group) in by_schema {
-            chunks.extend(per_call(group).map(|chunk| (names.clone(), chunk)));
-        }
         // All chunks are in flight at once (the semaphore bounds the calls); each is digested as it
         // completes, so only the chunks in flight hold items.
-        let mut calls: FuturesUnordered<_> = chunks
+        let mut calls: FuturesUnordered<_> = chunks_of(wanted)
             .into_iter()
             .map(|(names, chunk)| {
                 // Borrowed until sent: only the calls in flight hold copies of their keys.
@@ -98,7 +76,6 @@ impl<R: TableReader> Verifier<R> {
                 async move { (names, chunk, call.await) }
             })
             .collect();
-
         let mut results: Lookups<T> =
             Map::with_capacity_and_hasher(wanted.len(), Default::default());
         let mut done = VecDeque::new();
@@ -115,74 +92,12 @@ impl<R: TableReader> Verifier<R> {
                 Side::Target => report.lookup_calls += call.calls,
                 Side::Source => report.source_calls += call.calls,
             }
-            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let position: Map<&ItemKey, usize> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _, _))| (k, i))
-                .collect();
-            let mut answers: Vec<Option<Result<Option<Image>, Failure>>> =
-                (0..chunk.len()).map(|_| None).collect();
-            let mut unmatched = None;
-            for item in call.found {
-                match position.get(&item.project(&names)) {
-                    Some(&i) => answers[i] = Some(Ok(Some(item))),
-                    None => unmatched = Some("an item"),
-                }
-            }
-            for (keys, error) in call.failed {
-                // A read cut by the deadline margin is counted (the service was slower than the
-                // time left), but a record read before goes back as it stood.
-                report.lookup_errors += 1;
-                let deadline = matches!(error, LookupError::Deadline { .. });
-                tracing::warn!(table = request.table, keys = keys.len(), error = %DisplayErrorContext(&error), "lookup failed; records go back for retry");
-                let reason = RetryReason::LookupFailed {
-                    message: format!("{}", DisplayErrorContext(&error)),
-                    transient: error.is_transient(),
-                };
-                for key in keys {
-                    match position.get(&ItemKey::of(&key)) {
-                        Some(&i) => {
-                            answers[i] = Some(Err(Failure::Retry {
-                                reason: reason.clone(),
-                                deadline,
-                            }))
-                        }
-                        None => unmatched = Some("a key"),
-                    }
-                }
-            }
-            for (key, message) in call.invalid {
-                match position.get(&ItemKey::of(&key)) {
-                    Some(&i) => answers[i] = Some(Err(Failure::InvalidKey(message))),
-                    None => unmatched = Some("a key"),
-                }
-            }
-            if let Some(what) = unmatched {
-                // Fail closed: an answer that matches no key asked is never read as "absent".
-                report.lookup_errors += 1;
-                let error = LookupError::Unmatched {
-                    table: request.table.to_string(),
-                    what: what.to_string(),
-                };
-                tracing::warn!(table = request.table, error = %error, "lookup answer does not match the request; records go back for retry");
-                let failure = Failure::Retry {
-                    reason: RetryReason::LookupFailed {
-                        message: error.to_string(),
-                        transient: true,
-                    },
-                    deadline: false,
-                };
-                answers
-                    .iter_mut()
-                    .for_each(|a| *a = Some(Err(failure.clone())));
-            }
+            let answers = answers_of(request, &names, &chunk, call, report);
             for (n, ((_, _, mut indices), answer)) in chunk.into_iter().zip(answers).enumerate() {
                 if n > 0 && n % POLL_EVERY == 0 {
                     poll_calls(&mut calls, &mut done).await;
                 }
-                // Neither found nor failed: absent.
-                match answer.unwrap_or(Ok(None)) {
+                match answer {
                     Ok(found) => {
                         // The same key for several records: each gets its copy, the last the item.
                         let last = indices.pop().unwrap_or_default();
@@ -209,47 +124,20 @@ impl<R: TableReader> Verifier<R> {
         request: Request<'_>,
         keys: Vec<Cow<'k, Item>>,
     ) -> ChunkResult<'k> {
-        let (reader, consistent) = match request.side {
-            Side::Target => (&self.target, self.config.consistent_read),
-            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
-            Side::Source => (&self.source, true),
-        };
         let table = request.table;
         let mut result = ChunkResult::default();
         // Key sets still to ask, with the unprocessed-keys attempts they have had.
         let mut work: Vec<(Vec<Cow<Item>>, u32)> = vec![(keys, 0)];
         while let Some((mut remaining, attempt)) = work.pop() {
             if request.stop_at.is_some_and(|s| Instant::now() >= s) {
-                result.failed.push((
-                    remaining,
-                    LookupError::Deadline {
-                        table: table.into(),
-                    },
-                ));
+                let error = LookupError::Deadline {
+                    table: table.into(),
+                };
+                result.failed.push((remaining, error));
                 continue;
             }
-            let call = async {
-                // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = self.permits.acquire().await.ok();
-                let call = BatchGet {
-                    table,
-                    keys: remaining.iter().map(|k| k.as_ref().clone()).collect(),
-                    consistent_read: consistent,
-                };
-                reader.batch_get(call).await
-            };
             result.calls += 1;
-            let outcome = match request.stop_at {
-                Some(stop) => tokio::time::timeout_at(stop, call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(LookupError::Deadline {
-                            table: table.into(),
-                        })
-                    }),
-                None => call.await,
-            };
-            let output = match outcome {
+            let output = match self.batch_get(request, &remaining).await {
                 Ok(output) => output,
                 Err(error) if error.is_validation() && remaining.len() > 1 => {
                     let half = remaining.split_off(remaining.len() / 2);
@@ -273,27 +161,171 @@ impl<R: TableReader> Verifier<R> {
             if output.unprocessed.is_empty() {
                 continue;
             }
+            let unprocessed = output.unprocessed.into_iter().map(Cow::Owned).collect();
             let attempt = attempt + 1;
-            let pause = UNPROCESSED.pause(attempt);
-            if attempt >= UNPROCESSED_ATTEMPTS
-                || request.stop_at.is_some_and(|s| Instant::now() + pause >= s)
-            {
-                result.failed.push((
-                    output.unprocessed.into_iter().map(Cow::Owned).collect(),
-                    LookupError::Unprocessed {
+            match unprocessed_pause(attempt, request.stop_at) {
+                Some(pause) => {
+                    tokio::time::sleep(pause).await;
+                    work.push((unprocessed, attempt));
+                }
+                None => {
+                    let error = LookupError::Unprocessed {
                         table: table.to_string(),
                         attempts: attempt,
-                    },
-                ));
-                continue;
+                    };
+                    result.failed.push((unprocessed, error));
+                }
             }
-            tokio::time::sleep(pause).await;
-            work.push((
-                output.unprocessed.into_iter().map(Cow::Owned).collect(),
-                attempt,
-            ));
         }
         result
+    }
+
+    /// One BatchGetItem call for `keys` under a permit, cut at the request's `stop_at`.
+    async fn batch_get(
+        &self,
+        request: Request<'_>,
+        keys: &[Cow<'_, Item>],
+    ) -> Result<BatchGetOutput, LookupError> {
+        let (reader, consistent) = match request.side {
+            Side::Target => (&self.target, self.config.consistent_read),
+            // Always consistent: a stale source read could pass a real problem off as SUPERSEDED.
+            Side::Source => (&self.source, true),
+        };
+        let table = request.table;
+        let call = async {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = self.permits.acquire().await.ok();
+            let call = BatchGet {
+                table,
+                keys: keys.iter().map(|k| k.as_ref().clone()).collect(),
+                consistent_read: consistent,
+            };
+            reader.batch_get(call).await
+        };
+        match request.stop_at {
+            Some(stop) => tokio::time::timeout_at(stop, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LookupError::Deadline {
+                        table: table.into(),
+                    })
+                }),
+            None => call.await,
+        }
+    }
+}
+
+/// The pause before asking again for keys left unprocessed on the `attempt`th try, or `None`
+/// when they are given up: after `UNPROCESSED_ATTEMPTS`, or when the pause would pass `stop_at`.
+fn unprocessed_pause(attempt: u32, stop_at: Option<Instant>) -> Option<Duration> {
+    let pause = UNPROCESSED.pause(attempt);
+    let given_up =
+        attempt >= UNPROCESSED_ATTEMPTS || stop_at.is_some_and(|s| Instant::now() + pause >= s);
+    (!given_up).then_some(pause)
+}
+
+/// `wanted` keys in chunks for BatchGetItem: one entry per distinct key (BatchGetItem rejects a
+/// key asked twice), grouped by attribute names (sorted, each chunk's) so that results can be
+/// matched to keys, at most 100 a chunk.
+fn chunks_of<'a>(wanted: &[(usize, &'a Item)]) -> Vec<(Vec<&'a str>, Vec<Wanted<'a>>)> {
+    let mut by_key: Map<ItemKey, (&Item, Vec<usize>)> = Map::default();
+    for &(index, keys) in wanted {
+        by_key
+            .entry(ItemKey::of(keys))
+            .or_insert_with(|| (keys, Vec::new()))
+            .1
+            .push(index);
+    }
+    let mut by_schema: Map<Vec<&str>, Vec<Wanted>> = Map::default();
+    for (key, (keys, indices)) in by_key {
+        let mut names: Vec<&str> = keys.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        by_schema
+            .entry(names)
+            .or_default()
+            .push((key, keys, indices));
+    }
+    let mut chunks = Vec::new();
+    for (names, group) in by_schema {
+        chunks.extend(per_call(group).map(|chunk| (names.clone(), chunk)));
+    }
+    chunks
+}
+
+/// A chunk's answers, by key in `chunk`: the item found, `None` (neither found nor failed:
+/// absent), or why it could not be read. Failures are counted in `report`. Fail closed: an answer
+/// that matches no key asked is never read as "absent"; the whole chunk is read again.
+fn answers_of(
+    request: Request<'_>,
+    names: &[&str],
+    chunk: &[Wanted],
+    call: ChunkResult,
+    report: &mut BatchReport,
+) -> Vec<Result<Option<Image>, Failure>> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let position: Map<&ItemKey, usize> = chunk
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _, _))| (k, i))
+        .collect();
+    let mut answers: Vec<Result<Option<Image>, Failure>> =
+        (0..chunk.len()).map(|_| Ok(None)).collect();
+    let mut unmatched = None;
+    for item in call.found {
+        match position.get(&item.project(&names)) {
+            Some(&i) => answers[i] = Ok(Some(item)),
+            None => unmatched = Some("an item"),
+        }
+    }
+    let mut answer = |key: &Item, failure: Failure| match position.get(&ItemKey::of(key)) {
+        Some(&i) => answers[i] = Err(failure),
+        None => unmatched = Some("a key"),
+    };
+    for (keys, error) in call.failed {
+        let failure = lookup_failed(request.table, keys.len(), &error, report);
+        for key in keys {
+            answer(&key, failure.clone());
+        }
+    }
+    for (key, message) in call.invalid {
+        answer(&key, Failure::InvalidKey(message));
+    }
+    if let Some(what) = unmatched {
+        report.lookup_errors += 1;
+        let error = LookupError::Unmatched {
+            table: request.table.to_string(),
+            what: what.to_string(),
+        };
+        tracing::warn!(table = request.table, error = %error, "lookup answer does not match the request; records go back for retry");
+        let failure = Failure::Retry {
+            reason: RetryReason::LookupFailed {
+                message: error.to_string(),
+                transient: true,
+            },
+            deadline: false,
+        };
+        answers.iter_mut().for_each(|a| *a = Err(failure.clone()));
+    }
+    answers
+}
+
+/// A failed read of `keys` keys: counted and logged, and a retry. A read cut by the deadline margin
+/// is counted too (the service was slower than the time left), but a record read before goes
+/// back as it stood.
+fn lookup_failed(
+    table: &str,
+    keys: usize,
+    error: &LookupError,
+    report: &mut BatchReport,
+) -> Failure {
+    report.lookup_errors += 1;
+    tracing::warn!(table, keys, error = %DisplayErrorContext(error), "lookup failed; records go back for retry");
+    Failure::Retry {
+        reason: RetryReason::LookupFailed {
+            message: format!("{}", DisplayErrorContext(error)),
+            transient: error.is_transient(),
+        },
+        deadline: matches!(error, LookupError::Deadline { .. }),
     }
 }
 
@@ -340,5 +372,84 @@ mod tests {
         assert_eq!(chunks[100], (10_000..10_050).collect::<Vec<_>>());
         assert_eq!(chunks.concat(), (0..10_050).collect::<Vec<_>>());
         assert_eq!(per_call(Vec::<usize>::new()).count(), 0);
+    }
+
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    fn key(pairs: &[(&str, &str)]) -> Item {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), V::S(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn each_distinct_key_is_asked_once_in_chunks_of_one_schema() {
+        let (a, b, c) = (
+            key(&[("pk", "a")]),
+            key(&[("pk", "b")]),
+            key(&[("id", "c")]),
+        );
+        let wanted = [(0, &a), (1, &b), (2, &a), (3, &c)];
+        let mut chunks = chunks_of(&wanted);
+        chunks.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].0, vec!["id"]);
+        assert_eq!(chunks[1].0, vec!["pk"]);
+        let mut pk: Vec<Vec<usize>> = chunks[1].1.iter().map(|(_, _, i)| i.clone()).collect();
+        pk.sort();
+        assert_eq!(pk, vec![vec![0, 2], vec![1]]);
+        let many: Vec<Item> = (0..250).map(|i| key(&[("pk", &i.to_string())])).collect();
+        let wanted: Vec<(usize, &Item)> = many.iter().enumerate().collect();
+        let sizes: Vec<usize> = chunks_of(&wanted).iter().map(|(_, c)| c.len()).collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
+    }
+
+    #[test]
+    fn answers_match_their_keys_and_an_unmatched_one_fails_the_chunk() {
+        let (a, b) = (key(&[("pk", "a")]), key(&[("pk", "b")]));
+        let wanted = [(0, &a), (1, &b)];
+        let (names, chunk) = chunks_of(&wanted).pop().expect("one chunk");
+        let request = Request {
+            side: Side::Target,
+            table: "T",
+            stop_at: None,
+        };
+        let mut report = BatchReport::default();
+        let found = |item: &Item| ChunkResult {
+            found: vec![item.clone().into()],
+            ..ChunkResult::default()
+        };
+        let answers = answers_of(request, &names, &chunk, found(&a), &mut report);
+        for ((k, _, _), answer) in chunk.iter().zip(&answers) {
+            let found = answer.as_ref().ok().and_then(|f| f.as_ref()).is_some();
+            assert_eq!(found, *k == ItemKey::of(&a));
+        }
+        assert_eq!(report.lookup_errors, 0);
+        // An item under a key nobody asked: no key of the chunk is taken as absent.
+        let stray = key(&[("pk", "z")]);
+        let answers = answers_of(request, &names, &chunk, found(&stray), &mut report);
+        assert!(answers.iter().all(|a| matches!(
+            a,
+            Err(Failure::Retry {
+                deadline: false,
+                ..
+            })
+        )));
+        assert_eq!(report.lookup_errors, 1);
+    }
+
+    #[test]
+    fn unprocessed_keys_are_given_up_after_their_attempts_or_their_time() {
+        let far = Some(Instant::now() + std::time::Duration::from_secs(3600));
+        for attempt in 1..UNPROCESSED_ATTEMPTS {
+            assert!(
+                unprocessed_pause(attempt, far).is_some(),
+                "attempt {attempt}"
+            );
+            assert!(unprocessed_pause(attempt, None).is_some());
+        }
+        assert_eq!(unprocessed_pause(UNPROCESSED_ATTEMPTS, None), None);
+        assert_eq!(unprocessed_pause(1, Some(Instant::now())), None);
     }
 }

@@ -123,6 +123,60 @@ struct SourceState {
     first_seen: Instant,
 }
 
+impl Pending {
+    /// Keeps the source's state read at `read_at`, unless it is the last one kept (attributes in
+    /// `ignore` aside); at most `SOURCE_STATES_KEPT`, the oldest dropped first.
+    fn saw(&mut self, source: Option<Item>, read_at: Instant, ignore: &[String]) {
+        let unchanged = self
+            .seen
+            .last()
+            .is_some_and(|last| same_state(last.item.as_ref(), source.as_ref(), ignore));
+        if unchanged {
+            return;
+        }
+        if self.seen.len() == SOURCE_STATES_KEPT {
+            self.seen.remove(0);
+        }
+        self.seen.push(SourceState {
+            item: source,
+            first_seen: read_at,
+        });
+    }
+}
+
+/// Caught up: the other side holds the source's current state, or a state the source had after
+/// this record (for a record without an image that is the check itself); how.
+fn kept_up(r: &Reading<'_>, ignore: &[String]) -> Option<Supersession> {
+    let (current, earlier) = r.pending.seen.split_last()?;
+    if same_state(r.found, current.item.as_ref(), ignore) {
+        Some(Supersession::MatchesCurrentSource)
+    } else if earlier
+        .iter()
+        .any(|s| same_state(r.found, s.item.as_ref(), ignore))
+    {
+        Some(Supersession::MatchesNewerSourceState)
+    } else {
+        None
+    }
+}
+
+/// A MISMATCH: what differs between the `expected` item (none: empty) and the one `found`.
+fn mismatch(expected: Option<&Item>, found: &Item, proof: Proof, ignore: &[String]) -> Verdict {
+    Verdict::Mismatch {
+        diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
+        proof,
+    }
+}
+
+/// Two states of an item (`None`: absent) are the same, attributes in `ignore` aside.
+fn same_state(a: Option<&Item>, b: Option<&Item>, ignore: &[String]) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => items_equal(a, b, ignore),
+        _ => false,
+    }
+}
+
 /// The other side's answer for a record, as soon as it arrives: a match keeps nothing, so a batch
 /// of matching items never holds the items it read all at once.
 enum Looked {
@@ -136,6 +190,16 @@ enum Looked {
 enum Judged {
     Verdict(Verdict),
     Wait(Waiting),
+}
+
+/// One round of reads of a batch: its records, its clock, when the round's reads began, and when
+/// the engine stops.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    records: &'a [Expectation],
+    clock: &'a Clock,
+    read_at: Instant,
+    stop_at: Option<Instant>,
 }
 
 /// What a record is judged with after a read.
@@ -200,119 +264,124 @@ impl<R: TableReader> Verifier<R> {
         };
         let mut pending = self.latest_sampled(records, &mut report.outcomes);
         warn_future_creation_times(&clock, records, &pending);
-        // Without a deadline, unsettled records are read again for a bounded time.
-        let give_up_at = stop_at.unwrap_or(clock.instant + lag * (UNSETTLED_WINDOWS + 1));
-
-        let mut round: u32 = 0;
-        let mut final_round = false;
+        let mut rounds = Rounds {
+            round: 0,
+            final_round: false,
+            stop_at,
+            // Without a deadline, unsettled records are read again for a bounded time.
+            give_up_at: stop_at.unwrap_or(clock.instant + lag * (UNSETTLED_WINDOWS + 1)),
+        };
         while !pending.is_empty() {
             if stop_at.is_some_and(|s| Instant::now() >= s) {
                 break;
             }
             let read_at = Instant::now();
-            let target = Request {
-                side: Side::Target,
-                table: &self.config.target_table.api_name,
+            let round = Round {
+                records,
+                clock: &clock,
+                read_at,
                 stop_at,
             };
-            let wanted: Vec<(usize, &Item)> = pending
-                .iter()
-                .map(|p| (p.index, &records[p.index].keys))
-                .collect();
-            let mut answers = self
-                .lookup(target, &wanted, &mut report, |index, found| {
-                    self.first_look(&records[index], found)
-                })
-                .await;
-
-            let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
-            let mut waiting = Vec::new();
-            for mut p in pending {
-                let record = &records[p.index];
-                let looked = match answer(&mut answers, &p) {
-                    Ok(looked) => looked,
-                    Err(outcome) => {
-                        report.outcomes[p.index] = outcome;
-                        continue;
-                    }
-                };
-                let found = match looked {
-                    Looked::Matches => {
-                        report.outcomes[p.index] = Outcome::Verdict(Verdict::Match {
-                            lag: clock.lag_at(record, read_at),
-                        });
-                        continue;
-                    }
-                    Looked::UnknownType(path) => {
-                        report.outcomes[p.index] =
-                            Outcome::Verdict(unknown_type(&path, "other side's"));
-                        continue;
-                    }
-                    Looked::Differs(found) => found,
-                };
-                let window_passed = clock.window_passed(record, lag, read_at);
-                let uncompared = record.expected == Expected::SourceCurrent && found.is_some();
-                if self.rechecks(record) && (window_passed || uncompared) {
-                    to_check.push((p, found));
-                } else if !window_passed && !uncompared {
-                    p.state = Waiting::Provisional(provisional_name(record, found.as_ref()));
-                    waiting.push(p);
-                } else {
-                    let verdict = self.judge_alone(records, &p, found.as_ref());
-                    self.keep_evidence(&mut report, p.index, &verdict, record.image(), None, found);
-                    report.outcomes[p.index] = Outcome::Verdict(verdict);
-                }
-            }
-            waiting.extend(
-                self.check_source(records, to_check, &clock, read_at, stop_at, &mut report)
-                    .await,
-            );
-            pending = waiting;
+            pending = self.read_round(&round, pending, &mut report).await;
             if pending.is_empty() {
                 break;
             }
-
-            // Next read: backoff, but no later than the moment a record's window (or the window of
-            // the source state it is compared with) closes.
             let now = Instant::now();
-            let mut wake = now + REREAD.pause(round);
-            let due = pending
-                .iter()
-                .map(|p| match p.seen.last() {
-                    Some(state) if clock.window_passed(&records[p.index], lag, now) => {
-                        state.first_seen + lag
-                    }
-                    _ => clock.window_end(&records[p.index], lag),
-                })
-                .min();
-            if let Some(due) = due {
-                wake = wake.min(due.max(now));
-            }
-            // No lookup starts at or after the stop time, nor so close to it that it would be cut:
-            // one last read where the previous round's time still fits, then what is left goes
-            // back as it stands.
-            if let Some(stop) = stop_at {
-                let need = read_at.elapsed().max(Duration::from_millis(10)) * 2;
-                if wake + need >= stop {
-                    let last_chance = stop.checked_sub(need).unwrap_or(now);
-                    if final_round || last_chance <= now {
-                        break;
-                    }
-                    wake = last_chance;
-                    final_round = true;
-                }
-            }
-            if stop_at.is_none() && wake >= give_up_at {
+            let due = next_due(records, &pending, &clock, lag, now);
+            let pause = REREAD.pause(rounds.round);
+            let Some(wake) = rounds.wake(now, pause, due, read_at.elapsed()) else {
                 break;
-            }
+            };
             tokio::time::sleep_until(wake).await;
-            round += 1;
         }
         for p in &pending {
             report.outcomes[p.index] = Outcome::Retry(p.state.retry());
         }
         report.duration = clock.instant.elapsed();
         report
+    }
+
+    /// One round of reads: the other side's items of the `pending` records (read at `read_at`),
+    /// then the source's where it is read again; the records that must be read again.
+    async fn read_round(
+        &self,
+        round: &Round<'_>,
+        pending: Vec<Pending>,
+        report: &mut BatchReport,
+    ) -> Vec<Pending> {
+        let Round {
+            records,
+            clock,
+            read_at,
+            stop_at,
+        } = *round;
+        let lag = self.config.max_replication_lag;
+        let differing = self.read_target(round, pending, report).await;
+        let mut to_check: Vec<(Pending, Option<Item>)> = Vec::new();
+        let mut waiting = Vec::new();
+        for (mut p, found) in differing {
+            let record = &records[p.index];
+            let window_passed = clock.window_passed(record, lag, read_at);
+            let uncompared = record.expected == Expected::SourceCurrent && found.is_some();
+            if self.rechecks(record) && (window_passed || uncompared) {
+                to_check.push((p, found));
+            } else if !window_passed && !uncompared {
+                p.state = Waiting::Provisional(provisional_name(record, found.as_ref()));
+                waiting.push(p);
+            } else {
+                let verdict = self.judge_alone(records, &p, found.as_ref());
+                self.keep_evidence(report, p.index, &verdict, record.image(), None, found);
+                report.outcomes[p.index] = Outcome::Verdict(verdict);
+            }
+        }
+        waiting.extend(
+            self.check_source(records, to_check, clock, read_at, stop_at, report)
+                .await,
+        );
+        waiting
+    }
+
+    /// Reads the other side's items of the `pending` records: a record it matches, or whose item
+    /// cannot be read, gets its outcome; the others come back with what was found.
+    async fn read_target(
+        &self,
+        round: &Round<'_>,
+        pending: Vec<Pending>,
+        report: &mut BatchReport,
+    ) -> Vec<(Pending, Option<Item>)> {
+        let (records, clock, read_at) = (round.records, round.clock, round.read_at);
+        let target = Request {
+            side: Side::Target,
+            table: &self.config.target_table.api_name,
+            stop_at: round.stop_at,
+        };
+        let wanted: Vec<(usize, &Item)> = pending
+            .iter()
+            .map(|p| (p.index, &records[p.index].keys))
+            .collect();
+        let mut answers = self
+            .lookup(target, &wanted, report, |index, found| {
+                self.first_look(&records[index], found)
+            })
+            .await;
+        let mut differing = Vec::new();
+        for p in pending {
+            let outcome = match answer(&mut answers, &p) {
+                Ok(Looked::Differs(found)) => {
+                    differing.push((p, found));
+                    continue;
+                }
+                Ok(Looked::Matches) => Outcome::Verdict(Verdict::Match {
+                    lag: clock.lag_at(&records[p.index], read_at),
+                }),
+                Ok(Looked::UnknownType(path)) => {
+                    Outcome::Verdict(unknown_type(&path, "other side's"))
+                }
+                Err(outcome) => outcome,
+            };
+            report.outcomes[p.index] = outcome;
+        }
+        differing
     }
 
     /// Whether a record's source item is read again before a verdict.
@@ -490,10 +559,61 @@ impl<R: TableReader> Verifier<R> {
         if candidates.is_empty() {
             return Vec::new();
         }
-        // Records of one batch may name different source tables (a poller reads one stream, Lambda
-        // too, but the engine does not rely on it).
+        let mut sources = self
+            .read_sources(records, &candidates, stop_at, report)
+            .await;
+        let lag = self.config.max_replication_lag;
+        let mut waiting = Vec::new();
+        for (mut p, found) in candidates {
+            let record = &records[p.index];
+            let source = match answer(&mut sources, &p) {
+                Ok(source) => source,
+                Err(outcome) => {
+                    report.outcomes[p.index] = outcome;
+                    continue;
+                }
+            };
+            if let Some(path) = source.as_ref().and_then(unknown_attribute) {
+                report.outcomes[p.index] = Outcome::Verdict(unknown_type(&path, "source"));
+                continue;
+            }
+            p.saw(source, read_at, &self.config.ignore_attributes);
+            let reading = Reading {
+                record,
+                pending: &p,
+                found: found.as_ref(),
+                read_at,
+                window_passed: clock.window_passed(record, lag, read_at),
+            };
+            match self.judge_with_source(records, &reading, clock) {
+                Judged::Verdict(verdict) => {
+                    let source = p.seen.last().and_then(|s| s.item.as_ref());
+                    let image = record.image().map(Image::item);
+                    let verdict =
+                        self.unless_expired(verdict, source.or(image.as_deref()), found.as_ref());
+                    self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
+                    report.outcomes[p.index] = Outcome::Verdict(verdict);
+                }
+                Judged::Wait(state) => {
+                    p.state = state;
+                    waiting.push(p);
+                }
+            }
+        }
+        waiting
+    }
+
+    /// The source items of `candidates`' keys, by record. Records of one batch may name different
+    /// source tables (a poller reads one stream, Lambda too, but the engine does not rely on it).
+    async fn read_sources(
+        &self,
+        records: &[Expectation],
+        candidates: &[(Pending, Option<Item>)],
+        stop_at: Option<Instant>,
+        report: &mut BatchReport,
+    ) -> Lookups<Option<Item>> {
         let mut by_table: HashMap<&str, Vec<(usize, &Item)>> = HashMap::new();
-        for (p, _) in &candidates {
+        for (p, _) in candidates {
             let record = &records[p.index];
             let table = record.source_table.as_deref().unwrap_or_default();
             by_table
@@ -515,64 +635,7 @@ impl<R: TableReader> Verifier<R> {
                 .await,
             );
         }
-
-        let mut waiting = Vec::new();
-        for (mut p, found) in candidates {
-            let record = &records[p.index];
-            let source = match answer(&mut sources, &p) {
-                Ok(source) => source,
-                Err(outcome) => {
-                    report.outcomes[p.index] = outcome;
-                    continue;
-                }
-            };
-            if let Some(path) = source.as_ref().and_then(unknown_attribute) {
-                report.outcomes[p.index] = Outcome::Verdict(unknown_type(&path, "source"));
-                continue;
-            }
-            let ignore = &self.config.ignore_attributes;
-            let same = |a: &Option<Item>, b: &Option<Item>| match (a, b) {
-                (None, None) => true,
-                (Some(a), Some(b)) => items_equal(a, b, ignore),
-                _ => false,
-            };
-            let unchanged = p.seen.last().is_some_and(|last| same(&last.item, &source));
-            if !unchanged {
-                if p.seen.len() == SOURCE_STATES_KEPT {
-                    p.seen.remove(0);
-                }
-                p.seen.push(SourceState {
-                    item: source,
-                    first_seen: read_at,
-                });
-            }
-            let reading = Reading {
-                record,
-                pending: &p,
-                found: found.as_ref(),
-                read_at,
-                window_passed: clock.window_passed(
-                    record,
-                    self.config.max_replication_lag,
-                    read_at,
-                ),
-            };
-            match self.judge_with_source(records, &reading, clock) {
-                Judged::Verdict(verdict) => {
-                    let source = p.seen.last().and_then(|s| s.item.as_ref());
-                    let image = record.image().map(Image::item);
-                    let verdict =
-                        self.unless_expired(verdict, source.or(image.as_deref()), found.as_ref());
-                    self.keep_evidence(report, p.index, &verdict, record.image(), source, found);
-                    report.outcomes[p.index] = Outcome::Verdict(verdict);
-                }
-                Judged::Wait(state) => {
-                    p.state = state;
-                    waiting.push(p);
-                }
-            }
-        }
-        waiting
+        sources
     }
 
     /// The verdict once the source's current item is known, on proof only (docs/verdicts.md).
@@ -582,27 +645,8 @@ impl<R: TableReader> Verifier<R> {
         let Some(current) = r.pending.seen.last() else {
             return Judged::Wait(Waiting::Unsettled);
         };
-        let source = current.item.as_ref();
-        let no_image = record.image().is_none();
-        let equal = |a: Option<&Item>, b: Option<&Item>| match (a, b) {
-            (None, None) => true,
-            (Some(a), Some(b)) => items_equal(a, b, ignore),
-            _ => false,
-        };
-        // Caught up: the other side holds the source's current state, or a state the source had
-        // after this record. For a record without an image that is the check itself.
-        let kept_up = if equal(r.found, source) {
-            Some(Supersession::MatchesCurrentSource)
-        } else if r.pending.seen[..r.pending.seen.len() - 1]
-            .iter()
-            .any(|s| equal(r.found, s.item.as_ref()))
-        {
-            Some(Supersession::MatchesNewerSourceState)
-        } else {
-            None
-        };
-        if let Some(by) = kept_up {
-            return Judged::Verdict(match (no_image, r.found) {
+        if let Some(by) = kept_up(r, ignore) {
+            return Judged::Verdict(match (record.image().is_none(), r.found) {
                 (true, Some(_)) => Verdict::Match {
                     lag: clock.lag_at(record, r.read_at),
                 },
@@ -612,23 +656,30 @@ impl<R: TableReader> Verifier<R> {
         if !r.window_passed {
             return Judged::Wait(Waiting::Provisional(provisional_name(record, r.found)));
         }
-        let remove = record.is_delete();
-        let mismatch = |expected: Option<&Item>, found: &Item, proof: Proof| Verdict::Mismatch {
-            diff: diff_items(expected.unwrap_or(&Item::new()), found, ignore),
-            proof,
-        };
         // Behind: the other side still holds a state that a change older than the window replaced.
         if let Some(proof) = r.found.and_then(|t| self.behind(records, r.pending, t)) {
             return Judged::Verdict(match r.found {
-                Some(_) if remove => Verdict::DeleteNotApplied { proof },
+                Some(_) if record.is_delete() => Verdict::DeleteNotApplied { proof },
                 Some(found) => {
                     let image = record.image().map(Image::item);
-                    mismatch(image.as_deref().or(source), found, proof)
+                    let expected = image.as_deref().or(current.item.as_ref());
+                    mismatch(expected, found, proof, ignore)
                 }
                 None => Verdict::Missing { proof },
             });
         }
-        let verdict = match (r.found, source) {
+        match self.by_source(r, current) {
+            Some(verdict) => Judged::Verdict(verdict),
+            None => Judged::Wait(Waiting::Unsettled),
+        }
+    }
+
+    /// The verdict the source's `current` state proves, once the record's window has passed and
+    /// the other side is neither caught up nor provably behind; `None`: unsettled.
+    fn by_source(&self, r: &Reading<'_>, current: &SourceState) -> Option<Verdict> {
+        let ignore = &self.config.ignore_attributes;
+        let remove = r.record.is_delete();
+        let verdict = match (r.found, current.item.as_ref()) {
             (None, Some(_)) if !remove => Verdict::Missing {
                 proof: Proof::AbsentWhileSourceHasItem,
             },
@@ -636,11 +687,11 @@ impl<R: TableReader> Verifier<R> {
                 proof: Proof::SourceAsRecorded,
             },
             (Some(found), Some(source))
-                if record
+                if r.record
                     .image()
                     .is_some_and(|image| image.equals(source, ignore)) =>
             {
-                mismatch(Some(source), found, Proof::SourceAsRecorded)
+                mismatch(Some(source), found, Proof::SourceAsRecorded, ignore)
             }
             // The source's state has its own window, from when it was first read.
             (found, source)
@@ -650,12 +701,12 @@ impl<R: TableReader> Verifier<R> {
                 match (found, source) {
                     (None, _) => Verdict::Missing { proof },
                     (Some(_), None) => Verdict::DeleteNotApplied { proof },
-                    (Some(found), Some(source)) => mismatch(Some(source), found, proof),
+                    (Some(found), Some(source)) => mismatch(Some(source), found, proof, ignore),
                 }
             }
-            _ => return Judged::Wait(Waiting::Unsettled),
+            _ => return None,
         };
-        Judged::Verdict(verdict)
+        Some(verdict)
     }
 
     fn keep_evidence(
@@ -677,6 +728,72 @@ impl<R: TableReader> Verifier<R> {
             };
             report.evidence.insert(index, Evidence { expected, found });
         }
+    }
+}
+
+/// The earliest moment a `pending` record's window closes, or, once it has, the window of the
+/// source state it is compared with (from when that state was first read).
+fn next_due(
+    records: &[Expectation],
+    pending: &[Pending],
+    clock: &Clock,
+    lag: Duration,
+    now: Instant,
+) -> Option<Instant> {
+    pending
+        .iter()
+        .map(|p| match p.seen.last() {
+            Some(state) if clock.window_passed(&records[p.index], lag, now) => {
+                state.first_seen + lag
+            }
+            _ => clock.window_end(&records[p.index], lag),
+        })
+        .min()
+}
+
+/// The engine's rounds of reads, and when the next one starts.
+struct Rounds {
+    /// Rounds read again so far (the backoff's exponent).
+    round: u32,
+    /// The last read before the stop time is planned.
+    final_round: bool,
+    stop_at: Option<Instant>,
+    /// Without a stop time, no read starts after this.
+    give_up_at: Instant,
+}
+
+impl Rounds {
+    /// When to read again: after `pause` (the backoff), but no later than `due` (a window
+    /// closing). No lookup starts at or after the stop time, nor so close to it that it would be
+    /// cut (twice the time the last round's reads took, `last_read`): one last read where that
+    /// still fits, then `None`: what is left goes back as it stands.
+    fn wake(
+        &mut self,
+        now: Instant,
+        pause: Duration,
+        due: Option<Instant>,
+        last_read: Duration,
+    ) -> Option<Instant> {
+        let mut wake = now + pause;
+        if let Some(due) = due {
+            wake = wake.min(due.max(now));
+        }
+        if let Some(stop) = self.stop_at {
+            let need = last_read.max(Duration::from_millis(10)) * 2;
+            if wake + need >= stop {
+                let last_chance = stop.checked_sub(need).unwrap_or(now);
+                if self.final_round || last_chance <= now {
+                    return None;
+                }
+                wake = last_chance;
+                self.final_round = true;
+            }
+        }
+        if self.stop_at.is_none() && wake >= self.give_up_at {
+            return None;
+        }
+        self.round += 1;
+        Some(wake)
     }
 }
 
@@ -1609,5 +1726,85 @@ mod tests {
                 pair[1] == Outcome::NotSampled
             );
         }
+    }
+
+    fn rounds(stop_at: Option<Instant>, give_up_at: Instant) -> Rounds {
+        Rounds {
+            round: 0,
+            final_round: false,
+            stop_at,
+            give_up_at,
+        }
+    }
+
+    #[test]
+    fn the_next_read_is_after_the_backoff_or_when_a_window_closes() {
+        let now = Instant::now();
+        let (ms, far) = (Duration::from_millis, now + Duration::from_secs(3600));
+        let mut r = rounds(None, far);
+        assert_eq!(r.wake(now, ms(400), None, ms(5)), Some(now + ms(400)));
+        assert_eq!(r.round, 1);
+        assert_eq!(
+            r.wake(now, ms(400), Some(now + ms(100)), ms(5)),
+            Some(now + ms(100))
+        );
+        // A window already closed: at once.
+        assert_eq!(r.wake(now, ms(400), Some(now - ms(100)), ms(5)), Some(now));
+        // Without a stop time, no read after the give-up time.
+        let mut r = rounds(None, now + ms(300));
+        assert_eq!(r.wake(now, ms(400), None, ms(5)), None);
+        assert_eq!(r.round, 0);
+    }
+
+    #[test]
+    fn one_last_read_fits_before_the_stop_time_then_none() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = rounds(Some(now + ms(1000)), now);
+        // The last round's reads took 200 ms: the next must start 400 ms before the stop.
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), Some(now + ms(600)));
+        assert!(r.final_round);
+        assert_eq!(r.wake(now, ms(100), None, ms(200)), Some(now + ms(100)));
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), None);
+        // No time left for a read at all.
+        let mut r = rounds(Some(now + ms(300)), now);
+        assert_eq!(r.wake(now, ms(800), None, ms(200)), None);
+        // A read that took under 10 ms still counts 10 ms.
+        let mut r = rounds(Some(now + ms(100)), now);
+        assert_eq!(r.wake(now, ms(800), None, ms(1)), Some(now + ms(80)));
+    }
+
+    #[test]
+    fn a_source_state_is_kept_when_it_changes_the_oldest_dropped_first() {
+        let mut p = Pending {
+            index: 0,
+            earlier: Vec::new(),
+            state: Waiting::Unread,
+            seen: Vec::new(),
+        };
+        let state = |v: &str, at: &str| -> Option<Item> {
+            Some(
+                [
+                    ("v".to_string(), V::S(v.into())),
+                    ("at".to_string(), V::S(at.into())),
+                ]
+                .into(),
+            )
+        };
+        let ignore = vec!["at".to_string()];
+        let t0 = Instant::now();
+        p.saw(state("a", "1"), t0, &ignore);
+        // The same but for an ignored attribute: unchanged, first seen still t0.
+        p.saw(state("a", "2"), t0 + Duration::from_secs(1), &ignore);
+        assert_eq!(p.seen.len(), 1);
+        assert_eq!(p.seen[0].first_seen, t0);
+        p.saw(None, t0, &ignore);
+        p.saw(None, t0, &ignore);
+        assert_eq!(p.seen.len(), 2);
+        for i in 0..SOURCE_STATES_KEPT {
+            p.saw(state(&i.to_string(), "1"), t0, &ignore);
+        }
+        assert_eq!(p.seen.len(), SOURCE_STATES_KEPT);
+        assert_eq!(p.seen[0].item, state("0", "1"));
     }
 }
