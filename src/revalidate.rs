@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use crate::config::{RevalidatorConfig, TableRef};
 use crate::ports::findings::{
     Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, ListPage,
-    Problem, Recheck, Resolution,
+    PageRequest, Problem, Recheck, Resolution,
 };
 use crate::ports::rate::{Limited, ReadRate};
 use crate::ports::table::TableReader;
@@ -398,13 +398,13 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
         after: Option<ListCursor>,
     ) -> Result<ListPage, RevalidateError> {
         self.store
-            .list_page(
-                &self.table,
-                FindingStatus::Open,
-                pass.due_by_ms,
+            .list_page(PageRequest {
+                table: &self.table,
+                status: FindingStatus::Open,
+                due_by_ms: pass.due_by_ms,
                 after,
-                CHUNK,
-            )
+                size: CHUNK,
+            })
             .await
             .map_err(|source| self.list_error(source))
     }

@@ -12,8 +12,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::DynamoDbCallError;
 use crate::ports::checkpoint::BaselineCounts;
 use crate::ports::checkpoint::{
-    BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Cursor, Direction, Lease,
-    RunRecord, RunSettings, SegmentProgress, StreamStart,
+    BaselineStore, Checkpoint, CheckpointError, CheckpointStore, Direction, DirectionProgress,
+    Lease, RunRecord, RunSettings, SegmentProgress, StreamStart,
 };
 
 /// The shard id of a stream's own item ([`StreamStart`]); no shard id begins with `#`.
@@ -400,7 +400,7 @@ fn progress_of(
     key: &str,
     item: &HashMap<String, AttributeValue>,
 ) -> Result<SegmentProgress, CheckpointError> {
-    let cursor = |direction: Direction| -> Result<Cursor, CheckpointError> {
+    let cursor = |direction: Direction| -> Result<DirectionProgress, CheckpointError> {
         let name = |what: &str| format!("{}{what}", direction.as_str());
         let mut counts = BaselineCounts::default();
         if let Some(stored) = item.get(&name("Counts")) {
@@ -412,7 +412,7 @@ fn progress_of(
                 *field = number(stored, counter).unwrap_or(0);
             }
         }
-        Ok(Cursor {
+        Ok(DirectionProgress {
             start_key: item.get(&name("Key")).and_then(|v| v.as_m().ok()).cloned(),
             done: item
                 .get(&name("Done"))
@@ -547,7 +547,7 @@ impl BaselineStore for DynamoDbCheckpoints {
         run_id: &str,
         segment: u32,
         direction: Direction,
-        cursor: &Cursor,
+        cursor: &DirectionProgress,
     ) -> Result<(), CheckpointError> {
         let prefix = direction.as_str();
         let mut counts = cursor.counts;

@@ -16,8 +16,8 @@ use futures::stream::StreamExt;
 use super::DynamoDbCallError;
 use crate::ports::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
-    FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, ProblemWrite,
-    Recheck, Resolution, RESOLVED_KEPT,
+    FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, PageRequest,
+    ProblemWrite, Recheck, Resolution, RESOLVED_KEPT,
 };
 use crate::record::{Item, KeyText};
 
@@ -812,14 +812,14 @@ impl FindingsStore for DynamoDbFindings {
         items.iter().map(finding_of).collect()
     }
 
-    async fn list_page(
-        &self,
-        table: &str,
-        status: FindingStatus,
-        due_by_ms: Option<u64>,
-        after: Option<ListCursor>,
-        page: usize,
-    ) -> Result<ListPage, FindingsError> {
+    async fn list_page(&self, request: PageRequest<'_>) -> Result<ListPage, FindingsError> {
+        let PageRequest {
+            table,
+            status,
+            due_by_ms,
+            after,
+            size: page,
+        } = request;
         let partition = status_partition(status.as_str(), table);
         let (mut items, mut next) = (Vec::new(), after.map(|c| c.0));
         // A Query page may hold fewer items than asked (1 MB): filled up to `page` or the end.

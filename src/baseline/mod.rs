@@ -26,7 +26,8 @@ use tokio::time::Instant;
 use crate::config::{BaselineConfig, Sides, TableRef};
 use crate::ports::checkpoint::BaselineCounts;
 use crate::ports::checkpoint::{
-    BaselineStore, CheckpointError, Cursor, Direction, RunRecord, RunSettings, SegmentProgress,
+    BaselineStore, CheckpointError, Direction, DirectionProgress, RunRecord, RunSettings,
+    SegmentProgress,
 };
 use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
@@ -171,7 +172,7 @@ impl SegmentWork<'_> {
         direction: Direction,
         table: &'a str,
         key_names: &'a [String],
-        cursor: &Cursor,
+        cursor: &DirectionProgress,
         limit: Option<u32>,
     ) -> ScanRequest<'a> {
         ScanRequest {
@@ -433,9 +434,9 @@ where
         work: &SegmentWork<'_>,
         direction: Direction,
         key_names: &[String],
-        mut cursor: Cursor,
+        mut cursor: DirectionProgress,
         metrics: &mut InvocationMetrics,
-    ) -> Result<Cursor, BaselineError> {
+    ) -> Result<DirectionProgress, BaselineError> {
         let mut sink = OutcomeSink::counting(metrics);
         let (scanner, table) = self.scanned(direction);
         let table = table.to_string();

@@ -381,23 +381,11 @@ mod tests {
     use super::*;
     use crate::record::describe_key;
     use crate::testkit::item as key;
-    use aws_sdk_dynamodb::primitives::Blob;
 
     #[test]
     fn a_key_as_findings_shows_it_parses_back() {
         let s = |v: &str| AttributeValue::S(v.into());
-        let n = |v: &str| AttributeValue::N(v.into());
-        let keys = [
-            key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
-            key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x"))]),
-            key(&[
-                ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
-                ("sk", n("-1.5E-3")),
-            ]),
-            key(&[("pk", s("a")), ("sk", s("a b=c d"))]),
-            key(&[("id", AttributeValue::B(Blob::new(vec![0u8, 1, 254, 255])))]),
-            key(&[("id", n("12345678901234567890123456789012345678"))]),
-        ];
+        let keys = crate::record::key_text::sample_keys();
         for k in keys {
             // As `findings` shows it now, and as older versions and logs show it.
             for text in [KeyText(&k).to_string(), describe_key(&k)] {

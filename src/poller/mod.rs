@@ -32,7 +32,7 @@ use crate::report::metrics::{InvocationMetrics, PollerMetrics};
 use crate::report::{log_summary, RecordReport};
 use crate::shared::error_chain;
 use crate::verify::Verifier;
-use shard::{Origin, ShardRead, ShardRun, ShardStart};
+use shard::{ShardOrigin, ShardRead, ShardRun, ShardStart};
 
 #[derive(Debug, Error)]
 pub enum PollerError {
@@ -581,7 +581,7 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
 struct Schedule<'a> {
     /// The shards listed at the start of the run.
     shards: &'a [ShardInfo],
-    queue: VecDeque<(ShardInfo, Origin)>,
+    queue: VecDeque<(ShardInfo, ShardOrigin)>,
     /// Every shard queued in this run.
     queued: HashSet<String>,
     finished: HashSet<String>,
@@ -601,7 +601,7 @@ impl<'a> Schedule<'a> {
             .collect();
         let root_start = stream_start.filter(|_| latest).map(|s| s.started_at_ms);
         let waits = |s: &ShardInfo| stream_start.is_none() && lineage.needs_start(s, latest);
-        let queue: VecDeque<(ShardInfo, Origin)> = lineage
+        let queue: VecDeque<(ShardInfo, ShardOrigin)> = lineage
             .shards
             .iter()
             .filter(|s| lineage.ready(s, &finished) && !waits(s))
@@ -623,7 +623,7 @@ impl<'a> Schedule<'a> {
             if !self.finished.contains(&child.shard_id)
                 && self.queued.insert(child.shard_id.clone())
             {
-                let origin = Origin::Child { started_at_ms };
+                let origin = ShardOrigin::Child { started_at_ms };
                 self.queue.push_back((child, origin));
             }
         }
@@ -649,14 +649,14 @@ impl Lineage<'_> {
 
     /// Where a shard without a checkpoint starts: a child of a shard the poller knows, or a root
     /// (from `root_start`, the stream's start under LATEST).
-    fn origin(&self, shard: &ShardInfo, root_start: Option<u64>) -> Origin {
+    fn origin(&self, shard: &ShardInfo, root_start: Option<u64>) -> ShardOrigin {
         match shard.parent_shard_id.as_deref() {
             Some(p) if self.listed.contains(p) || self.checkpoints.contains_key(p) => {
-                Origin::Child {
+                ShardOrigin::Child {
                     started_at_ms: self.checkpoints.get(p).and_then(|c| c.started_at_ms),
                 }
             }
-            _ => Origin::Root {
+            _ => ShardOrigin::Root {
                 started_at_ms: root_start,
             },
         }
@@ -1271,6 +1271,17 @@ mod tests {
         assert_eq!(ids(&run(&w).await), vec![10, 11, 12]);
     }
 
+    /// The log line that names `parent` as a trimmed shard's parent, asserted to be an ERROR.
+    fn error_line_naming_parent<'l>(logs: &'l str, parent: &str) -> &'l str {
+        let needle = format!(r#""parent_shard_id":"{parent}""#);
+        let line = logs
+            .lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
+        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        line
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_parent_trimmed_before_its_checkpoint_finished_is_reported() {
         let w = world(1000);
@@ -1287,11 +1298,7 @@ mod tests {
             vec![10, 11, 12, 20, 21, 30],
             "the children are read"
         );
-        let line = logs
-            .lines()
-            .find(|l| l.contains(r#""parent_shard_id":"parent""#))
-            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
-        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        let line = error_line_naming_parent(&logs, "parent");
         assert!(line.contains(&seq(3)), "{line}");
         assert!(!logs.contains("never-read"), "{logs}");
 
@@ -1324,11 +1331,7 @@ mod tests {
             gaps.iter().any(|g| g.cause == GapCause::Trimmed),
             "{gaps:?}"
         );
-        let line = logs
-            .lines()
-            .find(|l| l.contains(r#""parent_shard_id":"b""#))
-            .unwrap_or_else(|| panic!("no line names the parent: {logs}"));
-        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        let line = error_line_naming_parent(&logs, "b");
         assert!(
             line.contains(&format!("a@{}", seq(3))),
             "names the checkpoint: {line}"

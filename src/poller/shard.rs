@@ -98,7 +98,7 @@ pub(super) struct ShardRun {
 
 /// Where a shard without a checkpoint starts.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Origin {
+pub(super) enum ShardOrigin {
     /// Its parent is unknown to the poller: reading the stream begins here, at TRIM_HORIZON;
     /// with `STARTING_POSITION=LATEST` records created before the stream's start (`started_at_ms`,
     /// one time for every shard, taken before any was read) are skipped.
@@ -114,7 +114,7 @@ pub(super) enum Origin {
 pub(super) struct ShardStart {
     /// As loaded at the start of the run (the lease returns a fresher one).
     pub(super) checkpoint: Checkpoint,
-    pub(super) origin: Origin,
+    pub(super) origin: ShardOrigin,
 }
 
 impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poller<S, C, R, F> {
@@ -138,7 +138,9 @@ impl<S: StreamSource, C: CheckpointStore, R: TableReader, F: FindingsStore> Poll
         // The lease returns the freshest checkpoint (another run may have moved it since listing).
         let listed = start.checkpoint;
         let inherited = match start.origin {
-            Origin::Root { started_at_ms } | Origin::Child { started_at_ms } => started_at_ms,
+            ShardOrigin::Root { started_at_ms } | ShardOrigin::Child { started_at_ms } => {
+                started_at_ms
+            }
         };
         let mut position = Checkpoint {
             sequence_number: stored.sequence_number.or(listed.sequence_number),

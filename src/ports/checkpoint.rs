@@ -245,7 +245,7 @@ impl Direction {
 /// One direction of a baseline segment: saved after every page whose verdicts are all final, so a
 /// resumed run verifies at most that page again.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Cursor {
+pub struct DirectionProgress {
     /// Where its scan goes on (`LastEvaluatedKey` of the last page verified).
     pub start_key: Option<crate::record::Item>,
     /// Its scan is read to the end and every item judged.
@@ -256,12 +256,12 @@ pub struct Cursor {
 /// One baseline segment's progress: both directions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegmentProgress {
-    pub source: Cursor,
-    pub target: Cursor,
+    pub source: DirectionProgress,
+    pub target: DirectionProgress,
 }
 
 impl SegmentProgress {
-    pub fn cursor(&self, direction: Direction) -> &Cursor {
+    pub fn cursor(&self, direction: Direction) -> &DirectionProgress {
         match direction {
             Direction::Source => &self.source,
             Direction::Target => &self.target,
@@ -435,7 +435,7 @@ pub trait BaselineStore: Send + Sync {
         run_id: &str,
         segment: u32,
         direction: Direction,
-        cursor: &Cursor,
+        cursor: &DirectionProgress,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
 
     /// Records the run as finished (every segment done).

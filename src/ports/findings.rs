@@ -215,6 +215,18 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListCursor(pub Item);
 
+/// Which page of findings to read ([`FindingsStore::list_page`]): a table's open or accepted
+/// findings (those due by `due_by_ms` when given), at most `size` of them from `after` (the start
+/// when `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest<'a> {
+    pub table: &'a str,
+    pub status: FindingStatus,
+    pub due_by_ms: Option<u64>,
+    pub after: Option<ListCursor>,
+    pub size: usize,
+}
+
 /// One page of findings, and where the next starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
@@ -416,16 +428,11 @@ pub trait FindingsStore: Send + Sync {
         limit: Option<usize>,
     ) -> impl Future<Output = Result<Vec<Finding>, FindingsError>> + Send;
 
-    /// One page of [`FindingsStore::list`]: at most `page` findings from `after` (the start when
-    /// `None`), and where the next page starts (`None`: this was the last). Memory is bounded by
-    /// the page, whatever the number of findings.
+    /// One page of [`FindingsStore::list`] ([`PageRequest`]), and where the next page starts
+    /// (`None`: this was the last). Memory is bounded by the page, whatever the number of findings.
     fn list_page(
         &self,
-        table: &str,
-        status: FindingStatus,
-        due_by_ms: Option<u64>,
-        after: Option<ListCursor>,
-        page: usize,
+        request: PageRequest<'_>,
     ) -> impl Future<Output = Result<ListPage, FindingsError>> + Send;
 
     /// How many open or accepted findings a table has (those due by `due_by_ms` when given),
@@ -489,14 +496,7 @@ impl FindingsStore for NoFindings {
     ) -> Result<Vec<Finding>, FindingsError> {
         match *self {}
     }
-    async fn list_page(
-        &self,
-        _: &str,
-        _: FindingStatus,
-        _: Option<u64>,
-        _: Option<ListCursor>,
-        _: usize,
-    ) -> Result<ListPage, FindingsError> {
+    async fn list_page(&self, _: PageRequest<'_>) -> Result<ListPage, FindingsError> {
         match *self {}
     }
     async fn count(&self, _: &str, _: FindingStatus, _: Option<u64>) -> Result<u64, FindingsError> {

@@ -455,6 +455,26 @@ impl<'t> Parser<'t> {
     }
 }
 
+/// Keys that exercise the text forms (quotes, backslashes, control characters, commas and `=` in
+/// values, unicode, binary, a 38-digit number), for the tests here and the CLI's.
+#[cfg(test)]
+pub(crate) fn sample_keys() -> Vec<Item> {
+    let s = |v: &str| AttributeValue::S(v.into());
+    let n = |v: &str| AttributeValue::N(v.into());
+    let key = crate::testkit::item;
+    vec![
+        key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
+        key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x, y"))]),
+        key(&[
+            ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
+            ("sk", n("-1.5E-3")),
+        ]),
+        key(&[("id", AttributeValue::B(Blob::new(vec![0u8, 1, 254, 255])))]),
+        key(&[("id", n("12345678901234567890123456789012345678"))]),
+        key(&[("pk", s("a")), ("sk", s("a b=c d"))]),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,17 +529,8 @@ mod tests {
 
     #[test]
     fn a_printed_key_parses_back() {
-        let keys = [
-            key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
-            key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x, y"))]),
-            key(&[
-                ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
-                ("sk", n("-1.5E-3")),
-            ]),
-            key(&[("id", b(&[0, 1, 254, 255]))]),
-            key(&[("id", n("12345678901234567890123456789012345678"))]),
-            key(&[("\"odd\" name", s("a")), ("sk", s("a b=c d"))]),
-        ];
+        let mut keys = sample_keys();
+        keys.push(key(&[("\"odd\" name", s("a")), ("sk", s("a b=c d"))]));
         for k in keys {
             let t = text(&k);
             assert_eq!(KeyText::parse(&t).as_ref(), Ok(&k), "{t}");
@@ -532,16 +543,7 @@ mod tests {
 
     #[test]
     fn the_older_form_parses_too() {
-        let keys = [
-            key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
-            key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x"))]),
-            key(&[
-                ("pk", s("ünïcødé ✓ 😀 \u{1} \u{301}e")),
-                ("sk", n("-1.5E-3")),
-            ]),
-            key(&[("id", b(&[0, 1, 254, 255]))]),
-            key(&[("pk", s("a")), ("sk", s("a b=c d"))]),
-        ];
+        let keys = sample_keys();
         for k in keys {
             let t = legacy_text(&k);
             assert_eq!(KeyText::parse(&t).as_ref(), Ok(&k), "{t}");

@@ -146,7 +146,7 @@ impl Pending {
 
 /// Caught up: the other side holds the source's current state, or a state the source had after
 /// this record (for a record without an image that is the check itself); how.
-fn kept_up(r: &Reading<'_>, ignore: &[String]) -> Option<Supersession> {
+fn kept_up(r: &Observed<'_>, ignore: &[String]) -> Option<Supersession> {
     let (current, earlier) = r.pending.seen.split_last()?;
     if same_state(r.found, current.item.as_ref(), ignore) {
         Some(Supersession::MatchesCurrentSource)
@@ -203,7 +203,7 @@ struct Round<'a> {
 }
 
 /// What a record is judged with after a read.
-struct Reading<'a> {
+struct Observed<'a> {
     record: &'a Expectation,
     pending: &'a Pending,
     found: Option<&'a Item>,
@@ -578,7 +578,7 @@ impl<R: TableReader> Verifier<R> {
                 continue;
             }
             p.saw(source, read_at, &self.config.ignore_attributes);
-            let reading = Reading {
+            let reading = Observed {
                 record,
                 pending: &p,
                 found: found.as_ref(),
@@ -639,7 +639,12 @@ impl<R: TableReader> Verifier<R> {
     }
 
     /// The verdict once the source's current item is known, on proof only (docs/verdicts.md).
-    fn judge_with_source(&self, records: &[Expectation], r: &Reading<'_>, clock: &Clock) -> Judged {
+    fn judge_with_source(
+        &self,
+        records: &[Expectation],
+        r: &Observed<'_>,
+        clock: &Clock,
+    ) -> Judged {
         let ignore = &self.config.ignore_attributes;
         let record = r.record;
         let Some(current) = r.pending.seen.last() else {
@@ -676,7 +681,7 @@ impl<R: TableReader> Verifier<R> {
 
     /// The verdict the source's `current` state proves, once the record's window has passed and
     /// the other side is neither caught up nor provably behind; `None`: unsettled.
-    fn by_source(&self, r: &Reading<'_>, current: &SourceState) -> Option<Verdict> {
+    fn by_source(&self, r: &Observed<'_>, current: &SourceState) -> Option<Verdict> {
         let ignore = &self.config.ignore_attributes;
         let remove = r.record.is_delete();
         let verdict = match (r.found, current.item.as_ref()) {

@@ -13,7 +13,7 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
 use ddb_verify::ports::findings::{
     finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
-    FindingsStore, ListCursor, ListPage, Problem, ProblemWrite, Recheck, Resolution,
+    FindingsStore, ListPage, PageRequest, Problem, ProblemWrite, Recheck, Resolution,
 };
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
@@ -476,18 +476,8 @@ impl FindingsStore for Watched {
         self.saw(all.len());
         Ok(all)
     }
-    async fn list_page(
-        &self,
-        table: &str,
-        status: FindingStatus,
-        due_by_ms: Option<u64>,
-        after: Option<ListCursor>,
-        page: usize,
-    ) -> Result<ListPage, FindingsError> {
-        let page = self
-            .inner
-            .list_page(table, status, due_by_ms, after, page)
-            .await?;
+    async fn list_page(&self, request: PageRequest<'_>) -> Result<ListPage, FindingsError> {
+        let page = self.inner.list_page(request).await?;
         self.saw(page.findings.len());
         Ok(page)
     }
