@@ -461,7 +461,12 @@ impl<'t> Parser<'t> {
 pub(crate) fn sample_keys() -> Vec<Item> {
     let s = |v: &str| AttributeValue::S(v.into());
     let n = |v: &str| AttributeValue::N(v.into());
-    let key = crate::testkit::item;
+    let key = |attributes: &[(&str, AttributeValue)]| -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect()
+    };
     vec![
         key(&[("customerId", s("customer#1")), ("orderId", n("7"))]),
         key(&[("pk", s("with \"quotes\" and \\ and\nnew line\t tab = x, y"))]),
