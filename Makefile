@@ -60,8 +60,8 @@ demo:
 	@echo; echo "== ddb-verify readiness"
 	@$(CATALOG_ENV) $(DDB_VERIFY) readiness
 
-# The integration tests, the demo and the benchmarks use the test kit (the `testkit` feature, which
-# the package's dev-dependency on itself turns on); the binaries never do.
+# The integration tests, the demo and the benchmarks use the test kit (the dev-only crate
+# testkit/); the binaries never do.
 test:
 	AWS_ENDPOINT_URL= DYNAMODB_LOCAL_ENDPOINT=$$($(DDB_LOCAL) start) cargo test
 
@@ -78,7 +78,7 @@ bench:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 tools: $(VENV)/bin/cargo-lambda $(ASL_VALIDATOR)
 

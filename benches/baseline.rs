@@ -37,7 +37,7 @@ use ddb_verify::ports::checkpoint::BaselineCounts;
 use ddb_verify::ports::findings::NoFindings;
 use ddb_verify::record::Item;
 use ddb_verify::report::metrics::InvocationMetrics;
-use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
+use ddb_verify_testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
@@ -61,7 +61,7 @@ const CHECKPOINTS: &str = "BenchBaselineCheckpoints";
 type AwsBaseline = Baseline<DynamoDbReader, DynamoDbScanner, DynamoDbCheckpoints, NoFindings>;
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
-    ddb_verify::testkit::setup::local_account_config(endpoint, key)
+    ddb_verify_testkit::setup::local_account_config(endpoint, key)
 }
 
 /// A ~300-byte item: ten orders per customer.

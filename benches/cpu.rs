@@ -13,8 +13,8 @@ use ddb_verify::config::{Config, TableRef};
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::StreamVerifier;
 use ddb_verify::record::{Image, Item, Tape};
-use ddb_verify::testkit::InMemoryTables;
 use ddb_verify::verify::Verifier;
+use ddb_verify_testkit::InMemoryTables;
 use std::sync::Arc;
 
 // The binaries' allocator: the handler's figures are what the functions pay.

@@ -39,8 +39,8 @@ use ddb_verify::config::{PollerConfig, StreamSelector};
 use ddb_verify::poller::Poller;
 use ddb_verify::ports::stream::StartAt;
 use ddb_verify::record::{Expectation, Item};
-use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use ddb_verify::verify::Verifier;
+use ddb_verify_testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use tokio::sync::Semaphore;
 
 const ITEMS: usize = 10_000;
@@ -51,7 +51,7 @@ const FINDINGS_TABLE: &str = "BenchFindings";
 const ADDED_LATENCY: Duration = Duration::from_millis(2);
 
 fn sdk(endpoint: &str, key: &str) -> SdkConfig {
-    ddb_verify::testkit::setup::local_account_config(endpoint, key)
+    ddb_verify_testkit::setup::local_account_config(endpoint, key)
 }
 
 /// Prints one measurement; returns its median rate.
@@ -332,7 +332,7 @@ async fn main() {
         .unwrap()
         .latest_stream_arn
         .unwrap();
-    let stream_records = ddb_verify::testkit::events::read_all(&streams, &stream_arn)
+    let stream_records = ddb_verify_testkit::events::read_all(&streams, &stream_arn)
         .await
         .unwrap();
     assert_eq!(stream_records.len(), ITEMS, "stream holds every write");

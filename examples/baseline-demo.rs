@@ -20,7 +20,7 @@ use ddb_verify::aws::findings::create_findings_table;
 use ddb_verify::cli::baseline::{run, BaselineArgs};
 use ddb_verify::config::BaselineConfig;
 use ddb_verify::record::Item;
-use ddb_verify::testkit::setup::{recreate_table, write_items, ORDER_KEYS};
+use ddb_verify_testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -16,8 +16,8 @@ use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::lambda::handler::{Invocation, StreamVerifier};
 use ddb_verify::record::Item;
-use ddb_verify::testkit::setup::{self, ORDER_KEYS};
 use ddb_verify::verify::{Outcome, Verdict, Verifier};
+use ddb_verify_testkit::setup::{self, ORDER_KEYS};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 /// A write in one account: put the item, or (without one) delete the key.
@@ -164,10 +164,10 @@ async fn main() -> Result<(), Error> {
     println!(
         "== Reading the source stream with GetRecords, as Lambda's event source mapping would"
     );
-    let records = ddb_verify::testkit::events::read_all(&streams, &stream_arn).await?;
+    let records = ddb_verify_testkit::events::read_all(&streams, &stream_arn).await?;
     // Read from its bytes, as the function reads what Lambda sends.
     let stream_event = StreamEvent::from_slice(
-        ddb_verify::testkit::events::lambda_event_json(&records, &stream_arn)
+        ddb_verify_testkit::events::lambda_event_json(&records, &stream_arn)
             .to_string()
             .as_bytes(),
     )?;

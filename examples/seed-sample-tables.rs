@@ -10,7 +10,7 @@ use ddb_verify::aws::clients::dynamodb_clients;
 use ddb_verify::config::Config;
 use ddb_verify::lambda::event::StreamEvent;
 use ddb_verify::record::{Expected, Item};
-use ddb_verify::testkit::setup::{recreate_table, ORDER_KEYS};
+use ddb_verify_testkit::setup::{recreate_table, ORDER_KEYS};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -41,8 +41,8 @@
 //!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
 //!    each function built from its configuration with the AWS adapters), [`cli`] (`ddb-verify`).
 //!    The binaries in `src/bin/` are thin: the allocator ([`allocator`]), configuration, wiring
-//!    and the runtime loop. `testkit` (feature `testkit`, and unit tests): in-memory ports that
-//!    fail on demand, stream-to-event helpers, never in the binaries.
+//!    and the runtime loop. The test kit (in-memory ports that fail on demand, stream-to-event
+//!    helpers, table set-up) is the workspace's dev-only crate `testkit/`, never in the binaries.
 //!
 //! Words used throughout:
 //! - **other side**: the table the source's changes should have arrived in (another account's).
@@ -71,7 +71,13 @@ pub mod report;
 pub mod revalidate;
 pub mod shared;
 
-#[cfg(any(test, feature = "testkit"))]
+// The unit tests use the test kit's fakes. Built as its own crate, the kit would implement the
+// ports of the library as the binaries see it, not of this test build; so the unit tests compile
+// its files in, and its `ddb_verify::` paths name this crate.
+#[cfg(test)]
+extern crate self as ddb_verify;
+#[cfg(test)]
+#[path = "../testkit/src/lib.rs"]
 pub mod testkit;
 pub mod verify;
 pub mod wiring;

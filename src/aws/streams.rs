@@ -309,7 +309,8 @@ pub fn to_table_attribute(value: &AttributeValue) -> Option<TableAttribute> {
     })
 }
 
-pub(crate) fn to_item(image: &HashMap<String, AttributeValue>) -> Option<Item> {
+/// A stream image as a table item: `None` for an attribute type a table cannot hold.
+pub fn to_item(image: &HashMap<String, AttributeValue>) -> Option<Item> {
     image
         .iter()
         .map(|(name, value)| Some((name.clone(), to_table_attribute(value)?)))

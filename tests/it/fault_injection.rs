@@ -434,7 +434,7 @@ impl PollerSetup {
         write_items(&pair.source, &pair.table, &items).await;
         let copies: Vec<Item> = (0..records).filter(|i| replicated(*i)).map(row).collect();
         write_items(&pair.target, &pair.table, &copies).await;
-        let written = ddb_verify::testkit::events::read_all(&pair.source.streams, &pair.stream_arn)
+        let written = ddb_verify_testkit::events::read_all(&pair.source.streams, &pair.stream_arn)
             .await
             .expect("read stream")
             .into_iter()

@@ -27,8 +27,8 @@ use ddb_verify::record::Item;
 use ddb_verify::report::findings::{FindingsWriter, Occurrence, Pass};
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify::shared::epoch_ms;
-use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::{Outcome, Verdict, Verifier};
+use ddb_verify_testkit::setup::ORDER_KEYS;
 
 const SEED: u64 = 0x0f1d_1265;
 

@@ -18,7 +18,7 @@ use ddb_verify::ports::findings::{
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
 use ddb_verify::shared::epoch_ms;
-use ddb_verify::testkit::setup::ORDER_KEYS;
+use ddb_verify_testkit::setup::ORDER_KEYS;
 
 type AwsRevalidator = Revalidator<DynamoDbReader, DynamoDbFindings>;
 

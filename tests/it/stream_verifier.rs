@@ -8,8 +8,8 @@ use crate::common::*;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType as T, StreamViewType};
 use ddb_verify::lambda::handler::Invocation;
-use ddb_verify::testkit::setup::ORDER_KEYS;
 use ddb_verify::verify::{Outcome, RetryReason, Supersession, Verdict};
+use ddb_verify_testkit::setup::ORDER_KEYS;
 
 /// DynamoDB Local's ApproximateCreationDateTime does not follow the writes (it stays at one value),
 /// so replication windows here start when the verifier receives a record.

@@ -84,7 +84,7 @@ pub fn sdk_config(access_key: &str) -> SdkConfig {
 
 /// An account's config with another endpoint (the fault proxy in front of DynamoDB Local).
 pub fn sdk_config_at(endpoint: &str, access_key: &str) -> SdkConfig {
-    ddb_verify::testkit::setup::local_account_config(endpoint, access_key)
+    ddb_verify_testkit::setup::local_account_config(endpoint, access_key)
 }
 
 /// One simulated AWS account on DynamoDB Local.
@@ -130,7 +130,7 @@ pub async fn create_table(
     keys: &[(&str, ScalarAttributeType)],
     stream: Option<StreamViewType>,
 ) -> Option<String> {
-    ddb_verify::testkit::setup::create_table(&account.dynamodb, name, keys, stream)
+    ddb_verify_testkit::setup::create_table(&account.dynamodb, name, keys, stream)
         .await
         .expect("create table")
 }
@@ -188,7 +188,7 @@ pub async fn table_pair(
 /// The `Orders` table (`customerId` S, `orderId` N) in both accounts, the source's with a
 /// NEW_AND_OLD_IMAGES stream.
 pub async fn orders_pair() -> TablePair {
-    let keys = ddb_verify::testkit::setup::ORDER_KEYS;
+    let keys = ddb_verify_testkit::setup::ORDER_KEYS;
     table_pair("Orders", keys, StreamViewType::NewAndOldImages, true).await
 }
 
@@ -220,7 +220,7 @@ pub async fn put_replicated_orders(pair: &TablePair, ids: impl IntoIterator<Item
 
 /// Writes directly to DynamoDB Local (setup is not under test), 25 items a call.
 pub async fn write_items(account: &Account, table: &str, items: &[Item]) {
-    ddb_verify::testkit::setup::write_items(&account.dynamodb, table, items)
+    ddb_verify_testkit::setup::write_items(&account.dynamodb, table, items)
         .await
         .expect("batch write");
 }
@@ -237,7 +237,7 @@ pub async fn delete(account: &Account, table: &str, key: &Item) {
 }
 
 use ddb_verify::ports::findings::NoFindings;
-pub use ddb_verify::testkit::item;
+pub use ddb_verify_testkit::item;
 
 pub fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -333,12 +333,12 @@ pub async fn stream_events(
     stream_arn: &str,
     batch_size: usize,
 ) -> Vec<serde_json::Value> {
-    let records = ddb_verify::testkit::events::read_all(&source.streams, stream_arn)
+    let records = ddb_verify_testkit::events::read_all(&source.streams, stream_arn)
         .await
         .expect("read stream");
     records
         .chunks(batch_size.max(1))
-        .map(|chunk| ddb_verify::testkit::events::lambda_event_json(chunk, stream_arn))
+        .map(|chunk| ddb_verify_testkit::events::lambda_event_json(chunk, stream_arn))
         .collect()
 }
 

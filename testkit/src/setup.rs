@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 use thiserror::Error;
 
-use crate::record::Item;
+use ddb_verify::record::Item;
 
 #[derive(Debug, Error)]
 pub enum SetupError {

@@ -3,8 +3,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::ports::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart};
-use crate::ports::failure::{CallFailure, FailureKind};
+use ddb_verify::ports::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, Lease, StreamStart,
+};
+use ddb_verify::ports::failure::{CallFailure, FailureKind};
 
 #[derive(Debug, Clone, Default)]
 struct MemoryEntry {

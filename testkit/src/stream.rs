@@ -5,10 +5,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::ports::stream::{
+use ddb_verify::ports::stream::{
     PolledRecord, RecordsPage, ShardInfo, ShardPage, ShardRef, StartAt, StreamError, StreamSource,
 };
-use crate::record::Expectation;
+use ddb_verify::record::Expectation;
 
 /// A planned misbehaviour of [`InMemoryStream`] on its next GetRecords call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

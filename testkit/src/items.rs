@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::record::Item;
+use ddb_verify::record::Item;
 
 /// An item (or a key) of these attributes.
 pub fn item(pairs: &[(&str, AttributeValue)]) -> Item {

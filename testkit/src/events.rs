@@ -11,8 +11,8 @@ use aws_sdk_dynamodbstreams::Client;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
-use crate::aws::streams::to_item;
-use crate::record::json::item_json;
+use ddb_verify::aws::streams::to_item;
+use ddb_verify::record::json::item_json;
 
 #[derive(Debug, Error)]
 pub enum StreamReadError {

@@ -5,9 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::ports::failure::{CallFailure, FailureKind};
-use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
-use crate::record::{Image, Item, ItemKey, Tape};
+use ddb_verify::ports::failure::{CallFailure, FailureKind};
+use ddb_verify::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use ddb_verify::record::{Image, Item, ItemKey, Tape};
 
 /// A planned misbehaviour of [`InMemoryTables`] for its next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
