@@ -16,6 +16,8 @@
 //! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
 //! stream verifier's do. In [`crate::ports::rate`] the read rate (`MAX_READ_UNITS`).
 
+pub mod merge;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
