@@ -296,6 +296,7 @@ pub fn check_key(keys: &Item) -> Result<(), String> {
 }
 
 /// One key attribute's part of [`check_key`]: S, N or B; no empty S or B; N a DynamoDB number.
+#[inline]
 pub fn check_key_attribute(name: &str, value: &AttributeValue) -> Result<(), String> {
     let problem = match value {
         AttributeValue::S(s) if s.is_empty() => "is an empty string",

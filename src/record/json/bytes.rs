@@ -35,6 +35,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// The first of the 8 bytes of `v` (little-endian) that is a quote, a backslash or a control
 /// character, the bytes a string scan stops at; `None` if none is. The classic has-zero-byte and
 /// has-less-than tests: a byte above a match may be flagged wrongly (a borrow), the lowest never.
+#[inline]
 fn special(v: u64) -> Option<usize> {
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
@@ -57,6 +58,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte that is not whitespace (not consumed); `None` at the end.
+    #[inline]
     pub(crate) fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.json.get(self.at) {
             if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
@@ -67,10 +69,12 @@ impl<'a> Reader<'a> {
         None
     }
 
+    #[inline]
     pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
+    #[inline]
     pub(crate) fn literal(&mut self, word: &[u8]) -> Option<()> {
         self.peek()?;
         let end = self.at + word.len();
@@ -78,6 +82,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `null`, consumed, or `false` (nothing consumed) for anything else.
+    #[inline]
     pub(crate) fn null(&mut self) -> Option<bool> {
         if self.peek()? == b'n' {
             self.literal(b"null")?;
@@ -135,6 +140,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, borrowed from the event unless it has escapes (decoded by serde_json then).
+    #[inline]
     pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let json = self.json;
@@ -180,6 +186,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number, as JSON writes one; its text.
+    #[inline]
     pub(crate) fn number(&mut self) -> Option<&'a str> {
         self.peek()?;
         let json = self.json;
