@@ -3,12 +3,12 @@
 //! Prints one JSON line per measurement (`scripts/bench.py` makes the table).
 //!
 //! - throughput: the baseline over the whole table, both directions, `SEGMENTS` segments with
-//!   `CONCURRENCY` in flight (segments and lookups, as `ddb-verify baseline` runs them), no rate
-//!   limit, every item equal; against its I/O floor in the same shape with the SDK alone: per
-//!   segment, a Scan of the source (whole items) with BatchGetItem of each page's keys on the
-//!   target (100 keys a call), and beside it a keys-only Scan of the target with BatchGetItem of
-//!   those keys on the source. Runs alternate (baseline, floor, baseline, ...) so that drift of the endpoint
-//!   hits both alike.
+//!   `CONCURRENCY` in flight (as `ddb-verify baseline` runs them), no rate limit, every item
+//!   equal; against the job's floor with the SDK alone: per segment, a parallel Scan of each table
+//!   (whole items, side by side), the same segments and concurrency. Read units from
+//!   `ConsumedCapacity` for both. Runs alternate (baseline, floor, baseline, ...) so that drift of
+//!   the endpoint hits both alike. Then the same with 1% of the other side's items different:
+//!   the baseline's point reads against the drifted items.
 //! - rate: one run at `MAX_READ_UNITS=200`: read units consumed per second on each table.
 //! - memory: peak resident memory of `ddb-verify baseline --json` (a child process under
 //!   `/usr/bin/time -v`) over a small and a large table.
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use ddb_verify::aws::checkpoints::{create_checkpoint_table, DynamoDbCheckpoints};
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::scanner::DynamoDbScanner;
@@ -39,7 +39,6 @@ use ddb_verify::record::Item;
 use ddb_verify::report::metrics::InvocationMetrics;
 use ddb_verify_testkit::setup::{recreate_table, write_items, ORDER_KEYS};
 use futures::stream::{self, StreamExt};
-use tokio::sync::Semaphore;
 
 const ITEMS: usize = 20_000;
 const SEGMENTS: u32 = 8;
@@ -82,13 +81,6 @@ fn item(i: usize) -> Item {
     .collect()
 }
 
-fn key_of(item: &Item) -> Item {
-    item.iter()
-        .filter(|(k, _)| *k == "customerId" || *k == "orderId")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 struct Accounts {
     endpoint: String,
     source: aws_sdk_dynamodb::Client,
@@ -129,12 +121,15 @@ impl Accounts {
     fn baseline(&self, table: &str, max_read_units: f64) -> AwsBaseline {
         let mut verify = Config::new(TableRef::parse(table).unwrap());
         verify.max_concurrency = CONCURRENCY;
+        // A difference waits out this window before its verdict (the drift run).
+        verify.max_replication_lag = std::time::Duration::from_secs(1);
         let config = BaselineConfig {
             verify,
             source_table: table.to_string(),
             checkpoint_table: CHECKPOINTS.to_string(),
             max_read_units,
             page_limit: None,
+            pending_limit: ddb_verify::config::DEFAULT_PENDING_LIMIT,
         };
         Baseline::new(
             config,
@@ -154,6 +149,8 @@ impl Accounts {
 struct Calls {
     batch_get: u64,
     scan_pages: u64,
+    /// Both tables' read units (`ConsumedCapacity`).
+    read_units: f64,
 }
 
 /// Every segment, `CONCURRENCY` at a time, as `ddb-verify baseline` runs them; the counts.
@@ -187,123 +184,69 @@ async fn run_baseline(baseline: &AwsBaseline, run_id: &str) -> (BaselineCounts, 
             .map(|m| m.lookup_calls + m.source_rechecks)
             .sum(),
         scan_pages: pages.into_inner(),
+        read_units: {
+            let (source, target) = baseline.consumed_read_units();
+            source + target
+        },
     };
     (summary.counts, calls)
 }
 
-/// BatchGetItem of `keys` on `table`, 100 keys a call, each call holding one of `permits`
-/// (strongly consistent, as the engine reads); unprocessed keys asked again. Items found.
-async fn batch_get_all(
+/// One table's segment scanned to its end (whole items): items, pages, read units.
+async fn scan_segment(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    keys: Vec<Item>,
-    permits: &Arc<Semaphore>,
-    calls: &std::sync::atomic::AtomicU64,
-) -> usize {
-    let chunks = keys.chunks(100).map(|chunk| async move {
-        let _permit = permits.acquire().await.unwrap();
-        let (made, found) = support::batch_get_chunk(client, table, chunk.to_vec()).await;
-        calls.fetch_add(made as u64, std::sync::atomic::Ordering::Relaxed);
-        found
-    });
-    futures::future::join_all(chunks).await.into_iter().sum()
-}
-
-/// One direction of the floor: `from` scanned (keys only when `keys_only`), each page's keys
-/// looked up on `to` holding one of `permits` a call; calls and pages counted.
-struct Leg<'a> {
-    from: &'a aws_sdk_dynamodb::Client,
-    to: &'a aws_sdk_dynamodb::Client,
-    keys_only: bool,
-    permits: &'a Arc<Semaphore>,
-    calls: &'a std::sync::atomic::AtomicU64,
-    pages: &'a std::sync::atomic::AtomicU64,
-}
-
-/// One segment of a leg, page by page. (Items scanned, items found.)
-async fn scan_and_look_up(leg: &Leg<'_>, table: &str, segment: u32) -> (usize, usize) {
-    let Leg {
-        from,
-        to,
-        keys_only,
-        permits,
-        calls,
-        pages,
-    } = *leg;
-    let (mut scanned, mut found) = (0, 0);
+    segment: u32,
+) -> (usize, u64, f64) {
+    let (mut items, mut pages, mut units) = (0, 0, 0.0);
     let mut start = None;
     loop {
-        let mut call = from
+        let out = client
             .scan()
             .table_name(table)
             .segment(segment as i32)
             .total_segments(SEGMENTS as i32)
-            .set_exclusive_start_key(start);
-        if keys_only {
-            call = call
-                .projection_expression("#k0, #k1")
-                .expression_attribute_names("#k0", "customerId")
-                .expression_attribute_names("#k1", "orderId");
-        }
-        let out = call.send().await.unwrap();
-        pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let items = out.items.unwrap_or_default();
-        scanned += items.len();
-        let keys: Vec<Item> = items.iter().map(key_of).collect();
-        drop(items);
-        found += batch_get_all(to, table, keys, permits, calls).await;
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        pages += 1;
+        items += out.items.as_ref().map_or(0, Vec::len);
+        units += out
+            .consumed_capacity
+            .and_then(|c| c.capacity_units)
+            .unwrap_or_default();
         start = out.last_evaluated_key.filter(|k| !k.is_empty());
         if start.is_none() {
-            return (scanned, found);
+            return (items, pages, units);
         }
     }
 }
 
-/// The floor: the calls the strategy must make, with the SDK alone, in the same shape.
+/// The floor: a parallel Scan of each table, segment by segment side by side, with the SDK alone.
 async fn run_floor(accounts: &Accounts, table: &str) -> (usize, Calls) {
-    let on_target = Arc::new(Semaphore::new(CONCURRENCY));
-    let on_source = Arc::new(Semaphore::new(CONCURRENCY));
-    let calls = std::sync::atomic::AtomicU64::new(0);
-    let pages = std::sync::atomic::AtomicU64::new(0);
-    let items: Vec<usize> = stream::iter(0..SEGMENTS)
-        .map(|segment| {
-            let (on_target, on_source, calls, pages) = (&on_target, &on_source, &calls, &pages);
-            async move {
-                let forward = Leg {
-                    from: &accounts.source,
-                    to: &accounts.target,
-                    keys_only: false,
-                    permits: on_target,
-                    calls,
-                    pages,
-                };
-
-                let reverse = Leg {
-                    from: &accounts.target,
-                    to: &accounts.source,
-                    keys_only: true,
-                    permits: on_source,
-                    calls,
-                    pages,
-                };
-                // Both directions side by side, as the baseline runs them.
-                let ((source_items, found_on_target), (target_items, found_on_source)) = tokio::join!(
-                    scan_and_look_up(&forward, table, segment),
-                    scan_and_look_up(&reverse, table, segment)
-                );
-                assert_eq!(source_items, found_on_target);
-                assert_eq!(target_items, found_on_source);
-                source_items + target_items
-            }
+    let segments: Vec<(usize, u64, f64)> = stream::iter(0..SEGMENTS)
+        .map(|segment| async move {
+            let (source, target) = tokio::join!(
+                scan_segment(&accounts.source, table, segment),
+                scan_segment(&accounts.target, table, segment)
+            );
+            (
+                source.0 + target.0,
+                source.1 + target.1,
+                source.2 + target.2,
+            )
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
     let calls = Calls {
-        batch_get: calls.into_inner(),
-        scan_pages: pages.into_inner(),
+        batch_get: 0,
+        scan_pages: segments.iter().map(|s| s.1).sum(),
+        read_units: segments.iter().map(|s| s.2).sum(),
     };
-    (items.into_iter().sum(), calls)
+    (segments.iter().map(|s| s.0).sum(), calls)
 }
 
 /// CPU seconds (user and system) this process has used so far: where the wall time goes, beside
@@ -332,6 +275,7 @@ fn report(name: &str, items: usize, seconds: &[f64], cpu: &[f64], calls: &Calls)
             "name": name, "items": items, "runs": seconds.len(), "seconds": seconds,
             "best_per_s": rate(sorted[0]), "median_per_s": rate(sorted[sorted.len() / 2]),
             "cpu_seconds": cpu, "batch_get_calls": calls.batch_get, "scan_pages": calls.scan_pages,
+            "read_units": calls.read_units,
             "segments": SEGMENTS, "concurrency": CONCURRENCY,
         })
     );
@@ -383,6 +327,34 @@ async fn throughput(accounts: &Accounts) {
         &floor_s,
         &floor_cpu,
         &floor_calls,
+    );
+    drift(accounts, table).await;
+}
+
+/// 1% of the other side's items changed: the baseline's point reads against the drifted items.
+async fn drift(accounts: &Accounts, table: &str) {
+    let drifted: Vec<Item> = (0..ITEMS)
+        .step_by(100)
+        .map(|i| {
+            let mut changed = item(i);
+            changed.insert("status".into(), AttributeValue::S("SHIPPED".into()));
+            changed
+        })
+        .collect();
+    write_items(&accounts.target, table, &drifted)
+        .await
+        .expect("drift");
+    let baseline = accounts.baseline(table, UNLIMITED);
+    let (counts, calls) =
+        run_baseline(&baseline, &format!("bench-drift-{}", fastrand::u32(..))).await;
+    assert_eq!(counts.mismatched, drifted.len() as u64, "{counts:?}");
+    println!(
+        "{}",
+        serde_json::json!({
+            "name": "baseline_drift", "items": ITEMS, "drifted": drifted.len(),
+            "point_reads": counts.point_reads, "read_units": calls.read_units,
+            "batch_get_calls": calls.batch_get,
+        })
     );
 }
 

@@ -695,7 +695,15 @@ pub struct BaselineConfig {
     /// Items per Scan page (`SCAN_PAGE_LIMIT`); `None`: DynamoDB's 1 MB pages. A page is the unit
     /// of checkpointing: smaller pages re-verify less after a kill, at more calls.
     pub page_limit: Option<u32>,
+    /// Items the merge of a segment's two scans holds at most, both sides together, before the
+    /// oldest are settled by point reads ([`DEFAULT_PENDING_LIMIT`]; set in code, not by a
+    /// variable). Bounds the baseline's memory whatever the tables' scan orders.
+    pub pending_limit: usize,
 }
+
+/// A 1 MB page holds about 3,500 items of 300 bytes; when the two scans' orders agree (as measured
+/// on DynamoDB Local and relied on by AWS's own bulk diff) the merge holds less than a page.
+pub const DEFAULT_PENDING_LIMIT: usize = 10_000;
 
 impl BaselineConfig {
     /// The two tables compared, `default_region` being the process's own.
@@ -731,6 +739,7 @@ impl BaselineConfig {
             checkpoint_table,
             max_read_units,
             page_limit,
+            pending_limit: DEFAULT_PENDING_LIMIT,
         })
     }
 }

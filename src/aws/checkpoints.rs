@@ -322,7 +322,7 @@ impl CheckpointStore for DynamoDbCheckpoints {
 }
 
 /// The counters of a segment item, by attribute name.
-const COUNTS: [&str; 9] = [
+const COUNTS: [&str; 10] = [
     "itemsSource",
     "itemsTarget",
     "match",
@@ -333,9 +333,11 @@ const COUNTS: [&str; 9] = [
     "unverifiable",
     // Absent from segments saved before EXPIRED existed: read as 0.
     "expired",
+    // Absent from segments saved before the merged scans: read as 0.
+    "pointReads",
 ];
 
-fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 9] {
+fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 10] {
     [
         &mut c.items_source,
         &mut c.items_target,
@@ -346,6 +348,7 @@ fn counts_fields(c: &mut BaselineCounts) -> [&mut u64; 9] {
         &mut c.superseded,
         &mut c.unverifiable,
         &mut c.expired,
+        &mut c.point_reads,
     ]
 }
 
@@ -542,21 +545,14 @@ impl BaselineStore for DynamoDbCheckpoints {
         Ok(out)
     }
 
-    async fn save_cursor(
+    async fn save_segment(
         &self,
         run_id: &str,
         segment: u32,
-        direction: Direction,
-        cursor: &DirectionProgress,
+        progress: &SegmentProgress,
     ) -> Result<(), CheckpointError> {
-        let prefix = direction.as_str();
-        let mut counts = cursor.counts;
-        let counts: HashMap<String, AttributeValue> = counts_fields(&mut counts)
-            .into_iter()
-            .zip(COUNTS)
-            .map(|(n, name)| (name.to_string(), AttributeValue::N(n.to_string())))
-            .collect();
-        let mut update = String::from("SET #done = :done, #counts = :counts, updatedAt = :now");
+        let mut sets = vec!["updatedAt = :now".to_string()];
+        let mut removes = Vec::new();
         let mut request = self
             .client
             .update_item()
@@ -565,22 +561,41 @@ impl BaselineStore for DynamoDbCheckpoints {
                 &run_partition(run_id),
                 &format!("segment#{segment}"),
             )))
-            .expression_attribute_names("#done", format!("{prefix}Done"))
-            .expression_attribute_names("#counts", format!("{prefix}Counts"))
-            .expression_attribute_names("#key", format!("{prefix}Key"))
-            .expression_attribute_values(":done", AttributeValue::Bool(cursor.done))
-            .expression_attribute_values(":counts", AttributeValue::M(counts))
             .expression_attribute_values(
                 ":now",
                 AttributeValue::N(crate::shared::epoch_ms().to_string()),
             );
-        match &cursor.start_key {
-            Some(key) => {
-                update.push_str(", #key = :key");
-                request =
-                    request.expression_attribute_values(":key", AttributeValue::M(key.clone()));
+        for direction in [Direction::Source, Direction::Target] {
+            let prefix = direction.as_str();
+            let cursor = progress.cursor(direction);
+            let mut counts = cursor.counts;
+            let counts: HashMap<String, AttributeValue> = counts_fields(&mut counts)
+                .into_iter()
+                .zip(COUNTS)
+                .map(|(n, name)| (name.to_string(), AttributeValue::N(n.to_string())))
+                .collect();
+            sets.push(format!("{prefix}Done = :{prefix}Done"));
+            sets.push(format!("{prefix}Counts = :{prefix}Counts"));
+            request = request
+                .expression_attribute_values(
+                    format!(":{prefix}Done"),
+                    AttributeValue::Bool(cursor.done),
+                )
+                .expression_attribute_values(format!(":{prefix}Counts"), AttributeValue::M(counts));
+            match &cursor.start_key {
+                Some(key) => {
+                    sets.push(format!("{prefix}Key = :{prefix}Key"));
+                    request = request.expression_attribute_values(
+                        format!(":{prefix}Key"),
+                        AttributeValue::M(key.clone()),
+                    );
+                }
+                None => removes.push(format!("{prefix}Key")),
             }
-            None => update.push_str(" REMOVE #key"),
+        }
+        let mut update = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         request
             .update_expression(update)

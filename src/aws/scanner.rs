@@ -120,8 +120,20 @@ impl TableScanner for DynamoDbScanner {
         if key_names.is_empty() {
             return Err(no_schema());
         }
+        let definitions = description.attribute_definitions.unwrap_or_default();
+        let key_types = key_names
+            .iter()
+            .map(|name| {
+                definitions
+                    .iter()
+                    .find(|d| &d.attribute_name == name)
+                    .map(|d| d.attribute_type.as_str().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
         Ok(TableShape {
             key_names,
+            key_types,
             item_count: description.item_count.map(|n| n.max(0) as u64),
         })
     }

@@ -67,7 +67,8 @@ impl<K: Hash + Eq + Clone, T> Pending<K, T> {
     }
 
     fn push(&mut self, key: K, item: T) {
-        self.at.insert(key.clone(), self.first + self.order.len() as u64);
+        self.at
+            .insert(key.clone(), self.first + self.order.len() as u64);
         self.order.push_back((key, item));
     }
 
@@ -147,6 +148,15 @@ impl<K: Hash + Eq + Clone, T> SegmentMerge<K, T> {
         }));
         if theirs.ended {
             out.extend(mine.drain().map(|item| Merged::OneSided { side, item }));
+        }
+    }
+
+    /// Settles everything waiting, on both sides, as one-sided (point reads decide): the scans
+    /// go on from where they are.
+    pub fn settle_all(&mut self, out: &mut Vec<Merged<T>>) {
+        for side in [Side::Source, Side::Other] {
+            let items = self.sides[side.index()].drain();
+            out.extend(items.map(|item| Merged::OneSided { side, item }));
         }
     }
 
@@ -235,7 +245,10 @@ mod tests {
                     let settled = out.len();
                     merge.push(side, k, (tag, k), &mut out);
                     most = most.max(merge.pending());
-                    if out[settled..].iter().any(|m| matches!(m, Merged::Both { .. })) {
+                    if out[settled..]
+                        .iter()
+                        .any(|m| matches!(m, Merged::Both { .. }))
+                    {
                         after_match = after_match.max(merge.pending_on(side));
                     }
                     if i + 1 == keys.len() {

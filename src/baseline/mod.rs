@@ -1,25 +1,28 @@
 //! The baseline compare: the whole source table against the other side, both directions, one
 //! segment of a parallel Scan at a time, resumable, at a bounded read rate.
 //!
-//! Per segment, two directions side by side (so both tables are read all along):
-//! 1. **Source to other side**: each page of the source's segment becomes expectations (the item as
-//!    scanned, since the moment it was read), judged by the engine against the other side as
-//!    stream records are: MATCH, MISSING, MISMATCH, or SUPERSEDED when the source changed since
-//!    the scan and the other side kept up. No difference is reported before the item's window has
-//!    passed and consistent reads of both sides still differ.
-//! 2. **Other side to source**: each page of the other side's segment (keys only) becomes expectations that
-//!    the source holds an item under the key, judged by the same engine with the sides swapped:
-//!    what the other side alone holds for a whole window is EXTRA.
-//! 3. After each page whose items all have a verdict, that direction's progress is saved in the
-//!    checkpoint table, so a killed run verifies at most one page per segment and direction again.
+//! Per segment, both tables' scans side by side, merged by key ([`merge`], [`segment`]'s loop):
+//! 1. **Read alike**: a key both scans read with equal items is a MATCH, with no further read.
+//! 2. **Source to other side**: a source item the other scan read differently, or did not read,
+//!    becomes an expectation (the item as scanned, since the moment it was read), judged by the
+//!    engine against the other side as stream records are: MATCH, MISSING, MISMATCH, or SUPERSEDED
+//!    when the source changed since the scan and the other side kept up. No difference is
+//!    reported before the item's window has passed and consistent reads of both sides still differ.
+//! 3. **Other side to source**: a key only the other side's scan read becomes an expectation that
+//!    the source holds an item under it, judged by the same engine with the sides swapped: what
+//!    the other side alone holds for a whole window is EXTRA.
+//! 4. When nothing waits in the merge, both scans' progress is saved in one write, so a killed run
+//!    verifies again at most what it read since.
 //!
 //! Every verdict goes through the outcome sink (a WARN line per problem, the counters), as the
 //! stream verifier's do. In [`crate::ports::rate`] the read rate (`MAX_READ_UNITS`).
 
 pub mod merge;
+mod segment;
+
+pub use segment::PAGES_PER_SAVE;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use thiserror::Error;
 use tokio::sync::OnceCell;
@@ -29,17 +32,16 @@ use crate::config::{BaselineConfig, Sides, TableRef};
 use crate::ports::checkpoint::BaselineCounts;
 use crate::ports::checkpoint::{
     BaselineStore, CheckpointError, Direction, DirectionProgress, RunRecord, RunSettings,
-    SegmentProgress,
 };
 use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
 use crate::ports::rate::{Limited, ReadRate};
-use crate::ports::scan::{ScanError, ScanRequest, TableScanner};
+use crate::ports::scan::{ScanError, ScanRequest, TableScanner, TableShape};
 use crate::ports::table::TableReader;
-use crate::record::{Expectation, Expected, Image, Origin};
+use crate::record::Expectation;
 use crate::report::findings::{refusal_gap, FindingsWriter, Occurrence, Pass};
 use crate::report::metrics::InvocationMetrics;
-use crate::report::{OutcomeSink, RecordReport};
+use crate::report::OutcomeSink;
 use crate::shared::epoch_ms;
 use crate::verify::timing::Backoff;
 use crate::verify::{Outcome, Proof, RetryReason, Verdict, Verifier};
@@ -69,6 +71,13 @@ pub enum BaselineError {
     Findings(#[from] FindingsError),
     #[error("segment {segment} is not below the run's {total_segments} segments")]
     NoSuchSegment { segment: u32, total_segments: u32 },
+    #[error("the two tables' key schemas differ: {source_table} has {source_keys}, {other_table} has {other_keys}; the baseline compares tables with one key schema (a migration that changed the key is not one it can prove)")]
+    KeySchemasDiffer {
+        source_table: String,
+        source_keys: String,
+        other_table: String,
+        other_keys: String,
+    },
 }
 
 /// What one segment's work did, in one call.
@@ -150,10 +159,10 @@ pub struct Baseline<R, S, B, F> {
     target_rate: Arc<ReadRate>,
     /// Problems, resolutions and the run's coverage, when there is a findings store.
     findings: Option<FindingsWriter<F>>,
-    /// Each table's key names, read once: a table's key schema cannot change, and segments
+    /// Each table's key schema, read once: a table's key schema cannot change, and segments
     /// (and warm invocations) then start without a DescribeTable each.
-    source_keys: OnceCell<Vec<String>>,
-    target_keys: OnceCell<Vec<String>>,
+    source_keys: OnceCell<TableShape>,
+    target_keys: OnceCell<TableShape>,
     /// The process's own region, where a table without a region of its own is.
     default_region: Option<String>,
 }
@@ -168,12 +177,10 @@ struct SegmentWork<'a> {
 }
 
 impl SegmentWork<'_> {
-    /// The Scan request for a direction's next page, from `cursor`.
+    /// The Scan request for a table's next page (whole items), from `cursor`.
     fn page<'a>(
         &self,
-        direction: Direction,
         table: &'a str,
-        key_names: &'a [String],
         cursor: &DirectionProgress,
         limit: Option<u32>,
     ) -> ScanRequest<'a> {
@@ -182,8 +189,7 @@ impl SegmentWork<'_> {
             segment: self.segment,
             total_segments: self.total_segments,
             start_key: cursor.start_key.clone(),
-            // The other side's keys only: their contents are compared the other way.
-            attributes: (direction == Direction::Target).then_some(key_names),
+            attributes: None,
             limit,
         }
     }
@@ -316,7 +322,8 @@ where
     }
 
     /// Records the run's start (once, with what it compares, and in the run's coverage) and
-    /// returns it; a run recorded with other tables or settings is refused.
+    /// returns it; a run recorded with other tables or settings is refused. (Tables whose key
+    /// schemas differ are refused by each segment, before anything is scanned.)
     pub async fn start(
         &self,
         run_id: &str,
@@ -379,13 +386,9 @@ where
         // The key names are read beside the checkpoint, not after it.
         let load =
             async { Ok::<_, BaselineError>(self.store.load_segment(run_id, segment).await?) };
-        let (progress, source_keys, target_keys) = tokio::try_join!(
-            load,
-            self.key_names(Direction::Source, stop_at),
-            self.key_names(Direction::Target, stop_at)
-        )?;
+        let (progress, key_names) = tokio::try_join!(load, self.key_names(stop_at))?;
         let progress = progress.unwrap_or_default();
-        let (Some(source_keys), Some(target_keys)) = (source_keys, target_keys) else {
+        let Some(key_names) = key_names else {
             // Out of time before both tables' key names were read: nothing verified, nothing lost.
             return Ok(SegmentReport {
                 segment,
@@ -400,98 +403,15 @@ where
             stop_at,
             on_page,
         };
-        let (mut source_metrics, mut target_metrics) = Default::default();
-        let (source, target) = tokio::join!(
-            self.run_direction(
-                &work,
-                Direction::Source,
-                source_keys,
-                progress.source,
-                &mut source_metrics
-            ),
-            self.run_direction(
-                &work,
-                Direction::Target,
-                target_keys,
-                progress.target,
-                &mut target_metrics
-            ),
-        );
-        *metrics += source_metrics;
-        *metrics += target_metrics;
-        let progress = SegmentProgress {
-            source: source?,
-            target: target?,
-        };
+        let mut sink = OutcomeSink::counting(metrics);
+        let progress = self
+            .run_merged(&work, key_names, progress, &mut sink)
+            .await?;
         Ok(SegmentReport {
             segment,
             done: progress.done(),
             counts: progress.counts(),
         })
-    }
-
-    /// One direction of a segment, page by page from `cursor`; returns where it stands.
-    async fn run_direction(
-        &self,
-        work: &SegmentWork<'_>,
-        direction: Direction,
-        key_names: &[String],
-        mut cursor: DirectionProgress,
-        metrics: &mut InvocationMetrics,
-    ) -> Result<DirectionProgress, BaselineError> {
-        let mut sink = OutcomeSink::counting(metrics);
-        let (scanner, table) = self.scanned(direction);
-        let table = table.to_string();
-        let verifier = match direction {
-            Direction::Source => &self.forward,
-            Direction::Target => &self.reverse,
-        };
-        let page_limit = self.config.page_limit;
-        while !cursor.done {
-            if work.stop_at.is_some_and(|s| Instant::now() >= s) {
-                break;
-            }
-            let request = work.page(direction, &table, key_names, &cursor, page_limit);
-            // The page's states are observed no earlier than the scan call: a MATCH among them
-            // resolves no finding seen after it.
-            let observed_from_ms = epoch_ms();
-            let Some(scanned) = self.scan(scanner, request, work.stop_at).await? else {
-                break;
-            };
-            let expectations = expectations_of(direction, scanned.items, key_names, &table);
-            let Some(verdicts) = self
-                .verify_page(verifier, &expectations, work.stop_at, sink.metrics())
-                .await?
-            else {
-                // Out of time before every item had a verdict: the page is read again next time.
-                break;
-            };
-            let (counts, reported, mut outcomes) = tally(direction, expectations, verdicts);
-            if !self
-                .write_findings(
-                    work,
-                    &reported,
-                    &mut outcomes,
-                    observed_from_ms,
-                    sink.metrics(),
-                )
-                .await
-            {
-                // Out of time before every problem was recorded: the page is verified again.
-                break;
-            }
-            for (expectation, outcome) in reported.iter().zip(outcomes) {
-                sink.accept_with(outcome, |outcome| RecordReport::of(expectation, outcome));
-            }
-            cursor.counts += counts;
-            cursor.done = scanned.last_evaluated_key.is_none();
-            cursor.start_key = scanned.last_evaluated_key;
-            self.store
-                .save_cursor(work.run_id, work.segment, direction, &cursor)
-                .await?;
-            (work.on_page)(&counts);
-        }
-        Ok(cursor)
     }
 
     /// Records a page's problems and resolves its MATCHed keys' findings; writes that fail are
@@ -616,32 +536,57 @@ where
         }
     }
 
-    /// The key names of the table that `direction` scans (DescribeTable the first time, throttling
-    /// retried until `stop_at`); `None` when time ran out first, which is not kept.
-    async fn key_names(
+    /// The key schema of the table that `direction` scans (DescribeTable the first time,
+    /// throttling retried until `stop_at`); `None` when time ran out first, which is not kept.
+    async fn key_schema(
         &self,
         direction: Direction,
         stop_at: Option<Instant>,
-    ) -> Result<Option<&[String]>, BaselineError> {
+    ) -> Result<Option<&TableShape>, BaselineError> {
         let (scanner, table) = self.scanned(direction);
         let cell = match direction {
             Direction::Source => &self.source_keys,
             Direction::Target => &self.target_keys,
         };
-        let names = cell
+        let shape = cell
             .get_or_try_init(|| async {
                 match self.retrying(|| scanner.describe(table), stop_at).await {
-                    Ok(Some(shape)) => Ok(shape.key_names),
+                    Ok(Some(shape)) => Ok(shape),
                     Ok(None) => Err(None),
                     Err(e) => Err(Some(e)),
                 }
             })
             .await;
-        match names {
-            Ok(names) => Ok(Some(names.as_slice())),
+        match shape {
+            Ok(shape) => Ok(Some(shape)),
             Err(None) => Ok(None),
             Err(Some(e)) => Err(e),
         }
+    }
+
+    /// Both tables' key names, once both key schemas are read and found equal; `None` when time
+    /// ran out first. Tables with other key schemas are refused: no item of one could be looked
+    /// up by its key in the other.
+    async fn key_names(
+        &self,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<&[String]>, BaselineError> {
+        let (source, other) = tokio::try_join!(
+            self.key_schema(Direction::Source, stop_at),
+            self.key_schema(Direction::Target, stop_at)
+        )?;
+        let (Some(source), Some(other)) = (source, other) else {
+            return Ok(None);
+        };
+        if !source.same_keys_as(other) {
+            return Err(BaselineError::KeySchemasDiffer {
+                source_table: self.config.source_table.clone(),
+                source_keys: source.key_schema(),
+                other_table: self.config.verify.target_table.api_name.clone(),
+                other_keys: other.key_schema(),
+            });
+        }
+        Ok(Some(source.key_names.as_slice()))
     }
 
     /// One scan page, throttling and 5xx retried with backoff until `stop_at`; `None` when time
@@ -792,33 +737,6 @@ fn sort_attempt(
     Ok((again, transient))
 }
 
-/// What a scanned page's items are checked against: from the source, each item's image on the
-/// other side; from the target, some item under each key on the source.
-fn expectations_of(
-    direction: Direction,
-    items: Vec<Image>,
-    key_names: &[String],
-    table: &str,
-) -> Vec<Expectation> {
-    let since = SystemTime::now();
-    items
-        .into_iter()
-        .map(|item| {
-            let (keys, expected) = match direction {
-                Direction::Source => (item.key_item(key_names), Expected::Image(item)),
-                Direction::Target => (item.into_item(), Expected::Present),
-            };
-            Expectation {
-                keys,
-                expected,
-                since: Some(since),
-                source_table: Some(table.to_string()),
-                origin: Origin::Scan,
-            }
-        })
-        .collect()
-}
-
 /// A page's verdicts as its direction counts and reports them: the items read, the verdicts by
 /// kind, and the records reported with their outcomes. From the target, a key both sides hold is
 /// counted only (the source's direction compares its contents), and a key missing on the source
@@ -878,19 +796,26 @@ fn count_verdict(counts: &mut BaselineCounts, verdict: &Verdict) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{Expected, Origin};
     use aws_sdk_dynamodb::types::AttributeValue as V;
+
+    /// What a scan of `table` expects of the key `pk`.
+    fn scanned(table: &str, pk: &str, expected: Expected) -> Expectation {
+        Expectation {
+            keys: [("pk".to_string(), V::S(pk.into()))].into(),
+            expected,
+            since: None,
+            source_table: Some(table.to_string()),
+            origin: Origin::Scan,
+        }
+    }
 
     #[test]
     fn from_the_target_a_key_on_both_sides_is_counted_and_one_missing_is_extra() {
-        let item = |pk: &str| -> Image {
-            let item: crate::record::Item = [("pk".to_string(), V::S(pk.into()))].into();
-            item.into()
-        };
-        let names = ["pk".to_string()];
-        let scanned = expectations_of(Direction::Target, vec![item("a"), item("b")], &names, "T");
-        assert!(scanned
-            .iter()
-            .all(|e| e.expected == Expected::Present && e.source_table.as_deref() == Some("T")));
+        let scanned_target = vec![
+            scanned("T", "a", Expected::Present),
+            scanned("T", "b", Expected::Present),
+        ];
         let verdicts = vec![
             Verdict::Match {
                 lag: std::time::Duration::ZERO,
@@ -899,7 +824,7 @@ mod tests {
                 proof: Proof::AbsentWhileSourceHasItem,
             },
         ];
-        let (counts, reported, outcomes) = tally(Direction::Target, scanned, verdicts);
+        let (counts, reported, outcomes) = tally(Direction::Target, scanned_target, verdicts);
         assert_eq!((counts.items_target, counts.items_source), (2, 0));
         assert_eq!(reported.len(), 1);
         assert_eq!(reported[0].keys.get("pk"), Some(&V::S("b".into())));
@@ -909,11 +834,12 @@ mod tests {
                 proof: Proof::OnlyOnOtherSide
             })]
         ));
-        let scanned = expectations_of(Direction::Source, vec![item("a")], &names, "S");
+        let item: crate::record::Item = [("pk".to_string(), V::S("a".into()))].into();
+        let scanned_source = vec![scanned("S", "a", Expected::Image(item.into()))];
         let verdicts = vec![Verdict::Missing {
             proof: Proof::AbsentWhileSourceHasItem,
         }];
-        let (counts, _, outcomes) = tally(Direction::Source, scanned, verdicts);
+        let (counts, _, outcomes) = tally(Direction::Source, scanned_source, verdicts);
         assert_eq!((counts.items_target, counts.items_source), (0, 1));
         assert!(matches!(
             outcomes[..],

@@ -162,4 +162,6 @@ fn print_summary(summary: &RunSummary, source_units: f64, target_units: f64) {
     for (name, n) in c.verdicts() {
         println!("{name:<16} {n:>12}");
     }
+    // Items the two scans alone did not settle, read again by key on both sides.
+    println!("{:<16} {:>12}", "point reads", c.point_reads);
 }

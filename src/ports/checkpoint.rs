@@ -268,6 +268,13 @@ impl SegmentProgress {
         }
     }
 
+    pub fn cursor_mut(&mut self, direction: Direction) -> &mut DirectionProgress {
+        match direction {
+            Direction::Source => &mut self.source,
+            Direction::Target => &mut self.target,
+        }
+    }
+
     pub fn done(&self) -> bool {
         self.source.done && self.target.done
     }
@@ -429,13 +436,13 @@ pub trait BaselineStore: Send + Sync {
         run_id: &str,
     ) -> impl Future<Output = Result<HashMap<u32, SegmentProgress>, CheckpointError>> + Send;
 
-    /// Saves one direction of a segment, leaving the other as it is (they are saved concurrently).
-    fn save_cursor(
+    /// Saves a segment's progress, both scans in one write: a run killed between two saves
+    /// resumes both scans from one moment, so that each item is counted once.
+    fn save_segment(
         &self,
         run_id: &str,
         segment: u32,
-        direction: Direction,
-        cursor: &DirectionProgress,
+        progress: &SegmentProgress,
     ) -> impl Future<Output = Result<(), CheckpointError>> + Send;
 
     /// Records the run as finished (every segment done).
@@ -459,6 +466,9 @@ pub struct BaselineCounts {
     pub unverifiable: u64,
     /// Differences explained by TTL, either direction: not problems.
     pub expired: u64,
+    /// Items the scans alone could not settle (they differed, or one scan did not read the key),
+    /// checked by point reads of both sides.
+    pub point_reads: u64,
 }
 
 impl BaselineCounts {
@@ -493,6 +503,7 @@ impl BaselineCounts {
             serde_json::json!({"source": self.items_source, "target": self.items_target}),
         );
         out.insert("verdicts".into(), Value::Object(verdicts));
+        out.insert("point_reads".into(), self.point_reads.into());
         out
     }
 }
@@ -508,6 +519,7 @@ impl AddAssign for BaselineCounts {
         self.superseded += part.superseded;
         self.unverifiable += part.unverifiable;
         self.expired += part.expired;
+        self.point_reads += part.point_reads;
     }
 }
 

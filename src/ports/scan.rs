@@ -38,6 +38,8 @@ pub struct ScanPage {
 pub struct TableShape {
     /// The key attributes: the partition key first, then the sort key if any.
     pub key_names: Vec<String>,
+    /// Each key attribute's type (`S`, `N` or `B`), in `key_names`' order.
+    pub key_types: Vec<String>,
     /// DynamoDB's estimate (updated about every six hours), for the time left.
     pub item_count: Option<u64>,
 }
@@ -56,6 +58,24 @@ pub enum ScanError {
     },
     #[error("table {table} has no key schema in DescribeTable's answer")]
     NoKeySchema { table: String },
+}
+
+impl TableShape {
+    /// The key schema as text: `customerId (S), orderId (N)`, the partition key first.
+    pub fn key_schema(&self) -> String {
+        let described: Vec<String> = self
+            .key_names
+            .iter()
+            .zip(&self.key_types)
+            .map(|(name, kind)| format!("{name} ({kind})"))
+            .collect();
+        described.join(", ")
+    }
+
+    /// Both tables have the same key attributes, of the same types, in the same roles.
+    pub fn same_keys_as(&self, other: &TableShape) -> bool {
+        self.key_names == other.key_names && self.key_types == other.key_types
+    }
 }
 
 impl ScanError {

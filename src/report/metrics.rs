@@ -197,7 +197,8 @@ impl AddAssign for PollerMetrics {
     }
 }
 
-/// The EMF metrics of a baseline: `ItemsScanned` and the verdicts (`Extra` among them).
+/// The EMF metrics of a baseline: `ItemsScanned`, the verdicts (`Extra` among them), and
+/// `PointReads` (items the scans alone could not settle).
 pub fn baseline_metrics(counts: &BaselineCounts) -> Vec<Metric> {
     let count = Metric::count;
     vec![
@@ -209,5 +210,6 @@ pub fn baseline_metrics(counts: &BaselineCounts) -> Vec<Metric> {
         count("Superseded", counts.superseded),
         count("Unverifiable", counts.unverifiable),
         count("Expired", counts.expired),
+        count("PointReads", counts.point_reads),
     ]
 }

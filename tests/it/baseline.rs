@@ -53,6 +53,7 @@ impl Pair {
             checkpoint_table: self.checkpoints.clone(),
             max_read_units: 10_000.0,
             page_limit: None,
+            pending_limit: ddb_verify::config::DEFAULT_PENDING_LIMIT,
         };
         adjust(&mut config);
         config
@@ -144,6 +145,57 @@ fn verdicts(c: &BaselineCounts) -> HashMap<&'static str, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_loaded_in_different_orders_are_each_read_once_without_a_point_read() {
+    let p = pair(ORDER_KEYS_T).await;
+    let all = orders(600);
+    write_items(&p.pair.source, &p.pair.table, &all).await;
+    let reversed: Vec<Item> = all.iter().rev().cloned().collect();
+    write_items(&p.pair.target, &p.pair.table, &reversed).await;
+    let baseline = p.baseline(p.config(|_| {}));
+    let summary = run_all(&baseline, "orders", 4).await;
+    let c = &summary.counts;
+    assert_eq!((c.items_source, c.items_target, c.matched), (600, 600, 600));
+    assert_eq!(c.problems(), 0);
+    assert_eq!(c.point_reads, 0, "every item settled from the two scans");
+    // A consistent point read costs at least 1 unit an item; the scans, about 0.5 per 4 KB.
+    let (source_units, target_units) = baseline.consumed_read_units();
+    assert!(
+        source_units < 30.0 && target_units < 30.0,
+        "each table read once: {source_units} and {target_units} units for 600 items"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_past_the_merge_limit_are_settled_by_point_reads_with_the_same_verdicts() {
+    // Half the keys on both sides, a quarter on each side alone.
+    let p = pair(ORDER_KEYS_T).await;
+    let all = orders(200);
+    write_items(&p.pair.source, &p.pair.table, &all[..150]).await;
+    write_items(&p.pair.target, &p.pair.table, &all[50..]).await;
+    let expected = HashMap::from([("MATCH", 100), ("MISSING", 50), ("EXTRA", 50)]);
+    let mut point_reads = Vec::new();
+    for (run, limit) in [("roomy", 10_000), ("tight", 1)] {
+        let baseline = p.baseline(p.config(|c| {
+            c.pending_limit = limit;
+            c.page_limit = Some(40);
+        }));
+        let summary = run_all(&baseline, run, 2).await;
+        assert_eq!(verdicts(&summary.counts), expected, "{run}");
+        assert_eq!(
+            (summary.counts.items_source, summary.counts.items_target),
+            (150, 150),
+            "{run}: every item counted once"
+        );
+        point_reads.push(summary.counts.point_reads);
+    }
+    assert_eq!(point_reads[0], 100, "only the keys on one side alone");
+    assert!(
+        point_reads[1] > point_reads[0],
+        "a full merge settles keys both sides hold by point reads too: {point_reads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
     let p = orders_on_both_sides(200).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
@@ -191,6 +243,57 @@ async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
 }
 
 const ORDER_KEYS_T: &[(&str, T)] = &[("customerId", T::S), ("orderId", T::N)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_whose_key_schemas_differ_are_refused_before_anything_is_scanned_naming_both() {
+    let source = account(SOURCE_ACCOUNT);
+    let target = account(TARGET_ACCOUNT);
+    let table = unique("KeyChange");
+    create_table(
+        &source,
+        &table,
+        &[("customerId", T::S), ("orderId", T::N)],
+        None,
+    )
+    .await;
+    // The copy's sort key became a string: no source key can be looked up in it.
+    create_table(
+        &target,
+        &table,
+        &[("customerId", T::S), ("orderId", T::S)],
+        None,
+    )
+    .await;
+    let checkpoints = unique("BaseCheckpoints");
+    create_checkpoint_table(&source.dynamodb, &checkpoints)
+        .await
+        .expect("create checkpoint table");
+    let pair = Pair {
+        pair: TablePair {
+            source,
+            target,
+            table,
+            stream_arn: String::new(),
+        },
+        checkpoints,
+    };
+    let (proxy, source_seen, target_seen) = pair.proxied(29).await;
+    let baseline = pair.baseline_through(&source_seen, &target_seen, pair.config(|_| {}));
+    baseline.start("key-change", 2).await.expect("start");
+    let mut metrics = InvocationMetrics::default();
+    let refused = baseline
+        .run_segment("key-change", 0, 2, None, &mut metrics, &|_| {})
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        refused.contains("key schemas differ")
+            && refused.contains("customerId (S), orderId (N)")
+            && refused.contains("customerId (S), orderId (S)"),
+        "{refused}"
+    );
+    assert_eq!(proxy.seen(SCAN), 0, "nothing scanned");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_and_number_keys_are_compared_both_ways() {
@@ -430,8 +533,17 @@ async fn throttling_and_server_errors_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_rate_holds_over_a_run() {
     // Long enough that the last calls' overdraw (a call in flight may consume more than its
-    // estimate, and a run's last debt is never repaid) stays within the margin below.
-    let p = orders_on_both_sides(800).await;
+    // estimate, and a run's last debt is never repaid) stays within the margin below: items of
+    // about 2 KB, so that the scans alone (the run reads each table once) cost about 200 units.
+    let p = pair(ORDER_KEYS_T).await;
+    let padded: Vec<Item> = orders(800)
+        .into_iter()
+        .map(|mut item| {
+            item.insert("note".into(), s(&"x".repeat(2048)));
+            item
+        })
+        .collect();
+    p.both_hold(&padded).await;
     let baseline = p.baseline(p.config(|c| {
         c.max_read_units = 40.0;
         c.page_limit = Some(50);

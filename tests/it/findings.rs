@@ -470,6 +470,7 @@ async fn the_baseline_records_its_problems_and_its_run_and_a_later_run_resolves_
             checkpoint_table: checkpoints.clone(),
             max_read_units: 10_000.0,
             page_limit: None,
+            pending_limit: ddb_verify::config::DEFAULT_PENDING_LIMIT,
         };
         Baseline::new(
             config,
