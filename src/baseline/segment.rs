@@ -22,13 +22,24 @@ use crate::report::{OutcomeSink, RecordReport};
 use crate::shared::epoch_ms;
 use crate::verify::{Outcome, Verdict};
 
+/// How stale an eventually consistent Scan may be: DynamoDB documents its reads as usually
+/// consistent within a second. A MATCH from the two scans alone rests on states that may be this
+/// much older than the scan calls, so it resolves only the findings recorded before that.
+const SCAN_STALENESS_MS: u64 = 5_000;
+
+/// An item as a scan read it, and when that scan call began.
+struct Scanned {
+    image: Image,
+    read_from_ms: u64,
+}
+
 /// Pages read with something always waiting in the merge, after which it is settled by point
 /// reads so that the segment's progress can be saved.
 pub const PAGES_PER_SAVE: u32 = 4;
 
 /// Where a segment's two scans stand.
 struct MergedScan {
-    merge: SegmentMerge<ItemKey, Image>,
+    merge: SegmentMerge<ItemKey, Scanned>,
     /// Both scans' positions and counts, everything before them read and settled or waiting.
     at: SegmentProgress,
     /// Pages read since progress was last saved.
@@ -87,7 +98,7 @@ where
             let Some(pages) = self.next_pages(work, &scan.at).await? else {
                 break;
             };
-            scan.take(pages, &sorted_keys, &mut settled);
+            scan.take(pages, observed_from_ms, &sorted_keys, &mut settled);
             if scan.merge.pending() > 0 && scan.pages >= PAGES_PER_SAVE {
                 scan.merge.settle_all(&mut settled);
             }
@@ -129,15 +140,16 @@ where
 
     /// What the merge settled, sorted for the engine: items read alike, source items to check,
     /// keys only the other side's scan read.
-    fn sort_settled(&self, merged: Vec<Merged<Image>>, key_names: &[String]) -> Settled {
+    fn sort_settled(&self, merged: Vec<Merged<Scanned>>, key_names: &[String]) -> Settled {
         let ignore = &self.config.verify.ignore_attributes;
-        let since = Some(std::time::SystemTime::now());
+        let now = std::time::SystemTime::now();
         // Each direction's "source" is the table its expectations come from (read again before a
-        // negative verdict): the other side's table for the keys only it holds.
-        let expectation = |keys, expected, direction| Expectation {
+        // negative verdict): the other side's table for the keys only it holds. The engine's
+        // window starts now, after the scans.
+        let expectation = |keys, expected, direction, since| Expectation {
             keys,
             expected,
-            since,
+            since: Some(since),
             source_table: Some(self.scanned(direction).1.to_string()),
             origin: Origin::Scan,
         };
@@ -146,38 +158,42 @@ where
             match item {
                 Merged::Both { source, other } => {
                     settled.other_side_items += 1;
-                    let alike = source.same_as(&other, ignore);
-                    let keys = source.key_item(key_names);
-                    let to = if alike {
-                        &mut settled.alike
+                    let keys = source.image.key_item(key_names);
+                    if source.image.same_as(&other.image, ignore) {
+                        // Observed when the earlier scan began, less what it may have missed.
+                        let read_ms = source.read_from_ms.min(other.read_from_ms);
+                        let observed = std::time::UNIX_EPOCH
+                            + std::time::Duration::from_millis(
+                                read_ms.saturating_sub(SCAN_STALENESS_MS),
+                            );
+                        let expected = Expected::Image(source.image);
+                        let alike = expectation(keys, expected, Direction::Source, observed);
+                        settled.alike.push(alike);
                     } else {
-                        &mut settled.forward
-                    };
-                    to.push(expectation(
-                        keys,
-                        Expected::Image(source),
-                        Direction::Source,
-                    ));
+                        let expected = Expected::Image(source.image);
+                        let differs = expectation(keys, expected, Direction::Source, now);
+                        settled.forward.push(differs);
+                    }
                 }
                 Merged::OneSided {
                     side: Side::Source,
                     item,
                 } => {
-                    let keys = item.key_item(key_names);
-                    let expected = Expected::Image(item);
+                    let keys = item.image.key_item(key_names);
+                    let expected = Expected::Image(item.image);
                     settled
                         .forward
-                        .push(expectation(keys, expected, Direction::Source));
+                        .push(expectation(keys, expected, Direction::Source, now));
                 }
                 Merged::OneSided {
                     side: Side::Other,
                     item,
                 } => {
-                    let keys = item.key_item(key_names);
+                    let keys = item.image.key_item(key_names);
                     let expected = Expected::Present;
                     settled
                         .reverse
-                        .push(expectation(keys, expected, Direction::Target));
+                        .push(expectation(keys, expected, Direction::Target, now));
                 }
             }
         }
@@ -249,7 +265,7 @@ where
 
 impl MergedScan {
     /// A scan already at its end (a resumed segment) has nothing more for the other to wait for.
-    fn end_finished_sides(&mut self, settled: &mut Vec<Merged<Image>>) {
+    fn end_finished_sides(&mut self, settled: &mut Vec<Merged<Scanned>>) {
         for (side, done) in [
             (Side::Source, self.at.source.done),
             (Side::Other, self.at.target.done),
@@ -265,8 +281,9 @@ impl MergedScan {
     fn take(
         &mut self,
         pages: [Option<ScanPage>; 2],
+        read_from_ms: u64,
         sorted_keys: &[String],
-        out: &mut Vec<Merged<Image>>,
+        out: &mut Vec<Merged<Scanned>>,
     ) {
         let [mut source, mut other] = pages;
         let items_of = |page: &mut Option<ScanPage>| {
@@ -282,9 +299,13 @@ impl MergedScan {
                 break;
             }
             for (side, item) in [(Side::Source, a), (Side::Other, b)] {
-                if let Some(item) = item {
-                    let key = item.project(sorted_keys);
-                    self.merge.push(side, key, item, out);
+                if let Some(image) = item {
+                    let key = image.project(sorted_keys);
+                    let scanned = Scanned {
+                        image,
+                        read_from_ms,
+                    };
+                    self.merge.push(side, key, scanned, out);
                 }
             }
         }
