@@ -151,15 +151,6 @@ impl<K: Hash + Eq + Clone, T> SegmentMerge<K, T> {
         }
     }
 
-    /// Settles everything waiting, on both sides, as one-sided (point reads decide): the scans
-    /// go on from where they are.
-    pub fn settle_all(&mut self, out: &mut Vec<Merged<T>>) {
-        for side in [Side::Source, Side::Other] {
-            let items = self.sides[side.index()].drain();
-            out.extend(items.map(|item| Merged::OneSided { side, item }));
-        }
-    }
-
     /// Items waiting for the other side's scan, on both sides.
     pub fn pending(&self) -> usize {
         self.sides[0].len() + self.sides[1].len()

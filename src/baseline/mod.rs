@@ -20,8 +20,6 @@
 pub mod merge;
 mod segment;
 
-pub use segment::PAGES_PER_SAVE;
-
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -664,15 +662,18 @@ where
                 again_batch = todo.iter().map(|&i| expectations[i].clone()).collect();
                 again_batch.as_slice()
             };
-            let report = verifier
-                .verify(batch, Some(self.attempt_deadline(stop_at)))
-                .await;
+            let deadline = self.attempt_deadline(stop_at);
+            // Cut short by the caller's deadline: time, not the item, is what ran out.
+            let cut_short =
+                stop_at.is_some_and(|s| deadline >= s + self.config.verify.deadline_margin);
+            let report = verifier.verify(batch, Some(deadline)).await;
             metrics.add_calls(&report);
-            let (mut again, transient) = sort_attempt(&todo, report.outcomes, &mut verdicts)?;
+            let (mut again, transient, ran_out) =
+                sort_attempt(&todo, report.outcomes, &mut verdicts)?;
             if again.is_empty() {
                 break;
             }
-            if stop_at.is_some_and(|s| Instant::now() >= s) {
+            if stop_at.is_some_and(|s| Instant::now() >= s) || (ran_out && cut_short) {
                 return Ok(None);
             }
             if transient {
@@ -711,15 +712,16 @@ where
 const KEPT_CHANGING: &str = "the item kept changing during the compare: neither side settled; the stream verifier covers its changes";
 
 /// Takes an attempt's verdicts (`outcomes`, for the items at `todo`) into `verdicts`; the items to
-/// try again, and whether a lookup failed transiently among them. A lookup that failed for good
-/// fails the page.
+/// try again, whether a lookup failed transiently among them, and whether time ran out for one
+/// (still within its window, or not read at all). A lookup that failed for good fails the page.
 fn sort_attempt(
     todo: &[usize],
     outcomes: Vec<Outcome>,
     verdicts: &mut [Option<Verdict>],
-) -> Result<(Vec<usize>, bool), BaselineError> {
+) -> Result<(Vec<usize>, bool, bool), BaselineError> {
     let mut again = Vec::new();
     let mut transient = false;
+    let mut ran_out = false;
     for (&i, outcome) in todo.iter().zip(outcomes) {
         match outcome {
             Outcome::Verdict(verdict) => verdicts[i] = Some(verdict),
@@ -731,10 +733,14 @@ fn sort_attempt(
                 transient = true;
                 again.push(i);
             }
+            Outcome::Retry(RetryReason::StillReplicating { .. } | RetryReason::OutOfTime) => {
+                ran_out = true;
+                again.push(i);
+            }
             Outcome::Retry(_) | Outcome::NotSampled => again.push(i),
         }
     }
-    Ok((again, transient))
+    Ok((again, transient, ran_out))
 }
 
 /// A page's verdicts as its direction counts and reports them: the items read, the verdicts by

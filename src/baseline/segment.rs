@@ -4,10 +4,12 @@
 //! window, consistent reads of both sides, the source read again. So equal tables cost one Scan
 //! of each, and only differences cost point reads.
 //!
-//! Progress is saved when nothing waits in the merge (both scans' positions in one write), so a
-//! killed run verifies again at most what was read since, and counts every item once. When the
-//! scans' orders disagree and something always waits, it is settled by point reads every
-//! [`PAGES_PER_SAVE`] pages so that progress can still be saved.
+//! Progress is saved after every round (both scans' positions and counts in one write). Items
+//! waiting in the merge are a suffix of their scan (a match settles everything its side read
+//! before it), so each scan's saved position is the key of its last settled item: a killed run
+//! reads the waiting items again, verifies again at most what it read since the save, and counts
+//! every item once. A scan whose items wait for the other is not read further until the other
+//! catches up, so the two stay within about a page of each other whatever the pages hold.
 
 use tokio::time::Instant;
 
@@ -17,7 +19,7 @@ use crate::ports::checkpoint::{BaselineCounts, BaselineStore, Direction, Segment
 use crate::ports::findings::FindingsStore;
 use crate::ports::scan::{ScanPage, TableScanner};
 use crate::ports::table::TableReader;
-use crate::record::{Expectation, Expected, Image, ItemKey, Origin};
+use crate::record::{Expectation, Expected, Image, Item, ItemKey, Origin};
 use crate::report::{OutcomeSink, RecordReport};
 use crate::shared::epoch_ms;
 use crate::verify::{Outcome, Verdict};
@@ -27,23 +29,25 @@ use crate::verify::{Outcome, Verdict};
 /// much older than the scan calls, so it resolves only the findings recorded before that.
 const SCAN_STALENESS_MS: u64 = 5_000;
 
-/// An item as a scan read it, and when that scan call began.
+/// An item as a scan read it: when that scan call began, and its place in its scan (counted
+/// from where this call resumed).
 struct Scanned {
     image: Image,
     read_from_ms: u64,
+    place: u64,
 }
-
-/// Pages read with something always waiting in the merge, after which it is settled by point
-/// reads so that the segment's progress can be saved.
-pub const PAGES_PER_SAVE: u32 = 4;
 
 /// Where a segment's two scans stand.
 struct MergedScan {
     merge: SegmentMerge<ItemKey, Scanned>,
-    /// Both scans' positions and counts, everything before them read and settled or waiting.
+    /// Both scans' positions and counts: everything before them read, and settled or waiting.
     at: SegmentProgress,
-    /// Pages read since progress was last saved.
-    pages: u32,
+    /// Items each scan has read since this call resumed.
+    read: [u64; 2],
+    /// Each scan's last settled item (its place, its key): where it resumes while items wait.
+    last_settled: [Option<(u64, Item)>; 2],
+    /// Where each scan resumed in this call: where it resumes while nothing of it is settled.
+    resumed_at: [Option<Item>; 2],
     /// What was judged since progress was last saved.
     unsaved: BaselineCounts,
 }
@@ -59,6 +63,8 @@ struct Settled {
     reverse: Vec<Expectation>,
     /// Items of the other side read, whose key the source's scan also read.
     other_side_items: u64,
+    /// Each scan's settled item read last (its place, its key).
+    last: [Option<(u64, Item)>; 2],
 }
 
 impl<R, S, B, F> Baseline<R, S, B, F>
@@ -82,8 +88,13 @@ where
         let mut saved = progress.clone();
         let mut scan = MergedScan {
             merge: SegmentMerge::new(self.config.pending_limit),
+            resumed_at: [
+                progress.source.start_key.clone(),
+                progress.target.start_key.clone(),
+            ],
             at: progress,
-            pages: 0,
+            read: [0, 0],
+            last_settled: [None, None],
             unsaved: BaselineCounts::default(),
         };
         let mut settled = Vec::new();
@@ -95,46 +106,48 @@ where
             // States are observed no earlier than the scan calls: a MATCH among them resolves no
             // finding seen after it.
             let observed_from_ms = epoch_ms();
-            let Some(pages) = self.next_pages(work, &scan.at).await? else {
+            let wanted = scan.wanted();
+            let Some(pages) = self.next_pages(work, &scan.at, wanted).await? else {
                 break;
             };
             scan.take(pages, observed_from_ms, &sorted_keys, &mut settled);
-            if scan.merge.pending() > 0 && scan.pages >= PAGES_PER_SAVE {
-                scan.merge.settle_all(&mut settled);
-            }
             let round = self.sort_settled(std::mem::take(&mut settled), key_names);
+            scan.note_settled(&round.last);
             let Some(counts) = self.judge(work, round, observed_from_ms, sink).await? else {
                 break;
             };
             scan.count(counts);
-            if scan.merge.pending() == 0 {
-                self.store
-                    .save_segment(work.run_id, work.segment, &scan.at)
-                    .await?;
-                saved = scan.at.clone();
-                (work.on_page)(&std::mem::take(&mut scan.unsaved));
-                scan.pages = 0;
-            }
+            let durable = scan.durable();
+            self.store
+                .save_segment(work.run_id, work.segment, &durable)
+                .await?;
+            saved = durable;
+            (work.on_page)(&std::mem::take(&mut scan.unsaved));
         }
         Ok(saved)
     }
 
-    /// The next page of each scan not yet at its end, both at once; `None` when time ran out.
+    /// The next page of each scan `wanted` and not yet at its end, both at once; `None` when
+    /// time ran out.
     async fn next_pages(
         &self,
         work: &SegmentWork<'_>,
         at: &SegmentProgress,
+        wanted: [bool; 2],
     ) -> Result<Option<[Option<ScanPage>; 2]>, BaselineError> {
-        let read = |direction: Direction| async move {
+        let read = |direction: Direction, wanted: bool| async move {
             let cursor = at.cursor(direction);
-            if cursor.done {
+            if cursor.done || !wanted {
                 return Ok(Some(None));
             }
             let (scanner, table) = self.scanned(direction);
             let request = work.page(table, cursor, self.config.page_limit);
             Ok::<_, BaselineError>(self.scan(scanner, request, work.stop_at).await?.map(Some))
         };
-        let (source, other) = tokio::try_join!(read(Direction::Source), read(Direction::Target))?;
+        let (source, other) = tokio::try_join!(
+            read(Direction::Source, wanted[0]),
+            read(Direction::Target, wanted[1])
+        )?;
         Ok(source.zip(other).map(|(source, other)| [source, other]))
     }
 
@@ -159,6 +172,8 @@ where
                 Merged::Both { source, other } => {
                     settled.other_side_items += 1;
                     let keys = source.image.key_item(key_names);
+                    settled.saw(Side::Source, source.place, &keys);
+                    settled.saw(Side::Other, other.place, &keys);
                     if source.image.same_as(&other.image, ignore) {
                         // Observed when the earlier scan began, less what it may have missed.
                         let read_ms = source.read_from_ms.min(other.read_from_ms);
@@ -180,6 +195,7 @@ where
                     item,
                 } => {
                     let keys = item.image.key_item(key_names);
+                    settled.saw(Side::Source, item.place, &keys);
                     let expected = Expected::Image(item.image);
                     settled
                         .forward
@@ -190,6 +206,7 @@ where
                     item,
                 } => {
                     let keys = item.image.key_item(key_names);
+                    settled.saw(Side::Other, item.place, &keys);
                     let expected = Expected::Present;
                     settled
                         .reverse
@@ -263,7 +280,72 @@ where
     }
 }
 
+impl Settled {
+    /// Keeps `keys` as `side`'s last settled item if it was read after the one kept.
+    fn saw(&mut self, side: Side, place: u64, keys: &Item) {
+        let last = &mut self.last[side_index(side)];
+        if last.as_ref().is_none_or(|(kept, _)| *kept < place) {
+            *last = Some((place, keys.clone()));
+        }
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Source => 0,
+        Side::Other => 1,
+    }
+}
+
 impl MergedScan {
+    /// Which scans to read next: not one whose items wait while the other's do not (it is ahead;
+    /// reading it further would only add to what waits).
+    fn wanted(&self) -> [bool; 2] {
+        let waiting = [
+            self.merge.pending_on(Side::Source),
+            self.merge.pending_on(Side::Other),
+        ];
+        // A scan at its end has nothing more to catch up with.
+        let ended = [self.at.source.done, self.at.target.done];
+        [
+            !(waiting[0] > 0 && waiting[1] == 0 && !ended[1]),
+            !(waiting[1] > 0 && waiting[0] == 0 && !ended[0]),
+        ]
+    }
+
+    /// The round's last settled items, kept where they were read later than those kept.
+    fn note_settled(&mut self, last: &[Option<(u64, Item)>; 2]) {
+        for (kept, new) in self.last_settled.iter_mut().zip(last) {
+            if let Some((place, keys)) = new {
+                if kept.as_ref().is_none_or(|(at, _)| at < place) {
+                    *kept = Some((*place, keys.clone()));
+                }
+            }
+        }
+    }
+
+    /// The progress to save: each scan with items waiting resumes after its last settled item
+    /// (they are a suffix of what it read), so that they are read again; its counts hold only
+    /// settled items already.
+    fn durable(&self) -> SegmentProgress {
+        let mut progress = self.at.clone();
+        for (side, direction) in [
+            (Side::Source, Direction::Source),
+            (Side::Other, Direction::Target),
+        ] {
+            if self.merge.pending_on(side) > 0 {
+                let i = side_index(side);
+                let cursor = progress.cursor_mut(direction);
+                cursor.done = false;
+                cursor.start_key = match &self.last_settled[i] {
+                    Some((_, keys)) => Some(keys.clone()),
+                    None => self.resumed_at[i].clone(),
+                };
+            }
+        }
+        progress
+    }
+
     /// A scan already at its end (a resumed segment) has nothing more for the other to wait for.
     fn end_finished_sides(&mut self, settled: &mut Vec<Merged<Scanned>>) {
         for (side, done) in [
@@ -301,15 +383,17 @@ impl MergedScan {
             for (side, item) in [(Side::Source, a), (Side::Other, b)] {
                 if let Some(image) = item {
                     let key = image.project(sorted_keys);
+                    let place = &mut self.read[side_index(side)];
+                    *place += 1;
                     let scanned = Scanned {
                         image,
                         read_from_ms,
+                        place: *place,
                     };
                     self.merge.push(side, key, scanned, out);
                 }
             }
         }
-        self.pages += 1;
         for (side, direction, page) in [
             (Side::Source, Direction::Source, source),
             (Side::Other, Direction::Target, other),

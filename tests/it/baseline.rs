@@ -196,6 +196,55 @@ async fn items_past_the_merge_limit_are_settled_by_point_reads_with_the_same_ver
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_with_a_difference_on_every_page_moves_on_through_short_invocations() {
+    let p = pair(ORDER_KEYS_T).await;
+    let all = orders(60);
+    write_items(&p.pair.source, &p.pair.table, &all).await;
+    // Every tenth order never copied: each page of 10 holds a MISSING, whose window its round
+    // waits out, and the two scans' pages end on different keys, so items wait at every save.
+    let copies: Vec<Item> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 != 3)
+        .map(|(_, item)| item.clone())
+        .collect();
+    write_items(&p.pair.target, &p.pair.table, &copies).await;
+    let baseline = p.baseline(p.config(|c| {
+        c.page_limit = Some(10);
+        c.verify.deadline_margin = Duration::from_millis(500);
+    }));
+    baseline.start("short", 1).await.expect("start");
+    let mut metrics = InvocationMetrics::default();
+    let mut invocations = 0;
+    // Each invocation has time for a round or two, as a function near its timeout would.
+    let report = loop {
+        invocations += 1;
+        assert!(invocations <= 40, "the segment stopped moving on");
+        let deadline = Instant::now() + Duration::from_millis(2_000);
+        let report = baseline
+            .run_segment("short", 0, 1, Some(deadline), &mut metrics, &|_| {})
+            .await
+            .expect("segment");
+        if report.done {
+            break report;
+        }
+    };
+    let c = report.counts;
+    assert_eq!(
+        (c.items_source, c.items_target),
+        (60, 54),
+        "each item counted once"
+    );
+    assert_eq!(
+        (c.matched, c.missing, c.problems()),
+        (54, 6, 6),
+        "{:?}",
+        verdicts(&c)
+    );
+    assert_eq!(c.point_reads, 6, "only the missing keys were read by key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_verdict_of_a_bulk_loaded_copy_with_drift() {
     let p = orders_on_both_sides(200).await;
     let (source, target, table) = (&p.pair.source, &p.pair.target, &p.pair.table);
