@@ -24,7 +24,8 @@ pub enum Side {
 }
 
 impl Side {
-    fn index(self) -> usize {
+    /// Its place in per-side arrays: the source first.
+    pub fn index(self) -> usize {
         match self {
             Side::Source => 0,
             Side::Other => 1,

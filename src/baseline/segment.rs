@@ -283,17 +283,10 @@ where
 impl Settled {
     /// Keeps `keys` as `side`'s last settled item if it was read after the one kept.
     fn saw(&mut self, side: Side, place: u64, keys: &Item) {
-        let last = &mut self.last[side_index(side)];
+        let last = &mut self.last[side.index()];
         if last.as_ref().is_none_or(|(kept, _)| *kept < place) {
             *last = Some((place, keys.clone()));
         }
-    }
-}
-
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::Source => 0,
-        Side::Other => 1,
     }
 }
 
@@ -334,7 +327,7 @@ impl MergedScan {
             (Side::Other, Direction::Target),
         ] {
             if self.merge.pending_on(side) > 0 {
-                let i = side_index(side);
+                let i = side.index();
                 let cursor = progress.cursor_mut(direction);
                 cursor.done = false;
                 cursor.start_key = match &self.last_settled[i] {
@@ -383,7 +376,7 @@ impl MergedScan {
             for (side, item) in [(Side::Source, a), (Side::Other, b)] {
                 if let Some(image) = item {
                     let key = image.project(sorted_keys);
-                    let place = &mut self.read[side_index(side)];
+                    let place = &mut self.read[side.index()];
                     *place += 1;
                     let scanned = Scanned {
                         image,
