@@ -53,7 +53,10 @@ demo:
 	@$(CATALOG_ENV) $(DDB_VERIFY) findings; test $$? -eq 2
 	@echo; echo "== ddb-verify readiness"
 	@$(CATALOG_ENV) $(DDB_VERIFY) readiness; test $$? -eq 2
-	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- repair
+	@echo; echo "== ddb-verify repair (the plan: nothing is written)"
+	@$(CATALOG_ENV) $(DDB_VERIFY) repair; test $$? -eq 2
+	@echo; echo "== ddb-verify repair --apply --delete-extra (conditional writes, each finding judged again)"
+	@$(CATALOG_ENV) $(DDB_VERIFY) repair --apply --delete-extra
 	@echo; echo "== ddb-verify revalidate"
 	@$(CATALOG_ENV) $(DDB_VERIFY) revalidate --all
 	@$(CATALOG_ENV) $(SHARD_POLLER)

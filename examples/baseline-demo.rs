@@ -3,8 +3,9 @@
 //! - `load`: a `Catalog` table (the source's with a stream) bulk-loaded into both simulated
 //!   accounts with known drift, and an empty findings table (`FINDINGS_TABLE`);
 //! - `compare`: `ddb-verify baseline` (the same code, in process) while the source keeps taking
-//!   writes that reach the other side a moment later;
-//! - `repair`: the drift undone on the other side, as an operator would.
+//!   writes that reach the other side a moment later.
+//!
+//! The drift is then repaired by `ddb-verify repair --apply` (the Makefile).
 //!
 //! It needs `CHECKPOINT_TABLE` (made by the stream verifier's demo) and the environment of the CLI:
 //! `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME`, `FINDINGS_TABLE`, ...
@@ -68,8 +69,7 @@ async fn main() -> Result<(), Error> {
     match std::env::args().nth(1).as_deref() {
         Some("load") => load(&config, &source, &target).await,
         Some("compare") => compare(source, target, table).await,
-        Some("repair") => repair(&source, &target, &table).await,
-        other => Err(format!("expected load, compare or repair, not {other:?}").into()),
+        other => Err(format!("expected load or compare, not {other:?}").into()),
     }
 }
 
@@ -155,40 +155,6 @@ async fn compare(source: Client, target: Client, table: String) -> Result<(), Er
         "ddb-verify would exit with status {} ({ending:?}): the drift above, and nothing else",
         ending.exit_code_number()
     );
-    Ok(())
-}
-
-/// What an operator does after reading the findings: copy the source's items over the missing and
-/// different ones, delete what only the other side holds.
-async fn repair(source: &Client, target: &Client, table: &str) -> Result<(), Error> {
-    println!(
-        "\n== Repair: the 6 missing or different orders copied again, the 2 extra ones deleted"
-    );
-    for id in MISSING.iter().chain(&DIFFERENT) {
-        let current = source
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key(*id)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        if let Some(item) = current.item {
-            target
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item))
-                .send()
-                .await?;
-        }
-    }
-    for id in EXTRA {
-        target
-            .delete_item()
-            .table_name(table)
-            .set_key(Some(key(id)))
-            .send()
-            .await?;
-    }
     Ok(())
 }
 

@@ -215,6 +215,37 @@ pub fn values_equal(a: &AttributeValue, b: &AttributeValue) -> bool {
     }
 }
 
+/// An item's size as DynamoDB counts it for capacity, close enough to estimate write units: names
+/// and string bytes, about a byte per two digits of a number, 3 bytes per list or map plus a
+/// byte per element.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, v)| name.len() + value_size(v))
+        .sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    use AttributeValue as V;
+    let number = |n: &str| n.len().div_ceil(2) + 1;
+    match v {
+        V::S(s) => s.len(),
+        V::N(n) => number(n),
+        V::B(b) => b.as_ref().len(),
+        V::Bool(_) | V::Null(_) => 1,
+        V::Ss(set) => set.iter().map(String::len).sum(),
+        V::Ns(set) => set.iter().map(|n| number(n)).sum(),
+        V::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        V::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        V::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
 /// Where two items differ, by attribute path (`a`, `a.b` inside maps). Paths are sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {

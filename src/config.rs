@@ -794,6 +794,85 @@ impl RevalidatorConfig {
     }
 }
 
+/// Variables of `ddb-verify repair` besides the revalidator's ([`REVALIDATOR_VARIABLES`]): the
+/// write rate, the version attribute for items too large for a condition, and the role that may
+/// write on the other side.
+pub const REPAIR_VARIABLES: &[&str] = &[
+    "MAX_WRITE_UNITS",
+    "REPAIR_VERSION_ATTRIBUTE",
+    "REPAIR_ROLE_ARN",
+    "REPAIR_ROLE_EXTERNAL_ID",
+];
+
+/// Write units per second on the other side's table when `MAX_WRITE_UNITS` is not set.
+pub const DEFAULT_MAX_WRITE_UNITS: f64 = 25.0;
+
+/// `ddb-verify repair`: the revalidator's configuration (the findings, both tables, the read
+/// rate), and what writing on the other side takes.
+#[derive(Debug, Clone)]
+pub struct RepairConfig {
+    pub revalidator: RevalidatorConfig,
+    /// Write capacity units per second on the other side's table (`MAX_WRITE_UNITS`).
+    pub max_write_units: f64,
+    /// An attribute every writer changes on every write (`REPAIR_VERSION_ATTRIBUTE`): the
+    /// condition of an item too large for an equality condition.
+    pub version_attribute: Option<String>,
+    /// The role that may write on the other side (`REPAIR_ROLE_ARN`), assumed with
+    /// `REPAIR_ROLE_EXTERNAL_ID` (else `VERIFY_ROLE_EXTERNAL_ID`); `None`: the other side's
+    /// credentials as `VERIFY_*` give them.
+    pub role_arn: Option<String>,
+    pub role_external_id: Option<String>,
+}
+
+impl RepairConfig {
+    pub fn from_env() -> Result<RepairConfig, ConfigError> {
+        RepairConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RepairConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let revalidator = RevalidatorConfig::from_lookup(&lookup)?;
+        let max_write_units =
+            match get("MAX_WRITE_UNITS") {
+                None => DEFAULT_MAX_WRITE_UNITS,
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(n) if n.is_finite() && n >= 1.0 => n,
+                    _ => return Err(ConfigError::Invalid {
+                        variable: "MAX_WRITE_UNITS",
+                        value: v,
+                        accepted:
+                            "write capacity units per second on the other side's table, at least 1",
+                    }),
+                },
+            };
+        let version_attribute = match get("REPAIR_VERSION_ATTRIBUTE") {
+            Some(v) if v.trim().len() > 255 => {
+                return Err(ConfigError::Invalid {
+                    variable: "REPAIR_VERSION_ATTRIBUTE",
+                    value: v,
+                    accepted: "a top-level attribute name (1-255 characters)",
+                })
+            }
+            v => v.map(|v| v.trim().to_string()),
+        };
+        let (role_arn, external_id) = role(get, "REPAIR_ROLE_ARN", "REPAIR_ROLE_EXTERNAL_ID")?;
+        let role_external_id = external_id.or_else(|| {
+            role_arn
+                .as_ref()
+                .and(revalidator.verify.target_access.external_id.clone())
+        });
+        Ok(RepairConfig {
+            revalidator,
+            max_write_units,
+            version_attribute,
+            role_arn,
+            role_external_id,
+        })
+    }
+}
+
 /// `MAX_READ_UNITS`: [`DEFAULT_MAX_READ_UNITS`] when unset.
 fn max_read_units(value: Option<String>) -> Result<f64, ConfigError> {
     match value {

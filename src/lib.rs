@@ -35,7 +35,8 @@
 //! 7. The features: [`baseline`] (the full-table compare, both directions, resumable),
 //!    [`poller`] (the shard poller: lineage, leases, checkpoints), [`revalidate`] (open findings
 //!    read again), [`readiness`] (GO / NO-GO: [`readiness::assess`] is pure, [`readiness::gather`]
-//!    reads).
+//!    reads), [`repair`] (open findings made right on the other side by conditional writes,
+//!    [`repair::decide`] pure, then judged again by revalidation).
 //! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
 //!    the ports; each classifies its failures), [`lambda`] (the event envelope, the runtime entry,
 //!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
@@ -67,6 +68,7 @@ pub mod poller;
 pub mod ports;
 pub mod readiness;
 pub mod record;
+pub mod repair;
 pub mod report;
 pub mod revalidate;
 pub mod shared;

@@ -34,7 +34,7 @@ use crate::ports::findings::{
     Finding, FindingOrigin, FindingStatus, FindingsError, FindingsStore, ListCursor, ListPage,
     PageRequest, Problem, Recheck, Resolution,
 };
-use crate::ports::rate::{Limited, ReadRate};
+use crate::ports::rate::{CapacityRate, Limited};
 use crate::ports::table::TableReader;
 use crate::record::{Expectation, Expected, Origin};
 use crate::report::emf::{self, Metric};
@@ -234,15 +234,15 @@ pub struct Revalidator<R, F> {
     store: F,
     config: RevalidatorConfig,
     table: String,
-    source_rate: Arc<ReadRate>,
-    target_rate: Arc<ReadRate>,
+    source_rate: Arc<CapacityRate>,
+    target_rate: Arc<CapacityRate>,
 }
 
 impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
     /// `target` reads the other side's table, `source` the source table; `store` holds the findings.
     pub fn new(config: RevalidatorConfig, target: R, source: R, store: F) -> Revalidator<R, F> {
-        let source_rate = ReadRate::new(config.max_read_units);
-        let target_rate = ReadRate::new(config.max_read_units);
+        let source_rate = CapacityRate::new(config.max_read_units);
+        let target_rate = CapacityRate::new(config.max_read_units);
         let mut verify = config.verify.clone();
         // Every finding, read consistently, and the source read again before any verdict.
         verify.sample_rate = 1.0;
@@ -340,6 +340,30 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             lookup_calls = report.metrics.lookup_calls,
             "revalidation run done"
         );
+        Ok(report)
+    }
+
+    /// Judges these findings now, whether due or not (`ddb-verify repair` after its writes): each
+    /// resolved only by a verified MATCH, as in a run; no deadline.
+    pub async fn recheck(
+        &self,
+        findings: &[Finding],
+    ) -> Result<RevalidationReport, RevalidateError> {
+        let mut report = RevalidationReport {
+            table: self.table.clone(),
+            ..RevalidationReport::default()
+        };
+        let mut metrics = InvocationMetrics::default();
+        for chunk in findings.chunks(CHUNK) {
+            self.judge_chunk(chunk, None, &mut metrics, &mut report)
+                .await?;
+        }
+        report.open_remaining = self
+            .store
+            .count(&self.table, FindingStatus::Open, None)
+            .await
+            .map_err(|source| self.list_error(source))?;
+        report.metrics = metrics;
         Ok(report)
     }
 

@@ -11,11 +11,15 @@ use crate::aws::reader::DynamoDbReader;
 use crate::aws::scanner::DynamoDbScanner;
 use crate::aws::streams::DynamoDbStreams;
 use crate::aws::ttl::DynamoDbTimeToLive;
+use crate::aws::writer::DynamoDbWriter;
 use crate::baseline::{Baseline, BaselineParts};
-use crate::config::{BaselineConfig, Config, PollerConfig, RevalidatorConfig, StreamSelector};
+use crate::config::{
+    BaselineConfig, Config, PollerConfig, RepairConfig, RevalidatorConfig, StreamSelector,
+};
 use crate::lambda::handler::StreamVerifier;
 use crate::poller::Poller;
 use crate::ports::findings::FindingOrigin;
+use crate::repair::{RepairParts, Repairer};
 use crate::report::findings::FindingsWriter;
 use crate::revalidate::Revalidator;
 use crate::verify::Verifier;
@@ -121,6 +125,43 @@ pub async fn revalidator(mut config: RevalidatorConfig) -> AwsRevalidator {
         DynamoDbReader::new(source),
         store,
     )
+}
+
+/// The repair with every seam on AWS.
+pub type AwsRepairer = Repairer<DynamoDbReader, DynamoDbWriter, DynamoDbFindings>;
+
+/// The repair: the revalidator's tables and findings store, and the other side written through
+/// `REPAIR_ROLE_ARN` when set (else the other side's own credentials).
+pub async fn repairer(mut config: RepairConfig) -> AwsRepairer {
+    let (source, target) = clients::dynamodb_clients(&config.revalidator.verify).await;
+    config.revalidator.verify.ttl_attribute = ttl_attribute(
+        &config.revalidator.verify,
+        &source,
+        &config.revalidator.source_table,
+    )
+    .await;
+    let verify = &config.revalidator.verify;
+    let own_config = clients::source_sdk_config().await;
+    let writer = match &config.role_arn {
+        Some(role_arn) => {
+            let access = clients::AccountAccess {
+                role_arn: Some(role_arn),
+                external_id: config.role_external_id.as_deref(),
+                region: verify.target_access.region.as_deref(),
+                ..Default::default()
+            };
+            aws_sdk_dynamodb::Client::new(&clients::account_sdk_config(&access, &own_config).await)
+        }
+        None => target.clone(),
+    };
+    let own = aws_sdk_dynamodb::Client::new(&own_config);
+    let parts = RepairParts {
+        source: DynamoDbReader::new(source),
+        target: DynamoDbReader::new(target),
+        writer: DynamoDbWriter::new(writer),
+        store: DynamoDbFindings::new(own, config.revalidator.findings_table.clone()),
+    };
+    Repairer::new(config, parts)
 }
 
 /// The shard poller, and where to find its stream on every run.

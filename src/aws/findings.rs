@@ -17,7 +17,7 @@ use super::DynamoDbCallError;
 use crate::ports::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
     FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, PageRequest,
-    ProblemWrite, Recheck, Resolution, RESOLVED_KEPT,
+    ProblemWrite, Recheck, RepairNote, RepairRecord, Resolution, RESOLVED_KEPT,
 };
 use crate::record::{Item, KeyText};
 
@@ -535,6 +535,17 @@ fn finding_of(item: &Attrs) -> Result<Finding, FindingsError> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        repair: repair_of(item),
+    })
+}
+
+fn repair_of(item: &Attrs) -> Option<RepairNote> {
+    Some(RepairNote {
+        at_ms: number(item, "repairedAt")?,
+        by: text(item, "repairedBy").unwrap_or_default(),
+        action: text(item, "repairAction").unwrap_or_default(),
+        outcome: text(item, "repairOutcome").unwrap_or_default(),
+        count: number(item, "repairs").unwrap_or(1),
     })
 }
 
@@ -888,6 +899,23 @@ impl FindingsStore for DynamoDbFindings {
             .expression_attribute_values(":partition", status_partition("ACCEPTED", table))
             .expression_attribute_values(":signature", s(signature))
             .expression_attribute_values(":verdict", s(finding.verdict));
+        self.conditional(update).await
+    }
+
+    async fn record_repair(&self, r: &RepairRecord<'_>) -> Result<bool, FindingsError> {
+        let update = self
+            .update(finding_id(r.table, r.key))
+            .update_expression(
+                "SET repairedAt = :now, repairedBy = :by, repairAction = :action, \
+                 repairOutcome = :outcome, repairs = if_not_exists(repairs, :zero) + :one",
+            )
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":now", n(r.now_ms))
+            .expression_attribute_values(":by", s(cut(r.by, DETAIL_KEPT)))
+            .expression_attribute_values(":action", s(r.action))
+            .expression_attribute_values(":outcome", s(cut(r.outcome, DETAIL_KEPT)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1));
         self.conditional(update).await
     }
 

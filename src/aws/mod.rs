@@ -12,6 +12,7 @@ pub mod reader;
 pub mod scanner;
 pub mod streams;
 pub mod ttl;
+pub mod writer;
 
 use std::future::Future;
 use std::pin::Pin;

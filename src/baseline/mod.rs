@@ -33,7 +33,7 @@ use crate::ports::checkpoint::{
 };
 use crate::ports::findings::NoFindings;
 use crate::ports::findings::{CoverageSource, CoverageWrite, FindingsError, FindingsStore};
-use crate::ports::rate::{Limited, ReadRate};
+use crate::ports::rate::{CapacityRate, Limited};
 use crate::ports::scan::{ScanError, ScanRequest, TableScanner, TableShape};
 use crate::ports::table::TableReader;
 use crate::record::Expectation;
@@ -153,8 +153,8 @@ pub struct Baseline<R, S, B, F> {
     target_scanner: Limited<S>,
     store: B,
     config: BaselineConfig,
-    source_rate: Arc<ReadRate>,
-    target_rate: Arc<ReadRate>,
+    source_rate: Arc<CapacityRate>,
+    target_rate: Arc<CapacityRate>,
     /// Problems, resolutions and the run's coverage, when there is a findings store.
     findings: Option<FindingsWriter<F>>,
     /// Each table's key schema, read once: a table's key schema cannot change, and segments
@@ -203,8 +203,8 @@ where
         config: BaselineConfig,
         parts: BaselineParts<R, S, B>,
     ) -> Baseline<R, S, B, NoFindings> {
-        let source_rate = ReadRate::new(config.max_read_units);
-        let target_rate = ReadRate::new(config.max_read_units);
+        let source_rate = CapacityRate::new(config.max_read_units);
+        let target_rate = CapacityRate::new(config.max_read_units);
         let source = Limited::new(parts.source_reader, Arc::clone(&source_rate));
         let target = Limited::new(parts.target_reader, Arc::clone(&target_rate));
         let mut forward = config.verify.clone();

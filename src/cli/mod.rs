@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod findings;
+pub mod repair;
 pub mod revalidate;
 
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ pub enum Command {
     Readiness(findings::ReadinessArgs),
     /// Checks open findings again: resolves those that now match (exit 0 when none stays open).
     Revalidate(revalidate::RevalidateArgs),
+    /// Repairs open findings on the other side, each write conditional on what was just read;
+    /// without --apply, only the plan (exit 2 when there is something to repair).
+    Repair(repair::RepairArgs),
 }
 
 /// How a command ended, as the exit status says it.
@@ -88,6 +92,7 @@ pub async fn main() -> ExitCode {
         Command::Accept(args) => findings::run_accept(args).await,
         Command::Readiness(args) => findings::run_readiness(args).await,
         Command::Revalidate(args) => revalidate::run(args).await,
+        Command::Repair(args) => repair::run(args).await,
     };
     match result {
         Ok(ending) => ending.exit_code(),

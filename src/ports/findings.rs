@@ -29,6 +29,7 @@
 //! | `expiresAt` | N | epoch seconds, DynamoDB's Time to Live: resolved findings are deleted after [`RESOLVED_KEPT`] |
 //! | `checks` | N | revalidations so far that still found the problem |
 //! | `unsettled` | BOOL | the key kept changing through revalidations: not re-checked on schedule |
+//! | `repairedAt` | N | epoch milliseconds of the last `ddb-verify repair --apply` of the key; `repairedBy` (S): who ran it; `repairAction` (S): `put`, `delete` or `none`; `repairOutcome` (S): what came of it ([`RepairRecord`]); `repairs` (N): how many |
 //! | `statusTable` | S | index partition: `OPEN#<table>` or `ACCEPTED#<table>`; removed when resolved |
 //! | `nextCheck` | N | index sort: epoch milliseconds when revalidation is due |
 //!
@@ -185,6 +186,30 @@ pub struct Resolution<'a> {
     pub judged_at_ms: u64,
 }
 
+/// A repair of a finding's key, recorded on the finding (the audit trail of `ddb-verify repair`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepairRecord<'a> {
+    pub table: &'a str,
+    pub key: &'a Item,
+    /// Who ran it (`repairedBy`).
+    pub by: &'a str,
+    /// `put`, `delete` or `none`.
+    pub action: &'a str,
+    /// What came of it: `written`, `lost race`, or why nothing was written.
+    pub outcome: &'a str,
+    pub now_ms: u64,
+}
+
+/// The last repair of a finding's key, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairNote {
+    pub at_ms: u64,
+    pub by: String,
+    pub action: String,
+    pub outcome: String,
+    pub count: u64,
+}
+
 /// A finding as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -209,6 +234,8 @@ pub struct Finding {
     pub next_check_ms: Option<u64>,
     pub checks: u32,
     pub unsettled: bool,
+    /// The last `ddb-verify repair` of the key, if any.
+    pub repair: Option<RepairNote>,
 }
 
 /// Where a listing of findings goes on: the store's own position, opaque to its callers.
@@ -453,6 +480,12 @@ pub trait FindingsStore: Send + Sync {
         now_ms: u64,
     ) -> impl Future<Output = Result<bool, FindingsError>> + Send;
 
+    /// Records a repair on the key's finding (whatever its status); whether there was one.
+    fn record_repair(
+        &self,
+        repair: &RepairRecord<'_>,
+    ) -> impl Future<Output = Result<bool, FindingsError>> + Send;
+
     /// Adds to a verifier's coverage.
     fn cover(
         &self,
@@ -503,6 +536,9 @@ impl FindingsStore for NoFindings {
         match *self {}
     }
     async fn accept(&self, _: &str, _: &Item, _: &str, _: u64) -> Result<bool, FindingsError> {
+        match *self {}
+    }
+    async fn record_repair(&self, _: &RepairRecord<'_>) -> Result<bool, FindingsError> {
         match *self {}
     }
     async fn cover(&self, _: &CoverageWrite<'_>) -> Result<(), FindingsError> {

@@ -1,5 +1,6 @@
-//! `MAX_READ_UNITS`: a token bucket per table, fed by what each call really consumed
-//! (`ReturnConsumedCapacity`), shared by every segment of a process.
+//! `MAX_READ_UNITS` (and `MAX_WRITE_UNITS` for `repair`): a token bucket of capacity units per
+//! table, fed by what each call really consumed (`ReturnConsumedCapacity`), shared by every
+//! segment of a process.
 //!
 //! A call waits until the bucket is not in debt, then takes an estimate of what it will consume;
 //! when the answer says what it consumed, the difference is settled. Calls in flight may overdraw
@@ -12,11 +13,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::ports::scan::{ScanError, ScanPage, ScanRequest, TableScanner, TableShape};
-use crate::ports::table::{BatchGet, BatchGetOutput, LookupError, TableReader};
+use crate::ports::table::{
+    BatchGet, BatchGetOutput, ConditionalWrite, LookupError, TableReader, TableWriter, WriteAction,
+    WriteError, WriteOutcome,
+};
 
-/// Read units per second on one table.
+/// Capacity units (read or write) per second on one table.
 #[derive(Debug)]
-pub struct ReadRate {
+pub struct CapacityRate {
     units_per_second: f64,
     state: Mutex<Bucket>,
 }
@@ -32,9 +36,9 @@ struct Bucket {
     consumed: f64,
 }
 
-impl ReadRate {
-    pub fn new(units_per_second: f64) -> Arc<ReadRate> {
-        Arc::new(ReadRate {
+impl CapacityRate {
+    pub fn new(units_per_second: f64) -> Arc<CapacityRate> {
+        Arc::new(CapacityRate {
             units_per_second,
             state: Mutex::new(Bucket {
                 // A second's worth to start with: no burst beyond the rate.
@@ -79,15 +83,15 @@ impl ReadRate {
     }
 }
 
-/// A reader or a scanner whose calls go through a [`ReadRate`].
+/// A reader or a scanner whose calls go through a [`CapacityRate`].
 #[derive(Debug, Clone)]
 pub struct Limited<T> {
     inner: T,
-    rate: Arc<ReadRate>,
+    rate: Arc<CapacityRate>,
 }
 
 impl<T> Limited<T> {
-    pub fn new(inner: T, rate: Arc<ReadRate>) -> Limited<T> {
+    pub fn new(inner: T, rate: Arc<CapacityRate>) -> Limited<T> {
         Limited { inner, rate }
     }
 }
@@ -100,6 +104,26 @@ impl<T: TableReader> TableReader for Limited<T> {
         self.rate.take(estimate).await;
         let result = self.inner.batch_get(request).await;
         let consumed = result.as_ref().map_or(0.0, |out| out.consumed_read_units);
+        self.rate.settle(estimate, consumed);
+        result
+    }
+}
+
+impl<T: TableWriter> TableWriter for Limited<T> {
+    async fn write(&self, write: ConditionalWrite<'_>) -> Result<WriteOutcome, WriteError> {
+        // A unit per KB written; a delete (and a failed condition) at least one.
+        let estimate = match &write.action {
+            WriteAction::Put(item) => (crate::compare::item_size(item) as f64 / 1024.0).ceil(),
+            WriteAction::Delete(_) => 1.0,
+        }
+        .max(1.0);
+        self.rate.take(estimate).await;
+        let result = self.inner.write(write).await;
+        let consumed = match &result {
+            Ok(outcome) if outcome.consumed_write_units() > 0.0 => outcome.consumed_write_units(),
+            // Not reported (a failed condition's answer carries no capacity): the estimate.
+            _ => estimate,
+        };
         self.rate.settle(estimate, consumed);
         result
     }
@@ -137,7 +161,7 @@ mod tests {
             let item: Item = [("pk".to_string(), V::N(id.to_string()))].into();
             tables.put("T", &["pk"], item);
         }
-        let rate = ReadRate::new(50.0);
+        let rate = CapacityRate::new(50.0);
         let reader = Limited::new(Arc::clone(&tables), Arc::clone(&rate));
         let keys: Vec<Item> = (0..100)
             .map(|id| [("pk".to_string(), V::N(id.to_string()))].into())

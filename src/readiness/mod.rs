@@ -1059,6 +1059,7 @@ mod tests {
             next_check_ms: Some(NOW),
             checks: 0,
             unsettled: false,
+            repair: None,
         }
     }
 

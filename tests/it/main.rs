@@ -19,6 +19,7 @@ mod findings;
 mod profile_credentials;
 mod properties;
 mod readiness;
+mod repair;
 mod revalidation;
 mod security;
 mod shard_poller;

@@ -13,7 +13,7 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
 use ddb_verify::ports::findings::{
     finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
-    FindingsStore, ListPage, PageRequest, Problem, ProblemWrite, Recheck, Resolution,
+    FindingsStore, ListPage, PageRequest, Problem, ProblemWrite, Recheck, RepairRecord, Resolution,
 };
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
@@ -497,6 +497,9 @@ impl FindingsStore for Watched {
         now_ms: u64,
     ) -> Result<bool, FindingsError> {
         self.inner.accept(table, key, reason, now_ms).await
+    }
+    async fn record_repair(&self, r: &RepairRecord<'_>) -> Result<bool, FindingsError> {
+        self.inner.record_repair(r).await
     }
     async fn cover(&self, w: &CoverageWrite<'_>) -> Result<(), FindingsError> {
         self.inner.cover(w).await

@@ -1,0 +1,377 @@
+//! `ddb-verify repair` against DynamoDB Local: a plan that writes nothing, then conditional writes
+//! that fix MISSING, MISMATCH and DELETE_NOT_APPLIED and leave the findings to a verified MATCH;
+//! a race lost to replication that writes nothing; a deleted source item never resurrected; EXTRA
+//! left alone without `--delete-extra`; the write rate held.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
+use ddb_verify::aws::findings::DynamoDbFindings;
+use ddb_verify::aws::reader::DynamoDbReader;
+use ddb_verify::aws::writer::DynamoDbWriter;
+use ddb_verify::config::{Config, RepairConfig, RevalidatorConfig, TableRef};
+use ddb_verify::ports::findings::{
+    FindingOrigin, FindingStatus, FindingsStore, Problem, ProblemWrite,
+};
+use ddb_verify::ports::table::{ConditionalWrite, TableWriter, WriteError, WriteOutcome};
+use ddb_verify::record::Item;
+use ddb_verify::repair::{RepairOptions, RepairParts, Repairer};
+use ddb_verify::shared::epoch_ms;
+use ddb_verify_testkit::setup::ORDER_KEYS;
+
+struct World {
+    pair: TablePair,
+    store: DynamoDbFindings,
+}
+
+async fn world() -> World {
+    let pair = table_pair("Repair", ORDER_KEYS, StreamViewType::NewAndOldImages, true).await;
+    let store = findings_store(&pair.source).await;
+    World { pair, store }
+}
+
+fn problem(verdict: &'static str) -> Problem {
+    Problem {
+        verdict,
+        proof: (verdict != "UNVERIFIABLE").then_some("source_as_recorded"),
+        detail: format!("{verdict} as a verifier saw it"),
+        attributes: vec!["status".into()],
+        values: Some("expected status=\"PAID-secret\"".into()),
+    }
+}
+
+impl World {
+    async fn open(&self, key: &Item, verdict: &'static str) {
+        let now = epoch_ms();
+        self.store
+            .record(&ProblemWrite {
+                table: &self.pair.table,
+                key,
+                problem: &problem(verdict),
+                origin: FindingOrigin::Baseline,
+                occurrence: "baseline:run-1",
+                sequence_number: None,
+                baseline_run: Some("run-1"),
+                now_ms: now.saturating_sub(1000),
+                next_check_ms: now + 3_600_000,
+            })
+            .await
+            .expect("record a finding");
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("VERIFY_TABLE_NAME", self.pair.table.as_str()),
+            ("VERIFY_PROFILE", "target-account"),
+            ("SOURCE_TABLE_NAME", self.pair.table.as_str()),
+            ("FINDINGS_TABLE", self.store.table()),
+            ("MAX_REPLICATION_LAG", "300ms"),
+        ]
+    }
+
+    fn repair(&self, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+        let out = ddb_verify_cli(&[&["repair", "--json"], args].concat(), &self.env());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{e}: {}", output_of(&out)));
+        (out, json)
+    }
+
+    async fn target_item(&self, key: &Item) -> Option<Item> {
+        get(&self.pair.target, &self.pair.table, key).await
+    }
+
+    async fn status(&self, key: &Item) -> (FindingStatus, Option<String>) {
+        let f = self
+            .store
+            .get(&self.pair.table, key)
+            .await
+            .unwrap()
+            .expect("a finding");
+        (
+            f.status,
+            f.repair.map(|r| format!("{} {}", r.action, r.outcome)),
+        )
+    }
+
+    /// A repairer in this process, writing through `writer`.
+    fn repairer<W: TableWriter>(&self, writer: W) -> Repairer<DynamoDbReader, W, DynamoDbFindings> {
+        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
+        verify.max_replication_lag = Duration::from_millis(300);
+        verify.findings_table = Some(self.store.table().to_string());
+        let config = RepairConfig {
+            revalidator: RevalidatorConfig {
+                verify,
+                source_table: self.pair.table.clone(),
+                findings_table: self.store.table().to_string(),
+                max_read_units: 10_000.0,
+            },
+            max_write_units: 10_000.0,
+            version_attribute: None,
+            role_arn: None,
+            role_external_id: None,
+        };
+        let parts = RepairParts {
+            source: DynamoDbReader::new(self.pair.source.dynamodb.clone()),
+            target: DynamoDbReader::new(self.pair.target.dynamodb.clone()),
+            writer,
+            store: self.store.clone(),
+        };
+        Repairer::new(config, parts)
+    }
+}
+
+async fn get(account: &Account, table: &str, key: &Item) -> Option<Item> {
+    account
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+}
+
+fn options(apply: bool) -> RepairOptions {
+    RepairOptions {
+        apply,
+        by: "a test".into(),
+        ..RepairOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_writes_nothing_then_apply_fixes_missing_mismatch_and_delete_not_applied() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let (missing, mismatch, not_deleted, extra, unverifiable) = (
+        order_key("c#1", 1),
+        order_key("c#2", 2),
+        order_key("c#3", 3),
+        order_key("c#4", 4),
+        order_key("c#5", 5),
+    );
+    put(source, table, &order_item("c#1", 1, "PAID")).await;
+    put(source, table, &order_item("c#2", 2, "PAID")).await;
+    put(target, table, &order_item("c#2", 2, "PLACED")).await;
+    put(target, table, &order_item("c#3", 3, "PLACED")).await;
+    put(target, table, &order_item("c#4", 4, "PLACED")).await;
+    put_replicated(source, target, table, &order_item("c#5", 5, "PAID")).await;
+    w.open(&missing, "MISSING").await;
+    w.open(&mismatch, "MISMATCH").await;
+    w.open(&not_deleted, "DELETE_NOT_APPLIED").await;
+    w.open(&extra, "EXTRA").await;
+    w.open(&unverifiable, "UNVERIFIABLE").await;
+
+    // The plan: three writes, two findings never touched; nothing read or written; no values.
+    let (out, plan) = w.repair(&[]);
+    assert_eq!(out.status.code(), Some(2), "{plan}");
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["findings"], 5, "{plan}");
+    assert_eq!(plan["planned"], 3, "{plan}");
+    assert_eq!(plan["skipped"]["extra (needs --delete-extra)"], 1, "{plan}");
+    assert_eq!(
+        plan["skipped"]["unverifiable (never repaired)"], 1,
+        "{plan}"
+    );
+    assert!(
+        !plan.to_string().contains("PAID-secret"),
+        "values only with LOG_ITEM_VALUES: {plan}"
+    );
+    assert_eq!(w.target_item(&missing).await, None);
+    assert!(w.target_item(&not_deleted).await.is_some());
+    let text = ddb_verify_cli(&["repair"], &w.env());
+    assert!(
+        output_of(&text).contains("nothing was written"),
+        "{}",
+        output_of(&text)
+    );
+
+    // Applied: the three repaired, then resolved by revalidation's MATCH; EXTRA and
+    // UNVERIFIABLE stay open (exit 2).
+    let (out, done) = w.repair(&["--apply"]);
+    assert_eq!(out.status.code(), Some(2), "{done}");
+    assert_eq!(done["repaired"], 3, "{done}");
+    assert_eq!(done["lost_races"], 0, "{done}");
+    assert_eq!(done["resolved"], 3, "{done}");
+    assert_eq!(done["open_remaining"], 2, "{done}");
+    assert_eq!(
+        w.target_item(&missing).await,
+        Some(order_item("c#1", 1, "PAID"))
+    );
+    assert_eq!(
+        w.target_item(&mismatch).await,
+        Some(order_item("c#2", 2, "PAID"))
+    );
+    assert_eq!(w.target_item(&not_deleted).await, None);
+    assert_eq!(
+        w.target_item(&extra).await,
+        Some(order_item("c#4", 4, "PLACED")),
+        "EXTRA is deleted only with --delete-extra"
+    );
+    // The audit trail on each finding.
+    assert_eq!(
+        w.status(&missing).await,
+        (FindingStatus::Resolved, Some("put written".into()))
+    );
+    assert_eq!(
+        w.status(&not_deleted).await,
+        (FindingStatus::Resolved, Some("delete written".into()))
+    );
+    assert_eq!(w.status(&extra).await, (FindingStatus::Open, None));
+    assert_eq!(w.status(&unverifiable).await, (FindingStatus::Open, None));
+
+    // With --delete-extra the extra item goes too; UNVERIFIABLE never.
+    let (out, done) = w.repair(&["--apply", "--delete-extra"]);
+    assert_eq!(out.status.code(), Some(2), "{done}");
+    assert_eq!(done["repaired"], 1, "{done}");
+    assert_eq!(w.target_item(&extra).await, None);
+    assert_eq!(w.status(&extra).await.0, FindingStatus::Resolved);
+    assert_eq!(w.status(&unverifiable).await, (FindingStatus::Open, None));
+}
+
+/// Writes the other side's item (as replication would) just before the repair's write.
+struct ReplicationFirst {
+    inner: DynamoDbWriter,
+    target: Account,
+    table: String,
+    replicated: Item,
+    done: AtomicBool,
+}
+
+impl TableWriter for ReplicationFirst {
+    async fn write(&self, write: ConditionalWrite<'_>) -> Result<WriteOutcome, WriteError> {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            put(&self.target, &self.table, &self.replicated).await;
+        }
+        self.inner.write(write).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_race_lost_to_replication_writes_nothing_and_revalidation_decides() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let key = order_key("c#1", 1);
+    put(source, table, &order_item("c#1", 1, "SHIPPED")).await;
+    put(target, table, &order_item("c#1", 1, "PLACED")).await;
+    w.open(&key, "MISMATCH").await;
+    // Replication writes the source's newest state, with an attribute it adds, between the
+    // repair's read and its write.
+    let mut replicated = order_item("c#1", 1, "SHIPPED");
+    replicated.insert("syncedBy".into(), AttributeValue::S("replicator".into()));
+    let writer = ReplicationFirst {
+        inner: DynamoDbWriter::new(target.dynamodb.clone()),
+        target: target.clone(),
+        table: table.clone(),
+        replicated: replicated.clone(),
+        done: AtomicBool::new(false),
+    };
+    let report = w
+        .repairer(writer)
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.repaired, report.lost_races), (0, 1), "{report:?}");
+    // Nothing overwritten: replication's item stands, and revalidation judges it (the extra
+    // attribute differs from the source, so the finding stays open).
+    assert_eq!(w.target_item(&key).await, Some(replicated));
+    assert_eq!(report.resolved, 0, "{report:?}");
+    assert_eq!(report.still_open, 1, "{report:?}");
+    let (status, repair) = w.status(&key).await;
+    assert_eq!(status, FindingStatus::Open);
+    assert!(repair.unwrap().starts_with("put lost race"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_item_deleted_before_the_repair_is_never_resurrected() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let (gone, gone_but_copied) = (order_key("c#1", 1), order_key("c#2", 2));
+    // MISSING when recorded; the source item has been deleted since.
+    w.open(&gone, "MISSING").await;
+    // MISMATCH when recorded; deleted in the source since, the old copy still on the other side.
+    put(target, table, &order_item("c#2", 2, "PLACED")).await;
+    w.open(&gone_but_copied, "MISMATCH").await;
+    assert_eq!(get(source, table, &gone).await, None);
+
+    let writer = DynamoDbWriter::new(target.dynamodb.clone());
+    let report = w
+        .repairer(writer)
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.repaired, 0, "{report:?}");
+    assert_eq!(
+        report.skipped.get("source has no item (never resurrected)"),
+        Some(&2),
+        "{report:?}"
+    );
+    assert_eq!(w.target_item(&gone).await, None);
+    assert_eq!(
+        w.target_item(&gone_but_copied).await,
+        Some(order_item("c#2", 2, "PLACED")),
+        "a MISMATCH is not turned into a delete"
+    );
+    // Both sides without the item: revalidation resolves the first; the second stays open.
+    assert_eq!(w.status(&gone).await.0, FindingStatus::Resolved);
+    assert_eq!(w.status(&gone_but_copied).await.0, FindingStatus::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repairs_are_written_at_max_write_units() {
+    let w = world().await;
+    let (source, table) = (&w.pair.source, &w.pair.table);
+    // 20 items of about 2 KB: two write units each, 40 in all, at 10 a second with a second's
+    // worth up front: at least 3 seconds.
+    let padding = "x".repeat(1800);
+    for id in 0..20 {
+        let mut item = order_item("c#1", id, "PAID");
+        item.insert("padding".into(), AttributeValue::S(padding.clone()));
+        put(source, table, &item).await;
+        w.open(&order_key("c#1", id), "MISSING").await;
+    }
+    let mut env = w.env();
+    env.push(("MAX_WRITE_UNITS", "10"));
+    let started = Instant::now();
+    let out = ddb_verify_cli(&["repair", "--apply", "--json"], &env);
+    let took = started.elapsed();
+    let json: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", output_of(&out)));
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["repaired"], 20, "{json}");
+    assert!(
+        took >= Duration::from_millis(2_900),
+        "40 units at 10/s took {took:?}"
+    );
+
+    // A limit: at most that many findings repaired.
+    let out = ddb_verify_cli(&["repair", "--limit", "0"], &w.env());
+    assert_eq!(out.status.code(), Some(1), "--limit 0 is refused");
+    let bad = [w.env(), vec![("MAX_WRITE_UNITS", "0")]].concat();
+    let out = ddb_verify_cli(&["repair"], &bad);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("MAX_WRITE_UNITS"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_repairs_at_most_that_many_findings() {
+    let w = world().await;
+    let (source, table) = (&w.pair.source, &w.pair.table);
+    for id in 0..5 {
+        put(source, table, &order_item("c#1", id, "PAID")).await;
+        w.open(&order_key("c#1", id), "MISSING").await;
+    }
+    let (out, done) = w.repair(&["--apply", "--limit", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{done}");
+    assert_eq!(done["repaired"], 2, "{done}");
+    assert_eq!(done["open_remaining"], 3, "{done}");
+}
