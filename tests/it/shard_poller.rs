@@ -428,3 +428,37 @@ async fn stream_pages_are_read_onto_tapes_and_say_what_the_sdks_decoding_says() 
         .count();
     assert_eq!(old_as_json, 15, "every old image kept as its JSON");
 }
+
+#[test]
+fn the_poller_binary_refuses_an_unknown_flag_and_explains_its_own() {
+    let binary = env!("CARGO_BIN_EXE_shard-poller");
+    // A mistyped --once used to be ignored, and the poller ran forever.
+    let out = run_binary_with_only(binary, &["--onse"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_of(&out));
+    assert!(stderr_of(&out).contains("--onse"), "{}", stderr_of(&out));
+    let out = run_binary_with_only(binary, &["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(output_of(&out).contains("--once"), "{}", output_of(&out));
+    let out = run_binary_with_only(binary, &["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_poller_writes_no_colour_codes_into_a_pipe() {
+    // Outside Lambda, stderr piped: an invalid configuration's log line, in plain text.
+    let out = run_binary_with_only(
+        env!("CARGO_BIN_EXE_shard-poller"),
+        &["--once"],
+        &[
+            ("VERIFY_TABLE_NAME", "Orders"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("CHECKPOINT_TABLE"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
+}
