@@ -375,3 +375,56 @@ async fn a_limit_repairs_at_most_that_many_findings() {
     assert_eq!(done["repaired"], 2, "{done}");
     assert_eq!(done["open_remaining"], 3, "{done}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_condition_holds_for_every_attribute_type_and_for_a_version_attribute() {
+    use AttributeValue as V;
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    // Maps, lists and sets on the other side: the equality condition on each holds as read.
+    let mut other = order_item("c#1", 1, "PLACED");
+    other.insert(
+        "address".into(),
+        V::M([("city".to_string(), V::S("Lyon".into()))].into()),
+    );
+    other.insert("lines".into(), V::L(vec![V::N("1".into()), V::Bool(true)]));
+    other.insert("tags".into(), V::Ss(vec!["b".into(), "a".into()]));
+    other.insert("sizes".into(), V::Ns(vec!["2".into(), "10".into()]));
+    other.insert("none".into(), V::Null(true));
+    put(target, table, &other).await;
+    put(source, table, &order_item("c#1", 1, "PAID")).await;
+    w.open(&order_key("c#1", 1), "MISMATCH").await;
+    // An item of 200 attributes: too large for an equality condition.
+    let wide = |status: &str, version: &str| {
+        let mut item = order_item("c#2", 2, status);
+        for i in 0..200 {
+            item.insert(format!("a{i}"), V::N(i.to_string()));
+        }
+        item.insert("version".into(), V::N(version.into()));
+        item
+    };
+    put(target, table, &wide("PLACED", "1")).await;
+    put(source, table, &wide("PAID", "2")).await;
+    w.open(&order_key("c#2", 2), "MISMATCH").await;
+
+    let (_, done) = w.repair(&["--apply"]);
+    assert_eq!(done["repaired"], 1, "{done}");
+    assert_eq!(
+        done["skipped"]["too large for a condition (set REPAIR_VERSION_ATTRIBUTE)"], 1,
+        "{done}"
+    );
+    assert_eq!(
+        w.target_item(&order_key("c#1", 1)).await,
+        Some(order_item("c#1", 1, "PAID"))
+    );
+    let env = [w.env(), vec![("REPAIR_VERSION_ATTRIBUTE", "version")]].concat();
+    let out = ddb_verify_cli(&["repair", "--apply", "--json"], &env);
+    let done: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{done}");
+    assert_eq!(done["repaired"], 1, "{done}");
+    assert_eq!(
+        w.target_item(&order_key("c#2", 2)).await,
+        Some(wide("PAID", "2"))
+    );
+}
