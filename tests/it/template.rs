@@ -233,9 +233,11 @@ fn iam_grants_name_their_actions_and_resources() {
     // GetShardIterator, GetRecords), what the event source mapping needs with the function's role
     // (the stream actions, ListStreams, SendMessage to the on-failure queue), and AssumeRole. The
     // baseline compare: Scan, DescribeTable, its checkpoints (GetItem, PutItem), and its state
-    // machine's Lambda invocations and Distributed Map child executions.
+    // machine's Lambda invocations and Distributed Map child executions. The opt-in repair role of
+    // templates/verify-role.yaml: PutItem and DeleteItem (its own test holds them to that role).
     let allowed: BTreeSet<&str> = [
         "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
@@ -539,6 +541,19 @@ impl<'t> Deployment<'t> {
                     Some(Value::Sequence(
                         whole.split(delimiter.as_str()).map(Value::from).collect(),
                     ))
+                } else if tagged.tag == "Join" {
+                    let delimiter = text(&args[0]);
+                    let parts = self.resolve(&args[1]).expect("a list to join");
+                    let parts: Vec<String> = parts
+                        .as_sequence()
+                        .unwrap_or_else(|| panic!("Join of {parts:?}"))
+                        .iter()
+                        .map(|p| match p {
+                            Value::String(s) => s.clone(),
+                            other => panic!("Join of {other:?}"),
+                        })
+                        .collect();
+                    Some(Value::from(parts.join(&delimiter)))
                 } else if tagged.tag == "FindInMap" {
                     let keys: Vec<String> = args.iter().map(text).collect();
                     self.resolve(
@@ -971,7 +986,11 @@ fn the_baseline_compare_is_deployed_only_with_deploy_baseline() {
     ] {
         let d = Deployment::new(
             &t,
-            &source_account(&[("DeployPoller", poller), ("DeployBaseline", baseline)]),
+            &source_account(&[
+                ("EnableStream", "false"),
+                ("DeployPoller", poller),
+                ("DeployBaseline", baseline),
+            ]),
         );
         assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
         for name in BASELINE_RESOURCES {
@@ -1511,9 +1530,11 @@ type Parameters = Vec<(String, String)>;
 /// `source_account` or `target_account`.
 type DeployIn = fn(&[(&str, &str)]) -> Parameters;
 
-/// Every optional part deployed, findings on or off.
+/// Every optional part deployed, findings on or off; the poller instead of the stream mapping (the
+/// template refuses both on one stream).
 fn everything(deploy_in: DeployIn, findings: &str) -> Vec<(String, String)> {
     deploy_in(&[
+        ("EnableStream", "false"),
         ("DeployPoller", "true"),
         ("DeployBaseline", "true"),
         ("EnableFindings", findings),
@@ -1970,9 +1991,17 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
 #[test]
 fn every_alarm_points_to_the_dashboard() {
     let t = template();
-    let url = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1\
-               #dashboards:name=Ref:VerifierDashboard";
+    let console = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1\
+                   #dashboards:name=";
     let d = Deployment::new(&t, &everything(source_account, "true"));
+    // The alarms name the dashboard by its name: the dashboard lists the alarms, and a reference
+    // each way would be a cycle.
+    let dashboard_name = d
+        .resolve(&t["Resources"]["VerifierDashboard"]["Properties"]["DashboardName"])
+        .and_then(|v| v.as_str().map(str::to_string))
+        .expect("DashboardName");
+    assert_eq!(dashboard_name, "verifier-verifier");
+    let url = format!("{console}{dashboard_name}");
     let mut alarms = 0;
     for (name, resource) in t["Resources"].as_mapping().unwrap() {
         if resource["Type"] != "AWS::CloudWatch::Alarm" {
@@ -1982,14 +2011,14 @@ fn every_alarm_points_to_the_dashboard() {
             .resolve(&resource["Properties"]["AlarmDescription"])
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| panic!("{name:?}: no description"));
-        assert!(description.contains(url), "{name:?}: {description}");
+        assert!(description.contains(&url), "{name:?}: {description}");
         assert!(description.len() <= 1024, "{name:?}: too long");
         alarms += 1;
     }
-    assert!(alarms >= 9, "only {alarms} alarms");
+    assert!(alarms >= 13, "only {alarms} alarms");
     assert_eq!(
         d.resolve(&t["Outputs"]["DashboardUrl"]["Value"]),
-        Some(Value::from(url))
+        Some(Value::from(format!("{console}Ref:VerifierDashboard")))
     );
     // A finding that could not be written alarms like a verdict does.
     let failures = d
@@ -2060,6 +2089,464 @@ fn the_other_accounts_role_trusts_the_revalidator_only_when_given_its_role() {
             .iter()
             .any(|s| strings(&s["Action"]).contains(&"dynamodb:Scan".to_string()));
         assert_eq!(scans, with_baseline);
+    }
+}
+
+/// `templates/verify-role.yaml`'s required parameters, and more.
+fn role_parameters(more: &[(&str, &str)]) -> Parameters {
+    let mut p = vec![
+        ("VerifierRoleArn", "arn:aws:iam::222222222222:role/verifier"),
+        ("ExternalId", "x1"),
+        ("TableName", "Orders"),
+    ];
+    p.extend_from_slice(more);
+    p.into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An IAM role's inline grants, resolved: (actions, resources), each sorted.
+fn role_grants(role: &Value) -> BTreeSet<Grant> {
+    let mut grants = BTreeSet::new();
+    for policy in role["Policies"].as_sequence().expect("Policies") {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("Statement")
+        {
+            assert_eq!(statement["Effect"], Value::from("Allow"));
+            let mut actions = strings(&statement["Action"]);
+            let mut resources = strings(&statement["Resource"]);
+            actions.sort();
+            resources.sort();
+            grants.insert((actions, resources));
+        }
+    }
+    grants
+}
+
+/// The actions that write items of a table.
+const WRITE_ACTIONS: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+];
+
+/// The other account's roles read, except the repair role of `ddb-verify repair --apply`: created
+/// only with `EnableRepair=true`, assumed only by `RepairPrincipalArn` with the external id, and
+/// writing items of exactly the one table.
+#[test]
+fn the_other_accounts_role_writes_only_through_the_opt_in_repair_role() {
+    let t = read_yaml("templates/verify-role.yaml");
+    // Anywhere in a resource, with every branch of every condition: a write action only under
+    // RepairRole.
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let writes: Vec<String> = strings(resource)
+            .into_iter()
+            .filter(|s| WRITE_ACTIONS.contains(&s.as_str()) || s == "dynamodb:*")
+            .collect();
+        if name == "RepairRole" {
+            assert_eq!(
+                writes,
+                ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                "{name}"
+            );
+        } else {
+            assert!(writes.is_empty(), "{name} writes: {writes:?}");
+        }
+    }
+    let repair = &t["Resources"]["RepairRole"];
+    assert_eq!(repair["Type"], Value::from("AWS::IAM::Role"));
+    assert_eq!(repair["Condition"], Value::from("RepairEnabled"));
+    assert_eq!(
+        t["Conditions"]["RepairEnabled"],
+        serde_yaml::from_str::<Value>("!Equals [!Ref EnableRepair, \"true\"]").unwrap()
+    );
+    assert_eq!(
+        t["Parameters"]["EnableRepair"]["Default"],
+        Value::from("false")
+    );
+    assert_eq!(
+        t["Outputs"]["RepairRoleArn"]["Condition"],
+        Value::from("RepairEnabled")
+    );
+
+    let table = format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/Orders");
+    let operator = "arn:aws:iam::222222222222:role/migration-operator";
+    // Off (the default): no repair role.
+    let off = Deployment::new(&t, &role_parameters(&[]));
+    assert!(off.rule_failures().is_empty(), "{:?}", off.rule_failures());
+    assert!(!off.has("RepairRole"));
+    // On without the principal that may assume it: refused.
+    let failures =
+        Deployment::new(&t, &role_parameters(&[("EnableRepair", "true")])).rule_failures();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.starts_with("RepairNeedsItsPrincipal")),
+        "{failures:?}"
+    );
+    // On: trusted by that one principal with the external id; items of exactly the table.
+    let on = Deployment::new(
+        &t,
+        &role_parameters(&[("EnableRepair", "true"), ("RepairPrincipalArn", operator)]),
+    );
+    assert!(on.rule_failures().is_empty(), "{:?}", on.rule_failures());
+    assert!(on.has("RepairRole"));
+    let role = on
+        .resolve(&t["Resources"]["RepairRole"]["Properties"])
+        .unwrap();
+    let trust = role["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(trust.len(), 1);
+    assert_eq!(strings(&trust[0]["Principal"]["AWS"]), [operator]);
+    assert_eq!(strings(&trust[0]["Action"]), ["sts:AssumeRole"]);
+    assert_eq!(
+        trust[0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        Value::from("x1")
+    );
+    let grants = role_grants(&role);
+    assert_eq!(
+        grants,
+        [
+            grant(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem"
+                ],
+                &[table.as_str()]
+            ),
+            grant(&["dynamodb:DescribeTable"], &[table.as_str()]),
+        ]
+        .into()
+    );
+    assert_exact_tables(&grants);
+    // The read role stays as it was, and does not trust the operator.
+    let read = on
+        .resolve(&t["Resources"]["VerifyRole"]["Properties"])
+        .unwrap();
+    for (actions, _) in role_grants(&read) {
+        assert!(
+            actions.iter().all(|a| !WRITE_ACTIONS.contains(&a.as_str())),
+            "{actions:?}"
+        );
+    }
+    assert!(
+        !strings(&read["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"])
+            .contains(&operator.to_string())
+    );
+}
+
+/// One output of the verifier's stack gives `templates/verify-role.yaml` every function role the
+/// stack has (and empties the others), so one deployment of the role trusts exactly them.
+#[test]
+fn one_output_wires_every_function_role_into_the_other_accounts_role() {
+    let t = template();
+    let role_template = read_yaml("templates/verify-role.yaml");
+    // Each function, the parameter of templates/verify-role.yaml that trusts it, and the stack's
+    // output of its role alone.
+    let roles = [
+        (
+            "StreamVerifierFunction",
+            "VerifierRoleArn",
+            "StreamVerifierRoleArn",
+        ),
+        ("ShardPollerFunction", "PollerRoleArn", "ShardPollerRoleArn"),
+        (
+            "BaselineSegmentFunction",
+            "BaselineRoleArn",
+            "BaselineSegmentRoleArn",
+        ),
+        (
+            "RevalidatorFunction",
+            "RevalidatorRoleArn",
+            "RevalidatorRoleArn",
+        ),
+    ];
+    assert_eq!(roles.len(), FUNCTIONS.len());
+    for given in [
+        source_account(&[]),
+        everything(source_account, "true"),
+        everything(source_account, "false"),
+        everything(target_account, "true"),
+        source_account(&[("EnableStream", "false"), ("DeployPoller", "true")]),
+        target_account(&[("DeployBaseline", "true")]),
+        // The first deployment in the target account: no revalidator yet.
+        target_account(&[
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    ] {
+        let d = Deployment::new(&t, &given);
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        let output = d
+            .resolve(&t["Outputs"]["OtherAccountRoleParameters"]["Value"])
+            .and_then(|v| v.as_str().map(str::to_string))
+            .expect("the OtherAccountRoleParameters output");
+        let overrides: BTreeMap<String, String> = output
+            .split_whitespace()
+            .map(|pair| {
+                let (k, v) = pair
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("{pair}: not Key=Value"));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let mut expected = BTreeMap::new();
+        for (function, parameter, own_output) in roles {
+            let role = format!("GetAtt:{function}Role.Arn");
+            expected.insert(
+                parameter.to_string(),
+                if d.has(function) {
+                    role.clone()
+                } else {
+                    String::new()
+                },
+            );
+            let o = &t["Outputs"][own_output];
+            let shown = o["Condition"].as_str().is_none_or(|c| d.condition(c));
+            assert_eq!(shown, d.has(function), "{own_output}");
+            if shown {
+                assert_eq!(
+                    d.resolve(&o["Value"]),
+                    Some(Value::from(role)),
+                    "{own_output}"
+                );
+            }
+        }
+        // In the target account the poller reads the source stream through that same role.
+        if d.has("ShardPollerFunction") && d.values["DeployIn"] == "TargetAccount" {
+            expected.insert("StreamArn".to_string(), SOURCE_STREAM.to_string());
+        }
+        assert_eq!(overrides, expected, "{given:?}");
+
+        // The role deployed with them trusts exactly the functions the stack has.
+        let mut role_given: Parameters = overrides.into_iter().collect();
+        role_given.push(("ExternalId".to_string(), "x1".to_string()));
+        role_given.push(("TableName".to_string(), "Orders".to_string()));
+        let r = Deployment::new(&role_template, &role_given);
+        assert!(r.rule_failures().is_empty(), "{:?}", r.rule_failures());
+        let role = r
+            .resolve(&role_template["Resources"]["VerifyRole"]["Properties"])
+            .unwrap();
+        let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+        let trusted: BTreeSet<String> = strings(&trust["Principal"]["AWS"]).into_iter().collect();
+        let deployed: BTreeSet<String> = roles
+            .iter()
+            .filter(|(function, _, _)| d.has(function))
+            .map(|(function, _, _)| format!("GetAtt:{function}Role.Arn"))
+            .collect();
+        assert_eq!(trusted, deployed, "{given:?}");
+        assert_eq!(
+            trust["Condition"]["StringEquals"]["sts:ExternalId"],
+            Value::from("x1")
+        );
+    }
+    assert!(
+        read_doc("docs/deploy.md").contains("OtherAccountRoleParameters"),
+        "docs/deploy.md does not wire the roles with the output"
+    );
+}
+
+/// A replicator, the stream verifier's mapping and the poller on one stream would be three readers
+/// per shard (DynamoDB Streams throttles above two): the template takes the poller instead of the
+/// mapping, or on another stream, never beside it.
+#[test]
+fn the_template_refuses_the_poller_beside_the_stream_mapping_on_one_stream() {
+    let t = template();
+    let rule = "PollerNotBesideTheStreamMapping";
+    let other_stream =
+        "arn:aws:dynamodb:us-east-1:111111111111:table/Invoices/stream/2026-01-20T10:00:00.000";
+    for deploy_in in [source_account, target_account] {
+        // The mapping reads the stream (EnableStream=true), and the poller would too: its stream
+        // left empty (SourceStreamArn) or named.
+        for poller_stream in ["", SOURCE_STREAM] {
+            let given = deploy_in(&[("DeployPoller", "true"), ("PollerStreamArn", poller_stream)]);
+            let failures = Deployment::new(&t, &given).rule_failures();
+            assert!(
+                failures.iter().any(|f| f.starts_with(rule)),
+                "{given:?}: {failures:?}"
+            );
+        }
+        for given in [
+            deploy_in(&[("DeployPoller", "true"), ("EnableStream", "false")]),
+            deploy_in(&[("DeployPoller", "true"), ("PollerStreamArn", other_stream)]),
+            deploy_in(&[]),
+        ] {
+            let failures = Deployment::new(&t, &given).rule_failures();
+            assert!(failures.is_empty(), "{given:?}: {failures:?}");
+        }
+    }
+    let why = t["Rules"][rule]["Assertions"][0]["AssertDescription"]
+        .as_str()
+        .unwrap();
+    assert!(why.contains("three readers per shard"), "{why}");
+}
+
+/// CloudFormation evaluates rules before conditions and resources: only these functions, and
+/// references to parameters, may appear in them (the evaluation on paper above would take more).
+#[test]
+fn the_rules_use_only_what_cloudformation_allows_in_rules() {
+    const ALLOWED: &[&str] = &[
+        "And",
+        "Contains",
+        "EachMemberEquals",
+        "EachMemberIn",
+        "Equals",
+        "Not",
+        "Or",
+        "RefAll",
+        "ValueOf",
+        "ValueOfAll",
+        "Ref",
+    ];
+    fn walk(v: &Value, at: &str, parameters: &Value) {
+        match v {
+            Value::Tagged(tagged) => {
+                assert!(
+                    ALLOWED.iter().any(|a| tagged.tag == *a),
+                    "{at}: {:?} in a rule",
+                    tagged.tag
+                );
+                if tagged.tag == "Ref" {
+                    let name = tagged.value.as_str().unwrap();
+                    assert!(
+                        !parameters[name].is_null(),
+                        "{at}: Ref {name}, not a parameter"
+                    );
+                }
+                walk(&tagged.value, at, parameters);
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| walk(i, at, parameters)),
+            Value::Mapping(m) => m.values().for_each(|i| walk(i, at, parameters)),
+            _ => {}
+        }
+    }
+    let mut rules = 0;
+    for path in ["template.yaml", "templates/verify-role.yaml"] {
+        let t = read_yaml(path);
+        for (name, rule) in t["Rules"].as_mapping().expect("Rules") {
+            walk(rule, &format!("{path} {name:?}"), &t["Parameters"]);
+            rules += 1;
+        }
+    }
+    assert!(rules >= 5, "only {rules} rules");
+}
+
+/// Whether an alarm watches a function's Lambda `Errors`: the function it names.
+fn errors_alarm_function(alarm: &Value) -> Option<String> {
+    let p = &alarm["Properties"];
+    if alarm["Type"] != "AWS::CloudWatch::Alarm"
+        || p["Namespace"] != "AWS/Lambda"
+        || p["MetricName"] != "Errors"
+    {
+        return None;
+    }
+    let dimensions = p["Dimensions"].as_sequence().expect("Dimensions");
+    assert_eq!(dimensions.len(), 1, "{dimensions:?}");
+    assert_eq!(dimensions[0]["Name"], Value::from("FunctionName"));
+    let Value::Tagged(reference) = &dimensions[0]["Value"] else {
+        panic!("not a reference to a function: {dimensions:?}")
+    };
+    assert_eq!(reference.tag, "Ref", "{dimensions:?}");
+    reference.value.as_str().map(str::to_string)
+}
+
+#[test]
+fn every_function_has_an_alarm_on_its_errors_under_its_own_condition() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut functions = 0;
+    for (name, function) in resources {
+        let name = name.as_str().unwrap();
+        let kind = function["Type"].as_str().unwrap_or("");
+        if !["AWS::Serverless::Function", "AWS::Lambda::Function"].contains(&kind) {
+            continue;
+        }
+        functions += 1;
+        let alarms: Vec<&Value> = resources
+            .values()
+            .filter(|a| errors_alarm_function(a).as_deref() == Some(name))
+            .collect();
+        assert_eq!(alarms.len(), 1, "{name}: Errors alarms {}", alarms.len());
+        let alarm = alarms[0];
+        // Deployed exactly with its function.
+        assert_eq!(alarm["Condition"], function["Condition"], "{name}");
+        // Any error in 5 minutes, to the alarm topic, like the verdict alarms.
+        let p = &alarm["Properties"];
+        for (key, value) in [
+            ("Statistic", Value::from("Sum")),
+            ("Period", Value::from(300)),
+            ("EvaluationPeriods", Value::from(1)),
+            ("Threshold", Value::from(0)),
+            ("ComparisonOperator", Value::from("GreaterThanThreshold")),
+            ("TreatMissingData", Value::from("notBreaching")),
+        ] {
+            assert_eq!(p[key], value, "{name}: {key}");
+        }
+        assert_eq!(
+            p["AlarmActions"], t["Resources"]["MissingAlarm"]["Properties"]["AlarmActions"],
+            "{name}"
+        );
+    }
+    assert!(functions >= FUNCTIONS.len(), "only {functions} functions");
+}
+
+#[test]
+fn the_dashboard_shows_every_alarm_the_stack_has() {
+    let t = template();
+    for given in [
+        source_account(&[]),
+        everything(source_account, "true"),
+        everything(source_account, "false"),
+        everything(target_account, "true"),
+        target_account(&[("DeployBaseline", "true")]),
+        target_account(&[
+            ("EnableStream", "false"),
+            ("SourceRoleArn", ""),
+            ("SourceRoleExternalId", ""),
+        ]),
+    ] {
+        let d = Deployment::new(&t, &given);
+        let expected: BTreeSet<String> = t["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(name, resource)| (name.as_str().unwrap(), resource))
+            .filter(|(name, resource)| resource["Type"] == "AWS::CloudWatch::Alarm" && d.has(name))
+            .map(|(name, _)| format!("GetAtt:{name}.Arn"))
+            .collect();
+        let body = dashboard(&d, &t);
+        let widgets: Vec<&serde_json::Value> = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["type"] == "alarm")
+            .collect();
+        assert_eq!(widgets.len(), 1, "one alarm widget");
+        let listed: Vec<String> = widgets[0]["properties"]["alarms"]
+            .as_array()
+            .expect("alarms")
+            .iter()
+            .map(|a| a.as_str().expect("an alarm ARN").to_string())
+            .collect();
+        assert_eq!(listed.len(), expected.len(), "{given:?}: {listed:?}");
+        assert_eq!(
+            listed.into_iter().collect::<BTreeSet<_>>(),
+            expected,
+            "{given:?}"
+        );
+        // The most an alarm widget shows.
+        assert!(expected.len() <= 100);
     }
 }
 
@@ -2202,6 +2689,15 @@ fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
     let poller = beyond(asked(|l| PollerConfig::from_lookup(l)));
     let baseline = beyond(asked(|l| BaselineConfig::from_lookup(l)));
     let revalidator = beyond(asked(|l| RevalidatorConfig::from_lookup(l)));
+    let repair: BTreeSet<String> = asked(|l| ddb_verify::config::RepairConfig::from_lookup(l))
+        .difference(&asked(|l| RevalidatorConfig::from_lookup(l)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        repair,
+        set(ddb_verify::config::REPAIR_VARIABLES),
+        "config::REPAIR_VARIABLES"
+    );
     let cli = asked(|l| FindingsCliConfig::from_lookup(l));
     // The constants the template's tests use say the same.
     assert_eq!(common, set(VARIABLES), "config::VARIABLES");
@@ -2229,6 +2725,7 @@ fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
         ("Shard poller", &poller),
         ("Baseline compare", &baseline),
         ("Revalidator", &revalidator),
+        ("`ddb-verify repair`", &repair),
         ("`ddb-verify findings`, `accept` and `readiness`", &cli),
     ] {
         let docs = documented(section);
