@@ -67,6 +67,26 @@ pub struct ReadinessArgs {
     /// baseline's host) may be: every time compared across them carries it, on the strict side.
     #[arg(long, default_value = "1s", value_parser = parse_clock_skew)]
     pub clock_skew: Duration,
+    /// The cut-over's freeze: when the source's writes stopped (RFC 3339, such as
+    /// 2026-12-07T18:00:00Z). GO then needs every change created before it verified (a shard
+    /// poller pass after it), instead of coverage reaching within --max-lag of now.
+    #[arg(long, value_parser = parse_writes_stopped_at)]
+    pub writes_stopped_at: Option<u64>,
+}
+
+/// `--writes-stopped-at`: an RFC 3339 time, as epoch milliseconds.
+fn parse_writes_stopped_at(value: &str) -> Result<u64, String> {
+    let time = aws_smithy_types::DateTime::from_str(
+        value.trim(),
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .map_err(|e| {
+        format!("--writes-stopped-at takes an RFC 3339 time such as 2026-12-07T18:00:00Z ({e})")
+    })?;
+    time.to_millis()
+        .ok()
+        .and_then(|ms| u64::try_from(ms).ok())
+        .ok_or_else(|| format!("--writes-stopped-at {value} is before 1970"))
 }
 
 fn parse_clock_skew(value: &str) -> Result<Duration, String> {
@@ -178,6 +198,7 @@ pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
         &ReadinessOptions {
             max_lag: args.max_lag,
             clock_skew: args.clock_skew,
+            writes_stopped_at_ms: args.writes_stopped_at,
         },
     );
     let run_id = answer.baseline.as_ref().map(|b| b.run_id.as_str());

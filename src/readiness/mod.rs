@@ -8,7 +8,9 @@
 //!   before that run began, with no stretch between its links that nobody verified;
 //! - **every change**: no gap (sampling, a shard read at `LATEST`, records trimmed, a creation
 //!   time not believed) breaks that chain after the run began, and no verifier samples now;
-//! - **stream recent**: the chain reaches within `max_lag` of now;
+//! - **stream recent**: the chain reaches within `max_lag` of now; or, once writes have stopped
+//!   (`writes_stopped_at_ms`, the cut-over's freeze), **verified past the freeze**: the chain
+//!   reaches past the time writes stopped, whatever the time now;
 //! - **no open findings**: accepted findings do not block (they are listed);
 //! - **no recent retries**: no record was handed back for re-delivery within `max_lag` of now.
 //!
@@ -43,6 +45,7 @@ pub const CHECK_BASELINE: &str = "baseline";
 pub const CHECK_NO_GAP: &str = "no_gap";
 pub const CHECK_EVERY_CHANGE: &str = "every_change";
 pub const CHECK_STREAM_RECENT: &str = "stream_recent";
+pub const CHECK_VERIFIED_PAST_FREEZE: &str = "verified_past_freeze";
 pub const CHECK_NO_OPEN_FINDINGS: &str = "no_open_findings";
 pub const CHECK_NO_RECENT_RETRIES: &str = "no_recent_retries";
 pub const CHECK_FAILURE_QUEUE: &str = "failure_queue_empty";
@@ -99,6 +102,9 @@ pub struct ReadinessOptions {
     pub max_lag: Duration,
     /// How far apart the writers' clocks may be (`--clock-skew`).
     pub clock_skew: Duration,
+    /// When the source's writes stopped for the cut-over (`--writes-stopped-at`, epoch ms): GO
+    /// then needs every change created before it verified, instead of coverage reaching now.
+    pub writes_stopped_at_ms: Option<u64>,
 }
 
 impl Default for ReadinessOptions {
@@ -106,6 +112,7 @@ impl Default for ReadinessOptions {
         ReadinessOptions {
             max_lag: DEFAULT_MAX_LAG,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            writes_stopped_at_ms: None,
         }
     }
 }
@@ -531,7 +538,10 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         baseline_check(&ledger),
         no_gap_check(&ledger),
         every_change_check(&ledger),
-        stream_recent_check(&ledger),
+        match options.writes_stopped_at_ms {
+            None => stream_recent_check(&ledger),
+            Some(stopped_at) => verified_past_freeze_check(&ledger, stopped_at),
+        },
         open_findings_check(input),
         retries_check(&ledger),
         failure_queue_check(&input.failure_queue, needs_mappings(input).is_some()),
@@ -887,6 +897,65 @@ fn stream_recent_check(l: &Ledger<'_>) -> Check {
                 ago(l.now_ms, until)
             ),
         ),
+    }
+}
+
+/// Writes stopped at `stopped_at` (the cut-over's freeze): the chain reaches past it, by the
+/// clock margin. Only the shard poller's coverage can: it reaches the time its run began once every
+/// shard is read to its end; the stream verifier (Lambda) records the changes it receives, and no
+/// change after the freeze means no record to show that nothing before it was left unread.
+fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
+    let fail = |detail: String| check(CHECK_VERIFIED_PAST_FREEZE, false, detail);
+    let stopped = rfc3339(stopped_at);
+    if stopped_at > l.now_ms {
+        return fail(format!(
+            "writes stopped at {stopped} is in the future (now {}): give the time writes stopped",
+            rfc3339(l.now_ms)
+        ));
+    }
+    let needed = stopped_at.saturating_add(l.skew_ms);
+    // The stream verifier's entry reaches the creation time of a change it verified: one past the
+    // freeze means writes did not stop then.
+    let after = l
+        .current
+        .iter()
+        .filter(|c| c.source == CoverageSource::Stream)
+        .filter_map(|c| c.verified_until_ms.map(|t| (t, *c)))
+        .filter(|(t, _)| *t > needed)
+        .max_by_key(|(t, _)| *t);
+    if let Some((t, c)) = after {
+        return fail(format!(
+            "writes stopped at {stopped}, but {} {} verified a change created at {}, after it: writes did not stop then; stop them, then check again with the time they stopped",
+            c.source.as_str(),
+            c.name,
+            rfc3339(t)
+        ));
+    }
+    match l.verified_until() {
+        Some(until) if until >= needed => check(
+            CHECK_VERIFIED_PAST_FREEZE,
+            true,
+            format!(
+                "writes stopped at {stopped}; every change created before it is verified (coverage reaches {}, clock margin {})",
+                rfc3339(until),
+                human_duration(l.options.clock_skew)
+            ),
+        ),
+        until => {
+            let reach = until.map_or("no change verified".to_string(), |u| {
+                format!("coverage reaches {}", rfc3339(u))
+            });
+            let poller = l.current.iter().any(|c| c.source == CoverageSource::Poller);
+            fail(if poller {
+                format!(
+                    "writes stopped at {stopped}, but {reach}, not past it by the clock margin: the shard poller has not read every shard past it yet; run `shard-poller --once` (or wait for its next run), then check again"
+                )
+            } else {
+                format!(
+                    "writes stopped at {stopped}, but {reach}: the stream verifier (Lambda) records only the changes it receives, so nothing shows that no change before the freeze is still unread; run `shard-poller --once` with FINDINGS_TABLE set (a pass reads every shard to its end and records it), then check again"
+                )
+            })
+        }
     }
 }
 
@@ -1372,6 +1441,108 @@ mod tests {
             ..baseline(NOW - 15 * MIN, Some(NOW - 5 * MIN))
         });
         assert!(assess_default(&input).ready);
+    }
+
+    fn frozen_at(stopped_at: u64) -> ReadinessOptions {
+        ReadinessOptions {
+            writes_stopped_at_ms: Some(stopped_at),
+            ..ReadinessOptions::default()
+        }
+    }
+
+    /// The poller's entry of the current stream, verified up to `until` (its last covering run's
+    /// start), instead of the stream verifier's.
+    fn polled_until(until: u64) -> ReadinessInput {
+        let mut input = go();
+        input.coverage[0] = Coverage {
+            started_at_ms: Some(NOW - 60 * MIN),
+            verified_until_ms: Some(until),
+            ..coverage(CoverageSource::Poller, ARN)
+        };
+        input
+    }
+
+    #[test]
+    fn after_a_freeze_the_poller_reading_past_it_is_go_however_long_ago() {
+        // Writes stopped 2 hours ago; the poller's last covering run began 1 hour ago.
+        let input = polled_until(NOW - 60 * MIN);
+        let input = ReadinessInput {
+            coverage: vec![
+                Coverage {
+                    started_at_ms: Some(NOW - 300 * MIN),
+                    ..input.coverage[0].clone()
+                },
+                baseline(NOW - 200 * MIN, Some(NOW - 190 * MIN)),
+            ],
+            ..input
+        };
+        assert_eq!(
+            failing(&assess_default(&input)),
+            [CHECK_STREAM_RECENT],
+            "without the freeze, an hour-old coverage is stale"
+        );
+        let r = assess(&input, NOW, &frozen_at(NOW - 120 * MIN));
+        assert!(r.ready, "{:?}", r.reasons());
+        assert!(check(&r, CHECK_VERIFIED_PAST_FREEZE)
+            .detail
+            .contains("every change created before it is verified"));
+        assert!(r.checks.iter().all(|c| c.name != CHECK_STREAM_RECENT));
+    }
+
+    #[test]
+    fn after_a_freeze_coverage_short_of_it_by_the_clock_margin_is_no_go() {
+        let stopped = NOW - 10 * MIN;
+        // The poller's last covering run began half a second after the freeze: within the 1 s
+        // clock margin, so not proof.
+        let r = assess(&polled_until(stopped + 500), NOW, &frozen_at(stopped));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(
+            r.reasons()[0].contains("shard-poller --once"),
+            "{:?}",
+            r.reasons()
+        );
+        let r = assess(&polled_until(stopped + 1_000), NOW, &frozen_at(stopped));
+        assert!(r.ready, "{:?}", r.reasons());
+    }
+
+    #[test]
+    fn after_a_freeze_the_lambda_verifier_alone_cannot_show_it_read_everything() {
+        // Its last change verified a minute before writes stopped: nothing shows the records
+        // between it and the freeze were delivered.
+        let stopped = NOW - 10 * MIN;
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 60 * MIN, stopped - MIN);
+        let r = assess(&input, NOW, &frozen_at(stopped));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(
+            r.reasons()[0].contains("records only the changes it receives"),
+            "{:?}",
+            r.reasons()
+        );
+    }
+
+    #[test]
+    fn a_change_verified_after_the_freeze_shows_writes_did_not_stop() {
+        let stopped = NOW - 10 * MIN;
+        let mut input = polled_until(NOW - MIN);
+        input.coverage.push(stream(NOW - 60 * MIN, stopped + 5_000));
+        let r = assess(&input, NOW, &frozen_at(stopped));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(
+            r.reasons()[0].contains("writes did not stop"),
+            "{:?}",
+            r.reasons()
+        );
+        // Within the clock margin of the freeze, it may have been made before it.
+        input.coverage[2] = stream(NOW - 60 * MIN, stopped + 1_000);
+        assert!(assess(&input, NOW, &frozen_at(stopped)).ready);
+    }
+
+    #[test]
+    fn a_freeze_in_the_future_is_no_go() {
+        let r = assess(&polled_until(NOW - MIN), NOW, &frozen_at(NOW + MIN));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(r.reasons()[0].contains("in the future"));
     }
 
     #[test]
