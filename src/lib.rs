@@ -35,7 +35,8 @@
 //! 7. The features: [`baseline`] (the full-table compare, both directions, resumable),
 //!    [`poller`] (the shard poller: lineage, leases, checkpoints), [`revalidate`] (open findings
 //!    read again), [`readiness`] (GO / NO-GO: [`readiness::assess`] is pure, [`readiness::gather`]
-//!    reads).
+//!    reads), [`preflight`] (the set-up checked before a migration: [`preflight::assess`] is pure,
+//!    `aws::preflight::gather` reads).
 //! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
 //!    the ports; each classifies its failures), [`lambda`] (the event envelope, the runtime entry,
 //!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
@@ -65,6 +66,7 @@ pub mod config;
 pub mod lambda;
 pub mod poller;
 pub mod ports;
+pub mod preflight;
 pub mod readiness;
 pub mod record;
 pub mod report;

@@ -7,6 +7,8 @@
 
 pub mod baseline;
 pub mod findings;
+pub mod init;
+pub mod preflight;
 pub mod revalidate;
 
 use std::process::ExitCode;
@@ -33,6 +35,12 @@ pub enum Command {
     Readiness(findings::ReadinessArgs),
     /// Checks open findings again: resolves those that now match (exit 0 when none stays open).
     Revalidate(revalidate::RevalidateArgs),
+    /// Checks the migration's set-up: both tables, keys, indexes, TTL, the stream and its readers,
+    /// the verifier's own tables (exit 0 when nothing FAILs, 2 when something does).
+    Preflight(preflight::PreflightArgs),
+    /// Creates CHECKPOINT_TABLE and FINDINGS_TABLE (those set) in this account as the template does;
+    /// an existing table of the right layout is left as it is.
+    Init(init::InitArgs),
 }
 
 /// How a command ended, as the exit status says it.
@@ -88,6 +96,8 @@ pub async fn main() -> ExitCode {
         Command::Accept(args) => findings::run_accept(args).await,
         Command::Readiness(args) => findings::run_readiness(args).await,
         Command::Revalidate(args) => revalidate::run(args).await,
+        Command::Preflight(args) => preflight::run(args).await,
+        Command::Init(args) => init::run(args).await,
     };
     match result {
         Ok(ending) => ending.exit_code(),

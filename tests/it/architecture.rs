@@ -22,6 +22,7 @@ const DOMAIN: &[&str] = &[
     "poller",
     "readiness",
     "revalidate",
+    "preflight",
 ];
 /// What the domain must not know.
 const OUTER: &[&str] = &["aws", "lambda", "cli", "wiring", "testkit"];
