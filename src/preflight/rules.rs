@@ -442,3 +442,388 @@ pub fn deployed_role(probe: &RoleProbe) -> Check {
         Check::new(NAME, Status::Ok, found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::checkpoint::CHECKPOINT_LAYOUT;
+    use crate::ports::layout::{IndexShape, KeyPart, KeySchema, StreamShape};
+    use crate::ports::mappings::Mapping;
+    use crate::preflight::{assess, Known, Report};
+
+    fn keys(partition: (&str, &str), sort: Option<(&str, &str)>) -> KeySchema {
+        let part = |(n, t): (&str, &str)| KeyPart {
+            name: n.into(),
+            attribute_type: t.into(),
+        };
+        KeySchema {
+            partition: part(partition),
+            sort: sort.map(part),
+        }
+    }
+
+    fn table(region: &str, created: i64) -> TableShape {
+        TableShape {
+            arn: Some(format!(
+                "arn:aws:dynamodb:{region}:111111111111:table/Orders"
+            )),
+            status: "ACTIVE".into(),
+            created_ms: Some(created),
+            keys: keys(("customerId", "S"), Some(("orderId", "N"))),
+            indexes: vec![],
+            stream: None,
+            read_capacity: ReadCapacity::OnDemand {
+                max_read_units: None,
+            },
+            replica_regions: vec![],
+            global_table_version: None,
+        }
+    }
+
+    /// A clean pair: the source with a NEW_AND_OLD_IMAGES stream, nothing else to say.
+    fn clean() -> Facts {
+        let mut source = table("us-east-1", 1);
+        source.stream = Some(StreamShape {
+            arn: "arn:aws:dynamodb:us-east-1:111111111111:table/Orders/stream/L".into(),
+            view_type: "NEW_AND_OLD_IMAGES".into(),
+        });
+        Facts {
+            source: TableFacts {
+                side: "Orders (this account, us-east-1)".into(),
+                table: Ok(source),
+                ttl: Ok(None),
+            },
+            other: TableFacts {
+                side: "Orders (account 2, us-east-1)".into(),
+                table: Ok(table("us-east-1", 2)),
+                ttl: Ok(None),
+            },
+            same_table: None,
+            recheck_source: true,
+            verifier_elsewhere: false,
+            stream_policy: None,
+            mappings: Some(Ok(vec![])),
+            poller: false,
+            other_readers: 0,
+            point_in_time_recovery: Ok(true),
+            checkpoint: None,
+            findings: None,
+            max_read_units: 100.0,
+            roles: vec![],
+        }
+    }
+
+    fn denied(call: &str) -> Unchecked {
+        Unchecked::new(call, "AccessDeniedException: not authorized")
+    }
+
+    fn check(facts: &Facts, name: &str) -> Check {
+        let found: Vec<Check> = assess(facts)
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        found[0].clone()
+    }
+
+    fn mapping(function: &str, state: &str) -> Mapping {
+        Mapping {
+            uuid: "u".into(),
+            function: function.into(),
+            state: state.into(),
+            last_modified_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_pair_fails_and_warns_nothing() {
+        let report = Report {
+            checks: assess(&clean()),
+        };
+        assert!(!report.failed(), "{}", report.to_text());
+        assert_eq!(report.count(Status::Warn), 0, "{}", report.to_text());
+        assert_eq!(report.count(Status::NotChecked), 0, "{}", report.to_text());
+        let json = report.to_json();
+        assert_eq!(json["failed"], 0);
+        assert!(json["checks"][0]["name"] == "source table" && json["checks"][0]["status"] == "OK");
+    }
+
+    #[test]
+    fn a_table_that_cannot_be_described_fails_and_what_needs_it_is_not_checked() {
+        let mut facts = clean();
+        facts.other.table = Err(denied("DescribeTable on Orders"));
+        let report = Report {
+            checks: assess(&facts),
+        };
+        let other = check(&facts, "other side");
+        assert_eq!(other.status, Status::Fail);
+        assert!(
+            other.found.contains("not reachable")
+                && other.todo.unwrap().contains("VERIFY_ROLE_ARN")
+        );
+        for name in ["key schema", "secondary indexes", "global table"] {
+            assert_eq!(check(&facts, name).status, Status::NotChecked, "{name}");
+        }
+        assert_eq!(report.count(Status::Fail), 1, "{}", report.to_text());
+    }
+
+    #[test]
+    fn calls_that_cannot_be_made_are_not_checked_and_never_fail_the_run() {
+        let mut facts = clean();
+        facts.source.ttl = Err(denied("DescribeTimeToLive on Orders"));
+        facts.point_in_time_recovery = Err(denied("DescribeContinuousBackups on Orders"));
+        facts.mappings = Some(Err(denied("lambda:ListEventSourceMappings")));
+        facts.verifier_elsewhere = true;
+        facts.stream_policy = Some(Err(denied("GetResourcePolicy on the stream")));
+        facts.roles = vec![RoleProbe {
+            role: "arn:aws:iam::1:role/verifier".into(),
+            hops: Err(denied("sts:AssumeRole")),
+        }];
+        let report = Report {
+            checks: assess(&facts),
+        };
+        assert_eq!(report.count(Status::NotChecked), 5, "{}", report.to_text());
+        assert!(!report.failed(), "{}", report.to_text());
+        let ttl = check(&facts, "time to live");
+        assert!(ttl.found.contains("DescribeTimeToLive") && ttl.found.contains("AccessDenied"));
+    }
+
+    #[test]
+    fn keys_of_other_names_or_types_fail_and_other_indexes_warn() {
+        let mut facts = clean();
+        if let Ok(t) = &mut facts.other.table {
+            t.keys = keys(("customerId", "S"), Some(("orderId", "S")));
+            t.indexes = vec![IndexShape {
+                name: "byStatus".into(),
+                global: true,
+                keys: keys(("status", "S"), None),
+                projection: "ALL".into(),
+            }];
+        }
+        let key = check(&facts, "key schema");
+        assert_eq!(key.status, Status::Fail);
+        assert!(key.found.contains("orderId N (sort)") && key.found.contains("orderId S (sort)"));
+        let indexes = check(&facts, "secondary indexes");
+        assert_eq!(indexes.status, Status::Warn);
+        assert!(
+            indexes
+                .found
+                .contains("source: none; other side: GSI byStatus"),
+            "{indexes:?}"
+        );
+    }
+
+    #[test]
+    fn ttl_on_one_side_or_on_another_attribute_warns() {
+        let mut facts = clean();
+        facts.other.ttl = Ok(Some("expiresAt".into()));
+        assert_eq!(check(&facts, "time to live").status, Status::Warn);
+        facts.source.ttl = Ok(Some("ttl".into()));
+        assert_eq!(check(&facts, "time to live").status, Status::Warn);
+        facts.source.ttl = Ok(Some("expiresAt".into()));
+        assert_eq!(check(&facts, "time to live").status, Status::Ok);
+    }
+
+    #[test]
+    fn a_stream_without_new_images_needs_recheck_source_and_no_stream_means_baseline_only() {
+        let mut facts = clean();
+        let view = |facts: &mut Facts, v: &str| {
+            if let Ok(t) = &mut facts.source.table {
+                t.stream.as_mut().unwrap().view_type = v.into();
+            }
+        };
+        view(&mut facts, "NEW_IMAGE");
+        assert_eq!(check(&facts, "stream").status, Status::Ok);
+        for v in ["KEYS_ONLY", "OLD_IMAGE"] {
+            view(&mut facts, v);
+            facts.recheck_source = false;
+            let warned = check(&facts, "stream");
+            assert_eq!(warned.status, Status::Warn);
+            assert!(warned.found.contains("RECHECK_SOURCE=true"));
+            facts.recheck_source = true;
+            assert_eq!(check(&facts, "stream").status, Status::Info);
+        }
+        if let Ok(t) = &mut facts.source.table {
+            t.stream = None;
+        }
+        let none = check(&facts, "stream");
+        assert!(none.status == Status::Warn && none.found.contains("only the baseline"));
+    }
+
+    #[test]
+    fn a_verifier_in_the_other_account_needs_a_stream_policy_that_lets_it_read() {
+        let mut facts = clean();
+        facts.verifier_elsewhere = true;
+        facts.stream_policy = Some(Ok(None));
+        assert_eq!(check(&facts, "stream policy").status, Status::Warn);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::2:role/verifier"},"Action":["dynamodb:DescribeStream","dynamodb:GetRecords","dynamodb:GetShardIterator"],"Resource":"*"}]}"#;
+        facts.stream_policy = Some(Ok(Some(policy.into())));
+        let ok = check(&facts, "stream policy");
+        assert!(ok.status == Status::Ok && ok.found.contains("arn:aws:iam::2:role/verifier"));
+        let describe_only = policy.replace("\"dynamodb:GetRecords\",", "");
+        facts.stream_policy = Some(Ok(Some(describe_only)));
+        assert_eq!(check(&facts, "stream policy").status, Status::Warn);
+        facts.verifier_elsewhere = false;
+        facts.stream_policy = None;
+        assert!(assess(&facts).iter().all(|c| c.name != "stream policy"));
+    }
+
+    #[test]
+    fn more_than_two_readers_of_a_shard_warn_counting_the_poller_and_other_readers() {
+        let mut facts = clean();
+        facts.mappings = Some(Ok(vec![
+            mapping("verifier", "Enabled"),
+            mapping("replicator", "Enabled"),
+            mapping("old", "Disabled"),
+        ]));
+        let two = check(&facts, "stream readers");
+        assert!(
+            two.status == Status::Ok && two.found.ends_with("readers of each shard: 2"),
+            "{two:?}"
+        );
+        facts.poller = true;
+        let three = check(&facts, "stream readers");
+        assert!(
+            three.status == Status::Warn && three.found.contains("--poller"),
+            "{three:?}"
+        );
+        // Without the mappings, what is known already can be too many.
+        facts.mappings = Some(Err(denied("lambda:ListEventSourceMappings")));
+        facts.other_readers = 2;
+        assert_eq!(check(&facts, "stream readers").status, Status::Warn);
+        facts.other_readers = 1;
+        assert_eq!(check(&facts, "stream readers").status, Status::NotChecked);
+    }
+
+    #[test]
+    fn point_in_time_recovery_is_information_either_way() {
+        let mut facts = clean();
+        facts.point_in_time_recovery = Ok(false);
+        let off = check(&facts, "point-in-time recovery");
+        assert!(off.status == Status::Info && off.found.contains("export"));
+    }
+
+    #[test]
+    fn the_verifiers_own_tables_fail_when_missing_or_of_another_layout_and_say_run_init() {
+        let mut facts = clean();
+        let own = |table: Known<TableShape>| OwnTable {
+            name: "Checkpoints".into(),
+            layout: CHECKPOINT_LAYOUT,
+            table,
+            ttl: Ok(None),
+        };
+        facts.checkpoint = Some(own(Err(Unchecked::new(
+            "DescribeTable on Checkpoints",
+            "ResourceNotFoundException",
+        ))));
+        let missing = check(&facts, "checkpoint table");
+        assert!(
+            missing.status == Status::Fail && missing.todo.unwrap().contains("ddb-verify init")
+        );
+        facts.checkpoint = Some(own(Ok(table("us-east-1", 3))));
+        let wrong = check(&facts, "checkpoint table");
+        assert!(
+            wrong.status == Status::Fail && wrong.found.contains("streamArn S"),
+            "{wrong:?}"
+        );
+        let mut right = table("us-east-1", 3);
+        right.keys = CHECKPOINT_LAYOUT.key_schema();
+        facts.checkpoint = Some(own(Ok(right)));
+        assert_eq!(check(&facts, "checkpoint table").status, Status::Ok);
+        assert_eq!(check(&facts, "findings table").status, Status::Info);
+    }
+
+    #[test]
+    fn a_read_budget_above_half_of_a_tables_read_capacity_warns_and_on_demand_informs() {
+        let mut facts = clean();
+        if let Ok(t) = &mut facts.other.table {
+            t.read_capacity = ReadCapacity::Provisioned { read_units: 150 };
+        }
+        let budgets: Vec<Check> = assess(&facts)
+            .into_iter()
+            .filter(|c| c.name == "read budget")
+            .collect();
+        assert_eq!(budgets[0].status, Status::Info);
+        assert_eq!(budgets[1].status, Status::Warn);
+        assert!(budgets[1].todo.as_deref().unwrap().contains("at most 75"));
+        facts.max_read_units = 75.0;
+        let budgets: Vec<Check> = assess(&facts)
+            .into_iter()
+            .filter(|c| c.name == "read budget")
+            .collect();
+        assert_eq!(budgets[1].status, Status::Ok);
+        if let Ok(t) = &mut facts.source.table {
+            t.read_capacity = ReadCapacity::OnDemand {
+                max_read_units: Some(100),
+            };
+        }
+        let budgets: Vec<Check> = assess(&facts)
+            .into_iter()
+            .filter(|c| c.name == "read budget")
+            .collect();
+        assert_eq!(budgets[0].status, Status::Warn, "{budgets:?}");
+    }
+
+    #[test]
+    fn the_other_side_as_a_replica_of_the_source_is_recognised_and_named() {
+        let mut facts = clean();
+        if let Ok(t) = &mut facts.source.table {
+            t.replica_regions = vec!["eu-west-1".into()];
+            t.global_table_version = Some("2019.11.21".into());
+        }
+        let elsewhere = check(&facts, "global table");
+        assert!(elsewhere.status == Status::Info && elsewhere.found.contains("not one of them"));
+        facts.other.table = Ok(table("eu-west-1", 2));
+        let replica = check(&facts, "global table");
+        assert!(
+            replica.status == Status::Info
+                && replica
+                    .found
+                    .contains("replica of the source in eu-west-1 (version 2019.11.21)"),
+            "{replica:?}"
+        );
+    }
+
+    #[test]
+    fn one_table_compared_with_itself_fails_by_configuration_or_by_arn_and_creation_time() {
+        let mut facts = clean();
+        facts.same_table = Some("VERIFY_TABLE_NAME names the very table verified".into());
+        assert_eq!(check(&facts, "two tables").status, Status::Fail);
+        facts.same_table = None;
+        facts.other.table = Ok(table("us-east-1", 1));
+        assert_eq!(check(&facts, "two tables").status, Status::Fail);
+        // The same ARN created at another time (DynamoDB Local's accounts): two tables.
+        facts.other.table = Ok(table("us-east-1", 9));
+        assert_eq!(check(&facts, "two tables").status, Status::Ok);
+    }
+
+    #[test]
+    fn a_deployed_role_the_other_accounts_role_refuses_fails_and_one_it_trusts_is_ok() {
+        let mut facts = clean();
+        let probe = |hop: Hop| RoleProbe {
+            role: "arn:aws:iam::1:role/revalidator".into(),
+            hops: Ok(vec![(
+                "VERIFY_ROLE_ARN",
+                "arn:aws:iam::2:role/verify".into(),
+                hop,
+            )]),
+        };
+        facts.roles = vec![
+            probe(Hop::Assumed),
+            probe(Hop::Denied("AccessDenied".into())),
+        ];
+        let roles: Vec<Check> = assess(&facts)
+            .into_iter()
+            .filter(|c| c.name == "deployed role")
+            .collect();
+        assert_eq!(roles[0].status, Status::Ok);
+        assert_eq!(roles[1].status, Status::Fail);
+        assert!(roles[1]
+            .todo
+            .as_deref()
+            .unwrap()
+            .contains("RevalidatorRoleArn"));
+        facts.roles = vec![probe(Hop::Unknown(denied("sts:AssumeRole")))];
+        assert_eq!(check(&facts, "deployed role").status, Status::NotChecked);
+    }
+}
