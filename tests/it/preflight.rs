@@ -284,3 +284,31 @@ fn preflight_without_a_source_table_is_an_error_naming_the_variable() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("SOURCE_TABLE_NAME is required"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_role_that_cannot_be_assumed_from_here_is_not_checked_and_a_bad_arn_is_refused()
+{
+    let pair = orders_pair().await;
+    let role = "arn:aws:iam::111111111111:role/stream-verifier";
+    let out = cli(
+        &["preflight", "--json", "--as-deployed", role],
+        &[
+            ("SOURCE_TABLE_NAME", &pair.table),
+            ("VERIFY_TABLE_NAME", &pair.table),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (status, found, todo) = check(&json, "deployed role");
+    assert_eq!(status, "NOT CHECKED");
+    assert!(
+        found.starts_with(role) && found.contains("sts:AssumeRole"),
+        "{found}"
+    );
+    assert!(todo.contains("lambda.amazonaws.com"), "{todo}");
+
+    let out = cli(&["preflight", "--as-deployed", "stream-verifier"], &[]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("an IAM role ARN"), "{stderr}");
+}
