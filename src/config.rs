@@ -963,6 +963,101 @@ impl FindingsCliConfig {
     }
 }
 
+/// Variables of `ddb-verify preflight` besides every function's ([`VARIABLES`]; `FINDINGS_TABLE`
+/// and `RECHECK_SOURCE` are among those).
+pub const PREFLIGHT_VARIABLES: &[&str] =
+    &["SOURCE_TABLE_NAME", "CHECKPOINT_TABLE", "MAX_READ_UNITS"];
+
+/// Variables of `ddb-verify init`, all of them.
+pub const INIT_VARIABLES: &[&str] = &["CHECKPOINT_TABLE", "FINDINGS_TABLE"];
+
+const OWN_TABLE_ACCEPTS: &str = "a table name in this account (3-255 of a-z A-Z 0-9 _ - .)";
+
+/// An optional table name in this account, checked.
+fn own_table(
+    get: impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match get(variable).map(|v| v.trim().to_string()) {
+        Some(table) if !valid_table_name(&table) => Err(ConfigError::Invalid {
+            variable,
+            value: table,
+            accepted: OWN_TABLE_ACCEPTS,
+        }),
+        table => Ok(table),
+    }
+}
+
+/// `ddb-verify preflight`: every function's variables (the other side, the roles,
+/// `RECHECK_SOURCE`, `FINDINGS_TABLE`), the source table, and the optional checkpoint table and
+/// read rate it checks.
+#[derive(Debug, Clone)]
+pub struct PreflightConfig {
+    pub verify: Config,
+    /// `SOURCE_TABLE_NAME` (a name or an ARN), required.
+    pub source_table: String,
+    /// `CHECKPOINT_TABLE`, checked when set.
+    pub checkpoint_table: Option<String>,
+    /// `MAX_READ_UNITS` (its default when unset), against the tables' read capacity.
+    pub max_read_units: f64,
+}
+
+impl PreflightConfig {
+    /// The two tables compared, `default_region` being the process's own.
+    pub fn sides(&self, default_region: Option<&str>) -> Sides {
+        Sides::of(&self.verify, &self.source_table, default_region)
+    }
+
+    pub fn from_env() -> Result<PreflightConfig, ConfigError> {
+        PreflightConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<PreflightConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let verify = Config::from_lookup(&lookup)?;
+        let source_table = get("SOURCE_TABLE_NAME").ok_or(ConfigError::Missing {
+            variable: "SOURCE_TABLE_NAME",
+            accepted: "the name (or ARN) of the source table",
+        })?;
+        Ok(PreflightConfig {
+            verify,
+            source_table: source_table.trim().to_string(),
+            checkpoint_table: own_table(get, "CHECKPOINT_TABLE")?,
+            max_read_units: max_read_units(get("MAX_READ_UNITS"))?,
+        })
+    }
+}
+
+/// `ddb-verify init`: the tables it creates in this account, at least one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitConfig {
+    pub checkpoint_table: Option<String>,
+    pub findings_table: Option<String>,
+}
+
+impl InitConfig {
+    pub fn from_env() -> Result<InitConfig, ConfigError> {
+        InitConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<InitConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let config = InitConfig {
+            checkpoint_table: own_table(get, "CHECKPOINT_TABLE")?,
+            findings_table: own_table(get, "FINDINGS_TABLE")?,
+        };
+        if config.checkpoint_table.is_none() && config.findings_table.is_none() {
+            return Err(ConfigError::Missing {
+                variable: "CHECKPOINT_TABLE",
+                accepted: "CHECKPOINT_TABLE or FINDINGS_TABLE (or both): the tables `ddb-verify init` creates in this account",
+            });
+        }
+        Ok(config)
+    }
+}
+
 /// A duration that must not be zero: a lease of 0 expires as it is taken (two runs would read the
 /// same shard), and a polling cycle of 0 never waits between runs.
 fn positive_duration(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
@@ -1411,6 +1506,59 @@ mod tests {
             err.starts_with("STREAM_ROLE_ARN") && err.contains("SOURCE_ROLE_ARN"),
             "{err}"
         );
+    }
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn preflight_reads_the_source_the_checkpoint_table_and_the_read_budget_naming_each_error() {
+        let base = [
+            ("VERIFY_TABLE_NAME", "Copy"),
+            ("SOURCE_TABLE_NAME", "Orders"),
+        ];
+        let c = PreflightConfig::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(c.source_table, "Orders");
+        assert_eq!(
+            (c.checkpoint_table, c.max_read_units),
+            (None, DEFAULT_MAX_READ_UNITS)
+        );
+        for (var, value) in [
+            ("SOURCE_TABLE_NAME", ""),
+            ("CHECKPOINT_TABLE", "my checkpoints"),
+            ("MAX_READ_UNITS", "0"),
+            ("VERIFY_TABLE_NAME", ""),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            let err = PreflightConfig::from_lookup(lookup(&vars))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(var), "{var}={value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn init_needs_one_of_its_two_tables_and_names_them_when_neither_is_set() {
+        let err = InitConfig::from_lookup(lookup(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CHECKPOINT_TABLE") && err.contains("FINDINGS_TABLE"),
+            "{err}"
+        );
+        let one = InitConfig::from_lookup(lookup(&[("FINDINGS_TABLE", "F1x")])).unwrap();
+        assert_eq!(one.findings_table.as_deref(), Some("F1x"));
+        assert_eq!(one.checkpoint_table, None);
+        let err = InitConfig::from_lookup(lookup(&[("CHECKPOINT_TABLE", "a b")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("CHECKPOINT_TABLE="), "{err}");
     }
 
     #[test]

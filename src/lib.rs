@@ -36,7 +36,8 @@
 //!    [`poller`] (the shard poller: lineage, leases, checkpoints), [`revalidate`] (open findings
 //!    read again), [`readiness`] (GO / NO-GO: [`readiness::assess`] is pure, [`readiness::gather`]
 //!    reads), [`repair`] (open findings made right on the other side by conditional writes,
-//!    [`repair::decide`] pure, then judged again by revalidation).
+//!    [`repair::decide`] pure, then judged again by revalidation), [`preflight`] (the set-up
+//!    checked before a migration: [`preflight::assess`] is pure, `aws::preflight::gather` reads).
 //! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
 //!    the ports; each classifies its failures), [`lambda`] (the event envelope, the runtime entry,
 //!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
@@ -66,6 +67,7 @@ pub mod config;
 pub mod lambda;
 pub mod poller;
 pub mod ports;
+pub mod preflight;
 pub mod readiness;
 pub mod record;
 pub mod repair;

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, KeyType, ReturnValue, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::DynamoDbCallError;
@@ -166,24 +164,14 @@ fn stream_start_of(started_at_ms: u64, item: &HashMap<String, AttributeValue>) -
     }
 }
 
-/// Creates the checkpoint table (on-demand billing), as the SAM template does.
+/// Creates the checkpoint table (on-demand billing) with its one layout,
+/// [`CHECKPOINT_LAYOUT`](crate::ports::checkpoint::CHECKPOINT_LAYOUT), as the SAM template does
+/// (CreateTable only: `ddb-verify init` also turns on point-in-time recovery).
 pub async fn create_checkpoint_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attribute = |name: &str| super::attribute_definition(name, ScalarAttributeType::S);
-    let key = super::key_element;
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("streamArn"))
-        .attribute_definitions(attribute("shardId"))
-        .key_schema(key("streamArn", KeyType::Hash))
-        .key_schema(key("shardId", KeyType::Range))
-        .send()
-        .await?;
-    Ok(())
+    super::tables::create_table(client, table, &crate::ports::checkpoint::CHECKPOINT_LAYOUT).await
 }
 
 impl CheckpointStore for DynamoDbCheckpoints {

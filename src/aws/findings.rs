@@ -6,10 +6,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, KeysAndAttributes, Projection,
-    ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::stream::StreamExt;
 
@@ -22,7 +19,7 @@ use crate::ports::findings::{
 use crate::record::{Item, KeyText};
 
 /// The index of open and accepted findings and of coverage, by next check time.
-pub const STATUS_INDEX: &str = "byStatus";
+pub const STATUS_INDEX: &str = crate::ports::findings::FINDINGS_LAYOUT.indexes[0].name;
 
 /// Keys per BatchGetItem call (DynamoDB's limit).
 const BATCH_GET_KEYS: usize = 100;
@@ -941,33 +938,12 @@ impl FindingsStore for DynamoDbFindings {
     }
 }
 
-/// Creates the findings table (on-demand billing, the `byStatus` index), as the SAM template does.
+/// Creates the findings table (on-demand billing, the `byStatus` index) with its one layout,
+/// [`FINDINGS_LAYOUT`](crate::ports::findings::FINDINGS_LAYOUT), as the SAM template does
+/// (CreateTable only: `ddb-verify init` also turns on TTL and point-in-time recovery).
 pub async fn create_findings_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let (attribute, key) = (super::attribute_definition, super::key_element);
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(STATUS_INDEX)
-        .key_schema(key("statusTable", KeyType::Hash))
-        .key_schema(key("nextCheck", KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .expect("name, keys and projection are set");
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("id", ScalarAttributeType::S))
-        .attribute_definitions(attribute("statusTable", ScalarAttributeType::S))
-        .attribute_definitions(attribute("nextCheck", ScalarAttributeType::N))
-        .key_schema(key("id", KeyType::Hash))
-        .global_secondary_indexes(index)
-        .send()
-        .await?;
-    Ok(())
+    super::tables::create_table(client, table, &crate::ports::findings::FINDINGS_LAYOUT).await
 }

@@ -1,7 +1,5 @@
 //! [`MappingSource`] on Lambda: ListEventSourceMappings for a stream, paged to the end.
 
-use aws_smithy_types::error::display::DisplayErrorContext;
-
 use crate::ports::mappings::{function_name, Mapping, MappingError, MappingSource};
 
 #[derive(Debug, Clone)]
@@ -29,7 +27,7 @@ impl MappingSource for LambdaMappings {
                 .await
                 .map_err(|e| MappingError {
                     stream_arn: stream_arn.to_string(),
-                    message: DisplayErrorContext(&e).to_string(),
+                    message: super::tables::call_error(&e),
                 })?;
             for m in page.event_source_mappings.unwrap_or_default() {
                 out.push(Mapping {

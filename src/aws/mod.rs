@@ -7,10 +7,12 @@ pub mod clients;
 pub mod describe;
 pub mod findings;
 pub mod mappings;
+pub mod preflight;
 pub mod queue;
 pub mod reader;
 pub mod scanner;
 pub mod streams;
+pub mod tables;
 pub mod ttl;
 pub mod writer;
 

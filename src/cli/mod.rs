@@ -7,6 +7,8 @@
 
 pub mod baseline;
 pub mod findings;
+pub mod init;
+pub mod preflight;
 pub mod repair;
 pub mod revalidate;
 
@@ -37,6 +39,12 @@ pub enum Command {
     /// Repairs open findings on the other side, each write conditional on what was just read;
     /// without --apply, only the plan (exit 2 when there is something to repair).
     Repair(repair::RepairArgs),
+    /// Checks the migration's set-up: both tables, keys, indexes, TTL, the stream and its readers,
+    /// the verifier's own tables (exit 0 when nothing FAILs, 2 when something does).
+    Preflight(preflight::PreflightArgs),
+    /// Creates CHECKPOINT_TABLE and FINDINGS_TABLE (those set) in this account as the template does;
+    /// an existing table of the right layout is left as it is.
+    Init(init::InitArgs),
 }
 
 /// How a command ended, as the exit status says it.
@@ -93,6 +101,8 @@ pub async fn main() -> ExitCode {
         Command::Readiness(args) => findings::run_readiness(args).await,
         Command::Revalidate(args) => revalidate::run(args).await,
         Command::Repair(args) => repair::run(args).await,
+        Command::Preflight(args) => preflight::run(args).await,
+        Command::Init(args) => init::run(args).await,
     };
     match result {
         Ok(ending) => ending.exit_code(),

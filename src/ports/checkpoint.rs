@@ -32,6 +32,20 @@ use serde_json::Value;
 use std::ops::AddAssign;
 use thiserror::Error;
 
+/// The checkpoint table's layout (as `template.yaml` creates it): partition key `streamArn` (S),
+/// sort key `shardId` (S), no index, no TTL, point-in-time recovery. The baseline's items (run and
+/// segment records) use the same two keys. `aws::checkpoints::create_checkpoint_table`,
+/// `ddb-verify init` and `ddb-verify preflight` go by it.
+pub const CHECKPOINT_LAYOUT: crate::ports::layout::Layout = crate::ports::layout::Layout {
+    what: "checkpoint table",
+    variable: "CHECKPOINT_TABLE",
+    partition: ("streamArn", "S"),
+    sort: Some(("shardId", "S")),
+    indexes: &[],
+    ttl_attribute: None,
+    point_in_time_recovery: true,
+};
+
 /// Progress through one shard.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {

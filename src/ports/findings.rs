@@ -59,6 +59,24 @@ use thiserror::Error;
 use crate::ports::failure::CallFailure;
 use crate::record::Item;
 
+/// The findings table's layout (as `template.yaml` creates it): partition key `id` (S), the sparse
+/// index `byStatus` (`statusTable` S, `nextCheck` N, all attributes), TTL on `expiresAt`,
+/// point-in-time recovery. `aws::findings::create_findings_table`, `ddb-verify init` and
+/// `ddb-verify preflight` go by it.
+pub const FINDINGS_LAYOUT: crate::ports::layout::Layout = crate::ports::layout::Layout {
+    what: "findings table",
+    variable: "FINDINGS_TABLE",
+    partition: ("id", "S"),
+    sort: None,
+    indexes: &[crate::ports::layout::LayoutIndex {
+        name: "byStatus",
+        partition: ("statusTable", "S"),
+        sort: Some(("nextCheck", "N")),
+    }],
+    ttl_attribute: Some("expiresAt"),
+    point_in_time_recovery: true,
+};
+
 /// How long a resolved finding stays before DynamoDB's Time to Live deletes it.
 pub const RESOLVED_KEPT: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 

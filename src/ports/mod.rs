@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod failure;
 pub mod findings;
+pub mod layout;
 pub mod mappings;
 pub mod queue;
 pub mod rate;

@@ -23,6 +23,7 @@ const DOMAIN: &[&str] = &[
     "readiness",
     "revalidate",
     "repair",
+    "preflight",
 ];
 /// What the domain must not know.
 const OUTER: &[&str] = &["aws", "lambda", "cli", "wiring", "testkit"];

@@ -2680,8 +2680,9 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[test]
 fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
     use ddb_verify::config::{
-        BaselineConfig, Config, FindingsCliConfig, PollerConfig, RevalidatorConfig,
-        BASELINE_VARIABLES, POLLER_VARIABLES, REVALIDATOR_VARIABLES,
+        BaselineConfig, Config, FindingsCliConfig, InitConfig, PollerConfig, PreflightConfig,
+        RevalidatorConfig, BASELINE_VARIABLES, INIT_VARIABLES, POLLER_VARIABLES,
+        PREFLIGHT_VARIABLES, REVALIDATOR_VARIABLES,
     };
     let common = asked(|l| Config::from_lookup(l));
     let beyond =
@@ -2699,6 +2700,14 @@ fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
         "config::REPAIR_VARIABLES"
     );
     let cli = asked(|l| FindingsCliConfig::from_lookup(l));
+    let preflight = beyond(asked(|l| PreflightConfig::from_lookup(l)));
+    let init = asked(|l| InitConfig::from_lookup(l));
+    assert_eq!(
+        preflight,
+        set(PREFLIGHT_VARIABLES),
+        "config::PREFLIGHT_VARIABLES"
+    );
+    assert_eq!(init, set(INIT_VARIABLES), "config::INIT_VARIABLES");
     // The constants the template's tests use say the same.
     assert_eq!(common, set(VARIABLES), "config::VARIABLES");
     assert_eq!(poller, set(POLLER_VARIABLES), "config::POLLER_VARIABLES");
@@ -2727,6 +2736,8 @@ fn the_configuration_docs_list_exactly_the_variables_each_program_reads() {
         ("Revalidator", &revalidator),
         ("`ddb-verify repair`", &repair),
         ("`ddb-verify findings`, `accept` and `readiness`", &cli),
+        ("`ddb-verify preflight`", &preflight),
+        ("`ddb-verify init`", &init),
     ] {
         let docs = documented(section);
         let undocumented: Vec<_> = read.difference(&docs).collect();
