@@ -136,6 +136,10 @@ const THROTTLED: Backoff = Backoff {
 /// Transient write failures tried again before the finding is left as it was.
 const WRITE_ATTEMPTS: u32 = 4;
 
+/// Attempts at a chunk whose lookups keep failing transiently, in a run without a deadline (the
+/// CLI's): then its findings are left due, as a deadline leaves them.
+pub const LOOKUP_ATTEMPTS_WITHOUT_DEADLINE: u32 = 5;
+
 #[derive(Debug, Error)]
 pub enum RevalidateError {
     #[error("listing the open findings of {table} failed")]
@@ -344,7 +348,8 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
     }
 
     /// Judges these findings now, whether due or not (`ddb-verify repair` after its writes): each
-    /// resolved only by a verified MATCH, as in a run; no deadline.
+    /// resolved only by a verified MATCH, as in a run; no deadline. The open findings are not
+    /// counted (`open_remaining` stays 0): the caller counts once, at its end.
     pub async fn recheck(
         &self,
         findings: &[Finding],
@@ -358,11 +363,6 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             self.judge_chunk(chunk, None, &mut metrics, &mut report)
                 .await?;
         }
-        report.open_remaining = self
-            .store
-            .count(&self.table, FindingStatus::Open, None)
-            .await
-            .map_err(|source| self.list_error(source))?;
         report.metrics = metrics;
         Ok(report)
     }
@@ -484,7 +484,11 @@ impl<R: TableReader, F: FindingsStore> Revalidator<R, F> {
             if transient {
                 let pause = THROTTLED.pause(failed);
                 failed += 1;
-                if stop_at.is_some_and(|s| Instant::now() + pause >= s) {
+                let out_of_time = match stop_at {
+                    Some(s) => Instant::now() + pause >= s,
+                    None => failed >= LOOKUP_ATTEMPTS_WITHOUT_DEADLINE,
+                };
+                if out_of_time {
                     break;
                 }
                 tokio::time::sleep(pause).await;

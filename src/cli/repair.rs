@@ -85,7 +85,12 @@ fn repaired_by() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_string());
-    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty());
+    // HOSTNAME is rarely exported; the kernel's name is there on Linux.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
     match host {
         Some(host) => format!("ddb-verify repair ({user}@{host})"),
         None => format!("ddb-verify repair ({user})"),

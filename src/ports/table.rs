@@ -112,9 +112,14 @@ pub const MAX_CONDITION_OPERATORS: usize = 300;
 pub enum Condition {
     /// No item under the key (`attribute_not_exists` of the key's first attribute).
     Absent { key_attribute: String },
-    /// An item whose every attribute read equals its value read (an attribute added since is not
-    /// seen: DynamoDB has no condition for "no other attribute").
-    Holds { key_attribute: String, item: Item },
+    /// An item whose every attribute read equals its value read, and which still lacks `absent`
+    /// (the names a newer write would most likely add: those of the item about to be written).
+    /// DynamoDB has no condition for "no other attribute", so another added name is not seen.
+    Holds {
+        key_attribute: String,
+        item: Item,
+        absent: Vec<String>,
+    },
     /// An item whose version attribute is as read (`value: None`: it had none).
     Version {
         key_attribute: String,
@@ -174,6 +179,7 @@ impl Condition {
             Condition::Holds {
                 key_attribute,
                 item,
+                absent,
             } => {
                 let n = e.name(key_attribute);
                 e.and(format!("attribute_exists({n})"));
@@ -182,6 +188,10 @@ impl Condition {
                 for name in names {
                     let (n, v) = (e.name(name), e.value(&item[name]));
                     e.and(format!("{n} = {v}"));
+                }
+                for name in absent {
+                    let n = e.name(name);
+                    e.and(format!("attribute_not_exists({n})"));
                 }
             }
             Condition::Version {
@@ -253,6 +263,11 @@ impl WriteError {
     pub fn is_transient(&self) -> bool {
         matches!(self, WriteError::Service(f) if f.is_transient())
     }
+
+    /// Refused as it is (a ValidationException): this write never succeeds, another may.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, WriteError::Service(f) if f.kind == FailureKind::Invalid)
+    }
 }
 
 /// Writes one item of one account's table on a condition.
@@ -302,16 +317,18 @@ mod tests {
         let e = Condition::Holds {
             key_attribute: "pk".into(),
             item: read,
+            absent: vec!["paidAt".into()],
         }
         .expression();
         assert_eq!(
             e.text,
-            "attribute_exists(#n0) AND #n1 = :v0 AND #n2 = :v1 AND #n3 = :v2"
+            "attribute_exists(#n0) AND #n1 = :v0 AND #n2 = :v1 AND #n3 = :v2 AND attribute_not_exists(#n4)"
         );
+        assert_eq!(e.names["#n4"], "paidAt");
         assert_eq!(e.names["#n1"], "b");
         assert_eq!(e.names["#n3"], "status");
         assert_eq!(e.values[":v2"], V::S("new".into()));
-        assert_eq!(e.operators, 7);
+        assert_eq!(e.operators, 9);
     }
 
     #[test]
@@ -342,6 +359,7 @@ mod tests {
             item: (0..n)
                 .map(|i| (format!("a{i}"), V::N(i.to_string())))
                 .collect(),
+            absent: Vec::new(),
         };
         // attribute_exists, then per attribute an = and an AND: 1 + 2n operators.
         assert!(holds(149).expression().fits());
@@ -351,6 +369,7 @@ mod tests {
             item: (0..100)
                 .map(|i| (format!("a{i}"), V::N(i.to_string())))
                 .collect(),
+            absent: Vec::new(),
         };
         // 100 clauses of `#nXX = :vXX AND ` stay under 4 KB; the text counts, not the names.
         assert!(long_names.expression().text.len() < MAX_CONDITION_BYTES);

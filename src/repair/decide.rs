@@ -5,9 +5,11 @@
 //!   SUPERSEDED or resolved);
 //! - an item is deleted on the other side only while the source has none;
 //! - nothing is written when the other side already holds what the source holds;
+//! - an item past its TTL in the source is not copied (DynamoDB deletes it on its own);
 //! - every write is conditional on the other side still holding what was just read: absent, the
-//!   key not existing; present, every attribute as read, or, for an item too large for that
-//!   condition, its version attribute (`REPAIR_VERSION_ATTRIBUTE`) as read.
+//!   key not existing; present, every attribute as read and the put item's other names still
+//!   absent, or, for an item too large for that condition, its version attribute
+//!   (`REPAIR_VERSION_ATTRIBUTE`) as read.
 
 use crate::compare::items_equal;
 use crate::ports::table::{Condition, WriteAction};
@@ -66,8 +68,15 @@ pub enum Skip {
     AlreadyAbsent,
     /// Too large for an equality condition, and no `REPAIR_VERSION_ATTRIBUTE`.
     TooLargeForCondition,
+    /// Too large for an equality condition, and the other side's item has no version attribute
+    /// to hold it by.
+    NoVersionToHold,
+    /// The source's item is past its TTL: DynamoDB deletes it on both sides on its own.
+    SourceExpired,
     /// The write kept failing (throttling, time-outs) through its attempts.
     WriteFailed,
+    /// DynamoDB refused the write as it is (a ValidationException: an item too large, say).
+    Refused,
 }
 
 impl Skip {
@@ -84,7 +93,10 @@ impl Skip {
             Skip::TooLargeForCondition => {
                 "too large for a condition (set REPAIR_VERSION_ATTRIBUTE)"
             }
+            Skip::NoVersionToHold => "too large for a condition, and no version attribute",
+            Skip::SourceExpired => "source item past its TTL",
             Skip::WriteFailed => "write kept failing",
+            Skip::Refused => "refused by DynamoDB (see the log)",
         }
     }
 }
@@ -108,6 +120,9 @@ pub struct Rules<'a> {
     pub ignore: &'a [String],
     /// `REPAIR_VERSION_ATTRIBUTE`.
     pub version_attribute: Option<&'a str>,
+    /// The source's TTL attribute, and the time now (epoch ms): an item past it is not copied.
+    pub ttl_attribute: Option<&'a str>,
+    pub now_ms: i128,
 }
 
 /// The write for a finding planned as `plan`, from the source's and the other side's items now.
@@ -123,12 +138,19 @@ pub fn decide(
             let Some(source) = source else {
                 return Decision::Skip(Skip::SourceHasNoItem);
             };
+            let expired = rules
+                .ttl_attribute
+                .and_then(|a| crate::verify::expiry::expired(source, a, rules.now_ms));
+            if expired.is_some() {
+                return Decision::Skip(Skip::SourceExpired);
+            }
             if other.is_some_and(|o| items_equal(source, o, rules.ignore)) {
                 return Decision::Skip(Skip::AlreadyEqual);
             }
-            match held(other, rules) {
+            let item = kept_ignored(source, other, rules.ignore);
+            match held(other, rules, Some(&item)) {
                 Ok(condition) => Decision::Write {
-                    action: WriteAction::Put(kept_ignored(source, other, rules.ignore)),
+                    action: WriteAction::Put(item),
                     condition,
                 },
                 Err(skip) => Decision::Skip(skip),
@@ -141,7 +163,7 @@ pub fn decide(
             if other.is_none() {
                 return Decision::Skip(Skip::AlreadyAbsent);
             }
-            match held(other, rules) {
+            match held(other, rules, None) {
                 Ok(condition) => Decision::Write {
                     action: WriteAction::Delete(rules.key.clone()),
                     condition,
@@ -152,36 +174,47 @@ pub fn decide(
     }
 }
 
-/// The condition that the other side still holds `other` (its item as read, or none).
-fn held(other: Option<&Item>, rules: Rules<'_>) -> Result<Condition, Skip> {
+/// The condition that the other side still holds `other` (its item as read, or none); `put`, the
+/// item about to be written, names what a newer write would add.
+fn held(other: Option<&Item>, rules: Rules<'_>, put: Option<&Item>) -> Result<Condition, Skip> {
     // Any key attribute tells whether an item exists; the first by name, so it reads the same.
     let key_attribute = rules.key.keys().min().cloned().unwrap_or_default();
     let Some(other) = other else {
         return Ok(Condition::Absent { key_attribute });
     };
+    let mut absent: Vec<String> = put
+        .into_iter()
+        .flat_map(|item| item.keys())
+        .chain(rules.ignore)
+        .filter(|name| !other.contains_key(*name))
+        .cloned()
+        .collect();
+    absent.sort();
+    absent.dedup();
     let holds = Condition::Holds {
         key_attribute: key_attribute.clone(),
         item: other.clone(),
+        absent,
     };
     if holds.expression().fits() {
         return Ok(holds);
     }
-    match rules.version_attribute {
-        Some(attribute) => Ok(Condition::Version {
-            key_attribute,
-            attribute: attribute.to_string(),
-            value: other.get(attribute).cloned(),
-        }),
-        None => Err(Skip::TooLargeForCondition),
-    }
+    let attribute = rules.version_attribute.ok_or(Skip::TooLargeForCondition)?;
+    // No version to hold: `attribute_not_exists` would hold against most newer writes too.
+    let value = other.get(attribute).cloned().ok_or(Skip::NoVersionToHold)?;
+    Ok(Condition::Version {
+        key_attribute,
+        attribute: attribute.to_string(),
+        value: Some(value),
+    })
 }
 
-/// The source's item, with the other side's values of the ignored top-level attributes (what a
-/// replicator adds, such as `syncedAt`, stays as it was).
+/// The source's item, with the other side's values of the ignored attributes (what a replicator
+/// adds, such as `syncedAt`, stays as it was).
 fn kept_ignored(source: &Item, other: Option<&Item>, ignore: &[String]) -> Item {
     let mut item = source.clone();
     if let Some(other) = other {
-        for name in ignore.iter().filter(|n| !n.contains('.')) {
+        for name in ignore {
             if let Some(value) = other.get(name) {
                 item.insert(name.clone(), value.clone());
             }
@@ -207,6 +240,8 @@ mod tests {
             key,
             ignore,
             version_attribute: None,
+            ttl_attribute: None,
+            now_ms: 1_800_000_000_000,
         }
     }
 
@@ -240,9 +275,52 @@ mod tests {
             condition,
             Condition::Holds {
                 key_attribute: "pk".into(),
-                item: other
+                item: other,
+                absent: vec![],
             }
         );
+    }
+
+    #[test]
+    fn a_put_holds_the_names_it_adds_absent_so_a_newer_write_that_adds_them_wins() {
+        let key = item(&[("pk", "a")]);
+        let source = item(&[("pk", "a"), ("status", "paid"), ("paidAt", "9")]);
+        let other = item(&[("pk", "a"), ("status", "new")]);
+        let ignore = ["syncedAt".to_string()];
+        let Decision::Write { condition, .. } =
+            decide(Plan::Put, Some(&source), Some(&other), rules(&key, &ignore))
+        else {
+            panic!("no write");
+        };
+        assert_eq!(
+            condition,
+            Condition::Holds {
+                key_attribute: "pk".into(),
+                item: other,
+                absent: vec!["paidAt".into(), "syncedAt".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn a_source_item_past_its_ttl_is_not_copied() {
+        let key = item(&[("pk", "a")]);
+        let mut source = item(&[("pk", "a")]);
+        // Expired in 2025, against a clock in 2027 (DynamoDB ignores TTLs over five years past).
+        source.insert("expires".into(), V::N("1750000000".into()));
+        let r = Rules {
+            ttl_attribute: Some("expires"),
+            ..rules(&key, &[])
+        };
+        assert_eq!(
+            decide(Plan::Put, Some(&source), None, r),
+            Decision::Skip(Skip::SourceExpired)
+        );
+        source.insert("expires".into(), V::N("1900000000".into()));
+        assert!(matches!(
+            decide(Plan::Put, Some(&source), None, r),
+            Decision::Write { .. }
+        ));
     }
 
     #[test]
@@ -275,7 +353,8 @@ mod tests {
                 action: WriteAction::Delete(key.clone()),
                 condition: Condition::Holds {
                     key_attribute: "pk".into(),
-                    item: other.clone()
+                    item: other.clone(),
+                    absent: vec![],
                 },
             }
         );
@@ -323,11 +402,16 @@ mod tests {
             decide(Plan::Put, Some(&source), Some(&other), r),
             Decision::Skip(Skip::TooLargeForCondition)
         );
-        other.insert("version".into(), V::N("9".into()));
         let versioned = Rules {
             version_attribute: Some("version"),
             ..r
         };
+        assert_eq!(
+            decide(Plan::Put, Some(&source), Some(&other), versioned),
+            Decision::Skip(Skip::NoVersionToHold),
+            "no version on the other side: nothing to hold it by"
+        );
+        other.insert("version".into(), V::N("9".into()));
         let Decision::Write { condition, .. } =
             decide(Plan::Put, Some(&source), Some(&other), versioned)
         else {

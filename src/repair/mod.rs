@@ -2,21 +2,23 @@
 //! each repair recorded on its finding and then judged again by the engine.
 //!
 //! Without `apply`, a plan from the findings alone (nothing is read or written): each finding and
-//! the write it would make. With `apply`, a chunk of findings at a time:
-//! 1. both sides' items read consistently (at `MAX_READ_UNITS`);
-//! 2. each finding's write decided from them ([`decide`]: never a resurrection, a delete only
-//!    while the source has no item, every write conditional on the other side still holding what
-//!    was read) and made at `MAX_WRITE_UNITS`; a failed condition is a lost race (replication
-//!    wrote first): nothing written, reported;
-//! 3. the repair recorded on the finding (`repairedAt`, `repairedBy`, `repairAction`,
+//! the write it would make. With `apply`, a finding at a time:
+//! 1. the other side's item read consistently, then the source's (at `MAX_READ_UNITS`): what
+//!    replication writes after the first read fails the write's condition;
+//! 2. the write decided from them ([`decide`]: never a resurrection, a delete only while the
+//!    source has no item, every write conditional on the other side still holding what was read),
+//!    recorded on the finding as attempted, and made at `MAX_WRITE_UNITS`; a failed condition is
+//!    a lost race (replication wrote first): nothing written, reported;
+//! 3. the source read again: a put whose item the source deleted meanwhile is removed again, a
+//!    delete whose item the source created meanwhile is put back (each on its own condition);
+//! 4. the outcome recorded on the finding (`repairedAt`, `repairedBy`, `repairAction`,
 //!    `repairOutcome`);
-//! 4. every finding read in step 1 judged again as revalidation judges it
-//!    ([`Revalidator::recheck`]): a finding is resolved only by a verified MATCH, never by the
-//!    repair itself.
+//! 5. a chunk's findings judged again as revalidation judges them ([`Revalidator::recheck`]): a
+//!    finding is resolved only by a verified MATCH, never by the repair itself.
 
 pub mod decide;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -29,14 +31,15 @@ use crate::ports::findings::{
 };
 use crate::ports::rate::{CapacityRate, Limited};
 use crate::ports::table::{
-    BatchGet, ConditionalWrite, LookupError, TableReader, TableWriter, WriteError, WriteOutcome,
+    BatchGet, Condition, ConditionExpression, ConditionalWrite, LookupError, TableReader,
+    TableWriter, WriteAction, WriteError, WriteOutcome,
 };
 use crate::record::Item;
 use crate::revalidate::{RevalidateError, Revalidator};
 use crate::shared::epoch_ms;
 use decide::{decide, Decision, Plan, Rules, Skip};
 
-/// Findings read, written and judged at a time: one BatchGetItem per side.
+/// Findings listed and judged again at a time.
 pub const CHUNK: usize = 100;
 
 /// Attempts at a write that fails transiently (throttling, time-outs) before it is skipped.
@@ -332,7 +335,8 @@ impl<R: TableReader + Clone, W: TableWriter, F: FindingsStore + Clone> Repairer<
         }
     }
 
-    /// A chunk repaired: read, decided, written, recorded, then judged again.
+    /// A chunk repaired, a finding at a time (read, decided, written, recorded), then judged
+    /// again.
     async fn apply(
         &self,
         chunk: Vec<Taken>,
@@ -340,49 +344,32 @@ impl<R: TableReader + Clone, W: TableWriter, F: FindingsStore + Clone> Repairer<
         report: &mut RepairReport,
         progress: &mut (dyn FnMut(&RepairReport) + Send),
     ) -> Result<(), RepairError> {
-        let (to_read, untouched): (Vec<Taken>, Vec<Taken>) = chunk
-            .into_iter()
-            .partition(|t| !matches!(t.plan, Plan::Untouched(_)));
-        for taken in &untouched {
-            self.plan(taken, report);
-            progress(report);
-        }
-        if to_read.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<Item> = to_read.iter().map(|t| t.finding.key.clone()).collect();
-        let source = self
-            .read(
-                &self.source,
-                "source",
-                &self.config.revalidator.source_table,
-                &keys,
-            )
-            .await?;
-        let other = self
-            .read(&self.target, "other side's", self.target_table(), &keys)
-            .await?;
-        for taken in &to_read {
-            let id = canonical_key(&taken.finding.key);
-            let outcome = self
-                .repair_one(taken, source.get(&id), other.get(&id), options)
-                .await?;
+        let mut read = Vec::new();
+        for taken in chunk {
+            if let Plan::Untouched(_) = taken.plan {
+                self.plan(&taken, report);
+                progress(report);
+                continue;
+            }
+            let outcome = self.repair_one(&taken, options).await?;
             report.findings += 1;
             report.planned += 1;
             match outcome {
-                Repaired::Written => report.repaired += 1,
+                Repaired::Written | Repaired::Undone => report.repaired += 1,
                 Repaired::LostRace => report.lost_races += 1,
                 Repaired::Skipped(skip) => report.skip(skip),
             }
-            report
-                .entries
-                .push(self.entry(&taken.finding, taken.plan, outcome.as_str()));
+            let entry = self.entry(&taken.finding, taken.plan, outcome.as_str());
+            report.entries.push(entry);
             progress(report);
+            read.push(taken.finding);
         }
-        let findings: Vec<Finding> = to_read.into_iter().map(|t| t.finding).collect();
+        if read.is_empty() {
+            return Ok(());
+        }
         let judged = self
             .revalidator
-            .recheck(&findings)
+            .recheck(&read)
             .await
             .map_err(RepairError::Recheck)?;
         report.resolved += judged.resolved;
@@ -390,75 +377,129 @@ impl<R: TableReader + Clone, W: TableWriter, F: FindingsStore + Clone> Repairer<
         Ok(())
     }
 
+    /// The other side's table as requests name it (its ARN, when configured so).
     fn target_table(&self) -> &str {
-        &self.config.revalidator.verify.target_table.name
+        &self.config.revalidator.verify.target_table.api_name
     }
 
-    /// One finding: decided, written, recorded on the finding.
+    fn source_table(&self) -> &str {
+        &self.config.revalidator.source_table
+    }
+
+    /// One finding: both sides read, the write decided and made (and undone when the source
+    /// changed meanwhile), each step recorded on the finding.
+    ///
+    /// The other side is read first: whatever replication writes there after that read fails the
+    /// write's condition, so a state newer than the source's read is never overwritten.
     async fn repair_one(
         &self,
         taken: &Taken,
-        source: Option<&Item>,
-        other: Option<&Item>,
         options: &RepairOptions,
     ) -> Result<Repaired, RepairError> {
         let finding = &taken.finding;
+        let key = &finding.key;
+        let other = self
+            .read_one(&self.target, "other side's", self.target_table(), key)
+            .await?;
+        let source = self
+            .read_one(&self.source, "source", self.source_table(), key)
+            .await?;
+        let verify = &self.config.revalidator.verify;
         let rules = Rules {
-            key: &finding.key,
-            ignore: &self.config.revalidator.verify.ignore_attributes,
+            key,
+            ignore: &verify.ignore_attributes,
             version_attribute: self.config.version_attribute.as_deref(),
+            ttl_attribute: verify.ttl_attribute.as_deref(),
+            now_ms: crate::verify::expiry::now_ms(),
         };
-        let outcome = match decide(taken.plan, source, other, rules) {
+        let outcome = match decide(taken.plan, source.as_ref(), other.as_ref(), rules) {
             Decision::Skip(skip) => Repaired::Skipped(skip),
             Decision::Write { action, condition } => {
-                let write = ConditionalWrite {
-                    table: self.target_table(),
-                    action,
-                    condition: condition.expression(),
-                };
-                self.write(write, &finding.key_text).await?
+                // Recorded before the write: a run stopped after it still leaves a trace.
+                self.record(finding, taken.plan.action(), "attempting", options)
+                    .await?;
+                match self
+                    .write(&action, condition.expression(), &finding.key_text)
+                    .await?
+                {
+                    Repaired::Written => self.settle(&action, finding).await?,
+                    other => other,
+                }
             }
         };
+        let action = match outcome {
+            Repaired::Skipped(_) => "none",
+            _ => taken.plan.action(),
+        };
+        self.record(finding, action, outcome.as_str(), options)
+            .await?;
+        tracing::info!(table = %self.table_name(), key = %finding.key_text, verdict = %finding.verdict, action, outcome = outcome.as_str(), "repair");
+        Ok(outcome)
+    }
+
+    /// After a write, the source read again: an item deleted there since it was read is removed
+    /// again from the other side (a put never resurrects it), and an item created there since is
+    /// put back after a delete; each on condition that the other side still holds what was
+    /// written. Replication would carry either change over too, unless it had already passed the
+    /// key; this closes that window.
+    async fn settle(&self, done: &WriteAction, finding: &Finding) -> Result<Repaired, RepairError> {
+        let key = &finding.key;
+        let source = self
+            .read_one(&self.source, "source", self.source_table(), key)
+            .await?;
+        let key_attribute = key.keys().min().cloned().unwrap_or_default();
+        let (undo, condition) = match (done, source) {
+            (WriteAction::Put(written), None) => (
+                WriteAction::Delete(key.clone()),
+                Condition::Holds {
+                    key_attribute,
+                    item: written.clone(),
+                    absent: Vec::new(),
+                },
+            ),
+            (WriteAction::Delete(_), Some(now)) => {
+                (WriteAction::Put(now), Condition::Absent { key_attribute })
+            }
+            _ => return Ok(Repaired::Written),
+        };
+        tracing::warn!(table = %self.table_name(), key = %finding.key_text, "the source changed during the repair: undone on the other side");
+        match self
+            .write(&undo, condition.expression(), &finding.key_text)
+            .await?
+        {
+            Repaired::Written => Ok(Repaired::Undone),
+            // The other side moved on: revalidation judges what it holds.
+            other => Ok(other),
+        }
+    }
+
+    /// The repair's audit trail on the finding, transient failures tried again.
+    async fn record(
+        &self,
+        finding: &Finding,
+        action: &str,
+        outcome: &str,
+        options: &RepairOptions,
+    ) -> Result<(), RepairError> {
         let record = RepairRecord {
             table: self.table_name(),
             key: &finding.key,
             by: &options.by,
-            action: match outcome {
-                Repaired::Written | Repaired::LostRace => taken.plan.action(),
-                Repaired::Skipped(_) => "none",
-            },
-            outcome: outcome.as_str(),
+            action,
+            outcome,
             now_ms: epoch_ms(),
         };
-        self.store
-            .record_repair(&record)
-            .await
-            .map_err(|source| RepairError::Record {
-                key: finding.key_text.clone(),
-                source,
-            })?;
-        tracing::info!(table = %self.table_name(), key = %finding.key_text, verdict = %finding.verdict, action = record.action, outcome = record.outcome, "repair");
-        Ok(outcome)
-    }
-
-    /// A conditional write, transient failures tried again with backoff.
-    async fn write(&self, write: ConditionalWrite<'_>, key: &str) -> Result<Repaired, RepairError> {
         let mut attempt = 0;
         loop {
-            match self.writer.write(write.clone()).await {
-                Ok(WriteOutcome::Written { .. }) => return Ok(Repaired::Written),
-                Ok(WriteOutcome::ConditionFailed { .. }) => return Ok(Repaired::LostRace),
+            match self.store.record_repair(&record).await {
+                Ok(_) => return Ok(()),
                 Err(e) if e.is_transient() && attempt + 1 < WRITE_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(key, error = %crate::shared::error_chain(&e), "repair write kept failing; skipped");
-                    return Ok(Repaired::Skipped(Skip::WriteFailed));
-                }
                 Err(source) => {
-                    return Err(RepairError::Write {
-                        table: write.table.to_string(),
+                    return Err(RepairError::Record {
+                        key: finding.key_text.clone(),
                         source,
                     })
                 }
@@ -466,43 +507,118 @@ impl<R: TableReader + Clone, W: TableWriter, F: FindingsStore + Clone> Repairer<
         }
     }
 
-    /// The items of `keys` in one table, read consistently, by canonical key.
-    async fn read(
+    /// A conditional write, transient failures tried again with backoff; a write refused as it
+    /// is (a ValidationException) is skipped, any other failure (access denied) ends the run.
+    async fn write(
+        &self,
+        action: &WriteAction,
+        condition: ConditionExpression,
+        key: &str,
+    ) -> Result<Repaired, RepairError> {
+        let table = self.target_table();
+        let mut attempt = 0;
+        loop {
+            let write = ConditionalWrite {
+                table,
+                action: action.clone(),
+                condition: condition.clone(),
+            };
+            match self.writer.write(write).await {
+                Ok(WriteOutcome::Written { .. }) => return Ok(Repaired::Written),
+                // After a failure that may have landed, a failed condition may be our own write.
+                Ok(WriteOutcome::ConditionFailed { .. }) if attempt > 0 => {
+                    return self.landed(action, key).await
+                }
+                Ok(WriteOutcome::ConditionFailed { .. }) => return Ok(Repaired::LostRace),
+                Err(e) if e.is_transient() && attempt + 1 < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(e) if e.is_transient() || e.is_refused() => {
+                    tracing::warn!(key, error = %crate::shared::error_chain(&e), "repair write not made; skipped");
+                    return Ok(Repaired::Skipped(match e.is_refused() {
+                        true => Skip::Refused,
+                        false => Skip::WriteFailed,
+                    }));
+                }
+                Err(source) => {
+                    return Err(RepairError::Write {
+                        table: table.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Whether a write whose answer was lost landed after all: the other side holds what it
+    /// wrote (or, for a delete, nothing).
+    async fn landed(&self, action: &WriteAction, key: &str) -> Result<Repaired, RepairError> {
+        let (item_key, wrote) = match action {
+            WriteAction::Put(item) => (item, Some(item)),
+            WriteAction::Delete(k) => (k, None),
+        };
+        let names: Vec<String> = item_key.keys().cloned().collect();
+        let other = self
+            .read_one(
+                &self.target,
+                "other side's",
+                self.target_table(),
+                &key_of(item_key, &names),
+            )
+            .await?;
+        let landed = match (wrote, &other) {
+            (Some(wrote), Some(other)) => crate::compare::items_equal(wrote, other, &[]),
+            (None, None) => true,
+            _ => false,
+        };
+        tracing::debug!(
+            key,
+            landed,
+            "a write retried after a failure met its condition failed"
+        );
+        Ok(if landed {
+            Repaired::Written
+        } else {
+            Repaired::LostRace
+        })
+    }
+
+    /// The item of `key` in one table, read consistently (`None`: no item).
+    async fn read_one(
         &self,
         reader: &Limited<R>,
         side: &'static str,
         table: &str,
-        keys: &[Item],
-    ) -> Result<HashMap<String, Item>, RepairError> {
-        let names: Vec<String> = keys
-            .first()
-            .map(|k| k.keys().cloned().collect())
-            .unwrap_or_default();
+        key: &Item,
+    ) -> Result<Option<Item>, RepairError> {
+        let names: Vec<String> = key.keys().cloned().collect();
         let error = |source| RepairError::Read {
             side,
             table: table.to_string(),
             source,
         };
-        let mut found = HashMap::new();
-        let mut todo = keys.to_vec();
         for attempt in 0..READ_ATTEMPTS {
             let out = reader
                 .batch_get(BatchGet {
                     table,
-                    keys: todo,
+                    keys: vec![key.clone()],
                     consistent_read: true,
                 })
-                .await
-                .map_err(error)?;
-            for image in out.items {
-                let item = image.into_item();
-                found.insert(canonical_key(&key_of(&item, &names)), item);
+                .await;
+            match out {
+                Ok(out) if out.unprocessed.is_empty() => {
+                    let wanted = canonical_key(key);
+                    return Ok(out
+                        .items
+                        .into_iter()
+                        .map(|image| image.into_item())
+                        .find(|item| canonical_key(&key_of(item, &names)) == wanted));
+                }
+                Err(e) if !e.is_transient() => return Err(error(e)),
+                // Unprocessed, or a transient failure: asked again after a pause.
+                _ => tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await,
             }
-            todo = out.unprocessed;
-            if todo.is_empty() {
-                return Ok(found);
-            }
-            tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await;
         }
         Err(error(LookupError::Unprocessed {
             table: table.to_string(),
@@ -527,6 +643,8 @@ fn limit_reached(options: &RepairOptions, report: &RepairReport) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repaired {
     Written,
+    /// Written, then undone: the source changed while the repair ran.
+    Undone,
     LostRace,
     Skipped(Skip),
 }
@@ -535,6 +653,7 @@ impl Repaired {
     fn as_str(self) -> &'static str {
         match self {
             Repaired::Written => "written",
+            Repaired::Undone => "written, then undone (the source changed meanwhile)",
             Repaired::LostRace => "lost race (the other side changed; revalidation decides)",
             Repaired::Skipped(skip) => skip.as_str(),
         }

@@ -12,10 +12,14 @@ use ddb_verify::aws::findings::DynamoDbFindings;
 use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::aws::writer::DynamoDbWriter;
 use ddb_verify::config::{Config, RepairConfig, RevalidatorConfig, TableRef};
+use ddb_verify::ports::failure::{CallFailure, FailureKind};
 use ddb_verify::ports::findings::{
     FindingOrigin, FindingStatus, FindingsStore, Problem, ProblemWrite,
 };
-use ddb_verify::ports::table::{ConditionalWrite, TableWriter, WriteError, WriteOutcome};
+use ddb_verify::ports::table::{
+    BatchGet, BatchGetOutput, ConditionalWrite, LookupError, TableReader, TableWriter, WriteError,
+    WriteOutcome,
+};
 use ddb_verify::record::Item;
 use ddb_verify::repair::{RepairOptions, RepairParts, Repairer};
 use ddb_verify::shared::epoch_ms;
@@ -426,5 +430,285 @@ async fn the_condition_holds_for_every_attribute_type_and_for_a_version_attribut
     assert_eq!(
         w.target_item(&order_key("c#2", 2)).await,
         Some(wide("PAID", "2"))
+    );
+}
+
+/// A reader that runs `before` once, before its first read (replication landing, the source
+/// changing), then reads as DynamoDB does.
+struct ReadsAfter {
+    inner: DynamoDbReader,
+    before:
+        std::sync::Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>,
+}
+
+impl ReadsAfter {
+    fn plain(client: &aws_sdk_dynamodb::Client) -> ReadsAfter {
+        ReadsAfter {
+            inner: DynamoDbReader::new(client.clone()),
+            before: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl TableReader for ReadsAfter {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let before = self.before.lock().unwrap().take();
+        if let Some(before) = before {
+            before.await;
+        }
+        self.inner.batch_get(request).await
+    }
+}
+
+impl World {
+    fn repairer_with(
+        &self,
+        source: ReadsAfter,
+        writer: impl TableWriter,
+    ) -> Repairer<std::sync::Arc<ReadsAfter>, impl TableWriter, DynamoDbFindings> {
+        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
+        verify.max_replication_lag = Duration::from_millis(300);
+        let config = RepairConfig {
+            revalidator: RevalidatorConfig {
+                verify,
+                source_table: self.pair.table.clone(),
+                findings_table: self.store.table().to_string(),
+                max_read_units: 10_000.0,
+            },
+            max_write_units: 10_000.0,
+            version_attribute: None,
+            role_arn: None,
+            role_external_id: None,
+        };
+        // One reader type for both sides: the other side's runs nothing before it reads.
+        let target = std::sync::Arc::new(ReadsAfter::plain(&self.pair.target.dynamodb));
+        let parts = RepairParts {
+            source: std::sync::Arc::new(source),
+            target,
+            writer,
+            store: self.store.clone(),
+        };
+        Repairer::new(config, parts)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_landing_between_the_two_reads_is_not_overwritten() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let key = order_key("c#1", 1);
+    put(source, table, &order_item("c#1", 1, "SHIPPED")).await;
+    put(target, table, &order_item("c#1", 1, "PLACED")).await;
+    w.open(&key, "MISMATCH").await;
+    // Replication writes the source's state, with the attribute it adds, just before the
+    // repair reads the source (after it read the other side).
+    let mut replicated = order_item("c#1", 1, "SHIPPED");
+    replicated.insert("syncedBy".into(), AttributeValue::S("replicator".into()));
+    let (t, name, item) = (target.clone(), table.clone(), replicated.clone());
+    let source_reader = ReadsAfter::plain(&source.dynamodb);
+    *source_reader.before.lock().unwrap() =
+        Some(Box::pin(async move { put(&t, &name, &item).await }));
+    let report = w
+        .repairer_with(source_reader, DynamoDbWriter::new(target.dynamodb.clone()))
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.repaired, report.lost_races), (0, 1), "{report:?}");
+    assert_eq!(w.target_item(&key).await, Some(replicated));
+}
+
+/// A writer that runs `before` once, before its first write, then writes as DynamoDB does.
+struct WritesAfter {
+    inner: DynamoDbWriter,
+    before:
+        std::sync::Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>,
+}
+
+impl TableWriter for WritesAfter {
+    async fn write(&self, write: ConditionalWrite<'_>) -> Result<WriteOutcome, WriteError> {
+        let before = self.before.lock().unwrap().take();
+        if let Some(before) = before {
+            before.await;
+        }
+        self.inner.write(write).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_item_deleted_between_the_read_and_the_write_is_removed_again() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let key = order_key("c#1", 1);
+    put(source, table, &order_item("c#1", 1, "PAID")).await;
+    w.open(&key, "MISSING").await;
+    // The source deletes the item after the repair read it; replication's REMOVE found nothing to
+    // remove on the other side, so only the repair can take its put back.
+    let (s, name, k) = (source.clone(), table.clone(), key.clone());
+    let writer = WritesAfter {
+        inner: DynamoDbWriter::new(target.dynamodb.clone()),
+        before: std::sync::Mutex::new(Some(Box::pin(async move { delete(&s, &name, &k).await }))),
+    };
+    let report = w
+        .repairer_with(ReadsAfter::plain(&source.dynamodb), writer)
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.repaired, 1, "{report:?}");
+    assert_eq!(
+        report.entries[0].outcome,
+        "written, then undone (the source changed meanwhile)"
+    );
+    assert_eq!(w.target_item(&key).await, None, "never resurrected");
+    // Both sides without it: resolved by the recheck.
+    assert_eq!(w.status(&key).await.0, FindingStatus::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_the_source_creates_again_during_a_delete_is_put_back() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let key = order_key("c#1", 1);
+    put(target, table, &order_item("c#1", 1, "PLACED")).await;
+    w.open(&key, "DELETE_NOT_APPLIED").await;
+    let (s, name) = (source.clone(), table.clone());
+    let writer = WritesAfter {
+        inner: DynamoDbWriter::new(target.dynamodb.clone()),
+        before: std::sync::Mutex::new(Some(Box::pin(async move {
+            put(&s, &name, &order_item("c#1", 1, "REOPENED")).await
+        }))),
+    };
+    let report = w
+        .repairer_with(ReadsAfter::plain(&source.dynamodb), writer)
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.repaired, 1, "{report:?}");
+    assert_eq!(
+        w.target_item(&key).await,
+        Some(order_item("c#1", 1, "REOPENED")),
+        "the source's new item is on the other side"
+    );
+}
+
+/// A reader whose every call is throttled.
+struct AlwaysThrottled;
+
+impl TableReader for AlwaysThrottled {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        Err(LookupError::Service(CallFailure::new(
+            "BatchGetItem",
+            format!("table {}", request.table),
+            FailureKind::Transient,
+            "ProvisionedThroughputExceededException",
+        )))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_whose_lookups_keep_failing_leaves_the_findings_due_instead_of_hanging() {
+    use ddb_verify::revalidate::Revalidator;
+    let w = world().await;
+    let key = order_key("c#1", 1);
+    w.open(&key, "MISMATCH").await;
+    let finding = w.store.get(&w.pair.table, &key).await.unwrap().unwrap();
+    let mut verify = Config::new(TableRef::parse(&w.pair.table).unwrap());
+    verify.max_replication_lag = Duration::from_millis(300);
+    let config = RevalidatorConfig {
+        verify,
+        source_table: w.pair.table.clone(),
+        findings_table: w.store.table().to_string(),
+        max_read_units: 10_000.0,
+    };
+    let revalidator = Revalidator::new(config, AlwaysThrottled, AlwaysThrottled, w.store.clone());
+    let report = tokio::time::timeout(Duration::from_secs(60), revalidator.recheck(&[finding]))
+        .await
+        .expect("the recheck ends")
+        .unwrap();
+    assert_eq!(report.left_due, 1, "{report:?}");
+    assert_eq!(report.resolved, 0);
+    assert_eq!(w.status(&key).await.0, FindingStatus::Open);
+}
+
+/// What AWS does and DynamoDB Local does not: a table ARN taken where a name is. Every table name
+/// asked for is kept, and an ARN is read or written as the table it names.
+#[derive(Clone)]
+struct TakesArns {
+    reader: DynamoDbReader,
+    writer: DynamoDbWriter,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TakesArns {
+    fn new(account: &Account) -> TakesArns {
+        TakesArns {
+            reader: DynamoDbReader::new(account.dynamodb.clone()),
+            writer: DynamoDbWriter::new(account.dynamodb.clone()),
+            asked: Default::default(),
+        }
+    }
+
+    fn name<'a>(&self, table: &'a str) -> &'a str {
+        self.asked.lock().unwrap().push(table.to_string());
+        table.rsplit("table/").next().unwrap_or(table)
+    }
+}
+
+impl TableReader for TakesArns {
+    async fn batch_get(&self, request: BatchGet<'_>) -> Result<BatchGetOutput, LookupError> {
+        let table = self.name(request.table);
+        self.reader.batch_get(BatchGet { table, ..request }).await
+    }
+}
+
+impl TableWriter for TakesArns {
+    async fn write(&self, write: ConditionalWrite<'_>) -> Result<WriteOutcome, WriteError> {
+        let table = self.name(write.table);
+        self.writer.write(ConditionalWrite { table, ..write }).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_other_side_given_as_an_arn_is_read_and_written_by_its_arn() {
+    let w = world().await;
+    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
+    let key = order_key("c#1", 1);
+    put(source, table, &order_item("c#1", 1, "PAID")).await;
+    w.open(&key, "MISSING").await;
+    let arn = format!("arn:aws:dynamodb:us-east-1:111122223333:table/{table}");
+    let mut verify = Config::new(TableRef::parse(&arn).unwrap());
+    verify.max_replication_lag = Duration::from_millis(300);
+    let config = RepairConfig {
+        revalidator: RevalidatorConfig {
+            verify,
+            source_table: table.clone(),
+            findings_table: w.store.table().to_string(),
+            max_read_units: 10_000.0,
+        },
+        max_write_units: 10_000.0,
+        version_attribute: None,
+        role_arn: None,
+        role_external_id: None,
+    };
+    let other = TakesArns::new(target);
+    let parts = RepairParts {
+        source: TakesArns::new(source),
+        target: other.clone(),
+        writer: other.clone(),
+        store: w.store.clone(),
+    };
+    let report = Repairer::new(config, parts)
+        .run(&options(true), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.repaired, 1, "{report:?}");
+    // By its name alone, a call would go to a table of that name in the caller's own account.
+    let asked = other.asked.lock().unwrap().clone();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|t| *t == arn),
+        "{asked:?}"
+    );
+    assert_eq!(
+        w.target_item(&key).await,
+        Some(order_item("c#1", 1, "PAID"))
     );
 }
