@@ -44,6 +44,10 @@ demo:
 	$(DEMO_ENV) cargo run --quiet --example local-demo
 	$(DEMO_ENV) SOURCE_TABLE_NAME=Orders CHECKPOINT_TABLE=VerifierCheckpoints $(SHARD_POLLER)
 	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- load
+	@echo; echo "== ddb-verify init (the verifier's own tables, as the template makes them)"
+	@$(CATALOG_ENV) $(DDB_VERIFY) init
+	@echo; echo "== ddb-verify preflight (the set-up, checked before anything is verified)"
+	@$(CATALOG_ENV) $(DDB_VERIFY) preflight --poller
 	@echo; echo "== The shard poller verifies Catalog's stream (the bulk load), recording each problem"
 	@$(CATALOG_ENV) $(SHARD_POLLER)
 	@$(CATALOG_ENV) cargo run --quiet --example baseline-demo -- compare

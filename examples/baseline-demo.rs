@@ -1,7 +1,8 @@
 //! The baseline compare's demo, in three steps (the first argument), with the shard poller and
 //! `ddb-verify` in between (see the Makefile's `demo`):
 //! - `load`: a `Catalog` table (the source's with a stream) bulk-loaded into both simulated
-//!   accounts with known drift, and an empty findings table (`FINDINGS_TABLE`);
+//!   accounts with known drift, and the findings table (`FINDINGS_TABLE`) deleted, for
+//!   `ddb-verify init` to create anew;
 //! - `compare`: `ddb-verify baseline` (the same code, in process) while the source keeps taking
 //!   writes that reach the other side a moment later.
 //!
@@ -17,7 +18,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use aws_sdk_dynamodb::Client;
 use ddb_verify::aws::clients::dynamodb_clients;
-use ddb_verify::aws::findings::create_findings_table;
 use ddb_verify::cli::baseline::{run, BaselineArgs};
 use ddb_verify::config::BaselineConfig;
 use ddb_verify::record::Item;
@@ -85,9 +85,9 @@ async fn load(config: &BaselineConfig, source: &Client, target: &Client) -> Resu
     .await?;
     recreate_table(target, table, ORDER_KEYS, None).await?;
     if let Some(findings) = &config.verify.findings_table {
-        // The findings table lives in the verifiers' own account (here the source's).
+        // A fresh findings table for every demo (in the verifiers' own account, here the
+        // source's): `ddb-verify init` creates it next.
         let _ = source.delete_table().table_name(findings).send().await;
-        create_findings_table(source, findings).await?;
     }
     let source_items: Vec<Item> = (0..ITEMS).map(|id| order(id, "PLACED")).collect();
     let mut target_items = Vec::new();
