@@ -141,11 +141,14 @@ async fn compare(source: Client, target: Client, table: String) -> Result<(), Er
     println!("\n== ddb-verify baseline --segments 4, while the source takes writes replicated 300 ms later");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(live_writes(source, target, table, Arc::clone(&stop)));
-    let ending = run(BaselineArgs {
-        segments: 4,
-        run_id: None,
-        json: false,
-    })
+    let ending = run(
+        BaselineArgs {
+            segments: 4,
+            run_id: None,
+            json: false,
+        },
+        &ddb_verify::cli::Env::process(),
+    )
     .await;
     // The writer finishes its round: its last change reaches the other side too.
     stop.store(true, Ordering::Relaxed);

@@ -10,6 +10,8 @@ use thiserror::Error;
 
 use crate::ports::stream::StartAt;
 
+pub mod pairs;
+
 /// Every variable the verifier reads (kept in one place so the template can be checked against it).
 pub const VARIABLES: &[&str] = &[
     "VERIFY_TABLE_NAME",
@@ -59,6 +61,9 @@ pub enum ConfigError {
         variable: &'static str,
         requires: &'static str,
     },
+    /// `TABLE_PAIRS` as a whole, or one of its pairs' fields.
+    #[error("{why}")]
+    Pairs { why: String },
     /// Every item would MATCH itself and every finding would resolve: never a verdict.
     #[error("VERIFY_TABLE_NAME names the very table verified: the source (SOURCE_TABLE_NAME, or STREAM_ARN's table) and VERIFY_TABLE_NAME are both {table}, so it would be compared with itself; set VERIFY_PROFILE or VERIFY_ROLE_ARN to the other account, or VERIFY_TABLE_NAME or VERIFY_REGION to the copy")]
     SameTable { table: TableSide },

@@ -31,8 +31,8 @@ pub struct BaselineArgs {
     pub json: bool,
 }
 
-pub async fn run(args: BaselineArgs) -> Result<Ending, CliError> {
-    let config = BaselineConfig::from_env()?;
+pub async fn run(args: BaselineArgs, env: &super::Env) -> Result<Ending, CliError> {
+    let config = BaselineConfig::from_lookup(|n| env.get(n))?;
     let concurrency = config.verify.max_concurrency;
     let baseline = crate::wiring::baseline(config).await;
     let sides = baseline.sides();

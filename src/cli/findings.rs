@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 
 use super::baseline::CliError;
-use super::Ending;
+use super::{Ending, Env};
 use crate::aws::checkpoints::DynamoDbCheckpoints;
 use crate::aws::findings::DynamoDbFindings;
 use crate::aws::mappings::LambdaMappings;
@@ -35,6 +35,9 @@ pub struct FindingsArgs {
     /// Prints a JSON array of the findings instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The findings of every pair of TABLE_PAIRS.
+    #[arg(long, conflicts_with = "table")]
+    pub all: bool,
     /// Lists the accepted findings instead of the open ones.
     #[arg(long)]
     pub accepted: bool,
@@ -56,9 +59,13 @@ pub struct AcceptArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReadinessArgs {
-    /// Prints one JSON object instead of the text.
+    /// Prints one JSON object instead of the text (with --all, an array of one per pair).
     #[arg(long)]
     pub json: bool,
+    /// Every pair of TABLE_PAIRS: a line each with GO or NO-GO and the first reason; exit 0 only
+    /// when every pair is GO.
+    #[arg(long, conflicts_with = "table")]
+    pub all: bool,
     /// How far behind now stream verification may be, and how long a record handed back for
     /// re-delivery blocks (500ms, 30s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_max_lag)]
@@ -98,8 +105,8 @@ fn parse_max_lag(value: &str) -> Result<Duration, String> {
 }
 
 /// The configuration and the findings store, in this process's own account.
-async fn store() -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
-    let config = FindingsCliConfig::from_env()?;
+async fn store(env: &Env) -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
+    let config = FindingsCliConfig::from_lookup(|n| env.get(n))?;
     let sdk = crate::aws::clients::source_sdk_config().await;
     let store = DynamoDbFindings::new(
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -108,8 +115,8 @@ async fn store() -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
     Ok((config, store))
 }
 
-pub async fn run_findings(args: FindingsArgs) -> Result<Ending, CliError> {
-    let (config, store) = store().await?;
+pub async fn run_findings(args: FindingsArgs, env: &Env) -> Result<Ending, CliError> {
+    let (config, store) = store(env).await?;
     let status = if args.accepted {
         FindingStatus::Accepted
     } else {
@@ -122,7 +129,12 @@ pub async fn run_findings(args: FindingsArgs) -> Result<Ending, CliError> {
     } else {
         print!(
             "{}",
-            findings_table(&config.source_table, status, &findings)
+            findings_table(
+                &format!("table {}", config.source_table),
+                status,
+                &findings,
+                false
+            )
         );
     }
     Ok(if args.accepted || findings.is_empty() {
@@ -132,13 +144,13 @@ pub async fn run_findings(args: FindingsArgs) -> Result<Ending, CliError> {
     })
 }
 
-pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
+pub async fn run_accept(args: AcceptArgs, env: &Env) -> Result<Ending, CliError> {
     let reason = args.reason.trim();
     if reason.is_empty() {
         return Err("--reason must say why the finding may stay (it is empty)".into());
     }
     let key = parse_key(&args.key)?;
-    let (config, store) = store().await?;
+    let (config, store) = store(env).await?;
     let table = &config.source_table;
     let shown = KeyText(&key);
     let no_open = |what: &str| -> CliError {
@@ -169,8 +181,31 @@ pub async fn run_accept(args: AcceptArgs) -> Result<Ending, CliError> {
     Ok(Ending::Equal)
 }
 
-pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
-    let (config, store) = store().await?;
+pub async fn run_readiness(args: ReadinessArgs, env: &Env) -> Result<Ending, CliError> {
+    let (answer, compared) = readiness_of(&args, env).await?;
+    if args.json {
+        let mut json = answer.to_json();
+        if let Some(out) = json.as_object_mut() {
+            out.insert("compared".into(), compared.into());
+        }
+        println!("{json}");
+    } else {
+        print!("{}", answer.to_text());
+        println!("compared: {compared}");
+    }
+    Ok(if answer.ready {
+        Ending::Equal
+    } else {
+        Ending::Problems
+    })
+}
+
+/// Readiness of the pair `env` stands for, and which tables its baseline run compared.
+async fn readiness_of(
+    args: &ReadinessArgs,
+    env: &Env,
+) -> Result<(readiness::Readiness, String), CliError> {
+    let (config, store) = store(env).await?;
     let table = &config.source_table;
     let stream = match crate::aws::describe::enabled_stream(store.client(), table).await {
         Ok(Some(arn)) => TableStream::Current(arn),
@@ -203,17 +238,93 @@ pub async fn run_readiness(args: ReadinessArgs) -> Result<Ending, CliError> {
     );
     let run_id = answer.baseline.as_ref().map(|b| b.run_id.as_str());
     let compared = compared(&config, run_id).await;
-    if args.json {
-        let mut json = answer.to_json();
-        if let Some(out) = json.as_object_mut() {
-            out.insert("compared".into(), compared.into());
-        }
-        println!("{json}");
-    } else {
-        print!("{}", answer.to_text());
-        println!("compared: {compared}");
+    Ok((answer, compared))
+}
+
+/// The pairs of `TABLE_PAIRS`, for `--all`.
+fn every_pair() -> Result<Vec<crate::config::pairs::TablePair>, CliError> {
+    Env::pairs()?.ok_or_else(|| {
+        "--all walks the pairs of TABLE_PAIRS, which is not set: set it, or leave --all out".into()
+    })
+}
+
+/// `readiness --all`: every pair's GO or NO-GO and first reason; GO (exit 0) only when all are.
+pub async fn run_readiness_all(args: ReadinessArgs) -> Result<Ending, CliError> {
+    let mut answers = Vec::new();
+    for pair in every_pair()? {
+        let (answer, compared) = readiness_of(&args, &Env::of(pair)).await?;
+        answers.push((answer, compared));
     }
-    Ok(if answer.ready {
+    let all_go = answers.iter().all(|(a, _)| a.ready);
+    if args.json {
+        let all: Vec<Value> = answers
+            .iter()
+            .map(|(a, compared)| {
+                let mut json = a.to_json();
+                json["compared"] = compared.clone().into();
+                json
+            })
+            .collect();
+        println!("{}", Value::Array(all));
+    } else {
+        print!("{}", readiness_table(&answers));
+    }
+    Ok(if all_go {
+        Ending::Equal
+    } else {
+        Ending::Problems
+    })
+}
+
+/// A line per pair: its table, GO or NO-GO, how far it is verified, the first reason.
+fn readiness_table(answers: &[(readiness::Readiness, String)]) -> String {
+    let go = answers.iter().filter(|(a, _)| a.ready).count();
+    let mut out = format!(
+        "{} for {} table{}: {go} GO, {} NO-GO\n",
+        if go == answers.len() { "GO" } else { "NO-GO" },
+        answers.len(),
+        if answers.len() == 1 { "" } else { "s" },
+        answers.len() - go
+    );
+    out.push_str(&format!(
+        "{:<32} {:<6} {:<25} {}\n",
+        "TABLE", "", "VERIFIED UNTIL", "FIRST REASON"
+    ));
+    for (a, _) in answers {
+        out.push_str(&format!(
+            "{:<32} {:<6} {:<25} {}\n",
+            a.table,
+            if a.ready { "GO" } else { "NO-GO" },
+            a.verified_until_ms
+                .map(rfc3339)
+                .unwrap_or_else(|| "-".into()),
+            a.reasons().first().copied().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `findings --all`: the open (or accepted) findings of every pair, in one list.
+pub async fn run_findings_all(args: FindingsArgs) -> Result<Ending, CliError> {
+    let status = match args.accepted {
+        true => FindingStatus::Accepted,
+        false => FindingStatus::Open,
+    };
+    let mut all = Vec::new();
+    for pair in every_pair()? {
+        let (config, store) = store(&Env::of(pair)).await?;
+        all.extend(store.list(&config.source_table, status, None, None).await?);
+    }
+    if args.json {
+        let json: Vec<Value> = all.iter().map(finding_json).collect();
+        println!("{}", Value::Array(json));
+    } else {
+        print!(
+            "{}",
+            findings_table("the tables of TABLE_PAIRS", status, &all, true)
+        );
+    }
+    Ok(if args.accepted || all.is_empty() {
         Ending::Equal
     } else {
         Ending::Problems
@@ -275,13 +386,20 @@ pub fn finding_json(f: &Finding) -> Value {
 }
 
 /// The findings as a table for a terminal, with a count line.
-fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> String {
+/// The findings as a table; `scope` says whose (`table Orders`); `show_table` adds a column
+/// with each finding's table.
+fn findings_table(
+    scope: &str,
+    status: FindingStatus,
+    findings: &[Finding],
+    show_table: bool,
+) -> String {
     let what = match status {
         FindingStatus::Accepted => "accepted",
         _ => "open",
     };
     if findings.is_empty() {
-        return format!("no {what} findings for table {table}\n");
+        return format!("no {what} findings for {scope}\n");
     }
     let accepted = status == FindingStatus::Accepted;
     let mut header = vec![
@@ -297,11 +415,23 @@ fn findings_table(table: &str, status: FindingStatus, findings: &[Finding]) -> S
     if accepted {
         header.push("REASON");
     }
-    let rows: Vec<Vec<String>> = findings.iter().map(|f| finding_row(f, accepted)).collect();
+    if show_table {
+        header.insert(0, "TABLE");
+    }
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let mut row = finding_row(f, accepted);
+            if show_table {
+                row.insert(0, f.table.clone());
+            }
+            row
+        })
+        .collect();
     let mut out = aligned(&header, &rows);
     let n = findings.len();
     out.push_str(&format!(
-        "{n} {what} finding{} for table {table}\n",
+        "{n} {what} finding{} for {scope}\n",
         if n == 1 { "" } else { "s" }
     ));
     out

@@ -16,10 +16,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::pairs::TablePair;
+pub use baseline::CliError;
+
 /// Proves a DynamoDB table was migrated or replicated correctly to another account.
 #[derive(Debug, Parser)]
 #[command(name = "ddb-verify", version)]
 pub struct Cli {
+    /// The pair of TABLE_PAIRS to work on, by its source table's name: it stands for
+    /// SOURCE_TABLE_NAME, VERIFY_TABLE_NAME and IGNORE_ATTRIBUTES. Needed when TABLE_PAIRS lists
+    /// more than one pair (`readiness --all` and `findings --all` take every pair).
+    #[arg(long, global = true)]
+    pub table: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +77,101 @@ impl Ending {
     }
 }
 
+/// Runs the command, on the pair `--table` chose (or, with `--all`, on every pair).
+async fn run(cli: Cli) -> Result<Ending, CliError> {
+    let all = match &cli.command {
+        Command::Findings(args) => args.all,
+        Command::Readiness(args) => args.all,
+        _ => false,
+    };
+    // Init makes the tables every pair shares; `--all` walks the pairs itself.
+    let env = match (&cli.command, all) {
+        (Command::Init(_), _) | (_, true) => Env::process(),
+        _ => Env::choose(cli.table.as_deref())?,
+    };
+    match cli.command {
+        Command::Baseline(args) => baseline::run(args, &env).await,
+        Command::Findings(args) if args.all => findings::run_findings_all(args).await,
+        Command::Findings(args) => findings::run_findings(args, &env).await,
+        Command::Accept(args) => findings::run_accept(args, &env).await,
+        Command::Readiness(args) if args.all => findings::run_readiness_all(args).await,
+        Command::Readiness(args) => findings::run_readiness(args, &env).await,
+        Command::Revalidate(args) => revalidate::run(args, &env).await,
+        Command::Repair(args) => repair::run(args, &env).await,
+        Command::Preflight(args) => preflight::run(args, &env).await,
+        Command::Init(args) => init::run(args).await,
+    }
+}
+
+/// The variables a command reads: the process's environment, where the chosen pair of
+/// `TABLE_PAIRS` stands for `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME` and `IGNORE_ATTRIBUTES`.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pair: Option<TablePair>,
+}
+
+impl Env {
+    /// The environment as it is.
+    pub fn process() -> Env {
+        Env { pair: None }
+    }
+
+    /// The environment with `pair` standing for its tables.
+    pub fn of(pair: TablePair) -> Env {
+        Env { pair: Some(pair) }
+    }
+
+    /// One variable's value.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let process = |n: &str| std::env::var(n).ok();
+        match &self.pair {
+            Some(pair) => pair.value(name, process),
+            None => process(name),
+        }
+    }
+
+    /// The pairs of `TABLE_PAIRS`, `None` when it is not set.
+    pub fn pairs() -> Result<Option<Vec<TablePair>>, CliError> {
+        Ok(crate::config::pairs::table_pairs(
+            std::env::var("TABLE_PAIRS").ok(),
+        )?)
+    }
+
+    /// The pair `--table` names; without it, the only pair, or the environment as it is when
+    /// `TABLE_PAIRS` is not set.
+    pub fn choose(table: Option<&str>) -> Result<Env, CliError> {
+        let Some(pairs) = Env::pairs()? else {
+            return match table {
+                None => Ok(Env::process()),
+                Some(_) => Err("--table chooses a pair of TABLE_PAIRS, which is not set: set TABLE_PAIRS, or SOURCE_TABLE_NAME and VERIFY_TABLE_NAME".into()),
+            };
+        };
+        let names = || {
+            pairs
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match table {
+            Some(table) => {
+                let wanted = crate::config::TableRef::parse_or_keep(table).name;
+                let pair = pairs.iter().find(|p| p.name() == wanted).ok_or_else(|| {
+                    format!("--table {table} is not in TABLE_PAIRS (its tables: {})", names())
+                })?;
+                Ok(Env::of(pair.clone()))
+            }
+            None if pairs.len() == 1 => Ok(Env::of(pairs[0].clone())),
+            None => Err(format!(
+                "TABLE_PAIRS lists {} pairs ({}): choose one with --table (readiness and findings take --all)",
+                pairs.len(),
+                names()
+            )
+            .into()),
+        }
+    }
+}
+
 /// Logs to stderr, `RUST_LOG` or INFO; item values stay out (see `LOG_ITEM_VALUES`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -94,16 +197,7 @@ pub async fn main() -> ExitCode {
         }
     };
     init_logging();
-    let result = match cli.command {
-        Command::Baseline(args) => baseline::run(args).await,
-        Command::Findings(args) => findings::run_findings(args).await,
-        Command::Accept(args) => findings::run_accept(args).await,
-        Command::Readiness(args) => findings::run_readiness(args).await,
-        Command::Revalidate(args) => revalidate::run(args).await,
-        Command::Repair(args) => repair::run(args).await,
-        Command::Preflight(args) => preflight::run(args).await,
-        Command::Init(args) => init::run(args).await,
-    };
+    let result = run(cli).await;
     match result {
         Ok(ending) => ending.exit_code(),
         Err(e) => {

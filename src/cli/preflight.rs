@@ -51,8 +51,8 @@ fn role_arn(value: &str) -> Result<String, String> {
     }
 }
 
-pub async fn run(args: PreflightArgs) -> Result<Ending, CliError> {
-    let config = PreflightConfig::from_env()?;
+pub async fn run(args: PreflightArgs, env: &super::Env) -> Result<Ending, CliError> {
+    let config = PreflightConfig::from_lookup(|n| env.get(n))?;
     let sides = config.sides(crate::aws::clients::default_region().await.as_deref());
     let options = GatherOptions {
         poller: args.poller,

@@ -31,8 +31,8 @@ pub struct RepairArgs {
     pub json: bool,
 }
 
-pub async fn run(args: RepairArgs) -> Result<Ending, CliError> {
-    let config = RepairConfig::from_env()?;
+pub async fn run(args: RepairArgs, env: &super::Env) -> Result<Ending, CliError> {
+    let config = RepairConfig::from_lookup(|n| env.get(n))?;
     let sides = config
         .revalidator
         .sides(crate::aws::clients::default_region().await.as_deref());

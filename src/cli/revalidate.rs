@@ -24,8 +24,8 @@ pub struct RevalidateArgs {
     pub json: bool,
 }
 
-pub async fn run(args: RevalidateArgs) -> Result<Ending, CliError> {
-    let config = RevalidatorConfig::from_env()?;
+pub async fn run(args: RevalidateArgs, env: &super::Env) -> Result<Ending, CliError> {
+    let config = RevalidatorConfig::from_lookup(|n| env.get(n))?;
     let sides = config.sides(crate::aws::clients::default_region().await.as_deref());
     // A table compared with itself would resolve every finding.
     sides.refuse_same_table()?;
