@@ -32,6 +32,8 @@ pub struct GatherOptions {
     pub other_readers: u32,
     /// `--as-deployed`: the functions' execution roles.
     pub roles: Vec<String>,
+    /// `--processes`: processes reading each table at once.
+    pub processes: u32,
 }
 
 /// Calls that may go to a service the endpoint does not serve (Lambda, STS next to DynamoDB
@@ -49,11 +51,28 @@ fn quick(config: &SdkConfig) -> SdkConfig {
         .build()
 }
 
+/// A DynamoDB client whose calls end within half a minute: preflight never hangs on an endpoint
+/// that takes the connection and never answers.
+pub fn bounded(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
 /// Everything the checks need; never fails (a call that fails is a fact).
 pub async fn gather(config: &PreflightConfig, sides: &Sides, options: &GatherOptions) -> Facts {
     let own = super::clients::source_sdk_config().await;
     let (source, other) = super::clients::dynamodb_clients(&config.verify).await;
-    let own_dynamodb = aws_sdk_dynamodb::Client::new(&own);
+    let (source, other) = (bounded(&source), bounded(&other));
+    let own_dynamodb = bounded(&aws_sdk_dynamodb::Client::new(&own));
     let source_name = config.source_table.as_str();
     let source_facts = table_facts(&source, source_name, sides.source.to_string()).await;
     let other_name = config.verify.target_table.api_name.as_str();
@@ -99,6 +118,7 @@ pub async fn gather(config: &PreflightConfig, sides: &Sides, options: &GatherOpt
         checkpoint: own_table(&config.checkpoint_table, CHECKPOINT_LAYOUT).await,
         findings: own_table(&config.verify.findings_table, FINDINGS_LAYOUT).await,
         max_read_units: config.max_read_units,
+        processes: options.processes,
         roles: probe_roles(&own, config, &options.roles).await,
         source: source_facts,
         other: other_facts,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    Projection, ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    Projection, ProjectionType, ScalarAttributeType, SseSpecification, TableDescription,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -56,10 +56,19 @@ fn key_schema(elements: &[KeySchemaElement], types: &dyn Fn(&str) -> String) -> 
     })
 }
 
+/// `ALL`, `KEYS_ONLY`, or `INCLUDE (a, b)`: two INCLUDE indexes of other attributes differ.
 fn projection(p: Option<&Projection>) -> String {
-    p.and_then(|p| p.projection_type.as_ref())
-        .map_or("ALL", |t| t.as_str())
-        .to_string()
+    let kind = p
+        .and_then(|p| p.projection_type.as_ref())
+        .map_or("ALL", |t| t.as_str());
+    let mut included: Vec<&str> = p
+        .map(|p| p.non_key_attributes().iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    included.sort_unstable();
+    match included.is_empty() {
+        true => kind.to_string(),
+        false => format!("{kind} ({})", included.join(", ")),
+    }
 }
 
 /// A described table as data; `None` when it has no key schema (never, from DynamoDB).
@@ -178,6 +187,8 @@ pub async fn create_table(
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        // As the template's SSEEnabled: the AWS-managed KMS key.
+        .sse_specification(SseSpecification::builder().enabled(true).build())
         .key_schema(key(layout.partition.0, KeyType::Hash));
     if let Some((name, _)) = layout.sort {
         request = request.key_schema(key(name, KeyType::Range));
@@ -262,10 +273,21 @@ pub async fn ensure(
             false
         }
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-            create_table(client, table, layout)
-                .await
-                .map_err(|e| format!("CreateTable {table}: {}", crate::shared::error_chain(&e)))?;
-            true
+            match create_table(client, table, layout).await {
+                Ok(()) => true,
+                // Created meanwhile by someone else: checked as an existing table next time.
+                Err(aws_sdk_dynamodb::Error::ResourceInUseException(_)) => {
+                    return Err(format!(
+                        "{table} was being created by someone else meanwhile: run `ddb-verify init` again to check it"
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "CreateTable {table}: {}",
+                        crate::shared::error_chain(&e)
+                    ))
+                }
+            }
         }
         Err(e) => return Err(format!("DescribeTable on {table}: {}", call_error(&e))),
     };
@@ -414,4 +436,24 @@ pub async fn point_in_time_recovery_on(
         .and_then(|d| d.point_in_time_recovery_description)
         .and_then(|p| p.point_in_time_recovery_status)
         .is_some_and(|s| s.as_str() == "ENABLED"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_include_projection_names_its_attributes_in_order() {
+        let include = Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .non_key_attributes("total")
+            .non_key_attributes("status")
+            .build();
+        assert_eq!(projection(Some(&include)), "INCLUDE (status, total)");
+        let all = Projection::builder()
+            .projection_type(ProjectionType::All)
+            .build();
+        assert_eq!(projection(Some(&all)), "ALL");
+        assert_eq!(projection(None), "ALL");
+    }
 }

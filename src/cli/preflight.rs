@@ -31,6 +31,11 @@ pub struct PreflightArgs {
     /// another account): counted with the others.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub other_readers: u32,
+    /// Processes reading each table at once, each at MAX_READ_UNITS: a Step Functions baseline
+    /// runs BaselineMaxConcurrency segment functions (40 by default), and the revalidator reads
+    /// too. The read budget compared with each table's capacity is MAX_READ_UNITS times this.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub processes: u32,
     /// The functions' execution roles, comma-separated or repeated: the stack's
     /// StreamVerifierRoleArn, ShardPollerRoleArn, BaselineSegmentRoleArn and RevalidatorRoleArn
     /// outputs (aws cloudformation describe-stacks --stack-name STACK --query
@@ -58,6 +63,7 @@ pub async fn run(args: PreflightArgs, env: &super::Env) -> Result<Ending, CliErr
         poller: args.poller,
         other_readers: args.other_readers,
         roles: args.as_deployed,
+        processes: args.processes,
     };
     let facts = crate::aws::preflight::gather(&config, &sides, &options).await;
     let report = Report {

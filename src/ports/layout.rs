@@ -41,7 +41,7 @@ pub struct IndexShape {
     /// A global secondary index (else a local one).
     pub global: bool,
     pub keys: KeySchema,
-    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE (a, b)` with the attributes it includes.
     pub projection: String,
 }
 

@@ -153,6 +153,9 @@ pub struct Facts {
     pub findings: Option<OwnTable>,
     /// `MAX_READ_UNITS`.
     pub max_read_units: f64,
+    /// `--processes`: processes reading each table at once, each at `MAX_READ_UNITS` (a Step
+    /// Functions baseline runs `BaselineMaxConcurrency` of them).
+    pub processes: u32,
     pub roles: Vec<RoleProbe>,
 }
 

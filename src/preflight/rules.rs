@@ -69,6 +69,13 @@ pub fn not_same_table(facts: &Facts) -> Check {
             .todo(TODO);
         }
     }
+    if facts.source.table.is_err() || facts.other.table.is_err() {
+        return Check::new(
+            NAME,
+            Status::NotChecked,
+            "the configuration names two tables; whether they are one needs both described (see above)",
+        );
+    }
     Check::new(
         NAME,
         Status::Ok,
@@ -183,36 +190,76 @@ pub fn stream(facts: &Facts) -> Check {
     }
 }
 
-/// The principals a policy lets read a stream's records (`dynamodb:GetRecords`).
-pub fn stream_readers_allowed(policy: &str) -> Result<Vec<String>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_str(policy).map_err(|e| format!("the policy is not JSON: {e}"))?;
+/// Whether an IAM action pattern (`dynamodb:Get*`, `*`) covers `action`, as IAM matches them:
+/// case-insensitive, `*` any run of characters, `?` one.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), action.as_bytes())
+}
+
+/// The statements of a policy with `effect` that cover `dynamodb:GetRecords`.
+fn reading_statements(doc: &serde_json::Value, effect: &str) -> Vec<serde_json::Value> {
     let statements = match &doc["Statement"] {
         serde_json::Value::Array(list) => list.clone(),
         one @ serde_json::Value::Object(_) => vec![one.clone()],
         _ => Vec::new(),
     };
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        match v {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(l) => l
+    statements
+        .into_iter()
+        .filter(|s| s["Effect"] == effect)
+        .filter(|s| {
+            json_strings(&s["Action"])
                 .iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let mut out = Vec::new();
-    for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
-        let actions = strings(&s["Action"]);
-        let reads = actions
+                .any(|a| action_matches(a, "dynamodb:GetRecords"))
+        })
+        .collect()
+}
+
+fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(l) => l
             .iter()
-            .any(|a| matches!(a.as_str(), "dynamodb:GetRecords" | "dynamodb:*" | "*"));
-        if reads {
-            match &s["Principal"] {
-                serde_json::Value::String(any) => out.push(any.clone()),
-                p => out.extend(strings(&p["AWS"])),
-            }
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a policy has a Deny statement covering `dynamodb:GetRecords` (not evaluated here).
+pub fn denies_reads(policy: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(policy)
+        .map(|doc| !reading_statements(&doc, "Deny").is_empty())
+        .unwrap_or(false)
+}
+
+/// Whether an allowed principal stands for `role`: the role itself, `*`, or its account (an id
+/// or its root).
+fn allows(principal: &str, role: &str) -> bool {
+    let account = role.split(':').nth(4).unwrap_or_default();
+    principal == role
+        || principal == "*"
+        || (!account.is_empty()
+            && (principal == account || principal == format!("arn:aws:iam::{account}:root")))
+}
+
+/// The principals a policy lets read a stream's records (`dynamodb:GetRecords`).
+pub fn stream_readers_allowed(policy: &str) -> Result<Vec<String>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(policy).map_err(|e| format!("the policy is not JSON: {e}"))?;
+    let mut out = Vec::new();
+    for s in reading_statements(&doc, "Allow") {
+        match &s["Principal"] {
+            serde_json::Value::String(any) => out.push(any.clone()),
+            p => out.extend(json_strings(&p["AWS"])),
         }
     }
     Ok(out)
@@ -229,13 +276,45 @@ pub fn stream_policy(facts: &Facts) -> Option<Check> {
         Ok(Some(policy)) => match stream_readers_allowed(policy) {
             Err(why) => Check::new(NAME, Status::Warn, why).todo(TODO),
             Ok(readers) if readers.is_empty() => Check::new(NAME, Status::Warn, "the stream's resource policy allows no one dynamodb:GetRecords").todo(TODO),
-            Ok(readers) => Check::new(
-                NAME,
-                Status::Ok,
-                format!("the stream's resource policy lets {} read it", readers.join(", ")),
-            ),
+            Ok(readers) => policy_readers(facts, policy, &readers).todo(TODO),
         },
     })
+}
+
+/// A policy that lets `readers` read the stream, against the `--as-deployed` roles.
+fn policy_readers(facts: &Facts, policy: &str, readers: &[String]) -> Check {
+    const NAME: &str = "stream policy";
+    let lets = format!(
+        "the stream's resource policy lets {} read it",
+        readers.join(", ")
+    );
+    if denies_reads(policy) {
+        return Check::new(NAME, Status::Warn, format!("{lets}, and a Deny statement covers dynamodb:GetRecords (its conditions are not evaluated here)"));
+    }
+    let roles: Vec<&str> = facts.roles.iter().map(|r| r.role.as_str()).collect();
+    if roles.is_empty() {
+        return Check::new(NAME, Status::Info, format!("{lets}; not compared with the stream verifier's role: give it with --as-deployed (the stack's StreamVerifierRoleArn)"));
+    }
+    let allowed: Vec<&str> = roles
+        .iter()
+        .copied()
+        .filter(|role| readers.iter().any(|p| allows(p, role)))
+        .collect();
+    match allowed.is_empty() {
+        true => Check::new(
+            NAME,
+            Status::Warn,
+            format!(
+                "{lets}: none of the --as-deployed roles ({})",
+                roles.join(", ")
+            ),
+        ),
+        false => Check::new(
+            NAME,
+            Status::Ok,
+            format!("{lets}: {} among them", allowed.join(", ")),
+        ),
+    }
 }
 
 /// Whether a mapping reads the stream now (or is about to).
@@ -305,14 +384,15 @@ pub fn own_table(table: &Option<OwnTable>, name: &'static str, variable: &str) -
     };
     let t = match &own.table {
         Ok(t) => t,
-        Err(why) => {
+        Err(why) if why.reason.contains("ResourceNotFoundException") => {
             return Check::new(
                 name,
                 Status::Fail,
-                format!("{} not reachable: {why}", own.name),
+                format!("{} does not exist: {why}", own.name),
             )
             .todo(INIT)
         }
+        Err(why) => return not_checked(name, why),
     };
     let differences = own.layout.differences(t);
     if !differences.is_empty() {
@@ -336,7 +416,15 @@ pub fn own_table(table: &Option<OwnTable>, name: &'static str, variable: &str) -
             ),
         )
         .todo(format!("{INIT}: resolved findings are deleted only by TTL")),
-        _ => Check::new(
+        Err(why) => Check::new(
+            name,
+            Status::NotChecked,
+            format!(
+                "{}: keys and index as expected; its TTL not read ({why})",
+                own.name
+            ),
+        ),
+        Ok(_) => Check::new(
             name,
             Status::Ok,
             format!("{}: {}, key {}", own.name, t.status, t.keys),
@@ -347,7 +435,13 @@ pub fn own_table(table: &Option<OwnTable>, name: &'static str, variable: &str) -
 /// `MAX_READ_UNITS` against each table's read capacity: a WARN above half of it.
 pub fn read_budget(facts: &Facts) -> Vec<Check> {
     const NAME: &str = "read budget";
-    let budget = facts.max_read_units;
+    let per_process = facts.max_read_units;
+    let processes = facts.processes.max(1);
+    let budget = per_process * processes as f64;
+    let said = match processes {
+        1 => format!("MAX_READ_UNITS={per_process} (one process; --processes for more)"),
+        n => format!("MAX_READ_UNITS={per_process} × {n} processes = {budget}"),
+    };
     let mut out = Vec::new();
     for side in [&facts.source, &facts.other] {
         let Ok(t) = &side.table else { continue };
@@ -361,17 +455,17 @@ pub fn read_budget(facts: &Facts) -> Vec<Check> {
             } => None,
         };
         out.push(match capacity {
-            None => Check::new(NAME, Status::Info, format!("{}: on demand; MAX_READ_UNITS={budget} per table per process", side.side)),
+            None => Check::new(NAME, Status::Info, format!("{}: on demand; {said}", side.side)),
             Some((kind, units)) if budget > units as f64 / 2.0 => Check::new(
                 NAME,
                 Status::Warn,
-                format!("{}: {kind} {units} read units; MAX_READ_UNITS={budget} is above half of it", side.side),
+                format!("{}: {kind} {units} read units; {said} is above half of it", side.side),
             )
-            .todo(format!("set MAX_READ_UNITS to at most {} so the baseline and the revalidator leave the application its reads", units / 2)),
+            .todo(format!("set MAX_READ_UNITS to at most {} so the baseline and the revalidator leave the application its reads", (units as f64 / 2.0 / processes as f64).floor())),
             Some((kind, units)) => Check::new(
                 NAME,
                 Status::Ok,
-                format!("{}: {kind} {units} read units; MAX_READ_UNITS={budget} is at most half of it", side.side),
+                format!("{}: {kind} {units} read units; {said} is at most half of it", side.side),
             ),
         });
     }
@@ -397,13 +491,28 @@ pub fn global_table(facts: &Facts) -> Check {
     let version = version
         .map(|v| format!(" (version {v})"))
         .unwrap_or_default();
-    if !other_region.is_empty() && s.replica_regions.iter().any(|r| r == other_region) {
-        return Check::new(NAME, Status::Info, format!("the other side is a replica of the source in {other_region}{version}: DynamoDB replicates; the verifier proves what arrived, item by item"));
+    let source_region = s
+        .arn
+        .as_deref()
+        .and_then(|a| a.split(':').nth(3))
+        .unwrap_or_default();
+    let in_source = !other_region.is_empty() && s.replica_regions.iter().any(|r| r == other_region);
+    // The other side's own replicas name the source's region back when they are one table.
+    let named_back =
+        !source_region.is_empty() && o.replica_regions.iter().any(|r| r == source_region);
+    let regions = |r: &[String]| match r.is_empty() {
+        true => "none listed".to_string(),
+        false => r.join(", "),
+    };
+    match (in_source, named_back) {
+        (true, true) => return Check::new(NAME, Status::Info, format!("the other side is a replica of the source in {other_region}{version}: DynamoDB replicates; the verifier proves what arrived, item by item")),
+        (true, false) => return Check::new(NAME, Status::Info, format!("the source has a replica in {other_region}{version}, the other side's region: the other side is possibly that replica (its own description does not name the source's region)")),
+        _ => {}
     }
     match (s.replica_regions.is_empty(), o.replica_regions.is_empty()) {
         (true, true) if version.is_empty() => Check::new(NAME, Status::Ok, "neither table is in a global table"),
-        (false, _) => Check::new(NAME, Status::Info, format!("the source is a global table{version} with replicas in {}; the other side is not one of them", s.replica_regions.join(", "))),
-        _ => Check::new(NAME, Status::Info, format!("the other side is in a global table{version} (replicas in {})", o.replica_regions.join(", "))),
+        (false, _) => Check::new(NAME, Status::Info, format!("the source is a global table{version} with replicas in {}; the other side is not one of them", regions(&s.replica_regions))),
+        _ => Check::new(NAME, Status::Info, format!("a global table{version} (replicas of the other side: {})", regions(&o.replica_regions))),
     }
 }
 
@@ -435,7 +544,7 @@ pub fn deployed_role(probe: &RoleProbe) -> Check {
         .collect();
     let found = format!("{role} {}", said.join("; "));
     if hops.iter().any(|(.., h)| matches!(h, Hop::Denied(_))) {
-        Check::new(NAME, Status::Fail, found).todo("the other account's role must trust this role with the external id: deploy templates/verify-role.yaml with every function role of the stack (VerifierRoleArn, BaselineRoleArn, RevalidatorRoleArn), and the role must be allowed sts:AssumeRole on it")
+        Check::new(NAME, Status::Fail, found).todo("the other account's role must trust this role with the external id: deploy templates/verify-role.yaml with every function role of the stack (the stack's OtherAccountRoleParameters output: VerifierRoleArn, PollerRoleArn, BaselineRoleArn, RevalidatorRoleArn), and the role must be allowed sts:AssumeRole on it")
     } else if hops.iter().any(|(.., h)| matches!(h, Hop::Unknown(_))) {
         Check::new(NAME, Status::NotChecked, found)
     } else {
@@ -509,6 +618,7 @@ mod tests {
             checkpoint: None,
             findings: None,
             max_read_units: 100.0,
+            processes: 1,
             roles: vec![],
         }
     }
@@ -658,8 +768,36 @@ mod tests {
         assert_eq!(check(&facts, "stream policy").status, Status::Warn);
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::2:role/verifier"},"Action":["dynamodb:DescribeStream","dynamodb:GetRecords","dynamodb:GetShardIterator"],"Resource":"*"}]}"#;
         facts.stream_policy = Some(Ok(Some(policy.into())));
+        // Without the verifier's role, the principals are shown, not judged.
+        let shown = check(&facts, "stream policy");
+        assert!(
+            shown.status == Status::Info && shown.found.contains("--as-deployed"),
+            "{shown:?}"
+        );
+        let deployed = |role: &str| RoleProbe {
+            role: role.into(),
+            hops: Ok(Vec::new()),
+        };
+        facts.roles = vec![deployed("arn:aws:iam::2:role/verifier")];
         let ok = check(&facts, "stream policy");
         assert!(ok.status == Status::Ok && ok.found.contains("arn:aws:iam::2:role/verifier"));
+        // Someone else's role only: not the verifier.
+        facts.roles = vec![deployed("arn:aws:iam::3:role/verifier")];
+        assert_eq!(check(&facts, "stream policy").status, Status::Warn);
+        // The verifier's account as the principal, and a wildcard action, let it read.
+        let by_account = policy
+            .replace("arn:aws:iam::2:role/verifier", "arn:aws:iam::3:root")
+            .replace("\"dynamodb:GetRecords\"", "\"dynamodb:Get*\"");
+        facts.stream_policy = Some(Ok(Some(by_account)));
+        assert_eq!(check(&facts, "stream policy").status, Status::Ok);
+        // A Deny on reads is not evaluated: a WARN.
+        let denied = policy.replace(
+            "]}",
+            r#",{"Effect":"Deny","Principal":"*","Action":"dynamodb:GetRecords","Resource":"*"}]}"#,
+        );
+        facts.roles = vec![deployed("arn:aws:iam::2:role/verifier")];
+        facts.stream_policy = Some(Ok(Some(denied)));
+        assert_eq!(check(&facts, "stream policy").status, Status::Warn);
         let describe_only = policy.replace("\"dynamodb:GetRecords\",", "");
         facts.stream_policy = Some(Ok(Some(describe_only)));
         assert_eq!(check(&facts, "stream policy").status, Status::Warn);
@@ -728,9 +866,31 @@ mod tests {
         );
         let mut right = table("us-east-1", 3);
         right.keys = CHECKPOINT_LAYOUT.key_schema();
-        facts.checkpoint = Some(own(Ok(right)));
+        facts.checkpoint = Some(own(Ok(right.clone())));
         assert_eq!(check(&facts, "checkpoint table").status, Status::Ok);
         assert_eq!(check(&facts, "findings table").status, Status::Info);
+        // Denied, not missing: not checked, and `init` is not what to do.
+        facts.checkpoint = Some(own(Err(Unchecked::new(
+            "DescribeTable on Checkpoints",
+            "AccessDeniedException: not authorized",
+        ))));
+        assert_eq!(check(&facts, "checkpoint table").status, Status::NotChecked);
+        // Its TTL not read: not OK either.
+        facts.checkpoint = Some(OwnTable {
+            ttl: Err(Unchecked::new(
+                "DescribeTimeToLive on Checkpoints",
+                "throttled",
+            )),
+            ..own(Ok(right))
+        });
+        assert_eq!(check(&facts, "checkpoint table").status, Status::NotChecked);
+    }
+
+    #[test]
+    fn two_tables_not_both_described_are_not_said_to_be_two() {
+        let mut facts = clean();
+        facts.other.table = Err(Unchecked::new("DescribeTable on Orders", "AccessDenied"));
+        assert_eq!(check(&facts, "two tables").status, Status::NotChecked);
     }
 
     #[test]
@@ -762,6 +922,19 @@ mod tests {
             .filter(|c| c.name == "read budget")
             .collect();
         assert_eq!(budgets[0].status, Status::Warn, "{budgets:?}");
+        // Forty segment functions at 5 units each read 200 a second: above half of 150.
+        facts.max_read_units = 5.0;
+        facts.processes = 40;
+        let budgets: Vec<Check> = assess(&facts)
+            .into_iter()
+            .filter(|c| c.name == "read budget")
+            .collect();
+        assert_eq!(budgets[1].status, Status::Warn, "{budgets:?}");
+        assert!(
+            budgets[1].found.contains("× 40 processes = 200"),
+            "{budgets:?}"
+        );
+        assert!(budgets[1].todo.as_deref().unwrap().contains("at most 1"));
     }
 
     #[test]
@@ -774,6 +947,16 @@ mod tests {
         let elsewhere = check(&facts, "global table");
         assert!(elsewhere.status == Status::Info && elsewhere.found.contains("not one of them"));
         facts.other.table = Ok(table("eu-west-1", 2));
+        // The other side's region only: possibly the replica.
+        let possibly = check(&facts, "global table");
+        assert!(
+            possibly.found.contains("possibly that replica"),
+            "{possibly:?}"
+        );
+        // Its own replicas name the source's region back: the replica.
+        if let Ok(t) = &mut facts.other.table {
+            t.replica_regions = vec!["us-east-1".into()];
+        }
         let replica = check(&facts, "global table");
         assert!(
             replica.status == Status::Info
