@@ -44,7 +44,8 @@ fn line(layout: &Layout, table: &str, done: &Ensured) -> String {
 pub async fn run(args: InitArgs) -> Result<Ending, CliError> {
     let config = InitConfig::from_env()?;
     let sdk = crate::aws::clients::source_sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    // Every call bounded, as preflight's: init never hangs on an endpoint that does not answer.
+    let client = crate::aws::preflight::bounded(&aws_sdk_dynamodb::Client::new(&sdk));
     let mut done: Vec<Value> = Vec::new();
     for (layout, table) in [
         (CHECKPOINT_LAYOUT, &config.checkpoint_table),
