@@ -288,7 +288,7 @@ fn readiness_table(answers: &[(readiness::Readiness, String)]) -> String {
     );
     out.push_str(&format!(
         "{:<32} {:<6} {:<25} {}\n",
-        "TABLE", "", "VERIFIED UNTIL", "FIRST REASON"
+        "TABLE", "READY", "VERIFIED UNTIL", "FIRST REASON"
     ));
     for (a, _) in answers {
         out.push_str(&format!(
