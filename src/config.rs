@@ -678,7 +678,8 @@ pub const BASELINE_VARIABLES: &[&str] = &[
 
 /// Variables of the revalidator (`ddb-verify revalidate`, the `revalidator` function), besides the
 /// stream verifier's (`FINDINGS_TABLE` is required there).
-pub const REVALIDATOR_VARIABLES: &[&str] = &["SOURCE_TABLE_NAME", "MAX_READ_UNITS"];
+pub const REVALIDATOR_VARIABLES: &[&str] =
+    &["SOURCE_TABLE_NAME", "MAX_READ_UNITS", "FAILURE_QUEUE_URL"];
 
 /// Baseline variables the SAM template does not set: pages of 1 MB suit a function.
 pub const BASELINE_VARIABLES_NOT_IN_TEMPLATE: &[&str] = &["SCAN_PAGE_LIMIT"];
@@ -761,6 +762,9 @@ pub struct RevalidatorConfig {
     pub findings_table: String,
     /// Read capacity units per second on each table, for the whole run (`MAX_READ_UNITS`).
     pub max_read_units: f64,
+    /// `FAILURE_QUEUE_URL`: the stream verifier's on-failure queue, which the readiness the
+    /// scheduled function reports reads.
+    pub failure_queue_url: Option<String>,
 }
 
 impl RevalidatorConfig {
@@ -795,7 +799,22 @@ impl RevalidatorConfig {
             source_table,
             findings_table,
             max_read_units,
+            failure_queue_url: failure_queue_url(get("FAILURE_QUEUE_URL"))?,
         })
+    }
+}
+
+/// `FAILURE_QUEUE_URL`: an SQS queue's URL, or unset.
+fn failure_queue_url(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            Err(ConfigError::Invalid {
+                variable: "FAILURE_QUEUE_URL",
+                value: url,
+                accepted: "the SQS queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>: the stack's FailureQueueUrl output)",
+            })
+        }
+        other => Ok(other),
     }
 }
 
@@ -941,16 +960,7 @@ impl FindingsCliConfig {
         let source_table = TableRef::parse(&source_table)
             .map(|t| t.name)
             .unwrap_or(source_table);
-        let failure_queue_url = get("FAILURE_QUEUE_URL");
-        if let Some(url) = &failure_queue_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError::Invalid {
-                    variable: "FAILURE_QUEUE_URL",
-                    value: url.clone(),
-                    accepted: "the SQS queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>: the stack's FailureQueueUrl output)",
-                });
-            }
-        }
+        let failure_queue_url = failure_queue_url(get("FAILURE_QUEUE_URL"))?;
         let checkpoint_table = get("CHECKPOINT_TABLE");
         if let Some(table) = checkpoint_table.as_ref().filter(|t| !valid_table_name(t)) {
             return Err(ConfigError::Invalid {

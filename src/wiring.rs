@@ -164,6 +164,63 @@ pub async fn repairer(mut config: RepairConfig) -> AwsRepairer {
     Repairer::new(config, parts)
 }
 
+/// What readiness reads on AWS: the findings store, the source table's current stream
+/// (DescribeTable), the stream verifier's event source mappings (Lambda) and its failure queue
+/// (SQS). The CLI's `readiness` and the scheduled revalidator assess through it.
+pub struct ReadinessSources {
+    pub store: DynamoDbFindings,
+    /// Describes the source table.
+    pub source: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub queue: Option<crate::aws::queue::SqsFailureQueue>,
+}
+
+impl ReadinessSources {
+    /// In this process's own account; the source table described through `source`.
+    pub async fn new(
+        findings_table: &str,
+        failure_queue_url: Option<&str>,
+        source: aws_sdk_dynamodb::Client,
+    ) -> ReadinessSources {
+        let own = clients::source_sdk_config().await;
+        ReadinessSources {
+            store: DynamoDbFindings::new(aws_sdk_dynamodb::Client::new(&own), findings_table),
+            source,
+            lambda: aws_sdk_lambda::Client::new(&own),
+            queue: failure_queue_url.map(|url| {
+                crate::aws::queue::SqsFailureQueue::new(aws_sdk_sqs::Client::new(&own), url)
+            }),
+        }
+    }
+
+    /// GO or NO-GO for `table` now.
+    pub async fn assess(
+        &self,
+        table: &str,
+        options: &crate::readiness::ReadinessOptions,
+    ) -> Result<crate::readiness::Readiness, crate::ports::findings::FindingsError> {
+        use crate::ports::mappings::MappingSource;
+        use crate::readiness::{self, TableStream};
+        let stream = match crate::aws::describe::enabled_stream(&self.source, table).await {
+            Ok(Some(arn)) => TableStream::Current(arn),
+            Ok(None) => TableStream::Disabled,
+            Err(why) => TableStream::Unknown(why),
+        };
+        let mut input = readiness::gather(&self.store, table, stream).await?;
+        input.failure_queue = readiness::read_failure_queue(self.queue.as_ref()).await;
+        if let Some(stream) = readiness::needs_mappings(&input).map(str::to_string) {
+            let lambda = crate::aws::mappings::LambdaMappings::new(self.lambda.clone());
+            let found = lambda.mappings(&stream).await.map_err(|e| e.message);
+            readiness::apply_mappings(&mut input, found, crate::shared::epoch_ms());
+        }
+        Ok(readiness::assess(
+            &input,
+            crate::shared::epoch_ms(),
+            options,
+        ))
+    }
+}
+
 /// The shard poller, and where to find its stream on every run.
 pub async fn poller(mut config: PollerConfig) -> (AwsPoller, StreamLocator) {
     let clients = clients::poller_clients(&config).await;

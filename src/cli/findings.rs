@@ -13,13 +13,10 @@ use super::baseline::CliError;
 use super::{Ending, Env};
 use crate::aws::checkpoints::DynamoDbCheckpoints;
 use crate::aws::findings::DynamoDbFindings;
-use crate::aws::mappings::LambdaMappings;
-use crate::aws::queue::SqsFailureQueue;
 use crate::config::FindingsCliConfig;
 use crate::ports::checkpoint::BaselineStore;
 use crate::ports::findings::{Finding, FindingStatus, FindingsStore};
-use crate::ports::mappings::MappingSource;
-use crate::readiness::{self, ReadinessOptions, TableStream};
+use crate::readiness::{self, ReadinessOptions};
 use crate::record::{Item, KeyText};
 use crate::shared::epoch_ms;
 use crate::shared::rfc3339;
@@ -206,36 +203,18 @@ async fn readiness_of(
     env: &Env,
 ) -> Result<(readiness::Readiness, String), CliError> {
     let (config, store) = store(env).await?;
-    let table = &config.source_table;
-    let stream = match crate::aws::describe::enabled_stream(store.client(), table).await {
-        Ok(Some(arn)) => TableStream::Current(arn),
-        Ok(None) => TableStream::Disabled,
-        Err(why) => TableStream::Unknown(why),
+    let sources = crate::wiring::ReadinessSources::new(
+        &config.findings_table,
+        config.failure_queue_url.as_deref(),
+        store.client().clone(),
+    )
+    .await;
+    let options = ReadinessOptions {
+        max_lag: args.max_lag,
+        clock_skew: args.clock_skew,
+        writes_stopped_at_ms: args.writes_stopped_at,
     };
-    let mut input = readiness::gather(&store, table, stream).await?;
-    let queue = match &config.failure_queue_url {
-        Some(url) => {
-            let sdk = crate::aws::clients::source_sdk_config().await;
-            Some(SqsFailureQueue::new(aws_sdk_sqs::Client::new(&sdk), url))
-        }
-        None => None,
-    };
-    input.failure_queue = readiness::read_failure_queue(queue.as_ref()).await;
-    if let Some(stream) = readiness::needs_mappings(&input).map(str::to_string) {
-        let sdk = crate::aws::clients::source_sdk_config().await;
-        let lambda = LambdaMappings::new(aws_sdk_lambda::Client::new(&sdk));
-        let found = lambda.mappings(&stream).await.map_err(|e| e.message);
-        readiness::apply_mappings(&mut input, found, epoch_ms());
-    }
-    let answer = readiness::assess(
-        &input,
-        epoch_ms(),
-        &ReadinessOptions {
-            max_lag: args.max_lag,
-            clock_skew: args.clock_skew,
-            writes_stopped_at_ms: args.writes_stopped_at,
-        },
-    );
+    let answer = sources.assess(&config.source_table, &options).await?;
     let run_id = answer.baseline.as_ref().map(|b| b.run_id.as_str());
     let compared = compared(&config, run_id).await;
     Ok((answer, compared))

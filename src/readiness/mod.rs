@@ -29,6 +29,7 @@ use crate::ports::findings::{
 };
 use crate::ports::mappings::Mapping;
 use crate::ports::queue::{FailureQueue, QueueDepth};
+use crate::report::emf::Metric;
 use crate::shared::rfc3339;
 use chain::{Chain, Link};
 
@@ -186,7 +187,45 @@ pub struct Readiness {
     pub checked_at_ms: u64,
 }
 
+/// The metric of each check (1 when it holds or is skipped, 0 when it blocks), as the
+/// revalidator emits them next to `Ready`.
+pub fn check_metric(name: &str) -> Option<&'static str> {
+    Some(match name {
+        CHECK_BASELINE => "ReadyBaseline",
+        CHECK_NO_GAP => "ReadyNoGap",
+        CHECK_EVERY_CHANGE => "ReadyEveryChange",
+        CHECK_STREAM_RECENT => "ReadyStreamRecent",
+        CHECK_VERIFIED_PAST_FREEZE => "ReadyVerifiedPastFreeze",
+        CHECK_NO_OPEN_FINDINGS => "ReadyNoOpenFindings",
+        CHECK_NO_RECENT_RETRIES => "ReadyNoRecentRetries",
+        CHECK_FAILURE_QUEUE => "ReadyFailureQueueEmpty",
+        _ => return None,
+    })
+}
+
 impl Readiness {
+    /// `Ready` (1 GO, 0 NO-GO), one metric per check ([`check_metric`]), and `VerifiedAge` (how
+    /// far behind now the coverage reaches, in milliseconds, when it reaches anywhere): what the
+    /// dashboard's tile and the readiness alarm read.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut out = vec![Metric::count("Ready", u64::from(self.ready))];
+        out.extend(
+            self.checks.iter().filter_map(|c| {
+                check_metric(c.name).map(|name| Metric::count(name, u64::from(c.ok)))
+            }),
+        );
+        if let Some(until) = self.verified_until_ms {
+            let age = self.checked_at_ms.saturating_sub(until) as f64;
+            out.push(Metric::milliseconds("VerifiedAge", vec![age]));
+        }
+        out
+    }
+
+    /// What the revalidator emits when readiness could not be assessed: `Ready` 0 only.
+    pub fn not_assessed_metrics() -> Vec<Metric> {
+        vec![Metric::count("Ready", 0)]
+    }
+
     /// The failing checks' sentences: empty when GO.
     pub fn reasons(&self) -> Vec<&str> {
         self.checks
@@ -1441,6 +1480,30 @@ mod tests {
             ..baseline(NOW - 15 * MIN, Some(NOW - 5 * MIN))
         });
         assert!(assess_default(&input).ready);
+    }
+
+    #[test]
+    fn readiness_is_a_metric_with_one_per_check() {
+        let metric = |r: &Readiness, name: &str| {
+            r.metrics()
+                .into_iter()
+                .find(|m| m.name == name)
+                .map(|m| m.values[0])
+        };
+        let ready = assess_default(&go());
+        assert_eq!(metric(&ready, "Ready"), Some(1.0));
+        assert_eq!(metric(&ready, "ReadyNoOpenFindings"), Some(1.0));
+        assert_eq!(metric(&ready, "VerifiedAge"), Some(MIN as f64));
+        let mut input = go();
+        input.open = vec![finding("c#1", FindingStatus::Open)];
+        let no_go = assess_default(&input);
+        assert_eq!(metric(&no_go, "Ready"), Some(0.0));
+        assert_eq!(metric(&no_go, "ReadyNoOpenFindings"), Some(0.0));
+        assert_eq!(metric(&no_go, "ReadyBaseline"), Some(1.0));
+        // Every check has its metric.
+        for c in &no_go.checks {
+            assert!(check_metric(c.name).is_some(), "{}", c.name);
+        }
     }
 
     fn frozen_at(stopped_at: u64) -> ReadinessOptions {

@@ -111,6 +111,7 @@ impl World {
                 source_table: self.pair.table.clone(),
                 findings_table: self.store.table().to_string(),
                 max_read_units: 10_000.0,
+                failure_queue_url: None,
             },
             max_write_units: 10_000.0,
             version_attribute: None,
@@ -474,6 +475,7 @@ impl World {
                 source_table: self.pair.table.clone(),
                 findings_table: self.store.table().to_string(),
                 max_read_units: 10_000.0,
+                failure_queue_url: None,
             },
             max_write_units: 10_000.0,
             version_attribute: None,
@@ -618,6 +620,7 @@ async fn a_recheck_whose_lookups_keep_failing_leaves_the_findings_due_instead_of
         source_table: w.pair.table.clone(),
         findings_table: w.store.table().to_string(),
         max_read_units: 10_000.0,
+        failure_queue_url: None,
     };
     let revalidator = Revalidator::new(config, AlwaysThrottled, AlwaysThrottled, w.store.clone());
     let report = tokio::time::timeout(Duration::from_secs(60), revalidator.recheck(&[finding]))
@@ -683,6 +686,7 @@ async fn an_other_side_given_as_an_arn_is_read_and_written_by_its_arn() {
             source_table: table.clone(),
             findings_table: w.store.table().to_string(),
             max_read_units: 10_000.0,
+            failure_queue_url: None,
         },
         max_write_units: 10_000.0,
         version_attribute: None,

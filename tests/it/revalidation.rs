@@ -51,6 +51,7 @@ impl World {
             source_table: self.pair.table.clone(),
             findings_table: self.store.table().to_string(),
             max_read_units: 10_000.0,
+            failure_queue_url: None,
         };
         Revalidator::new(
             config,
@@ -666,4 +667,53 @@ async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_a
         (open.status, open.verdict.as_str()),
         (FindingStatus::Open, "MISSING")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
+    use crate::common::fake_aws::{run_stream_verifier, Posted};
+    let w = world().await;
+    w.wrong_copy_with_its_finding_open().await;
+    let table = w.pair.table.clone();
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
+        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG.to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint().to_string()),
+        ("VERIFY_TABLE_NAME", table.clone()),
+        ("VERIFY_PROFILE", "target-account".to_string()),
+        ("SOURCE_TABLE_NAME", table.clone()),
+        ("FINDINGS_TABLE", w.store.table().to_string()),
+        ("MAX_REPLICATION_LAG", "300ms".to_string()),
+    ];
+    let run = run_stream_verifier(
+        env!("CARGO_BIN_EXE_revalidator"),
+        &env,
+        &serde_json::json!({}),
+    )
+    .await;
+    let Some(Posted::Response(body)) = &run.posted else {
+        panic!("no answer: {:?}\n{}", run.posted, run.stderr);
+    };
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(answer["still_open"], 1, "{answer}");
+    // NO-GO, and why: no baseline, no stream coverage, the finding still open.
+    assert_eq!(answer["ready"], false, "{answer}");
+    let reasons = answer["reasons"].to_string();
+    assert!(reasons.contains("no baseline run recorded"), "{answer}");
+    // The EMF document carries Ready 0 and a metric per check, under the other side's table.
+    let ready = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|doc| doc.get("Ready").is_some())
+        .unwrap_or_else(|| panic!("no Ready metric: {}", run.stdout));
+    assert_eq!(ready["Ready"], 0.0, "{ready}");
+    assert_eq!(ready["ReadyBaseline"], 0.0, "{ready}");
+    assert_eq!(ready["ReadyNoOpenFindings"], 0.0, "{ready}");
+    assert_eq!(ready["ReadyNoRecentRetries"], 1.0, "{ready}");
+    assert_eq!(ready["VerifyTable"], table.as_str(), "{ready}");
 }

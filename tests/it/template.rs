@@ -254,6 +254,8 @@ fn iam_grants_name_their_actions_and_resources() {
         "dynamodb:GetRecords",
         "dynamodb:ListStreams",
         "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "lambda:ListEventSourceMappings",
         "sts:AssumeRole",
     ]
     .into();
@@ -293,8 +295,10 @@ fn iam_grants_name_their_actions_and_resources() {
                 }) && text
                     .ends_with(":execution:${AWS::StackName}-baseline/*")
                     && text.matches('*').count() == 1;
+                // Listing event source mappings has no resource to name (the Lambda API's own rule).
+                let mappings = actions == ["lambda:ListEventSourceMappings"] && text == "*";
                 assert!(
-                    !text.contains('*') || table_streams || own_executions,
+                    !text.contains('*') || table_streams || own_executions || mappings,
                     "{at}: wildcard resource {text:?}"
                 );
             }
@@ -598,6 +602,11 @@ impl<'t> Deployment<'t> {
     }
 
     /// Whether the stack would have this resource.
+    /// `DeployIn=TargetAccount`.
+    fn is_target_account(&self) -> bool {
+        self.values.get("DeployIn").map(String::as_str) == Some("TargetAccount")
+    }
+
     fn has(&self, resource: &str) -> bool {
         let r = &self.t["Resources"][resource];
         assert!(!r.is_null(), "no resource {resource}");
@@ -1791,12 +1800,24 @@ fn the_revalidator_reads_both_tables_as_the_verifier_does() {
         let (grants, managed) = d.grants("RevalidatorFunction");
         let mut expected: BTreeSet<Grant> = reads.into_iter().collect();
         expected.insert(findings_grant());
+        // Readiness after each run: the source table's stream (in its own account; from the target
+        // account through the source role), the failure queue's depth and the stream's mappings.
+        let mut readiness: BTreeSet<Grant> = [
+            grant(&["sqs:GetQueueAttributes"], &["GetAtt:FailureQueue.Arn"]),
+            grant(&["lambda:ListEventSourceMappings"], &["*"]),
+        ]
+        .into();
+        if !d.is_target_account() {
+            readiness.insert(grant(&["dynamodb:DescribeTable"], &[SOURCE_TABLE]));
+        }
+        expected.extend(readiness.iter().cloned());
         assert_eq!(grants, expected, "{given:?}");
         assert!(managed.is_empty(), "managed policies {managed:?}");
         assert_exact_tables(&grants);
-        // Nothing the stream verifier may not do itself.
+        // Beyond readiness's reads, nothing the stream verifier may not do itself.
         let (verifier, _) = d.grants("StreamVerifierFunction");
-        assert!(grants.is_subset(&verifier), "{given:?}");
+        let items: BTreeSet<Grant> = grants.difference(&readiness).cloned().collect();
+        assert!(items.is_subset(&verifier), "{given:?}");
     }
     // In the target account before the source account's role exists (the first deployment): the
     // findings table, but no revalidator, which would read this account's table as the source.
@@ -1960,6 +1981,30 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
         expected.push(emf("ReplicationLag", "p99"));
         expected.push(emf("IteratorAge", "Maximum"));
         expected.push(emf("OpenFindings", "Maximum"));
+        // The revalidator's readiness: the tile and the checks.
+        expected.push(emf("Ready", "Minimum"));
+        expected.push(emf("VerifiedAge", "Maximum"));
+        for check in [
+            "ReadyBaseline",
+            "ReadyNoGap",
+            "ReadyEveryChange",
+            "ReadyStreamRecent",
+            "ReadyNoOpenFindings",
+            "ReadyNoRecentRetries",
+            "ReadyFailureQueueEmpty",
+        ] {
+            expected.push(emf(check, "Minimum"));
+        }
+        expected.push(
+            [
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                "GetAtt:FailureQueue.QueueName",
+                "Maximum",
+            ]
+            .map(str::to_string),
+        );
         expected.push(
             [
                 "AWS/Lambda",
@@ -1983,9 +2028,12 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
     }
     // In the configured namespace.
     let d = Deployment::new(&t, &source_account(&[("MetricsNamespace", "Migration1")]));
-    assert!(dashboard_metrics(&dashboard(&d, &t))
-        .iter()
-        .all(|m| ["Migration1", "AWS/Lambda"].contains(&m[0].as_str())));
+    assert!(dashboard_metrics(&dashboard(&d, &t)).iter().all(|m| [
+        "Migration1",
+        "AWS/Lambda",
+        "AWS/SQS"
+    ]
+    .contains(&m[0].as_str())));
 }
 
 #[test]
@@ -2897,4 +2945,37 @@ fn every_docs_file_links_to_the_readme_and_the_readme_to_every_docs_file() {
             "{file} does not link back to README.md"
         );
     }
+}
+
+#[test]
+fn the_readiness_alarm_is_opt_in_and_no_run_is_no_proof() {
+    let t = template();
+    let off = Deployment::new(&t, &source_account(&[]));
+    assert!(off.has("RevalidatorFunction"));
+    assert!(
+        !off.has("NotReadyAlarm"),
+        "off by default: NO-GO is expected for most of a migration"
+    );
+    let on = Deployment::new(&t, &source_account(&[("ReadinessAlarm", "true")]));
+    assert!(on.has("NotReadyAlarm"));
+    let alarm = on
+        .resolve(&t["Resources"]["NotReadyAlarm"]["Properties"])
+        .unwrap();
+    assert_eq!(alarm["MetricName"], Value::from("Ready"));
+    assert_eq!(alarm["Dimensions"][0]["Value"], Value::from("Orders"));
+    assert_eq!(
+        alarm["ComparisonOperator"],
+        Value::from("LessThanThreshold")
+    );
+    assert_eq!(alarm["Threshold"], Value::from(1));
+    assert_eq!(alarm["TreatMissingData"], Value::from("breaching"));
+    // Without findings there is no revalidator, so no readiness to alarm on.
+    let no_findings = Deployment::new(
+        &t,
+        &source_account(&[("ReadinessAlarm", "true"), ("EnableFindings", "false")]),
+    );
+    assert!(!no_findings.has("NotReadyAlarm"));
+    // The revalidator reports readiness with the failure queue it reads.
+    let env = variables(&t, "RevalidatorFunction");
+    assert!(env.contains("FAILURE_QUEUE_URL"));
 }
