@@ -921,6 +921,12 @@ pub struct FindingsCliConfig {
     pub findings_table: String,
     /// `SOURCE_TABLE_NAME`: the verified table, as the findings name it.
     pub source_table: String,
+    /// `SOURCE_TABLE_NAME` as given (a name, or an ARN naming its region and account): what
+    /// readiness describes for the table's current stream.
+    pub source_api_name: String,
+    /// `SOURCE_ROLE_ARN`, `SOURCE_ROLE_EXTERNAL_ID`: readiness describes the source table through
+    /// this role when the functions run in the other account.
+    pub source_access: SourceAccess,
     /// `FAILURE_QUEUE_URL`: the stream verifier's on-failure queue, which readiness reads.
     pub failure_queue_url: Option<String>,
     /// `CHECKPOINT_TABLE`, optional: where `readiness` finds which tables the counted baseline
@@ -957,9 +963,15 @@ impl FindingsCliConfig {
             accepted: "the name (or ARN) of the verified (source) table whose findings are shown",
         })?;
         // The findings carry the table's name, an ARN's too.
+        let source_api_name = source_table.clone();
         let source_table = TableRef::parse(&source_table)
             .map(|t| t.name)
             .unwrap_or(source_table);
+        let (role_arn, external_id) = role(get, "SOURCE_ROLE_ARN", "SOURCE_ROLE_EXTERNAL_ID")?;
+        let source_access = SourceAccess {
+            role_arn,
+            external_id,
+        };
         let failure_queue_url = failure_queue_url(get("FAILURE_QUEUE_URL"))?;
         let checkpoint_table = get("CHECKPOINT_TABLE");
         if let Some(table) = checkpoint_table.as_ref().filter(|t| !valid_table_name(t)) {
@@ -972,6 +984,8 @@ impl FindingsCliConfig {
         Ok(FindingsCliConfig {
             findings_table,
             source_table,
+            source_api_name,
+            source_access,
             failure_queue_url,
             checkpoint_table,
         })

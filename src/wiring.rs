@@ -193,15 +193,17 @@ impl ReadinessSources {
         }
     }
 
-    /// GO or NO-GO for `table` now.
+    /// GO or NO-GO now for `table` (as findings name it), described as `api_name` (its name, or
+    /// its ARN).
     pub async fn assess(
         &self,
         table: &str,
+        api_name: &str,
         options: &crate::readiness::ReadinessOptions,
     ) -> Result<crate::readiness::Readiness, crate::ports::findings::FindingsError> {
         use crate::ports::mappings::MappingSource;
         use crate::readiness::{self, TableStream};
-        let stream = match crate::aws::describe::enabled_stream(&self.source, table).await {
+        let stream = match crate::aws::describe::enabled_stream(&self.source, api_name).await {
             Ok(Some(arn)) => TableStream::Current(arn),
             Ok(None) => TableStream::Disabled,
             Err(why) => TableStream::Unknown(why),

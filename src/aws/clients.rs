@@ -119,6 +119,24 @@ pub async fn dynamodb_clients(
     )
 }
 
+/// The source table's account as the functions reach it: this process's own credentials, or
+/// `SOURCE_ROLE_ARN`'s (for a deployment in the other account).
+pub async fn source_dynamodb(access: &crate::config::SourceAccess) -> aws_sdk_dynamodb::Client {
+    let own = source_sdk_config().await;
+    let config = match &access.role_arn {
+        Some(role_arn) => {
+            let access = AccountAccess {
+                role_arn: Some(role_arn),
+                external_id: access.external_id.as_deref(),
+                ..AccountAccess::default()
+            };
+            account_sdk_config(&access, &own).await
+        }
+        None => own,
+    };
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
 /// The shard poller's clients: the stream's account (`SOURCE_ROLE_ARN`, or its older name `STREAM_ROLE_ARN`: its stream, and its table
 /// for `RECHECK_SOURCE`), the other account's table, and the checkpoint table in its own account.
 pub struct PollerClients {

@@ -33,14 +33,18 @@ async fn main() -> Result<(), Error> {
     )
     .await;
     let verify = config.verify.clone();
+    let source_table = config.source_table.clone();
     let revalidator = ddb_verify::wiring::revalidator(config).await;
-    let (revalidator, sources, verify) = (&revalidator, &sources, &verify);
+    let (revalidator, sources, verify, source_table) =
+        (&revalidator, &sources, &verify, &source_table);
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = deadline_instant(event.context.deadline);
             let mut answer = scheduled(revalidator, deadline).await?;
-            let table = revalidator.table_name();
-            let readiness = sources.assess(table, &ReadinessOptions::default()).await;
+            let (table, api_name) = (revalidator.table_name(), &source_table);
+            let readiness = sources
+                .assess(table, api_name, &ReadinessOptions::default())
+                .await;
             let (ready, reasons) = match &readiness {
                 Ok(r) => (r.ready, r.reasons().iter().map(|s| s.to_string()).collect()),
                 // Not assessed is never GO: Ready 0, and why.

@@ -202,11 +202,14 @@ async fn readiness_of(
     args: &ReadinessArgs,
     env: &Env,
 ) -> Result<(readiness::Readiness, String), CliError> {
-    let (config, store) = store(env).await?;
+    let config = FindingsCliConfig::from_lookup(|n| env.get(n))?;
+    // The source table where the functions find it: through SOURCE_ROLE_ARN from the other
+    // account, by its ARN when given one.
+    let source = crate::aws::clients::source_dynamodb(&config.source_access).await;
     let sources = crate::wiring::ReadinessSources::new(
         &config.findings_table,
         config.failure_queue_url.as_deref(),
-        store.client().clone(),
+        source,
     )
     .await;
     let options = ReadinessOptions {
@@ -214,7 +217,9 @@ async fn readiness_of(
         clock_skew: args.clock_skew,
         writes_stopped_at_ms: args.writes_stopped_at,
     };
-    let answer = sources.assess(&config.source_table, &options).await?;
+    let answer = sources
+        .assess(&config.source_table, &config.source_api_name, &options)
+        .await?;
     let run_id = answer.baseline.as_ref().map(|b| b.run_id.as_str());
     let compared = compared(&config, run_id).await;
     Ok((answer, compared))
@@ -231,23 +236,38 @@ fn every_pair() -> Result<Vec<crate::config::pairs::TablePair>, CliError> {
 pub async fn run_readiness_all(args: ReadinessArgs) -> Result<Ending, CliError> {
     let mut answers = Vec::new();
     for pair in every_pair()? {
-        let (answer, compared) = readiness_of(&args, &Env::of(pair)).await?;
-        answers.push((answer, compared));
+        let name = pair.name();
+        // One pair that cannot be read is shown as such; the others are still answered.
+        let answer = readiness_of(&args, &Env::of(pair))
+            .await
+            .map_err(|e| crate::shared::error_chain(e.as_ref()));
+        answers.push((name, answer));
     }
-    let all_go = answers.iter().all(|(a, _)| a.ready);
     if args.json {
         let all: Vec<Value> = answers
             .iter()
-            .map(|(a, compared)| {
-                let mut json = a.to_json();
-                json["compared"] = compared.clone().into();
-                json
+            .map(|(table, answer)| match answer {
+                Ok((a, compared)) => {
+                    let mut json = a.to_json();
+                    json["compared"] = compared.clone().into();
+                    json
+                }
+                Err(e) => json!({ "table": table, "ready": false, "error": e }),
             })
             .collect();
         println!("{}", Value::Array(all));
     } else {
         print!("{}", readiness_table(&answers));
     }
+    let failed = answers.iter().filter(|(_, a)| a.is_err()).count();
+    if failed > 0 {
+        return Err(
+            format!("readiness of {failed} table(s) could not be read (shown as ERROR)").into(),
+        );
+    }
+    let all_go = answers
+        .iter()
+        .all(|(_, a)| a.as_ref().is_ok_and(|(r, _)| r.ready));
     Ok(if all_go {
         Ending::Equal
     } else {
@@ -255,9 +275,15 @@ pub async fn run_readiness_all(args: ReadinessArgs) -> Result<Ending, CliError> 
     })
 }
 
-/// A line per pair: its table, GO or NO-GO, how far it is verified, the first reason.
-fn readiness_table(answers: &[(readiness::Readiness, String)]) -> String {
-    let go = answers.iter().filter(|(a, _)| a.ready).count();
+/// Each pair's readiness, or why it could not be read.
+type PairAnswer = (String, Result<(readiness::Readiness, String), String>);
+
+/// A line per pair: its table, GO, NO-GO or ERROR, how far it is verified, the first reason.
+fn readiness_table(answers: &[PairAnswer]) -> String {
+    let go = answers
+        .iter()
+        .filter(|(_, a)| a.as_ref().is_ok_and(|(r, _)| r.ready))
+        .count();
     let mut out = format!(
         "{} for {} table{}: {go} GO, {} NO-GO\n",
         if go == answers.len() { "GO" } else { "NO-GO" },
@@ -269,16 +295,18 @@ fn readiness_table(answers: &[(readiness::Readiness, String)]) -> String {
         "{:<32} {:<6} {:<25} {}\n",
         "TABLE", "READY", "VERIFIED UNTIL", "FIRST REASON"
     ));
-    for (a, _) in answers {
-        out.push_str(&format!(
-            "{:<32} {:<6} {:<25} {}\n",
-            a.table,
-            if a.ready { "GO" } else { "NO-GO" },
-            a.verified_until_ms
-                .map(rfc3339)
-                .unwrap_or_else(|| "-".into()),
-            a.reasons().first().copied().unwrap_or("")
-        ));
+    for (table, answer) in answers {
+        let (ready, until, reason) = match answer {
+            Ok((a, _)) => (
+                if a.ready { "GO" } else { "NO-GO" },
+                a.verified_until_ms
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "-".into()),
+                a.reasons().first().copied().unwrap_or("").to_string(),
+            ),
+            Err(e) => ("ERROR", "-".to_string(), e.clone()),
+        };
+        out.push_str(&format!("{table:<32} {ready:<6} {until:<25} {reason}\n"));
     }
     out
 }

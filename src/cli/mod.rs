@@ -84,6 +84,17 @@ async fn run(cli: Cli) -> Result<Ending, CliError> {
         Command::Readiness(args) => args.all,
         _ => false,
     };
+    // Refused here: clap does not hold a global flag given before the subcommand to a
+    // subcommand's `conflicts_with`.
+    if let (Some(table), true) = (&cli.table, all) {
+        return Err(format!("--table {table} and --all: choose one pair, or every pair").into());
+    }
+    if let (Some(table), Command::Init(_)) = (&cli.table, &cli.command) {
+        return Err(format!(
+            "--table {table}: init makes the tables every pair shares; leave --table out"
+        )
+        .into());
+    }
     // Init makes the tables every pair shares; `--all` walks the pairs itself.
     let env = match (&cli.command, all) {
         (Command::Init(_), _) | (_, true) => Env::process(),

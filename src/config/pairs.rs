@@ -88,6 +88,18 @@ pub fn table_pairs(value: Option<String>) -> Result<Option<Vec<TablePair>>, Conf
                 &format!("{other:?} is not a table name or table ARN"),
             ));
         }
+        if let Some(name) = pair
+            .ignore
+            .iter()
+            .flatten()
+            .find(|n| n.contains(',') || n.trim().is_empty())
+        {
+            // IGNORE_ATTRIBUTES is comma-separated: a name with a comma would ignore others.
+            return Err(at(
+                "ignore",
+                &format!("{name:?} is not an attribute name (no commas, not empty)"),
+            ));
+        }
         if !seen.insert(pair.name()) {
             return Err(at("source", &format!("{} is listed twice", pair.name())));
         }
@@ -139,6 +151,7 @@ mod tests {
         assert!(err(r#"[{"source": "Orders"}, {"source": "a b"}]"#).contains("pair 2 source"));
         assert!(err(r#"[{"source": "Orders", "other": "x"}]"#).contains("pair 1 other"));
         assert!(err(r#"[{"source": "Orders"}, {"source": "Orders"}]"#).contains("listed twice"));
+        assert!(err(r#"[{"source": "Orders", "ignore": ["a,b"]}]"#).contains("pair 1 ignore"));
         assert_eq!(table_pairs(None).unwrap(), None);
         assert_eq!(table_pairs(Some(" ".into())).unwrap(), None);
     }

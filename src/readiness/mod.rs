@@ -953,14 +953,14 @@ fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
         ));
     }
     let needed = stopped_at.saturating_add(l.skew_ms);
-    // The stream verifier's entry reaches the creation time of a change it verified: one past the
-    // freeze means writes did not stop then.
+    // The stream verifier's entry reaches the creation time of a change it verified, cut down to
+    // the second: one at the margin or past it was made after the freeze, so writes did not stop.
     let after = l
         .current
         .iter()
         .filter(|c| c.source == CoverageSource::Stream)
         .filter_map(|c| c.verified_until_ms.map(|t| (t, *c)))
-        .filter(|(t, _)| *t > needed)
+        .filter(|(t, _)| *t >= needed)
         .max_by_key(|(t, _)| *t);
     if let Some((t, c)) = after {
         return fail(format!(
@@ -970,8 +970,16 @@ fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
             rfc3339(t)
         ));
     }
+    // Only a poller's pass shows every shard read past the freeze (its entry reaches the time the
+    // pass began); the chain must reach there too, without a hole.
+    let polled_past = l
+        .current
+        .iter()
+        .filter(|c| c.source == CoverageSource::Poller)
+        .filter_map(|c| c.verified_until_ms)
+        .any(|t| t >= needed);
     match l.verified_until() {
-        Some(until) if until >= needed => check(
+        Some(until) if until >= needed && polled_past => check(
             CHECK_VERIFIED_PAST_FREEZE,
             true,
             format!(
@@ -1585,6 +1593,31 @@ mod tests {
     }
 
     #[test]
+    fn after_a_freeze_lambda_coverage_at_the_margin_is_never_go_without_a_poller() {
+        // A change made 1.5 s after the freeze, recorded cut down to the second: exactly at the
+        // margin. It is no proof of the freeze; it shows writes did not stop.
+        let stopped = NOW - 10 * MIN;
+        let mut input = go();
+        input.coverage[0] = stream(NOW - 60 * MIN, stopped + 1_000);
+        let r = assess(&input, NOW, &frozen_at(stopped));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(
+            r.reasons()[0].contains("writes did not stop"),
+            "{:?}",
+            r.reasons()
+        );
+        // Just inside the margin: not flagged, and still no proof without a poller.
+        input.coverage[0] = stream(NOW - 60 * MIN, stopped + 999);
+        let r = assess(&input, NOW, &frozen_at(stopped));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(
+            r.reasons()[0].contains("records only the changes it receives"),
+            "{:?}",
+            r.reasons()
+        );
+    }
+
+    #[test]
     fn a_change_verified_after_the_freeze_shows_writes_did_not_stop() {
         let stopped = NOW - 10 * MIN;
         let mut input = polled_until(NOW - MIN);
@@ -1597,7 +1630,7 @@ mod tests {
             r.reasons()
         );
         // Within the clock margin of the freeze, it may have been made before it.
-        input.coverage[2] = stream(NOW - 60 * MIN, stopped + 1_000);
+        input.coverage[2] = stream(NOW - 60 * MIN, stopped + 999);
         assert!(assess(&input, NOW, &frozen_at(stopped)).ready);
     }
 

@@ -163,6 +163,15 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         "{}",
         stderr_of(&out)
     );
+    let out = d.cli(&["--table", &a, "readiness", "--all"]);
+    assert_eq!(out.status.code(), Some(1), "--table and --all together");
+    assert!(
+        stderr_of(&out).contains("choose one pair, or every pair"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = d.cli(&["init", "--table", &a]);
+    assert_eq!(out.status.code(), Some(1), "init takes no --table");
     let out = d.cli(&["findings", "--table", "Nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains(&a), "{}", stderr_of(&out));
