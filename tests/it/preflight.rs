@@ -4,7 +4,7 @@
 //! reachable and not one table, key schemas, TTL, the stream's view type, the checkpoint and
 //! findings tables before and after `init`. What it cannot (Lambda, STS, point-in-time recovery,
 //! resource policies) comes out NOT CHECKED, quickly; the rules for those are unit-tested on facts
-//! (`src/preflight/rules.rs`).
+//! (`src/preflight/rules.rs`), and the stream's readers are counted against a fake Lambda endpoint.
 
 use std::process::Output;
 
@@ -311,4 +311,41 @@ async fn a_deployed_role_that_cannot_be_assumed_from_here_is_not_checked_and_a_b
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("an IAM role ARN"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_readers_of_the_stream_warn_counting_the_mappings_lambda_lists_and_the_poller() {
+    use crate::common::fake_aws::FakeLambda;
+    let pair = orders_pair().await;
+    let lambda = FakeLambda::start().await;
+    let endpoint = lambda.endpoint();
+    let with_lambda = [("AWS_ENDPOINT_URL_LAMBDA", endpoint.as_str())];
+    let readers = |args: &[&str]| {
+        let mut all = vec![
+            ("SOURCE_TABLE_NAME", pair.table.as_str()),
+            ("VERIFY_TABLE_NAME", pair.table.as_str()),
+        ];
+        all.extend_from_slice(&with_lambda);
+        let out = cli(&[&["preflight", "--json"], args].concat(), &all);
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("no JSON ({e}): {}", output_of(&out)));
+        check(&json, "stream readers")
+    };
+    // The stream verifier's mapping and a replicator's: two readers, as the service allows.
+    lambda.set_mappings(&[
+        ("stream-verifier", 1_800_000_000),
+        ("replicator", 1_800_000_000),
+    ]);
+    let (status, found, _) = readers(&[]);
+    assert_eq!(status, "OK", "{found}");
+    assert!(found.contains("readers of each shard: 2"), "{found}");
+    // The shard poller beside them is a third: throttled.
+    let (status, found, todo) = readers(&["--poller"]);
+    assert_eq!(status, "WARN", "{found}");
+    assert!(found.contains("readers of each shard: 3"), "{found}");
+    assert!(todo.contains("keep one"), "{todo}");
+    // One mapping and a reader preflight cannot list.
+    lambda.set_mappings(&[("stream-verifier", 1_800_000_000)]);
+    let (status, found, _) = readers(&["--other-readers", "2"]);
+    assert_eq!(status, "WARN", "{found}");
 }
