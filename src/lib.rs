@@ -40,7 +40,8 @@
 //!    checked before a migration: [`preflight::assess`] is pure, `aws::preflight::gather` reads).
 //! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
 //!    the ports; each classifies its failures), [`lambda`] (the event envelope, the runtime entry,
-//!    the handler, the baseline segment function's contract), [`wiring`] (the composition root:
+//!    the handler, one verifier per pair of `TABLE_PAIRS` chosen by each event's table
+//!    ([`lambda::pairs`]), the baseline segment function's contract), [`wiring`] (the composition root:
 //!    each function built from its configuration with the AWS adapters), [`cli`] (`ddb-verify`).
 //!    The binaries in `src/bin/` are thin: the allocator ([`allocator`]), configuration, wiring
 //!    and the runtime loop. The test kit (in-memory ports that fail on demand, stream-to-event

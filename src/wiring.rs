@@ -17,6 +17,7 @@ use crate::config::{
     BaselineConfig, Config, PollerConfig, RepairConfig, RevalidatorConfig, StreamSelector,
 };
 use crate::lambda::handler::StreamVerifier;
+use crate::lambda::pairs::Verifiers;
 use crate::poller::Poller;
 use crate::ports::findings::FindingOrigin;
 use crate::repair::{RepairParts, Repairer};
@@ -74,6 +75,32 @@ pub async fn stream_verifier(config: Config) -> StreamVerifier<DynamoDbReader, D
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "stream-verifier".to_string());
     handler.with_findings(writer, name)
 }
+
+/// The stream verifier function's verifiers: one per pair of `pairs` (`TABLE_PAIRS`), each with
+/// the pair standing for `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME` and `IGNORE_ATTRIBUTES` over
+/// `lookup`; without pairs, one from `lookup` alone, for whatever table it is attached to.
+pub async fn stream_verifiers(
+    pairs: Option<Vec<crate::config::pairs::TablePair>>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<AwsVerifiers, crate::config::ConfigError> {
+    let Some(pairs) = pairs else {
+        let config = Config::from_lookup(&lookup)?;
+        return Ok(Verifiers::One(Box::new(stream_verifier(config).await)));
+    };
+    let mut by_table = std::collections::HashMap::new();
+    for pair in pairs {
+        let config = Config::from_lookup(|name| pair.value(name, &lookup)).map_err(|e| {
+            crate::config::ConfigError::Pairs {
+                why: format!("TABLE_PAIRS pair {}: {e}", pair.name()),
+            }
+        })?;
+        by_table.insert(pair.name(), stream_verifier(config).await);
+    }
+    Ok(Verifiers::ByTable(by_table))
+}
+
+/// The stream verifier function's verifiers on AWS.
+pub type AwsVerifiers = Verifiers<DynamoDbReader, DynamoDbFindings>;
 
 /// The baseline compare with every seam on AWS.
 pub type AwsBaseline =

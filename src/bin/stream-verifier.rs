@@ -1,8 +1,10 @@
-//! Lambda function attached to a DynamoDB stream: verifies each batch against the other account's
-//! table and returns the records it could not verify as batch item failures.
+//! Lambda function attached to a DynamoDB stream (or, with `TABLE_PAIRS`, to one stream per pair):
+//! verifies each batch against the other account's table and returns the records it could not
+//! verify as batch item failures.
 
 use std::sync::Arc;
 
+use ddb_verify::config::pairs::table_pairs;
 use ddb_verify::config::Config;
 use ddb_verify::lambda::entry::EventsRead;
 use ddb_verify::lambda::event::StreamEvent;
@@ -15,12 +17,27 @@ ddb_verify::use_mimalloc!();
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config =
-        Config::from_env().inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-    // Its source is the table of the stream it is attached to, named by each event.
-    let other_side = config.other_side(ddb_verify::aws::clients::default_region().await.as_deref());
-    tracing::info!(other_side = %other_side, "stream verifier started: verifies its stream's table against the other side");
-    let handler = Arc::new(ddb_verify::wiring::stream_verifier(config).await);
+    let pairs = table_pairs(std::env::var("TABLE_PAIRS").ok())
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    match &pairs {
+        // Each event goes to the pair of its records' table (`ddb_verify::lambda::pairs`).
+        Some(pairs) => {
+            let tables: Vec<String> = pairs.iter().map(|p| p.name()).collect();
+            tracing::info!(tables = %tables.join(", "), "stream verifier started: verifies each event's table against its pair's other side (TABLE_PAIRS)");
+        }
+        None => {
+            let config = Config::from_env()
+                .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+            // Its source is the table of the stream it is attached to, named by each event.
+            let other_side =
+                config.other_side(ddb_verify::aws::clients::default_region().await.as_deref());
+            tracing::info!(other_side = %other_side, "stream verifier started: verifies its stream's table against the other side");
+        }
+    }
+    let handler = ddb_verify::wiring::stream_verifiers(pairs, |n| std::env::var(n).ok())
+        .await
+        .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    let handler = Arc::new(handler);
     // Events are read from the invocation's bytes by the layer (`lambda::entry`).
     let events = EventsRead::default();
     let taken = events.clone();

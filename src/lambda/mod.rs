@@ -5,3 +5,4 @@ pub mod baseline;
 pub mod entry;
 pub mod event;
 pub mod handler;
+pub mod pairs;
