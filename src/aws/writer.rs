@@ -1,7 +1,9 @@
 //! [`TableWriter`] over DynamoDB: one PutItem or DeleteItem on a condition, for `ddb-verify
 //! repair`. A failed condition (ConditionalCheckFailedException) is an answer, not an error.
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::DynamoDbCallError;
@@ -28,6 +30,30 @@ fn condition_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
 }
 
+/// A write's answer as the port says it: written (with the units it consumed), a failed condition
+/// (an answer, not an error), or the call's failure, classified.
+fn outcome<E>(
+    sent: Result<f64, SdkError<E, HttpResponse>>,
+    operation: &'static str,
+    on: String,
+) -> Result<WriteOutcome, WriteError>
+where
+    E: ProvideErrorMetadata,
+    aws_sdk_dynamodb::Error: From<SdkError<E, HttpResponse>>,
+{
+    match sent {
+        Ok(consumed_write_units) => Ok(WriteOutcome::Written {
+            consumed_write_units,
+        }),
+        Err(e) if e.as_service_error().is_some_and(condition_failed) => {
+            Ok(WriteOutcome::ConditionFailed {
+                consumed_write_units: 0.0,
+            })
+        }
+        Err(e) => Err(WriteError::Service(e.failure(operation, on))),
+    }
+}
+
 impl TableWriter for DynamoDbWriter {
     async fn write(&self, write: ConditionalWrite<'_>) -> Result<WriteOutcome, WriteError> {
         let ConditionalWrite {
@@ -40,9 +66,6 @@ impl TableWriter for DynamoDbWriter {
             Some(condition.names),
             Some(condition.values).filter(|v| !v.is_empty()),
         );
-        let failed = WriteOutcome::ConditionFailed {
-            consumed_write_units: 0.0,
-        };
         match action {
             WriteAction::Put(item) => {
                 let sent = self
@@ -56,13 +79,8 @@ impl TableWriter for DynamoDbWriter {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await;
-                match sent {
-                    Ok(out) => Ok(WriteOutcome::Written {
-                        consumed_write_units: units(out.consumed_capacity()),
-                    }),
-                    Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(failed),
-                    Err(e) => Err(WriteError::Service(e.failure("PutItem", on))),
-                }
+                let sent = sent.map(|out| units(out.consumed_capacity()));
+                outcome(sent, "PutItem", on)
             }
             WriteAction::Delete(key) => {
                 let sent = self
@@ -76,13 +94,8 @@ impl TableWriter for DynamoDbWriter {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await;
-                match sent {
-                    Ok(out) => Ok(WriteOutcome::Written {
-                        consumed_write_units: units(out.consumed_capacity()),
-                    }),
-                    Err(e) if e.as_service_error().is_some_and(condition_failed) => Ok(failed),
-                    Err(e) => Err(WriteError::Service(e.failure("DeleteItem", on))),
-                }
+                let sent = sent.map(|out| units(out.consumed_capacity()));
+                outcome(sent, "DeleteItem", on)
             }
         }
     }

@@ -183,6 +183,16 @@ impl Env {
     }
 }
 
+/// A command's JSON object with the two tables it compared (`"source"`, `"other_side"`).
+pub fn with_sides(mut json: serde_json::Value, sides: &crate::config::Sides) -> serde_json::Value {
+    if let (Some(out), serde_json::Value::Object(compared)) =
+        (json.as_object_mut(), sides.to_json())
+    {
+        out.extend(compared);
+    }
+    json
+}
+
 /// Logs to stderr, `RUST_LOG` or INFO; item values stay out (see `LOG_ITEM_VALUES`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

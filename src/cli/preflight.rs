@@ -70,13 +70,7 @@ pub async fn run(args: PreflightArgs, env: &super::Env) -> Result<Ending, CliErr
         checks: crate::preflight::assess(&facts),
     };
     if args.json {
-        let mut json = report.to_json();
-        if let (Some(out), serde_json::Value::Object(compared)) =
-            (json.as_object_mut(), sides.to_json())
-        {
-            out.extend(compared);
-        }
-        println!("{json}");
+        println!("{}", super::with_sides(report.to_json(), &sides));
     } else {
         println!("preflight: {sides}");
         print!("{}", report.to_text());

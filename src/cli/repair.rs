@@ -56,13 +56,7 @@ pub async fn run(args: RepairArgs, env: &super::Env) -> Result<Ending, CliError>
     let report = repairer.run(&options, &mut progress).await?;
     bar.finish_and_clear();
     if args.json {
-        let mut json = report.to_json();
-        if let (Some(out), serde_json::Value::Object(compared)) =
-            (json.as_object_mut(), sides.to_json())
-        {
-            out.extend(compared);
-        }
-        println!("{json}");
+        println!("{}", super::with_sides(report.to_json(), &sides));
     } else {
         print!("{}", report_text(&report, &sides));
     }

@@ -37,13 +37,7 @@ pub async fn run(args: RevalidateArgs, env: &super::Env) -> Result<Ending, CliEr
     };
     let report = revalidator.run(None, &options).await?;
     if args.json {
-        let mut json = report.to_json();
-        if let (Some(out), serde_json::Value::Object(compared)) =
-            (json.as_object_mut(), sides.to_json())
-        {
-            out.extend(compared);
-        }
-        println!("{json}");
+        println!("{}", super::with_sides(report.to_json(), &sides));
     } else {
         print_summary(&report, &sides);
     }

@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn an_event_goes_to_the_table_its_records_name_and_two_tables_are_refused() {
-        assert_eq!(route(&event_of(&["Orders", "Orders"])), Route::Table("Orders"));
+        assert_eq!(
+            route(&event_of(&["Orders", "Orders"])),
+            Route::Table("Orders")
+        );
         assert_eq!(
             route(&event_of(&["Orders", "Catalog"])),
             Route::Mixed(vec!["Catalog", "Orders"])

@@ -36,6 +36,46 @@ async fn world() -> World {
     World { pair, store }
 }
 
+impl World {
+    /// The repair's configuration for this world: the other side as `other` (the table's name,
+    /// or an ARN), fast windows, no rate to speak of.
+    fn config(&self, other: &str) -> RepairConfig {
+        RepairConfig {
+            revalidator: self.revalidator_config(other),
+            max_write_units: 10_000.0,
+            version_attribute: None,
+            role_arn: None,
+            role_external_id: None,
+        }
+    }
+
+    /// `c#1` SHIPPED in the source, PLACED on the other side, its MISMATCH open; and the item
+    /// replication would write for it (the source's, with an attribute the replicator adds).
+    async fn shipped_with_a_placed_copy(&self) -> (Item, Item) {
+        let (source, target, table) = (&self.pair.source, &self.pair.target, &self.pair.table);
+        let key = order_key("c#1", 1);
+        put(source, table, &order_item("c#1", 1, "SHIPPED")).await;
+        put(target, table, &order_item("c#1", 1, "PLACED")).await;
+        self.open(&key, "MISMATCH").await;
+        let mut replicated = order_item("c#1", 1, "SHIPPED");
+        replicated.insert("syncedBy".into(), AttributeValue::S("replicator".into()));
+        (key, replicated)
+    }
+
+    fn revalidator_config(&self, other: &str) -> RevalidatorConfig {
+        let mut verify = Config::new(TableRef::parse(other).unwrap());
+        verify.max_replication_lag = Duration::from_millis(300);
+        verify.findings_table = Some(self.store.table().to_string());
+        RevalidatorConfig {
+            verify,
+            source_table: self.pair.table.clone(),
+            findings_table: self.store.table().to_string(),
+            max_read_units: 10_000.0,
+            failure_queue_url: None,
+        }
+    }
+}
+
 fn problem(verdict: &'static str) -> Problem {
     Problem {
         verdict,
@@ -102,22 +142,7 @@ impl World {
 
     /// A repairer in this process, writing through `writer`.
     fn repairer<W: TableWriter>(&self, writer: W) -> Repairer<DynamoDbReader, W, DynamoDbFindings> {
-        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
-        verify.max_replication_lag = Duration::from_millis(300);
-        verify.findings_table = Some(self.store.table().to_string());
-        let config = RepairConfig {
-            revalidator: RevalidatorConfig {
-                verify,
-                source_table: self.pair.table.clone(),
-                findings_table: self.store.table().to_string(),
-                max_read_units: 10_000.0,
-                failure_queue_url: None,
-            },
-            max_write_units: 10_000.0,
-            version_attribute: None,
-            role_arn: None,
-            role_external_id: None,
-        };
+        let config = self.config(&self.pair.table);
         let parts = RepairParts {
             source: DynamoDbReader::new(self.pair.source.dynamodb.clone()),
             target: DynamoDbReader::new(self.pair.target.dynamodb.clone()),
@@ -260,15 +285,10 @@ impl TableWriter for ReplicationFirst {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_race_lost_to_replication_writes_nothing_and_revalidation_decides() {
     let w = world().await;
-    let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    let key = order_key("c#1", 1);
-    put(source, table, &order_item("c#1", 1, "SHIPPED")).await;
-    put(target, table, &order_item("c#1", 1, "PLACED")).await;
-    w.open(&key, "MISMATCH").await;
+    let (target, table) = (&w.pair.target, &w.pair.table);
     // Replication writes the source's newest state, with an attribute it adds, between the
     // repair's read and its write.
-    let mut replicated = order_item("c#1", 1, "SHIPPED");
-    replicated.insert("syncedBy".into(), AttributeValue::S("replicator".into()));
+    let (key, replicated) = w.shipped_with_a_placed_copy().await;
     let writer = ReplicationFirst {
         inner: DynamoDbWriter::new(target.dynamodb.clone()),
         target: target.clone(),
@@ -467,21 +487,7 @@ impl World {
         source: ReadsAfter,
         writer: impl TableWriter,
     ) -> Repairer<std::sync::Arc<ReadsAfter>, impl TableWriter, DynamoDbFindings> {
-        let mut verify = Config::new(TableRef::parse(&self.pair.table).unwrap());
-        verify.max_replication_lag = Duration::from_millis(300);
-        let config = RepairConfig {
-            revalidator: RevalidatorConfig {
-                verify,
-                source_table: self.pair.table.clone(),
-                findings_table: self.store.table().to_string(),
-                max_read_units: 10_000.0,
-                failure_queue_url: None,
-            },
-            max_write_units: 10_000.0,
-            version_attribute: None,
-            role_arn: None,
-            role_external_id: None,
-        };
+        let config = self.config(&self.pair.table);
         // One reader type for both sides: the other side's runs nothing before it reads.
         let target = std::sync::Arc::new(ReadsAfter::plain(&self.pair.target.dynamodb));
         let parts = RepairParts {
@@ -498,14 +504,9 @@ impl World {
 async fn replication_landing_between_the_two_reads_is_not_overwritten() {
     let w = world().await;
     let (source, target, table) = (&w.pair.source, &w.pair.target, &w.pair.table);
-    let key = order_key("c#1", 1);
-    put(source, table, &order_item("c#1", 1, "SHIPPED")).await;
-    put(target, table, &order_item("c#1", 1, "PLACED")).await;
-    w.open(&key, "MISMATCH").await;
     // Replication writes the source's state, with the attribute it adds, just before the
     // repair reads the source (after it read the other side).
-    let mut replicated = order_item("c#1", 1, "SHIPPED");
-    replicated.insert("syncedBy".into(), AttributeValue::S("replicator".into()));
+    let (key, replicated) = w.shipped_with_a_placed_copy().await;
     let (t, name, item) = (target.clone(), table.clone(), replicated.clone());
     let source_reader = ReadsAfter::plain(&source.dynamodb);
     *source_reader.before.lock().unwrap() =
@@ -613,15 +614,7 @@ async fn a_recheck_whose_lookups_keep_failing_leaves_the_findings_due_instead_of
     let key = order_key("c#1", 1);
     w.open(&key, "MISMATCH").await;
     let finding = w.store.get(&w.pair.table, &key).await.unwrap().unwrap();
-    let mut verify = Config::new(TableRef::parse(&w.pair.table).unwrap());
-    verify.max_replication_lag = Duration::from_millis(300);
-    let config = RevalidatorConfig {
-        verify,
-        source_table: w.pair.table.clone(),
-        findings_table: w.store.table().to_string(),
-        max_read_units: 10_000.0,
-        failure_queue_url: None,
-    };
+    let config = w.revalidator_config(&w.pair.table);
     let revalidator = Revalidator::new(config, AlwaysThrottled, AlwaysThrottled, w.store.clone());
     let report = tokio::time::timeout(Duration::from_secs(60), revalidator.recheck(&[finding]))
         .await
@@ -678,21 +671,7 @@ async fn an_other_side_given_as_an_arn_is_read_and_written_by_its_arn() {
     put(source, table, &order_item("c#1", 1, "PAID")).await;
     w.open(&key, "MISSING").await;
     let arn = format!("arn:aws:dynamodb:us-east-1:111122223333:table/{table}");
-    let mut verify = Config::new(TableRef::parse(&arn).unwrap());
-    verify.max_replication_lag = Duration::from_millis(300);
-    let config = RepairConfig {
-        revalidator: RevalidatorConfig {
-            verify,
-            source_table: table.clone(),
-            findings_table: w.store.table().to_string(),
-            max_read_units: 10_000.0,
-            failure_queue_url: None,
-        },
-        max_write_units: 10_000.0,
-        version_attribute: None,
-        role_arn: None,
-        role_external_id: None,
-    };
+    let config = w.config(&arn);
     let other = TakesArns::new(target);
     let parts = RepairParts {
         source: TakesArns::new(source),

@@ -675,20 +675,13 @@ async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
     let w = world().await;
     w.wrong_copy_with_its_finding_open().await;
     let table = w.pair.table.clone();
-    let env: Vec<(&str, String)> = vec![
-        ("AWS_REGION", REGION.to_string()),
-        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
-        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG.to_string()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint().to_string()),
+    let mut env = function_env();
+    env.extend([
         ("VERIFY_TABLE_NAME", table.clone()),
-        ("VERIFY_PROFILE", "target-account".to_string()),
         ("SOURCE_TABLE_NAME", table.clone()),
         ("FINDINGS_TABLE", w.store.table().to_string()),
         ("MAX_REPLICATION_LAG", "300ms".to_string()),
-    ];
+    ]);
     let run = run_stream_verifier(
         env!("CARGO_BIN_EXE_revalidator"),
         &env,

@@ -69,20 +69,13 @@ async fn one_function_verifies_each_events_table_against_its_own_pair() {
     let pairs = format!(
         r#"[{{"source": "{a}"}}, {{"source": "{b}", "other": "{b_copy}", "ignore": ["syncedAt"]}}]"#
     );
-    let env: Vec<(&str, String)> = vec![
-        ("AWS_REGION", REGION.to_string()),
-        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
-        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG.to_string()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint().to_string()),
-        ("VERIFY_PROFILE", "target-account".to_string()),
+    let mut env = function_env();
+    env.extend([
         ("TTL_ATTRIBUTE", "expiresAt".to_string()),
         ("LAG_WINDOW_FROM", "arrival".to_string()),
         ("MAX_REPLICATION_LAG", "300ms".to_string()),
         ("TABLE_PAIRS", pairs),
-    ];
+    ]);
     let binary = env!("CARGO_BIN_EXE_stream-verifier");
     let mut answers = Vec::new();
     for stream in &streams {

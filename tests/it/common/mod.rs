@@ -288,6 +288,22 @@ fn local_account_env() -> [(&'static str, &'static str); 7] {
     ]
 }
 
+/// The environment of a Lambda binary run under the fake Runtime API as the source account, the
+/// other account through profile `target-account`: keys, region, DynamoDB Local, no shared files
+/// or instance metadata of this machine.
+pub fn function_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
+        ("AWS_CONFIG_FILE", LOCAL_AWS_CONFIG.to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint().to_string()),
+        ("VERIFY_PROFILE", "target-account".to_string()),
+    ]
+}
+
 /// Runs the built `binary` (`env!("CARGO_BIN_EXE_…")`) with `args` in a cleared environment holding
 /// the source account's keys, the region, DynamoDB Local's endpoint, [`LOCAL_AWS_CONFIG`] and no
 /// shared credentials file, then `env` (which may override any of these).
