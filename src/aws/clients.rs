@@ -99,20 +99,7 @@ pub async fn dynamodb_clients(
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_dynamodb::Client) {
     let own = source_sdk_config().await;
     let target = target_sdk_config(config, &own).await;
-    let source = match &config.source_access.role_arn {
-        Some(role_arn) => {
-            account_sdk_config(
-                &AccountAccess {
-                    role_arn: Some(role_arn),
-                    external_id: config.source_access.external_id.as_deref(),
-                    ..AccountAccess::default()
-                },
-                &own,
-            )
-            .await
-        }
-        None => own,
-    };
+    let source = source_account_config(&config.source_access, own).await;
     (
         aws_sdk_dynamodb::Client::new(&source),
         aws_sdk_dynamodb::Client::new(&target),
@@ -123,18 +110,20 @@ pub async fn dynamodb_clients(
 /// `SOURCE_ROLE_ARN`'s (for a deployment in the other account).
 pub async fn source_dynamodb(access: &crate::config::SourceAccess) -> aws_sdk_dynamodb::Client {
     let own = source_sdk_config().await;
-    let config = match &access.role_arn {
-        Some(role_arn) => {
-            let access = AccountAccess {
-                role_arn: Some(role_arn),
-                external_id: access.external_id.as_deref(),
-                ..AccountAccess::default()
-            };
-            account_sdk_config(&access, &own).await
-        }
-        None => own,
+    aws_sdk_dynamodb::Client::new(&source_account_config(access, own).await)
+}
+
+/// `own`, or `SOURCE_ROLE_ARN`'s role assumed on top of it (with its external id).
+async fn source_account_config(access: &crate::config::SourceAccess, own: SdkConfig) -> SdkConfig {
+    let Some(role_arn) = &access.role_arn else {
+        return own;
     };
-    aws_sdk_dynamodb::Client::new(&config)
+    let access = AccountAccess {
+        role_arn: Some(role_arn),
+        external_id: access.external_id.as_deref(),
+        ..AccountAccess::default()
+    };
+    account_sdk_config(&access, &own).await
 }
 
 /// The shard poller's clients: the stream's account (`SOURCE_ROLE_ARN`, or its older name `STREAM_ROLE_ARN`: its stream, and its table

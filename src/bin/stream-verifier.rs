@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use ddb_verify::config::pairs::table_pairs;
-use ddb_verify::config::Config;
 use ddb_verify::lambda::entry::EventsRead;
 use ddb_verify::lambda::event::StreamEvent;
+use ddb_verify::lambda::pairs::Verifiers;
 use ddb_verify::verify::timing::deadline_instant;
 use lambda_runtime::{layers::TracingLayer, service_fn, Error, LambdaEvent, Runtime};
 
@@ -19,24 +19,22 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let pairs = table_pairs(std::env::var("TABLE_PAIRS").ok())
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-    match &pairs {
-        // Each event goes to the pair of its records' table (`ddb_verify::lambda::pairs`).
-        Some(pairs) => {
-            let tables: Vec<String> = pairs.iter().map(|p| p.name()).collect();
-            tracing::info!(tables = %tables.join(", "), "stream verifier started: verifies each event's table against its pair's other side (TABLE_PAIRS)");
-        }
-        None => {
-            let config = Config::from_env()
-                .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
-            // Its source is the table of the stream it is attached to, named by each event.
-            let other_side =
-                config.other_side(ddb_verify::aws::clients::default_region().await.as_deref());
-            tracing::info!(other_side = %other_side, "stream verifier started: verifies its stream's table against the other side");
-        }
-    }
     let handler = ddb_verify::wiring::stream_verifiers(pairs, |n| std::env::var(n).ok())
         .await
         .inspect_err(|e| tracing::error!("invalid configuration: {e}"))?;
+    match &handler {
+        // Its source is the table of the stream it is attached to, named by each event.
+        Verifiers::One(verifier) => {
+            let region = ddb_verify::aws::clients::default_region().await;
+            let other_side = verifier.verifier().config().other_side(region.as_deref());
+            tracing::info!(other_side = %other_side, "stream verifier started: verifies its stream's table against the other side");
+        }
+        // Each event goes to the pair of its records' table (`ddb_verify::lambda::pairs`).
+        Verifiers::ByTable(by_table) => {
+            let tables: Vec<&str> = by_table.keys().map(String::as_str).collect();
+            tracing::info!(tables = %tables.join(", "), "stream verifier started: verifies each event's table against its pair's other side (TABLE_PAIRS)");
+        }
+    }
     let handler = Arc::new(handler);
     // Events are read from the invocation's bytes by the layer (`lambda::entry`).
     let events = EventsRead::default();

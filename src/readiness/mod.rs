@@ -1635,6 +1635,24 @@ mod tests {
     }
 
     #[test]
+    fn after_a_freeze_a_poller_pass_that_sampled_keys_or_skipped_records_is_no_go() {
+        // The operator stops writes, runs `shard-poller --once` with SAMPLE_RATE below 1 (or a
+        // pass that met trimmed records): the pass reaches past T, but not every change before
+        // it was verified. The freeze replaces only the recency check, never the others.
+        let stopped = NOW - 10 * MIN;
+        let mut sampled = polled_until(NOW - MIN);
+        sampled.coverage[0].sample_rate = Some(0.5);
+        let r = assess(&sampled, NOW, &frozen_at(stopped));
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+        let mut trimmed = polled_until(NOW - MIN);
+        trimmed.coverage[0].gaps = vec![gap(GapCause::Trimmed, NOW - 2 * MIN)];
+        let r = assess(&trimmed, NOW, &frozen_at(stopped));
+        assert!(!r.ready);
+        assert_eq!(failing(&r), [CHECK_EVERY_CHANGE]);
+    }
+
+    #[test]
     fn a_freeze_in_the_future_is_no_go() {
         let r = assess(&polled_until(NOW - MIN), NOW, &frozen_at(NOW + MIN));
         assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
