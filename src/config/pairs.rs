@@ -3,7 +3,9 @@
 //! A JSON array, one object per pair:
 //! `[{"source": "Orders", "other": "arn:aws:dynamodb:eu-west-1:222222222222:table/Orders",
 //! "ignore": ["syncedAt"]}, {"source": "Catalog"}]`
-//! - `source` (required): the source table, a name or an ARN, as `SOURCE_TABLE_NAME` takes it;
+//! - `source` (required): the source table, a name or an ARN, as `SOURCE_TABLE_NAME` takes it,
+//!   or its stream's ARN (`.../table/NAME/stream/LABEL`, which names the table; the template
+//!   builds its pairs from stream ARNs);
 //! - `other`: the other side's table, as `VERIFY_TABLE_NAME` takes it (default: `source`'s name,
 //!   in the other account that `VERIFY_PROFILE` or `VERIFY_ROLE_ARN` reach);
 //! - `ignore`: the pair's own `IGNORE_ATTRIBUTES` (default: the variable's).
@@ -57,7 +59,7 @@ pub fn table_pairs(value: Option<String>) -> Result<Option<Vec<TablePair>>, Conf
         return Ok(None);
     };
     let invalid = |why: String| ConfigError::Pairs { why };
-    let pairs: Vec<TablePair> = serde_json::from_str(&value).map_err(|e| {
+    let mut pairs: Vec<TablePair> = serde_json::from_str(&value).map_err(|e| {
         invalid(format!(
             "TABLE_PAIRS is not valid ({e}): expected {PAIRS_ACCEPTS}"
         ))
@@ -68,6 +70,9 @@ pub fn table_pairs(value: Option<String>) -> Result<Option<Vec<TablePair>>, Conf
         )));
     }
     let mut seen = std::collections::BTreeSet::new();
+    for pair in &mut pairs {
+        pair.source = table_of_stream(&pair.source);
+    }
     for (i, pair) in pairs.iter().enumerate() {
         let at = |field: &str, what: &str| {
             invalid(format!("TABLE_PAIRS pair {} {field}: {what}", i + 1))
@@ -107,9 +112,37 @@ pub fn table_pairs(value: Option<String>) -> Result<Option<Vec<TablePair>>, Conf
     Ok(Some(pairs))
 }
 
+/// The table ARN of a stream ARN (`arn:...:table/NAME/stream/LABEL`); anything else as it is.
+fn table_of_stream(source: &str) -> String {
+    match source.trim().split_once("/stream/") {
+        Some((table, label)) if !label.is_empty() && TableRef::parse(table).is_some() => {
+            table.to_string()
+        }
+        _ => source.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pairs_source_may_be_its_streams_arn_which_names_the_table() {
+        let stream =
+            "arn:aws:dynamodb:us-east-1:111111111111:table/Orders/stream/2026-01-01T00:00:00.000";
+        let pairs = table_pairs(Some(format!(
+            r#"[{{"source": "{stream}", "other": "Orders"}}]"#
+        )))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            pairs[0].source,
+            "arn:aws:dynamodb:us-east-1:111111111111:table/Orders"
+        );
+        assert_eq!(pairs[0].name(), "Orders");
+        let index = r#"[{"source": "arn:aws:dynamodb:us-east-1:111111111111:table/Orders/index/byStatus"}]"#;
+        assert!(table_pairs(Some(index.into())).is_err());
+    }
 
     #[test]
     fn a_pair_stands_for_its_three_variables_and_leaves_the_rest() {
