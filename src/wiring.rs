@@ -199,6 +199,8 @@ pub struct ReadinessSources {
     /// Describes the source table.
     pub source: aws_sdk_dynamodb::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// With writes frozen: the stream verifier's delivery metrics.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub queue: Option<crate::aws::queue::SqsFailureQueue>,
 }
 
@@ -214,6 +216,7 @@ impl ReadinessSources {
             store: DynamoDbFindings::new(aws_sdk_dynamodb::Client::new(&own), findings_table),
             source,
             lambda: aws_sdk_lambda::Client::new(&own),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&own),
             queue: failure_queue_url.map(|url| {
                 crate::aws::queue::SqsFailureQueue::new(aws_sdk_sqs::Client::new(&own), url)
             }),
@@ -242,11 +245,38 @@ impl ReadinessSources {
             let found = lambda.mappings(&stream).await.map_err(|e| e.message);
             readiness::apply_mappings(&mut input, found, crate::shared::epoch_ms());
         }
+        if let Some(stopped_at) = options.writes_stopped_at_ms {
+            input.delivery = self.delivery(&input, stopped_at).await;
+        }
         Ok(readiness::assess(
             &input,
             crate::shared::epoch_ms(),
             options,
         ))
+    }
+}
+
+impl ReadinessSources {
+    /// With writes frozen at `stopped_at`, Lambda's delivery metrics of each stream verifier
+    /// function that covers the current stream.
+    async fn delivery(
+        &self,
+        input: &crate::readiness::ReadinessInput,
+        stopped_at: u64,
+    ) -> Vec<crate::readiness::freeze::FunctionDelivery> {
+        use crate::ports::delivery::DeliveryMetrics;
+        let metrics = crate::aws::delivery::CloudWatchDelivery::new(self.cloudwatch.clone());
+        let mut out = Vec::new();
+        for (function, from) in crate::readiness::needs_delivery(input, stopped_at) {
+            let read = metrics
+                .delivery(&function, from, crate::shared::epoch_ms())
+                .await;
+            out.push(crate::readiness::freeze::FunctionDelivery {
+                function,
+                metrics: read.map_err(|e| e.message),
+            });
+        }
+        out
     }
 }
 

@@ -38,6 +38,9 @@ impl MappingSource for LambdaMappings {
                     last_modified_ms: m
                         .last_modified
                         .and_then(|t| u64::try_from(t.to_millis().ok()?).ok()),
+                    batching_window_s: m
+                        .maximum_batching_window_in_seconds
+                        .and_then(|s| u32::try_from(s).ok()),
                 });
             }
             match page.next_marker.filter(|m| !m.is_empty()) {

@@ -4,6 +4,7 @@
 mod answers;
 pub mod checkpoints;
 pub mod clients;
+pub mod delivery;
 pub mod describe;
 pub mod findings;
 pub mod mappings;

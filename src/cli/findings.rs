@@ -73,9 +73,18 @@ pub struct ReadinessArgs {
     pub clock_skew: Duration,
     /// The cut-over's freeze: when the source's writes stopped (RFC 3339, such as
     /// 2026-12-07T18:00:00Z). GO then needs every change created before it verified (a shard
-    /// poller pass after it), instead of coverage reaching within --max-lag of now.
+    /// poller pass after it, or Lambda's metrics showing the stream verifier was handed them
+    /// all), instead of coverage reaching within --max-lag of now.
     #[arg(long, value_parser = parse_writes_stopped_at)]
     pub writes_stopped_at: Option<u64>,
+    /// With --writes-stopped-at: how long Lambda's metrics may take to appear in CloudWatch
+    /// (a later batch would show after it).
+    #[arg(long, default_value = "2m", value_parser = parse_metrics_delay, requires = "writes_stopped_at")]
+    pub metrics_delay: Duration,
+}
+
+fn parse_metrics_delay(value: &str) -> Result<Duration, String> {
+    crate::config::parse_duration("--metrics-delay", value).map_err(|e| e.to_string())
 }
 
 /// `--writes-stopped-at`: an RFC 3339 time, as epoch milliseconds.
@@ -216,6 +225,7 @@ async fn readiness_of(
         max_lag: args.max_lag,
         clock_skew: args.clock_skew,
         writes_stopped_at_ms: args.writes_stopped_at,
+        metrics_delay: args.metrics_delay,
     };
     let answer = sources
         .assess(&config.source_table, &config.source_api_name, &options)

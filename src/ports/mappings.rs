@@ -16,6 +16,9 @@ pub struct Mapping {
     pub state: String,
     /// When it was last created, updated or changed state (epoch ms).
     pub last_modified_ms: Option<u64>,
+    /// How long it gathers records before a batch (`MaximumBatchingWindowInSeconds`): a change
+    /// may wait this long before the function is handed it.
+    pub batching_window_s: Option<u32>,
 }
 
 #[derive(Debug, Error)]

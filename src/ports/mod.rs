@@ -3,6 +3,7 @@
 //! ones, for tests, in the test kit. Every port reports a failed call with a [`failure::FailureKind`].
 
 pub mod checkpoint;
+pub mod delivery;
 pub mod failure;
 pub mod findings;
 pub mod layout;

@@ -642,6 +642,7 @@ mod tests {
             function: function.into(),
             state: state.into(),
             last_modified_ms: None,
+            batching_window_s: None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! reads its input.
 
 pub mod chain;
+pub mod freeze;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use crate::ports::queue::{FailureQueue, QueueDepth};
 use crate::report::emf::Metric;
 use crate::shared::rfc3339;
 use chain::{Chain, Link};
+use freeze::{FunctionDelivery, LambdaFreeze};
 
 /// How far behind now stream verification may be, and how long a re-delivery still blocks,
 /// when `--max-lag` is not given.
@@ -95,6 +97,10 @@ pub struct ReadinessInput {
     pub accepted: Vec<Finding>,
     pub stream: TableStream,
     pub failure_queue: FailureQueueState,
+    /// The current stream's event source mappings, when they were read ([`apply_mappings`]).
+    pub mappings: Option<Vec<Mapping>>,
+    /// With writes frozen, the stream verifier functions' delivery metrics ([`needs_delivery`]).
+    pub delivery: Vec<FunctionDelivery>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +112,8 @@ pub struct ReadinessOptions {
     /// When the source's writes stopped for the cut-over (`--writes-stopped-at`, epoch ms): GO
     /// then needs every change created before it verified, instead of coverage reaching now.
     pub writes_stopped_at_ms: Option<u64>,
+    /// With writes frozen: how long Lambda's metrics may take to appear in CloudWatch.
+    pub metrics_delay: Duration,
 }
 
 impl Default for ReadinessOptions {
@@ -114,6 +122,7 @@ impl Default for ReadinessOptions {
             max_lag: DEFAULT_MAX_LAG,
             clock_skew: DEFAULT_CLOCK_SKEW,
             writes_stopped_at_ms: None,
+            metrics_delay: freeze::DEFAULT_METRICS_DELAY,
         }
     }
 }
@@ -367,7 +376,23 @@ pub async fn gather<S: FindingsStore>(
         accepted,
         stream,
         failure_queue: FailureQueueState::NotConfigured,
+        mappings: None,
+        delivery: Vec::new(),
     })
+}
+
+/// With writes frozen at `stopped_at_ms`, the stream verifier functions (Lambda) covering the
+/// current stream whose delivery metrics the freeze needs, each from when ([`freeze`]).
+pub fn needs_delivery(input: &ReadinessInput, stopped_at_ms: u64) -> Vec<(String, u64)> {
+    let TableStream::Current(arn) = &input.stream else {
+        return Vec::new();
+    };
+    input
+        .coverage
+        .iter()
+        .filter(|c| c.source == CoverageSource::Stream && c.stream_arn.as_deref() == Some(arn))
+        .map(|c| (c.name.clone(), freeze::metrics_from(c, stopped_at_ms)))
+        .collect()
 }
 
 /// Whether the current stream has stream verifier (Lambda) coverage, whose event source mappings
@@ -395,6 +420,7 @@ pub fn apply_mappings(
     let TableStream::Current(arn) = input.stream.clone() else {
         return;
     };
+    input.mappings = mappings.as_ref().ok().cloned();
     let lambda = input
         .coverage
         .iter_mut()
@@ -970,40 +996,87 @@ fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
             rfc3339(t)
         ));
     }
-    // Only a poller's pass shows every shard read past the freeze (its entry reaches the time the
-    // pass began); the chain must reach there too, without a hole.
+    // A poller's pass shows every shard read past the freeze (its entry reaches the time the
+    // pass began); Lambda's metrics show it delivered everything before it ([`freeze`]). The
+    // chain must reach there too, without a hole.
     let polled_past = l
         .current
         .iter()
         .filter(|c| c.source == CoverageSource::Poller)
         .filter_map(|c| c.verified_until_ms)
         .any(|t| t >= needed);
-    match l.verified_until() {
-        Some(until) if until >= needed && polled_past => check(
+    let until = l.verified_until();
+    if polled_past && until.is_some_and(|u| u >= needed) {
+        return check(
             CHECK_VERIFIED_PAST_FREEZE,
             true,
             format!(
                 "writes stopped at {stopped}; every change created before it is verified (coverage reaches {}, clock margin {})",
-                rfc3339(until),
+                rfc3339(until.unwrap_or(needed)),
                 human_duration(l.options.clock_skew)
             ),
-        ),
-        until => {
-            let reach = until.map_or("no change verified".to_string(), |u| {
-                format!("coverage reaches {}", rfc3339(u))
-            });
-            let poller = l.current.iter().any(|c| c.source == CoverageSource::Poller);
-            fail(if poller {
-                format!(
-                    "writes stopped at {stopped}, but {reach}, not past it by the clock margin: the shard poller has not read every shard past it yet; run `shard-poller --once` (or wait for its next run), then check again"
-                )
-            } else {
-                format!(
-                    "writes stopped at {stopped}, but {reach}: the stream verifier (Lambda) records only the changes it receives, so nothing shows that no change before the freeze is still unread; run `shard-poller --once` with FINDINGS_TABLE set (a pass reads every shard to its end and records it), then check again"
-                )
-            })
+        );
+    }
+    let reach = until.map_or("no change verified".to_string(), |u| {
+        format!("coverage reaches {}", rfc3339(u))
+    });
+    if let Some(proof) = lambda_delivered(l, stopped_at, until) {
+        return match proof {
+            Ok(why) => check(
+                CHECK_VERIFIED_PAST_FREEZE,
+                true,
+                format!("writes stopped at {stopped}; every change created before it is verified ({reach}): {why}"),
+            ),
+            Err(why) => fail(format!("writes stopped at {stopped}, but {reach}, and {why}")),
+        };
+    }
+    fail(format!(
+        "writes stopped at {stopped}, but {reach}, not past it by the clock margin: the shard poller has not read every shard past it yet; run `shard-poller --once` (or wait for its next run), then check again"
+    ))
+}
+
+/// The stream verifier's (Lambda) proof that it was handed every change before the freeze, when
+/// it covers the current stream: `Ok` with why, for every function, or the first `Err`.
+fn lambda_delivered(
+    l: &Ledger<'_>,
+    stopped_at: u64,
+    until: Option<u64>,
+) -> Option<Result<String, String>> {
+    let lambda: Vec<&Coverage> = l
+        .current
+        .iter()
+        .filter(|c| c.source == CoverageSource::Stream)
+        .copied()
+        .collect();
+    if lambda.is_empty() {
+        return None;
+    }
+    let mut proofs = Vec::new();
+    for entry in lambda {
+        if entry
+            .verified_until_ms
+            .is_some_and(|v| until.is_none_or(|u| u < v))
+        {
+            return Some(Err(format!(
+                "the chain does not reach what {} verified: a stretch before it was verified by nobody",
+                entry.name
+            )));
+        }
+        let proof = LambdaFreeze {
+            entry,
+            mappings: l.input.mappings.as_deref(),
+            delivery: l.input.delivery.iter().find(|d| d.function == entry.name),
+            stopped_at_ms: stopped_at,
+            now_ms: l.now_ms,
+            metrics_delay: l.options.metrics_delay,
+        }
+        .prove();
+        match proof {
+            Ok(why) => proofs.push(why),
+            Err(why) => return Some(Err(why)),
         }
     }
+    Some(Ok(proofs.join("; ")))
 }
 
 fn ago(now_ms: u64, t: u64) -> String {
@@ -1192,6 +1265,8 @@ mod tests {
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
             failure_queue: empty_queue(),
+            mappings: None,
+            delivery: Vec::new(),
         }
     }
 
@@ -1577,16 +1652,16 @@ mod tests {
     }
 
     #[test]
-    fn after_a_freeze_the_lambda_verifier_alone_cannot_show_it_read_everything() {
-        // Its last change verified a minute before writes stopped: nothing shows the records
-        // between it and the freeze were delivered.
+    fn after_a_freeze_the_lambda_verifier_without_its_mappings_cannot_show_it_read_everything() {
+        // Its last change verified a minute before writes stopped: its own coverage does not
+        // show the records between it and the freeze were delivered.
         let stopped = NOW - 10 * MIN;
         let mut input = go();
         input.coverage[0] = stream(NOW - 60 * MIN, stopped - MIN);
         let r = assess(&input, NOW, &frozen_at(stopped));
         assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
         assert!(
-            r.reasons()[0].contains("records only the changes it receives"),
+            r.reasons()[0].contains("mappings were not read"),
             "{:?}",
             r.reasons()
         );
@@ -1611,10 +1686,116 @@ mod tests {
         let r = assess(&input, NOW, &frozen_at(stopped));
         assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
         assert!(
-            r.reasons()[0].contains("records only the changes it receives"),
+            r.reasons()[0].contains("mappings were not read"),
             "{:?}",
             r.reasons()
         );
+    }
+
+    /// Writes stopped 10 minutes ago; the stream verifier's last change was made a minute before,
+    /// its mapping is enabled, and Lambda's metrics show its last batch caught up, nothing since.
+    fn lambda_frozen() -> (ReadinessInput, u64) {
+        use crate::ports::delivery::Delivery;
+        let stopped = NOW - 10 * MIN;
+        let mut input = go();
+        input.coverage[0] = Coverage {
+            // Its last batch, as it recorded it.
+            checked_at_ms: stopped - MIN + 5_000,
+            ..stream(NOW - 60 * MIN, stopped - MIN)
+        };
+        input.mappings = Some(vec![Mapping {
+            state: "Enabled".into(),
+            batching_window_s: Some(0),
+            ..mapping("stream-verifier", NOW - 60 * MIN)
+        }]);
+        input.delivery = vec![FunctionDelivery {
+            function: "stream-verifier".into(),
+            metrics: Ok(Delivery {
+                iterator_age: vec![(stopped - 3 * MIN, 2_000.0), (stopped - MIN, 300.0)],
+                ..Delivery::default()
+            }),
+        }];
+        (input, stopped)
+    }
+
+    fn delivery(input: &mut ReadinessInput) -> &mut crate::ports::delivery::Delivery {
+        input.delivery[0].metrics.as_mut().unwrap()
+    }
+
+    #[test]
+    fn after_a_freeze_lambdas_metrics_back_to_zero_show_the_stream_verifier_was_handed_everything()
+    {
+        let (input, stopped) = lambda_frozen();
+        let r = assess(&input, NOW, &frozen_at(stopped));
+        assert!(r.ready, "{:?}", r.reasons());
+        assert!(check(&r, CHECK_VERIFIED_PAST_FREEZE)
+            .detail
+            .contains("nothing delivered since"));
+        assert_eq!(
+            failing(&assess_default(&input)),
+            [CHECK_STREAM_RECENT],
+            "without the freeze, coverage 11 minutes old is stale"
+        );
+    }
+
+    #[test]
+    fn after_a_freeze_lambdas_metrics_that_do_not_prove_delivery_are_no_go_each_saying_why() {
+        let (base, stopped) = lambda_frozen();
+        let no_go = |input: &ReadinessInput, now: u64, why: &str| {
+            let r = assess(input, now, &frozen_at(stopped));
+            assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE], "{why}");
+            assert!(r.reasons()[0].contains(why), "{why}: {:?}", r.reasons());
+        };
+        // The last batch still 40 s behind: more may follow.
+        let mut input = base.clone();
+        delivery(&mut input).iterator_age.push((stopped, 40_000.0));
+        no_go(&input, NOW, "not back to zero");
+        // Throttled after the freeze: a batch waits for a retry.
+        let mut input = base.clone();
+        delivery(&mut input).throttles.push((stopped + MIN, 3.0));
+        no_go(&input, NOW, "Throttles");
+        let mut input = base.clone();
+        delivery(&mut input).errors.push((stopped, 1.0));
+        no_go(&input, NOW, "Errors");
+        // Too soon after the freeze for later batches to show, and a long batching window.
+        no_go(&base, stopped + MIN, "check again then");
+        let mut input = base.clone();
+        input.mappings.as_mut().unwrap()[0].batching_window_s = Some(300);
+        no_go(&input, stopped + 5 * MIN, "batching window 300 s");
+        assert!(assess(&input, stopped + 8 * MIN, &frozen_at(stopped)).ready);
+        // A batch in a later minute than the function recorded: delivered by that minute's end.
+        let mut input = base.clone();
+        delivery(&mut input)
+            .iterator_age
+            .push((stopped + MIN, 300.0));
+        no_go(&input, stopped + 3 * MIN, "delivered by");
+        assert!(assess(&input, stopped + 4 * MIN, &frozen_at(stopped)).ready);
+        // The mapping disabled, or gone.
+        let mut input = base.clone();
+        input.mappings.as_mut().unwrap()[0].state = "Disabled".into();
+        no_go(&input, NOW, "not Enabled");
+        let mut input = base.clone();
+        input.mappings = Some(vec![]);
+        no_go(&input, NOW, "no event source mapping");
+        // Metrics not read, unreadable, or with no batch since the last change verified.
+        let mut input = base.clone();
+        input.delivery.clear();
+        no_go(&input, NOW, "were not read");
+        let mut input = base.clone();
+        input.delivery[0].metrics = Err("AccessDenied".into());
+        no_go(&input, NOW, "cloudwatch:GetMetricData");
+        let mut input = base.clone();
+        delivery(&mut input).iterator_age.truncate(1);
+        no_go(&input, NOW, "no batch delivered");
+        // A poller's pass past the freeze proves it whatever Lambda's metrics say.
+        let mut input = base.clone();
+        delivery(&mut input).iterator_age.push((stopped, 40_000.0));
+        input.coverage.push(Coverage {
+            started_at_ms: Some(NOW - 60 * MIN),
+            verified_until_ms: Some(NOW - MIN),
+            ..coverage(CoverageSource::Poller, ARN)
+        });
+        assert!(assess(&input, NOW, &frozen_at(stopped)).ready);
     }
 
     #[test]
@@ -1799,6 +1980,8 @@ mod tests {
             accepted: vec![],
             stream: TableStream::Current(ARN.into()),
             failure_queue: empty_queue(),
+            mappings: None,
+            delivery: Vec::new(),
         };
         let r = assess_default(&input);
         assert_eq!(
@@ -1870,6 +2053,7 @@ mod tests {
             function: function.into(),
             state: "Enabled".into(),
             last_modified_ms: Some(last_modified_ms),
+            batching_window_s: None,
         }
     }
 

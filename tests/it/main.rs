@@ -16,6 +16,7 @@ mod baseline;
 mod correctness;
 mod fault_injection;
 mod findings;
+mod freeze;
 mod pairs;
 mod preflight;
 mod profile_credentials;

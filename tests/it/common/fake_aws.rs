@@ -525,3 +525,94 @@ impl FakeLambda {
             .collect();
     }
 }
+
+/// Lambda's delivery metrics as [`FakeCloudWatch`] answers them: `(minute's start, epoch ms,
+/// value)` of each series.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pub iterator_age: Vec<(u64, f64)>,
+    pub errors: Vec<(u64, f64)>,
+    pub throttles: Vec<(u64, f64)>,
+}
+
+/// A CloudWatch endpoint answering GetMetricData (Smithy RPC v2 CBOR) with the metrics set by
+/// [`FakeCloudWatch::set`], newest first as CloudWatch does; the functions asked for are kept.
+pub struct FakeCloudWatch {
+    server: Server,
+    metrics: Arc<Mutex<Metrics>>,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeCloudWatch {
+    pub async fn start() -> FakeCloudWatch {
+        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (read, seen_asks) = (Arc::clone(&metrics), Arc::clone(&asked));
+        let server = serve(move |seen: Seen| {
+            let answer = if seen.path.ends_with("/operation/GetMetricData") {
+                seen_asks.lock().unwrap().push(seen.body.clone());
+                let mut response = respond(StatusCode::OK, "application/cbor", String::new());
+                *response.body_mut() = Full::new(Bytes::from(metric_data(&read.lock().unwrap())));
+                response
+                    .headers_mut()
+                    .insert("smithy-protocol", "rpc-v2-cbor".parse().unwrap());
+                response
+            } else {
+                respond(
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    format!("fake CloudWatch: {} is not implemented", seen.path),
+                )
+            };
+            async move { answer }
+        })
+        .await;
+        FakeCloudWatch {
+            server,
+            metrics,
+            asked,
+        }
+    }
+
+    /// For `AWS_ENDPOINT_URL_CLOUDWATCH`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    pub fn set(&self, metrics: Metrics) {
+        *self.metrics.lock().unwrap() = metrics;
+    }
+
+    /// Whether a GetMetricData request named `function`.
+    pub fn asked_for(&self, function: &str) -> bool {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.contains(function))
+    }
+}
+
+/// A GetMetricData answer: one result per series, ids as `aws::delivery` asks them.
+fn metric_data(m: &Metrics) -> Vec<u8> {
+    use aws_smithy_types::DateTime;
+    let mut e = aws_smithy_cbor::Encoder::new(Vec::new());
+    e.map(1).str("MetricDataResults").array(3);
+    for (id, series) in [
+        ("age", &m.iterator_age),
+        ("errors", &m.errors),
+        ("throttles", &m.throttles),
+    ] {
+        let newest_first: Vec<&(u64, f64)> = series.iter().rev().collect();
+        e.map(4).str("Id").str(id).str("StatusCode").str("Complete");
+        e.str("Timestamps").array(newest_first.len());
+        for (at, _) in &newest_first {
+            e.timestamp(&DateTime::from_millis(*at as i64));
+        }
+        e.str("Values").array(newest_first.len());
+        for (_, value) in &newest_first {
+            e.double(*value);
+        }
+    }
+    e.into_writer()
+}
