@@ -154,6 +154,92 @@ pub async fn revalidator(mut config: RevalidatorConfig) -> AwsRevalidator {
     )
 }
 
+/// The scheduled revalidator's work, for one pair or for every pair of `TABLE_PAIRS`: each
+/// pair's open findings due again, then its readiness (emitted as metrics, under the pair's
+/// `VerifyTable`).
+pub struct ScheduledRevalidation {
+    pairs: Vec<(AwsRevalidator, String)>,
+    sources: ReadinessSources,
+    /// Whether the answer lists pairs (`TABLE_PAIRS` was set) or is the one pair's report.
+    many: bool,
+}
+
+impl ScheduledRevalidation {
+    /// From each pair's configuration (one, without `TABLE_PAIRS`); readiness in this process's
+    /// account, the source tables described as the first pair's configuration reaches them.
+    pub async fn new(configs: Vec<RevalidatorConfig>, many: bool) -> ScheduledRevalidation {
+        let first = &configs[0];
+        let (source, _) = clients::dynamodb_clients(&first.verify).await;
+        let sources = ReadinessSources::new(
+            &first.findings_table,
+            first.failure_queue_url.as_deref(),
+            source,
+        )
+        .await;
+        let mut pairs = Vec::new();
+        for config in configs {
+            let api_name = config.source_table.clone();
+            pairs.push((revalidator(config).await, api_name));
+        }
+        ScheduledRevalidation {
+            pairs,
+            sources,
+            many,
+        }
+    }
+
+    /// One scheduled run: every pair in turn, each with an equal share of the time left.
+    pub async fn run(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<serde_json::Value, crate::revalidate::RevalidateError> {
+        let mut answers = Vec::new();
+        for (i, (revalidator, api_name)) in self.pairs.iter().enumerate() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let share = left / u32::try_from(self.pairs.len() - i).unwrap_or(u32::MAX);
+            let mut answer =
+                crate::revalidate::scheduled(revalidator, tokio::time::Instant::now() + share)
+                    .await?;
+            self.readiness_into(&mut answer, revalidator, api_name)
+                .await;
+            answers.push(answer);
+        }
+        if !self.many {
+            return Ok(answers.remove(0));
+        }
+        let ready = answers.iter().all(|a| a["ready"] == true);
+        Ok(serde_json::json!({"ready": ready, "pairs": answers}))
+    }
+
+    /// The pair's readiness, emitted (`Ready`, a metric per check) and added to its answer.
+    async fn readiness_into(
+        &self,
+        answer: &mut serde_json::Value,
+        revalidator: &AwsRevalidator,
+        api_name: &str,
+    ) {
+        use crate::readiness::{Readiness, ReadinessOptions};
+        let table = revalidator.table_name();
+        let readiness = self
+            .sources
+            .assess(table, api_name, &ReadinessOptions::default())
+            .await;
+        let (ready, reasons) = match &readiness {
+            Ok(r) => (r.ready, r.reasons().iter().map(|s| s.to_string()).collect()),
+            // Not assessed is never GO: Ready 0, and why.
+            Err(e) => (false, vec![format!("readiness could not be read: {e}")]),
+        };
+        let metrics = match &readiness {
+            Ok(r) => r.metrics(),
+            Err(_) => Readiness::not_assessed_metrics(),
+        };
+        crate::report::emf::emit(&revalidator.config().verify, &metrics);
+        answer["table"] = table.into();
+        answer["ready"] = ready.into();
+        answer["reasons"] = serde_json::json!(reasons);
+    }
+}
+
 /// The repair with every seam on AWS.
 pub type AwsRepairer = Repairer<DynamoDbReader, DynamoDbWriter, DynamoDbFindings>;
 

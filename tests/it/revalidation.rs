@@ -710,3 +710,47 @@ async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
     assert_eq!(ready["ReadyNoRecentRetries"], 1.0, "{ready}");
     assert_eq!(ready["VerifyTable"], table.as_str(), "{ready}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_with_table_pairs_checks_and_assesses_every_pair() {
+    use crate::common::fake_aws::{run_stream_verifier, Posted};
+    let w = world().await;
+    w.wrong_copy_with_its_finding_open().await;
+    // A second pair, in the same findings table, with nothing open.
+    let second = orders_pair().await;
+    let (first, other) = (w.pair.table.clone(), second.table.clone());
+    let mut env = function_env();
+    env.extend([
+        (
+            "TABLE_PAIRS",
+            format!(r#"[{{"source": "{first}"}}, {{"source": "{other}"}}]"#),
+        ),
+        ("FINDINGS_TABLE", w.store.table().to_string()),
+        ("MAX_REPLICATION_LAG", "300ms".to_string()),
+    ]);
+    let run = run_stream_verifier(
+        env!("CARGO_BIN_EXE_revalidator"),
+        &env,
+        &serde_json::json!({}),
+    )
+    .await;
+    let Some(Posted::Response(body)) = &run.posted else {
+        panic!("no answer: {:?}\n{}", run.posted, run.stderr);
+    };
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(answer["ready"], false, "{answer}");
+    let pairs = answer["pairs"].as_array().expect("a report per pair");
+    let tables: Vec<&str> = pairs.iter().map(|p| p["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, [first.as_str(), other.as_str()], "{answer}");
+    assert_eq!(pairs[0]["still_open"], 1, "{answer}");
+    assert_eq!(pairs[1]["checked"], 0, "{answer}");
+    // Readiness of each, as a metric under its own table.
+    let ready: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|doc| doc.get("Ready").is_some())
+        .map(|doc| doc["VerifyTable"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ready, [first, other], "{}", run.stdout);
+}
