@@ -7,8 +7,12 @@
 //!   finished once every segment is done; answers `{"run_id", "complete", "segments_done",
 //!   "items_scanned", "verdicts"}`.
 //!
+//! Either may name the pair's source table, `"table"` (with `TABLE_PAIRS`, one function serves
+//! every pair; without it, the function's one pair); without it, the first pair.
+//!
 //! Each segment invocation prints its EMF document: `ItemsScanned`, the verdicts with `Extra`,
-//! `ConsumedReadUnits`, `SegmentsCompleted`.
+//! `ConsumedReadUnits`, `SegmentsCompleted`, and `SegmentsTotal` (the run's segments: the
+//! dashboard's progress is `SegmentsCompleted` over it).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -30,11 +34,26 @@ pub enum BaselineRequest {
         run_id: String,
         segment: u32,
         total_segments: u32,
+        #[serde(default)]
+        table: Option<String>,
     },
     Finish {
         run_id: String,
         total_segments: u32,
+        #[serde(default)]
+        table: Option<String>,
     },
+}
+
+impl BaselineRequest {
+    /// The pair's source table the request names, if any.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            BaselineRequest::Segment { table, .. } | BaselineRequest::Finish { table, .. } => {
+                table.as_deref().filter(|t| !t.is_empty())
+            }
+        }
+    }
 }
 
 /// Answers one request (see the module documentation).
@@ -54,6 +73,7 @@ where
             run_id,
             segment,
             total_segments,
+            ..
         } => {
             baseline.start(&run_id, total_segments).await?;
             let mut metrics = InvocationMetrics::default();
@@ -80,6 +100,7 @@ where
                 (units.0 - units_before.0 + units.1 - units_before.1).round() as u64,
             ));
             documents.push(Metric::count("SegmentsCompleted", u64::from(report.done)));
+            documents.push(Metric::count("SegmentsTotal", u64::from(total_segments)));
             emf::emit(&baseline.config().verify, &documents);
             tracing::info!(
                 run_id,
@@ -100,6 +121,7 @@ where
         BaselineRequest::Finish {
             run_id,
             total_segments,
+            ..
         } => Ok(baseline.finish(&run_id, total_segments).await?.to_json()),
     }
 }
@@ -119,9 +141,15 @@ mod tests {
             BaselineRequest::Segment {
                 run_id: "r1".into(),
                 segment: 3,
-                total_segments: 8
+                total_segments: 8,
+                table: None,
             }
         );
+        let named: BaselineRequest = serde_json::from_str(
+            r#"{"action": "finish", "run_id": "r1", "total_segments": 8, "table": "Catalog"}"#,
+        )
+        .unwrap();
+        assert_eq!(named.table(), Some("Catalog"));
         let finish: BaselineRequest =
             serde_json::from_str(r#"{"action": "finish", "run_id": "r1", "total_segments": 8}"#)
                 .unwrap();

@@ -691,6 +691,7 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
             run_id: "sfn".into(),
             segment,
             total_segments: segments,
+            table: None,
         };
         loop {
             invocations += 1;
@@ -715,6 +716,7 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
     let finish = BaselineRequest::Finish {
         run_id: "sfn".into(),
         total_segments: segments,
+        table: None,
     };
     let answer = handle(&baseline, finish, Instant::now() + Duration::from_secs(30))
         .await
@@ -729,6 +731,7 @@ async fn the_segment_function_answers_not_done_until_its_segment_is_done_then_fi
         run_id: "sfn".into(),
         segment: 0,
         total_segments: segments,
+        table: None,
     };
     let answer = handle(&baseline, again, Instant::now() + Duration::from_secs(30))
         .await
@@ -908,6 +911,7 @@ async fn the_segment_function_refuses_a_run_started_with_other_settings() {
         run_id: run_id.into(),
         segment: 0,
         total_segments: 1,
+        table: None,
     };
     let first = p.baseline(p.config(|_| {}));
     let answer = handle(&first, segment("sfn-r"), deadline()).await.unwrap();
@@ -925,6 +929,7 @@ async fn the_segment_function_refuses_a_run_started_with_other_settings() {
     let finish = BaselineRequest::Finish {
         run_id: "sfn-r".into(),
         total_segments: 1,
+        table: None,
     };
     let err = handle(&other, finish, deadline()).await.unwrap_err();
     assert!(ddb_verify::shared::error_chain(&err).contains("IGNORE_ATTRIBUTES"));
@@ -1170,4 +1175,60 @@ async fn ddb_verify_baseline_reads_the_source_tables_ttl_and_exits_0_when_only_e
     assert_eq!(json["verdicts"]["MATCH"], 1);
     assert_eq!(json["verdicts"]["MISSING"], 0);
     assert_eq!(json["verdicts"]["EXTRA"], 0);
+}
+
+/// With `TABLE_PAIRS`, one segment function compares the pair the request names (through the
+/// binary and the Runtime API); a table no pair lists is an error naming the pairs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_segment_function_compares_the_pair_its_request_names() {
+    use crate::common::fake_aws::{run_stream_verifier, Posted};
+    let (first, second) = (orders_pair().await, orders_pair().await);
+    put_replicated_orders(&first, 0..3).await;
+    put_replicated_orders(&second, 0..7).await;
+    let checkpoints = unique("Checkpoints");
+    ddb_verify::aws::checkpoints::create_checkpoint_table(&first.source.dynamodb, &checkpoints)
+        .await
+        .expect("checkpoint table");
+    let mut env = function_env();
+    env.extend([
+        (
+            "TABLE_PAIRS",
+            format!(
+                r#"[{{"source": "{}"}}, {{"source": "{}"}}]"#,
+                first.table, second.table
+            ),
+        ),
+        ("CHECKPOINT_TABLE", checkpoints.clone()),
+    ]);
+    let invoke = |table: &str| {
+        let request = serde_json::json!({"action": "segment", "run_id": format!("r-{table}"),
+            "segment": 0, "total_segments": 1, "table": table});
+        let env = env.clone();
+        async move { run_stream_verifier(env!("CARGO_BIN_EXE_baseline-segment"), &env, &request).await }
+    };
+    for (pair, items) in [(&second, 7), (&first, 3)] {
+        let run = invoke(&pair.table).await;
+        let Some(Posted::Response(body)) = &run.posted else {
+            panic!("no answer: {:?}\n{}", run.posted, run.stderr);
+        };
+        let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(answer["done"], true, "{answer}");
+        assert_eq!(answer["items_scanned"]["source"], items, "{answer}");
+        let emf = run
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|d| d.get("SegmentsTotal").is_some())
+            .unwrap_or_else(|| panic!("no SegmentsTotal: {}", run.stdout));
+        assert_eq!(emf["SegmentsTotal"], 1.0, "{emf}");
+        assert_eq!(emf["SegmentsCompleted"], 1.0, "{emf}");
+    }
+    let run = invoke("Nope").await;
+    let Some(Posted::Error(body)) = &run.posted else {
+        panic!("no error: {:?}\n{}", run.posted, run.stderr);
+    };
+    assert!(
+        body.contains("Nope") && body.contains(&first.table),
+        "{body}"
+    );
 }
