@@ -41,6 +41,7 @@ fn the_template_sets_exactly_the_variables_the_verifier_reads() {
     let set = variables(&t, "StreamVerifierFunction");
     let read: BTreeSet<String> = VARIABLES
         .iter()
+        .chain(VERIFIER_ONLY_VARIABLES)
         .filter(|v| !LOCAL_ONLY_VARIABLES.contains(v))
         .map(|v| v.to_string())
         .collect();
@@ -174,8 +175,28 @@ fn read_yaml(path: &str) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Every policy statement of a template's functions and roles, with `!If` branches unfolded
-/// (both branches count: either may be deployed).
+/// A template's resources, and those its `Fn::ForEach` loops make as they are written (their
+/// logical ids with `&{...}`, their values with the loop's identifier): everything it may deploy.
+fn resources_and_loops(t: &Value) -> Vec<(String, &Value)> {
+    let mut all = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if name.starts_with("Fn::ForEach::") {
+            let body = resource[2]
+                .as_mapping()
+                .expect("a loop's body: its resources");
+            for (inner, resource) in body {
+                all.push((inner.as_str().unwrap().to_string(), resource));
+            }
+        } else {
+            all.push((name.to_string(), resource));
+        }
+    }
+    all
+}
+
+/// Every policy statement of a template's functions, roles and policies (those of its loops
+/// too), with `!If` branches unfolded (both branches count: either may be deployed).
 fn statements(t: &Value) -> Vec<(String, Value)> {
     fn unfold(v: &Value, out: &mut Vec<Value>) {
         match v {
@@ -192,10 +213,13 @@ fn statements(t: &Value) -> Vec<(String, Value)> {
         }
     }
     let mut all = Vec::new();
-    for (name, resource) in t["Resources"].as_mapping().unwrap() {
-        let name = name.as_str().unwrap().to_string();
+    for (name, resource) in resources_and_loops(t) {
         let properties = &resource["Properties"];
         let mut documents: Vec<&Value> = Vec::new();
+        // An AWS::IAM::Policy attached to a role.
+        if !properties["PolicyDocument"].is_null() {
+            documents.push(&properties["PolicyDocument"]);
+        }
         if let Some(policies) = properties["Policies"].as_sequence() {
             for policy in policies {
                 // SAM inline policies are documents; IAM role policies wrap them.
@@ -428,6 +452,9 @@ type Grant = (Vec<String>, Vec<String>);
 struct Deployment<'t> {
     t: &'t Value,
     values: BTreeMap<String, String>,
+    /// The template with its `Fn::ForEach` loops made for these values (as the transform
+    /// `AWS::LanguageExtensions` makes them): the resources and outputs the stack may have.
+    expanded: Value,
 }
 
 fn tag_args(tagged: &serde_yaml::value::TaggedValue) -> Vec<Value> {
@@ -465,17 +492,44 @@ impl<'t> Deployment<'t> {
         ] {
             values.insert(name.to_string(), value.to_string());
         }
-        Deployment { t, values }
+        let mut expanded = t.clone();
+        for section in ["Conditions", "Resources", "Outputs"] {
+            if let Some(entries) = t[section].as_mapping() {
+                expanded[section] = Value::Mapping(expand_loops(entries, t, &values));
+            }
+        }
+        Deployment {
+            t,
+            values,
+            expanded,
+        }
     }
 
-    /// A reference: a parameter's value, or a placeholder naming the resource.
+    /// A parameter's value as a `Ref` gives it: a CommaDelimitedList's is a list (an empty value is
+    /// a list of one empty entry).
+    fn parameter(&self, name: &str) -> Option<Value> {
+        let value = self.values.get(name)?;
+        Some(
+            if self.t["Parameters"][name]["Type"] == "CommaDelimitedList" {
+                Value::Sequence(value.split(',').map(Value::from).collect())
+            } else {
+                Value::from(value.as_str())
+            },
+        )
+    }
+
+    /// A reference: a parameter's value, or a placeholder naming the resource (one the template
+    /// declares, one a loop makes, or a function's role, which SAM makes as `<function>Role`).
     fn reference(&self, name: &str) -> String {
         match self.values.get(name) {
             Some(value) => value.clone(),
             None if name.contains('.') => format!("GetAtt:{name}"),
             None => {
+                let sam_role = name.strip_suffix("Role").is_some_and(|function| {
+                    self.t["Resources"][function]["Type"] == "AWS::Serverless::Function"
+                });
                 assert!(
-                    !self.t["Resources"][name].is_null(),
+                    !self.expanded["Resources"][name].is_null() || sam_role,
                     "reference to {name}, neither a parameter nor a resource"
                 );
                 format!("Ref:{name}")
@@ -522,7 +576,10 @@ impl<'t> Deployment<'t> {
                 };
                 if tagged.tag == "Ref" {
                     let name = args[0].as_str().unwrap();
-                    (name != "AWS::NoValue").then(|| Value::from(self.reference(name)))
+                    (name != "AWS::NoValue").then(|| {
+                        self.parameter(name)
+                            .unwrap_or_else(|| Value::from(self.reference(name)))
+                    })
                 } else if tagged.tag == "GetAtt" {
                     Some(Value::from(format!(
                         "GetAtt:{}",
@@ -608,9 +665,44 @@ impl<'t> Deployment<'t> {
     }
 
     fn has(&self, resource: &str) -> bool {
-        let r = &self.t["Resources"][resource];
+        let r = &self.expanded["Resources"][resource];
         assert!(!r.is_null(), "no resource {resource}");
         r["Condition"].as_str().is_none_or(|c| self.condition(c))
+    }
+
+    /// The resources of a type the stack has (loops' included), by logical id.
+    fn resources_of(&self, kind: &str) -> BTreeMap<String, Value> {
+        self.expanded["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(name, resource)| (name.as_str().unwrap().to_string(), resource))
+            .filter(|(name, resource)| resource["Type"] == kind && self.has(name))
+            .map(|(name, resource)| (name, resource.clone()))
+            .collect()
+    }
+
+    /// The grants of the policies (`AWS::IAM::Policy`) the stack attaches to a role it makes (a
+    /// function's role: `<function>Role`), as (actions, resources) with both sorted.
+    fn attached_grants(&self, role: &str) -> BTreeSet<Grant> {
+        let mut grants = BTreeSet::new();
+        for (name, policy) in self.resources_of("AWS::IAM::Policy") {
+            let p = self.resolve(&policy["Properties"]).unwrap();
+            let roles = strings(&p["Roles"]);
+            assert_eq!(roles.len(), 1, "{name}: one role a policy");
+            if roles[0] != format!("Ref:{role}") {
+                continue;
+            }
+            for statement in p["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                assert_eq!(statement["Effect"], Value::from("Allow"), "{name}");
+                let mut actions = strings(&statement["Action"]);
+                let mut resources = strings(&statement["Resource"]);
+                actions.sort();
+                resources.sort();
+                grants.insert((actions, resources));
+            }
+        }
+        grants
     }
 
     /// A function's grants, as (actions, resources) with both sorted, and its managed policies.
@@ -664,6 +756,99 @@ impl<'t> Deployment<'t> {
         }
         failures
     }
+}
+
+/// A mapping (a template's section, or a loop's body) with each `Fn::ForEach::Name: [Identifier,
+/// Collection, {OutputKey: OutputValue}]` replaced by what it makes for each item of the
+/// collection: `${Identifier}` and `&{Identifier}` (the item's alphanumerics) replaced in the
+/// keys, `${Identifier}` in `Fn::Sub` strings, and `!Ref Identifier` by the item. Nowhere else,
+/// as CloudFormation does (`&{}` in a value is left as it is, so it cannot name a resource a
+/// loop made).
+fn expand_loops(
+    entries: &serde_yaml::Mapping,
+    t: &Value,
+    values: &BTreeMap<String, String>,
+) -> serde_yaml::Mapping {
+    fn substitute(v: &Value, id: &str, item: &str) -> Value {
+        let in_sub = |s: &str| s.replace(&format!("${{{id}}}"), item);
+        match v {
+            Value::Mapping(m) => Value::Mapping(
+                m.iter()
+                    .map(|(k, v)| {
+                        let alphanumerics: String =
+                            item.chars().filter(char::is_ascii_alphanumeric).collect();
+                        let key = match k.as_str() {
+                            Some(k) => Value::from(
+                                in_sub(k).replace(&format!("&{{{id}}}"), &alphanumerics),
+                            ),
+                            None => k.clone(),
+                        };
+                        (key, substitute(v, id, item))
+                    })
+                    .collect(),
+            ),
+            Value::Sequence(items) => {
+                Value::Sequence(items.iter().map(|v| substitute(v, id, item)).collect())
+            }
+            Value::Tagged(tagged) if tagged.tag == "Ref" && tagged.value.as_str() == Some(id) => {
+                Value::from(item)
+            }
+            Value::Tagged(tagged) => {
+                let value = match (&tagged.value, tagged.tag == "Sub") {
+                    (Value::String(s), true) => Value::from(in_sub(s)),
+                    (Value::Sequence(args), true) => {
+                        let mut args: Vec<Value> =
+                            args.iter().map(|v| substitute(v, id, item)).collect();
+                        if let Some(s) = args[0].as_str() {
+                            args[0] = Value::from(in_sub(s));
+                        }
+                        Value::Sequence(args)
+                    }
+                    (value, _) => substitute(value, id, item),
+                };
+                Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                    tag: tagged.tag.clone(),
+                    value,
+                }))
+            }
+            other => other.clone(),
+        }
+    }
+    let mut out = serde_yaml::Mapping::new();
+    for (key, value) in entries {
+        if !key.as_str().is_some_and(|k| k.starts_with("Fn::ForEach::")) {
+            assert!(
+                out.insert(key.clone(), value.clone()).is_none(),
+                "{key:?} twice"
+            );
+            continue;
+        }
+        let parts = value.as_sequence().expect("[Identifier, Collection, body]");
+        let id = parts[0].as_str().expect("the loop's identifier");
+        let items: Vec<String> = match &parts[1] {
+            Value::Sequence(items) => items.iter().map(|i| i.as_str().unwrap().into()).collect(),
+            Value::Tagged(reference) if reference.tag == "Ref" => {
+                let name = reference.value.as_str().unwrap();
+                assert_eq!(
+                    t["Parameters"][name]["Type"], "CommaDelimitedList",
+                    "{name}"
+                );
+                values[name].split(',').map(str::to_string).collect()
+            }
+            other => panic!("{key:?}: a collection this evaluator does not take: {other:?}"),
+        };
+        for item in items {
+            let made = substitute(&parts[2], id, &item);
+            let made = made.as_mapping().expect("a loop's body is a mapping");
+            for (made_key, made_value) in expand_loops(made, t, values) {
+                assert!(
+                    out.insert(made_key.clone(), made_value).is_none(),
+                    "{key:?} makes {made_key:?} twice"
+                );
+            }
+        }
+    }
+    out
 }
 
 fn grant(actions: &[&str], resources: &[&str]) -> Grant {
@@ -1860,7 +2045,7 @@ fn the_revalidator_is_built_like_the_others_and_runs_on_the_revalidation_schedul
         ["LogRetentionInDays"]
     );
 
-    // One event: the schedule, from the parameter.
+    // One event: the schedule, from the parameter (a Sub of it: template.yaml says why).
     let events = f["Events"].as_mapping().expect("Events");
     assert_eq!(events.len(), 1);
     let schedule = &f["Events"]["Schedule"];
@@ -1870,7 +2055,7 @@ fn the_revalidator_is_built_like_the_others_and_runs_on_the_revalidation_schedul
     );
     assert_eq!(
         strings(&schedule["Properties"]["ScheduleExpression"]),
-        ["RevalidationSchedule"]
+        ["${RevalidationSchedule}"]
     );
     assert_eq!(
         t["Parameters"]["RevalidationSchedule"]["Default"],
@@ -2194,15 +2379,19 @@ const WRITE_ACTIONS: &[&str] = &[
 #[test]
 fn the_other_accounts_role_writes_only_through_the_opt_in_repair_role() {
     let t = read_yaml("templates/verify-role.yaml");
-    // Anywhere in a resource, with every branch of every condition: a write action only under
-    // RepairRole.
-    for (name, resource) in t["Resources"].as_mapping().unwrap() {
-        let name = name.as_str().unwrap();
+    // Anywhere in a resource (those of its loops too), with every branch of every condition: a
+    // write action only under RepairRole, or in a policy attached to RepairRole alone (an
+    // additional table's, AdditionalTableNames) and created only with it.
+    for (name, resource) in resources_and_loops(&t) {
         let writes: Vec<String> = strings(resource)
             .into_iter()
             .filter(|s| WRITE_ACTIONS.contains(&s.as_str()) || s == "dynamodb:*")
             .collect();
-        if name == "RepairRole" {
+        let repair_policy = resource["Type"] == "AWS::IAM::Policy"
+            && strings(&resource["Properties"]["Roles"]) == ["RepairRole"]
+            && strings(&t["Conditions"][resource["Condition"].as_str().unwrap_or("-")])
+                .contains(&"RepairEnabled".to_string());
+        if name == "RepairRole" || repair_policy {
             assert_eq!(
                 writes,
                 ["dynamodb:PutItem", "dynamodb:DeleteItem"],
@@ -2619,6 +2808,378 @@ fn first_deployment(t: &Value) -> Deployment<'_> {
         first.rule_failures()
     );
     first
+}
+
+// Many tables, one deployment (TablePairs): a mapping per listed stream to the one function, the
+// pairs in TABLE_PAIRS, and grants that name each pair's stream and tables; the other account's
+// role (AdditionalTableNames) grants its reads on each listed table.
+
+const INVOICES_STREAM: &str =
+    "arn:aws:dynamodb:us-east-1:111111111111:table/Invoices/stream/2026-01-21T08:00:00.000";
+const INVOICES_TABLE: &str = "arn:aws:dynamodb:us-east-1:111111111111:table/Invoices";
+const CATALOG_STREAM: &str =
+    "arn:aws:dynamodb:us-east-1:111111111111:table/Catalog/stream/2026-01-22T09:30:00.000";
+const CATALOG_TABLE: &str = "arn:aws:dynamodb:us-east-1:111111111111:table/Catalog";
+/// Catalog's other side, given as an ARN (Invoices's is given by name).
+const OTHER_CATALOG: &str = "arn:aws:dynamodb:us-east-1:333333333333:table/CatalogCopy";
+
+/// Two more pairs: Invoices to the table of that name, Catalog to another account's table.
+fn table_pairs() -> String {
+    format!("{INVOICES_STREAM}|Invoices,{CATALOG_STREAM}|{OTHER_CATALOG}")
+}
+
+#[test]
+fn each_stream_of_table_pairs_is_mapped_to_the_one_function_as_the_primary_stream_is() {
+    let t = template();
+    let pairs = table_pairs();
+    let primary_id = "StreamVerifierFunctionSourceStream";
+    for (given, streams) in [
+        (source_account(&[("TablePairs", &pairs)]), 3),
+        (
+            source_account(&[("TablePairs", &pairs), ("EnableStream", "false")]),
+            3,
+        ),
+        (target_account(&[("TablePairs", &pairs)]), 3),
+        // In the target account no mapping before the stream's policy allows the role.
+        (
+            target_account(&[("TablePairs", &pairs), ("EnableStream", "false")]),
+            0,
+        ),
+        // No TablePairs: the primary mapping alone, as before.
+        (source_account(&[]), 1),
+        (target_account(&[]), 1),
+    ] {
+        let d = Deployment::new(&t, &given);
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        let mappings = d.resources_of("AWS::Lambda::EventSourceMapping");
+        assert_eq!(mappings.len(), streams, "{given:?}: {:?}", mappings.keys());
+        if streams == 0 {
+            continue;
+        }
+        let primary = d.resolve(&mappings[primary_id]["Properties"]).unwrap();
+        let mut mapped = BTreeSet::new();
+        for (id, mapping) in &mappings {
+            let mut properties = d.resolve(&mapping["Properties"]).unwrap();
+            let stream = properties["EventSourceArn"].as_str().unwrap().to_string();
+            // Everything as the primary mapping's (the function, the starting position, the
+            // batches, the failure queue and the retries), but the stream.
+            properties["EventSourceArn"] = primary["EventSourceArn"].clone();
+            assert_eq!(properties, primary, "{id}");
+            assert_eq!(properties["FunctionName"], "Ref:StreamVerifierFunction");
+            assert!(mapped.insert(stream), "{id}: a stream mapped twice");
+            // A pair's mapping is named after its entry (alphanumerics only, as logical ids are).
+            if id != primary_id {
+                assert!(id.starts_with("StreamMapping"), "{id}");
+                assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+            }
+        }
+        let expected: BTreeSet<String> = [SOURCE_STREAM, INVOICES_STREAM, CATALOG_STREAM]
+            .into_iter()
+            .take(streams)
+            .map(str::to_string)
+            .collect();
+        assert_eq!(mapped, expected, "{given:?}");
+    }
+    // The same properties as written, too: no property of the primary mapping is missing from a
+    // pair's (nor added), so a change to one is made to the other.
+    let raw_primary = t["Resources"][primary_id]["Properties"]
+        .as_mapping()
+        .unwrap();
+    let d = Deployment::new(&t, &source_account(&[("TablePairs", &pairs)]));
+    for (id, mapping) in d.resources_of("AWS::Lambda::EventSourceMapping") {
+        let keys = |m: &serde_yaml::Mapping| -> BTreeSet<String> {
+            m.keys().map(|k| k.as_str().unwrap().to_string()).collect()
+        };
+        let properties = mapping["Properties"].as_mapping().unwrap();
+        assert_eq!(keys(properties), keys(raw_primary), "{id}");
+    }
+    let entry = &t["Parameters"]["TablePairs"];
+    assert_eq!(entry["Type"], "CommaDelimitedList");
+    assert_eq!(entry["Default"], "");
+    assert_eq!(
+        t["Transform"],
+        serde_yaml::from_str::<Value>("[AWS::LanguageExtensions, AWS::Serverless-2016-10-31]")
+            .unwrap()
+    );
+}
+
+#[test]
+fn table_pairs_reaches_the_stream_verifier_as_the_json_it_parses_primary_pair_first() {
+    use ddb_verify::config::pairs::table_pairs as parse;
+    let t = template();
+    let pairs = table_pairs();
+    for deploy_in in [source_account, target_account] {
+        let d = Deployment::new(&t, &deploy_in(&[("TablePairs", &pairs)]));
+        let value = d
+            .variable("StreamVerifierFunction", "TABLE_PAIRS")
+            .expect("TABLE_PAIRS");
+        let parsed = parse(Some(value.clone()))
+            .unwrap_or_else(|e| panic!("{value}: {e}"))
+            .expect("pairs");
+        // Each source named by its stream, which names its table; each other side as given.
+        let got: Vec<(String, Option<String>, String)> = parsed
+            .iter()
+            .map(|p| (p.source.clone(), p.other.clone(), p.name()))
+            .collect();
+        let pair = |source: &str, other: &str, name: &str| {
+            (
+                source.to_string(),
+                Some(other.to_string()),
+                name.to_string(),
+            )
+        };
+        assert_eq!(
+            got,
+            [
+                pair(SOURCE_TABLE, "Orders", "Orders"),
+                pair(INVOICES_TABLE, "Invoices", "Invoices"),
+                pair(CATALOG_TABLE, OTHER_CATALOG, "Catalog"),
+            ],
+            "{value}"
+        );
+        // No ignore list: IgnoreAttributes (IGNORE_ATTRIBUTES) applies to every pair.
+        assert!(parsed.iter().all(|p| p.ignore.is_none()), "{value}");
+        // The JSON names the streams as given.
+        assert!(value.contains(INVOICES_STREAM) && value.contains(CATALOG_STREAM));
+        // Only the stream verifier reads TABLE_PAIRS.
+        for function in FUNCTIONS.iter().filter(|f| **f != "StreamVerifierFunction") {
+            assert!(d.variable(function, "TABLE_PAIRS").is_none(), "{function}");
+        }
+    }
+    // One more pair.
+    let d = Deployment::new(
+        &t,
+        &source_account(&[("TablePairs", &format!("{INVOICES_STREAM}|Invoices"))]),
+    );
+    let value = d.variable("StreamVerifierFunction", "TABLE_PAIRS").unwrap();
+    assert_eq!(parse(Some(value)).unwrap().unwrap().len(), 2);
+    // No TablePairs: empty, so the function serves the one pair of VERIFY_TABLE_NAME as before.
+    let d = Deployment::new(&t, &source_account(&[]));
+    let value = d.variable("StreamVerifierFunction", "TABLE_PAIRS").unwrap();
+    assert_eq!(value, "");
+    assert_eq!(parse(Some(value)).unwrap(), None);
+}
+
+#[test]
+fn the_verifier_is_granted_exactly_each_pairs_stream_and_tables() {
+    let t = template();
+    let pairs = table_pairs();
+    let own = |name: &str| format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/{name}");
+    let listed_streams = |table: &str| format!("{table}/stream/*");
+    let cases: [(Parameters, Vec<Grant>); 4] = [
+        // The source account, the other side through its role: the streams, and the source
+        // tables for the re-check.
+        (
+            source_account(&[("TablePairs", &pairs)]),
+            vec![
+                grant(STREAM_READS, &[INVOICES_STREAM]),
+                grant(
+                    &["dynamodb:ListStreams"],
+                    &[&listed_streams(INVOICES_TABLE)],
+                ),
+                grant(&["dynamodb:BatchGetItem"], &[INVOICES_TABLE]),
+                grant(STREAM_READS, &[CATALOG_STREAM]),
+                grant(&["dynamodb:ListStreams"], &[&listed_streams(CATALOG_TABLE)]),
+                grant(&["dynamodb:BatchGetItem"], &[CATALOG_TABLE]),
+            ],
+        ),
+        // Without the role: each other side read directly, a name in this account, an ARN as given.
+        (
+            source_account(&[("TablePairs", &pairs), ("VerifyRoleArn", "")]),
+            vec![
+                grant(STREAM_READS, &[INVOICES_STREAM]),
+                grant(
+                    &["dynamodb:ListStreams"],
+                    &[&listed_streams(INVOICES_TABLE)],
+                ),
+                grant(&["dynamodb:BatchGetItem"], &[INVOICES_TABLE]),
+                grant(&["dynamodb:BatchGetItem"], &[&own("Invoices")]),
+                grant(STREAM_READS, &[CATALOG_STREAM]),
+                grant(&["dynamodb:ListStreams"], &[&listed_streams(CATALOG_TABLE)]),
+                grant(&["dynamodb:BatchGetItem"], &[CATALOG_TABLE]),
+                grant(&["dynamodb:BatchGetItem"], &[OTHER_CATALOG]),
+            ],
+        ),
+        // The target account: the streams (their policies name the role) and this side's tables;
+        // the source tables only through SourceRoleArn, as the primary pair's.
+        (
+            target_account(&[("TablePairs", &pairs)]),
+            vec![
+                grant(STREAM_READS, &[INVOICES_STREAM]),
+                grant(&["dynamodb:BatchGetItem"], &[&own("Invoices")]),
+                grant(STREAM_READS, &[CATALOG_STREAM]),
+                grant(&["dynamodb:BatchGetItem"], &[OTHER_CATALOG]),
+            ],
+        ),
+        (
+            target_account(&[("TablePairs", &pairs), ("VerifyRoleArn", VERIFY_ROLE)]),
+            vec![
+                grant(STREAM_READS, &[INVOICES_STREAM]),
+                grant(STREAM_READS, &[CATALOG_STREAM]),
+            ],
+        ),
+    ];
+    for (given, pair_grants) in cases {
+        let d = Deployment::new(&t, &given);
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        // The function's own statements are those of the primary pair, as without TablePairs.
+        let primary_only: Parameters = given
+            .iter()
+            .filter(|(k, _)| k != "TablePairs")
+            .cloned()
+            .collect();
+        let before = Deployment::new(&t, &primary_only);
+        assert_eq!(
+            d.grants("StreamVerifierFunction"),
+            before.grants("StreamVerifierFunction"),
+            "{given:?}"
+        );
+        assert!(before
+            .attached_grants("StreamVerifierFunctionRole")
+            .is_empty());
+        // Each pair's in a policy of its own on the function's role, naming that pair alone.
+        let attached = d.attached_grants("StreamVerifierFunctionRole");
+        let expected: BTreeSet<Grant> = pair_grants.into_iter().collect();
+        assert_eq!(attached, expected, "{given:?}");
+        let policies = d.resources_of("AWS::IAM::Policy");
+        assert_eq!(policies.len(), 2, "{given:?}");
+        let names: BTreeSet<String> = policies
+            .values()
+            .flat_map(|p| strings(&d.resolve(&p["Properties"]["PolicyName"]).unwrap()))
+            .collect();
+        assert_eq!(names, set(&["TablePair-Catalog", "TablePair-Invoices"]));
+        // No wildcard but ListStreams's on a listed table's streams, as the primary's.
+        for (actions, resources) in &attached {
+            for resource in resources {
+                assert!(
+                    !resource.contains('*')
+                        || actions == &["dynamodb:ListStreams"]
+                            && [INVOICES_TABLE, CATALOG_TABLE]
+                                .iter()
+                                .any(|table| resource == &listed_streams(table)),
+                    "{actions:?} on {resource}"
+                );
+            }
+        }
+    }
+    // The stream's policy for each listed stream (the target account), as SourceStreamPolicy's.
+    let d = Deployment::new(&t, &target_account(&[("TablePairs", &pairs)]));
+    let primary = d
+        .resolve(&d.expanded["Outputs"]["SourceStreamPolicy"]["Value"])
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap();
+    let mut policies = BTreeSet::new();
+    for (name, output) in d.expanded["Outputs"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if !name.starts_with("PairStreamPolicy") {
+            continue;
+        }
+        assert!(d.condition(output["Condition"].as_str().unwrap()), "{name}");
+        let value = d.resolve(&output["Value"]).unwrap();
+        policies.insert(value.as_str().unwrap().to_string());
+    }
+    let expected: BTreeSet<String> = [INVOICES_STREAM, CATALOG_STREAM]
+        .iter()
+        .map(|stream| primary.replace(SOURCE_STREAM, stream))
+        .collect();
+    assert_eq!(policies, expected);
+    // In the source account, or without pairs, none.
+    for given in [
+        source_account(&[("TablePairs", &pairs)]),
+        target_account(&[]),
+    ] {
+        let d = Deployment::new(&t, &given);
+        for (name, output) in d.expanded["Outputs"].as_mapping().unwrap() {
+            if name.as_str().unwrap().starts_with("PairStreamPolicy") {
+                assert!(!d.condition(output["Condition"].as_str().unwrap()));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_other_accounts_role_reads_exactly_its_table_and_the_additional_ones() {
+    let t = read_yaml("templates/verify-role.yaml");
+    let arn = |name: &str| format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/{name}");
+    // Every role's grants, by action list: the tables each is allowed on.
+    let tables_by_actions = |d: &Deployment,
+                             role: &str|
+     -> BTreeMap<Vec<String>, BTreeSet<String>> {
+        let mut all = BTreeMap::<Vec<String>, BTreeSet<String>>::new();
+        let own = d.resolve(&t["Resources"][role]["Properties"]).unwrap();
+        for (actions, resources) in role_grants(&own).into_iter().chain(d.attached_grants(role)) {
+            all.entry(actions).or_default().extend(resources);
+        }
+        all
+    };
+    let operator = "arn:aws:iam::222222222222:role/migration-operator";
+    let everything = [
+        ("BaselineRoleArn", "arn:aws:iam::222222222222:role/baseline"),
+        (
+            "RevalidatorRoleArn",
+            "arn:aws:iam::222222222222:role/revalidator",
+        ),
+        ("EnableRepair", "true"),
+        ("RepairPrincipalArn", operator),
+    ];
+    let actions = |a: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        a.sort();
+        a
+    };
+    let read = actions(&["dynamodb:BatchGetItem"]);
+    let describe = actions(&["dynamodb:DescribeTable"]);
+    let scan = actions(&["dynamodb:Scan", "dynamodb:DescribeTable"]);
+    let repair = actions(&[
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ]);
+    for (additional, tables) in [
+        ("", vec!["Orders"]),
+        ("Invoices", vec!["Orders", "Invoices"]),
+        ("Invoices,Catalog", vec!["Orders", "Invoices", "Catalog"]),
+    ] {
+        let tables: BTreeSet<String> = tables.into_iter().map(arn).collect();
+        let mut given = vec![("AdditionalTableNames", additional)];
+        given.extend_from_slice(&everything);
+        let d = Deployment::new(&t, &role_parameters(&given));
+        assert!(d.rule_failures().is_empty(), "{:?}", d.rule_failures());
+        // Every statement that names the table names each listed table too, and nothing more.
+        let verify = tables_by_actions(&d, "VerifyRole");
+        let expected: BTreeMap<_, _> = [read.clone(), describe.clone(), scan.clone()]
+            .into_iter()
+            .map(|a| (a, tables.clone()))
+            .collect();
+        assert_eq!(verify, expected, "AdditionalTableNames={additional}");
+        let repairs = tables_by_actions(&d, "RepairRole");
+        let expected: BTreeMap<_, _> = [repair.clone(), describe.clone()]
+            .into_iter()
+            .map(|a| (a, tables.clone()))
+            .collect();
+        assert_eq!(repairs, expected, "AdditionalTableNames={additional}");
+        // Without the baseline's, the revalidator's and the repair's roles: item reads alone.
+        let d = Deployment::new(
+            &t,
+            &role_parameters(&[("AdditionalTableNames", additional)]),
+        );
+        assert_eq!(
+            tables_by_actions(&d, "VerifyRole"),
+            [(read.clone(), tables.clone())].into()
+        );
+        assert!(d
+            .resources_of("AWS::IAM::Policy")
+            .keys()
+            .all(|p| p.starts_with("ReadTable")));
+        // The default: TableName's role exactly as before, no policy added.
+        if additional.is_empty() {
+            assert!(d.resources_of("AWS::IAM::Policy").is_empty());
+        }
+    }
+    let parameter = &t["Parameters"]["AdditionalTableNames"];
+    assert_eq!(parameter["Type"], "CommaDelimitedList");
+    assert_eq!(parameter["Default"], "");
 }
 
 // The docs against the code and the template.
