@@ -8,6 +8,9 @@ DDB_LOCAL := scripts/dynamodb-local.sh
 VENV := $(CURDIR)/.cache/venv
 export PATH := $(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# The templates loop over the table pairs (Fn::ForEach, AWS::LanguageExtensions): the SAM CLI
+# expands that itself only when asked (sam validate, build and deploy alike).
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS := 1
 EVENT ?= events/insert.json
 TABLE ?= Orders
 DIST := target/lambda/dist

@@ -43,6 +43,11 @@ pub const LOCAL_ONLY_VARIABLES: &[&str] = &["VERIFY_PROFILE"];
 /// role for every function).
 pub const VERIFIER_ONLY_VARIABLES: &[&str] = &[];
 
+/// Variables the binaries read before their configuration, to serve many pairs: `TABLE_PAIRS`
+/// ([`pairs`]). The template sets it on the stream verifier, the baseline and the revalidator (the
+/// shard poller it deploys reads one given stream).
+pub const PAIRS_VARIABLES: &[&str] = &["TABLE_PAIRS"];
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{variable} is required: {accepted}")]

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ddb_verify::config::{LOCAL_ONLY_VARIABLES, VARIABLES, VERIFIER_ONLY_VARIABLES};
+use ddb_verify::config::{
+    LOCAL_ONLY_VARIABLES, PAIRS_VARIABLES, VARIABLES, VERIFIER_ONLY_VARIABLES,
+};
 use serde_yaml::Value;
 
 fn template() -> Value {
@@ -42,6 +44,7 @@ fn the_template_sets_exactly_the_variables_the_verifier_reads() {
     let read: BTreeSet<String> = VARIABLES
         .iter()
         .chain(VERIFIER_ONLY_VARIABLES)
+        .chain(PAIRS_VARIABLES)
         .filter(|v| !LOCAL_ONLY_VARIABLES.contains(v))
         .map(|v| v.to_string())
         .collect();
@@ -59,6 +62,7 @@ fn the_template_sets_exactly_the_variables_the_baseline_reads() {
     let read: BTreeSet<String> = VARIABLES
         .iter()
         .chain(BASELINE_VARIABLES)
+        .chain(PAIRS_VARIABLES)
         .filter(|v| {
             !LOCAL_ONLY_VARIABLES.contains(v) && !BASELINE_VARIABLES_NOT_IN_TEMPLATE.contains(v)
         })
@@ -1130,6 +1134,49 @@ fn definition() -> (String, serde_json::Value) {
     (text, json)
 }
 
+#[test]
+fn the_baseline_definition_hands_the_input_table_to_every_invocation_empty_when_not_given() {
+    let (_, definition) = definition();
+    let all = states(&definition);
+    // Every invocation of the function names the pair, as the input gave it.
+    let invokes: Vec<(&String, &serde_json::Value)> = all
+        .iter()
+        .filter(|(_, s)| s["Resource"] == "arn:aws:states:::lambda:invoke")
+        .collect();
+    assert_eq!(invokes.len(), 3, "segment, finish, finish after failures");
+    for (name, state) in invokes {
+        assert_eq!(
+            state["Parameters"]["Payload"]["table.$"], "$.table",
+            "{name}"
+        );
+    }
+    // Through the states between: the chunks' parameters and the Map's items.
+    assert_eq!(all["Chunk starts"]["Parameters"]["table.$"], "$.table");
+    assert_eq!(all["Segments"]["ItemSelector"]["table.$"], "$.table");
+    // Not given: an empty table (the function's first pair); given, a string.
+    let choices = all["Check values"]["Choices"].as_array().unwrap();
+    let absent = choices
+        .iter()
+        .find(|c| {
+            c["And"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["Variable"] == "$.table" && t["IsPresent"] == false)
+        })
+        .expect("a branch for no table");
+    let first = &all[absent["Next"].as_str().unwrap()];
+    assert_eq!(
+        (&first["Result"], &first["ResultPath"]),
+        (&serde_json::json!(""), &serde_json::json!("$.table"))
+    );
+    assert!(choices.iter().any(|c| c["And"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["Variable"] == "$.table" && t["IsString"] == true)));
+}
+
 /// Every state of a definition, nested ones (Map item processors) included, by name.
 fn states(definition: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
     let mut all = BTreeMap::new();
@@ -1743,6 +1790,7 @@ fn the_template_sets_exactly_the_variables_the_revalidator_reads() {
     let read: BTreeSet<String> = VARIABLES
         .iter()
         .chain(REVALIDATOR_VARIABLES)
+        .chain(PAIRS_VARIABLES)
         .filter(|v| !LOCAL_ONLY_VARIABLES.contains(v))
         .map(|v| v.to_string())
         .collect();
@@ -2941,9 +2989,13 @@ fn table_pairs_reaches_the_stream_verifier_as_the_json_it_parses_primary_pair_fi
         assert!(parsed.iter().all(|p| p.ignore.is_none()), "{value}");
         // The JSON names the streams as given.
         assert!(value.contains(INVOICES_STREAM) && value.contains(CATALOG_STREAM));
-        // Only the stream verifier reads TABLE_PAIRS.
-        for function in FUNCTIONS.iter().filter(|f| **f != "StreamVerifierFunction") {
-            assert!(d.variable(function, "TABLE_PAIRS").is_none(), "{function}");
+        // The baseline and the revalidator get the same pairs; the poller reads its one stream.
+        for function in FUNCTIONS {
+            let expected = match *function {
+                "ShardPollerFunction" => None,
+                _ => Some(value.clone()),
+            };
+            assert_eq!(d.variable(function, "TABLE_PAIRS"), expected, "{function}");
         }
     }
     // One more pair.
@@ -3041,7 +3093,14 @@ fn the_verifier_is_granted_exactly_each_pairs_stream_and_tables() {
         let attached = d.attached_grants("StreamVerifierFunctionRole");
         let expected: BTreeSet<Grant> = pair_grants.into_iter().collect();
         assert_eq!(attached, expected, "{given:?}");
-        let policies = d.resources_of("AWS::IAM::Policy");
+        let policies: BTreeMap<String, Value> = d
+            .resources_of("AWS::IAM::Policy")
+            .into_iter()
+            .filter(|(_, p)| {
+                strings(&d.resolve(&p["Properties"]["Roles"]).unwrap())
+                    == ["Ref:StreamVerifierFunctionRole"]
+            })
+            .collect();
         assert_eq!(policies.len(), 2, "{given:?}");
         let names: BTreeSet<String> = policies
             .values()
@@ -3095,6 +3154,89 @@ fn the_verifier_is_granted_exactly_each_pairs_stream_and_tables() {
             }
         }
     }
+}
+
+#[test]
+fn the_baseline_and_the_revalidator_are_granted_exactly_each_pairs_tables() {
+    let t = template();
+    let pairs = table_pairs();
+    let own = |name: &str| format!("arn:aws:dynamodb:us-east-1:{THIS_ACCOUNT}:table/{name}");
+    const SCAN: &[&str] = &[
+        "dynamodb:BatchGetItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:Scan",
+    ];
+    const READ: &[&str] = &["dynamodb:BatchGetItem", "dynamodb:DescribeTable"];
+    let baseline = [("TablePairs", pairs.as_str()), ("DeployBaseline", "true")];
+    // The source account, the other side through its role: each pair's source table.
+    let d = Deployment::new(&t, &source_account(&baseline));
+    assert_eq!(
+        d.attached_grants("BaselineSegmentFunctionRole"),
+        [
+            grant(SCAN, &[INVOICES_TABLE]),
+            grant(SCAN, &[CATALOG_TABLE])
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert_eq!(
+        d.attached_grants("RevalidatorFunctionRole"),
+        [
+            grant(READ, &[INVOICES_TABLE]),
+            grant(READ, &[CATALOG_TABLE])
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Without the role: each other side too, a name in this account, an ARN as given.
+    let d = Deployment::new(
+        &t,
+        &source_account(&[&baseline[..], &[("VerifyRoleArn", "")]].concat()),
+    );
+    assert_eq!(
+        d.attached_grants("BaselineSegmentFunctionRole"),
+        [
+            grant(SCAN, &[INVOICES_TABLE]),
+            grant(SCAN, &[&own("Invoices")]),
+            grant(SCAN, &[CATALOG_TABLE]),
+            grant(SCAN, &[OTHER_CATALOG])
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert_eq!(
+        d.attached_grants("RevalidatorFunctionRole"),
+        [
+            grant(READ, &[INVOICES_TABLE]),
+            grant(&["dynamodb:BatchGetItem"], &[&own("Invoices")]),
+            grant(READ, &[CATALOG_TABLE]),
+            grant(&["dynamodb:BatchGetItem"], &[OTHER_CATALOG])
+        ]
+        .into_iter()
+        .collect()
+    );
+    // The target account: the source tables only through SourceRoleArn (AdditionalTableNames of
+    // that account's role), this side's tables directly.
+    let d = Deployment::new(&t, &target_account(&baseline));
+    assert_eq!(
+        d.attached_grants("BaselineSegmentFunctionRole"),
+        [
+            grant(SCAN, &[&own("Invoices")]),
+            grant(SCAN, &[OTHER_CATALOG])
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Without pairs, or without the baseline, no policy of theirs.
+    for given in [
+        source_account(&[("DeployBaseline", "true")]),
+        source_account(&[("TablePairs", pairs.as_str())]),
+    ] {
+        let d = Deployment::new(&t, &given);
+        assert!(d.attached_grants("BaselineSegmentFunctionRole").is_empty());
+    }
+    let d = Deployment::new(&t, &source_account(&[]));
+    assert!(d.attached_grants("RevalidatorFunctionRole").is_empty());
 }
 
 #[test]
