@@ -2218,6 +2218,8 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
         expected.push(emf("ReplicationLag", "p99"));
         expected.push(emf("IteratorAge", "Maximum"));
         expected.push(emf("OpenFindings", "Maximum"));
+        // The baseline's progress as a percentage: segments done over the run's segments.
+        expected.push(emf("SegmentsTotal", "Maximum"));
         // The revalidator's readiness: the tile and the checks.
         expected.push(emf("Ready", "Minimum"));
         expected.push(emf("VerifiedAge", "Maximum"));
@@ -2255,6 +2257,28 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
         for metric in &expected {
             assert!(metrics.contains(metric), "the dashboard lacks {metric:?}");
         }
+        let body = dashboard(&d, &t);
+        let progress = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| {
+                w["properties"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Baseline done")
+            })
+            .expect("a baseline progress tile");
+        let rows = progress["properties"]["metrics"].as_array().unwrap();
+        assert_eq!(rows[0][0]["expression"], "100 * done / total");
+        let ids: Vec<(&str, &str)> = rows[1..]
+            .iter()
+            .map(|r| (r[1].as_str().unwrap(), r[4]["id"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            ids,
+            [("SegmentsCompleted", "done"), ("SegmentsTotal", "total")]
+        );
         assert_eq!(metrics.len(), expected.len(), "{metrics:?}");
         // The same metrics the alarms watch.
         let alarm = d
@@ -3703,6 +3727,7 @@ fn the_dashboard_shows_every_tables_readiness_in_the_namespace() {
                 .unwrap_or_default()
         })
         .filter_map(|row| row[0]["expression"].as_str().map(String::from))
+        .filter(|e| e.starts_with("SEARCH"))
         .collect();
     assert_eq!(
         searches,
