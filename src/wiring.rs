@@ -351,7 +351,10 @@ impl ReadinessSources {
         stopped_at: u64,
     ) -> Vec<crate::readiness::freeze::FunctionDelivery> {
         use crate::ports::delivery::DeliveryMetrics;
-        let metrics = crate::aws::delivery::CloudWatchDelivery::new(self.cloudwatch.clone());
+        let metrics = crate::aws::delivery::CloudWatchDelivery::new(
+            self.cloudwatch.clone(),
+            self.lambda.clone(),
+        );
         let mut out = Vec::new();
         for (function, from) in crate::readiness::needs_delivery(input, stopped_at) {
             let read = metrics

@@ -1,8 +1,10 @@
 //! [`DeliveryMetrics`] on CloudWatch: one GetMetricData call (paged) for a function's
-//! `AWS/Lambda` `IteratorAge` (Maximum), `Errors` and `Throttles` (Sum), per minute.
+//! `AWS/Lambda` `IteratorAge` (Maximum), `Errors` and `Throttles` (Sum), per minute; and the
+//! function's timeout from Lambda (GetFunctionConfiguration; unread, `None`). A series CloudWatch
+//! answers other than `Complete` is an error: missing datapoints would read as "none".
 
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StatusCode};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::ports::delivery::{Delivery, DeliveryError, DeliveryMetrics};
@@ -13,11 +15,29 @@ const PERIOD_S: i32 = 60;
 #[derive(Debug, Clone)]
 pub struct CloudWatchDelivery {
     client: aws_sdk_cloudwatch::Client,
+    lambda: aws_sdk_lambda::Client,
 }
 
 impl CloudWatchDelivery {
-    pub fn new(client: aws_sdk_cloudwatch::Client) -> CloudWatchDelivery {
-        CloudWatchDelivery { client }
+    pub fn new(
+        client: aws_sdk_cloudwatch::Client,
+        lambda: aws_sdk_lambda::Client,
+    ) -> CloudWatchDelivery {
+        CloudWatchDelivery { client, lambda }
+    }
+
+    async fn timeout_s(&self, function: &str) -> Option<u32> {
+        let out = self
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(function, error = %DisplayErrorContext(e), "the function's timeout could not be read: Lambda's longest is assumed")
+            })
+            .ok()?;
+        out.timeout.and_then(|s| u32::try_from(s).ok())
     }
 }
 
@@ -71,7 +91,19 @@ impl DeliveryMetrics for CloudWatchDelivery {
                 .send()
                 .await
                 .map_err(|e| fail(DisplayErrorContext(&e).to_string()))?;
+            let last_page = page.next_token.as_deref().is_none_or(str::is_empty);
             for result in page.metric_data_results.unwrap_or_default() {
+                // PartialData: the rest comes on the next page.
+                match &result.status_code {
+                    Some(StatusCode::Complete) => {}
+                    Some(StatusCode::PartialData) if !last_page => {}
+                    other => {
+                        return Err(fail(format!(
+                            "CloudWatch answered {:?} for {} with status {other:?} ({:?})",
+                            result.id, function, result.messages
+                        )))
+                    }
+                }
                 let into = match result.id.as_deref() {
                     Some("age") => &mut delivery.iterator_age,
                     Some("errors") => &mut delivery.errors,
@@ -91,6 +123,7 @@ impl DeliveryMetrics for CloudWatchDelivery {
                 None => break,
             }
         }
+        delivery.function_timeout_s = self.timeout_s(function).await;
         // GetMetricData answers newest first by default; the port promises oldest first.
         for series in [
             &mut delivery.iterator_age,

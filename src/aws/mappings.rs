@@ -41,6 +41,7 @@ impl MappingSource for LambdaMappings {
                     batching_window_s: m
                         .maximum_batching_window_in_seconds
                         .and_then(|s| u32::try_from(s).ok()),
+                    last_processing_result: m.last_processing_result,
                 });
             }
             match page.next_marker.filter(|m| !m.is_empty()) {

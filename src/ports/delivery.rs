@@ -17,6 +17,9 @@ pub struct Delivery {
     /// `Errors` and `Throttles`, summed over each minute that has some, oldest first.
     pub errors: Vec<(u64, f64)>,
     pub throttles: Vec<(u64, f64)>,
+    /// The function's timeout (seconds), when it could be read: a batch's metrics come when it
+    /// ends, up to this long after the minute they are stamped with.
+    pub function_timeout_s: Option<u32>,
 }
 
 #[derive(Debug, Error)]

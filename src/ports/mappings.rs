@@ -19,6 +19,9 @@ pub struct Mapping {
     /// How long it gathers records before a batch (`MaximumBatchingWindowInSeconds`): a change
     /// may wait this long before the function is handed it.
     pub batching_window_s: Option<u32>,
+    /// `LastProcessingResult`: `OK`, `No records processed`, or `PROBLEM: ...` (say, the mapping
+    /// lost access to the stream, while its state stays `Enabled`).
+    pub last_processing_result: Option<String>,
 }
 
 #[derive(Debug, Error)]

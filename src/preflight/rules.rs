@@ -643,6 +643,7 @@ mod tests {
             state: state.into(),
             last_modified_ms: None,
             batching_window_s: None,
+            last_processing_result: Some("OK".into()),
         }
     }
 

@@ -1069,6 +1069,7 @@ fn lambda_delivered(
             stopped_at_ms: stopped_at,
             now_ms: l.now_ms,
             metrics_delay: l.options.metrics_delay,
+            skew_ms: l.skew_ms,
         }
         .prove();
         match proof {
@@ -1712,6 +1713,7 @@ mod tests {
             function: "stream-verifier".into(),
             metrics: Ok(Delivery {
                 iterator_age: vec![(stopped - 3 * MIN, 2_000.0), (stopped - MIN, 300.0)],
+                function_timeout_s: Some(30),
                 ..Delivery::default()
             }),
         }];
@@ -1746,9 +1748,9 @@ mod tests {
             assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE], "{why}");
             assert!(r.reasons()[0].contains(why), "{why}: {:?}", r.reasons());
         };
-        // The last batch still 40 s behind: more may follow.
+        // The last batch still a minute behind (beyond its 30 s timeout and 10 s): more may follow.
         let mut input = base.clone();
-        delivery(&mut input).iterator_age.push((stopped, 40_000.0));
+        delivery(&mut input).iterator_age.push((stopped, 60_000.0));
         no_go(&input, NOW, "not back to zero");
         // Throttled after the freeze: a batch waits for a retry.
         let mut input = base.clone();
@@ -1768,8 +1770,22 @@ mod tests {
         delivery(&mut input)
             .iterator_age
             .push((stopped + MIN, 300.0));
-        no_go(&input, stopped + 3 * MIN, "delivered by");
-        assert!(assess(&input, stopped + 4 * MIN, &frozen_at(stopped)).ready);
+        no_go(&input, stopped + 4 * MIN, "delivered by");
+        assert!(assess(&input, stopped + 5 * MIN, &frozen_at(stopped)).ready);
+        // Errors before the freeze, after the newest change verified: a retry may still come.
+        let mut input = base.clone();
+        delivery(&mut input).errors.push((stopped - MIN, 1.0));
+        no_go(&input, NOW, "Errors");
+        // The function's timeout unknown: Lambda's longest, 15 minutes, is waited for.
+        let mut input = base.clone();
+        delivery(&mut input).function_timeout_s = None;
+        no_go(&input, NOW, "lambda:GetFunctionConfiguration");
+        assert!(assess(&input, stopped + 20 * MIN, &frozen_at(stopped)).ready);
+        // A mapping that lost access to the stream: still Enabled, its last result a PROBLEM.
+        let mut input = base.clone();
+        input.mappings.as_mut().unwrap()[0].last_processing_result =
+            Some("PROBLEM: Cannot access stream".into());
+        no_go(&input, NOW, "not OK");
         // The mapping disabled, or gone.
         let mut input = base.clone();
         input.mappings.as_mut().unwrap()[0].state = "Disabled".into();
@@ -1789,7 +1805,7 @@ mod tests {
         no_go(&input, NOW, "no batch delivered");
         // A poller's pass past the freeze proves it whatever Lambda's metrics say.
         let mut input = base.clone();
-        delivery(&mut input).iterator_age.push((stopped, 40_000.0));
+        delivery(&mut input).iterator_age.push((stopped, 60_000.0));
         input.coverage.push(Coverage {
             started_at_ms: Some(NOW - 60 * MIN),
             verified_until_ms: Some(NOW - MIN),
@@ -2054,6 +2070,7 @@ mod tests {
             state: "Enabled".into(),
             last_modified_ms: Some(last_modified_ms),
             batching_window_s: None,
+            last_processing_result: Some("OK".into()),
         }
     }
 

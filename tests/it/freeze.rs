@@ -84,7 +84,8 @@ async fn with_writes_frozen_lambdas_metrics_back_to_zero_make_the_stream_verifie
     verify_stream(&pair, store.table()).await;
     let stopped = epoch_ms();
 
-    // Lambda: the mapping attached two hours ago, enabled; its failure queue empty; CloudWatch:
+    // Lambda: the mapping attached two hours ago, enabled and reading, the function's timeout 3 s;
+    // its failure queue empty; CloudWatch:
     // a batch 45 s behind three minutes ago, the last one (this minute) 250 ms behind.
     let lambda = FakeLambda::start().await;
     lambda.set_mappings(&[("stream-verifier", stopped / 1000 - 7200)]);
@@ -117,7 +118,8 @@ async fn with_writes_frozen_lambdas_metrics_back_to_zero_make_the_stream_verifie
         assert_eq!(out.status.code(), Some(expected), "{}", output_of(&out));
         r
     };
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // Past the function's timeout (3 s) and the clock margin (1 s) since T.
+    tokio::time::sleep(Duration::from_millis(4_100)).await;
 
     // Plain readiness: nothing verified within --max-lag, so NO-GO.
     let r = readiness(&[]);
@@ -172,6 +174,16 @@ async fn with_writes_frozen_lambdas_metrics_back_to_zero_make_the_stream_verifie
             .as_str()
             .unwrap()
             .contains("not back to zero"),
+        "{r}"
+    );
+    // A series CloudWatch could not complete is no proof of "no errors".
+    cloudwatch.set(Metrics {
+        status: Some("InternalError"),
+        ..caught_up.clone()
+    });
+    let r = readiness(&frozen);
+    assert!(
+        r["reasons"][0].as_str().unwrap().contains("InternalError"),
         "{r}"
     );
     // CloudWatch unreachable: NO-GO, saying what to allow.

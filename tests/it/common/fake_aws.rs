@@ -472,16 +472,20 @@ impl FakeSqs {
 }
 
 /// A Lambda endpoint answering ListEventSourceMappings with the mappings set by
-/// [`FakeLambda::set_mappings`]: `(function name, last modified, epoch seconds)`, each Enabled.
+/// [`FakeLambda::set_mappings`]: `(function name, last modified, epoch seconds)`, each Enabled,
+/// its last processing result OK; and GetFunctionConfiguration with the timeout set by
+/// [`FakeLambda::set_timeout`] (3 s unless set).
 pub struct FakeLambda {
     server: Server,
     mappings: Arc<Mutex<Vec<(String, u64)>>>,
+    timeout_s: Arc<Mutex<u32>>,
 }
 
 impl FakeLambda {
     pub async fn start() -> FakeLambda {
         let mappings: Arc<Mutex<Vec<(String, u64)>>> = Arc::new(Mutex::new(Vec::new()));
-        let read = Arc::clone(&mappings);
+        let timeout_s = Arc::new(Mutex::new(3));
+        let (read, timeout) = (Arc::clone(&mappings), Arc::clone(&timeout_s));
         let server = serve(move |seen: Seen| {
             let answer = if seen.path.starts_with("/2015-03-31/event-source-mappings") {
                 let listed: Vec<String> = read
@@ -491,7 +495,7 @@ impl FakeLambda {
                     .enumerate()
                     .map(|(i, (function, at))| {
                         format!(
-                            r#"{{"UUID":"mapping-{i}","FunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:{function}","State":"Enabled","LastModified":{at}}}"#
+                            r#"{{"UUID":"mapping-{i}","FunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:{function}","State":"Enabled","LastModified":{at},"LastProcessingResult":"OK"}}"#
                         )
                     })
                     .collect();
@@ -499,6 +503,14 @@ impl FakeLambda {
                     StatusCode::OK,
                     "application/json",
                     format!(r#"{{"EventSourceMappings":[{}]}}"#, listed.join(",")),
+                )
+            } else if seen.path.starts_with("/2015-03-31/functions/")
+                && seen.path.ends_with("/configuration")
+            {
+                respond(
+                    StatusCode::OK,
+                    "application/json",
+                    format!(r#"{{"Timeout":{}}}"#, timeout.lock().unwrap()),
                 )
             } else {
                 respond(
@@ -510,7 +522,11 @@ impl FakeLambda {
             async move { answer }
         })
         .await;
-        FakeLambda { server, mappings }
+        FakeLambda {
+            server,
+            mappings,
+            timeout_s,
+        }
     }
 
     /// For `AWS_ENDPOINT_URL_LAMBDA`.
@@ -524,6 +540,11 @@ impl FakeLambda {
             .map(|(f, at)| (f.to_string(), *at))
             .collect();
     }
+
+    /// The function's timeout, as GetFunctionConfiguration answers it.
+    pub fn set_timeout(&self, seconds: u32) {
+        *self.timeout_s.lock().unwrap() = seconds;
+    }
 }
 
 /// Lambda's delivery metrics as [`FakeCloudWatch`] answers them: `(minute's start, epoch ms,
@@ -533,6 +554,8 @@ pub struct Metrics {
     pub iterator_age: Vec<(u64, f64)>,
     pub errors: Vec<(u64, f64)>,
     pub throttles: Vec<(u64, f64)>,
+    /// Each series' `StatusCode` (`Complete` unless set).
+    pub status: Option<&'static str>,
 }
 
 /// A CloudWatch endpoint answering GetMetricData (Smithy RPC v2 CBOR) with the metrics set by
@@ -604,7 +627,8 @@ fn metric_data(m: &Metrics) -> Vec<u8> {
         ("throttles", &m.throttles),
     ] {
         let newest_first: Vec<&(u64, f64)> = series.iter().rev().collect();
-        e.map(4).str("Id").str(id).str("StatusCode").str("Complete");
+        let status = m.status.unwrap_or("Complete");
+        e.map(4).str("Id").str(id).str("StatusCode").str(status);
         e.str("Timestamps").array(newest_first.len());
         for (at, _) in &newest_first {
             e.timestamp(&DateTime::from_millis(*at as i64));
