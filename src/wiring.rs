@@ -194,15 +194,30 @@ impl ScheduledRevalidation {
         deadline: tokio::time::Instant,
     ) -> Result<serde_json::Value, crate::revalidate::RevalidateError> {
         let mut answers = Vec::new();
+        let mut failed = None;
         for (i, (revalidator, api_name)) in self.pairs.iter().enumerate() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let share = left / u32::try_from(self.pairs.len() - i).unwrap_or(u32::MAX);
-            let mut answer =
+            let run =
                 crate::revalidate::scheduled(revalidator, tokio::time::Instant::now() + share)
-                    .await?;
+                    .await;
+            // One pair's failure stops neither the others nor its own readiness (never GO
+            // without proof); the run fails at the end, with the first.
+            let mut answer = match run {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let text = crate::shared::error_chain(&e);
+                    tracing::error!(table = revalidator.table_name(), error = %text, "revalidation failed");
+                    failed.get_or_insert(e);
+                    serde_json::json!({ "error": text })
+                }
+            };
             self.readiness_into(&mut answer, revalidator, api_name)
                 .await;
             answers.push(answer);
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if !self.many {
             return Ok(answers.remove(0));

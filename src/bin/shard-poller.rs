@@ -65,7 +65,8 @@ fn configs(table: Option<&str>) -> Result<Vec<PollerConfig>, ConfigError> {
         .collect()
 }
 
-/// The first failure of the passes run side by side, once all of them have ended.
+/// The first failure of the runs made side by side in one invocation, once all of them have
+/// ended (each stops at the invocation's deadline).
 fn first_error<T, E>(results: Vec<Result<T, E>>) -> Result<Vec<T>, E> {
     results.into_iter().collect()
 }
@@ -101,10 +102,12 @@ async fn main() -> Result<(), Error> {
         pollers.push(ddb_verify::wiring::poller(config).await);
     }
     if !in_lambda {
+        // The first pair that fails ends the process (as one pair's failure did before), not
+        // left unread while the others poll on.
         let passes = pollers
             .iter()
             .map(|(poller, stream)| poller.poll(|| stream.stream_arn(), args.once));
-        first_error(futures::future::join_all(passes).await)?;
+        futures::future::try_join_all(passes).await?;
         return Ok(());
     }
     let pollers = &pollers;

@@ -754,3 +754,42 @@ async fn the_scheduled_function_with_table_pairs_checks_and_assesses_every_pair(
         .collect();
     assert_eq!(ready, [first, other], "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_still_serves_every_pair_when_one_pairs_run_fails() {
+    use crate::common::fake_aws::{run_stream_verifier, Posted};
+    let w = world().await;
+    w.wrong_copy_with_its_finding_open().await;
+    let second = orders_pair().await;
+    let (first, other) = (w.pair.table.clone(), second.table.clone());
+    // The first pair's other side does not exist: its open finding cannot be looked up.
+    let mut env = function_env();
+    env.extend([
+        (
+            "TABLE_PAIRS",
+            format!(
+                r#"[{{"source": "{first}", "other": "{first}-gone"}}, {{"source": "{other}"}}]"#
+            ),
+        ),
+        ("FINDINGS_TABLE", w.store.table().to_string()),
+        ("MAX_REPLICATION_LAG", "300ms".to_string()),
+    ]);
+    let run = run_stream_verifier(
+        env!("CARGO_BIN_EXE_revalidator"),
+        &env,
+        &serde_json::json!({}),
+    )
+    .await;
+    let ready: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|doc| doc.get("Ready").is_some())
+        .map(|doc| doc["VerifyTable"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(ready, [format!("{first}-gone"), other], "{}", run.stdout);
+    let Some(Posted::Error(body)) = &run.posted else {
+        panic!("no error: {:?}\n{}", run.posted, run.stderr);
+    };
+    assert!(body.contains(&format!("{first}-gone")), "{body}");
+}
