@@ -235,3 +235,38 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("RFC 3339"), "{}", stderr_of(&out));
 }
+
+/// Outside Lambda, polling every pair until interrupted: a pair whose stream cannot be found ends
+/// the process with an error, rather than being left unread while the others poll on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shard_poller_ends_when_one_pairs_stream_cannot_be_found() {
+    let pair = orders_pair().await;
+    let checkpoints = unique("Checkpoints");
+    ddb_verify::aws::checkpoints::create_checkpoint_table(&pair.source.dynamodb, &checkpoints)
+        .await
+        .expect("checkpoint table");
+    let missing = unique("Gone");
+    let pairs = format!(
+        r#"[{{"source": "{}"}}, {{"source": "{missing}"}}]"#,
+        pair.table
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shard-poller"))
+        .env_clear()
+        .envs(local_account_env())
+        .envs([
+            ("TABLE_PAIRS", pairs.as_str()),
+            ("VERIFY_PROFILE", "target-account"),
+            ("CHECKPOINT_TABLE", checkpoints.as_str()),
+            ("POLL_INTERVAL", "1s"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the shard poller");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("the poller ended on the pair it cannot read")
+        .unwrap();
+    assert!(!status.success());
+}

@@ -276,7 +276,7 @@ pub const LOCAL_AWS_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts
 /// The environment of a built binary run as the source account against DynamoDB Local: its keys,
 /// the region, DynamoDB Local for DynamoDB and its streams, [`LOCAL_AWS_CONFIG`] and no shared
 /// credentials file.
-fn local_account_env() -> [(&'static str, &'static str); 7] {
+pub fn local_account_env() -> [(&'static str, &'static str); 7] {
     [
         ("AWS_ACCESS_KEY_ID", SOURCE_ACCOUNT),
         ("AWS_SECRET_ACCESS_KEY", "local"),
