@@ -8,9 +8,12 @@
 //!   builds its pairs from stream ARNs);
 //! - `other`: the other side's table, as `VERIFY_TABLE_NAME` takes it (default: `source`'s name,
 //!   in the other account that `VERIFY_PROFILE` or `VERIFY_ROLE_ARN` reach);
-//! - `ignore`: the pair's own `IGNORE_ATTRIBUTES` (default: the variable's).
+//! - `ignore`: the pair's own `IGNORE_ATTRIBUTES` (default: the variable's);
+//! - `ttl`: the pair's own `TTL_ATTRIBUTE`. Never the variable's: another table's TTL attribute
+//!   would make a real difference EXPIRED; without it, the table's own TTL setting is read
+//!   (DescribeTimeToLive), as when `TTL_ATTRIBUTE` is unset.
 //!
-//! A pair stands for those three variables; everything else (the other account's credentials,
+//! A pair stands for those four variables; everything else (the other account's credentials,
 //! `FINDINGS_TABLE`, `CHECKPOINT_TABLE`, rates) is shared: the findings and checkpoint tables
 //! key everything by table already.
 
@@ -27,6 +30,8 @@ pub struct TablePair {
     pub other: Option<String>,
     #[serde(default)]
     pub ignore: Option<Vec<String>>,
+    #[serde(default)]
+    pub ttl: Option<String>,
 }
 
 impl TablePair {
@@ -35,8 +40,8 @@ impl TablePair {
         TableRef::parse_or_keep(&self.source).name
     }
 
-    /// The variables as this pair sets them: `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME` and
-    /// `IGNORE_ATTRIBUTES` from the pair, every other from `base`.
+    /// The variables as this pair sets them: `SOURCE_TABLE_NAME`, `VERIFY_TABLE_NAME`,
+    /// `IGNORE_ATTRIBUTES` and `TTL_ATTRIBUTE` from the pair, every other from `base`.
     pub fn value(&self, name: &str, base: impl Fn(&str) -> Option<String>) -> Option<String> {
         match name {
             "SOURCE_TABLE_NAME" => Some(self.source.clone()),
@@ -45,12 +50,13 @@ impl TablePair {
                 Some(names) => Some(names.join(",")),
                 None => base(name),
             },
+            "TTL_ATTRIBUTE" => self.ttl.clone().filter(|t| !t.trim().is_empty()),
             _ => base(name),
         }
     }
 }
 
-const PAIRS_ACCEPTS: &str = "a JSON array of pairs such as [{\"source\": \"Orders\", \"other\": \"Orders\", \"ignore\": [\"syncedAt\"]}]: `source` required (a table name or ARN), `other` and `ignore` optional";
+const PAIRS_ACCEPTS: &str = "a JSON array of pairs such as [{\"source\": \"Orders\", \"other\": \"Orders\", \"ignore\": [\"syncedAt\"], \"ttl\": \"expiresAt\"}]: `source` required (a table name or ARN), `other`, `ignore` and `ttl` optional";
 
 /// `TABLE_PAIRS`, parsed: `None` when unset. Every pair's tables are checked as the variables
 /// they stand for are, and no source twice.
@@ -147,7 +153,7 @@ mod tests {
     #[test]
     fn a_pair_stands_for_its_three_variables_and_leaves_the_rest() {
         let pairs = table_pairs(Some(
-            r#"[{"source": "Orders", "other": "arn:aws:dynamodb:eu-west-1:222222222222:table/Orders", "ignore": ["syncedAt", "v"]}, {"source": "Catalog"}]"#.into(),
+            r#"[{"source": "Orders", "other": "arn:aws:dynamodb:eu-west-1:222222222222:table/Orders", "ignore": ["syncedAt", "v"]}, {"source": "Catalog", "ttl": "expiresAt"}]"#.into(),
         ))
         .unwrap()
         .unwrap();
@@ -166,7 +172,13 @@ mod tests {
             orders.value("FINDINGS_TABLE", base).unwrap(),
             "base FINDINGS_TABLE"
         );
+        // Never another table's TTL attribute: the pair's own, or the table's setting (None).
+        assert_eq!(orders.value("TTL_ATTRIBUTE", base), None);
         let catalog = &pairs[1];
+        assert_eq!(
+            catalog.value("TTL_ATTRIBUTE", base).as_deref(),
+            Some("expiresAt")
+        );
         assert_eq!(catalog.value("VERIFY_TABLE_NAME", base).unwrap(), "Catalog");
         assert_eq!(
             catalog.value("IGNORE_ATTRIBUTES", base).unwrap(),

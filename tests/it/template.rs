@@ -3011,6 +3011,9 @@ fn table_pairs_reaches_the_stream_verifier_as_the_json_it_parses_primary_pair_fi
         );
         // No ignore list: IgnoreAttributes (IGNORE_ATTRIBUTES) applies to every pair.
         assert!(parsed.iter().all(|p| p.ignore.is_none()), "{value}");
+        // TtlAttribute is the primary table's alone: the others' TTL is their tables' own.
+        assert!(parsed[0].ttl.is_some(), "{value}");
+        assert!(parsed[1..].iter().all(|p| p.ttl.is_none()), "{value}");
         // The JSON names the streams as given.
         assert!(value.contains(INVOICES_STREAM) && value.contains(CATALOG_STREAM));
         // The baseline and the revalidator get the same pairs; the poller reads its one stream.
@@ -3022,13 +3025,23 @@ fn table_pairs_reaches_the_stream_verifier_as_the_json_it_parses_primary_pair_fi
             assert_eq!(d.variable(function, "TABLE_PAIRS"), expected, "{function}");
         }
     }
-    // One more pair.
+    // One more pair, and the primary table's TTL attribute.
     let d = Deployment::new(
         &t,
-        &source_account(&[("TablePairs", &format!("{INVOICES_STREAM}|Invoices"))]),
+        &source_account(&[
+            ("TablePairs", &format!("{INVOICES_STREAM}|Invoices")),
+            ("TtlAttribute", "expiresAt"),
+        ]),
     );
     let value = d.variable("StreamVerifierFunction", "TABLE_PAIRS").unwrap();
-    assert_eq!(parse(Some(value)).unwrap().unwrap().len(), 2);
+    let parsed = parse(Some(value)).unwrap().unwrap();
+    assert_eq!(parsed.len(), 2);
+    let base = |_: &str| Some("expiresAt".to_string());
+    assert_eq!(
+        parsed[0].value("TTL_ATTRIBUTE", base).as_deref(),
+        Some("expiresAt")
+    );
+    assert_eq!(parsed[1].value("TTL_ATTRIBUTE", base), None);
     // No TablePairs: empty, so the function serves the one pair of VERIFY_TABLE_NAME as before.
     let d = Deployment::new(&t, &source_account(&[]));
     let value = d.variable("StreamVerifierFunction", "TABLE_PAIRS").unwrap();
@@ -3251,6 +3264,25 @@ fn the_baseline_and_the_revalidator_are_granted_exactly_each_pairs_tables() {
         .into_iter()
         .collect()
     );
+    // The target account through the other account's role: every table through a role, so no
+    // policy (an empty one would fail the deployment).
+    let d = Deployment::new(
+        &t,
+        &target_account(&[&baseline[..], &[("VerifyRoleArn", VERIFY_ROLE)]].concat()),
+    );
+    for role in ["BaselineSegmentFunctionRole", "RevalidatorFunctionRole"] {
+        assert!(d.attached_grants(role).is_empty(), "{role}");
+    }
+    for (name, policy) in d.resources_of("AWS::IAM::Policy") {
+        let p = d.resolve(&policy["Properties"]).unwrap();
+        assert!(
+            !p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap()
+                .is_empty(),
+            "{name} has no statement"
+        );
+    }
     // Without pairs, or without the baseline, no policy of theirs.
     for given in [
         source_account(&[("DeployBaseline", "true")]),
