@@ -24,8 +24,9 @@
 //! 3. [`ports`]: the seams as traits, with one failure shape ([`ports::failure`]):
 //!    [`ports::table::TableReader`], [`ports::scan::TableScanner`], [`ports::stream::StreamSource`],
 //!    [`ports::checkpoint::CheckpointStore`] / [`ports::checkpoint::BaselineStore`] (and the state
-//!    they save), [`ports::findings::FindingsStore`], [`ports::ttl::TimeToLive`], the failure queue
-//!    and the event source mappings; [`ports::rate`], a port under a read-rate limit.
+//!    they save), [`ports::findings::FindingsStore`], [`ports::ttl::TimeToLive`], the failure queue,
+//!    the event source mappings and Lambda's delivery metrics ([`ports::delivery`]);
+//!    [`ports::rate`], a port under a read-rate limit.
 //! 4. [`config`]: every variable of every function, parsed once, each error naming its variable.
 //! 5. [`verify`]: the engine, [`verify::Verifier`]: verdicts on proof, replication-lag waits,
 //!    source re-checks, retries; [`verify::timing`], [`verify::expiry`] (EXPIRED).
@@ -35,7 +36,7 @@
 //! 7. The features: [`baseline`] (the full-table compare, both directions, resumable),
 //!    [`poller`] (the shard poller: lineage, leases, checkpoints), [`revalidate`] (open findings
 //!    read again), [`readiness`] (GO / NO-GO: [`readiness::assess`] is pure, [`readiness::gather`]
-//!    reads), [`repair`] (open findings made right on the other side by conditional writes,
+//!    reads; [`readiness::freeze`], the cut-over's freeze proven from Lambda's metrics), [`repair`] (open findings made right on the other side by conditional writes,
 //!    [`repair::decide`] pure, then judged again by revalidation), [`preflight`] (the set-up
 //!    checked before a migration: [`preflight::assess`] is pure, `aws::preflight::gather` reads).
 //! 8. The outer ring: [`aws`] (every SDK call: the two accounts' clients and the adapters behind
