@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fake_aws::{run_stream_verifier, BinaryRun, Posted};
 use crate::common::*;
 use aws_sdk_dynamodb::types::StreamViewType;
 use ddb_verify::aws::findings::DynamoDbFindings;
@@ -669,40 +670,71 @@ async fn open_findings_of_items_past_their_ttl_are_resolved_as_expired_and_one_a
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
-    use crate::common::fake_aws::{run_stream_verifier, Posted};
-    let w = world().await;
-    w.wrong_copy_with_its_finding_open().await;
-    let table = w.pair.table.clone();
+/// The scheduled revalidator's binary, run once on `extra` (over [`function_env`]) with the
+/// findings table `findings` and a 300 ms lag window, through the fake Runtime API.
+async fn run_revalidator(findings: &str, extra: Vec<(&'static str, String)>) -> BinaryRun {
     let mut env = function_env();
     env.extend([
-        ("VERIFY_TABLE_NAME", table.clone()),
-        ("SOURCE_TABLE_NAME", table.clone()),
-        ("FINDINGS_TABLE", w.store.table().to_string()),
+        ("FINDINGS_TABLE", findings.to_string()),
         ("MAX_REPLICATION_LAG", "300ms".to_string()),
     ]);
-    let run = run_stream_verifier(
+    env.extend(extra);
+    run_stream_verifier(
         env!("CARGO_BIN_EXE_revalidator"),
         &env,
         &serde_json::json!({}),
     )
-    .await;
+    .await
+}
+
+/// The function's answer, which must be a response (not an error).
+fn answer_of(run: &BinaryRun) -> serde_json::Value {
     let Some(Posted::Response(body)) = &run.posted else {
         panic!("no answer: {:?}\n{}", run.posted, run.stderr);
     };
-    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    serde_json::from_str(body).unwrap()
+}
+
+/// The EMF documents carrying `Ready`, in the order emitted: one per pair assessed.
+fn readiness_documents(run: &BinaryRun) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|doc| doc.get("Ready").is_some())
+        .collect()
+}
+
+/// The `VerifyTable` of each readiness document.
+fn assessed_tables(run: &BinaryRun) -> Vec<String> {
+    readiness_documents(run)
+        .iter()
+        .map(|doc| doc["VerifyTable"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
+    let w = world().await;
+    w.wrong_copy_with_its_finding_open().await;
+    let table = w.pair.table.clone();
+    let run = run_revalidator(
+        w.store.table(),
+        vec![
+            ("VERIFY_TABLE_NAME", table.clone()),
+            ("SOURCE_TABLE_NAME", table.clone()),
+        ],
+    )
+    .await;
+    let answer = answer_of(&run);
     assert_eq!(answer["still_open"], 1, "{answer}");
     // NO-GO, and why: no baseline, no stream coverage, the finding still open.
     assert_eq!(answer["ready"], false, "{answer}");
     let reasons = answer["reasons"].to_string();
     assert!(reasons.contains("no baseline run recorded"), "{answer}");
     // The EMF document carries Ready 0 and a metric per check, under the other side's table.
-    let ready = run
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|doc| doc.get("Ready").is_some())
+    let docs = readiness_documents(&run);
+    let ready = docs
+        .first()
         .unwrap_or_else(|| panic!("no Ready metric: {}", run.stdout));
     assert_eq!(ready["Ready"], 0.0, "{ready}");
     assert_eq!(ready["ReadyBaseline"], 0.0, "{ready}");
@@ -713,31 +745,14 @@ async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_function_with_table_pairs_checks_and_assesses_every_pair() {
-    use crate::common::fake_aws::{run_stream_verifier, Posted};
     let w = world().await;
     w.wrong_copy_with_its_finding_open().await;
     // A second pair, in the same findings table, with nothing open.
     let second = orders_pair().await;
     let (first, other) = (w.pair.table.clone(), second.table.clone());
-    let mut env = function_env();
-    env.extend([
-        (
-            "TABLE_PAIRS",
-            format!(r#"[{{"source": "{first}"}}, {{"source": "{other}"}}]"#),
-        ),
-        ("FINDINGS_TABLE", w.store.table().to_string()),
-        ("MAX_REPLICATION_LAG", "300ms".to_string()),
-    ]);
-    let run = run_stream_verifier(
-        env!("CARGO_BIN_EXE_revalidator"),
-        &env,
-        &serde_json::json!({}),
-    )
-    .await;
-    let Some(Posted::Response(body)) = &run.posted else {
-        panic!("no answer: {:?}\n{}", run.posted, run.stderr);
-    };
-    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    let pairs = format!(r#"[{{"source": "{first}"}}, {{"source": "{other}"}}]"#);
+    let run = run_revalidator(w.store.table(), vec![("TABLE_PAIRS", pairs)]).await;
+    let answer = answer_of(&run);
     assert_eq!(answer["ready"], false, "{answer}");
     let pairs = answer["pairs"].as_array().expect("a report per pair");
     let tables: Vec<&str> = pairs.iter().map(|p| p["table"].as_str().unwrap()).collect();
@@ -745,49 +760,25 @@ async fn the_scheduled_function_with_table_pairs_checks_and_assesses_every_pair(
     assert_eq!(pairs[0]["still_open"], 1, "{answer}");
     assert_eq!(pairs[1]["checked"], 0, "{answer}");
     // Readiness of each, as a metric under its own table.
-    let ready: Vec<String> = run
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|doc| doc.get("Ready").is_some())
-        .map(|doc| doc["VerifyTable"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(ready, [first, other], "{}", run.stdout);
+    assert_eq!(assessed_tables(&run), [first, other], "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_function_still_serves_every_pair_when_one_pairs_run_fails() {
-    use crate::common::fake_aws::{run_stream_verifier, Posted};
     let w = world().await;
     w.wrong_copy_with_its_finding_open().await;
     let second = orders_pair().await;
     let (first, other) = (w.pair.table.clone(), second.table.clone());
     // The first pair's other side does not exist: its open finding cannot be looked up.
-    let mut env = function_env();
-    env.extend([
-        (
-            "TABLE_PAIRS",
-            format!(
-                r#"[{{"source": "{first}", "other": "{first}-gone"}}, {{"source": "{other}"}}]"#
-            ),
-        ),
-        ("FINDINGS_TABLE", w.store.table().to_string()),
-        ("MAX_REPLICATION_LAG", "300ms".to_string()),
-    ]);
-    let run = run_stream_verifier(
-        env!("CARGO_BIN_EXE_revalidator"),
-        &env,
-        &serde_json::json!({}),
-    )
-    .await;
-    let ready: Vec<String> = run
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|doc| doc.get("Ready").is_some())
-        .map(|doc| doc["VerifyTable"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(ready, [format!("{first}-gone"), other], "{}", run.stdout);
+    let pairs =
+        format!(r#"[{{"source": "{first}", "other": "{first}-gone"}}, {{"source": "{other}"}}]"#);
+    let run = run_revalidator(w.store.table(), vec![("TABLE_PAIRS", pairs)]).await;
+    assert_eq!(
+        assessed_tables(&run),
+        [format!("{first}-gone"), other],
+        "{}",
+        run.stdout
+    );
     let Some(Posted::Error(body)) = &run.posted else {
         panic!("no error: {:?}\n{}", run.posted, run.stderr);
     };
