@@ -346,7 +346,7 @@ impl ReadinessSources {
             let found = lambda.mappings(&stream).await.map_err(|e| e.message);
             readiness::apply_mappings(&mut input, found, crate::shared::epoch_ms());
         }
-        if let Some(stopped_at) = options.writes_stopped_at_ms {
+        if let Some(stopped_at) = input.writes_stopped_at(options) {
             input.delivery = self.delivery(&input, stopped_at).await;
         }
         Ok(readiness::assess(

@@ -14,7 +14,7 @@ use super::DynamoDbCallError;
 use crate::ports::findings::{
     coverage_id, finding_id, Coverage, CoverageSource, CoverageWrite, Finding, FindingStatus,
     FindingsError, FindingsStore, Gap, GapCause, GapWrite, ListCursor, ListPage, PageRequest,
-    ProblemWrite, Recheck, RepairNote, RepairRecord, Resolution, RESOLVED_KEPT,
+    ProblemWrite, Recheck, RecordedFreeze, RepairNote, RepairRecord, Resolution, RESOLVED_KEPT,
 };
 use crate::record::{Item, KeyText};
 
@@ -936,6 +936,66 @@ impl FindingsStore for DynamoDbFindings {
             .await?;
         items.iter().map(coverage_of).collect()
     }
+
+    async fn record_freeze(&self, table: &str, f: &RecordedFreeze) -> Result<(), FindingsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(freeze_id(table)))
+            .item("writesStoppedAt", n(f.writes_stopped_at_ms))
+            .item("recordedAt", n(f.recorded_at_ms))
+            .item("recordedBy", s(cut(&f.recorded_by, DETAIL_KEPT)))
+            .send()
+            .await
+            .map_err(|e| self.error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn freeze(&self, table: &str) -> Result<Option<RecordedFreeze>, FindingsError> {
+        let id = freeze_id(table);
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        let Some(item) = answer.item else {
+            return Ok(None);
+        };
+        // A freeze that cannot be read is an error, never "no freeze": readiness would then
+        // judge against now, which a frozen table fails, but the operator must know why.
+        let writes_stopped_at_ms =
+            number(&item, "writesStoppedAt").ok_or_else(|| FindingsError::Unreadable {
+                id,
+                reason: "no writesStoppedAt number".into(),
+            })?;
+        Ok(Some(RecordedFreeze {
+            writes_stopped_at_ms,
+            recorded_at_ms: number(&item, "recordedAt").unwrap_or(writes_stopped_at_ms),
+            recorded_by: text(&item, "recordedBy").unwrap_or_default(),
+        }))
+    }
+
+    async fn lift_freeze(&self, table: &str) -> Result<bool, FindingsError> {
+        let answer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(freeze_id(table)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.error("DeleteItem", e))?;
+        Ok(answer.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+/// The id of a table's recorded freeze.
+fn freeze_id(table: &str) -> String {
+    format!("freeze#{table}")
 }
 
 /// Creates the findings table (on-demand billing, the `byStatus` index) with its one layout,

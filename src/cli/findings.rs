@@ -74,12 +74,13 @@ pub struct ReadinessArgs {
     /// The cut-over's freeze: when the source's writes stopped (RFC 3339, such as
     /// 2026-12-07T18:00:00Z). GO then needs every change created before it verified (a shard
     /// poller pass after it, or Lambda's metrics showing the stream verifier was handed them
-    /// all), instead of coverage reaching within --max-lag of now.
+    /// all), instead of coverage reaching within --max-lag of now. Given, it is used instead of
+    /// a freeze `ddb-verify freeze` recorded.
     #[arg(long, value_parser = parse_writes_stopped_at)]
     pub writes_stopped_at: Option<u64>,
-    /// With --writes-stopped-at: how long Lambda's metrics may take to appear in CloudWatch
-    /// (a later batch would show after it).
-    #[arg(long, default_value = "2m", value_parser = parse_metrics_delay, requires = "writes_stopped_at")]
+    /// With writes frozen (--writes-stopped-at, or `ddb-verify freeze`): how long Lambda's
+    /// metrics may take to appear in CloudWatch (a later batch would show after it).
+    #[arg(long, default_value = "2m", value_parser = parse_metrics_delay)]
     pub metrics_delay: Duration,
 }
 
@@ -89,17 +90,20 @@ fn parse_metrics_delay(value: &str) -> Result<Duration, String> {
 
 /// `--writes-stopped-at`: an RFC 3339 time, as epoch milliseconds.
 fn parse_writes_stopped_at(value: &str) -> Result<u64, String> {
+    parse_time("--writes-stopped-at", value)
+}
+
+/// A time flag's value, RFC 3339, as epoch milliseconds; an error names `flag`.
+pub(crate) fn parse_time(flag: &str, value: &str) -> Result<u64, String> {
     let time = aws_smithy_types::DateTime::from_str(
         value.trim(),
         aws_smithy_types::date_time::Format::DateTime,
     )
-    .map_err(|e| {
-        format!("--writes-stopped-at takes an RFC 3339 time such as 2026-12-07T18:00:00Z ({e})")
-    })?;
+    .map_err(|e| format!("{flag} takes an RFC 3339 time such as 2026-12-07T18:00:00Z ({e})"))?;
     time.to_millis()
         .ok()
         .and_then(|ms| u64::try_from(ms).ok())
-        .ok_or_else(|| format!("--writes-stopped-at {value} is before 1970"))
+        .ok_or_else(|| format!("{flag} {value} is before 1970"))
 }
 
 fn parse_clock_skew(value: &str) -> Result<Duration, String> {
@@ -111,7 +115,7 @@ fn parse_max_lag(value: &str) -> Result<Duration, String> {
 }
 
 /// The configuration and the findings store, in this process's own account.
-async fn store(env: &Env) -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
+pub(crate) async fn store(env: &Env) -> Result<(FindingsCliConfig, DynamoDbFindings), CliError> {
     let config = FindingsCliConfig::from_lookup(|n| env.get(n))?;
     let sdk = crate::aws::clients::source_sdk_config().await;
     let store = DynamoDbFindings::new(
@@ -236,7 +240,7 @@ async fn readiness_of(
 }
 
 /// The pairs of `TABLE_PAIRS`, for `--all`.
-fn every_pair() -> Result<Vec<crate::config::pairs::TablePair>, CliError> {
+pub(crate) fn every_pair() -> Result<Vec<crate::config::pairs::TablePair>, CliError> {
     Env::pairs()?.ok_or_else(|| {
         "--all walks the pairs of TABLE_PAIRS, which is not set: set it, or leave --all out".into()
     })

@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod findings;
+pub mod freeze;
 pub mod init;
 pub mod preflight;
 pub mod repair;
@@ -25,7 +26,7 @@ pub use baseline::CliError;
 pub struct Cli {
     /// The pair of TABLE_PAIRS to work on, by its source table's name: it stands for
     /// SOURCE_TABLE_NAME, VERIFY_TABLE_NAME and IGNORE_ATTRIBUTES. Needed when TABLE_PAIRS lists
-    /// more than one pair (`readiness --all` and `findings --all` take every pair).
+    /// more than one pair (`readiness --all`, `findings --all` and `freeze --all` take every pair).
     #[arg(long, global = true)]
     pub table: Option<String>,
     #[command(subcommand)]
@@ -42,6 +43,9 @@ pub enum Command {
     Accept(findings::AcceptArgs),
     /// May we cut over now? GO (exit 0) or NO-GO (exit 2) with every reason.
     Readiness(findings::ReadinessArgs),
+    /// Records the cut-over's freeze (when the source's writes stopped): readiness, here and in
+    /// the scheduled revalidator, then needs every change before it verified; --lift ends it.
+    Freeze(freeze::FreezeArgs),
     /// Checks open findings again: resolves those that now match (exit 0 when none stays open).
     Revalidate(revalidate::RevalidateArgs),
     /// Repairs open findings on the other side, each write conditional on what was just read;
@@ -82,6 +86,7 @@ async fn run(cli: Cli) -> Result<Ending, CliError> {
     let all = match &cli.command {
         Command::Findings(args) => args.all,
         Command::Readiness(args) => args.all,
+        Command::Freeze(args) => args.all,
         _ => false,
     };
     // Refused here: clap does not hold a global flag given before the subcommand to a
@@ -107,6 +112,8 @@ async fn run(cli: Cli) -> Result<Ending, CliError> {
         Command::Accept(args) => findings::run_accept(args, &env).await,
         Command::Readiness(args) if args.all => findings::run_readiness_all(args).await,
         Command::Readiness(args) => findings::run_readiness(args, &env).await,
+        Command::Freeze(args) if args.all => freeze::run_all(args).await,
+        Command::Freeze(args) => freeze::run(args, &env).await,
         Command::Revalidate(args) => revalidate::run(args, &env).await,
         Command::Repair(args) => repair::run(args, &env).await,
         Command::Preflight(args) => preflight::run(args, &env).await,
@@ -174,12 +181,30 @@ impl Env {
             }
             None if pairs.len() == 1 => Ok(Env::of(pairs[0].clone())),
             None => Err(format!(
-                "TABLE_PAIRS lists {} pairs ({}): choose one with --table (readiness and findings take --all)",
+                "TABLE_PAIRS lists {} pairs ({}): choose one with --table (readiness, findings and freeze take --all)",
                 pairs.len(),
                 names()
             )
             .into()),
         }
+    }
+}
+
+/// Who runs `command`, as the records it writes name them (`repairedBy`, `recordedBy`): the
+/// operator's user name and host, as the shell tells them.
+pub fn operator(command: &str) -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_string());
+    // HOSTNAME is rarely exported; the kernel's name is there on Linux.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(host) => format!("ddb-verify {command} ({user}@{host})"),
+        None => format!("ddb-verify {command} ({user})"),
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn run(args: RepairArgs, env: &super::Env) -> Result<Ending, CliError>
         apply: args.apply,
         limit: args.limit.map(|l| l as usize),
         delete_extra: args.delete_extra,
-        by: repaired_by(),
+        by: super::operator("repair"),
     };
     let bar = progress_bar(args.json || !args.apply);
     let mut progress = |r: &RepairReport| {
@@ -71,23 +71,6 @@ fn ending(report: &RepairReport) -> Ending {
     match problems {
         0 => Ending::Equal,
         _ => Ending::Problems,
-    }
-}
-
-/// `repairedBy`: the operator's user name and host, as the shell tells them.
-fn repaired_by() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_string());
-    // HOSTNAME is rarely exported; the kernel's name is there on Linux.
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty());
-    match host {
-        Some(host) => format!("ddb-verify repair ({user}@{host})"),
-        None => format!("ddb-verify repair ({user})"),
     }
 }
 

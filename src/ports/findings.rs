@@ -51,6 +51,10 @@
 //! | `gap<Cause>Count`, `gap<Cause>Detail` | N, S | how many times, and what the last one was |
 //! | `complete` | BOOL | baseline: every segment done |
 //! | `checkedAt` | N | the last write |
+//!
+//! **Freeze**: the cut-over's freeze recorded by `ddb-verify freeze`, `id = freeze#<table>`, in no
+//! index: `writesStoppedAt` (N, epoch ms), `recordedAt` (N), `recordedBy` (S). Readiness, the
+//! CLI's and the revalidator's, assesses against it while it is there ([`RecordedFreeze`]).
 
 use std::future::Future;
 
@@ -515,6 +519,34 @@ pub trait FindingsStore: Send + Sync {
         &self,
         table: &str,
     ) -> impl Future<Output = Result<Vec<Coverage>, FindingsError>> + Send;
+
+    /// Records the table's freeze (replacing one recorded before).
+    fn record_freeze(
+        &self,
+        table: &str,
+        freeze: &RecordedFreeze,
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send;
+
+    /// The table's recorded freeze, if any (read consistently).
+    fn freeze(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<Option<RecordedFreeze>, FindingsError>> + Send;
+
+    /// Removes the table's freeze; whether there was one.
+    fn lift_freeze(&self, table: &str) -> impl Future<Output = Result<bool, FindingsError>> + Send;
+}
+
+/// The cut-over's freeze as `ddb-verify freeze` recorded it: readiness then needs every change
+/// created before `writes_stopped_at_ms` verified, as with `--writes-stopped-at`, and so does the
+/// scheduled revalidator's, which the dashboard and the alarm show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFreeze {
+    /// When the source's writes stopped, epoch milliseconds.
+    pub writes_stopped_at_ms: u64,
+    pub recorded_at_ms: u64,
+    /// Who recorded it (`USER@HOST`).
+    pub recorded_by: String,
 }
 
 /// The findings store of a function that has none (no `FINDINGS_TABLE`): a type that has no
@@ -563,6 +595,15 @@ impl FindingsStore for NoFindings {
         match *self {}
     }
     async fn coverage(&self, _: &str) -> Result<Vec<Coverage>, FindingsError> {
+        match *self {}
+    }
+    async fn record_freeze(&self, _: &str, _: &RecordedFreeze) -> Result<(), FindingsError> {
+        match *self {}
+    }
+    async fn freeze(&self, _: &str) -> Result<Option<RecordedFreeze>, FindingsError> {
+        match *self {}
+    }
+    async fn lift_freeze(&self, _: &str) -> Result<bool, FindingsError> {
         match *self {}
     }
 }

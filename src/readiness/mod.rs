@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use crate::ports::findings::{
     Coverage, CoverageSource, Finding, FindingStatus, FindingsError, FindingsStore, Gap, GapCause,
+    RecordedFreeze,
 };
 use crate::ports::mappings::Mapping;
 use crate::ports::queue::{FailureQueue, QueueDepth};
@@ -101,6 +102,27 @@ pub struct ReadinessInput {
     pub mappings: Option<Vec<Mapping>>,
     /// With writes frozen, the stream verifier functions' delivery metrics ([`needs_delivery`]).
     pub delivery: Vec<FunctionDelivery>,
+    /// The freeze `ddb-verify freeze` recorded for the table, if any.
+    pub recorded_freeze: Option<RecordedFreeze>,
+}
+
+impl ReadinessInput {
+    /// When writes stopped, if they did: `--writes-stopped-at` when given, else the recorded
+    /// freeze. Either way GO then needs every change before it verified.
+    pub fn writes_stopped_at(&self, options: &ReadinessOptions) -> Option<u64> {
+        options.writes_stopped_at_ms.or(self
+            .recorded_freeze
+            .as_ref()
+            .map(|f| f.writes_stopped_at_ms))
+    }
+
+    /// The recorded freeze, when it is the one readiness assesses against (none was given).
+    fn freeze_in_force(&self, options: &ReadinessOptions) -> Option<&RecordedFreeze> {
+        match options.writes_stopped_at_ms {
+            Some(_) => None,
+            None => self.recorded_freeze.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +216,10 @@ pub struct Readiness {
     pub gaps: Vec<GapShown>,
     pub clock_skew: Duration,
     pub checked_at_ms: u64,
+    /// When writes stopped, when readiness judged against a freeze (given or recorded).
+    pub writes_stopped_at_ms: Option<u64>,
+    /// The recorded freeze judged against, when none was given.
+    pub recorded_freeze: Option<RecordedFreeze>,
 }
 
 /// The metric of each check (1 when it holds or is skipped, 0 when it blocks), as the
@@ -270,6 +296,11 @@ impl Readiness {
                 "reason": a.reason,
             })).collect::<Vec<_>>(),
             "verified_until": self.verified_until_ms.map(rfc3339),
+            "writes_stopped_at": self.writes_stopped_at_ms.map(rfc3339),
+            "freeze_recorded": self.recorded_freeze.as_ref().map(|f| json!({
+                "recorded_by": f.recorded_by,
+                "recorded_at": rfc3339(f.recorded_at_ms),
+            })),
             "stream": self.stream,
             "chain": self.chain.iter().map(|l| json!({
                 "source": l.source.as_str(),
@@ -364,10 +395,11 @@ pub async fn gather<S: FindingsStore>(
     table: &str,
     stream: TableStream,
 ) -> Result<ReadinessInput, FindingsError> {
-    let (coverage, open, accepted) = futures::try_join!(
+    let (coverage, open, accepted, recorded_freeze) = futures::try_join!(
         store.coverage(table),
         store.list(table, FindingStatus::Open, None, None),
         store.list(table, FindingStatus::Accepted, None, None),
+        store.freeze(table),
     )?;
     Ok(ReadinessInput {
         table: table.to_string(),
@@ -378,6 +410,7 @@ pub async fn gather<S: FindingsStore>(
         failure_queue: FailureQueueState::NotConfigured,
         mappings: None,
         delivery: Vec::new(),
+        recorded_freeze,
     })
 }
 
@@ -603,9 +636,12 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         baseline_check(&ledger),
         no_gap_check(&ledger),
         every_change_check(&ledger),
-        match options.writes_stopped_at_ms {
+        match input.writes_stopped_at(options) {
             None => stream_recent_check(&ledger),
-            Some(stopped_at) => verified_past_freeze_check(&ledger, stopped_at),
+            Some(stopped_at) => with_recorded_freeze(
+                verified_past_freeze_check(&ledger, stopped_at),
+                input.freeze_in_force(options),
+            ),
         },
         open_findings_check(input),
         retries_check(&ledger),
@@ -640,7 +676,27 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         gaps: ledger.gaps(),
         clock_skew: options.clock_skew,
         checked_at_ms: now_ms,
+        writes_stopped_at_ms: input.writes_stopped_at(options),
+        recorded_freeze: input.freeze_in_force(options).cloned(),
     }
+}
+
+/// The freeze check's detail names a recorded freeze, and how to end it: an operator who
+/// resumed writes after a rehearsal reads why readiness still judges against it.
+fn with_recorded_freeze(mut c: Check, recorded: Option<&RecordedFreeze>) -> Check {
+    if let Some(f) = recorded {
+        c.detail = format!(
+            "{} (the freeze recorded by {} at {}; `ddb-verify freeze --lift` ends it)",
+            c.detail,
+            if f.recorded_by.is_empty() {
+                "ddb-verify freeze"
+            } else {
+                f.recorded_by.as_str()
+            },
+            rfc3339(f.recorded_at_ms)
+        );
+    }
+    c
 }
 
 fn check(name: &'static str, ok: bool, detail: String) -> Check {
@@ -1268,6 +1324,7 @@ mod tests {
             failure_queue: empty_queue(),
             mappings: None,
             delivery: Vec::new(),
+            recorded_freeze: None,
         }
     }
 
@@ -1636,6 +1693,71 @@ mod tests {
         assert!(r.checks.iter().all(|c| c.name != CHECK_STREAM_RECENT));
     }
 
+    fn recorded(stopped_at: u64) -> RecordedFreeze {
+        RecordedFreeze {
+            writes_stopped_at_ms: stopped_at,
+            recorded_at_ms: stopped_at + MIN,
+            recorded_by: "ddb-verify freeze (ops@host)".into(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_freeze_is_judged_as_a_given_one_and_named_with_how_to_lift_it() {
+        // Coverage an hour old, the poller's pass begun after writes stopped 2 hours ago.
+        let mut input = polled_until(NOW - 60 * MIN);
+        input.coverage[0].started_at_ms = Some(NOW - 300 * MIN);
+        input.coverage[1] = baseline(NOW - 200 * MIN, Some(NOW - 190 * MIN));
+        assert!(!assess_default(&input).ready, "stale without a freeze");
+        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        let r = assess_default(&input);
+        assert!(r.ready, "{:?}", r.reasons());
+        let detail = &check(&r, CHECK_VERIFIED_PAST_FREEZE).detail;
+        assert!(
+            detail.contains("recorded by ddb-verify freeze (ops@host)"),
+            "{detail}"
+        );
+        assert!(detail.contains("`ddb-verify freeze --lift`"), "{detail}");
+        assert_eq!(r.writes_stopped_at_ms, Some(NOW - 120 * MIN));
+        assert_eq!(
+            r.to_json()["freeze_recorded"]["recorded_by"],
+            "ddb-verify freeze (ops@host)"
+        );
+        // Recorded before the pass's start was reached by nothing: a freeze later than the
+        // coverage is NO-GO, naming the recorded freeze.
+        input.recorded_freeze = Some(recorded(NOW - 30 * MIN));
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(r.reasons()[0].contains("--lift"), "{:?}", r.reasons());
+    }
+
+    #[test]
+    fn a_given_freeze_wins_over_the_recorded_one() {
+        let mut input = polled_until(NOW - 60 * MIN);
+        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        // Given later than the pass: NO-GO, though the recorded one would be GO.
+        let r = assess(&input, NOW, &frozen_at(NOW - 30 * MIN));
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        assert!(!r.reasons()[0].contains("--lift"), "{:?}", r.reasons());
+        assert_eq!(r.writes_stopped_at_ms, Some(NOW - 30 * MIN));
+        assert!(r.recorded_freeze.is_none());
+    }
+
+    #[test]
+    fn a_recorded_freeze_with_writes_after_it_is_no_go_saying_to_lift_it() {
+        // The stream verifier verified a change created after the recorded freeze: writes
+        // resumed (a rehearsal's freeze left behind).
+        let mut input = go();
+        input.recorded_freeze = Some(recorded(NOW - 10 * MIN));
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        let reason = r.reasons()[0];
+        assert!(reason.contains("writes did not stop"), "{reason}");
+        assert!(
+            reason.contains("`ddb-verify freeze --lift` ends it"),
+            "{reason}"
+        );
+    }
+
     #[test]
     fn after_a_freeze_coverage_short_of_it_by_the_clock_margin_is_no_go() {
         let stopped = NOW - 10 * MIN;
@@ -1998,6 +2120,7 @@ mod tests {
             failure_queue: empty_queue(),
             mappings: None,
             delivery: Vec::new(),
+            recorded_freeze: None,
         };
         let r = assess_default(&input);
         assert_eq!(

@@ -2,7 +2,8 @@
 //! Local: three pairs, one with drift; the shard poller (one run over every pair, or `--table`)
 //! and the baseline over each; `readiness
 //! --all` NO-GO naming the drifted pair, then GO after `repair --table`; and the cut-over's freeze
-//! (`--writes-stopped-at`), NO-GO until a poller pass has read past it.
+//! (`--writes-stopped-at`, or recorded by `ddb-verify freeze`), NO-GO until a poller pass has read
+//! past it.
 
 use std::process::Output;
 
@@ -103,7 +104,8 @@ async fn deployment() -> Deployment {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_after_a_freeze() {
+async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_after_a_freeze_given_or_recorded(
+) {
     let d = deployment().await;
     let (a, b) = (d.tables[0].0.clone(), d.tables[1].0.clone());
     d.poll_all();
@@ -225,6 +227,70 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         r.as_array().unwrap().iter().all(|t| t["ready"] == true),
         "{r}"
     );
+
+    // The freeze recorded (`ddb-verify freeze --all`): plain readiness, and the revalidator's,
+    // judge against it. Coverage is stale under --max-lag 1s once 2 s have passed.
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let plain = ["readiness", "--all", "--json", "--max-lag", "1s"];
+    let out = d.cli(&plain);
+    assert_eq!(out.status.code(), Some(2), "stale: {}", output_of(&out));
+    let out = d.cli(&["freeze", "--all", "--at", stopped.as_str(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
+    let recorded = json_of(&out);
+    let at: Vec<&str> = recorded
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["writes_stopped_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(at.len(), 3, "{recorded}");
+    let out = d.cli(&plain);
+    assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
+    let r = json_of(&out);
+    for t in r.as_array().unwrap() {
+        assert_eq!(t["writes_stopped_at"], at[0], "{r}");
+        let by = t["freeze_recorded"]["recorded_by"].as_str().unwrap_or("");
+        assert!(by.starts_with("ddb-verify freeze"), "{r}");
+    }
+    // A freeze later than the passes: NO-GO, saying how to lift it.
+    let later = rfc3339(epoch_ms());
+    let out = d.cli(&["freeze", "--table", &a, "--at", later.as_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
+    let out = d.cli(&["readiness", "--table", &a]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_of(&out));
+    assert!(
+        output_of(&out).contains("ddb-verify freeze --lift"),
+        "{}",
+        output_of(&out)
+    );
+    // Lifted: judged against now again.
+    let out = d.cli(&["freeze", "--all", "--lift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
+    assert_eq!(
+        output_of(&out).matches("freeze lifted").count(),
+        3,
+        "{}",
+        output_of(&out)
+    );
+    let out = d.cli(&plain);
+    assert_eq!(out.status.code(), Some(2), "{}", output_of(&out));
+    // A time ahead of now is no freeze, and a time the flag cannot read is named.
+    let ahead = rfc3339(epoch_ms() + 3_600_000);
+    let out = d.cli(&["freeze", "--table", &a, "--at", ahead.as_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("in the future"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = d.cli(&["freeze", "--table", &a, "--at", "noon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("--at takes an RFC 3339 time"),
+        "{}",
+        stderr_of(&out)
+    );
+
     let out = d.cli(&[
         "readiness",
         "--writes-stopped-at",

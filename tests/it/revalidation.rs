@@ -14,7 +14,8 @@ use ddb_verify::aws::reader::DynamoDbReader;
 use ddb_verify::config::{Config, RevalidatorConfig, TableRef};
 use ddb_verify::ports::findings::{
     finding_id, Coverage, CoverageWrite, Finding, FindingOrigin, FindingStatus, FindingsError,
-    FindingsStore, ListPage, PageRequest, Problem, ProblemWrite, Recheck, RepairRecord, Resolution,
+    FindingsStore, ListPage, PageRequest, Problem, ProblemWrite, Recheck, RecordedFreeze,
+    RepairRecord, Resolution,
 };
 use ddb_verify::record::Item;
 use ddb_verify::revalidate::{RevalidateOptions, Revalidator, UNSETTLED_PARKED};
@@ -509,6 +510,15 @@ impl FindingsStore for Watched {
     async fn coverage(&self, table: &str) -> Result<Vec<Coverage>, FindingsError> {
         self.inner.coverage(table).await
     }
+    async fn record_freeze(&self, table: &str, f: &RecordedFreeze) -> Result<(), FindingsError> {
+        self.inner.record_freeze(table, f).await
+    }
+    async fn freeze(&self, table: &str) -> Result<Option<RecordedFreeze>, FindingsError> {
+        self.inner.freeze(table).await
+    }
+    async fn lift_freeze(&self, table: &str) -> Result<bool, FindingsError> {
+        self.inner.lift_freeze(table).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -741,6 +751,45 @@ async fn the_scheduled_function_reports_readiness_as_a_metric_after_its_run() {
     assert_eq!(ready["ReadyNoOpenFindings"], 0.0, "{ready}");
     assert_eq!(ready["ReadyNoRecentRetries"], 1.0, "{ready}");
     assert_eq!(ready["VerifyTable"], table.as_str(), "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_function_judges_readiness_against_a_recorded_freeze_until_it_is_lifted() {
+    let w = world().await;
+    let table = w.pair.table.clone();
+    let env = vec![
+        ("VERIFY_TABLE_NAME", table.clone()),
+        ("SOURCE_TABLE_NAME", table.clone()),
+    ];
+    let freeze = RecordedFreeze {
+        writes_stopped_at_ms: epoch_ms() - 60_000,
+        recorded_at_ms: epoch_ms(),
+        recorded_by: "ddb-verify freeze (test)".into(),
+    };
+    w.store.record_freeze(&table, &freeze).await.unwrap();
+    assert_eq!(w.store.freeze(&table).await.unwrap(), Some(freeze));
+    let run = run_revalidator(w.store.table(), env.clone()).await;
+    let answer = answer_of(&run);
+    let docs = readiness_documents(&run);
+    // The freeze's check, not the recent-coverage one: nothing verified past it, so NO-GO,
+    // saying whose freeze it is and how to end it.
+    assert_eq!(docs[0]["ReadyVerifiedPastFreeze"], 0.0, "{}", docs[0]);
+    assert!(docs[0].get("ReadyStreamRecent").is_none(), "{}", docs[0]);
+    let reasons = answer["reasons"].to_string();
+    assert!(
+        reasons.contains("recorded by ddb-verify freeze (test)") && reasons.contains("--lift"),
+        "{answer}"
+    );
+    assert!(w.store.lift_freeze(&table).await.unwrap());
+    assert!(!w.store.lift_freeze(&table).await.unwrap(), "lifted once");
+    let run = run_revalidator(w.store.table(), env).await;
+    let docs = readiness_documents(&run);
+    assert_eq!(docs[0]["ReadyStreamRecent"], 0.0, "{}", docs[0]);
+    assert!(
+        docs[0].get("ReadyVerifiedPastFreeze").is_none(),
+        "{}",
+        docs[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -284,6 +284,8 @@ fn iam_grants_name_their_actions_and_resources() {
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "lambda:ListEventSourceMappings",
+        "lambda:GetFunctionConfiguration",
+        "cloudwatch:GetMetricData",
         "sts:AssumeRole",
     ]
     .into();
@@ -325,8 +327,10 @@ fn iam_grants_name_their_actions_and_resources() {
                     && text.matches('*').count() == 1;
                 // Listing event source mappings has no resource to name (the Lambda API's own rule).
                 let mappings = actions == ["lambda:ListEventSourceMappings"] && text == "*";
+                // Nor has reading metrics (CloudWatch's rule for GetMetricData).
+                let metrics = actions == ["cloudwatch:GetMetricData"] && text == "*";
                 assert!(
-                    !text.contains('*') || table_streams || own_executions || mappings,
+                    !text.contains('*') || table_streams || own_executions || mappings || metrics,
                     "{at}: wildcard resource {text:?}"
                 );
             }
@@ -2034,10 +2038,16 @@ fn the_revalidator_reads_both_tables_as_the_verifier_does() {
         let mut expected: BTreeSet<Grant> = reads.into_iter().collect();
         expected.insert(findings_grant());
         // Readiness after each run: the source table's stream (in its own account; from the target
-        // account through the source role), the failure queue's depth and the stream's mappings.
+        // account through the source role), the failure queue's depth and the stream's mappings;
+        // with a freeze recorded, the stream verifier's Lambda metrics and timeout.
         let mut readiness: BTreeSet<Grant> = [
             grant(&["sqs:GetQueueAttributes"], &["GetAtt:FailureQueue.Arn"]),
             grant(&["lambda:ListEventSourceMappings"], &["*"]),
+            grant(&["cloudwatch:GetMetricData"], &["*"]),
+            grant(
+                &["lambda:GetFunctionConfiguration"],
+                &["GetAtt:StreamVerifierFunction.Arn"],
+            ),
         ]
         .into();
         if !d.is_target_account() {
@@ -2228,6 +2238,7 @@ fn the_dashboard_shows_the_metrics_the_code_emits() {
             "ReadyNoGap",
             "ReadyEveryChange",
             "ReadyStreamRecent",
+            "ReadyVerifiedPastFreeze",
             "ReadyNoOpenFindings",
             "ReadyNoRecentRetries",
             "ReadyFailureQueueEmpty",
