@@ -945,6 +945,7 @@ impl FindingsStore for DynamoDbFindings {
             .item("writesStoppedAt", n(f.writes_stopped_at_ms))
             .item("recordedAt", n(f.recorded_at_ms))
             .item("recordedBy", s(cut(&f.recorded_by, DETAIL_KEPT)))
+            .item("validUntil", n(f.valid_until_ms))
             .send()
             .await
             .map_err(|e| self.error("PutItem", e))?;
@@ -967,15 +968,17 @@ impl FindingsStore for DynamoDbFindings {
         };
         // A freeze that cannot be read is an error, never "no freeze": readiness would then
         // judge against now, which a frozen table fails, but the operator must know why.
-        let writes_stopped_at_ms =
-            number(&item, "writesStoppedAt").ok_or_else(|| FindingsError::Unreadable {
-                id,
-                reason: "no writesStoppedAt number".into(),
-            })?;
+        let required = |name: &str| {
+            number(&item, name).ok_or_else(|| FindingsError::Unreadable {
+                id: id.clone(),
+                reason: format!("no {name} number"),
+            })
+        };
         Ok(Some(RecordedFreeze {
-            writes_stopped_at_ms,
-            recorded_at_ms: number(&item, "recordedAt").unwrap_or(writes_stopped_at_ms),
+            writes_stopped_at_ms: required("writesStoppedAt")?,
+            recorded_at_ms: required("recordedAt")?,
             recorded_by: text(&item, "recordedBy").unwrap_or_default(),
+            valid_until_ms: required("validUntil")?,
         }))
     }
 

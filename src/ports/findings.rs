@@ -53,8 +53,9 @@
 //! | `checkedAt` | N | the last write |
 //!
 //! **Freeze**: the cut-over's freeze recorded by `ddb-verify freeze`, `id = freeze#<table>`, in no
-//! index: `writesStoppedAt` (N, epoch ms), `recordedAt` (N), `recordedBy` (S). Readiness, the
-//! CLI's and the revalidator's, assesses against it while it is there ([`RecordedFreeze`]).
+//! index: `writesStoppedAt` (N, epoch ms), `recordedAt` (N), `recordedBy` (S), `validUntil` (N).
+//! Readiness, the CLI's and the revalidator's, assesses against it while it is there, and says
+//! NO-GO once it has ended ([`RecordedFreeze`]).
 
 use std::future::Future;
 
@@ -547,6 +548,10 @@ pub struct RecordedFreeze {
     pub recorded_at_ms: u64,
     /// Who recorded it (`USER@HOST`).
     pub recorded_by: String,
+    /// The end of the cut-over window it was recorded for (`--for`): after it readiness says
+    /// NO-GO until it is recorded again or lifted, so a freeze left behind cannot stand in for
+    /// fresh coverage for ever.
+    pub valid_until_ms: u64,
 }
 
 /// The findings store of a function that has none (no `FINDINGS_TABLE`): a type that has no

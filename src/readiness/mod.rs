@@ -300,6 +300,7 @@ impl Readiness {
             "freeze_recorded": self.recorded_freeze.as_ref().map(|f| json!({
                 "recorded_by": f.recorded_by,
                 "recorded_at": rfc3339(f.recorded_at_ms),
+                "valid_until": rfc3339(f.valid_until_ms),
             })),
             "stream": self.stream,
             "chain": self.chain.iter().map(|l| json!({
@@ -641,6 +642,7 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
             Some(stopped_at) => with_recorded_freeze(
                 verified_past_freeze_check(&ledger, stopped_at),
                 input.freeze_in_force(options),
+                now_ms,
             ),
         },
         open_findings_check(input),
@@ -682,20 +684,35 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
 }
 
 /// The freeze check's detail names a recorded freeze, and how to end it: an operator who
-/// resumed writes after a rehearsal reads why readiness still judges against it.
-fn with_recorded_freeze(mut c: Check, recorded: Option<&RecordedFreeze>) -> Check {
-    if let Some(f) = recorded {
+/// resumed writes after a rehearsal reads why readiness still judges against it. Past the window
+/// it was recorded for, it proves nothing: writes may have resumed where no stream verifier
+/// (Lambda) would see them (the shard poller's coverage shows when its passes began, not what
+/// they read), so NO-GO until it is recorded again or lifted.
+fn with_recorded_freeze(mut c: Check, recorded: Option<&RecordedFreeze>, now_ms: u64) -> Check {
+    let Some(f) = recorded else {
+        return c;
+    };
+    let by = match f.recorded_by.as_str() {
+        "" => "ddb-verify freeze",
+        by => by,
+    };
+    if now_ms > f.valid_until_ms {
+        c.ok = false;
         c.detail = format!(
-            "{} (the freeze recorded by {} at {}; `ddb-verify freeze --lift` ends it)",
-            c.detail,
-            if f.recorded_by.is_empty() {
-                "ddb-verify freeze"
-            } else {
-                f.recorded_by.as_str()
-            },
-            rfc3339(f.recorded_at_ms)
+            "the freeze of writes stopped at {}, recorded by {by} at {}, ended at {}: if writes are still stopped, record it again (`ddb-verify freeze --at {}`); if they resumed, `ddb-verify freeze --lift`",
+            rfc3339(f.writes_stopped_at_ms),
+            rfc3339(f.recorded_at_ms),
+            rfc3339(f.valid_until_ms),
+            rfc3339(f.writes_stopped_at_ms),
         );
+        return c;
     }
+    c.detail = format!(
+        "{} (the freeze recorded by {by} at {}, until {}; `ddb-verify freeze --lift` ends it)",
+        c.detail,
+        rfc3339(f.recorded_at_ms),
+        rfc3339(f.valid_until_ms)
+    );
     c
 }
 
@@ -1698,7 +1715,30 @@ mod tests {
             writes_stopped_at_ms: stopped_at,
             recorded_at_ms: stopped_at + MIN,
             recorded_by: "ddb-verify freeze (ops@host)".into(),
+            valid_until_ms: NOW + 60 * MIN,
         }
+    }
+
+    #[test]
+    fn a_recorded_freeze_past_its_window_is_no_go_saying_to_record_it_again_or_lift_it() {
+        // GO while the window lasts (the poller read past the freeze)...
+        let mut input = polled_until(NOW - 60 * MIN);
+        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        assert!(assess_default(&input).ready);
+        // ...and NO-GO a millisecond after it: the freeze may have been left behind.
+        input.recorded_freeze = Some(RecordedFreeze {
+            valid_until_ms: NOW - 1,
+            ..recorded(NOW - 120 * MIN)
+        });
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        let reason = r.reasons()[0];
+        assert!(reason.contains("ended at"), "{reason}");
+        assert!(reason.contains("`ddb-verify freeze --at "), "{reason}");
+        assert!(reason.contains("`ddb-verify freeze --lift`"), "{reason}");
+        // A freeze given on the command line is the operator's word now: no window.
+        let r = assess(&input, NOW, &frozen_at(NOW - 120 * MIN));
+        assert!(r.ready, "{:?}", r.reasons());
     }
 
     #[test]

@@ -244,6 +244,7 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         .map(|f| f["writes_stopped_at"].as_str().unwrap())
         .collect();
     assert_eq!(at.len(), 3, "{recorded}");
+    assert!(recorded[0]["valid_until"].is_string(), "{recorded}");
     let out = d.cli(&plain);
     assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
     let r = json_of(&out);
@@ -290,6 +291,11 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         "{}",
         stderr_of(&out)
     );
+    for window in ["0s", "25h"] {
+        let out = d.cli(&["freeze", "--table", &a, "--for", window]);
+        assert_eq!(out.status.code(), Some(1), "--for {window}");
+        assert!(stderr_of(&out).contains("--for"), "{}", stderr_of(&out));
+    }
 
     let out = d.cli(&[
         "readiness",

@@ -765,6 +765,7 @@ async fn the_scheduled_function_judges_readiness_against_a_recorded_freeze_until
         writes_stopped_at_ms: epoch_ms() - 60_000,
         recorded_at_ms: epoch_ms(),
         recorded_by: "ddb-verify freeze (test)".into(),
+        valid_until_ms: epoch_ms() + 3_600_000,
     };
     w.store.record_freeze(&table, &freeze).await.unwrap();
     assert_eq!(w.store.freeze(&table).await.unwrap(), Some(freeze));
