@@ -640,7 +640,11 @@ pub fn assess(input: &ReadinessInput, now_ms: u64, options: &ReadinessOptions) -
         match input.writes_stopped_at(options) {
             None => stream_recent_check(&ledger),
             Some(stopped_at) => with_recorded_freeze(
-                verified_past_freeze_check(&ledger, stopped_at),
+                verified_past_freeze_check(
+                    &ledger,
+                    stopped_at,
+                    input.freeze_in_force(options).is_some(),
+                ),
                 input.freeze_in_force(options),
                 now_ms,
             ),
@@ -1042,7 +1046,12 @@ fn stream_recent_check(l: &Ledger<'_>) -> Check {
 /// clock margin. Only the shard poller's coverage can: it reaches the time its run began once every
 /// shard is read to its end; the stream verifier (Lambda) records the changes it receives, and no
 /// change after the freeze means no record to show that nothing before it was left unread.
-fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
+///
+/// A `recorded` freeze is judged on every run, long after T, not on the operator's word now:
+/// there a poller's pass counts only while the poller still reads (its last pass within
+/// `--max-lag`), since changes made after T, if writes resumed, are seen only by reading the
+/// stream, and its coverage shows when its passes began, not what they read.
+fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64, recorded: bool) -> Check {
     let fail = |detail: String| check(CHECK_VERIFIED_PAST_FREEZE, false, detail);
     let stopped = rfc3339(stopped_at);
     if stopped_at > l.now_ms {
@@ -1072,14 +1081,18 @@ fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
     // A poller's pass shows every shard read past the freeze (its entry reaches the time the
     // pass began); Lambda's metrics show it delivered everything before it ([`freeze`]). The
     // chain must reach there too, without a hole.
-    let polled_past = l
+    let last_pass = l
         .current
         .iter()
         .filter(|c| c.source == CoverageSource::Poller)
         .filter_map(|c| c.verified_until_ms)
-        .any(|t| t >= needed);
+        .max();
+    let polled_past = last_pass.is_some_and(|t| t >= needed);
+    let max_lag_ms = l.options.max_lag.as_millis() as u64;
+    let still_reading =
+        !recorded || last_pass.is_some_and(|t| l.now_ms.saturating_sub(t) <= max_lag_ms);
     let until = l.verified_until();
-    if polled_past && until.is_some_and(|u| u >= needed) {
+    if polled_past && still_reading && until.is_some_and(|u| u >= needed) {
         return check(
             CHECK_VERIFIED_PAST_FREEZE,
             true,
@@ -1102,6 +1115,13 @@ fn verified_past_freeze_check(l: &Ledger<'_>, stopped_at: u64) -> Check {
             ),
             Err(why) => fail(format!("writes stopped at {stopped}, but {reach}, and {why}")),
         };
+    }
+    if polled_past && !still_reading {
+        return fail(format!(
+            "writes stopped at {stopped}, {reach}, but the shard poller's last pass began at {}, more than {} ago (--max-lag): a recorded freeze needs the poller still reading, to see writes that resume; schedule it (or run `shard-poller --once`), or give the time with --writes-stopped-at",
+            rfc3339(last_pass.unwrap_or_default()),
+            human_duration(l.options.max_lag)
+        ));
     }
     fail(format!(
         "writes stopped at {stopped}, but {reach}, not past it by the clock margin: the shard poller has not read every shard past it yet; run `shard-poller --once` (or wait for its next run), then check again"
@@ -1721,14 +1741,14 @@ mod tests {
 
     #[test]
     fn a_recorded_freeze_past_its_window_is_no_go_saying_to_record_it_again_or_lift_it() {
-        // GO while the window lasts (the poller read past the freeze)...
-        let mut input = polled_until(NOW - 60 * MIN);
-        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        // GO while the window lasts (Lambda's metrics show the last changes delivered)...
+        let (mut input, stopped) = lambda_frozen();
+        input.recorded_freeze = Some(recorded(stopped));
         assert!(assess_default(&input).ready);
         // ...and NO-GO a millisecond after it: the freeze may have been left behind.
         input.recorded_freeze = Some(RecordedFreeze {
             valid_until_ms: NOW - 1,
-            ..recorded(NOW - 120 * MIN)
+            ..recorded(stopped)
         });
         let r = assess_default(&input);
         assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
@@ -1737,18 +1757,17 @@ mod tests {
         assert!(reason.contains("`ddb-verify freeze --at "), "{reason}");
         assert!(reason.contains("`ddb-verify freeze --lift`"), "{reason}");
         // A freeze given on the command line is the operator's word now: no window.
-        let r = assess(&input, NOW, &frozen_at(NOW - 120 * MIN));
+        let r = assess(&input, NOW, &frozen_at(stopped));
         assert!(r.ready, "{:?}", r.reasons());
     }
 
     #[test]
     fn a_recorded_freeze_is_judged_as_a_given_one_and_named_with_how_to_lift_it() {
-        // Coverage an hour old, the poller's pass begun after writes stopped 2 hours ago.
-        let mut input = polled_until(NOW - 60 * MIN);
-        input.coverage[0].started_at_ms = Some(NOW - 300 * MIN);
-        input.coverage[1] = baseline(NOW - 200 * MIN, Some(NOW - 190 * MIN));
+        // The stream verifier alone, its last change 11 minutes ago: stale without a freeze,
+        // proven by Lambda's metrics with the freeze recorded.
+        let (mut input, stopped) = lambda_frozen();
         assert!(!assess_default(&input).ready, "stale without a freeze");
-        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        input.recorded_freeze = Some(recorded(stopped));
         let r = assess_default(&input);
         assert!(r.ready, "{:?}", r.reasons());
         let detail = &check(&r, CHECK_VERIFIED_PAST_FREEZE).detail;
@@ -1757,17 +1776,43 @@ mod tests {
             "{detail}"
         );
         assert!(detail.contains("`ddb-verify freeze --lift`"), "{detail}");
-        assert_eq!(r.writes_stopped_at_ms, Some(NOW - 120 * MIN));
+        assert_eq!(r.writes_stopped_at_ms, Some(stopped));
         assert_eq!(
             r.to_json()["freeze_recorded"]["recorded_by"],
             "ddb-verify freeze (ops@host)"
         );
-        // Recorded before the pass's start was reached by nothing: a freeze later than the
-        // coverage is NO-GO, naming the recorded freeze.
+        // A poller pass begun after a freeze recorded later than it proves nothing: NO-GO,
+        // naming the recorded freeze.
+        let mut input = polled_until(NOW - 60 * MIN);
         input.recorded_freeze = Some(recorded(NOW - 30 * MIN));
         let r = assess_default(&input);
         assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
         assert!(r.reasons()[0].contains("--lift"), "{:?}", r.reasons());
+    }
+
+    #[test]
+    fn a_recorded_freeze_needs_the_poller_still_reading_since_only_reading_sees_writes_resume() {
+        // Writes stopped 2 hours ago and the freeze was recorded; the poller's pass an hour ago
+        // read past it, then the poller stopped. Writes may have resumed since, unread: the
+        // recorded freeze, judged on every run, is NO-GO (it was GO before this rule).
+        let mut input = polled_until(NOW - 60 * MIN);
+        input.coverage[0].started_at_ms = Some(NOW - 300 * MIN);
+        input.coverage[1] = baseline(NOW - 200 * MIN, Some(NOW - 190 * MIN));
+        input.recorded_freeze = Some(recorded(NOW - 120 * MIN));
+        let r = assess_default(&input);
+        assert_eq!(failing(&r), [CHECK_VERIFIED_PAST_FREEZE]);
+        let reason = r.reasons()[0];
+        assert!(
+            reason.contains("needs the poller still reading"),
+            "{reason}"
+        );
+        // The poller still reading (its last pass within --max-lag): GO.
+        input.coverage[0].verified_until_ms = Some(NOW - MIN);
+        let r = assess_default(&input);
+        assert!(r.ready, "{:?}", r.reasons());
+        // The same T given now is the operator's word, as before: the pass past it suffices.
+        input.coverage[0].verified_until_ms = Some(NOW - 60 * MIN);
+        assert!(assess(&input, NOW, &frozen_at(NOW - 120 * MIN)).ready);
     }
 
     #[test]

@@ -143,6 +143,26 @@ async fn with_writes_frozen_lambdas_metrics_back_to_zero_make_the_stream_verifie
         "{freeze}"
     );
     assert!(cloudwatch.asked_for("stream-verifier"));
+    // The same freeze recorded (`ddb-verify freeze`): plain readiness, as the revalidator's,
+    // judges against it, from Lambda's metrics; lifted, it is stale again.
+    let freeze_cli = |args: &[&str]| {
+        let out = ddb_verify_cli(
+            &[&["freeze"], args].concat(),
+            &[
+                ("AWS_CONFIG_FILE", "/dev/null"),
+                ("FINDINGS_TABLE", store.table()),
+                ("SOURCE_TABLE_NAME", pair.table.as_str()),
+            ],
+        );
+        assert!(out.status.success(), "{}", output_of(&out));
+    };
+    freeze_cli(&["--at", t.as_str()]);
+    let r = readiness(&["--metrics-delay", "0s"]);
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(r["writes_stopped_at"], t.as_str(), "{r}");
+    freeze_cli(&["--lift"]);
+    let r = readiness(&["--metrics-delay", "0s"]);
+    assert_eq!(failing(&r), ["stream_recent"], "{r}");
 
     // With CloudWatch's usual delay, a later batch could still show: not yet.
     let r = readiness(&["--writes-stopped-at", t.as_str()]);

@@ -245,7 +245,21 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         .collect();
     assert_eq!(at.len(), 3, "{recorded}");
     assert!(recorded[0]["valid_until"].is_string(), "{recorded}");
+    // The poller's passes read past the freeze, but none within --max-lag: a recorded freeze,
+    // judged long after T, needs the poller still reading (writes may have resumed unread).
     let out = d.cli(&plain);
+    assert_eq!(out.status.code(), Some(2), "{}", output_of(&out));
+    let r = json_of(&out);
+    assert!(
+        r[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("needs the poller still reading"),
+        "{r}"
+    );
+    // It still reads: GO, judged against the recorded freeze.
+    d.poll_all();
+    let out = d.cli(&["readiness", "--all", "--json", "--max-lag", "1m"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_of(&out));
     let r = json_of(&out);
     for t in r.as_array().unwrap() {
@@ -273,6 +287,7 @@ async fn readiness_all_names_the_drifted_pair_then_says_go_after_its_repair_and_
         "{}",
         output_of(&out)
     );
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
     let out = d.cli(&plain);
     assert_eq!(out.status.code(), Some(2), "{}", output_of(&out));
     // A time ahead of now is no freeze, and a time the flag cannot read is named.
